@@ -1,0 +1,38 @@
+//! Generates the module tree of `plugins/`: every `plugins/<kind>/<name>.rs` becomes module
+//! `plugins::<kind>::<name>`, so adding a plugin is adding one file and nothing else.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::{env, fs};
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins");
+    println!("cargo:rerun-if-changed={}", root.display());
+    let mut code = String::new();
+    let mut kinds: Vec<_> = fs::read_dir(&root)
+        .expect("plugins/ folder")
+        .filter_map(Result::ok)
+        .filter(|e| e.path().is_dir())
+        .collect();
+    kinds.sort_by_key(|e| e.file_name());
+    for kind in kinds {
+        println!("cargo:rerun-if-changed={}", kind.path().display());
+        let kind_name = kind.file_name().to_string_lossy().to_string();
+        writeln!(code, "pub mod {kind_name} {{").unwrap();
+        let mut files: Vec<_> = fs::read_dir(kind.path())
+            .expect("plugin kind folder")
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+            .collect();
+        files.sort();
+        for file in files {
+            println!("cargo:rerun-if-changed={}", file.display());
+            let module = file.file_stem().unwrap().to_string_lossy().to_string();
+            writeln!(code, "    #[path = {:?}]\n    pub mod {module};", file.display().to_string()).unwrap();
+        }
+        writeln!(code, "}}").unwrap();
+    }
+    let out = Path::new(&env::var("OUT_DIR").unwrap()).join("plugins.rs");
+    fs::write(out, code).expect("write generated plugin modules");
+}

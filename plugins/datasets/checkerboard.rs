@@ -1,0 +1,64 @@
+//! `checkerboard`: points uniform on the dark squares of a square board centred at 0.
+
+use scorelab::config::{Params, RawParams};
+use scorelab::dataset::{Dataset, Points};
+use scorelab::params;
+use scorelab::registry::{BuildResult, Builder, Built, Plugin};
+use scorelab::rng::Rng;
+
+params! {
+    /// Parameters of `checkerboard`.
+    pub struct CheckerboardParams {
+        /// Squares along each side of the board.
+        squares: usize = 4,
+        /// Side length of the whole board.
+        size: f64 = 4.0,
+    }
+}
+
+pub struct Checkerboard {
+    squares: usize,
+    size: f64,
+}
+
+impl Dataset for Checkerboard {
+    fn dim(&self) -> usize {
+        2
+    }
+
+    fn sample(&self, n: usize, rng: &mut Rng) -> Points {
+        let cell = self.size / self.squares as f64;
+        // Dark squares are those whose row + column is even.
+        let dark: Vec<(usize, usize)> = (0..self.squares)
+            .flat_map(|r| (0..self.squares).map(move |c| (r, c)))
+            .filter(|(r, c)| (r + c) % 2 == 0)
+            .collect();
+        let mut data = Vec::with_capacity(2 * n);
+        for _ in 0..n {
+            let (r, c) = dark[rng.below(dark.len())];
+            data.push(-self.size / 2.0 + (c as f64 + rng.uniform()) * cell);
+            data.push(-self.size / 2.0 + (r as f64 + rng.uniform()) * cell);
+        }
+        Points::new(2, data)
+    }
+}
+
+fn build(raw: &RawParams) -> BuildResult<dyn Dataset> {
+    let params = CheckerboardParams::from_raw(raw)?;
+    if params.squares < 2 {
+        return Err(raw.invalid("squares", "must be at least 2", "set e.g. `squares: 4`"));
+    }
+    if !(params.size > 0.0 && params.size.is_finite()) {
+        return Err(raw.invalid("size", "must be a positive number", "set e.g. `size: 4.0`"));
+    }
+    Ok(Built::new(Box::new(Checkerboard { squares: params.squares, size: params.size }), &params))
+}
+
+inventory::submit! {
+    Plugin {
+        name: "checkerboard",
+        about: "2D checkerboard: uniform on alternate squares",
+        params: CheckerboardParams::docs,
+        build: Builder::Dataset(build),
+    }
+}

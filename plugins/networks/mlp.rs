@@ -1,0 +1,129 @@
+//! `mlp`: a noise-conditional multilayer perceptron. A sinusoidal embedding of log(sigma)
+//! reaches every hidden layer through its own linear map (not only the input), and the
+//! output is divided by sigma (NCSNv2, technique 3) so the raw network predicts -z, a
+//! target of unit scale at every level.
+
+use candle_core::{DType, Device, Tensor, Var};
+use candle_nn::{Linear, Module, VarMap};
+use scorelab::config::{Params, RawParams};
+use scorelab::network::{Architecture, Network, NetworkContext, ScoreModel};
+use scorelab::params;
+use scorelab::registry::{BuildResult, Builder, Built, Plugin};
+use scorelab::rng::Rng;
+
+params! {
+    /// Parameters of `mlp`.
+    pub struct MlpParams {
+        /// Width of each hidden layer.
+        hidden: usize = 128,
+        /// Number of hidden layers (each receives the noise embedding).
+        layers: usize = 3,
+        /// Size of the sinusoidal embedding of log(sigma) (even).
+        embedding: usize = 32,
+        /// Divide the output by sigma (NCSNv2 technique 3); false: the output is the score itself.
+        scale_by_sigma: bool = true,
+    }
+}
+
+pub struct MlpArchitecture {
+    dim: usize,
+    params: MlpParams,
+}
+
+pub struct Mlp {
+    variables: VarMap,
+    input: Linear,
+    conditions: Vec<Linear>,
+    hidden: Vec<Linear>,
+    output: Linear,
+    frequencies: Tensor,
+    scale_by_sigma: bool,
+}
+
+/// A linear layer with PyTorch's default initialisation, U(-1/sqrt(in), 1/sqrt(in)), drawn
+/// from our seeded generator and registered in `variables` under `name`.
+fn linear(variables: &VarMap, name: &str, input: usize, output: usize, device: &Device, rng: &mut Rng) -> candle_core::Result<Linear> {
+    let bound = 1.0 / (input as f64).sqrt();
+    let mut draw = |n: usize| -> Vec<f32> { (0..n).map(|_| ((2.0 * rng.uniform() - 1.0) * bound) as f32).collect() };
+    let weight = Var::from_tensor(&Tensor::from_vec(draw(input * output), (output, input), device)?)?;
+    let bias = Var::from_tensor(&Tensor::from_vec(draw(output), output, device)?)?;
+    let mut data = variables.data().lock().expect("variable map lock poisoned");
+    data.insert(format!("{name}.weight"), weight.clone());
+    data.insert(format!("{name}.bias"), bias.clone());
+    Ok(Linear::new(weight.as_tensor().clone(), Some(bias.as_tensor().clone())))
+}
+
+impl Architecture for MlpArchitecture {
+    fn instantiate(&self, device: &Device, rng: &mut Rng) -> candle_core::Result<Box<dyn Network>> {
+        let p = &self.params;
+        let variables = VarMap::new();
+        let input = linear(&variables, "input", self.dim, p.hidden, device, rng)?;
+        let mut conditions = Vec::new();
+        let mut hidden = Vec::new();
+        for layer in 0..p.layers {
+            conditions.push(linear(&variables, &format!("condition{layer}"), p.embedding, p.hidden, device, rng)?);
+            if layer > 0 {
+                hidden.push(linear(&variables, &format!("hidden{layer}"), p.hidden, p.hidden, device, rng)?);
+            }
+        }
+        let output = linear(&variables, "output", p.hidden, self.dim, device, rng)?;
+        // Frequencies 1..=E/2 for sin/cos of log(sigma): sigma spans a few decades, so
+        // ln(sigma) spans a few units and these resolve it finely without aliasing.
+        let frequencies: Vec<f32> = (1..=p.embedding / 2).map(|k| k as f32).collect();
+        let frequencies = Tensor::from_vec(frequencies, (1, p.embedding / 2), device)?;
+        Ok(Box::new(Mlp { variables, input, conditions, hidden, output, frequencies, scale_by_sigma: p.scale_by_sigma }))
+    }
+}
+
+impl Mlp {
+    fn embed(&self, sigma: &Tensor) -> candle_core::Result<Tensor> {
+        let angles = sigma.log()?.broadcast_mul(&self.frequencies)?;
+        Tensor::cat(&[angles.sin()?, angles.cos()?], 1)
+    }
+}
+
+impl ScoreModel for Mlp {
+    fn score(&self, x: &Tensor, sigma: &Tensor) -> candle_core::Result<Tensor> {
+        let embedding = self.embed(&sigma.to_dtype(DType::F32)?)?;
+        let mut h = self.input.forward(x)?.add(&self.conditions[0].forward(&embedding)?)?.silu()?;
+        for (layer, condition) in self.hidden.iter().zip(&self.conditions[1..]) {
+            h = layer.forward(&h)?.add(&condition.forward(&embedding)?)?.silu()?;
+        }
+        let out = self.output.forward(&h)?;
+        if self.scale_by_sigma {
+            out.broadcast_div(sigma)
+        } else {
+            Ok(out)
+        }
+    }
+}
+
+impl Network for Mlp {
+    fn variables(&self) -> Option<&VarMap> {
+        Some(&self.variables)
+    }
+}
+
+fn build(raw: &RawParams, context: &NetworkContext) -> BuildResult<dyn Architecture> {
+    let params = MlpParams::from_raw(raw)?;
+    if params.hidden == 0 {
+        return Err(raw.invalid("hidden", "must be at least 1", "set e.g. `hidden: 128`"));
+    }
+    if params.layers == 0 {
+        return Err(raw.invalid("layers", "must be at least 1", "set e.g. `layers: 3`"));
+    }
+    if params.embedding < 2 || params.embedding % 2 != 0 {
+        return Err(raw.invalid("embedding", format!("must be even and at least 2, not {}", params.embedding), "set e.g. `embedding: 32`"));
+    }
+    let architecture = MlpArchitecture { dim: context.dim, params: params.clone() };
+    Ok(Built::new(Box::new(architecture), &params))
+}
+
+inventory::submit! {
+    Plugin {
+        name: "mlp",
+        about: "MLP with a log-sigma embedding added to every hidden layer; output / sigma",
+        params: MlpParams::docs,
+        build: Builder::Network(build),
+    }
+}

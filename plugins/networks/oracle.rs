@@ -1,0 +1,64 @@
+//! `oracle`: the exact score of the noised data distribution, for `gmm` data. No
+//! parameters and no training: it lets samplers and metrics be checked against truth.
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarMap;
+use scorelab::analytic::GaussianMixture;
+use scorelab::config::{NoParams, Params, RawParams};
+use scorelab::network::{Architecture, Network, NetworkContext, ScoreModel};
+use scorelab::registry::{BuildResult, Builder, Built, Plugin};
+use scorelab::rng::Rng;
+
+pub struct Oracle {
+    mixture: GaussianMixture,
+}
+
+impl ScoreModel for Oracle {
+    fn score(&self, x: &Tensor, sigma: &Tensor) -> candle_core::Result<Tensor> {
+        let (n, dim) = x.dims2()?;
+        let points = x.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()?;
+        let sigmas = sigma.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()?;
+        let mut scores = Vec::with_capacity(n * dim);
+        for (row, s) in points.chunks_exact(dim).zip(&sigmas) {
+            scores.extend(self.mixture.score(row, *s).into_iter().map(|v| v as f32));
+        }
+        Tensor::from_vec(scores, (n, dim), x.device())?.to_dtype(x.dtype())
+    }
+}
+
+impl Network for Oracle {
+    fn variables(&self) -> Option<&VarMap> {
+        None
+    }
+}
+
+impl Architecture for Oracle {
+    fn instantiate(&self, _device: &Device, _rng: &mut Rng) -> candle_core::Result<Box<dyn Network>> {
+        Ok(Box::new(Oracle { mixture: self.mixture.clone() }))
+    }
+
+    fn trainable(&self) -> bool {
+        false
+    }
+}
+
+fn build(raw: &RawParams, context: &NetworkContext) -> BuildResult<dyn Architecture> {
+    let params = NoParams::from_raw(raw)?;
+    let Some(mixture) = context.dataset.mixture() else {
+        return Err(raw.invalid(
+            "kind",
+            "the oracle network needs data whose noised scores are known in closed form",
+            "use `data: {kind: gmm, ...}` with `network: oracle`, or a trainable network such as `mlp`",
+        ));
+    };
+    Ok(Built::new(Box::new(Oracle { mixture: mixture.clone() }), &params))
+}
+
+inventory::submit! {
+    Plugin {
+        name: "oracle",
+        about: "exact score of a gmm dataset's noised marginal (no training)",
+        params: NoParams::docs,
+        build: Builder::Network(build),
+    }
+}

@@ -1,0 +1,105 @@
+//! `geometric`: L noise levels from sigma_max down to sigma_min in geometric progression
+//! (Song & Ermon 2019), sigma_i = sigma_max * (sigma_min / sigma_max)^((i-1)/(L-1)).
+//! Training draws a level uniformly per example; sampling walks the levels in order.
+
+use scorelab::config::{NumberOrAuto, Params, RawParams};
+use scorelab::params;
+use scorelab::registry::{BuildResult, Builder, Built, Plugin};
+use scorelab::rng::Rng;
+use scorelab::schedule::{Schedule, ScheduleContext};
+
+params! {
+    /// Parameters of `geometric`.
+    pub struct GeometricParams {
+        /// Number of noise levels L. With one level, that level is sigma_min (plain Langevin).
+        num_levels: usize = 10,
+        /// Largest noise level, or `auto`: the largest pairwise distance in the training data (NCSNv2, technique 1).
+        sigma_max: NumberOrAuto = NumberOrAuto::Auto,
+        /// Smallest noise level.
+        sigma_min: f64 = 0.01,
+    }
+}
+
+pub struct Geometric {
+    levels: Vec<f64>,
+    sigma_max: f64,
+    sigma_min: f64,
+}
+
+/// `n` levels from `high` down to `low`, geometrically spaced (one level: `low`).
+pub fn geometric_levels(high: f64, low: f64, n: usize) -> Vec<f64> {
+    if n == 1 {
+        return vec![low];
+    }
+    let ratio = (low / high).ln();
+    (0..n).map(|i| high * (ratio * i as f64 / (n - 1) as f64).exp()).collect()
+}
+
+impl Schedule for Geometric {
+    fn sigma_min(&self) -> f64 {
+        self.sigma_min
+    }
+
+    fn sigma_max(&self) -> f64 {
+        self.sigma_max
+    }
+
+    fn loss_levels(&self) -> Vec<f64> {
+        self.levels.clone()
+    }
+
+    fn training_sigmas(&self, n: usize, rng: &mut Rng) -> Vec<(f64, usize)> {
+        (0..n)
+            .map(|_| {
+                let i = rng.below(self.levels.len());
+                (self.levels[i], i)
+            })
+            .collect()
+    }
+
+    fn sampling_sigmas(&self, steps: Option<usize>) -> Vec<f64> {
+        let mut grid = match steps {
+            Some(n) => geometric_levels(self.sigma_max, self.sigma_min, n.max(1)),
+            None => self.levels.clone(),
+        };
+        grid.push(0.0);
+        grid
+    }
+}
+
+fn build(raw: &RawParams, context: &ScheduleContext) -> BuildResult<dyn Schedule> {
+    let params = GeometricParams::from_raw(raw)?;
+    if params.num_levels == 0 {
+        return Err(raw.invalid("num_levels", "must be at least 1", "set e.g. `num_levels: 10`"));
+    }
+    if !(params.sigma_min > 0.0 && params.sigma_min.is_finite()) {
+        return Err(raw.invalid("sigma_min", format!("must be positive, not {}", params.sigma_min), "set e.g. `sigma_min: 0.01`"));
+    }
+    let sigma_max = match params.sigma_max {
+        NumberOrAuto::Number(v) => v,
+        NumberOrAuto::Auto => context.training_data.max_pairwise_distance(),
+    };
+    if !(sigma_max > params.sigma_min && sigma_max.is_finite()) {
+        let what = match params.sigma_max {
+            NumberOrAuto::Auto => format!("`auto` (the data's largest pairwise distance, {sigma_max:.4})"),
+            NumberOrAuto::Number(v) => format!("{v}"),
+        };
+        return Err(raw.invalid(
+            "sigma_min",
+            format!("sigma_min ({}) must be below sigma_max ({what})", params.sigma_min),
+            "lower `sigma_min` or raise `sigma_max`",
+        ));
+    }
+    let levels = geometric_levels(sigma_max, params.sigma_min, params.num_levels);
+    let schedule = Geometric { levels, sigma_max, sigma_min: params.sigma_min };
+    Ok(Built::new(Box::new(schedule), &params))
+}
+
+inventory::submit! {
+    Plugin {
+        name: "geometric",
+        about: "L geometric noise levels from sigma_max (or auto) to sigma_min (NCSN)",
+        params: GeometricParams::docs,
+        build: Builder::Schedule(build),
+    }
+}

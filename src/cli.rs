@@ -1,0 +1,110 @@
+//! The command line: `runner sweep FILE [key=value ...]` and `runner plugins [KIND]`.
+//! Thin: it parses arguments and calls the library. A crate with its own plugins can call
+//! [`main`] from its binary to get the same CLI with its plugins registered.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::registry::{self, Kind};
+use crate::run::{self, SweepOptions};
+
+#[derive(Parser, Debug)]
+#[command(name = "runner", version, about = "Declarative experiments for score-based diffusion models")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Train, sample and evaluate every trial of an experiment file.
+    Sweep {
+        /// Experiment file (YAML or TOML).
+        file: PathBuf,
+        /// Overrides `key.path=value` (win over the file); `key=a,b,c` or `key=range(1,5)` sweep.
+        overrides: Vec<String>,
+        /// Print every resolved trial and stop.
+        #[arg(long)]
+        dry_run: bool,
+        /// Parent folder for results.
+        #[arg(long, default_value = "results")]
+        results: PathBuf,
+    },
+    /// List registered plugins with their parameters and defaults.
+    Plugins {
+        /// Only this kind: dataset, schedule, weighting, network, sampler or metric.
+        kind: Option<String>,
+    },
+}
+
+/// Parses the process arguments and runs; errors are printed as one paragraph.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match execute(cli, &mut std::io::stdout()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs one parsed command, writing its output to `out`.
+pub fn execute(cli: Cli, out: &mut dyn std::io::Write) -> Result<(), String> {
+    match cli.command {
+        Command::Sweep { file, overrides, dry_run, results } => {
+            let options = SweepOptions { results, dry_run };
+            run::sweep(&file, &overrides, &options, out).map(|_| ()).map_err(|e| e.to_string())
+        }
+        Command::Plugins { kind } => {
+            let kinds = match kind {
+                None => Kind::ALL.to_vec(),
+                Some(word) => match Kind::parse(&word) {
+                    Some(kind) => vec![kind],
+                    None => {
+                        let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+                        return Err(format!("unknown plugin kind `{word}`. Fix: use one of {}", names.join(", ")));
+                    }
+                },
+            };
+            let _ = write!(out, "{}", plugin_listing(&kinds));
+            Ok(())
+        }
+    }
+}
+
+/// Every plugin of the given kinds with its description and parameters.
+pub fn plugin_listing(kinds: &[Kind]) -> String {
+    let mut text = String::new();
+    for kind in kinds {
+        text.push_str(&format!("{}:\n", kind.plural()));
+        for plugin in registry::plugins(*kind) {
+            text.push_str(&format!("  {:<20} {}\n", plugin.name, plugin.about));
+            for param in (plugin.params)() {
+                text.push_str(&format!(
+                    "      {:<18} {:<14} default {:<12} {}\n",
+                    param.name, param.ty, param.default, param.doc
+                ));
+            }
+        }
+        text.push('\n');
+    }
+    if kinds.contains(&Kind::Sampler) || kinds.len() > 1 {
+        text.push_str(&settings_listing());
+    }
+    text
+}
+
+fn settings_listing() -> String {
+    use crate::config::Params;
+    let mut text = String::from("settings (not plugins):\n");
+    for (section, docs) in [("(top level)", crate::trial::Settings::docs()), ("train", crate::train::TrainSettings::docs())] {
+        text.push_str(&format!("  {section}\n"));
+        for param in docs {
+            text.push_str(&format!("      {:<18} {:<14} default {:<12} {}\n", param.name, param.ty, param.default, param.doc));
+        }
+    }
+    text
+}

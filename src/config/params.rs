@@ -1,0 +1,216 @@
+//! Plugin parameters: one macro declares a params struct together with its documented
+//! defaults, and decodes it field by field so every error names its exact key path.
+
+use figment::value::{Dict, Value};
+use serde::de::DeserializeOwned;
+
+use super::{ConfigError, Provenance};
+
+/// One parameter as `runner plugins` lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamDoc {
+    pub name: &'static str,
+    pub ty: String,
+    pub default: String,
+    pub doc: String,
+}
+
+/// A params struct declared with [`params!`](crate::params).
+pub trait Params: Sized + Default + serde::Serialize {
+    /// Every field with its type, default and one-line meaning.
+    fn docs() -> Vec<ParamDoc>;
+    /// Decodes the struct from the raw slot, starting from the defaults.
+    fn from_raw(raw: &RawParams) -> Result<Self, ConfigError>;
+}
+
+/// The keys of one plugin slot as written (after overrides and sweep values), with the
+/// provenance needed to name where a bad value came from.
+#[derive(Clone)]
+pub struct RawParams<'a> {
+    /// Key path of the slot, e.g. `sampler` or `eval[1]`.
+    pub path: String,
+    /// The keys of the slot except `kind`.
+    pub dict: Dict,
+    provenance: &'a Provenance,
+}
+
+impl<'a> RawParams<'a> {
+    pub fn new(path: impl Into<String>, dict: Dict, provenance: &'a Provenance) -> Self {
+        RawParams { path: path.into(), dict, provenance }
+    }
+
+    /// An empty slot, for tests and for plugins used with every default.
+    pub fn empty(path: impl Into<String>, provenance: &'a Provenance) -> Self {
+        Self::new(path, Dict::new(), provenance)
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.dict.get(key)
+    }
+
+    /// Full key path of one field, e.g. `schedule.sigma_max`.
+    pub fn key_path(&self, key: &str) -> String {
+        if self.path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{}", self.path, key)
+        }
+    }
+
+    /// Rejects keys the params struct does not have, suggesting the nearest one.
+    pub fn check_keys(&self, known: &[&str]) -> Result<(), ConfigError> {
+        for (key, value) in &self.dict {
+            if !known.contains(&key.as_str()) {
+                let listing = if known.is_empty() {
+                    "it takes no parameters".to_string()
+                } else {
+                    format!("its parameters are: {}", known.join(", "))
+                };
+                let fix = match crate::registry::nearest(key, known.iter().copied()) {
+                    Some(near) => format!("did you mean `{near}`? ({listing})"),
+                    None => format!("remove it ({listing})"),
+                };
+                return Err(self.provenance.key_error(
+                    value,
+                    &self.key_path(key),
+                    format!("unknown key `{key}`"),
+                    fix,
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Decodes one field, naming the key path and expected type on failure.
+    pub fn decode<T: DeserializeOwned>(&self, key: &str, ty: &str) -> Result<Option<T>, ConfigError> {
+        let Some(value) = self.dict.get(key) else { return Ok(None) };
+        value.deserialize::<T>().map(Some).map_err(|e| {
+            self.provenance.key_error(
+                value,
+                &self.key_path(key),
+                e.kind.to_string(),
+                format!("give a value of type {ty}"),
+            )
+        })
+    }
+
+    /// An error about one field's value (a broken invariant rather than a wrong type).
+    pub fn invalid(&self, key: &str, message: impl Into<String>, fix: impl Into<String>) -> ConfigError {
+        match self.dict.get(key) {
+            Some(value) => self.provenance.key_error(value, &self.key_path(key), message.into(), fix.into()),
+            None => self.provenance.default_error(&self.key_path(key), message.into(), fix.into()),
+        }
+    }
+}
+
+/// Removes the spaces `stringify!` puts inside generic types (`Vec < f64 >`).
+pub fn type_name(stringified: &str) -> String {
+    stringified.replace(' ', "")
+}
+
+/// Declares a params struct: fields with doc comments and defaults, `Default`, serde, and
+/// [`Params`] (docs for `runner plugins`, field-by-field decoding with key paths).
+///
+/// ```ignore
+/// params! {
+///     /// Parameters of the sampler.
+///     pub struct LangevinParams {
+///         /// Langevin steps per noise level.
+///         steps_per_level: usize = 100,
+///     }
+/// }
+/// ```
+#[macro_export]
+macro_rules! params {
+    (
+        $(#[doc = $sdoc:literal])*
+        pub struct $name:ident {
+            $(
+                $(#[doc = $doc:literal])*
+                $field:ident : $ty:ty = $default:expr
+            ),* $(,)?
+        }
+    ) => {
+        $(#[doc = $sdoc])*
+        #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+        #[serde(deny_unknown_fields, default)]
+        pub struct $name {
+            $( $(#[doc = $doc])* pub $field: $ty, )*
+        }
+
+        impl ::std::default::Default for $name {
+            fn default() -> Self {
+                $name { $( $field: $default, )* }
+            }
+        }
+
+        impl $crate::config::Params for $name {
+            fn docs() -> Vec<$crate::config::ParamDoc> {
+                #[allow(unused_variables)]
+                let defaults = <$name as ::std::default::Default>::default();
+                vec![ $(
+                    $crate::config::ParamDoc {
+                        name: stringify!($field),
+                        ty: $crate::config::params::type_name(stringify!($ty)),
+                        default: ::serde_json::to_string(&defaults.$field)
+                            .unwrap_or_else(|_| "?".to_string()),
+                        doc: [$($doc),*].iter().map(|line: &&str| line.trim()).collect::<Vec<_>>().join(" "),
+                    },
+                )* ]
+            }
+
+            fn from_raw(raw: &$crate::config::RawParams) -> Result<Self, $crate::config::ConfigError> {
+                raw.check_keys(&[$(stringify!($field)),*])?;
+                #[allow(unused_mut)]
+                let mut params = <$name as ::std::default::Default>::default();
+                $(
+                    if let Some(value) = raw.decode::<$ty>(
+                        stringify!($field),
+                        &$crate::config::params::type_name(stringify!($ty)),
+                    )? {
+                        params.$field = value;
+                    }
+                )*
+                Ok(params)
+            }
+        }
+    };
+}
+
+crate::params! {
+    /// For plugins without parameters.
+    pub struct NoParams {}
+}
+
+/// A number, or `auto` for a value the plugin derives from the data.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum NumberOrAuto {
+    Auto,
+    Number(f64),
+}
+
+impl serde::Serialize for NumberOrAuto {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            NumberOrAuto::Auto => serializer.serialize_str("auto"),
+            NumberOrAuto::Number(v) => serializer.serialize_f64(*v),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for NumberOrAuto {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            Number(f64),
+            Word(String),
+        }
+        match Either::deserialize(deserializer) {
+            Ok(Either::Number(v)) => Ok(NumberOrAuto::Number(v)),
+            Ok(Either::Word(w)) if w == "auto" => Ok(NumberOrAuto::Auto),
+            Ok(Either::Word(w)) => Err(serde::de::Error::custom(format!("expected a number or `auto`, found `{w}`"))),
+            Err(_) => Err(serde::de::Error::custom("expected a number or `auto`")),
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! Evaluation of one trial: draw from the prior, run the sampler on the model, score the
+//! samples with every metric. The engine, not the sampler, counts score evaluations.
+
+use std::cell::Cell;
+use std::time::Instant;
+
+use candle_core::Tensor;
+
+use crate::dataset::Points;
+use crate::metric::MetricInput;
+use crate::network::ScoreModel;
+use crate::rng::{Rng, Stream};
+use crate::sampler::StepInfo;
+use crate::trial::Trial;
+
+/// Wraps a model and counts its calls: one call on the whole batch is one NFE.
+pub struct CountingModel<'a> {
+    inner: &'a dyn ScoreModel,
+    calls: Cell<u64>,
+}
+
+impl<'a> CountingModel<'a> {
+    pub fn new(inner: &'a dyn ScoreModel) -> Self {
+        CountingModel { inner, calls: Cell::new(0) }
+    }
+
+    pub fn calls(&self) -> u64 {
+        self.calls.get()
+    }
+}
+
+impl ScoreModel for CountingModel<'_> {
+    fn score(&self, x: &Tensor, sigma: &Tensor) -> candle_core::Result<Tensor> {
+        self.calls.set(self.calls.get() + 1);
+        self.inner.score(x, sigma)
+    }
+}
+
+pub struct Evaluation {
+    pub samples: Points,
+    pub nfe: u64,
+    pub sample_seconds: f64,
+    /// In the order of the experiment's `eval` list.
+    pub metrics: Vec<(String, f64)>,
+    pub metric_seconds: f64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EvaluateError {
+    #[error("sampling failed in the tensor library: {0}")]
+    Candle(#[from] candle_core::Error),
+    #[error("metric `{metric}` failed: {message}")]
+    Metric { metric: String, message: String },
+}
+
+/// Samples `trial.settings.num_samples` points and computes the trial's metrics.
+pub fn evaluate(trial: &Trial, model: &dyn ScoreModel, on_step: &mut dyn FnMut(StepInfo)) -> Result<Evaluation, EvaluateError> {
+    let start = Instant::now();
+    let mut rng = Rng::new(trial.settings.seed, Stream::Sampling);
+    let prior = trial.schedule.prior_sample(trial.settings.num_samples, trial.dataset.dim(), &mut rng);
+    let sigmas = trial.schedule.sampling_sigmas(trial.sampler.grid_steps());
+    let counting = CountingModel::new(model);
+    let out = trial.sampler.sample(&counting, prior.to_tensor(&trial.device)?, &sigmas, &mut rng, on_step)?;
+    let samples = Points::from_tensor(&out)?;
+    let sample_seconds = start.elapsed().as_secs_f64();
+
+    let start = Instant::now();
+    let mut metrics = Vec::new();
+    for (name, metric) in &trial.metrics {
+        let input = MetricInput {
+            samples: &samples,
+            reference: &trial.held_out,
+            dataset: trial.dataset.as_ref(),
+            seed: trial.settings.seed,
+        };
+        let value = metric
+            .compute(&input)
+            .map_err(|message| EvaluateError::Metric { metric: name.clone(), message })?;
+        metrics.push((name.clone(), value));
+    }
+    Ok(Evaluation {
+        samples,
+        nfe: counting.calls(),
+        sample_seconds,
+        metrics,
+        metric_seconds: start.elapsed().as_secs_f64(),
+    })
+}

@@ -1,0 +1,214 @@
+//! Plugin registration: one `inventory` record per plugin, collected at start-up into a
+//! sorted index. Lookup by kind and name; unknown names list the registered ones.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+use crate::config::{ConfigError, ParamDoc, RawParams};
+use crate::dataset::Dataset;
+use crate::metric::{Metric, MetricContext};
+use crate::network::{Architecture, NetworkContext};
+use crate::sampler::Sampler;
+use crate::schedule::{Schedule, ScheduleContext};
+use crate::weighting::Weighting;
+
+/// The plugin kinds, one per slot of an experiment file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    Dataset,
+    Schedule,
+    Weighting,
+    Network,
+    Sampler,
+    Metric,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 6] =
+        [Kind::Dataset, Kind::Schedule, Kind::Weighting, Kind::Network, Kind::Sampler, Kind::Metric];
+
+    /// The word used on the command line (`runner plugins sampler`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Dataset => "dataset",
+            Kind::Schedule => "schedule",
+            Kind::Weighting => "weighting",
+            Kind::Network => "network",
+            Kind::Sampler => "sampler",
+            Kind::Metric => "metric",
+        }
+    }
+
+    pub fn plural(self) -> &'static str {
+        match self {
+            Kind::Dataset => "datasets",
+            Kind::Schedule => "schedules",
+            Kind::Weighting => "weightings",
+            Kind::Network => "networks",
+            Kind::Sampler => "samplers",
+            Kind::Metric => "metrics",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.name() == word || k.plural() == word)
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A built plugin with its parameters as resolved (every default filled in), which go into
+/// the trial's resolved config and its stable id.
+pub struct Built<T: ?Sized> {
+    pub plugin: Box<T>,
+    pub params: serde_json::Value,
+}
+
+impl<T: ?Sized> Built<T> {
+    pub fn new(plugin: Box<T>, params: &impl serde::Serialize) -> Self {
+        let params = serde_json::to_value(params).unwrap_or(serde_json::Value::Null);
+        Built { plugin, params }
+    }
+}
+
+pub type BuildResult<T> = Result<Built<T>, ConfigError>;
+
+/// How a plugin of each kind is built from its raw slot.
+#[derive(Clone, Copy)]
+pub enum Builder {
+    Dataset(fn(&RawParams) -> BuildResult<dyn Dataset>),
+    Schedule(fn(&RawParams, &ScheduleContext) -> BuildResult<dyn Schedule>),
+    Weighting(fn(&RawParams) -> BuildResult<dyn Weighting>),
+    Network(fn(&RawParams, &NetworkContext) -> BuildResult<dyn Architecture>),
+    Sampler(fn(&RawParams) -> BuildResult<dyn Sampler>),
+    Metric(fn(&RawParams, &MetricContext) -> BuildResult<dyn Metric>),
+}
+
+impl Builder {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Builder::Dataset(_) => Kind::Dataset,
+            Builder::Schedule(_) => Kind::Schedule,
+            Builder::Weighting(_) => Kind::Weighting,
+            Builder::Network(_) => Kind::Network,
+            Builder::Sampler(_) => Kind::Sampler,
+            Builder::Metric(_) => Kind::Metric,
+        }
+    }
+}
+
+/// The registration record each plugin submits with `inventory::submit!`.
+pub struct Plugin {
+    pub name: &'static str,
+    /// One line for `runner plugins`.
+    pub about: &'static str,
+    pub params: fn() -> Vec<ParamDoc>,
+    pub build: Builder,
+}
+
+impl Plugin {
+    pub fn kind(&self) -> Kind {
+        self.build.kind()
+    }
+}
+
+inventory::collect!(Plugin);
+
+struct Index {
+    by_kind: BTreeMap<Kind, BTreeMap<&'static str, &'static Plugin>>,
+    duplicates: Vec<(Kind, &'static str)>,
+}
+
+fn index() -> &'static Index {
+    static INDEX: OnceLock<Index> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        let mut by_kind: BTreeMap<Kind, BTreeMap<&'static str, &'static Plugin>> =
+            Kind::ALL.iter().map(|k| (*k, BTreeMap::new())).collect();
+        let mut duplicates = Vec::new();
+        for plugin in inventory::iter::<Plugin> {
+            let names = by_kind.entry(plugin.kind()).or_default();
+            if names.insert(plugin.name, plugin).is_some() {
+                duplicates.push((plugin.kind(), plugin.name));
+            }
+        }
+        Index { by_kind, duplicates }
+    })
+}
+
+/// Fails when two plugins of one kind share a name (checked once at start-up).
+pub fn check() -> Result<(), String> {
+    let dups = &index().duplicates;
+    if dups.is_empty() {
+        Ok(())
+    } else {
+        let list: Vec<String> = dups.iter().map(|(k, n)| format!("{k} `{n}`")).collect();
+        Err(format!("plugins registered twice: {}; rename one of each pair", list.join(", ")))
+    }
+}
+
+/// Every plugin of a kind, sorted by name.
+pub fn plugins(kind: Kind) -> Vec<&'static Plugin> {
+    index().by_kind.get(&kind).map(|m| m.values().copied().collect()).unwrap_or_default()
+}
+
+pub fn names(kind: Kind) -> Vec<&'static str> {
+    plugins(kind).iter().map(|p| p.name).collect()
+}
+
+/// The registered name closest to `wanted`, if any is reasonably close.
+pub fn nearest<'a>(wanted: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    known
+        .into_iter()
+        .map(|name| (strsim::normalized_damerau_levenshtein(wanted, name), name))
+        .filter(|(score, _)| *score >= 0.5)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, name)| name)
+}
+
+/// Why a lookup failed: the registered names and the nearest one.
+#[derive(Debug, Clone)]
+pub struct Unknown {
+    pub kind: Kind,
+    pub name: String,
+    pub known: Vec<&'static str>,
+    pub suggestion: Option<&'static str>,
+}
+
+impl Unknown {
+    pub fn message(&self) -> String {
+        format!("unknown {} `{}`", self.kind, self.name)
+    }
+
+    pub fn fix(&self) -> String {
+        let known = if self.known.is_empty() {
+            "none are registered".to_string()
+        } else {
+            self.known.join(", ")
+        };
+        match self.suggestion {
+            Some(near) => format!("did you mean `{near}`? Registered {}: {known}", self.kind.plural()),
+            None => format!("use one of the registered {}: {known}", self.kind.plural()),
+        }
+    }
+}
+
+pub fn find(kind: Kind, name: &str) -> Result<&'static Plugin, Unknown> {
+    if let Some(plugin) = index().by_kind.get(&kind).and_then(|m| m.get(name)) {
+        return Ok(plugin);
+    }
+    let known = names(kind);
+    Err(Unknown {
+        kind,
+        name: name.to_string(),
+        suggestion: nearest(name, known.iter().copied()),
+        known,
+    })
+}
+
+/// Shared handle type for plugins that several trials use.
+pub type Shared<T> = Arc<T>;

@@ -1,0 +1,10 @@
+//! Everything a sweep leaves on disk: the folder layout, atomic writes, tables (polars),
+//! plots (plotters) and TensorBoard event files.
+
+pub mod plots;
+pub mod store;
+pub mod table;
+pub mod tensorboard;
+
+pub use store::{write_atomic, SweepFolder};
+pub use table::TrialRow;

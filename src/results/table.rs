@@ -1,0 +1,124 @@
+//! The sweep table: one row per trial (swept keys, metrics, NFE, times), written as
+//! `metrics.csv` and `metrics.parquet` with polars.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::Path;
+
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::store::write_atomic;
+
+/// What one finished trial reports; saved as `trials/<id>/metrics.json`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TrialRow {
+    pub trial: String,
+    pub label: String,
+    pub train_id: String,
+    /// Swept key paths and their values in this trial.
+    pub axes: Vec<(String, serde_json::Value)>,
+    /// Metric name → value (NaN when a metric could not be computed).
+    pub metrics: BTreeMap<String, f64>,
+    /// Score-network evaluations the sampler used.
+    pub nfe: u64,
+    pub train_seconds: f64,
+    pub sample_seconds: f64,
+    pub metric_seconds: f64,
+    /// The schedule's resolved extremes (`auto` made concrete).
+    pub sigma_max: f64,
+    pub sigma_min: f64,
+}
+
+/// Builds the table. Swept keys become columns named by their key path: numeric when every
+/// value is a number, text otherwise (`auto` next to numbers).
+pub fn to_dataframe(rows: &[TrialRow]) -> PolarsResult<DataFrame> {
+    let mut columns: Vec<Column> = Vec::new();
+    columns.push(Column::new("trial".into(), rows.iter().map(|r| r.trial.clone()).collect::<Vec<_>>()));
+    columns.push(Column::new("label".into(), rows.iter().map(|r| r.label.clone()).collect::<Vec<_>>()));
+    let mut axis_names: Vec<String> = Vec::new();
+    for row in rows {
+        for (key, _) in &row.axes {
+            if !axis_names.contains(key) {
+                axis_names.push(key.clone());
+            }
+        }
+    }
+    for key in &axis_names {
+        let values: Vec<Option<&serde_json::Value>> =
+            rows.iter().map(|r| r.axes.iter().find(|(k, _)| k == key).map(|(_, v)| v)).collect();
+        if values.iter().all(|v| v.is_none_or(|v| v.is_number())) {
+            let numbers: Vec<Option<f64>> = values.iter().map(|v| v.and_then(|v| v.as_f64())).collect();
+            columns.push(Column::new(key.as_str().into(), numbers));
+        } else {
+            let text: Vec<Option<String>> = values.iter().map(|v| v.map(crate::trial::display_value)).collect();
+            columns.push(Column::new(key.as_str().into(), text));
+        }
+    }
+    let mut metric_names: Vec<&String> = rows.iter().flat_map(|r| r.metrics.keys()).collect();
+    metric_names.sort();
+    metric_names.dedup();
+    for name in metric_names {
+        let values: Vec<Option<f64>> = rows.iter().map(|r| r.metrics.get(name).copied()).collect();
+        columns.push(Column::new(name.as_str().into(), values));
+    }
+    columns.push(Column::new("nfe".into(), rows.iter().map(|r| r.nfe).collect::<Vec<_>>()));
+    columns.push(Column::new("train_seconds".into(), rows.iter().map(|r| r.train_seconds).collect::<Vec<_>>()));
+    columns.push(Column::new("sample_seconds".into(), rows.iter().map(|r| r.sample_seconds).collect::<Vec<_>>()));
+    columns.push(Column::new("metric_seconds".into(), rows.iter().map(|r| r.metric_seconds).collect::<Vec<_>>()));
+    columns.push(Column::new("sigma_max".into(), rows.iter().map(|r| r.sigma_max).collect::<Vec<_>>()));
+    columns.push(Column::new("sigma_min".into(), rows.iter().map(|r| r.sigma_min).collect::<Vec<_>>()));
+    columns.push(Column::new("train_id".into(), rows.iter().map(|r| r.train_id.clone()).collect::<Vec<_>>()));
+    DataFrame::new(rows.len(), columns)
+}
+
+/// Writes `metrics.csv` and `metrics.parquet` atomically.
+pub fn write_tables(rows: &[TrialRow], csv: &Path, parquet: &Path) -> Result<(), String> {
+    let mut frame = to_dataframe(rows).map_err(|e| format!("building the metrics table: {e}"))?;
+    let mut csv_bytes = Vec::new();
+    CsvWriter::new(&mut csv_bytes)
+        .finish(&mut frame)
+        .map_err(|e| format!("writing {}: {e}", csv.display()))?;
+    write_atomic(csv, &csv_bytes).map_err(|e| format!("writing {}: {e}", csv.display()))?;
+    let mut parquet_bytes = Vec::new();
+    ParquetWriter::new(&mut parquet_bytes)
+        .finish(&mut frame)
+        .map_err(|e| format!("writing {}: {e}", parquet.display()))?;
+    write_atomic(parquet, &parquet_bytes).map_err(|e| format!("writing {}: {e}", parquet.display()))?;
+    Ok(())
+}
+
+/// Reads a `metrics.parquet` back.
+pub fn read_parquet(path: &Path) -> Result<DataFrame, String> {
+    let file = File::open(path).map_err(|e| format!("opening {}: {e}", path.display()))?;
+    ParquetReader::new(file).finish().map_err(|e| format!("reading {}: {e}", path.display()))
+}
+
+/// Writes points as CSV, one column per coordinate (`x0`, `x1`, ...).
+pub fn write_points_csv(points: &crate::dataset::Points, path: &Path) -> Result<(), String> {
+    let columns: Vec<Column> = (0..points.dim())
+        .map(|d| Column::new(format!("x{d}").into(), points.rows().map(|r| r[d]).collect::<Vec<_>>()))
+        .collect();
+    write_csv(DataFrame::new(points.len(), columns), path)
+}
+
+/// Writes the loss history: step, loss, and the per-level loss per level.
+pub fn write_loss_table(history: &crate::train::History, path: &Path) -> Result<(), String> {
+    let n = history.steps.len();
+    let mut columns = vec![
+        Column::new("step".into(), history.steps.iter().map(|s| *s as u64).collect::<Vec<_>>()),
+        Column::new("loss".into(), history.loss.clone()),
+    ];
+    for (level, sigma) in history.levels.iter().enumerate() {
+        let values: Vec<f64> = history.level_loss.iter().map(|l| l.get(level).copied().unwrap_or(f64::NAN)).collect();
+        columns.push(Column::new(format!("level_{level}_sigma_{sigma:.5}").into(), values));
+    }
+    write_csv(DataFrame::new(n, columns), path)
+}
+
+fn write_csv(frame: PolarsResult<DataFrame>, path: &Path) -> Result<(), String> {
+    let mut frame = frame.map_err(|e| format!("building {}: {e}", path.display()))?;
+    let mut bytes = Vec::new();
+    CsvWriter::new(&mut bytes).finish(&mut frame).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    write_atomic(path, &bytes).map_err(|e| format!("writing {}: {e}", path.display()))
+}

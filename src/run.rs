@@ -1,0 +1,490 @@
+//! One sweep, end to end: resolve every trial, train once per distinct training config,
+//! sample and score each trial, and write results. Finished trials are found by their
+//! stable ids and skipped, so an interrupted sweep resumes where it stopped.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::config::ConfigError;
+use crate::dataset::Points;
+use crate::evaluate::{self, EvaluateError, Evaluation};
+use crate::network::Network;
+use crate::registry;
+use crate::results::plots::{self, LineChart, Scale, Series};
+use crate::results::store::{write_json, write_yaml};
+use crate::results::tensorboard::EventWriter;
+use crate::results::{table, write_atomic, SweepFolder, TrialRow};
+use crate::rng::{Rng, Stream};
+use crate::sweep::Experiment;
+use crate::train::{self, History, TrainError};
+use crate::trial::{self, display_value, Trial};
+
+/// How to run a sweep.
+#[derive(Debug, Clone)]
+pub struct SweepOptions {
+    /// Parent folder of the sweep's results folder.
+    pub results: PathBuf,
+    /// Print the resolved trials and stop.
+    pub dry_run: bool,
+}
+
+impl Default for SweepOptions {
+    fn default() -> Self {
+        SweepOptions { results: PathBuf::from("results"), dry_run: false }
+    }
+}
+
+/// What a finished sweep produced.
+pub struct SweepReport {
+    pub folder: SweepFolder,
+    /// One row per trial, in sweep order (empty for a dry run).
+    pub rows: Vec<TrialRow>,
+    pub trials: usize,
+    /// Trials found finished from an earlier run.
+    pub skipped: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Registry(String),
+    #[error("trial {index} ({label}): {source}")]
+    Train { index: usize, label: String, source: TrainError },
+    #[error("trial {index} ({label}): {source}")]
+    Evaluate { index: usize, label: String, source: EvaluateError },
+    #[error("cannot write {path}: {message}. Fix: check that the results folder is writable (choose another with --results DIR)")]
+    Write { path: PathBuf, message: String },
+    #[error("cannot read the checkpoint {path}: {message}. Fix: delete that model folder to retrain")]
+    Checkpoint { path: PathBuf, message: String },
+}
+
+fn write_error(path: &Path, error: impl std::fmt::Display) -> RunError {
+    RunError::Write { path: path.to_path_buf(), message: error.to_string() }
+}
+
+/// Runs (or, with `dry_run`, lists) every trial of `file` with `overrides` applied.
+/// Progress and the summary go to `out`.
+pub fn sweep(file: &Path, overrides: &[String], options: &SweepOptions, out: &mut dyn Write) -> Result<SweepReport, RunError> {
+    registry::check().map_err(RunError::Registry)?;
+    let experiment = Experiment::load(file, overrides)?;
+    let trials = trial::resolve_all(&experiment)?;
+    let name = trials[0].settings.name.clone().unwrap_or_else(|| experiment.stem.clone());
+    let folder = SweepFolder::new(&options.results, &name);
+    let count = trials.len();
+
+    if options.dry_run {
+        for t in &trials {
+            let _ = writeln!(out, "[{}/{count}] {}  (trial {}, model {})", t.index + 1, t.label, t.id, t.train_id);
+            let yaml = serde_yaml::to_string(&t.resolved).unwrap_or_default();
+            for line in yaml.lines() {
+                let _ = writeln!(out, "    {line}");
+            }
+        }
+        let _ = writeln!(out, "{count} trial(s); results would go to {}", folder.root.display());
+        return Ok(SweepReport { folder, rows: Vec::new(), trials: count, skipped: 0 });
+    }
+
+    // candle reads this for its CPU thread pools.
+    std::env::set_var("RAYON_NUM_THREADS", trials[0].settings.threads.to_string());
+    fs::create_dir_all(&folder.root).map_err(|e| write_error(&folder.root, e))?;
+    write_yaml(&folder.experiment_file(), &experiment_record(&experiment, overrides, &trials))
+        .map_err(|e| write_error(&folder.experiment_file(), e))?;
+
+    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+    for (i, t) in trials.iter().enumerate() {
+        match groups.iter_mut().find(|(id, _)| *id == t.train_id) {
+            Some((_, members)) => members.push(i),
+            None => groups.push((t.train_id.clone(), vec![i])),
+        }
+    }
+
+    let mut rows: Vec<Option<TrialRow>> = vec![None; count];
+    let mut histories: Vec<(String, History)> = Vec::new();
+    let mut skipped = 0;
+    for (train_id, members) in &groups {
+        let pending: Vec<usize> = members
+            .iter()
+            .copied()
+            .filter(|&i| match finished_row(&folder, &trials[i]) {
+                Some(row) => {
+                    rows[i] = Some(row);
+                    false
+                }
+                None => true,
+            })
+            .collect();
+        for &i in members.iter().filter(|i| !pending.contains(i)) {
+            skipped += 1;
+            let _ = writeln!(out, "[{}/{count}] {}: finished earlier, skipped", i + 1, trials[i].label);
+        }
+        if pending.is_empty() {
+            if let Some(history) = read_history(&folder.model(train_id)) {
+                histories.push((train_label(&trials[members[0]]), history));
+            }
+            continue;
+        }
+        let first = &trials[pending[0]];
+        let (network, history) = obtain_model(first, &folder)?;
+        if first.architecture.trainable() {
+            histories.push((train_label(first), history.clone()));
+        }
+        for &i in &pending {
+            let t = &trials[i];
+            let evaluation = sample_with_progress(t, network.as_ref())
+                .map_err(|source| RunError::Evaluate { index: i + 1, label: t.label.clone(), source })?;
+            let row = save_trial(t, &folder, &evaluation, &history)?;
+            let _ = writeln!(out, "[{}/{count}] {}", i + 1, progress_line(&row));
+            rows[i] = Some(row);
+        }
+    }
+
+    let rows: Vec<TrialRow> = rows.into_iter().flatten().collect();
+    table::write_tables(&rows, &folder.table("csv"), &folder.table("parquet"))
+        .map_err(|e| write_error(&folder.table("csv"), e))?;
+    write_plots(&folder, &experiment, &rows, &histories)?;
+    let _ = writeln!(out, "\n{}", summary_table(&rows));
+    let _ = writeln!(out, "results: {}", folder.root.display());
+    Ok(SweepReport { folder, rows, trials: count, skipped })
+}
+
+/// The resolved experiment: where it came from, the sweep, and every trial's config.
+fn experiment_record(experiment: &Experiment, overrides: &[String], trials: &[Trial]) -> serde_json::Value {
+    let sweep: serde_json::Map<String, serde_json::Value> = experiment
+        .axes
+        .iter()
+        .flat_map(|axis| {
+            axis.keys.iter().enumerate().map(move |(k, key)| {
+                let values = axis.values.iter().map(|row| crate::config::to_json(&row[k])).collect();
+                (key.clone(), serde_json::Value::Array(values))
+            })
+        })
+        .collect();
+    let zipped: Vec<Vec<String>> = experiment.axes.iter().filter(|a| a.keys.len() > 1).map(|a| a.keys.clone()).collect();
+    serde_json::json!({
+        "source": experiment.file.display().to_string(),
+        "overrides": overrides,
+        "sweep": sweep,
+        "zipped": zipped,
+        "trials": trials.iter().map(|t| serde_json::json!({
+            "id": t.id,
+            "label": t.label,
+            "model": t.train_id,
+            "config": t.resolved,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn finished_row(folder: &SweepFolder, trial: &Trial) -> Option<TrialRow> {
+    let text = fs::read_to_string(folder.trial(&trial.id).join("metrics.json")).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+fn read_history(model_folder: &Path) -> Option<History> {
+    serde_json::from_str(&fs::read_to_string(model_folder.join("history.json")).ok()?).ok()
+}
+
+/// The swept training-relevant values of a trial, naming its model in plots.
+fn train_label(trial: &Trial) -> String {
+    let parts: Vec<String> = trial
+        .assignments
+        .iter()
+        .filter(|(key, _)| !key.starts_with("sampler") && !key.starts_with("eval") && key != "num_samples")
+        .map(|(key, value)| format!("{}={}", key.rsplit('.').next().unwrap_or(key), display_value(value)))
+        .collect();
+    if parts.is_empty() {
+        "model".to_string()
+    } else {
+        parts.join(",")
+    }
+}
+
+fn bar(len: u64, template: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(Duration::from_millis(250));
+    bar
+}
+
+/// Loads the trial's model from its checkpoint, or trains and saves it.
+fn obtain_model(trial: &Trial, folder: &SweepFolder) -> Result<(Box<dyn Network>, History), RunError> {
+    let network = trial
+        .architecture
+        .instantiate(&trial.device, &mut Rng::new(trial.settings.seed, Stream::NetworkInit))
+        .map_err(|e| RunError::Train { index: trial.index + 1, label: trial.label.clone(), source: e.into() })?;
+    let levels = trial.schedule.loss_levels();
+    let Some(variables) = network.variables() else {
+        return Ok((network, History { levels, ..History::default() }));
+    };
+    let model_folder = folder.model(&trial.train_id);
+    let checkpoint = model_folder.join("model.safetensors");
+    if checkpoint.is_file() {
+        if let Some(history) = read_history(&model_folder) {
+            let bytes = fs::read(&checkpoint).map_err(|e| RunError::Checkpoint { path: checkpoint.clone(), message: e.to_string() })?;
+            let tensors = candle_core::safetensors::load_buffer(&bytes, &trial.device)
+                .map_err(|e| RunError::Checkpoint { path: checkpoint.clone(), message: e.to_string() })?;
+            train::load_variables(variables, &tensors).map_err(|message| RunError::Checkpoint { path: checkpoint.clone(), message })?;
+            return Ok((network, history));
+        }
+    }
+
+    let progress = bar(trial.train.steps as u64, "  train {msg} [{bar:30}] {pos}/{len} loss {prefix} ({per_sec}, eta {eta})");
+    progress.set_message(trial.train_id.clone());
+    let history = train::train(
+        network.as_ref(),
+        trial.schedule.as_ref(),
+        trial.weighting.as_ref(),
+        &trial.training_data,
+        &trial.train,
+        trial.settings.seed,
+        &trial.device,
+        &mut |step, _, loss| {
+            progress.set_position(step as u64);
+            progress.set_prefix(format!("{loss:.4}"));
+        },
+    )
+    .map_err(|source| RunError::Train { index: trial.index + 1, label: trial.label.clone(), source })?;
+    progress.finish_and_clear();
+    save_model(trial, &model_folder, variables, &history)?;
+    Ok((network, history))
+}
+
+/// Writes the checkpoint (config in its metadata), the training config and the loss
+/// history into a partial folder, then renames it into place.
+fn save_model(trial: &Trial, model_folder: &Path, variables: &candle_nn::VarMap, history: &History) -> Result<(), RunError> {
+    let partial = model_folder.with_file_name(format!(
+        ".partial-{}",
+        model_folder.file_name().and_then(|n| n.to_str()).unwrap_or("model")
+    ));
+    let _ = fs::remove_dir_all(&partial);
+    fs::create_dir_all(&partial).map_err(|e| write_error(&partial, e))?;
+    let training_config: serde_json::Map<String, serde_json::Value> = ["seed", "device", "data", "schedule", "weighting", "network", "train"]
+        .iter()
+        .filter_map(|k| trial.resolved.get(*k).map(|v| (k.to_string(), v.clone())))
+        .collect();
+    let metadata = HashMap::from([
+        ("config".to_string(), serde_json::Value::Object(training_config.clone()).to_string()),
+        ("model".to_string(), trial.train_id.clone()),
+        ("steps".to_string(), trial.train.steps.to_string()),
+    ]);
+    let tensors = train::sorted_vars(variables);
+    let bytes = safetensors::serialize(tensors.iter().map(|(name, var)| (name.clone(), var.as_tensor())), Some(metadata))
+        .map_err(|e| write_error(&partial.join("model.safetensors"), e))?;
+    write_atomic(&partial.join("model.safetensors"), &bytes).map_err(|e| write_error(&partial, e))?;
+    write_yaml(&partial.join("train_config.yaml"), &training_config).map_err(|e| write_error(&partial, e))?;
+    write_json(&partial.join("history.json"), history).map_err(|e| write_error(&partial, e))?;
+    table::write_loss_table(history, &partial.join("loss.csv")).map_err(|e| write_error(&partial, e))?;
+    let _ = fs::remove_dir_all(model_folder);
+    fs::rename(&partial, model_folder).map_err(|e| write_error(model_folder, e))
+}
+
+fn sample_with_progress(trial: &Trial, network: &dyn Network) -> Result<Evaluation, EvaluateError> {
+    let progress = bar(0, "  sample [{bar:30}] {pos}/{len} sigma {prefix}");
+    let result = evaluate::evaluate(trial, network, &mut |info| {
+        progress.set_length(info.total as u64);
+        progress.set_position(info.step as u64);
+        progress.set_prefix(format!("{:.4}", info.sigma));
+    });
+    progress.finish_and_clear();
+    result
+}
+
+fn as_pairs(points: &Points) -> Vec<(f64, f64)> {
+    points.rows().map(|r| (r[0], if r.len() > 1 { r[1] } else { 0.0 })).collect()
+}
+
+/// Writes the trial folder (config, samples, scatter, metrics) and its TensorBoard log.
+/// The folder is assembled under a partial name and renamed when complete.
+fn save_trial(trial: &Trial, folder: &SweepFolder, evaluation: &Evaluation, history: &History) -> Result<TrialRow, RunError> {
+    let row = TrialRow {
+        trial: trial.id.clone(),
+        label: trial.label.clone(),
+        train_id: trial.train_id.clone(),
+        axes: trial.assignments.clone(),
+        metrics: evaluation.metrics.iter().cloned().collect::<BTreeMap<_, _>>(),
+        nfe: evaluation.nfe,
+        train_seconds: history.seconds,
+        sample_seconds: evaluation.sample_seconds,
+        metric_seconds: evaluation.metric_seconds,
+        sigma_max: trial.schedule.sigma_max(),
+        sigma_min: trial.schedule.sigma_min(),
+    };
+    let partial = folder.partial_trial(&trial.id);
+    let _ = fs::remove_dir_all(&partial);
+    fs::create_dir_all(&partial).map_err(|e| write_error(&partial, e))?;
+    write_yaml(&partial.join("config.yaml"), &trial.resolved).map_err(|e| write_error(&partial, e))?;
+    table::write_points_csv(&evaluation.samples, &partial.join("samples.csv")).map_err(|e| write_error(&partial, e))?;
+    let (_, png, width, height) = plots::scatter_png(
+        &partial.join("samples"),
+        &format!("{} (samples over held-out data)", trial.label),
+        &as_pairs(&trial.held_out),
+        &as_pairs(&evaluation.samples),
+    )
+    .map_err(|e| write_error(&partial, e))?;
+
+    let tb_folder = folder.tensorboard(&trial.id);
+    let _ = fs::remove_dir_all(&tb_folder);
+    let mut events = EventWriter::create(&tb_folder).map_err(|e| write_error(&tb_folder, e))?;
+    for (i, step) in history.steps.iter().enumerate() {
+        events.add_scalar("train/loss", history.loss[i], *step as i64);
+        for (sigma, value) in history.levels.iter().zip(&history.level_loss[i]) {
+            if value.is_finite() {
+                events.add_scalar(&format!("train/level_loss/sigma_{sigma:.4}"), *value, *step as i64);
+            }
+        }
+    }
+    let final_step = history.steps.last().copied().unwrap_or(0) as i64;
+    for (name, value) in &evaluation.metrics {
+        events.add_scalar(&format!("metrics/{name}"), *value, final_step);
+    }
+    events.add_scalar("metrics/nfe", evaluation.nfe as f64, final_step);
+    events.add_png("samples", &png, width, height, final_step);
+    events.flush().map_err(|e| write_error(&tb_folder, e))?;
+
+    write_json(&partial.join("metrics.json"), &row).map_err(|e| write_error(&partial, e))?;
+    let destination = folder.trial(&trial.id);
+    let _ = fs::remove_dir_all(&destination);
+    fs::rename(&partial, &destination).map_err(|e| write_error(&destination, e))?;
+    Ok(row)
+}
+
+fn progress_line(row: &TrialRow) -> String {
+    let metrics: Vec<String> = row.metrics.iter().map(|(k, v)| format!("{k}={v:.4}")).collect();
+    format!(
+        "{}  {}  nfe={}  train {:.1}s  sample {:.1}s",
+        row.label,
+        metrics.join(" "),
+        row.nfe,
+        row.train_seconds,
+        row.sample_seconds
+    )
+}
+
+/// The rows as an aligned text table.
+pub fn summary_table(rows: &[TrialRow]) -> String {
+    let mut metric_names: Vec<&String> = rows.iter().flat_map(|r| r.metrics.keys()).collect();
+    metric_names.sort();
+    metric_names.dedup();
+    let mut header = vec!["trial".to_string()];
+    header.extend(metric_names.iter().map(|m| m.to_string()));
+    header.extend(["nfe", "train_s", "sample_s"].map(String::from));
+    let mut lines = vec![header];
+    for row in rows {
+        let mut line = vec![row.label.clone()];
+        for name in &metric_names {
+            line.push(row.metrics.get(*name).map_or("-".into(), |v| format!("{v:.4}")));
+        }
+        line.push(row.nfe.to_string());
+        line.push(format!("{:.1}", row.train_seconds));
+        line.push(format!("{:.1}", row.sample_seconds));
+        lines.push(line);
+    }
+    let widths: Vec<usize> = (0..lines[0].len()).map(|c| lines.iter().map(|l| l[c].len()).max().unwrap_or(0)).collect();
+    lines
+        .iter()
+        .map(|line| {
+            line.iter()
+                .enumerate()
+                .map(|(c, cell)| if c == 0 { format!("{cell:<w$}", w = widths[c]) } else { format!("{cell:>w$}", w = widths[c]) })
+                .collect::<Vec<_>>()
+                .join("  ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Each metric against each swept key (one line per combination of the other swept keys),
+/// the loss curves and the per-level loss of every trained model.
+fn write_plots(folder: &SweepFolder, experiment: &Experiment, rows: &[TrialRow], histories: &[(String, History)]) -> Result<(), RunError> {
+    let dir = folder.plots();
+    let axis_keys: Vec<String> = experiment.axes.iter().flat_map(|a| a.keys.clone()).collect();
+    let mut metric_names: Vec<String> = rows.iter().flat_map(|r| r.metrics.keys().cloned()).collect();
+    metric_names.sort();
+    metric_names.dedup();
+    metric_names.push("nfe".into());
+    for key in &axis_keys {
+        let values_of = |r: &TrialRow, k: &str| r.axes.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone());
+        let mut categories: Vec<serde_json::Value> = Vec::new();
+        for row in rows {
+            if let Some(v) = values_of(row, key) {
+                if !categories.contains(&v) {
+                    categories.push(v);
+                }
+            }
+        }
+        let numeric = categories.iter().all(|v| v.is_number());
+        let positive = numeric && categories.iter().all(|v| v.as_f64().is_some_and(|x| x > 0.0));
+        let spread = categories.iter().filter_map(|v| v.as_f64()).fold((f64::MAX, f64::MIN), |(lo, hi), x| (lo.min(x), hi.max(x)));
+        let x_scale = if positive && spread.1 / spread.0 > 20.0 { Scale::Log } else { Scale::Linear };
+        for metric in &metric_names {
+            let mut series: Vec<Series> = Vec::new();
+            for row in rows {
+                let Some(value) = values_of(row, key) else { continue };
+                let y = if metric == "nfe" { row.nfe as f64 } else { row.metrics.get(metric).copied().unwrap_or(f64::NAN) };
+                let x = if numeric { value.as_f64().unwrap_or(f64::NAN) } else { categories.iter().position(|c| *c == value).unwrap_or(0) as f64 };
+                let others: Vec<String> = row
+                    .axes
+                    .iter()
+                    .filter(|(k, _)| k != key)
+                    .map(|(k, v)| format!("{}={}", k.rsplit('.').next().unwrap_or(k), display_value(v)))
+                    .collect();
+                let label = if others.is_empty() { metric.clone() } else { others.join(",") };
+                match series.iter_mut().find(|s| s.label == label) {
+                    Some(s) => s.points.push((x, y)),
+                    None => series.push(Series { label, points: vec![(x, y)] }),
+                }
+            }
+            for s in &mut series {
+                s.points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            }
+            let short_key = key.rsplit('.').next().unwrap_or(key);
+            let chart = LineChart {
+                title: &format!("{metric} vs {key}"),
+                x_label: key,
+                y_label: metric,
+                x_scale,
+                y_scale: Scale::Linear,
+                x_categories: (!numeric).then(|| categories.iter().map(display_value).collect()),
+                series,
+            };
+            plots::line_chart(&dir.join(format!("{metric}_vs_{short_key}")), &chart).map_err(|e| write_error(&dir, e))?;
+        }
+    }
+    if !histories.is_empty() {
+        let loss = LineChart {
+            title: "training loss (weighted DSM objective)",
+            x_label: "step",
+            y_label: "loss",
+            x_scale: Scale::Linear,
+            y_scale: Scale::Log,
+            x_categories: None,
+            series: histories
+                .iter()
+                .map(|(label, h)| Series { label: label.clone(), points: h.steps.iter().zip(&h.loss).map(|(s, l)| (*s as f64, *l)).collect() })
+                .collect(),
+        };
+        plots::line_chart(&dir.join("loss_curves"), &loss).map_err(|e| write_error(&dir, e))?;
+        let levels = LineChart {
+            title: "per-level loss, last quarter of training: 0.5 ||sigma s + z||^2",
+            x_label: "sigma",
+            y_label: "normalised loss",
+            x_scale: Scale::Log,
+            y_scale: Scale::Linear,
+            x_categories: None,
+            series: histories
+                .iter()
+                .map(|(label, h)| Series { label: label.clone(), points: h.levels.iter().zip(&h.final_level_loss).map(|(s, l)| (*s, *l)).collect() })
+                .collect(),
+        };
+        plots::line_chart(&dir.join("level_loss"), &levels).map_err(|e| write_error(&dir, e))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,295 @@
+//! Experiment → trials. The sweep lives in the file's `sweep:` section or on the command
+//! line (Hydra style): each key path maps to a list of values; keys vary as a grid
+//! product, except those grouped under `zip:`, which vary together.
+
+use std::path::{Path, PathBuf};
+
+use figment::value::{Dict, Value};
+use figment::Figment;
+
+use crate::config::{self, ConfigError, KeyValues};
+
+/// One axis of the grid: a single key, or several zipped keys that move together.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Axis {
+    pub keys: Vec<String>,
+    /// One entry per position along the axis, holding a value for each key.
+    pub values: Vec<Vec<Value>>,
+}
+
+impl Axis {
+    fn single(key: String, values: Vec<Value>) -> Self {
+        Axis { keys: vec![key], values: values.into_iter().map(|v| vec![v]).collect() }
+    }
+
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+}
+
+/// An experiment file with its overrides applied and its sweep parsed, not yet resolved.
+pub struct Experiment {
+    pub file: PathBuf,
+    /// The file's stem, used as the results folder name unless `name:` is set.
+    pub stem: String,
+    base: Figment,
+    pub axes: Vec<Axis>,
+}
+
+/// One point of the sweep: the base experiment plus these key-value assignments.
+pub struct TrialSpec {
+    pub index: usize,
+    pub assignments: Vec<(String, Value)>,
+    pub figment: Figment,
+}
+
+const OVERRIDE_SOURCE: &str = "command-line override";
+const SWEEP_SOURCE: &str = "sweep value";
+
+impl Experiment {
+    /// Loads `file` and applies `overrides` (`key.path=value`, or `key=a,b,c` and
+    /// `key=range(1,5)` to sweep), which win over the file.
+    pub fn load(file: &Path, overrides: &[String]) -> Result<Self, ConfigError> {
+        let figment = config::load_file(file)?;
+        let root = config::root_dict(&figment, file)?;
+        let mut axes = match root.get("sweep") {
+            Some(sweep) => parse_sweep_section(file, sweep)?,
+            None => Vec::new(),
+        };
+
+        let mut fixed = Vec::new();
+        for text in overrides {
+            let (key, values) = parse_override(text)?;
+            for axis in &mut axes {
+                if let Some(pos) = axis.keys.iter().position(|k| *k == key) {
+                    axis.keys.remove(pos);
+                    for row in &mut axis.values {
+                        row.remove(pos);
+                    }
+                }
+            }
+            axes.retain(|a| !a.keys.is_empty());
+            match values {
+                OverrideValue::One(value) => fixed.push((key, value)),
+                OverrideValue::Sweep(values) => {
+                    axes.retain(|a| a.keys != [key.clone()]);
+                    axes.push(Axis::single(key, values));
+                }
+            }
+        }
+
+        let base = figment.merge(KeyValues { name: OVERRIDE_SOURCE.into(), entries: fixed });
+        let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("experiment").to_string();
+        Ok(Experiment { file: file.to_path_buf(), stem, base, axes })
+    }
+
+    /// The resolved base (file + overrides), without the sweep applied.
+    pub fn base(&self) -> &Figment {
+        &self.base
+    }
+
+    pub fn num_trials(&self) -> usize {
+        self.axes.iter().map(Axis::len).product()
+    }
+
+    /// Every trial, the first axis varying slowest.
+    pub fn trials(&self) -> Vec<TrialSpec> {
+        let mut specs = Vec::with_capacity(self.num_trials());
+        for index in 0..self.num_trials() {
+            let mut rest = index;
+            let mut positions = vec![0; self.axes.len()];
+            for (a, axis) in self.axes.iter().enumerate().rev() {
+                positions[a] = rest % axis.len();
+                rest /= axis.len();
+            }
+            let mut assignments = Vec::new();
+            for (axis, &pos) in self.axes.iter().zip(&positions) {
+                for (key, value) in axis.keys.iter().zip(&axis.values[pos]) {
+                    assignments.push((key.clone(), value.clone()));
+                }
+            }
+            let figment = self
+                .base
+                .clone()
+                .merge(KeyValues { name: SWEEP_SOURCE.into(), entries: assignments.clone() });
+            specs.push(TrialSpec { index, assignments, figment });
+        }
+        specs
+    }
+}
+
+enum OverrideValue {
+    One(Value),
+    Sweep(Vec<Value>),
+}
+
+fn override_error(text: &str, message: &str, fix: &str) -> ConfigError {
+    ConfigError::Key {
+        origin: OVERRIDE_SOURCE.to_string(),
+        key: text.to_string(),
+        message: message.to_string(),
+        fix: fix.to_string(),
+    }
+}
+
+fn parse_override(text: &str) -> Result<(String, OverrideValue), ConfigError> {
+    let Some((key, raw)) = text.split_once('=') else {
+        return Err(override_error(text, "an override needs `=`", "write key.path=value, e.g. sampler.steps_per_level=50"));
+    };
+    let key = key.trim();
+    if key.is_empty() || key.split('.').any(str::is_empty) {
+        return Err(override_error(text, "the key path is empty or has an empty part", "write key.path=value"));
+    }
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Err(override_error(text, "the value is empty", "give a value after `=`, or a,b,c to sweep"));
+    }
+    if let Some(values) = parse_range(raw) {
+        let values = values.map_err(|m| override_error(text, &m, "write range(start,stop) or range(start,stop,step) with integers, stop exclusive"))?;
+        if values.is_empty() {
+            return Err(override_error(text, "the range is empty", "make stop larger than start"));
+        }
+        return Ok((key.to_string(), OverrideValue::Sweep(values)));
+    }
+    let parts = split_top_level(raw);
+    if parts.len() > 1 {
+        if parts.iter().any(|p| p.trim().is_empty()) {
+            return Err(override_error(text, "the sweep list has an empty value", "write key=a,b,c with no empty entries"));
+        }
+        let values = parts.iter().map(|p| config::parse_scalar(p.trim())).collect();
+        return Ok((key.to_string(), OverrideValue::Sweep(values)));
+    }
+    Ok((key.to_string(), OverrideValue::One(config::parse_scalar(raw))))
+}
+
+/// `range(a,b)` or `range(a,b,step)`, stop exclusive as in Python and Hydra.
+fn parse_range(raw: &str) -> Option<Result<Vec<Value>, String>> {
+    let inner = raw.strip_prefix("range(")?.strip_suffix(')')?;
+    let numbers: Result<Vec<i64>, _> = inner.split(',').map(|p| p.trim().parse::<i64>()).collect();
+    Some(match numbers.as_deref() {
+        Ok([start, stop]) => Ok((*start..*stop).map(Value::from).collect()),
+        Ok([_, _, 0]) => Err("range step is 0".into()),
+        Ok([start, stop, step]) => {
+            let mut values = Vec::new();
+            let mut v = *start;
+            while (*step > 0 && v < *stop) || (*step < 0 && v > *stop) {
+                values.push(Value::from(v));
+                v += step;
+            }
+            Ok(values)
+        }
+        _ => Err(format!("cannot read `{raw}` as a range")),
+    })
+}
+
+/// Splits on commas that are not inside brackets, braces or quotes.
+fn split_top_level(raw: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut depth = 0i32;
+    let mut quote: Option<char> = None;
+    let mut current = String::new();
+    for c in raw.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '[' | '{' | '(') => depth += 1,
+            (None, ']' | '}' | ')') => depth -= 1,
+            (None, ',') if depth == 0 => {
+                parts.push(std::mem::take(&mut current));
+                continue;
+            }
+            _ => {}
+        }
+        current.push(c);
+    }
+    parts.push(current);
+    parts
+}
+
+fn sweep_error(file: &Path, key: &str, message: String, fix: &str) -> ConfigError {
+    ConfigError::Key { origin: file.display().to_string(), key: key.to_string(), message, fix: fix.to_string() }
+}
+
+/// Reads `sweep:`: key paths (dotted, or nested tables as TOML writes them) to value lists,
+/// and `zip:` (one table, or a list of tables) for keys that vary together.
+fn parse_sweep_section(file: &Path, sweep: &Value) -> Result<Vec<Axis>, ConfigError> {
+    let Some(dict) = sweep.as_dict() else {
+        return Err(sweep_error(file, "sweep", "must be a table of key paths to value lists".into(), "write e.g. `sweep: {schedule.num_levels: [1, 3, 10]}`"));
+    };
+    let mut axes = Vec::new();
+    let mut singles = Vec::new();
+    flatten_lists(file, "sweep", "", dict, &mut singles, true)?;
+    for (key, values) in singles {
+        axes.push(Axis::single(key, values));
+    }
+    if let Some(zip) = dict.get("zip") {
+        let groups: Vec<&Value> = match zip {
+            Value::Array(_, items) => items.iter().collect(),
+            other => vec![other],
+        };
+        for (g, group) in groups.into_iter().enumerate() {
+            let Some(group_dict) = group.as_dict() else {
+                return Err(sweep_error(file, "sweep.zip", "must be a table (or a list of tables) of key paths to value lists".into(), "write e.g. `zip: {sampler.steps_per_level: [10, 100], sampler.eps: [1e-4, 1e-5]}`"));
+            };
+            let mut lists = Vec::new();
+            flatten_lists(file, &format!("sweep.zip[{g}]"), "", group_dict, &mut lists, false)?;
+            let Some(len) = lists.first().map(|(_, v)| v.len()) else {
+                return Err(sweep_error(file, "sweep.zip", "the zip group is empty".into(), "list at least one key, or remove `zip`"));
+            };
+            if let Some((key, values)) = lists.iter().find(|(_, v)| v.len() != len) {
+                return Err(sweep_error(
+                    file,
+                    &format!("sweep.zip.{key}"),
+                    format!("has {} values but `{}` has {len}; zipped keys vary together", values.len(), lists[0].0),
+                    "give every key of a zip group the same number of values",
+                ));
+            }
+            let keys = lists.iter().map(|(k, _)| k.clone()).collect();
+            let values = (0..len).map(|i| lists.iter().map(|(_, v)| v[i].clone()).collect()).collect();
+            axes.push(Axis { keys, values });
+        }
+    }
+    Ok(axes)
+}
+
+fn flatten_lists(
+    file: &Path,
+    section: &str,
+    prefix: &str,
+    dict: &Dict,
+    out: &mut Vec<(String, Vec<Value>)>,
+    top: bool,
+) -> Result<(), ConfigError> {
+    for (key, value) in dict {
+        if top && prefix.is_empty() && key == "zip" {
+            continue;
+        }
+        let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+        match value {
+            Value::Array(_, items) if items.is_empty() => {
+                return Err(sweep_error(
+                    file,
+                    &format!("{section}.{path}"),
+                    "the sweep list is empty".into(),
+                    "give at least one value, or remove the key from the sweep",
+                ))
+            }
+            Value::Array(_, items) => out.push((path, items.clone())),
+            Value::Dict(_, inner) => flatten_lists(file, section, &path, inner, out, false)?,
+            _ => {
+                return Err(sweep_error(
+                    file,
+                    &format!("{section}.{path}"),
+                    "a swept key needs a list of values".into(),
+                    "write the values as a list, e.g. [1, 3, 10]; to fix one value, set it outside `sweep`",
+                ))
+            }
+        }
+    }
+    Ok(())
+}

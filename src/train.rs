@@ -1,0 +1,235 @@
+//! The training loop: denoising score matching over the schedule's noise levels, weighted
+//! by lambda(sigma), with Adam and an exponential moving average of the weights (the EMA
+//! weights are what evaluation uses).
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use candle_core::{Device, Tensor, Var};
+use candle_nn::{AdamW, Optimizer, ParamsAdamW};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ConfigError, RawParams};
+use crate::dataset::Points;
+use crate::network::{sigma_column, Network};
+use crate::params;
+use crate::rng::{Rng, Stream};
+use crate::schedule::Schedule;
+use crate::weighting::Weighting;
+
+params! {
+    /// Training settings (the `train:` section).
+    pub struct TrainSettings {
+        /// Optimiser steps.
+        steps: usize = 3000,
+        /// Examples per step.
+        batch_size: usize = 256,
+        /// Adam learning rate.
+        lr: f64 = 1e-3,
+        /// Decay of the exponential moving average of the weights used for evaluation (0: no EMA).
+        ema_decay: f64 = 0.999,
+        /// Size of the training set drawn once from the dataset.
+        train_size: usize = 10000,
+        /// Steps between loss records (loss curve, per-level loss, TensorBoard).
+        log_every: usize = 50,
+    }
+}
+
+impl TrainSettings {
+    pub fn validate(&self, raw: &RawParams) -> Result<(), ConfigError> {
+        if self.steps == 0 {
+            return Err(raw.invalid("steps", "must be at least 1", "set e.g. `steps: 3000`"));
+        }
+        if self.batch_size == 0 {
+            return Err(raw.invalid("batch_size", "must be at least 1", "set e.g. `batch_size: 256`"));
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return Err(raw.invalid("lr", format!("must be positive and finite, not {}", self.lr), "set e.g. `lr: 0.001`"));
+        }
+        if !(0.0..1.0).contains(&self.ema_decay) {
+            return Err(raw.invalid("ema_decay", format!("must be in [0, 1), not {}", self.ema_decay), "set e.g. `ema_decay: 0.999`"));
+        }
+        if self.train_size < 2 {
+            return Err(raw.invalid("train_size", "must be at least 2", "set e.g. `train_size: 10000`"));
+        }
+        if self.log_every == 0 {
+            return Err(raw.invalid("log_every", "must be at least 1", "set e.g. `log_every: 50`"));
+        }
+        Ok(())
+    }
+}
+
+/// What training left behind besides the weights.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct History {
+    /// Steps at which the loss was recorded.
+    pub steps: Vec<usize>,
+    /// Mean weighted training loss since the previous record.
+    pub loss: Vec<f64>,
+    /// The schedule's loss levels (sigmas).
+    pub levels: Vec<f64>,
+    /// Per record, per level: mean of 0.5 * ||sigma * s(x~, sigma) + z||^2 since the previous
+    /// record (NaN where the level was not drawn). This normalised loss is comparable across
+    /// levels and weightings: a network that outputs 0 scores dim/2 everywhere.
+    pub level_loss: Vec<Vec<f64>>,
+    /// The same per-level loss over the last quarter of training.
+    pub final_level_loss: Vec<f64>,
+    pub seconds: f64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(
+        "training diverged: the loss became {loss} at step {step}. Fix: lower `train.lr` (now {lr}), \
+         check the data scale, or use `weighting: sigma_squared` so small noise levels do not dominate"
+    )]
+    NonFinite { step: usize, loss: f64, lr: f64 },
+    #[error("training failed in the tensor library: {0}")]
+    Candle(#[from] candle_core::Error),
+}
+
+/// Progress callback: (step, steps, running loss).
+pub type OnStep<'a> = &'a mut dyn FnMut(usize, usize, f64);
+
+/// Trains `network` in place; on return its variables hold the EMA weights.
+pub fn train(
+    network: &dyn Network,
+    schedule: &dyn Schedule,
+    weighting: &dyn Weighting,
+    data: &Points,
+    settings: &TrainSettings,
+    seed: u64,
+    device: &Device,
+    on_step: OnStep,
+) -> Result<History, TrainError> {
+    let start = Instant::now();
+    let levels = schedule.loss_levels();
+    let mut history = History { levels: levels.clone(), ..History::default() };
+    let Some(variables) = network.variables() else {
+        return Ok(history);
+    };
+    let vars = sorted_vars(variables);
+    let mut optimizer = AdamW::new(
+        vars.iter().map(|(_, v)| v.clone()).collect(),
+        ParamsAdamW { lr: settings.lr, weight_decay: 0.0, ..ParamsAdamW::default() },
+    )?;
+    let mut ema: Vec<Tensor> = vars.iter().map(|(_, v)| v.as_tensor().copy()).collect::<Result<_, _>>()?;
+
+    let mut rng = Rng::new(seed, Stream::TrainingNoise);
+    let dim = data.dim();
+    let mut window = LossWindow::new(levels.len());
+    let mut tail = LossWindow::new(levels.len());
+    let tail_start = settings.steps - settings.steps / 4;
+
+    for step in 1..=settings.steps {
+        let indices: Vec<usize> = (0..settings.batch_size).map(|_| rng.below(data.len())).collect();
+        let x0 = data.gather(&indices).to_tensor(device)?;
+        let draws = schedule.training_sigmas(settings.batch_size, &mut rng);
+        let sigmas: Vec<f64> = draws.iter().map(|(s, _)| *s).collect();
+        let sigma = sigma_column(&sigmas, device)?;
+        let z = Tensor::from_vec(rng.normal_f32(settings.batch_size * dim), (settings.batch_size, dim), device)?;
+        let noisy = x0.add(&z.broadcast_mul(&sigma)?)?;
+
+        // 0.5 * ||sigma * s + z||^2 per example; lambda(sigma) / sigma^2 turns it into the
+        // weighted DSM loss lambda/2 * ||s + z / sigma||^2.
+        let score = network.score(&noisy, &sigma)?;
+        let residual = score.broadcast_mul(&sigma)?.add(&z)?;
+        let normalised = (residual.sqr()?.sum(1)? * 0.5)?;
+        let factors: Vec<f32> = sigmas.iter().map(|s| (weighting.lambda(*s) / (s * s)) as f32).collect();
+        let factors = Tensor::from_vec(factors, settings.batch_size, device)?;
+        let loss = normalised.mul(&factors)?.mean_all()?;
+
+        let loss_value = loss.to_scalar::<f32>()? as f64;
+        if !loss_value.is_finite() {
+            return Err(TrainError::NonFinite { step, loss: loss_value, lr: settings.lr });
+        }
+        optimizer.backward_step(&loss)?;
+
+        let per_example = normalised.to_vec1::<f32>()?;
+        window.add(loss_value, &draws, &per_example);
+        if step > tail_start {
+            tail.add(loss_value, &draws, &per_example);
+        }
+
+        if settings.ema_decay > 0.0 {
+            // Warm-up so early averages are not dominated by the random initialisation.
+            let decay = settings.ema_decay.min((1.0 + step as f64) / (10.0 + step as f64));
+            for ((_, var), average) in vars.iter().zip(ema.iter_mut()) {
+                *average = ((&*average * decay)? + (var.as_tensor() * (1.0 - decay))?)?;
+            }
+        }
+
+        if step % settings.log_every == 0 || step == settings.steps {
+            let (mean, per_level) = window.take();
+            history.steps.push(step);
+            history.loss.push(mean);
+            history.level_loss.push(per_level);
+            on_step(step, settings.steps, mean);
+        }
+    }
+    history.final_level_loss = tail.take().1;
+
+    if settings.ema_decay > 0.0 {
+        for ((_, var), average) in vars.iter().zip(&ema) {
+            var.set(average)?;
+        }
+    }
+    history.seconds = start.elapsed().as_secs_f64();
+    Ok(history)
+}
+
+/// The network's variables in name order, so optimisation is reproducible.
+pub fn sorted_vars(variables: &candle_nn::VarMap) -> Vec<(String, Var)> {
+    let data = variables.data().lock().expect("variable map lock poisoned");
+    let mut vars: Vec<(String, Var)> = data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    vars
+}
+
+/// Copies named tensors (a checkpoint) into the network's variables.
+pub fn load_variables(variables: &candle_nn::VarMap, tensors: &HashMap<String, Tensor>) -> Result<(), String> {
+    for (name, var) in sorted_vars(variables) {
+        let Some(value) = tensors.get(&name) else {
+            return Err(format!("the checkpoint has no tensor `{name}`"));
+        };
+        var.set(value).map_err(|e| format!("tensor `{name}`: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Running sums of the loss, overall and per level.
+struct LossWindow {
+    total: f64,
+    count: usize,
+    level_sum: Vec<f64>,
+    level_count: Vec<usize>,
+}
+
+impl LossWindow {
+    fn new(levels: usize) -> Self {
+        LossWindow { total: 0.0, count: 0, level_sum: vec![0.0; levels], level_count: vec![0; levels] }
+    }
+
+    fn add(&mut self, loss: f64, draws: &[(f64, usize)], per_example: &[f32]) {
+        self.total += loss;
+        self.count += 1;
+        for ((_, level), value) in draws.iter().zip(per_example) {
+            if let Some(sum) = self.level_sum.get_mut(*level) {
+                *sum += *value as f64;
+                self.level_count[*level] += 1;
+            }
+        }
+    }
+
+    fn take(&mut self) -> (f64, Vec<f64>) {
+        let mean = self.total / self.count.max(1) as f64;
+        let per_level = self
+            .level_sum
+            .iter()
+            .zip(&self.level_count)
+            .map(|(s, c)| if *c == 0 { f64::NAN } else { s / *c as f64 })
+            .collect();
+        *self = LossWindow::new(self.level_sum.len());
+        (mean, per_level)
+    }
+}

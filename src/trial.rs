@@ -1,0 +1,355 @@
+//! Trial resolution: every trial of a sweep becomes a fully built, validated object before
+//! the first one runs (plugins constructed, data generated, invariants checked).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use candle_core::Device;
+use figment::value::{Dict, Value};
+use sha2::{Digest, Sha256};
+
+use crate::config::{self, ConfigError, Params, Provenance, RawParams};
+use crate::dataset::{Dataset, Points};
+use crate::metric::{Metric, MetricContext};
+use crate::network::{Architecture, NetworkContext};
+use crate::params;
+use crate::registry::{self, Builder, Kind, Plugin};
+use crate::rng::{Rng, Stream};
+use crate::sampler::Sampler;
+use crate::schedule::{Schedule, ScheduleContext};
+use crate::sweep::{Experiment, TrialSpec};
+use crate::train::TrainSettings;
+use crate::weighting::Weighting;
+
+params! {
+    /// Top-level settings of an experiment.
+    pub struct Settings {
+        /// Name of the results folder (default: the experiment file's name without extension).
+        name: Option<String> = None,
+        /// Seed of every random draw (data, initialisation, training noise, sampling).
+        seed: u64 = 0,
+        /// `cpu`, or `cuda` / `cuda:N` when built with the `cuda` feature.
+        device: String = "cpu".to_string(),
+        /// Compute threads (candle's pools spin-wait: 1 is robust on a busy 2-core machine).
+        threads: usize = 1,
+        /// Samples generated per trial for evaluation; the held-out set has the same size.
+        num_samples: usize = 2000,
+    }
+}
+
+/// The plugin slots of an experiment file and their kinds.
+pub const PLUGIN_SLOTS: [(&str, Kind); 5] = [
+    ("data", Kind::Dataset),
+    ("schedule", Kind::Schedule),
+    ("weighting", Kind::Weighting),
+    ("network", Kind::Network),
+    ("sampler", Kind::Sampler),
+];
+
+/// Keys that are not top-level settings.
+const SECTION_KEYS: [&str; 8] = ["data", "schedule", "weighting", "network", "sampler", "train", "eval", "sweep"];
+
+/// Keys whose values decide the trained model: trials that agree on them share one.
+const TRAINING_KEYS: [&str; 7] = ["seed", "device", "data", "schedule", "weighting", "network", "train"];
+
+/// A fully resolved trial.
+pub struct Trial {
+    pub index: usize,
+    /// Readable: the swept values, e.g. `num_levels=10,sigma_max=auto`.
+    pub label: String,
+    /// Folder name: the label and a stable hash of the resolved config.
+    pub id: String,
+    /// The trained model's folder name, shared by trials with the same training config.
+    pub train_id: String,
+    /// Swept key paths and this trial's values.
+    pub assignments: Vec<(String, serde_json::Value)>,
+    /// The complete config with every default filled in.
+    pub resolved: serde_json::Value,
+    pub settings: Settings,
+    pub train: TrainSettings,
+    pub device: Device,
+    pub dataset: Arc<dyn Dataset>,
+    pub schedule: Arc<dyn Schedule>,
+    pub weighting: Arc<dyn Weighting>,
+    pub architecture: Arc<dyn Architecture>,
+    pub sampler: Box<dyn Sampler>,
+    pub metrics: Vec<(String, Box<dyn Metric>)>,
+    pub training_data: Arc<Points>,
+    pub held_out: Arc<Points>,
+}
+
+/// Resolves every trial of the experiment, or returns the first error.
+pub fn resolve_all(experiment: &Experiment) -> Result<Vec<Trial>, ConfigError> {
+    let mut data_cache = HashMap::new();
+    experiment.trials().into_iter().map(|spec| resolve(experiment, spec, &mut data_cache)).collect()
+}
+
+type DataEntry = (Arc<dyn Dataset>, Arc<Points>, Arc<Points>);
+
+fn resolve(
+    experiment: &Experiment,
+    spec: TrialSpec,
+    data_cache: &mut HashMap<String, DataEntry>,
+) -> Result<Trial, ConfigError> {
+    let provenance = Provenance::new(&experiment.file, spec.figment.clone());
+    let root = config::root_dict(&spec.figment, &experiment.file)?;
+
+    let setting_names: Vec<&str> = Settings::docs().iter().map(|d| d.name).collect();
+    let all_keys: Vec<&str> = setting_names.iter().copied().chain(SECTION_KEYS).collect();
+    for (key, value) in &root {
+        if !all_keys.contains(&key.as_str()) {
+            let fix = match registry::nearest(key, all_keys.iter().copied()) {
+                Some(near) => format!("did you mean `{near}`? (top-level keys: {})", all_keys.join(", ")),
+                None => format!("remove it (top-level keys: {})", all_keys.join(", ")),
+            };
+            return Err(provenance.key_error(value, key, format!("unknown key `{key}`"), fix));
+        }
+    }
+    let scalars: Dict = root.iter().filter(|(k, _)| !SECTION_KEYS.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let settings_raw = RawParams::new("", scalars, &provenance);
+    let settings = Settings::from_raw(&settings_raw)?;
+    let device = crate::device::parse(&settings.device).map_err(|m| {
+        settings_raw.invalid("device", m, "use `device: cpu`, or rebuild with `--features cuda` for `cuda`")
+    })?;
+    if settings.threads == 0 {
+        return Err(settings_raw.invalid("threads", "must be at least 1", "set `threads: 1`"));
+    }
+    if settings.num_samples < 2 {
+        return Err(settings_raw.invalid("num_samples", "must be at least 2", "set e.g. `num_samples: 2000`"));
+    }
+
+    let train_raw = RawParams::new("train", section_dict(&root, "train", &provenance)?, &provenance);
+    let train = TrainSettings::from_raw(&train_raw)?;
+    train.validate(&train_raw)?;
+
+    // Data: generated once per distinct data config, seed and sizes.
+    let (data_plugin, data_raw) = plugin_slot(&root, "data", Kind::Dataset, &provenance)?;
+    let Builder::Dataset(build_data) = data_plugin.build else { unreachable!("kind checked") };
+    let data_built = build_data(&data_raw)?;
+    let data_key = serde_json::json!([data_plugin.name, &data_built.params, settings.seed, train.train_size, settings.num_samples]).to_string();
+    let data_params = data_built.params;
+    let (dataset, training_data, held_out) = data_cache
+        .entry(data_key)
+        .or_insert_with(|| {
+            let dataset: Arc<dyn Dataset> = Arc::from(data_built.plugin);
+            let training = dataset.sample(train.train_size, &mut Rng::new(settings.seed, Stream::TrainingData));
+            let held_out = dataset.sample(settings.num_samples, &mut Rng::new(settings.seed, Stream::HeldOut));
+            (dataset, Arc::new(training), Arc::new(held_out))
+        })
+        .clone();
+
+    let (schedule_plugin, schedule_raw) = plugin_slot(&root, "schedule", Kind::Schedule, &provenance)?;
+    let Builder::Schedule(build_schedule) = schedule_plugin.build else { unreachable!("kind checked") };
+    let schedule = build_schedule(&schedule_raw, &ScheduleContext { training_data: &training_data })?;
+
+    let (weighting_plugin, weighting_raw) = plugin_slot(&root, "weighting", Kind::Weighting, &provenance)?;
+    let Builder::Weighting(build_weighting) = weighting_plugin.build else { unreachable!("kind checked") };
+    let weighting = build_weighting(&weighting_raw)?;
+
+    let (network_plugin, network_raw) = plugin_slot(&root, "network", Kind::Network, &provenance)?;
+    let Builder::Network(build_network) = network_plugin.build else { unreachable!("kind checked") };
+    let network = build_network(&network_raw, &NetworkContext { dim: dataset.dim(), dataset: &dataset })?;
+
+    let (sampler_plugin, sampler_raw) = plugin_slot(&root, "sampler", Kind::Sampler, &provenance)?;
+    let Builder::Sampler(build_sampler) = sampler_plugin.build else { unreachable!("kind checked") };
+    let sampler = build_sampler(&sampler_raw)?;
+
+    let mut metrics = Vec::new();
+    let mut metric_params = Vec::new();
+    for (position, (plugin, raw)) in metric_slots(&root, &provenance)?.into_iter().enumerate() {
+        let Builder::Metric(build_metric) = plugin.build else { unreachable!("kind checked") };
+        let built = build_metric(&raw, &MetricContext { dataset: dataset.as_ref() })?;
+        if metrics.iter().any(|(name, _)| name == plugin.name) {
+            return Err(raw.invalid(
+                "kind",
+                format!("metric `{}` is listed twice", plugin.name),
+                format!("list each metric once (remove eval[{position}])"),
+            ));
+        }
+        metric_params.push(with_kind(plugin.name, built.params));
+        metrics.push((plugin.name.to_string(), built.plugin));
+    }
+
+    let mut resolved = serde_json::Map::new();
+    resolved.insert("seed".into(), settings.seed.into());
+    resolved.insert("device".into(), settings.device.clone().into());
+    resolved.insert("num_samples".into(), settings.num_samples.into());
+    resolved.insert("data".into(), with_kind(data_plugin.name, data_params));
+    resolved.insert("schedule".into(), with_kind(schedule_plugin.name, schedule.params));
+    resolved.insert("weighting".into(), with_kind(weighting_plugin.name, weighting.params));
+    resolved.insert("network".into(), with_kind(network_plugin.name, network.params));
+    resolved.insert("train".into(), serde_json::to_value(&train).unwrap_or_default());
+    resolved.insert("sampler".into(), with_kind(sampler_plugin.name, sampler.params));
+    resolved.insert("eval".into(), serde_json::Value::Array(metric_params));
+    let resolved = serde_json::Value::Object(resolved);
+
+    let training_part: serde_json::Map<String, serde_json::Value> = TRAINING_KEYS
+        .iter()
+        .filter_map(|k| resolved.get(*k).map(|v| (k.to_string(), v.clone())))
+        .collect();
+    let train_id = format!("{}-{}", network_plugin.name, stable_hash(&serde_json::Value::Object(training_part)));
+
+    let assignments: Vec<(String, serde_json::Value)> =
+        spec.assignments.iter().map(|(k, v)| (k.clone(), config::to_json(v))).collect();
+    let label = label_of(&assignments);
+    let id = format!("{}-{}", sanitize(&label), stable_hash(&resolved));
+
+    Ok(Trial {
+        index: spec.index,
+        label,
+        id,
+        train_id,
+        assignments,
+        resolved,
+        settings,
+        train,
+        device,
+        dataset,
+        schedule: Arc::from(schedule.plugin),
+        weighting: Arc::from(weighting.plugin),
+        architecture: Arc::from(network.plugin),
+        sampler: sampler.plugin,
+        metrics,
+        training_data,
+        held_out,
+    })
+}
+
+/// A section that must be a table (or absent: all defaults).
+fn section_dict(root: &Dict, key: &str, provenance: &Provenance) -> Result<Dict, ConfigError> {
+    match root.get(key) {
+        None => Ok(Dict::new()),
+        Some(Value::Dict(_, dict)) => Ok(dict.clone()),
+        Some(other) => Err(provenance.key_error(other, key, "must be a table of settings".into(), format!("write `{key}:` followed by indented `name: value` lines"))),
+    }
+}
+
+/// Reads a plugin slot: `{kind: NAME, ...params}`, or just `NAME` for all defaults.
+fn plugin_slot<'p>(
+    root: &Dict,
+    key: &str,
+    kind: Kind,
+    provenance: &'p Provenance,
+) -> Result<(&'static Plugin, RawParams<'p>), ConfigError> {
+    let Some(value) = root.get(key) else {
+        return Err(provenance.default_error(
+            key,
+            format!("the `{key}` section is missing"),
+            format!("add `{key}: {{kind: NAME}}` with one of the registered {}: {}", kind.plural(), registry::names(kind).join(", ")),
+        ));
+    };
+    plugin_from_value(value, key, kind, provenance)
+}
+
+fn plugin_from_value<'p>(
+    value: &Value,
+    path: &str,
+    kind: Kind,
+    provenance: &'p Provenance,
+) -> Result<(&'static Plugin, RawParams<'p>), ConfigError> {
+    let (name_value, mut dict) = match value {
+        Value::String(..) => (value.clone(), Dict::new()),
+        Value::Dict(_, dict) => match dict.get("kind") {
+            Some(name) => (name.clone(), dict.clone()),
+            None => {
+                return Err(provenance.key_error(
+                    value,
+                    &format!("{path}.kind"),
+                    "no `kind` given".into(),
+                    format!("add `kind: NAME` with one of the registered {}: {}", kind.plural(), registry::names(kind).join(", ")),
+                ))
+            }
+        },
+        _ => {
+            return Err(provenance.key_error(
+                value,
+                path,
+                format!("must be a {kind} name or a table with `kind`"),
+                format!("write `{path}: {{kind: NAME, ...}}`"),
+            ))
+        }
+    };
+    dict.remove("kind");
+    let Some(name) = name_value.as_str() else {
+        return Err(provenance.key_error(&name_value, &format!("{path}.kind"), "must be a name".into(), format!("write the {kind} name as a string")));
+    };
+    let plugin = registry::find(kind, name)
+        .map_err(|unknown| provenance.key_error(&name_value, &format!("{path}.kind"), unknown.message(), unknown.fix()))?;
+    Ok((plugin, RawParams::new(path, dict, provenance)))
+}
+
+/// `eval:` is a list of metric names or `{kind: NAME, ...}` tables (absent: no metrics).
+fn metric_slots<'p>(root: &Dict, provenance: &'p Provenance) -> Result<Vec<(&'static Plugin, RawParams<'p>)>, ConfigError> {
+    match root.get("eval") {
+        None => Ok(Vec::new()),
+        Some(Value::Array(_, items)) => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| plugin_from_value(item, &format!("eval[{i}]"), Kind::Metric, provenance))
+            .collect(),
+        Some(other) => Err(provenance.key_error(other, "eval", "must be a list of metrics".into(), "write e.g. `eval: [fd, mmd, {kind: sliced_wasserstein, projections: 64}]`".into())),
+    }
+}
+
+fn with_kind(name: &str, params: serde_json::Value) -> serde_json::Value {
+    let mut map = serde_json::Map::new();
+    map.insert("kind".into(), name.into());
+    if let serde_json::Value::Object(fields) = params {
+        map.extend(fields);
+    }
+    serde_json::Value::Object(map)
+}
+
+/// Hex prefix of the SHA-256 of the canonical (key-sorted, compact) JSON.
+pub fn stable_hash(value: &serde_json::Value) -> String {
+    let digest = Sha256::digest(canonical_json(value).as_bytes());
+    digest.iter().take(5).map(|b| format!("{b:02x}")).collect()
+}
+
+fn canonical_json(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::Object(map) => {
+            let sorted: BTreeMap<&String, String> = map.iter().map(|(k, v)| (k, canonical_json(v))).collect();
+            let fields: Vec<String> = sorted.iter().map(|(k, v)| format!("{}:{v}", serde_json::Value::from(k.as_str()))).collect();
+            format!("{{{}}}", fields.join(","))
+        }
+        serde_json::Value::Array(items) => format!("[{}]", items.iter().map(canonical_json).collect::<Vec<_>>().join(",")),
+        other => other.to_string(),
+    }
+}
+
+/// A value as people write it: strings without quotes.
+pub fn display_value(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `num_levels=10,sigma_max=auto`: the last part of each swept key, or the whole path when
+/// two swept keys end alike.
+fn label_of(assignments: &[(String, serde_json::Value)]) -> String {
+    if assignments.is_empty() {
+        return "base".to_string();
+    }
+    let short = |k: &str| k.rsplit('.').next().unwrap_or(k).to_string();
+    let shorts: Vec<String> = assignments.iter().map(|(k, _)| short(k)).collect();
+    assignments
+        .iter()
+        .zip(&shorts)
+        .map(|((key, value), s)| {
+            let name = if shorts.iter().filter(|o| *o == s).count() > 1 { key.clone() } else { s.clone() };
+            format!("{name}={}", display_value(value))
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn sanitize(label: &str) -> String {
+    let clean: String = label
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || "._=-,".contains(c) { c } else { '_' })
+        .take(80)
+        .collect();
+    clean
+}

@@ -1,0 +1,14 @@
+//! Integration tests, compiled as one binary. Small and fast; they assert math against
+//! closed-form truth (Gaussian mixtures, Gaussian marginals) and the runner's contracts.
+
+mod common;
+mod config_errors;
+mod external_sampler;
+mod langevin;
+mod metrics;
+mod oracle;
+mod registry;
+mod results;
+mod schedules;
+mod sweeps;
+mod training;

@@ -1,0 +1,116 @@
+use nalgebra::{DMatrix, DVector};
+use scorelab::analytic::GaussianMixture;
+use scorelab::dataset::{Dataset, Points};
+use scorelab::metric::{Metric, MetricInput};
+use scorelab::plugins::metrics::fd::{frechet_distance, mean_and_covariance};
+use scorelab::plugins::metrics::mmd::mmd_squared;
+use scorelab::plugins::metrics::mode_weights::mode_weight_tv;
+use scorelab::rng::Rng;
+
+use crate::common::{resolve, SMALL_GMM};
+
+fn gaussian(n: usize, mean: [f64; 2], std: f64, seed: u64) -> Points {
+    let mut rng = Rng::from_seed(seed);
+    Points::new(2, (0..n).flat_map(|_| [mean[0] + std * rng.normal(), mean[1] + std * rng.normal()]).collect())
+}
+
+#[test]
+fn frechet_distance_of_two_known_gaussians_is_the_closed_form() {
+    // C1 = 2 I, C2 = R diag(4, 9) R^T: tr sqrt(C1^1/2 C2 C1^1/2) = sqrt(2) * (2 + 3).
+    let angle: f64 = 0.7;
+    let rotation = DMatrix::from_row_slice(2, 2, &[angle.cos(), -angle.sin(), angle.sin(), angle.cos()]);
+    let c2 = &rotation * DMatrix::from_diagonal(&DVector::from_vec(vec![4.0, 9.0])) * rotation.transpose();
+    let c1 = DMatrix::identity(2, 2) * 2.0;
+    let mu1 = DVector::from_vec(vec![1.0, 2.0]);
+    let mu2 = DVector::from_vec(vec![-1.0, 0.5]);
+    let expected = (4.0 + 2.25) + 4.0 + 13.0 - 2.0 * 2f64.sqrt() * 5.0;
+    let fd = frechet_distance(&mu1, &c1, &mu2, &c2);
+    assert!((fd - expected).abs() < 1e-10, "{fd} vs {expected}");
+    // Diagonal case: |dmu|^2 + sum (sqrt(a) - sqrt(b))^2.
+    let d1 = DMatrix::from_diagonal(&DVector::from_vec(vec![1.0, 4.0]));
+    let d2 = DMatrix::from_diagonal(&DVector::from_vec(vec![9.0, 16.0]));
+    let fd = frechet_distance(&mu1, &d1, &mu1, &d2);
+    assert!((fd - (4.0 + 4.0)).abs() < 1e-10, "{fd}");
+}
+
+#[test]
+fn fd_and_mmd_of_a_set_with_itself_are_zero() {
+    let points = gaussian(1000, [1.0, -2.0], 1.5, 1);
+    let (mu, c) = mean_and_covariance(&points);
+    assert!(frechet_distance(&mu, &c, &mu, &c).abs() < 1e-9);
+    let same = mmd_squared(&points, &points, 1.0);
+    assert!(same.abs() < 2e-3, "{same}");
+    // Independent sets from one distribution: near 0; shifted: clearly positive.
+    let other = gaussian(1000, [1.0, -2.0], 1.5, 2);
+    let shifted = gaussian(1000, [2.0, -2.0], 1.5, 3);
+    let near = mmd_squared(&points, &other, 1.0);
+    let far = mmd_squared(&points, &shifted, 1.0);
+    assert!(near.abs() < 3e-3, "{near}");
+    assert!(far > 10.0 * near.abs().max(1e-4), "{far} vs {near}");
+}
+
+#[test]
+fn sliced_wasserstein_of_a_shift_is_its_length_over_sqrt2() {
+    // In 2D, E[(theta . c)^2] = |c|^2 / 2 over random unit directions theta.
+    let trials = resolve(SMALL_GMM, &[]).unwrap();
+    let points = gaussian(500, [0.0, 0.0], 1.0, 4);
+    let shift = [3.0, 4.0];
+    let moved = Points::new(2, points.rows().flat_map(|r| [r[0] + shift[0], r[1] + shift[1]]).collect());
+    let sw = SlicedWassersteinFixture::new(2000).compute(&MetricInput {
+        samples: &moved,
+        reference: &points,
+        dataset: trials[0].dataset.as_ref(),
+        seed: 9,
+    });
+    let expected = 5.0 / 2f64.sqrt();
+    assert!((sw - expected).abs() < 0.05 * expected, "{sw} vs {expected}");
+    let zero = SlicedWassersteinFixture::new(64).compute(&MetricInput {
+        samples: &points,
+        reference: &points,
+        dataset: trials[0].dataset.as_ref(),
+        seed: 9,
+    });
+    assert!(zero.abs() < 1e-12);
+}
+
+/// Builds the registered plugin with a given number of projections.
+struct SlicedWassersteinFixture(Box<dyn Metric>);
+
+impl SlicedWassersteinFixture {
+    fn new(projections: usize) -> Self {
+        let yaml = format!("{}eval: [{{kind: sliced_wasserstein, projections: {projections}}}]\n", SMALL_GMM.replace("eval: [fd, mmd, mode_weights]\n", ""));
+        let mut trials = resolve(&yaml, &[]).unwrap();
+        let (_, metric) = trials[0].metrics.remove(0);
+        SlicedWassersteinFixture(metric)
+    }
+
+    fn compute(&self, input: &MetricInput) -> f64 {
+        self.0.compute(input).unwrap()
+    }
+}
+
+#[test]
+fn mode_weights_is_the_total_variation_of_shares() {
+    let mixture = GaussianMixture::new(vec![0.8, 0.2], vec![vec![-5.0, -5.0], vec![5.0, 5.0]], vec![vec![1.0, 1.0]; 2]).unwrap();
+    // 50 points near the first mode and 50 near the second: shares 0.5 / 0.5, TV = 0.3.
+    let points = Points::new(2, (0..100).flat_map(|i| if i < 50 { [-4.0, -6.0] } else { [6.0, 4.0] }).collect());
+    assert!((mode_weight_tv(&mixture, &points) - 0.3).abs() < 1e-12);
+    let exact = mixture.sample(20000, &mut Rng::from_seed(8));
+    assert!(mode_weight_tv(&mixture, &exact) < 0.01);
+}
+
+#[test]
+fn nll_true_of_exact_samples_is_the_entropy() {
+    // One standard 2D Gaussian: entropy 1 + ln(2 pi) = 2.8379 nats.
+    let yaml = SMALL_GMM
+        .replace("means: [[-5.0, -5.0], [5.0, 5.0]]", "means: [[0.0, 0.0]]")
+        .replace("stds: [1.0, 1.0]", "stds: [1.0]")
+        .replace("weights: [0.8, 0.2]", "weights: [1.0]")
+        .replace("eval: [fd, mmd, mode_weights]", "eval: [nll_true]");
+    let trials = resolve(&yaml, &[]).unwrap();
+    let trial = &trials[0];
+    let samples = trial.dataset.sample(40000, &mut Rng::from_seed(12));
+    let nll = trial.metrics[0].1.compute(&MetricInput { samples: &samples, reference: &trial.held_out, dataset: trial.dataset.as_ref(), seed: 0 }).unwrap();
+    let entropy = 1.0 + (2.0 * std::f64::consts::PI).ln();
+    assert!((nll - entropy).abs() < 0.02, "{nll} vs {entropy}");
+}

@@ -1,0 +1,112 @@
+//! Sweep expansion, overrides and the equivalence of YAML and TOML.
+
+use crate::common::{resolve, resolve_file, write, SMALL_GMM};
+
+#[test]
+fn grid_and_zip_expansion_counts() {
+    let grid = format!("{SMALL_GMM}sweep:\n  schedule.num_levels: [1, 3, 10]\n  sampler.steps_per_level: [2, 4]\n");
+    assert_eq!(resolve(&grid, &[]).unwrap().len(), 6);
+
+    let zipped = format!(
+        "{SMALL_GMM}sweep:\n  schedule.num_levels: [1, 3]\n  zip:\n    sampler.steps_per_level: [2, 4, 8]\n    sampler.eps: [0.1, 0.01, 0.001]\n"
+    );
+    let trials = resolve(&zipped, &[]).unwrap();
+    assert_eq!(trials.len(), 6);
+    // Zipped keys move together.
+    for t in &trials {
+        let steps = t.resolved["sampler"]["steps_per_level"].as_u64().unwrap();
+        let eps = t.resolved["sampler"]["eps"].as_f64().unwrap();
+        let expected = match steps { 2 => 0.1, 4 => 0.01, _ => 0.001 };
+        assert_eq!(eps, expected);
+    }
+    let uneven = format!("{SMALL_GMM}sweep:\n  zip:\n    sampler.steps_per_level: [2, 4]\n    sampler.eps: [0.1]\n");
+    let message = resolve(&uneven, &[]).err().unwrap().to_string();
+    assert!(message.contains("same number of values"), "{message}");
+
+    // Command-line sweeps multiply the file's.
+    assert_eq!(resolve(&grid, &["seed=1,2"]).unwrap().len(), 12);
+    assert_eq!(resolve(SMALL_GMM, &["seed=range(0,4)"]).unwrap().len(), 4);
+}
+
+#[test]
+fn overrides_win_over_the_file_and_its_sweep() {
+    let trials = resolve(SMALL_GMM, &["sampler.steps_per_level=7"]).unwrap();
+    assert_eq!(trials[0].resolved["sampler"]["steps_per_level"], 7);
+
+    let swept = format!("{SMALL_GMM}sweep:\n  sampler.steps_per_level: [2, 4, 8]\n");
+    let fixed = resolve(&swept, &["sampler.steps_per_level=3"]).unwrap();
+    assert_eq!(fixed.len(), 1, "a fixed override removes the file's sweep of that key");
+    assert_eq!(fixed[0].resolved["sampler"]["steps_per_level"], 3);
+
+    let resweep = resolve(&swept, &["sampler.steps_per_level=5,6"]).unwrap();
+    let values: Vec<_> = resweep.iter().map(|t| t.resolved["sampler"]["steps_per_level"].as_u64().unwrap()).collect();
+    assert_eq!(values, vec![5, 6]);
+}
+
+#[test]
+fn defaults_are_filled_in_and_ids_are_stable() {
+    let a = resolve(SMALL_GMM, &[]).unwrap();
+    let b = resolve(SMALL_GMM, &["sampler.final_denoise=true"]).unwrap();
+    assert_eq!(a[0].resolved["sampler"]["final_denoise"], true);
+    assert_eq!(a[0].id, b[0].id, "writing a default explicitly does not change the trial");
+    let c = resolve(SMALL_GMM, &["sampler.final_denoise=false"]).unwrap();
+    assert_ne!(a[0].id, c[0].id);
+    assert_eq!(a[0].train_id, c[0].train_id, "a sampler change reuses the trained model");
+    let d = resolve(SMALL_GMM, &["train.steps=61"]).unwrap();
+    assert_ne!(a[0].train_id, d[0].train_id);
+}
+
+#[test]
+fn yaml_and_toml_resolve_identically() {
+    let toml = r#"
+seed = 3
+num_samples = 400
+eval = ["fd", "mmd", "mode_weights"]
+
+[data]
+kind = "gmm"
+means = [[-5.0, -5.0], [5.0, 5.0]]
+stds = [1.0, 1.0]
+weights = [0.8, 0.2]
+
+[schedule]
+kind = "geometric"
+num_levels = 5
+sigma_max = "auto"
+sigma_min = 0.1
+
+[weighting]
+kind = "sigma_squared"
+
+[network]
+kind = "mlp"
+hidden = 32
+layers = 2
+embedding = 8
+
+[train]
+steps = 60
+batch_size = 64
+train_size = 500
+log_every = 10
+
+[sampler]
+kind = "annealed_langevin"
+steps_per_level = 5
+eps = 0.002
+
+[sweep]
+schedule.num_levels = [1, 5]
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let toml_file = write(dir.path(), "exp.toml", toml);
+    let yaml_file = write(dir.path(), "exp.yaml", &format!("{SMALL_GMM}sweep:\n  schedule.num_levels: [1, 5]\n"));
+    let from_toml = resolve_file(&toml_file, &[]).unwrap();
+    let from_yaml = resolve_file(&yaml_file, &[]).unwrap();
+    assert_eq!(from_toml.len(), 2);
+    for (t, y) in from_toml.iter().zip(&from_yaml) {
+        assert_eq!(t.resolved, y.resolved);
+        assert_eq!(t.id, y.id);
+        assert_eq!(t.label, y.label);
+    }
+}
