@@ -1,7 +1,7 @@
 //! Every kind of bad input is answered with one paragraph naming the file, the key path and
 //! the fix.
 
-use crate::common::{replace_line, resolve, resolve_error, write, SMALL_GMM};
+use crate::common::{replace_line, resolve_error, write, SMALL_GMM};
 
 #[test]
 fn unknown_plugin_names_file_key_and_nearest() {

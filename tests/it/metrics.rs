@@ -1,6 +1,6 @@
 use nalgebra::{DMatrix, DVector};
 use scorelab::analytic::GaussianMixture;
-use scorelab::dataset::{Dataset, Points};
+use scorelab::dataset::Points;
 use scorelab::metric::{Metric, MetricInput};
 use scorelab::plugins::metrics::fd::{frechet_distance, mean_and_covariance};
 use scorelab::plugins::metrics::mmd::mmd_squared;

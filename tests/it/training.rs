@@ -16,7 +16,7 @@ data:
 schedule: {kind: geometric, num_levels: 8, sigma_max: 4.0, sigma_min: 0.1}
 weighting: sigma_squared
 network: {kind: mlp, hidden: 64, layers: 3, embedding: 16}
-train: {steps: 1500, batch_size: 128, lr: 0.003, train_size: 4000, log_every: 100}
+train: {steps: 3000, batch_size: 128, lr: 0.003, ema_decay: 0.995, train_size: 4000, log_every: 200}
 sampler: annealed_langevin
 "#;
 
@@ -42,11 +42,28 @@ fn every_parameter_receives_a_nonzero_gradient() {
     }
 }
 
+/// Mean DSM loss 0.5 * ||sigma * s + z||^2 of `model` on one fixed batch.
+fn fixed_batch_loss(model: &dyn scorelab::network::ScoreModel, trial: &scorelab::trial::Trial) -> f64 {
+    let mut rng = Rng::from_seed(99);
+    let n = 4000;
+    let indices: Vec<usize> = (0..n).map(|_| rng.below(trial.training_data.len())).collect();
+    let x0 = trial.training_data.gather(&indices).to_tensor(&Device::Cpu).unwrap();
+    let draws = trial.schedule.training_sigmas(n, &mut rng);
+    let sigmas: Vec<f64> = draws.iter().map(|(s, _)| *s).collect();
+    let sigma = sigma_column(&sigmas, &Device::Cpu).unwrap();
+    let z = Tensor::from_vec(rng.normal_f32(2 * n), (n, 2), &Device::Cpu).unwrap();
+    let noisy = x0.add(&z.broadcast_mul(&sigma).unwrap()).unwrap();
+    let score = model.score(&noisy, &sigma).unwrap();
+    let residual = score.broadcast_mul(&sigma).unwrap().add(&z).unwrap();
+    (residual.sqr().unwrap().sum(1).unwrap() * 0.5).unwrap().mean_all().unwrap().to_scalar::<f32>().unwrap() as f64
+}
+
 #[test]
 fn training_lowers_the_loss_and_approaches_the_oracle_score() {
     let trials = resolve(TRAINING, &[]).unwrap();
     let trial = &trials[0];
     let network = trial.architecture.instantiate(&Device::Cpu, &mut Rng::from_seed(0)).unwrap();
+    let untrained = fixed_batch_loss(network.as_ref(), trial);
     let history = train(
         network.as_ref(),
         trial.schedule.as_ref(),
@@ -58,15 +75,21 @@ fn training_lowers_the_loss_and_approaches_the_oracle_score() {
         &mut |_, _, _| {},
     )
     .unwrap();
-    let first = history.loss[0];
-    let last = *history.loss.last().unwrap();
-    assert!(last < 0.8 * first, "loss {first} -> {last}");
     assert_eq!(history.steps.len(), 15);
     assert!(history.final_level_loss.iter().all(|l| l.is_finite()), "every level was trained");
+    assert!(history.loss.last().unwrap() < &history.loss[0], "{:?}", history.loss);
 
-    // At a moderate noise level, the trained (EMA) score is close to the exact one.
+    // The DSM loss has a floor the exact score attains; training closes most of the gap.
+    let oracle_trials = resolve(TRAINING, &["network=oracle"]).unwrap();
+    let oracle = oracle_trials[0].architecture.instantiate(&Device::Cpu, &mut Rng::from_seed(0)).unwrap();
+    let floor = fixed_batch_loss(oracle.as_ref(), trial);
+    let trained = fixed_batch_loss(network.as_ref(), trial);
+    assert!(trained - floor < 0.1 * (untrained - floor), "untrained {untrained}, trained {trained}, exact score {floor}");
+
+    // At a moderate trained noise level (about 1.4), the trained (EMA) score is close to
+    // the exact one.
     let mixture = trial.dataset.mixture().unwrap();
-    let sigma = 1.0;
+    let sigma = trial.schedule.loss_levels()[2];
     let mut rng = Rng::from_seed(77);
     let points: Vec<Vec<f64>> = trial.held_out.head(400).rows().map(|r| vec![r[0] + sigma * rng.normal(), r[1] + sigma * rng.normal()]).collect();
     let x = scorelab::dataset::Points::from_rows(&points);
@@ -84,5 +107,5 @@ fn training_lowers_the_loss_and_approaches_the_oracle_score() {
         }
     }
     let relative = (error / norm).sqrt();
-    assert!(relative < 0.15, "relative score error at sigma = 1: {relative}");
+    assert!(relative < 0.15, "relative score error at sigma = {sigma}: {relative}");
 }
