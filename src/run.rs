@@ -22,7 +22,7 @@ use crate::results::{table, write_atomic, SweepFolder, TrialRow};
 use crate::rng::{Rng, Stream};
 use crate::sweep::Experiment;
 use crate::train::{self, History, TrainError};
-use crate::trial::{self, display_value, Trial};
+use crate::trial::{self, display_value, short_key, Trial};
 
 /// How to run a sweep.
 #[derive(Debug, Clone)]
@@ -196,7 +196,7 @@ fn train_label(trial: &Trial) -> String {
         .assignments
         .iter()
         .filter(|(key, _)| !key.starts_with("sampler") && !key.starts_with("eval") && key != "num_samples")
-        .map(|(key, value)| format!("{}={}", key.rsplit('.').next().unwrap_or(key), display_value(value)))
+        .map(|(key, value)| format!("{}={}", short_key(key), display_value(value)))
         .collect();
     if parts.is_empty() {
         "model".to_string()
@@ -434,7 +434,7 @@ fn write_plots(folder: &SweepFolder, experiment: &Experiment, rows: &[TrialRow],
                     .axes
                     .iter()
                     .filter(|(k, _)| k != key)
-                    .map(|(k, v)| format!("{}={}", k.rsplit('.').next().unwrap_or(k), display_value(v)))
+                    .map(|(k, v)| format!("{}={}", short_key(k), display_value(v)))
                     .collect();
                 let label = if others.is_empty() { metric.clone() } else { others.join(",") };
                 match series.iter_mut().find(|s| s.label == label) {
@@ -445,7 +445,7 @@ fn write_plots(folder: &SweepFolder, experiment: &Experiment, rows: &[TrialRow],
             for s in &mut series {
                 s.points.sort_by(|a, b| a.0.total_cmp(&b.0));
             }
-            let short_key = key.rsplit('.').next().unwrap_or(key);
+            let short = short_key(key);
             let chart = LineChart {
                 title: &format!("{metric} vs {key}"),
                 x_label: key,
@@ -455,7 +455,7 @@ fn write_plots(folder: &SweepFolder, experiment: &Experiment, rows: &[TrialRow],
                 x_categories: (!numeric).then(|| categories.iter().map(display_value).collect()),
                 series,
             };
-            plots::line_chart(&dir.join(format!("{metric}_vs_{short_key}")), &chart).map_err(|e| write_error(&dir, e))?;
+            plots::line_chart(&dir.join(format!("{metric}_vs_{short}")), &chart).map_err(|e| write_error(&dir, e))?;
         }
     }
     if !histories.is_empty() {

@@ -37,6 +37,8 @@ pub struct Experiment {
     /// The file's stem, used as the results folder name unless `name:` is set.
     pub stem: String,
     base: Figment,
+    /// The file's own values, before overrides.
+    file_root: Dict,
     pub axes: Vec<Axis>,
 }
 
@@ -84,12 +86,21 @@ impl Experiment {
 
         let base = figment.merge(KeyValues { name: OVERRIDE_SOURCE.into(), entries: fixed });
         let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("experiment").to_string();
-        Ok(Experiment { file: file.to_path_buf(), stem, base, axes })
+        Ok(Experiment { file: file.to_path_buf(), stem, base, file_root: root, axes })
     }
 
     /// The resolved base (file + overrides), without the sweep applied.
     pub fn base(&self) -> &Figment {
         &self.base
+    }
+
+    /// The plugin name the file itself gives a slot, if any (`{kind: NAME}` or `NAME`).
+    pub fn file_kind(&self, slot: &str) -> Option<String> {
+        match self.file_root.get(slot)? {
+            Value::String(_, name) => Some(name.clone()),
+            Value::Dict(_, dict) => dict.get("kind").and_then(|k| k.as_str()).map(str::to_string),
+            _ => None,
+        }
     }
 
     pub fn num_trials(&self) -> usize {

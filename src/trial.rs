@@ -123,7 +123,7 @@ fn resolve(
     train.validate(&train_raw)?;
 
     // Data: generated once per distinct data config, seed and sizes.
-    let (data_plugin, data_raw) = plugin_slot(&root, "data", Kind::Dataset, &provenance)?;
+    let (data_plugin, data_raw) = plugin_slot(experiment, &root, "data", Kind::Dataset, &provenance)?;
     let Builder::Dataset(build_data) = data_plugin.build else { unreachable!("kind checked") };
     let data_built = build_data(&data_raw)?;
     let data_key = serde_json::json!([data_plugin.name, &data_built.params, settings.seed, train.train_size, settings.num_samples]).to_string();
@@ -138,19 +138,19 @@ fn resolve(
         })
         .clone();
 
-    let (schedule_plugin, schedule_raw) = plugin_slot(&root, "schedule", Kind::Schedule, &provenance)?;
+    let (schedule_plugin, schedule_raw) = plugin_slot(experiment, &root, "schedule", Kind::Schedule, &provenance)?;
     let Builder::Schedule(build_schedule) = schedule_plugin.build else { unreachable!("kind checked") };
     let schedule = build_schedule(&schedule_raw, &ScheduleContext { training_data: &training_data })?;
 
-    let (weighting_plugin, weighting_raw) = plugin_slot(&root, "weighting", Kind::Weighting, &provenance)?;
+    let (weighting_plugin, weighting_raw) = plugin_slot(experiment, &root, "weighting", Kind::Weighting, &provenance)?;
     let Builder::Weighting(build_weighting) = weighting_plugin.build else { unreachable!("kind checked") };
     let weighting = build_weighting(&weighting_raw)?;
 
-    let (network_plugin, network_raw) = plugin_slot(&root, "network", Kind::Network, &provenance)?;
+    let (network_plugin, network_raw) = plugin_slot(experiment, &root, "network", Kind::Network, &provenance)?;
     let Builder::Network(build_network) = network_plugin.build else { unreachable!("kind checked") };
     let network = build_network(&network_raw, &NetworkContext { dim: dataset.dim(), dataset: &dataset })?;
 
-    let (sampler_plugin, sampler_raw) = plugin_slot(&root, "sampler", Kind::Sampler, &provenance)?;
+    let (sampler_plugin, sampler_raw) = plugin_slot(experiment, &root, "sampler", Kind::Sampler, &provenance)?;
     let Builder::Sampler(build_sampler) = sampler_plugin.build else { unreachable!("kind checked") };
     let sampler = build_sampler(&sampler_raw)?;
 
@@ -225,7 +225,11 @@ fn section_dict(root: &Dict, key: &str, provenance: &Provenance) -> Result<Dict,
 }
 
 /// Reads a plugin slot: `{kind: NAME, ...params}`, or just `NAME` for all defaults.
+///
+/// When an override or sweep value switches the slot to another plugin than the file's, the
+/// file's parameters for that slot are dropped: they were written for the other plugin.
 fn plugin_slot<'p>(
+    experiment: &Experiment,
     root: &Dict,
     key: &str,
     kind: Kind,
@@ -238,7 +242,11 @@ fn plugin_slot<'p>(
             format!("add `{key}: {{kind: NAME}}` with one of the registered {}: {}", kind.plural(), registry::names(kind).join(", ")),
         ));
     };
-    plugin_from_value(value, key, kind, provenance)
+    let (plugin, mut raw) = plugin_from_value(value, key, kind, provenance)?;
+    if experiment.file_kind(key).is_some_and(|file_kind| file_kind != plugin.name) {
+        raw.dict.retain(|_, v| !provenance.is_from_file(v));
+    }
+    Ok((plugin, raw))
 }
 
 fn plugin_from_value<'p>(
@@ -326,14 +334,24 @@ pub fn display_value(value: &serde_json::Value) -> String {
     }
 }
 
+/// The last part of a key path; a slot's `kind` is named by its slot (`weighting.kind` →
+/// `weighting`).
+pub fn short_key(key: &str) -> String {
+    let mut parts = key.rsplit('.');
+    match (parts.next(), parts.next()) {
+        (Some("kind"), Some(slot)) => slot.to_string(),
+        (Some(last), _) => last.to_string(),
+        _ => key.to_string(),
+    }
+}
+
 /// `num_levels=10,sigma_max=auto`: the last part of each swept key, or the whole path when
 /// two swept keys end alike.
 fn label_of(assignments: &[(String, serde_json::Value)]) -> String {
     if assignments.is_empty() {
         return "base".to_string();
     }
-    let short = |k: &str| k.rsplit('.').next().unwrap_or(k).to_string();
-    let shorts: Vec<String> = assignments.iter().map(|(k, _)| short(k)).collect();
+    let shorts: Vec<String> = assignments.iter().map(|(k, _)| short_key(k)).collect();
     assignments
         .iter()
         .zip(&shorts)

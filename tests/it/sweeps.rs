@@ -110,3 +110,15 @@ schedule.num_levels = [1, 5]
         assert_eq!(t.label, y.label);
     }
 }
+
+#[test]
+fn switching_a_slot_to_another_plugin_drops_the_files_parameters_for_it() {
+    // The file's mlp keys (hidden, layers, embedding) do not apply to the oracle.
+    let swept = format!("{SMALL_GMM}sweep:\n  network.kind: [mlp, oracle]\n");
+    let trials = resolve(&swept, &[]).unwrap();
+    assert_eq!(trials.len(), 2);
+    assert_eq!(trials[0].resolved["network"]["hidden"], 32, "the file's kind keeps its keys");
+    assert_eq!(trials[1].resolved["network"], serde_json::json!({"kind": "oracle"}));
+    assert_eq!(trials[0].label, "network=mlp");
+    assert!(!trials[1].architecture.trainable());
+}
