@@ -29,7 +29,12 @@ fn main() {
         for file in files {
             println!("cargo:rerun-if-changed={}", file.display());
             let module = file.file_stem().unwrap().to_string_lossy().to_string();
-            writeln!(code, "    #[path = {:?}]\n    pub mod {module};", file.display().to_string()).unwrap();
+            writeln!(
+                code,
+                "    #[path = {:?}]\n    pub mod {module};",
+                file.display().to_string()
+            )
+            .unwrap();
         }
         writeln!(code, "}}").unwrap();
     }

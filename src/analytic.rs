@@ -82,9 +82,9 @@ impl GaussianMixture {
         (0..self.num_components())
             .map(|k| {
                 let mut log_p = 0.0;
-                for d in 0..self.dim() {
-                    let var = self.stds[k][d].powi(2) + sigma * sigma;
-                    let diff = x[d] - self.means[k][d];
+                for ((xd, mean), std) in x.iter().zip(&self.means[k]).zip(&self.stds[k]) {
+                    let var = std * std + sigma * sigma;
+                    let diff = xd - mean;
                     log_p -= 0.5 * (ln_2pi + var.ln() + diff * diff / var);
                 }
                 log_p

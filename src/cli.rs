@@ -11,7 +11,11 @@ use crate::registry::{self, Kind};
 use crate::run::{self, SweepOptions};
 
 #[derive(Parser, Debug)]
-#[command(name = "runner", version, about = "Declarative experiments for score-based diffusion models")]
+#[command(
+    name = "runner",
+    version,
+    about = "Declarative experiments for score-based diffusion models"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -54,9 +58,16 @@ pub fn main() -> ExitCode {
 /// Runs one parsed command, writing its output to `out`.
 pub fn execute(cli: Cli, out: &mut dyn std::io::Write) -> Result<(), String> {
     match cli.command {
-        Command::Sweep { file, overrides, dry_run, results } => {
+        Command::Sweep {
+            file,
+            overrides,
+            dry_run,
+            results,
+        } => {
             let options = SweepOptions { results, dry_run };
-            run::sweep(&file, &overrides, &options, out).map(|_| ()).map_err(|e| e.to_string())
+            run::sweep(&file, &overrides, &options, out)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
         }
         Command::Plugins { kind } => {
             let kinds = match kind {
@@ -65,7 +76,10 @@ pub fn execute(cli: Cli, out: &mut dyn std::io::Write) -> Result<(), String> {
                     Some(kind) => vec![kind],
                     None => {
                         let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
-                        return Err(format!("unknown plugin kind `{word}`. Fix: use one of {}", names.join(", ")));
+                        return Err(format!(
+                            "unknown plugin kind `{word}`. Fix: use one of {}",
+                            names.join(", ")
+                        ));
                     }
                 },
             };
@@ -100,10 +114,16 @@ pub fn plugin_listing(kinds: &[Kind]) -> String {
 fn settings_listing() -> String {
     use crate::config::Params;
     let mut text = String::from("settings (not plugins):\n");
-    for (section, docs) in [("(top level)", crate::trial::Settings::docs()), ("train", crate::train::TrainSettings::docs())] {
+    for (section, docs) in [
+        ("(top level)", crate::trial::Settings::docs()),
+        ("train", crate::train::TrainSettings::docs()),
+    ] {
         text.push_str(&format!("  {section}\n"));
         for param in docs {
-            text.push_str(&format!("      {:<18} {:<14} default {:<12} {}\n", param.name, param.ty, param.default, param.doc));
+            text.push_str(&format!(
+                "      {:<18} {:<14} default {:<12} {}\n",
+                param.name, param.ty, param.default, param.doc
+            ));
         }
     }
     text

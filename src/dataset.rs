@@ -15,7 +15,10 @@ pub struct Points {
 
 impl Points {
     pub fn new(dim: usize, data: Vec<f64>) -> Self {
-        assert!(dim > 0 && data.len() % dim == 0, "points need a whole number of rows");
+        assert!(
+            dim > 0 && data.len().is_multiple_of(dim),
+            "points need a whole number of rows"
+        );
         Points { dim, data }
     }
 
@@ -76,7 +79,10 @@ impl Points {
 
     pub fn from_tensor(tensor: &Tensor) -> candle_core::Result<Points> {
         let (_, dim) = tensor.dims2()?;
-        let values = tensor.to_dtype(candle_core::DType::F64)?.flatten_all()?.to_vec1::<f64>()?;
+        let values = tensor
+            .to_dtype(candle_core::DType::F64)?
+            .flatten_all()?
+            .to_vec1::<f64>()?;
         Ok(Points::new(dim, values))
     }
 

@@ -8,7 +8,9 @@ pub fn parse(name: &str) -> Result<Device, String> {
         "cpu" => Ok(Device::Cpu),
         cuda if cuda == "cuda" || cuda.starts_with("cuda:") => {
             let ordinal = match cuda.strip_prefix("cuda:") {
-                Some(n) => n.parse::<usize>().map_err(|_| format!("`{name}` has no valid GPU number"))?,
+                Some(n) => n
+                    .parse::<usize>()
+                    .map_err(|_| format!("`{name}` has no valid GPU number"))?,
                 None => 0,
             };
             cuda_device(ordinal)
@@ -24,7 +26,9 @@ fn cuda_device(ordinal: usize) -> Result<Device, String> {
 
 #[cfg(not(feature = "cuda"))]
 fn cuda_device(_ordinal: usize) -> Result<Device, String> {
-    Err("this runner was built without CUDA support; build with the cuda feature \
+    Err(
+        "this runner was built without CUDA support; build with the cuda feature \
          (`cargo build --release --features cuda`)"
-        .to_string())
+            .to_string(),
+    )
 }

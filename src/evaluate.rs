@@ -21,7 +21,10 @@ pub struct CountingModel<'a> {
 
 impl<'a> CountingModel<'a> {
     pub fn new(inner: &'a dyn ScoreModel) -> Self {
-        CountingModel { inner, calls: Cell::new(0) }
+        CountingModel {
+            inner,
+            calls: Cell::new(0),
+        }
     }
 
     pub fn calls(&self) -> u64 {
@@ -54,13 +57,25 @@ pub enum EvaluateError {
 }
 
 /// Samples `trial.settings.num_samples` points and computes the trial's metrics.
-pub fn evaluate(trial: &Trial, model: &dyn ScoreModel, on_step: &mut dyn FnMut(StepInfo)) -> Result<Evaluation, EvaluateError> {
+pub fn evaluate(
+    trial: &Trial,
+    model: &dyn ScoreModel,
+    on_step: &mut dyn FnMut(StepInfo),
+) -> Result<Evaluation, EvaluateError> {
     let start = Instant::now();
     let mut rng = Rng::new(trial.settings.seed, Stream::Sampling);
-    let prior = trial.schedule.prior_sample(trial.settings.num_samples, trial.dataset.dim(), &mut rng);
+    let prior = trial
+        .schedule
+        .prior_sample(trial.settings.num_samples, trial.dataset.dim(), &mut rng);
     let sigmas = trial.schedule.sampling_sigmas(trial.sampler.grid_steps());
     let counting = CountingModel::new(model);
-    let out = trial.sampler.sample(&counting, prior.to_tensor(&trial.device)?, &sigmas, &mut rng, on_step)?;
+    let out = trial.sampler.sample(
+        &counting,
+        prior.to_tensor(&trial.device)?,
+        &sigmas,
+        &mut rng,
+        on_step,
+    )?;
     let samples = Points::from_tensor(&out)?;
     let sample_seconds = start.elapsed().as_secs_f64();
 
@@ -73,9 +88,10 @@ pub fn evaluate(trial: &Trial, model: &dyn ScoreModel, on_step: &mut dyn FnMut(S
             dataset: trial.dataset.as_ref(),
             seed: trial.settings.seed,
         };
-        let value = metric
-            .compute(&input)
-            .map_err(|message| EvaluateError::Metric { metric: name.clone(), message })?;
+        let value = metric.compute(&input).map_err(|message| EvaluateError::Metric {
+            metric: name.clone(),
+            message,
+        })?;
         metrics.push((name.clone(), value));
     }
     Ok(Evaluation {

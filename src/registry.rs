@@ -25,8 +25,14 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] =
-        [Kind::Dataset, Kind::Schedule, Kind::Weighting, Kind::Network, Kind::Sampler, Kind::Metric];
+    pub const ALL: [Kind; 6] = [
+        Kind::Dataset,
+        Kind::Schedule,
+        Kind::Weighting,
+        Kind::Network,
+        Kind::Sampler,
+        Kind::Metric,
+    ];
 
     /// The word used on the command line (`runner plugins sampler`).
     pub fn name(self) -> &'static str {
@@ -52,7 +58,9 @@ impl Kind {
     }
 
     pub fn parse(word: &str) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|k| k.name() == word || k.plural() == word)
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.name() == word || k.plural() == word)
     }
 }
 
@@ -147,13 +155,20 @@ pub fn check() -> Result<(), String> {
         Ok(())
     } else {
         let list: Vec<String> = dups.iter().map(|(k, n)| format!("{k} `{n}`")).collect();
-        Err(format!("plugins registered twice: {}; rename one of each pair", list.join(", ")))
+        Err(format!(
+            "plugins registered twice: {}; rename one of each pair",
+            list.join(", ")
+        ))
     }
 }
 
 /// Every plugin of a kind, sorted by name.
 pub fn plugins(kind: Kind) -> Vec<&'static Plugin> {
-    index().by_kind.get(&kind).map(|m| m.values().copied().collect()).unwrap_or_default()
+    index()
+        .by_kind
+        .get(&kind)
+        .map(|m| m.values().copied().collect())
+        .unwrap_or_default()
 }
 
 pub fn names(kind: Kind) -> Vec<&'static str> {
@@ -191,7 +206,10 @@ impl Unknown {
             self.known.join(", ")
         };
         match self.suggestion {
-            Some(near) => format!("did you mean `{near}`? Registered {}: {known}", self.kind.plural()),
+            Some(near) => format!(
+                "did you mean `{near}`? Registered {}: {known}",
+                self.kind.plural()
+            ),
             None => format!("use one of the registered {}: {known}", self.kind.plural()),
         }
     }

@@ -35,7 +35,10 @@ pub struct SweepOptions {
 
 impl Default for SweepOptions {
     fn default() -> Self {
-        SweepOptions { results: PathBuf::from("results"), dry_run: false }
+        SweepOptions {
+            results: PathBuf::from("results"),
+            dry_run: false,
+        }
     }
 }
 
@@ -52,50 +55,95 @@ pub struct SweepReport {
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error(transparent)]
-    Config(#[from] ConfigError),
+    Config(Box<ConfigError>),
     #[error("{0}")]
     Registry(String),
     #[error("trial {index} ({label}): {source}")]
-    Train { index: usize, label: String, source: TrainError },
+    Train {
+        index: usize,
+        label: String,
+        source: Box<TrainError>,
+    },
     #[error("trial {index} ({label}): {source}")]
-    Evaluate { index: usize, label: String, source: EvaluateError },
+    Evaluate {
+        index: usize,
+        label: String,
+        source: Box<EvaluateError>,
+    },
     #[error("cannot write {path}: {message}. Fix: check that the results folder is writable (choose another with --results DIR)")]
     Write { path: PathBuf, message: String },
     #[error("cannot read the checkpoint {path}: {message}. Fix: delete that model folder to retrain")]
     Checkpoint { path: PathBuf, message: String },
 }
 
+impl From<ConfigError> for RunError {
+    fn from(error: ConfigError) -> Self {
+        RunError::Config(Box::new(error))
+    }
+}
+
 fn write_error(path: &Path, error: impl std::fmt::Display) -> RunError {
-    RunError::Write { path: path.to_path_buf(), message: error.to_string() }
+    RunError::Write {
+        path: path.to_path_buf(),
+        message: error.to_string(),
+    }
 }
 
 /// Runs (or, with `dry_run`, lists) every trial of `file` with `overrides` applied.
 /// Progress and the summary go to `out`.
-pub fn sweep(file: &Path, overrides: &[String], options: &SweepOptions, out: &mut dyn Write) -> Result<SweepReport, RunError> {
+pub fn sweep(
+    file: &Path,
+    overrides: &[String],
+    options: &SweepOptions,
+    out: &mut dyn Write,
+) -> Result<SweepReport, RunError> {
     registry::check().map_err(RunError::Registry)?;
     let experiment = Experiment::load(file, overrides)?;
     let trials = trial::resolve_all(&experiment)?;
-    let name = trials[0].settings.name.clone().unwrap_or_else(|| experiment.stem.clone());
+    let name = trials[0]
+        .settings
+        .name
+        .clone()
+        .unwrap_or_else(|| experiment.stem.clone());
     let folder = SweepFolder::new(&options.results, &name);
     let count = trials.len();
 
     if options.dry_run {
         for t in &trials {
-            let _ = writeln!(out, "[{}/{count}] {}  (trial {}, model {})", t.index + 1, t.label, t.id, t.train_id);
+            let _ = writeln!(
+                out,
+                "[{}/{count}] {}  (trial {}, model {})",
+                t.index + 1,
+                t.label,
+                t.id,
+                t.train_id
+            );
             let yaml = serde_yaml::to_string(&t.resolved).unwrap_or_default();
             for line in yaml.lines() {
                 let _ = writeln!(out, "    {line}");
             }
         }
-        let _ = writeln!(out, "{count} trial(s); results would go to {}", folder.root.display());
-        return Ok(SweepReport { folder, rows: Vec::new(), trials: count, skipped: 0 });
+        let _ = writeln!(
+            out,
+            "{count} trial(s); results would go to {}",
+            folder.root.display()
+        );
+        return Ok(SweepReport {
+            folder,
+            rows: Vec::new(),
+            trials: count,
+            skipped: 0,
+        });
     }
 
     // candle reads this for its CPU thread pools.
     std::env::set_var("RAYON_NUM_THREADS", trials[0].settings.threads.to_string());
     fs::create_dir_all(&folder.root).map_err(|e| write_error(&folder.root, e))?;
-    write_yaml(&folder.experiment_file(), &experiment_record(&experiment, overrides, &trials))
-        .map_err(|e| write_error(&folder.experiment_file(), e))?;
+    write_yaml(
+        &folder.experiment_file(),
+        &experiment_record(&experiment, overrides, &trials),
+    )
+    .map_err(|e| write_error(&folder.experiment_file(), e))?;
 
     let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
     for (i, t) in trials.iter().enumerate() {
@@ -122,7 +170,12 @@ pub fn sweep(file: &Path, overrides: &[String], options: &SweepOptions, out: &mu
             .collect();
         for &i in members.iter().filter(|i| !pending.contains(i)) {
             skipped += 1;
-            let _ = writeln!(out, "[{}/{count}] {}: finished earlier, skipped", i + 1, trials[i].label);
+            let _ = writeln!(
+                out,
+                "[{}/{count}] {}: finished earlier, skipped",
+                i + 1,
+                trials[i].label
+            );
         }
         if pending.is_empty() {
             if let Some(history) = read_history(&folder.model(train_id)) {
@@ -137,8 +190,12 @@ pub fn sweep(file: &Path, overrides: &[String], options: &SweepOptions, out: &mu
         }
         for &i in &pending {
             let t = &trials[i];
-            let evaluation = sample_with_progress(t, network.as_ref())
-                .map_err(|source| RunError::Evaluate { index: i + 1, label: t.label.clone(), source })?;
+            let evaluation =
+                sample_with_progress(t, network.as_ref()).map_err(|source| RunError::Evaluate {
+                    index: i + 1,
+                    label: t.label.clone(),
+                    source: Box::new(source),
+                })?;
             let row = save_trial(t, &folder, &evaluation, &history)?;
             let _ = writeln!(out, "[{}/{count}] {}", i + 1, progress_line(&row));
             rows[i] = Some(row);
@@ -151,7 +208,12 @@ pub fn sweep(file: &Path, overrides: &[String], options: &SweepOptions, out: &mu
     write_plots(&folder, &experiment, &rows, &histories)?;
     let _ = writeln!(out, "\n{}", summary_table(&rows));
     let _ = writeln!(out, "results: {}", folder.root.display());
-    Ok(SweepReport { folder, rows, trials: count, skipped })
+    Ok(SweepReport {
+        folder,
+        rows,
+        trials: count,
+        skipped,
+    })
 }
 
 /// The resolved experiment: where it came from, the sweep, and every trial's config.
@@ -161,12 +223,21 @@ fn experiment_record(experiment: &Experiment, overrides: &[String], trials: &[Tr
         .iter()
         .flat_map(|axis| {
             axis.keys.iter().enumerate().map(move |(k, key)| {
-                let values = axis.values.iter().map(|row| crate::config::to_json(&row[k])).collect();
+                let values = axis
+                    .values
+                    .iter()
+                    .map(|row| crate::config::to_json(&row[k]))
+                    .collect();
                 (key.clone(), serde_json::Value::Array(values))
             })
         })
         .collect();
-    let zipped: Vec<Vec<String>> = experiment.axes.iter().filter(|a| a.keys.len() > 1).map(|a| a.keys.clone()).collect();
+    let zipped: Vec<Vec<String>> = experiment
+        .axes
+        .iter()
+        .filter(|a| a.keys.len() > 1)
+        .map(|a| a.keys.clone())
+        .collect();
     serde_json::json!({
         "source": experiment.file.display().to_string(),
         "overrides": overrides,
@@ -218,40 +289,61 @@ fn bar(len: u64, template: &str) -> ProgressBar {
 fn obtain_model(trial: &Trial, folder: &SweepFolder) -> Result<(Box<dyn Network>, History), RunError> {
     let network = trial
         .architecture
-        .instantiate(&trial.device, &mut Rng::new(trial.settings.seed, Stream::NetworkInit))
-        .map_err(|e| RunError::Train { index: trial.index + 1, label: trial.label.clone(), source: e.into() })?;
+        .instantiate(
+            &trial.device,
+            &mut Rng::new(trial.settings.seed, Stream::NetworkInit),
+        )
+        .map_err(|e| RunError::Train {
+            index: trial.index + 1,
+            label: trial.label.clone(),
+            source: Box::new(e.into()),
+        })?;
     let levels = trial.schedule.loss_levels();
     let Some(variables) = network.variables() else {
-        return Ok((network, History { levels, ..History::default() }));
+        return Ok((
+            network,
+            History {
+                levels,
+                ..History::default()
+            },
+        ));
     };
     let model_folder = folder.model(&trial.train_id);
     let checkpoint = model_folder.join("model.safetensors");
     if checkpoint.is_file() {
         if let Some(history) = read_history(&model_folder) {
-            let bytes = fs::read(&checkpoint).map_err(|e| RunError::Checkpoint { path: checkpoint.clone(), message: e.to_string() })?;
-            let tensors = candle_core::safetensors::load_buffer(&bytes, &trial.device)
-                .map_err(|e| RunError::Checkpoint { path: checkpoint.clone(), message: e.to_string() })?;
-            train::load_variables(variables, &tensors).map_err(|message| RunError::Checkpoint { path: checkpoint.clone(), message })?;
+            let bytes = fs::read(&checkpoint).map_err(|e| RunError::Checkpoint {
+                path: checkpoint.clone(),
+                message: e.to_string(),
+            })?;
+            let tensors = candle_core::safetensors::load_buffer(&bytes, &trial.device).map_err(|e| {
+                RunError::Checkpoint {
+                    path: checkpoint.clone(),
+                    message: e.to_string(),
+                }
+            })?;
+            train::load_variables(variables, &tensors).map_err(|message| RunError::Checkpoint {
+                path: checkpoint.clone(),
+                message,
+            })?;
             return Ok((network, history));
         }
     }
 
-    let progress = bar(trial.train.steps as u64, "  train {msg} [{bar:30}] {pos}/{len} loss {prefix} ({per_sec}, eta {eta})");
+    let progress = bar(
+        trial.train.steps as u64,
+        "  train {msg} [{bar:30}] {pos}/{len} loss {prefix} ({per_sec}, eta {eta})",
+    );
     progress.set_message(trial.train_id.clone());
-    let history = train::train(
-        network.as_ref(),
-        trial.schedule.as_ref(),
-        trial.weighting.as_ref(),
-        &trial.training_data,
-        &trial.train,
-        trial.settings.seed,
-        &trial.device,
-        &mut |step, _, loss| {
-            progress.set_position(step as u64);
-            progress.set_prefix(format!("{loss:.4}"));
-        },
-    )
-    .map_err(|source| RunError::Train { index: trial.index + 1, label: trial.label.clone(), source })?;
+    let history = train::train(network.as_ref(), trial, &mut |step, _, loss| {
+        progress.set_position(step as u64);
+        progress.set_prefix(format!("{loss:.4}"));
+    })
+    .map_err(|source| RunError::Train {
+        index: trial.index + 1,
+        label: trial.label.clone(),
+        source: Box::new(source),
+    })?;
     progress.finish_and_clear();
     save_model(trial, &model_folder, variables, &history)?;
     Ok((network, history))
@@ -259,25 +351,47 @@ fn obtain_model(trial: &Trial, folder: &SweepFolder) -> Result<(Box<dyn Network>
 
 /// Writes the checkpoint (config in its metadata), the training config and the loss
 /// history into a partial folder, then renames it into place.
-fn save_model(trial: &Trial, model_folder: &Path, variables: &candle_nn::VarMap, history: &History) -> Result<(), RunError> {
+fn save_model(
+    trial: &Trial,
+    model_folder: &Path,
+    variables: &candle_nn::VarMap,
+    history: &History,
+) -> Result<(), RunError> {
     let partial = model_folder.with_file_name(format!(
         ".partial-{}",
-        model_folder.file_name().and_then(|n| n.to_str()).unwrap_or("model")
+        model_folder
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("model")
     ));
     let _ = fs::remove_dir_all(&partial);
     fs::create_dir_all(&partial).map_err(|e| write_error(&partial, e))?;
-    let training_config: serde_json::Map<String, serde_json::Value> = ["seed", "device", "data", "schedule", "weighting", "network", "train"]
-        .iter()
-        .filter_map(|k| trial.resolved.get(*k).map(|v| (k.to_string(), v.clone())))
-        .collect();
+    let training_config: serde_json::Map<String, serde_json::Value> = [
+        "seed",
+        "device",
+        "data",
+        "schedule",
+        "weighting",
+        "network",
+        "train",
+    ]
+    .iter()
+    .filter_map(|k| trial.resolved.get(*k).map(|v| (k.to_string(), v.clone())))
+    .collect();
     let metadata = HashMap::from([
-        ("config".to_string(), serde_json::Value::Object(training_config.clone()).to_string()),
+        (
+            "config".to_string(),
+            serde_json::Value::Object(training_config.clone()).to_string(),
+        ),
         ("model".to_string(), trial.train_id.clone()),
         ("steps".to_string(), trial.train.steps.to_string()),
     ]);
     let tensors = train::sorted_vars(variables);
-    let bytes = safetensors::serialize(tensors.iter().map(|(name, var)| (name.clone(), var.as_tensor())), Some(metadata))
-        .map_err(|e| write_error(&partial.join("model.safetensors"), e))?;
+    let bytes = safetensors::serialize(
+        tensors.iter().map(|(name, var)| (name.clone(), var.as_tensor())),
+        Some(metadata),
+    )
+    .map_err(|e| write_error(&partial.join("model.safetensors"), e))?;
     write_atomic(&partial.join("model.safetensors"), &bytes).map_err(|e| write_error(&partial, e))?;
     write_yaml(&partial.join("train_config.yaml"), &training_config).map_err(|e| write_error(&partial, e))?;
     write_json(&partial.join("history.json"), history).map_err(|e| write_error(&partial, e))?;
@@ -298,12 +412,20 @@ fn sample_with_progress(trial: &Trial, network: &dyn Network) -> Result<Evaluati
 }
 
 fn as_pairs(points: &Points) -> Vec<(f64, f64)> {
-    points.rows().map(|r| (r[0], if r.len() > 1 { r[1] } else { 0.0 })).collect()
+    points
+        .rows()
+        .map(|r| (r[0], if r.len() > 1 { r[1] } else { 0.0 }))
+        .collect()
 }
 
 /// Writes the trial folder (config, samples, scatter, metrics) and its TensorBoard log.
 /// The folder is assembled under a partial name and renamed when complete.
-fn save_trial(trial: &Trial, folder: &SweepFolder, evaluation: &Evaluation, history: &History) -> Result<TrialRow, RunError> {
+fn save_trial(
+    trial: &Trial,
+    folder: &SweepFolder,
+    evaluation: &Evaluation,
+    history: &History,
+) -> Result<TrialRow, RunError> {
     let row = TrialRow {
         trial: trial.id.clone(),
         label: trial.label.clone(),
@@ -321,7 +443,8 @@ fn save_trial(trial: &Trial, folder: &SweepFolder, evaluation: &Evaluation, hist
     let _ = fs::remove_dir_all(&partial);
     fs::create_dir_all(&partial).map_err(|e| write_error(&partial, e))?;
     write_yaml(&partial.join("config.yaml"), &trial.resolved).map_err(|e| write_error(&partial, e))?;
-    table::write_points_csv(&evaluation.samples, &partial.join("samples.csv")).map_err(|e| write_error(&partial, e))?;
+    table::write_points_csv(&evaluation.samples, &partial.join("samples.csv"))
+        .map_err(|e| write_error(&partial, e))?;
     let (_, png, width, height) = plots::scatter_png(
         &partial.join("samples"),
         &format!("{} (samples over held-out data)", trial.label),
@@ -337,7 +460,11 @@ fn save_trial(trial: &Trial, folder: &SweepFolder, evaluation: &Evaluation, hist
         events.add_scalar("train/loss", history.loss[i], *step as i64);
         for (sigma, value) in history.levels.iter().zip(&history.level_loss[i]) {
             if value.is_finite() {
-                events.add_scalar(&format!("train/level_loss/sigma_{sigma:.4}"), *value, *step as i64);
+                events.add_scalar(
+                    &format!("train/level_loss/sigma_{sigma:.4}"),
+                    *value,
+                    *step as i64,
+                );
             }
         }
     }
@@ -387,13 +514,21 @@ pub fn summary_table(rows: &[TrialRow]) -> String {
         line.push(format!("{:.1}", row.sample_seconds));
         lines.push(line);
     }
-    let widths: Vec<usize> = (0..lines[0].len()).map(|c| lines.iter().map(|l| l[c].len()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..lines[0].len())
+        .map(|c| lines.iter().map(|l| l[c].len()).max().unwrap_or(0))
+        .collect();
     lines
         .iter()
         .map(|line| {
             line.iter()
                 .enumerate()
-                .map(|(c, cell)| if c == 0 { format!("{cell:<w$}", w = widths[c]) } else { format!("{cell:>w$}", w = widths[c]) })
+                .map(|(c, cell)| {
+                    if c == 0 {
+                        format!("{cell:<w$}", w = widths[c])
+                    } else {
+                        format!("{cell:>w$}", w = widths[c])
+                    }
+                })
                 .collect::<Vec<_>>()
                 .join("  ")
         })
@@ -403,7 +538,12 @@ pub fn summary_table(rows: &[TrialRow]) -> String {
 
 /// Each metric against each swept key (one line per combination of the other swept keys),
 /// the loss curves and the per-level loss of every trained model.
-fn write_plots(folder: &SweepFolder, experiment: &Experiment, rows: &[TrialRow], histories: &[(String, History)]) -> Result<(), RunError> {
+fn write_plots(
+    folder: &SweepFolder,
+    experiment: &Experiment,
+    rows: &[TrialRow],
+    histories: &[(String, History)],
+) -> Result<(), RunError> {
     let dir = folder.plots();
     let axis_keys: Vec<String> = experiment.axes.iter().flat_map(|a| a.keys.clone()).collect();
     let mut metric_names: Vec<String> = rows.iter().flat_map(|r| r.metrics.keys().cloned()).collect();
@@ -422,24 +562,48 @@ fn write_plots(folder: &SweepFolder, experiment: &Experiment, rows: &[TrialRow],
         }
         let numeric = categories.iter().all(|v| v.is_number());
         let positive = numeric && categories.iter().all(|v| v.as_f64().is_some_and(|x| x > 0.0));
-        let spread = categories.iter().filter_map(|v| v.as_f64()).fold((f64::MAX, f64::MIN), |(lo, hi), x| (lo.min(x), hi.max(x)));
-        let x_scale = if positive && spread.1 / spread.0 > 20.0 { Scale::Log } else { Scale::Linear };
+        let spread = categories
+            .iter()
+            .filter_map(|v| v.as_f64())
+            .fold((f64::MAX, f64::MIN), |(lo, hi), x| (lo.min(x), hi.max(x)));
+        let x_scale = if positive && spread.1 / spread.0 > 20.0 {
+            Scale::Log
+        } else {
+            Scale::Linear
+        };
         for metric in &metric_names {
             let mut series: Vec<Series> = Vec::new();
             for row in rows {
-                let Some(value) = values_of(row, key) else { continue };
-                let y = if metric == "nfe" { row.nfe as f64 } else { row.metrics.get(metric).copied().unwrap_or(f64::NAN) };
-                let x = if numeric { value.as_f64().unwrap_or(f64::NAN) } else { categories.iter().position(|c| *c == value).unwrap_or(0) as f64 };
+                let Some(value) = values_of(row, key) else {
+                    continue;
+                };
+                let y = if metric == "nfe" {
+                    row.nfe as f64
+                } else {
+                    row.metrics.get(metric).copied().unwrap_or(f64::NAN)
+                };
+                let x = if numeric {
+                    value.as_f64().unwrap_or(f64::NAN)
+                } else {
+                    categories.iter().position(|c| *c == value).unwrap_or(0) as f64
+                };
                 let others: Vec<String> = row
                     .axes
                     .iter()
                     .filter(|(k, _)| k != key)
                     .map(|(k, v)| format!("{}={}", short_key(k), display_value(v)))
                     .collect();
-                let label = if others.is_empty() { metric.clone() } else { others.join(",") };
+                let label = if others.is_empty() {
+                    metric.clone()
+                } else {
+                    others.join(",")
+                };
                 match series.iter_mut().find(|s| s.label == label) {
                     Some(s) => s.points.push((x, y)),
-                    None => series.push(Series { label, points: vec![(x, y)] }),
+                    None => series.push(Series {
+                        label,
+                        points: vec![(x, y)],
+                    }),
                 }
             }
             for s in &mut series {
@@ -455,7 +619,8 @@ fn write_plots(folder: &SweepFolder, experiment: &Experiment, rows: &[TrialRow],
                 x_categories: (!numeric).then(|| categories.iter().map(display_value).collect()),
                 series,
             };
-            plots::line_chart(&dir.join(format!("{metric}_vs_{short}")), &chart).map_err(|e| write_error(&dir, e))?;
+            plots::line_chart(&dir.join(format!("{metric}_vs_{short}")), &chart)
+                .map_err(|e| write_error(&dir, e))?;
         }
     }
     if !histories.is_empty() {
@@ -468,7 +633,15 @@ fn write_plots(folder: &SweepFolder, experiment: &Experiment, rows: &[TrialRow],
             x_categories: None,
             series: histories
                 .iter()
-                .map(|(label, h)| Series { label: label.clone(), points: h.steps.iter().zip(&h.loss).map(|(s, l)| (*s as f64, *l)).collect() })
+                .map(|(label, h)| Series {
+                    label: label.clone(),
+                    points: h
+                        .steps
+                        .iter()
+                        .zip(&h.loss)
+                        .map(|(s, l)| (*s as f64, *l))
+                        .collect(),
+                })
                 .collect(),
         };
         plots::line_chart(&dir.join("loss_curves"), &loss).map_err(|e| write_error(&dir, e))?;
@@ -481,7 +654,15 @@ fn write_plots(folder: &SweepFolder, experiment: &Experiment, rows: &[TrialRow],
             x_categories: None,
             series: histories
                 .iter()
-                .map(|(label, h)| Series { label: label.clone(), points: h.levels.iter().zip(&h.final_level_loss).map(|(s, l)| (*s, *l)).collect() })
+                .map(|(label, h)| Series {
+                    label: label.clone(),
+                    points: h
+                        .levels
+                        .iter()
+                        .zip(&h.final_level_loss)
+                        .map(|(s, l)| (*s, *l))
+                        .collect(),
+                })
                 .collect(),
         };
         plots::line_chart(&dir.join("level_loss"), &levels).map_err(|e| write_error(&dir, e))?;

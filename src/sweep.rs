@@ -19,7 +19,10 @@ pub struct Axis {
 
 impl Axis {
     fn single(key: String, values: Vec<Value>) -> Self {
-        Axis { keys: vec![key], values: values.into_iter().map(|v| vec![v]).collect() }
+        Axis {
+            keys: vec![key],
+            values: values.into_iter().map(|v| vec![v]).collect(),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -84,9 +87,22 @@ impl Experiment {
             }
         }
 
-        let base = figment.merge(KeyValues { name: OVERRIDE_SOURCE.into(), entries: fixed });
-        let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("experiment").to_string();
-        Ok(Experiment { file: file.to_path_buf(), stem, base, file_root: root, axes })
+        let base = figment.merge(KeyValues {
+            name: OVERRIDE_SOURCE.into(),
+            entries: fixed,
+        });
+        let stem = file
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("experiment")
+            .to_string();
+        Ok(Experiment {
+            file: file.to_path_buf(),
+            stem,
+            base,
+            file_root: root,
+            axes,
+        })
     }
 
     /// The resolved base (file + overrides), without the sweep applied.
@@ -123,11 +139,15 @@ impl Experiment {
                     assignments.push((key.clone(), value.clone()));
                 }
             }
-            let figment = self
-                .base
-                .clone()
-                .merge(KeyValues { name: SWEEP_SOURCE.into(), entries: assignments.clone() });
-            specs.push(TrialSpec { index, assignments, figment });
+            let figment = self.base.clone().merge(KeyValues {
+                name: SWEEP_SOURCE.into(),
+                entries: assignments.clone(),
+            });
+            specs.push(TrialSpec {
+                index,
+                assignments,
+                figment,
+            });
         }
         specs
     }
@@ -149,27 +169,53 @@ fn override_error(text: &str, message: &str, fix: &str) -> ConfigError {
 
 fn parse_override(text: &str) -> Result<(String, OverrideValue), ConfigError> {
     let Some((key, raw)) = text.split_once('=') else {
-        return Err(override_error(text, "an override needs `=`", "write key.path=value, e.g. sampler.steps_per_level=50"));
+        return Err(override_error(
+            text,
+            "an override needs `=`",
+            "write key.path=value, e.g. sampler.steps_per_level=50",
+        ));
     };
     let key = key.trim();
     if key.is_empty() || key.split('.').any(str::is_empty) {
-        return Err(override_error(text, "the key path is empty or has an empty part", "write key.path=value"));
+        return Err(override_error(
+            text,
+            "the key path is empty or has an empty part",
+            "write key.path=value",
+        ));
     }
     let raw = raw.trim();
     if raw.is_empty() {
-        return Err(override_error(text, "the value is empty", "give a value after `=`, or a,b,c to sweep"));
+        return Err(override_error(
+            text,
+            "the value is empty",
+            "give a value after `=`, or a,b,c to sweep",
+        ));
     }
     if let Some(values) = parse_range(raw) {
-        let values = values.map_err(|m| override_error(text, &m, "write range(start,stop) or range(start,stop,step) with integers, stop exclusive"))?;
+        let values = values.map_err(|m| {
+            override_error(
+                text,
+                &m,
+                "write range(start,stop) or range(start,stop,step) with integers, stop exclusive",
+            )
+        })?;
         if values.is_empty() {
-            return Err(override_error(text, "the range is empty", "make stop larger than start"));
+            return Err(override_error(
+                text,
+                "the range is empty",
+                "make stop larger than start",
+            ));
         }
         return Ok((key.to_string(), OverrideValue::Sweep(values)));
     }
     let parts = split_top_level(raw);
     if parts.len() > 1 {
         if parts.iter().any(|p| p.trim().is_empty()) {
-            return Err(override_error(text, "the sweep list has an empty value", "write key=a,b,c with no empty entries"));
+            return Err(override_error(
+                text,
+                "the sweep list has an empty value",
+                "write key=a,b,c with no empty entries",
+            ));
         }
         let values = parts.iter().map(|p| config::parse_scalar(p.trim())).collect();
         return Ok((key.to_string(), OverrideValue::Sweep(values)));
@@ -223,14 +269,24 @@ fn split_top_level(raw: &str) -> Vec<String> {
 }
 
 fn sweep_error(file: &Path, key: &str, message: String, fix: &str) -> ConfigError {
-    ConfigError::Key { origin: file.display().to_string(), key: key.to_string(), message, fix: fix.to_string() }
+    ConfigError::Key {
+        origin: file.display().to_string(),
+        key: key.to_string(),
+        message,
+        fix: fix.to_string(),
+    }
 }
 
 /// Reads `sweep:`: key paths (dotted, or nested tables as TOML writes them) to value lists,
 /// and `zip:` (one table, or a list of tables) for keys that vary together.
 fn parse_sweep_section(file: &Path, sweep: &Value) -> Result<Vec<Axis>, ConfigError> {
     let Some(dict) = sweep.as_dict() else {
-        return Err(sweep_error(file, "sweep", "must be a table of key paths to value lists".into(), "write e.g. `sweep: {schedule.num_levels: [1, 3, 10]}`"));
+        return Err(sweep_error(
+            file,
+            "sweep",
+            "must be a table of key paths to value lists".into(),
+            "write e.g. `sweep: {schedule.num_levels: [1, 3, 10]}`",
+        ));
     };
     let mut axes = Vec::new();
     let mut singles = Vec::new();
@@ -245,23 +301,46 @@ fn parse_sweep_section(file: &Path, sweep: &Value) -> Result<Vec<Axis>, ConfigEr
         };
         for (g, group) in groups.into_iter().enumerate() {
             let Some(group_dict) = group.as_dict() else {
-                return Err(sweep_error(file, "sweep.zip", "must be a table (or a list of tables) of key paths to value lists".into(), "write e.g. `zip: {sampler.steps_per_level: [10, 100], sampler.eps: [1e-4, 1e-5]}`"));
+                return Err(sweep_error(
+                    file,
+                    "sweep.zip",
+                    "must be a table (or a list of tables) of key paths to value lists".into(),
+                    "write e.g. `zip: {sampler.steps_per_level: [10, 100], sampler.eps: [1e-4, 1e-5]}`",
+                ));
             };
             let mut lists = Vec::new();
-            flatten_lists(file, &format!("sweep.zip[{g}]"), "", group_dict, &mut lists, false)?;
+            flatten_lists(
+                file,
+                &format!("sweep.zip[{g}]"),
+                "",
+                group_dict,
+                &mut lists,
+                false,
+            )?;
             let Some(len) = lists.first().map(|(_, v)| v.len()) else {
-                return Err(sweep_error(file, "sweep.zip", "the zip group is empty".into(), "list at least one key, or remove `zip`"));
+                return Err(sweep_error(
+                    file,
+                    "sweep.zip",
+                    "the zip group is empty".into(),
+                    "list at least one key, or remove `zip`",
+                ));
             };
             if let Some((key, values)) = lists.iter().find(|(_, v)| v.len() != len) {
                 return Err(sweep_error(
                     file,
                     &format!("sweep.zip.{key}"),
-                    format!("has {} values but `{}` has {len}; zipped keys vary together", values.len(), lists[0].0),
+                    format!(
+                        "has {} values but `{}` has {len}; zipped keys vary together",
+                        values.len(),
+                        lists[0].0
+                    ),
                     "give every key of a zip group the same number of values",
                 ));
             }
             let keys = lists.iter().map(|(k, _)| k.clone()).collect();
-            let values = (0..len).map(|i| lists.iter().map(|(_, v)| v[i].clone()).collect()).collect();
+            let values = (0..len)
+                .map(|i| lists.iter().map(|(_, v)| v[i].clone()).collect())
+                .collect();
             axes.push(Axis { keys, values });
         }
     }
@@ -280,7 +359,11 @@ fn flatten_lists(
         if top && prefix.is_empty() && key == "zip" {
             continue;
         }
-        let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
         match value {
             Value::Array(_, items) if items.is_empty() => {
                 return Err(sweep_error(

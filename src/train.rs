@@ -5,17 +5,15 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use candle_core::{Device, Tensor, Var};
+use candle_core::{Tensor, Var};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, RawParams};
-use crate::dataset::Points;
 use crate::network::{sigma_column, Network};
 use crate::params;
 use crate::rng::{Rng, Stream};
-use crate::schedule::Schedule;
-use crate::weighting::Weighting;
+use crate::trial::Trial;
 
 params! {
     /// Training settings (the `train:` section).
@@ -44,10 +42,18 @@ impl TrainSettings {
             return Err(raw.invalid("batch_size", "must be at least 1", "set e.g. `batch_size: 256`"));
         }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
-            return Err(raw.invalid("lr", format!("must be positive and finite, not {}", self.lr), "set e.g. `lr: 0.001`"));
+            return Err(raw.invalid(
+                "lr",
+                format!("must be positive and finite, not {}", self.lr),
+                "set e.g. `lr: 0.001`",
+            ));
         }
         if !(0.0..1.0).contains(&self.ema_decay) {
-            return Err(raw.invalid("ema_decay", format!("must be in [0, 1), not {}", self.ema_decay), "set e.g. `ema_decay: 0.999`"));
+            return Err(raw.invalid(
+                "ema_decay",
+                format!("must be in [0, 1), not {}", self.ema_decay),
+                "set e.g. `ema_decay: 0.999`",
+            ));
         }
         if self.train_size < 2 {
             return Err(raw.invalid("train_size", "must be at least 2", "set e.g. `train_size: 10000`"));
@@ -91,29 +97,38 @@ pub enum TrainError {
 /// Progress callback: (step, steps, running loss).
 pub type OnStep<'a> = &'a mut dyn FnMut(usize, usize, f64);
 
-/// Trains `network` in place; on return its variables hold the EMA weights.
-pub fn train(
-    network: &dyn Network,
-    schedule: &dyn Schedule,
-    weighting: &dyn Weighting,
-    data: &Points,
-    settings: &TrainSettings,
-    seed: u64,
-    device: &Device,
-    on_step: OnStep,
-) -> Result<History, TrainError> {
+/// Trains `network` on the trial's data, schedule, weighting and settings, in place; on
+/// return its variables hold the EMA weights.
+pub fn train(network: &dyn Network, trial: &Trial, on_step: OnStep) -> Result<History, TrainError> {
     let start = Instant::now();
+    let (schedule, weighting) = (trial.schedule.as_ref(), trial.weighting.as_ref());
+    let (data, settings, seed, device) = (
+        trial.training_data.as_ref(),
+        &trial.train,
+        trial.settings.seed,
+        &trial.device,
+    );
     let levels = schedule.loss_levels();
-    let mut history = History { levels: levels.clone(), ..History::default() };
+    let mut history = History {
+        levels: levels.clone(),
+        ..History::default()
+    };
     let Some(variables) = network.variables() else {
         return Ok(history);
     };
     let vars = sorted_vars(variables);
     let mut optimizer = AdamW::new(
         vars.iter().map(|(_, v)| v.clone()).collect(),
-        ParamsAdamW { lr: settings.lr, weight_decay: 0.0, ..ParamsAdamW::default() },
+        ParamsAdamW {
+            lr: settings.lr,
+            weight_decay: 0.0,
+            ..ParamsAdamW::default()
+        },
     )?;
-    let mut ema: Vec<Tensor> = vars.iter().map(|(_, v)| v.as_tensor().copy()).collect::<Result<_, _>>()?;
+    let mut ema: Vec<Tensor> = vars
+        .iter()
+        .map(|(_, v)| v.as_tensor().copy())
+        .collect::<Result<_, _>>()?;
 
     let mut rng = Rng::new(seed, Stream::TrainingNoise);
     let dim = data.dim();
@@ -127,7 +142,11 @@ pub fn train(
         let draws = schedule.training_sigmas(settings.batch_size, &mut rng);
         let sigmas: Vec<f64> = draws.iter().map(|(s, _)| *s).collect();
         let sigma = sigma_column(&sigmas, device)?;
-        let z = Tensor::from_vec(rng.normal_f32(settings.batch_size * dim), (settings.batch_size, dim), device)?;
+        let z = Tensor::from_vec(
+            rng.normal_f32(settings.batch_size * dim),
+            (settings.batch_size, dim),
+            device,
+        )?;
         let noisy = x0.add(&z.broadcast_mul(&sigma)?)?;
 
         // 0.5 * ||sigma * s + z||^2 per example; lambda(sigma) / sigma^2 turns it into the
@@ -135,13 +154,20 @@ pub fn train(
         let score = network.score(&noisy, &sigma)?;
         let residual = score.broadcast_mul(&sigma)?.add(&z)?;
         let normalised = (residual.sqr()?.sum(1)? * 0.5)?;
-        let factors: Vec<f32> = sigmas.iter().map(|s| (weighting.lambda(*s) / (s * s)) as f32).collect();
+        let factors: Vec<f32> = sigmas
+            .iter()
+            .map(|s| (weighting.lambda(*s) / (s * s)) as f32)
+            .collect();
         let factors = Tensor::from_vec(factors, settings.batch_size, device)?;
         let loss = normalised.mul(&factors)?.mean_all()?;
 
         let loss_value = loss.to_scalar::<f32>()? as f64;
         if !loss_value.is_finite() {
-            return Err(TrainError::NonFinite { step, loss: loss_value, lr: settings.lr });
+            return Err(TrainError::NonFinite {
+                step,
+                loss: loss_value,
+                lr: settings.lr,
+            });
         }
         optimizer.backward_step(&loss)?;
 
@@ -187,7 +213,10 @@ pub fn sorted_vars(variables: &candle_nn::VarMap) -> Vec<(String, Var)> {
 }
 
 /// Copies named tensors (a checkpoint) into the network's variables.
-pub fn load_variables(variables: &candle_nn::VarMap, tensors: &HashMap<String, Tensor>) -> Result<(), String> {
+pub fn load_variables(
+    variables: &candle_nn::VarMap,
+    tensors: &HashMap<String, Tensor>,
+) -> Result<(), String> {
     for (name, var) in sorted_vars(variables) {
         let Some(value) = tensors.get(&name) else {
             return Err(format!("the checkpoint has no tensor `{name}`"));
@@ -207,7 +236,12 @@ struct LossWindow {
 
 impl LossWindow {
     fn new(levels: usize) -> Self {
-        LossWindow { total: 0.0, count: 0, level_sum: vec![0.0; levels], level_count: vec![0; levels] }
+        LossWindow {
+            total: 0.0,
+            count: 0,
+            level_sum: vec![0.0; levels],
+            level_count: vec![0; levels],
+        }
     }
 
     fn add(&mut self, loss: f64, draws: &[(f64, usize)], per_example: &[f32]) {

@@ -47,10 +47,27 @@ pub const PLUGIN_SLOTS: [(&str, Kind); 5] = [
 ];
 
 /// Keys that are not top-level settings.
-const SECTION_KEYS: [&str; 8] = ["data", "schedule", "weighting", "network", "sampler", "train", "eval", "sweep"];
+const SECTION_KEYS: [&str; 8] = [
+    "data",
+    "schedule",
+    "weighting",
+    "network",
+    "sampler",
+    "train",
+    "eval",
+    "sweep",
+];
 
 /// Keys whose values decide the trained model: trials that agree on them share one.
-const TRAINING_KEYS: [&str; 7] = ["seed", "device", "data", "schedule", "weighting", "network", "train"];
+const TRAINING_KEYS: [&str; 7] = [
+    "seed",
+    "device",
+    "data",
+    "schedule",
+    "weighting",
+    "network",
+    "train",
+];
 
 /// A fully resolved trial.
 pub struct Trial {
@@ -81,7 +98,11 @@ pub struct Trial {
 /// Resolves every trial of the experiment, or returns the first error.
 pub fn resolve_all(experiment: &Experiment) -> Result<Vec<Trial>, ConfigError> {
     let mut data_cache = HashMap::new();
-    experiment.trials().into_iter().map(|spec| resolve(experiment, spec, &mut data_cache)).collect()
+    experiment
+        .trials()
+        .into_iter()
+        .map(|spec| resolve(experiment, spec, &mut data_cache))
+        .collect()
 }
 
 type DataEntry = (Arc<dyn Dataset>, Arc<Points>, Arc<Points>);
@@ -105,17 +126,29 @@ fn resolve(
             return Err(provenance.key_error(value, key, format!("unknown key `{key}`"), fix));
         }
     }
-    let scalars: Dict = root.iter().filter(|(k, _)| !SECTION_KEYS.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let scalars: Dict = root
+        .iter()
+        .filter(|(k, _)| !SECTION_KEYS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let settings_raw = RawParams::new("", scalars, &provenance);
     let settings = Settings::from_raw(&settings_raw)?;
     let device = crate::device::parse(&settings.device).map_err(|m| {
-        settings_raw.invalid("device", m, "use `device: cpu`, or rebuild with `--features cuda` for `cuda`")
+        settings_raw.invalid(
+            "device",
+            m,
+            "use `device: cpu`, or rebuild with `--features cuda` for `cuda`",
+        )
     })?;
     if settings.threads == 0 {
         return Err(settings_raw.invalid("threads", "must be at least 1", "set `threads: 1`"));
     }
     if settings.num_samples < 2 {
-        return Err(settings_raw.invalid("num_samples", "must be at least 2", "set e.g. `num_samples: 2000`"));
+        return Err(settings_raw.invalid(
+            "num_samples",
+            "must be at least 2",
+            "set e.g. `num_samples: 2000`",
+        ));
     }
 
     let train_raw = RawParams::new("train", section_dict(&root, "train", &provenance)?, &provenance);
@@ -124,41 +157,86 @@ fn resolve(
 
     // Data: generated once per distinct data config, seed and sizes.
     let (data_plugin, data_raw) = plugin_slot(experiment, &root, "data", Kind::Dataset, &provenance)?;
-    let Builder::Dataset(build_data) = data_plugin.build else { unreachable!("kind checked") };
+    let Builder::Dataset(build_data) = data_plugin.build else {
+        unreachable!("kind checked")
+    };
     let data_built = build_data(&data_raw)?;
-    let data_key = serde_json::json!([data_plugin.name, &data_built.params, settings.seed, train.train_size, settings.num_samples]).to_string();
+    let data_key = serde_json::json!([
+        data_plugin.name,
+        &data_built.params,
+        settings.seed,
+        train.train_size,
+        settings.num_samples
+    ])
+    .to_string();
     let data_params = data_built.params;
     let (dataset, training_data, held_out) = data_cache
         .entry(data_key)
         .or_insert_with(|| {
             let dataset: Arc<dyn Dataset> = Arc::from(data_built.plugin);
-            let training = dataset.sample(train.train_size, &mut Rng::new(settings.seed, Stream::TrainingData));
-            let held_out = dataset.sample(settings.num_samples, &mut Rng::new(settings.seed, Stream::HeldOut));
+            let training = dataset.sample(
+                train.train_size,
+                &mut Rng::new(settings.seed, Stream::TrainingData),
+            );
+            let held_out = dataset.sample(
+                settings.num_samples,
+                &mut Rng::new(settings.seed, Stream::HeldOut),
+            );
             (dataset, Arc::new(training), Arc::new(held_out))
         })
         .clone();
 
-    let (schedule_plugin, schedule_raw) = plugin_slot(experiment, &root, "schedule", Kind::Schedule, &provenance)?;
-    let Builder::Schedule(build_schedule) = schedule_plugin.build else { unreachable!("kind checked") };
-    let schedule = build_schedule(&schedule_raw, &ScheduleContext { training_data: &training_data })?;
+    let (schedule_plugin, schedule_raw) =
+        plugin_slot(experiment, &root, "schedule", Kind::Schedule, &provenance)?;
+    let Builder::Schedule(build_schedule) = schedule_plugin.build else {
+        unreachable!("kind checked")
+    };
+    let schedule = build_schedule(
+        &schedule_raw,
+        &ScheduleContext {
+            training_data: &training_data,
+        },
+    )?;
 
-    let (weighting_plugin, weighting_raw) = plugin_slot(experiment, &root, "weighting", Kind::Weighting, &provenance)?;
-    let Builder::Weighting(build_weighting) = weighting_plugin.build else { unreachable!("kind checked") };
+    let (weighting_plugin, weighting_raw) =
+        plugin_slot(experiment, &root, "weighting", Kind::Weighting, &provenance)?;
+    let Builder::Weighting(build_weighting) = weighting_plugin.build else {
+        unreachable!("kind checked")
+    };
     let weighting = build_weighting(&weighting_raw)?;
 
-    let (network_plugin, network_raw) = plugin_slot(experiment, &root, "network", Kind::Network, &provenance)?;
-    let Builder::Network(build_network) = network_plugin.build else { unreachable!("kind checked") };
-    let network = build_network(&network_raw, &NetworkContext { dim: dataset.dim(), dataset: &dataset })?;
+    let (network_plugin, network_raw) =
+        plugin_slot(experiment, &root, "network", Kind::Network, &provenance)?;
+    let Builder::Network(build_network) = network_plugin.build else {
+        unreachable!("kind checked")
+    };
+    let network = build_network(
+        &network_raw,
+        &NetworkContext {
+            dim: dataset.dim(),
+            dataset: &dataset,
+        },
+    )?;
 
-    let (sampler_plugin, sampler_raw) = plugin_slot(experiment, &root, "sampler", Kind::Sampler, &provenance)?;
-    let Builder::Sampler(build_sampler) = sampler_plugin.build else { unreachable!("kind checked") };
+    let (sampler_plugin, sampler_raw) =
+        plugin_slot(experiment, &root, "sampler", Kind::Sampler, &provenance)?;
+    let Builder::Sampler(build_sampler) = sampler_plugin.build else {
+        unreachable!("kind checked")
+    };
     let sampler = build_sampler(&sampler_raw)?;
 
     let mut metrics = Vec::new();
     let mut metric_params = Vec::new();
     for (position, (plugin, raw)) in metric_slots(&root, &provenance)?.into_iter().enumerate() {
-        let Builder::Metric(build_metric) = plugin.build else { unreachable!("kind checked") };
-        let built = build_metric(&raw, &MetricContext { dataset: dataset.as_ref() })?;
+        let Builder::Metric(build_metric) = plugin.build else {
+            unreachable!("kind checked")
+        };
+        let built = build_metric(
+            &raw,
+            &MetricContext {
+                dataset: dataset.as_ref(),
+            },
+        )?;
         if metrics.iter().any(|(name, _)| name == plugin.name) {
             return Err(raw.invalid(
                 "kind",
@@ -175,8 +253,14 @@ fn resolve(
     resolved.insert("device".into(), settings.device.clone().into());
     resolved.insert("num_samples".into(), settings.num_samples.into());
     resolved.insert("data".into(), with_kind(data_plugin.name, data_params));
-    resolved.insert("schedule".into(), with_kind(schedule_plugin.name, schedule.params));
-    resolved.insert("weighting".into(), with_kind(weighting_plugin.name, weighting.params));
+    resolved.insert(
+        "schedule".into(),
+        with_kind(schedule_plugin.name, schedule.params),
+    );
+    resolved.insert(
+        "weighting".into(),
+        with_kind(weighting_plugin.name, weighting.params),
+    );
     resolved.insert("network".into(), with_kind(network_plugin.name, network.params));
     resolved.insert("train".into(), serde_json::to_value(&train).unwrap_or_default());
     resolved.insert("sampler".into(), with_kind(sampler_plugin.name, sampler.params));
@@ -187,10 +271,17 @@ fn resolve(
         .iter()
         .filter_map(|k| resolved.get(*k).map(|v| (k.to_string(), v.clone())))
         .collect();
-    let train_id = format!("{}-{}", network_plugin.name, stable_hash(&serde_json::Value::Object(training_part)));
+    let train_id = format!(
+        "{}-{}",
+        network_plugin.name,
+        stable_hash(&serde_json::Value::Object(training_part))
+    );
 
-    let assignments: Vec<(String, serde_json::Value)> =
-        spec.assignments.iter().map(|(k, v)| (k.clone(), config::to_json(v))).collect();
+    let assignments: Vec<(String, serde_json::Value)> = spec
+        .assignments
+        .iter()
+        .map(|(k, v)| (k.clone(), config::to_json(v)))
+        .collect();
     let label = label_of(&assignments);
     let id = format!("{}-{}", sanitize(&label), stable_hash(&resolved));
 
@@ -220,7 +311,12 @@ fn section_dict(root: &Dict, key: &str, provenance: &Provenance) -> Result<Dict,
     match root.get(key) {
         None => Ok(Dict::new()),
         Some(Value::Dict(_, dict)) => Ok(dict.clone()),
-        Some(other) => Err(provenance.key_error(other, key, "must be a table of settings".into(), format!("write `{key}:` followed by indented `name: value` lines"))),
+        Some(other) => Err(provenance.key_error(
+            other,
+            key,
+            "must be a table of settings".into(),
+            format!("write `{key}:` followed by indented `name: value` lines"),
+        )),
     }
 }
 
@@ -239,11 +335,18 @@ fn plugin_slot<'p>(
         return Err(provenance.default_error(
             key,
             format!("the `{key}` section is missing"),
-            format!("add `{key}: {{kind: NAME}}` with one of the registered {}: {}", kind.plural(), registry::names(kind).join(", ")),
+            format!(
+                "add `{key}: {{kind: NAME}}` with one of the registered {}: {}",
+                kind.plural(),
+                registry::names(kind).join(", ")
+            ),
         ));
     };
     let (plugin, mut raw) = plugin_from_value(value, key, kind, provenance)?;
-    if experiment.file_kind(key).is_some_and(|file_kind| file_kind != plugin.name) {
+    if experiment
+        .file_kind(key)
+        .is_some_and(|file_kind| file_kind != plugin.name)
+    {
         raw.dict.retain(|_, v| !provenance.is_from_file(v));
     }
     Ok((plugin, raw))
@@ -264,7 +367,11 @@ fn plugin_from_value<'p>(
                     value,
                     &format!("{path}.kind"),
                     "no `kind` given".into(),
-                    format!("add `kind: NAME` with one of the registered {}: {}", kind.plural(), registry::names(kind).join(", ")),
+                    format!(
+                        "add `kind: NAME` with one of the registered {}: {}",
+                        kind.plural(),
+                        registry::names(kind).join(", ")
+                    ),
                 ))
             }
         },
@@ -279,15 +386,29 @@ fn plugin_from_value<'p>(
     };
     dict.remove("kind");
     let Some(name) = name_value.as_str() else {
-        return Err(provenance.key_error(&name_value, &format!("{path}.kind"), "must be a name".into(), format!("write the {kind} name as a string")));
+        return Err(provenance.key_error(
+            &name_value,
+            &format!("{path}.kind"),
+            "must be a name".into(),
+            format!("write the {kind} name as a string"),
+        ));
     };
-    let plugin = registry::find(kind, name)
-        .map_err(|unknown| provenance.key_error(&name_value, &format!("{path}.kind"), unknown.message(), unknown.fix()))?;
+    let plugin = registry::find(kind, name).map_err(|unknown| {
+        provenance.key_error(
+            &name_value,
+            &format!("{path}.kind"),
+            unknown.message(),
+            unknown.fix(),
+        )
+    })?;
     Ok((plugin, RawParams::new(path, dict, provenance)))
 }
 
 /// `eval:` is a list of metric names or `{kind: NAME, ...}` tables (absent: no metrics).
-fn metric_slots<'p>(root: &Dict, provenance: &'p Provenance) -> Result<Vec<(&'static Plugin, RawParams<'p>)>, ConfigError> {
+fn metric_slots<'p>(
+    root: &Dict,
+    provenance: &'p Provenance,
+) -> Result<Vec<(&'static Plugin, RawParams<'p>)>, ConfigError> {
     match root.get("eval") {
         None => Ok(Vec::new()),
         Some(Value::Array(_, items)) => items
@@ -295,7 +416,12 @@ fn metric_slots<'p>(root: &Dict, provenance: &'p Provenance) -> Result<Vec<(&'st
             .enumerate()
             .map(|(i, item)| plugin_from_value(item, &format!("eval[{i}]"), Kind::Metric, provenance))
             .collect(),
-        Some(other) => Err(provenance.key_error(other, "eval", "must be a list of metrics".into(), "write e.g. `eval: [fd, mmd, {kind: sliced_wasserstein, projections: 64}]`".into())),
+        Some(other) => Err(provenance.key_error(
+            other,
+            "eval",
+            "must be a list of metrics".into(),
+            "write e.g. `eval: [fd, mmd, {kind: sliced_wasserstein, projections: 64}]`".into(),
+        )),
     }
 }
 
@@ -318,10 +444,16 @@ fn canonical_json(value: &serde_json::Value) -> String {
     match value {
         serde_json::Value::Object(map) => {
             let sorted: BTreeMap<&String, String> = map.iter().map(|(k, v)| (k, canonical_json(v))).collect();
-            let fields: Vec<String> = sorted.iter().map(|(k, v)| format!("{}:{v}", serde_json::Value::from(k.as_str()))).collect();
+            let fields: Vec<String> = sorted
+                .iter()
+                .map(|(k, v)| format!("{}:{v}", serde_json::Value::from(k.as_str())))
+                .collect();
             format!("{{{}}}", fields.join(","))
         }
-        serde_json::Value::Array(items) => format!("[{}]", items.iter().map(canonical_json).collect::<Vec<_>>().join(",")),
+        serde_json::Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(canonical_json).collect::<Vec<_>>().join(",")
+        ),
         other => other.to_string(),
     }
 }
@@ -356,7 +488,11 @@ fn label_of(assignments: &[(String, serde_json::Value)]) -> String {
         .iter()
         .zip(&shorts)
         .map(|((key, value), s)| {
-            let name = if shorts.iter().filter(|o| *o == s).count() > 1 { key.clone() } else { s.clone() };
+            let name = if shorts.iter().filter(|o| *o == s).count() > 1 {
+                key.clone()
+            } else {
+                s.clone()
+            };
             format!("{name}={}", display_value(value))
         })
         .collect::<Vec<_>>()
@@ -366,7 +502,13 @@ fn label_of(assignments: &[(String, serde_json::Value)]) -> String {
 fn sanitize(label: &str) -> String {
     let clean: String = label
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "._=-,".contains(c) { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._=-,".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(80)
         .collect();
     clean

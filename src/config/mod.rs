@@ -15,14 +15,27 @@ pub use params::{NoParams, NumberOrAuto, ParamDoc, Params, RawParams};
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ConfigError {
     #[error("{file}: {message}. Fix: {fix}")]
-    File { file: String, message: String, fix: String },
+    File {
+        file: String,
+        message: String,
+        fix: String,
+    },
     #[error("in {origin}, key `{key}`: {message}. Fix: {fix}")]
-    Key { origin: String, key: String, message: String, fix: String },
+    Key {
+        origin: String,
+        key: String,
+        message: String,
+        fix: String,
+    },
 }
 
 impl ConfigError {
     pub fn file(file: &Path, message: impl Into<String>, fix: impl Into<String>) -> Self {
-        ConfigError::File { file: file.display().to_string(), message: message.into(), fix: fix.into() }
+        ConfigError::File {
+            file: file.display().to_string(),
+            message: message.into(),
+            fix: fix.into(),
+        }
     }
 }
 
@@ -34,7 +47,10 @@ pub struct Provenance {
 
 impl Provenance {
     pub fn new(file: &Path, figment: Figment) -> Self {
-        Provenance { file: file.to_path_buf(), figment }
+        Provenance {
+            file: file.to_path_buf(),
+            figment,
+        }
     }
 
     /// For values built in code (tests, defaults): attributes everything to `file`.
@@ -65,7 +81,12 @@ impl Provenance {
     }
 
     pub fn key_error(&self, value: &Value, key: &str, message: String, fix: String) -> ConfigError {
-        ConfigError::Key { origin: self.origin_of(value), key: key.to_string(), message, fix }
+        ConfigError::Key {
+            origin: self.origin_of(value),
+            key: key.to_string(),
+            message,
+            fix,
+        }
     }
 
     /// An error about a key that was not written (its default is what is wrong).
@@ -103,7 +124,11 @@ pub fn load_file(file: &Path) -> Result<Figment, ConfigError> {
     };
     // Parse now so a malformed file fails here, with the parser's line and column.
     figment.data().map_err(|e| {
-        ConfigError::file(file, format!("cannot be parsed: {}", e.kind), "fix the syntax at the position given")
+        ConfigError::file(
+            file,
+            format!("cannot be parsed: {}", e.kind),
+            "fix the syntax at the position given",
+        )
     })?;
     Ok(figment)
 }
@@ -138,7 +163,9 @@ pub fn set_path(root: &mut Dict, path: &str, value: Value) {
             dict.insert(part.to_string(), value);
             return;
         }
-        let entry = dict.entry(part.to_string()).or_insert_with(|| Value::from(Dict::new()));
+        let entry = dict
+            .entry(part.to_string())
+            .or_insert_with(|| Value::from(Dict::new()));
         if entry.as_dict().is_none() {
             *entry = Value::from(Dict::new());
         }
@@ -160,13 +187,19 @@ pub fn parse_scalar(text: &str) -> Value {
 
 /// Figment values as JSON (for resolved configs, hashing and tables).
 pub fn to_json(value: &Value) -> serde_json::Value {
-    value.deserialize::<serde_json::Value>().unwrap_or(serde_json::Value::Null)
+    value
+        .deserialize::<serde_json::Value>()
+        .unwrap_or(serde_json::Value::Null)
 }
 
 /// The root table of a figment's default profile.
 pub fn root_dict(figment: &Figment, file: &Path) -> Result<Dict, ConfigError> {
     let mut data = figment.data().map_err(|e| {
-        ConfigError::file(file, format!("cannot be read: {}", e.kind), "fix the file or the override")
+        ConfigError::file(
+            file,
+            format!("cannot be read: {}", e.kind),
+            "fix the file or the override",
+        )
     })?;
     Ok(data.remove(&Profile::Default).unwrap_or_default())
 }

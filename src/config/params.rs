@@ -36,7 +36,11 @@ pub struct RawParams<'a> {
 
 impl<'a> RawParams<'a> {
     pub fn new(path: impl Into<String>, dict: Dict, provenance: &'a Provenance) -> Self {
-        RawParams { path: path.into(), dict, provenance }
+        RawParams {
+            path: path.into(),
+            dict,
+            provenance,
+        }
     }
 
     /// An empty slot, for tests and for plugins used with every default.
@@ -83,7 +87,9 @@ impl<'a> RawParams<'a> {
 
     /// Decodes one field, naming the key path and expected type on failure.
     pub fn decode<T: DeserializeOwned>(&self, key: &str, ty: &str) -> Result<Option<T>, ConfigError> {
-        let Some(value) = self.dict.get(key) else { return Ok(None) };
+        let Some(value) = self.dict.get(key) else {
+            return Ok(None);
+        };
         value.deserialize::<T>().map(Some).map_err(|e| {
             self.provenance.key_error(
                 value,
@@ -97,8 +103,12 @@ impl<'a> RawParams<'a> {
     /// An error about one field's value (a broken invariant rather than a wrong type).
     pub fn invalid(&self, key: &str, message: impl Into<String>, fix: impl Into<String>) -> ConfigError {
         match self.dict.get(key) {
-            Some(value) => self.provenance.key_error(value, &self.key_path(key), message.into(), fix.into()),
-            None => self.provenance.default_error(&self.key_path(key), message.into(), fix.into()),
+            Some(value) => self
+                .provenance
+                .key_error(value, &self.key_path(key), message.into(), fix.into()),
+            None => self
+                .provenance
+                .default_error(&self.key_path(key), message.into(), fix.into()),
         }
     }
 }
@@ -209,7 +219,9 @@ impl<'de> serde::Deserialize<'de> for NumberOrAuto {
         match Either::deserialize(deserializer) {
             Ok(Either::Number(v)) => Ok(NumberOrAuto::Number(v)),
             Ok(Either::Word(w)) if w == "auto" => Ok(NumberOrAuto::Auto),
-            Ok(Either::Word(w)) => Err(serde::de::Error::custom(format!("expected a number or `auto`, found `{w}`"))),
+            Ok(Either::Word(w)) => Err(serde::de::Error::custom(format!(
+                "expected a number or `auto`, found `{w}`"
+            ))),
             Err(_) => Err(serde::de::Error::custom("expected a number or `auto`")),
         }
     }

@@ -36,7 +36,9 @@ pub struct SweepFolder {
 
 impl SweepFolder {
     pub fn new(results: &Path, experiment: &str) -> Self {
-        SweepFolder { root: results.join(experiment) }
+        SweepFolder {
+            root: results.join(experiment),
+        }
     }
 
     pub fn experiment_file(&self) -> PathBuf {

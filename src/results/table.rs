@@ -34,8 +34,14 @@ pub struct TrialRow {
 /// value is a number, text otherwise (`auto` next to numbers).
 pub fn to_dataframe(rows: &[TrialRow]) -> PolarsResult<DataFrame> {
     let mut columns: Vec<Column> = Vec::new();
-    columns.push(Column::new("trial".into(), rows.iter().map(|r| r.trial.clone()).collect::<Vec<_>>()));
-    columns.push(Column::new("label".into(), rows.iter().map(|r| r.label.clone()).collect::<Vec<_>>()));
+    columns.push(Column::new(
+        "trial".into(),
+        rows.iter().map(|r| r.trial.clone()).collect::<Vec<_>>(),
+    ));
+    columns.push(Column::new(
+        "label".into(),
+        rows.iter().map(|r| r.label.clone()).collect::<Vec<_>>(),
+    ));
     let mut axis_names: Vec<String> = Vec::new();
     for row in rows {
         for (key, _) in &row.axes {
@@ -45,13 +51,18 @@ pub fn to_dataframe(rows: &[TrialRow]) -> PolarsResult<DataFrame> {
         }
     }
     for key in &axis_names {
-        let values: Vec<Option<&serde_json::Value>> =
-            rows.iter().map(|r| r.axes.iter().find(|(k, _)| k == key).map(|(_, v)| v)).collect();
+        let values: Vec<Option<&serde_json::Value>> = rows
+            .iter()
+            .map(|r| r.axes.iter().find(|(k, _)| k == key).map(|(_, v)| v))
+            .collect();
         if values.iter().all(|v| v.is_none_or(|v| v.is_number())) {
             let numbers: Vec<Option<f64>> = values.iter().map(|v| v.and_then(|v| v.as_f64())).collect();
             columns.push(Column::new(key.as_str().into(), numbers));
         } else {
-            let text: Vec<Option<String>> = values.iter().map(|v| v.map(crate::trial::display_value)).collect();
+            let text: Vec<Option<String>> = values
+                .iter()
+                .map(|v| v.map(crate::trial::display_value))
+                .collect();
             columns.push(Column::new(key.as_str().into(), text));
         }
     }
@@ -62,13 +73,34 @@ pub fn to_dataframe(rows: &[TrialRow]) -> PolarsResult<DataFrame> {
         let values: Vec<Option<f64>> = rows.iter().map(|r| r.metrics.get(name).copied()).collect();
         columns.push(Column::new(name.as_str().into(), values));
     }
-    columns.push(Column::new("nfe".into(), rows.iter().map(|r| r.nfe).collect::<Vec<_>>()));
-    columns.push(Column::new("train_seconds".into(), rows.iter().map(|r| r.train_seconds).collect::<Vec<_>>()));
-    columns.push(Column::new("sample_seconds".into(), rows.iter().map(|r| r.sample_seconds).collect::<Vec<_>>()));
-    columns.push(Column::new("metric_seconds".into(), rows.iter().map(|r| r.metric_seconds).collect::<Vec<_>>()));
-    columns.push(Column::new("sigma_max".into(), rows.iter().map(|r| r.sigma_max).collect::<Vec<_>>()));
-    columns.push(Column::new("sigma_min".into(), rows.iter().map(|r| r.sigma_min).collect::<Vec<_>>()));
-    columns.push(Column::new("train_id".into(), rows.iter().map(|r| r.train_id.clone()).collect::<Vec<_>>()));
+    columns.push(Column::new(
+        "nfe".into(),
+        rows.iter().map(|r| r.nfe).collect::<Vec<_>>(),
+    ));
+    columns.push(Column::new(
+        "train_seconds".into(),
+        rows.iter().map(|r| r.train_seconds).collect::<Vec<_>>(),
+    ));
+    columns.push(Column::new(
+        "sample_seconds".into(),
+        rows.iter().map(|r| r.sample_seconds).collect::<Vec<_>>(),
+    ));
+    columns.push(Column::new(
+        "metric_seconds".into(),
+        rows.iter().map(|r| r.metric_seconds).collect::<Vec<_>>(),
+    ));
+    columns.push(Column::new(
+        "sigma_max".into(),
+        rows.iter().map(|r| r.sigma_max).collect::<Vec<_>>(),
+    ));
+    columns.push(Column::new(
+        "sigma_min".into(),
+        rows.iter().map(|r| r.sigma_min).collect::<Vec<_>>(),
+    ));
+    columns.push(Column::new(
+        "train_id".into(),
+        rows.iter().map(|r| r.train_id.clone()).collect::<Vec<_>>(),
+    ));
     DataFrame::new(rows.len(), columns)
 }
 
@@ -91,13 +123,20 @@ pub fn write_tables(rows: &[TrialRow], csv: &Path, parquet: &Path) -> Result<(),
 /// Reads a `metrics.parquet` back.
 pub fn read_parquet(path: &Path) -> Result<DataFrame, String> {
     let file = File::open(path).map_err(|e| format!("opening {}: {e}", path.display()))?;
-    ParquetReader::new(file).finish().map_err(|e| format!("reading {}: {e}", path.display()))
+    ParquetReader::new(file)
+        .finish()
+        .map_err(|e| format!("reading {}: {e}", path.display()))
 }
 
 /// Writes points as CSV, one column per coordinate (`x0`, `x1`, ...).
 pub fn write_points_csv(points: &crate::dataset::Points, path: &Path) -> Result<(), String> {
     let columns: Vec<Column> = (0..points.dim())
-        .map(|d| Column::new(format!("x{d}").into(), points.rows().map(|r| r[d]).collect::<Vec<_>>()))
+        .map(|d| {
+            Column::new(
+                format!("x{d}").into(),
+                points.rows().map(|r| r[d]).collect::<Vec<_>>(),
+            )
+        })
         .collect();
     write_csv(DataFrame::new(points.len(), columns), path)
 }
@@ -106,12 +145,22 @@ pub fn write_points_csv(points: &crate::dataset::Points, path: &Path) -> Result<
 pub fn write_loss_table(history: &crate::train::History, path: &Path) -> Result<(), String> {
     let n = history.steps.len();
     let mut columns = vec![
-        Column::new("step".into(), history.steps.iter().map(|s| *s as u64).collect::<Vec<_>>()),
+        Column::new(
+            "step".into(),
+            history.steps.iter().map(|s| *s as u64).collect::<Vec<_>>(),
+        ),
         Column::new("loss".into(), history.loss.clone()),
     ];
     for (level, sigma) in history.levels.iter().enumerate() {
-        let values: Vec<f64> = history.level_loss.iter().map(|l| l.get(level).copied().unwrap_or(f64::NAN)).collect();
-        columns.push(Column::new(format!("level_{level}_sigma_{sigma:.5}").into(), values));
+        let values: Vec<f64> = history
+            .level_loss
+            .iter()
+            .map(|l| l.get(level).copied().unwrap_or(f64::NAN))
+            .collect();
+        columns.push(Column::new(
+            format!("level_{level}_sigma_{sigma:.5}").into(),
+            values,
+        ));
     }
     write_csv(DataFrame::new(n, columns), path)
 }
@@ -119,6 +168,8 @@ pub fn write_loss_table(history: &crate::train::History, path: &Path) -> Result<
 fn write_csv(frame: PolarsResult<DataFrame>, path: &Path) -> Result<(), String> {
     let mut frame = frame.map_err(|e| format!("building {}: {e}", path.display()))?;
     let mut bytes = Vec::new();
-    CsvWriter::new(&mut bytes).finish(&mut frame).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    CsvWriter::new(&mut bytes)
+        .finish(&mut frame)
+        .map_err(|e| format!("writing {}: {e}", path.display()))?;
     write_atomic(path, &bytes).map_err(|e| format!("writing {}: {e}", path.display()))
 }

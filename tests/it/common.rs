@@ -53,7 +53,10 @@ pub fn resolve_error(text: &str, overrides: &[&str]) -> String {
 
 pub fn sweep(file: &Path, overrides: &[&str], results: &Path) -> Result<SweepReport, RunError> {
     let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
-    let options = SweepOptions { results: results.to_path_buf(), dry_run: false };
+    let options = SweepOptions {
+        results: results.to_path_buf(),
+        dry_run: false,
+    };
     run::sweep(file, &overrides, &options, &mut std::io::sink())
 }
 

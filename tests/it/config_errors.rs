@@ -9,20 +9,30 @@ fn unknown_plugin_names_file_key_and_nearest() {
     let message = resolve_error(&text, &[]);
     assert!(message.contains("exp.yaml"), "{message}");
     assert!(message.contains("`sampler.kind`"), "{message}");
-    assert!(message.contains("unknown sampler `anealed_langevin`"), "{message}");
+    assert!(
+        message.contains("unknown sampler `anealed_langevin`"),
+        "{message}"
+    );
     assert!(message.contains("did you mean `annealed_langevin`"), "{message}");
 }
 
 #[test]
 fn misspelled_key_is_named_with_its_path_and_the_valid_keys() {
-    let text = replace_line(SMALL_GMM, "sampler:", "sampler: {kind: annealed_langevin, step_per_level: 5}");
+    let text = replace_line(
+        SMALL_GMM,
+        "sampler:",
+        "sampler: {kind: annealed_langevin, step_per_level: 5}",
+    );
     let message = resolve_error(&text, &[]);
     assert!(message.contains("`sampler.step_per_level`"), "{message}");
     assert!(message.contains("did you mean `steps_per_level`"), "{message}");
     assert!(message.contains("exp.yaml"), "{message}");
 
     let top = resolve_error(&format!("{SMALL_GMM}sampelr: 1\n"), &[]);
-    assert!(top.contains("`sampelr`") && top.contains("did you mean `sampler`"), "{top}");
+    assert!(
+        top.contains("`sampelr`") && top.contains("did you mean `sampler`"),
+        "{top}"
+    );
 }
 
 #[test]
@@ -38,13 +48,25 @@ fn wrong_type_names_key_and_expected_type() {
 fn missing_file_and_malformed_yaml() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope.yaml");
-    let message = crate::common::resolve_file(&missing, &[]).err().unwrap().to_string();
-    assert!(message.contains("nope.yaml") && message.contains("not found"), "{message}");
+    let message = crate::common::resolve_file(&missing, &[])
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("nope.yaml") && message.contains("not found"),
+        "{message}"
+    );
 
     let bad = write(dir.path(), "bad.yaml", "seed: 1\ndata: {kind: gmm\n");
     let message = crate::common::resolve_file(&bad, &[]).err().unwrap().to_string();
-    assert!(message.contains("bad.yaml") && message.contains("cannot be parsed"), "{message}");
-    assert!(message.contains("line"), "the parser's position is given: {message}");
+    assert!(
+        message.contains("bad.yaml") && message.contains("cannot be parsed"),
+        "{message}"
+    );
+    assert!(
+        message.contains("line"),
+        "the parser's position is given: {message}"
+    );
 
     let odd = write(dir.path(), "exp.json", "{}");
     let message = crate::common::resolve_file(&odd, &[]).err().unwrap().to_string();
@@ -62,13 +84,20 @@ fn empty_sweep_list_is_rejected() {
 
 #[test]
 fn sigma_min_must_be_below_sigma_max() {
-    let text = replace_line(SMALL_GMM, "schedule:", "schedule: {kind: geometric, sigma_max: 0.5, sigma_min: 1.0}");
+    let text = replace_line(
+        SMALL_GMM,
+        "schedule:",
+        "schedule: {kind: geometric, sigma_max: 0.5, sigma_min: 1.0}",
+    );
     let message = resolve_error(&text, &[]);
     assert!(message.contains("`schedule.sigma_min`"), "{message}");
     assert!(message.contains("must be below sigma_max (0.5)"), "{message}");
     // With `auto`, the message gives the computed value.
     let message = resolve_error(SMALL_GMM, &["schedule.sigma_min=100"]);
-    assert!(message.contains("auto") && message.contains("largest pairwise distance"), "{message}");
+    assert!(
+        message.contains("auto") && message.contains("largest pairwise distance"),
+        "{message}"
+    );
     assert!(message.contains("command-line override"), "{message}");
 }
 
@@ -83,7 +112,11 @@ fn override_errors_name_the_override() {
 
 #[test]
 fn missing_section_lists_the_choices() {
-    let text: String = SMALL_GMM.lines().filter(|l| !l.starts_with("sampler:")).collect::<Vec<_>>().join("\n");
+    let text: String = SMALL_GMM
+        .lines()
+        .filter(|l| !l.starts_with("sampler:"))
+        .collect::<Vec<_>>()
+        .join("\n");
     let message = resolve_error(&text, &[]);
     assert!(message.contains("`sampler` section is missing"), "{message}");
     assert!(message.contains("annealed_langevin"), "{message}");
@@ -107,23 +140,38 @@ fn metrics_that_need_a_density_are_rejected_for_toy_data() {
     let message = resolve_error(&text, &[]);
     assert!(message.contains("`eval[2].kind`"), "{message}");
     assert!(message.contains("mode_weights needs mixture data"), "{message}");
-    let oracle = resolve_error(&text.replace("eval: [fd, mmd, mode_weights]", "eval: [fd]"), &["network=oracle"]);
-    assert!(oracle.contains("`network.kind`") && oracle.contains("gmm"), "{oracle}");
+    let oracle = resolve_error(
+        &text.replace("eval: [fd, mmd, mode_weights]", "eval: [fd]"),
+        &["network=oracle"],
+    );
+    assert!(
+        oracle.contains("`network.kind`") && oracle.contains("gmm"),
+        "{oracle}"
+    );
 }
 
 #[test]
 fn non_finite_loss_stops_with_advice_and_writes_no_trial() {
     let dir = tempfile::tempdir().unwrap();
     // Coordinates of 1e20 square to infinity in f32: the loss cannot be finite.
-    let text = SMALL_GMM.replace("[[-5.0, -5.0], [5.0, 5.0]]", "[[-1.0e20, -1.0e20], [1.0e20, 1.0e20]]");
+    let text = SMALL_GMM.replace(
+        "[[-5.0, -5.0], [5.0, 5.0]]",
+        "[[-1.0e20, -1.0e20], [1.0e20, 1.0e20]]",
+    );
     let text = text.replace("sigma_max: auto", "sigma_max: 10.0");
     let file = write(dir.path(), "diverge.yaml", &text);
     let results = dir.path().join("results");
-    let message = crate::common::sweep(&file, &[], &results).err().expect("diverges").to_string();
+    let message = crate::common::sweep(&file, &[], &results)
+        .err()
+        .expect("diverges")
+        .to_string();
     assert!(message.contains("diverged"), "{message}");
     assert!(message.contains("train.lr"), "{message}");
     let trials = results.join("diverge").join("trials");
     let finished = std::fs::read_dir(&trials).map(|d| d.count()).unwrap_or(0);
     assert_eq!(finished, 0, "no trial folder may be left behind");
-    assert!(!results.join("diverge").join("models").exists(), "no partial model");
+    assert!(
+        !results.join("diverge").join("models").exists(),
+        "no partial model"
+    );
 }

@@ -12,12 +12,23 @@ use scorelab::sampler::{tweedie_denoise, Sampler, StepInfo};
 struct IteratedDenoiser;
 
 impl Sampler for IteratedDenoiser {
-    fn sample(&self, model: &dyn ScoreModel, mut x: Tensor, sigmas: &[f64], _rng: &mut Rng, on_step: &mut dyn FnMut(StepInfo)) -> candle_core::Result<Tensor> {
+    fn sample(
+        &self,
+        model: &dyn ScoreModel,
+        mut x: Tensor,
+        sigmas: &[f64],
+        _rng: &mut Rng,
+        on_step: &mut dyn FnMut(StepInfo),
+    ) -> candle_core::Result<Tensor> {
         let levels: Vec<f64> = sigmas.iter().copied().filter(|s| *s > 0.0).collect();
         for (i, sigma) in levels.iter().enumerate() {
             let score = model.score(&x, &constant_sigma(*sigma, x.dim(0)?, x.device())?)?;
             x = tweedie_denoise(&x, &score, *sigma)?;
-            on_step(StepInfo { step: i + 1, total: levels.len(), sigma: *sigma });
+            on_step(StepInfo {
+                step: i + 1,
+                total: levels.len(),
+                sigma: *sigma,
+            });
         }
         Ok(x)
     }
@@ -51,5 +62,8 @@ eval: [mode_weights]
     assert_eq!(report.rows[0].nfe, 6, "one score evaluation per level");
     assert!(report.rows[0].metrics["mode_weights"].is_finite());
     let message = crate::common::resolve_error(yaml, &["sampler.kind=test_iterated_denoisr"]);
-    assert!(message.contains("did you mean `test_iterated_denoiser`"), "{message}");
+    assert!(
+        message.contains("did you mean `test_iterated_denoiser`"),
+        "{message}"
+    );
 }

@@ -26,21 +26,38 @@ eval: [mode_weights]
 fn tv_of(overrides: &[&str]) -> (f64, Vec<f64>, u64) {
     let trials = resolve(WELL_SEPARATED, overrides).unwrap();
     let trial = &trials[0];
-    let network = trial.architecture.instantiate(&trial.device, &mut Rng::from_seed(0)).unwrap();
+    let network = trial
+        .architecture
+        .instantiate(&trial.device, &mut Rng::from_seed(0))
+        .unwrap();
     let evaluation = evaluate(trial, network.as_ref(), &mut |_| {}).unwrap();
     let mixture = trial.dataset.mixture().unwrap();
-    (mode_weight_tv(mixture, &evaluation.samples), mode_shares(mixture, &evaluation.samples), evaluation.nfe)
+    (
+        mode_weight_tv(mixture, &evaluation.samples),
+        mode_shares(mixture, &evaluation.samples),
+        evaluation.nfe,
+    )
 }
 
 #[test]
 fn ten_levels_recover_mode_weights_and_one_small_level_does_not() {
     let (tv_annealed, shares, nfe) = tv_of(&[]);
-    assert_eq!(nfe, 10 * 100 + 1, "T steps per level plus the final denoising step");
-    assert!(tv_annealed < 0.04, "10 levels: TV {tv_annealed}, shares {shares:?}");
+    assert_eq!(
+        nfe,
+        10 * 100 + 1,
+        "T steps per level plus the final denoising step"
+    );
+    assert!(
+        tv_annealed < 0.04,
+        "10 levels: TV {tv_annealed}, shares {shares:?}"
+    );
 
     let (tv_single, shares_single, nfe_single) = tv_of(&["schedule.num_levels=1"]);
     assert_eq!(nfe_single, 100 + 1);
     // Started from the broad prior, samples split by basin (about half each), not 80/20.
-    assert!(tv_single > 0.2, "1 small level: TV {tv_single}, shares {shares_single:?}");
+    assert!(
+        tv_single > 0.2,
+        "1 small level: TV {tv_single}, shares {shares_single:?}"
+    );
     assert!(tv_single > 5.0 * tv_annealed);
 }

@@ -11,7 +11,12 @@ use crate::common::{resolve, SMALL_GMM};
 
 fn gaussian(n: usize, mean: [f64; 2], std: f64, seed: u64) -> Points {
     let mut rng = Rng::from_seed(seed);
-    Points::new(2, (0..n).flat_map(|_| [mean[0] + std * rng.normal(), mean[1] + std * rng.normal()]).collect())
+    Points::new(
+        2,
+        (0..n)
+            .flat_map(|_| [mean[0] + std * rng.normal(), mean[1] + std * rng.normal()])
+            .collect(),
+    )
 }
 
 #[test]
@@ -55,7 +60,13 @@ fn sliced_wasserstein_of_a_shift_is_its_length_over_sqrt2() {
     let trials = resolve(SMALL_GMM, &[]).unwrap();
     let points = gaussian(500, [0.0, 0.0], 1.0, 4);
     let shift = [3.0, 4.0];
-    let moved = Points::new(2, points.rows().flat_map(|r| [r[0] + shift[0], r[1] + shift[1]]).collect());
+    let moved = Points::new(
+        2,
+        points
+            .rows()
+            .flat_map(|r| [r[0] + shift[0], r[1] + shift[1]])
+            .collect(),
+    );
     let sw = SlicedWassersteinFixture::new(2000).compute(&MetricInput {
         samples: &moved,
         reference: &points,
@@ -78,7 +89,10 @@ struct SlicedWassersteinFixture(Box<dyn Metric>);
 
 impl SlicedWassersteinFixture {
     fn new(projections: usize) -> Self {
-        let yaml = format!("{}eval: [{{kind: sliced_wasserstein, projections: {projections}}}]\n", SMALL_GMM.replace("eval: [fd, mmd, mode_weights]\n", ""));
+        let yaml = format!(
+            "{}eval: [{{kind: sliced_wasserstein, projections: {projections}}}]\n",
+            SMALL_GMM.replace("eval: [fd, mmd, mode_weights]\n", "")
+        );
         let mut trials = resolve(&yaml, &[]).unwrap();
         let (_, metric) = trials[0].metrics.remove(0);
         SlicedWassersteinFixture(metric)
@@ -91,9 +105,19 @@ impl SlicedWassersteinFixture {
 
 #[test]
 fn mode_weights_is_the_total_variation_of_shares() {
-    let mixture = GaussianMixture::new(vec![0.8, 0.2], vec![vec![-5.0, -5.0], vec![5.0, 5.0]], vec![vec![1.0, 1.0]; 2]).unwrap();
+    let mixture = GaussianMixture::new(
+        vec![0.8, 0.2],
+        vec![vec![-5.0, -5.0], vec![5.0, 5.0]],
+        vec![vec![1.0, 1.0]; 2],
+    )
+    .unwrap();
     // 50 points near the first mode and 50 near the second: shares 0.5 / 0.5, TV = 0.3.
-    let points = Points::new(2, (0..100).flat_map(|i| if i < 50 { [-4.0, -6.0] } else { [6.0, 4.0] }).collect());
+    let points = Points::new(
+        2,
+        (0..100)
+            .flat_map(|i| if i < 50 { [-4.0, -6.0] } else { [6.0, 4.0] })
+            .collect(),
+    );
     assert!((mode_weight_tv(&mixture, &points) - 0.3).abs() < 1e-12);
     let exact = mixture.sample(20000, &mut Rng::from_seed(8));
     assert!(mode_weight_tv(&mixture, &exact) < 0.01);
@@ -110,7 +134,15 @@ fn nll_true_of_exact_samples_is_the_entropy() {
     let trials = resolve(&yaml, &[]).unwrap();
     let trial = &trials[0];
     let samples = trial.dataset.sample(40000, &mut Rng::from_seed(12));
-    let nll = trial.metrics[0].1.compute(&MetricInput { samples: &samples, reference: &trial.held_out, dataset: trial.dataset.as_ref(), seed: 0 }).unwrap();
+    let nll = trial.metrics[0]
+        .1
+        .compute(&MetricInput {
+            samples: &samples,
+            reference: &trial.held_out,
+            dataset: trial.dataset.as_ref(),
+            seed: 0,
+        })
+        .unwrap();
     let entropy = 1.0 + (2.0 * std::f64::consts::PI).ln();
     assert!((nll - entropy).abs() < 0.02, "{nll} vs {entropy}");
 }

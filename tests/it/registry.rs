@@ -18,7 +18,9 @@ fn every_kind_has_plugins_and_no_duplicates() {
 
 #[test]
 fn unknown_name_lists_the_registered_ones_and_the_nearest() {
-    let unknown = registry::find(Kind::Sampler, "anealed_langevin").err().expect("unknown");
+    let unknown = registry::find(Kind::Sampler, "anealed_langevin")
+        .err()
+        .expect("unknown");
     assert_eq!(unknown.suggestion, Some("annealed_langevin"));
     let fix = unknown.fix();
     assert!(fix.contains("did you mean `annealed_langevin`"), "{fix}");
@@ -37,12 +39,24 @@ fn every_parameter_is_documented_with_a_default() {
             assert!(!plugin.about.is_empty(), "{} has no description", plugin.name);
             for param in (plugin.params)() {
                 assert!(!param.doc.is_empty(), "{}.{} has no doc", plugin.name, param.name);
-                assert!(!param.default.is_empty() && param.default != "?", "{}.{} has no default", plugin.name, param.name);
+                assert!(
+                    !param.default.is_empty() && param.default != "?",
+                    "{}.{} has no default",
+                    plugin.name,
+                    param.name
+                );
             }
         }
     }
     let listing = scorelab::cli::plugin_listing(&Kind::ALL);
-    for needle in ["annealed_langevin", "steps_per_level", "default 100", "sigma_max", "\"auto\"", "batch_size"] {
+    for needle in [
+        "annealed_langevin",
+        "steps_per_level",
+        "default 100",
+        "sigma_max",
+        "\"auto\"",
+        "batch_size",
+    ] {
         assert!(listing.contains(needle), "listing lacks {needle}:\n{listing}");
     }
 }

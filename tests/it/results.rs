@@ -10,11 +10,21 @@ use scorelab::results::tensorboard::{event_files, read_events, EventValue};
 use crate::common::{sweep, write, SMALL_GMM};
 
 fn experiment(dir: &Path) -> std::path::PathBuf {
-    write(dir, "small.yaml", &format!("{SMALL_GMM}sweep:\n  sampler.steps_per_level: [2, 4]\n"))
+    write(
+        dir,
+        "small.yaml",
+        &format!("{SMALL_GMM}sweep:\n  sampler.steps_per_level: [2, 4]\n"),
+    )
 }
 
 fn count_entries(dir: &Path) -> usize {
-    fs::read_dir(dir).map(|d| d.filter_map(Result::ok).filter(|e| !e.file_name().to_string_lossy().starts_with('.')).count()).unwrap_or(0)
+    fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                .count()
+        })
+        .unwrap_or(0)
 }
 
 #[test]
@@ -29,8 +39,21 @@ fn a_sweep_writes_tables_plots_checkpoints_and_event_files() {
     // One row per trial, with the swept key and every metric as columns.
     let frame = read_parquet(&root.join("metrics.parquet")).unwrap();
     assert_eq!(frame.height(), 2);
-    for column in ["trial", "sampler.steps_per_level", "fd", "mmd", "mode_weights", "nfe", "train_seconds", "sample_seconds"] {
-        assert!(frame.column(column).is_ok(), "missing column {column}: {:?}", frame.get_column_names());
+    for column in [
+        "trial",
+        "sampler.steps_per_level",
+        "fd",
+        "mmd",
+        "mode_weights",
+        "nfe",
+        "train_seconds",
+        "sample_seconds",
+    ] {
+        assert!(
+            frame.column(column).is_ok(),
+            "missing column {column}: {:?}",
+            frame.get_column_names()
+        );
     }
     let nfe: Vec<u64> = report.rows.iter().map(|r| r.nfe).collect();
     assert_eq!(nfe, vec![5 * 2 + 1, 5 * 4 + 1]);
@@ -43,27 +66,56 @@ fn a_sweep_writes_tables_plots_checkpoints_and_event_files() {
     let bytes = fs::read(model.join("model.safetensors")).unwrap();
     let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
     let config = metadata.metadata().as_ref().unwrap().get("config").unwrap();
-    assert!(config.contains("\"mlp\"") && config.contains("\"gmm\""), "{config}");
+    assert!(
+        config.contains("\"mlp\"") && config.contains("\"gmm\""),
+        "{config}"
+    );
     assert!(model.join("history.json").is_file() && model.join("loss.csv").is_file());
 
     for row in &report.rows {
         let trial = root.join("trials").join(&row.trial);
         for name in ["config.yaml", "metrics.json", "samples.png", "samples.csv"] {
-            assert!(trial.join(name).is_file(), "{name} missing in {}", trial.display());
+            assert!(
+                trial.join(name).is_file(),
+                "{name} missing in {}",
+                trial.display()
+            );
         }
         let files = event_files(&root.join("tb").join(&row.trial)).unwrap();
         assert_eq!(files.len(), 1);
         let events = read_events(&files[0]).unwrap();
         let tags: Vec<&str> = events.iter().map(|e| e.tag.as_str()).collect();
-        assert_eq!(tags.iter().filter(|t| **t == "train/loss").count(), 6, "60 steps, every 10");
+        assert_eq!(
+            tags.iter().filter(|t| **t == "train/loss").count(),
+            6,
+            "60 steps, every 10"
+        );
         assert!(tags.iter().any(|t| t.starts_with("train/level_loss/")));
         let fd = events.iter().find(|e| e.tag == "metrics/fd").unwrap();
         assert_eq!(fd.value, EventValue::Scalar(row.metrics["fd"] as f32));
-        assert!(events.iter().any(|e| matches!(e.value, EventValue::Image { width: 500, height: 500, .. })));
+        assert!(events.iter().any(|e| matches!(
+            e.value,
+            EventValue::Image {
+                width: 500,
+                height: 500,
+                ..
+            }
+        )));
     }
-    for plot in ["fd_vs_steps_per_level", "mode_weights_vs_steps_per_level", "loss_curves", "level_loss"] {
-        assert!(root.join("plots").join(format!("{plot}.png")).is_file(), "{plot}.png");
-        assert!(root.join("plots").join(format!("{plot}.svg")).is_file(), "{plot}.svg");
+    for plot in [
+        "fd_vs_steps_per_level",
+        "mode_weights_vs_steps_per_level",
+        "loss_curves",
+        "level_loss",
+    ] {
+        assert!(
+            root.join("plots").join(format!("{plot}.png")).is_file(),
+            "{plot}.png"
+        );
+        assert!(
+            root.join("plots").join(format!("{plot}.svg")).is_file(),
+            "{plot}.svg"
+        );
     }
     assert!(root.join("experiment.yaml").is_file());
 }
@@ -83,7 +135,11 @@ fn reruns_skip_finished_trials_and_other_overrides_keep_earlier_ones() {
     assert_eq!(other.skipped, 0);
     let trials = results.join("small").join("trials");
     assert_eq!(count_entries(&trials), 4, "the earlier trials are still there");
-    assert_eq!(count_entries(&results.join("small").join("models")), 1, "the model was reused");
+    assert_eq!(
+        count_entries(&results.join("small").join("models")),
+        1,
+        "the model was reused"
+    );
 }
 
 #[test]
@@ -97,7 +153,10 @@ fn same_config_and_seed_give_the_same_numbers() {
         assert_eq!(x.trial, y.trial);
     }
     let c = sweep(&file, &["seed=4"], &dir.path().join("c")).unwrap();
-    assert_ne!(a.rows[0].metrics, c.rows[0].metrics, "another seed gives other numbers");
+    assert_ne!(
+        a.rows[0].metrics, c.rows[0].metrics,
+        "another seed gives other numbers"
+    );
 }
 
 #[test]
@@ -106,7 +165,10 @@ fn dry_run_prints_every_resolved_trial_and_writes_nothing() {
     let file = experiment(dir.path());
     let results = dir.path().join("results");
     let mut out = Vec::new();
-    let options = scorelab::run::SweepOptions { results: results.clone(), dry_run: true };
+    let options = scorelab::run::SweepOptions {
+        results: results.clone(),
+        dry_run: true,
+    };
     scorelab::run::sweep(&file, &[], &options, &mut out).unwrap();
     let text = String::from_utf8(out).unwrap();
     assert!(text.contains("[1/2] steps_per_level=2"), "{text}");

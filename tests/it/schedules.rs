@@ -22,7 +22,10 @@ fn geometric_levels_match_the_closed_form() {
     assert_eq!(levels.len(), 10);
     for (i, level) in levels.iter().enumerate() {
         let expected = 50.0 * (0.01f64 / 50.0).powf(i as f64 / 9.0);
-        assert!((level - expected).abs() < 1e-12 * expected.max(1.0), "{level} vs {expected}");
+        assert!(
+            (level - expected).abs() < 1e-12 * expected.max(1.0),
+            "{level} vs {expected}"
+        );
     }
     assert!((levels[0] - 50.0).abs() < 1e-12 && (levels[9] - 0.01).abs() < 1e-15);
     let ratio = levels[1] / levels[0];
@@ -30,7 +33,11 @@ fn geometric_levels_match_the_closed_form() {
         assert!(pair[1] < pair[0], "descending");
         assert!((pair[1] / pair[0] - ratio).abs() < 1e-12, "constant ratio");
     }
-    assert_eq!(geometric_levels(50.0, 0.01, 1), vec![0.01], "one level is sigma_min");
+    assert_eq!(
+        geometric_levels(50.0, 0.01, 1),
+        vec![0.01],
+        "one level is sigma_min"
+    );
 
     let trials = resolve(SMALL_GMM, &["schedule.sigma_max=20", "schedule.num_levels=4"]).unwrap();
     let grid = trials[0].schedule.sampling_sigmas(None);

@@ -4,7 +4,8 @@ use crate::common::{resolve, resolve_file, write, SMALL_GMM};
 
 #[test]
 fn grid_and_zip_expansion_counts() {
-    let grid = format!("{SMALL_GMM}sweep:\n  schedule.num_levels: [1, 3, 10]\n  sampler.steps_per_level: [2, 4]\n");
+    let grid =
+        format!("{SMALL_GMM}sweep:\n  schedule.num_levels: [1, 3, 10]\n  sampler.steps_per_level: [2, 4]\n");
     assert_eq!(resolve(&grid, &[]).unwrap().len(), 6);
 
     let zipped = format!(
@@ -16,10 +17,15 @@ fn grid_and_zip_expansion_counts() {
     for t in &trials {
         let steps = t.resolved["sampler"]["steps_per_level"].as_u64().unwrap();
         let eps = t.resolved["sampler"]["eps"].as_f64().unwrap();
-        let expected = match steps { 2 => 0.1, 4 => 0.01, _ => 0.001 };
+        let expected = match steps {
+            2 => 0.1,
+            4 => 0.01,
+            _ => 0.001,
+        };
         assert_eq!(eps, expected);
     }
-    let uneven = format!("{SMALL_GMM}sweep:\n  zip:\n    sampler.steps_per_level: [2, 4]\n    sampler.eps: [0.1]\n");
+    let uneven =
+        format!("{SMALL_GMM}sweep:\n  zip:\n    sampler.steps_per_level: [2, 4]\n    sampler.eps: [0.1]\n");
     let message = resolve(&uneven, &[]).err().unwrap().to_string();
     assert!(message.contains("same number of values"), "{message}");
 
@@ -35,11 +41,18 @@ fn overrides_win_over_the_file_and_its_sweep() {
 
     let swept = format!("{SMALL_GMM}sweep:\n  sampler.steps_per_level: [2, 4, 8]\n");
     let fixed = resolve(&swept, &["sampler.steps_per_level=3"]).unwrap();
-    assert_eq!(fixed.len(), 1, "a fixed override removes the file's sweep of that key");
+    assert_eq!(
+        fixed.len(),
+        1,
+        "a fixed override removes the file's sweep of that key"
+    );
     assert_eq!(fixed[0].resolved["sampler"]["steps_per_level"], 3);
 
     let resweep = resolve(&swept, &["sampler.steps_per_level=5,6"]).unwrap();
-    let values: Vec<_> = resweep.iter().map(|t| t.resolved["sampler"]["steps_per_level"].as_u64().unwrap()).collect();
+    let values: Vec<_> = resweep
+        .iter()
+        .map(|t| t.resolved["sampler"]["steps_per_level"].as_u64().unwrap())
+        .collect();
     assert_eq!(values, vec![5, 6]);
 }
 
@@ -48,10 +61,16 @@ fn defaults_are_filled_in_and_ids_are_stable() {
     let a = resolve(SMALL_GMM, &[]).unwrap();
     let b = resolve(SMALL_GMM, &["sampler.final_denoise=true"]).unwrap();
     assert_eq!(a[0].resolved["sampler"]["final_denoise"], true);
-    assert_eq!(a[0].id, b[0].id, "writing a default explicitly does not change the trial");
+    assert_eq!(
+        a[0].id, b[0].id,
+        "writing a default explicitly does not change the trial"
+    );
     let c = resolve(SMALL_GMM, &["sampler.final_denoise=false"]).unwrap();
     assert_ne!(a[0].id, c[0].id);
-    assert_eq!(a[0].train_id, c[0].train_id, "a sampler change reuses the trained model");
+    assert_eq!(
+        a[0].train_id, c[0].train_id,
+        "a sampler change reuses the trained model"
+    );
     let d = resolve(SMALL_GMM, &["train.steps=61"]).unwrap();
     assert_ne!(a[0].train_id, d[0].train_id);
 }
@@ -100,7 +119,11 @@ schedule.num_levels = [1, 5]
 "#;
     let dir = tempfile::tempdir().unwrap();
     let toml_file = write(dir.path(), "exp.toml", toml);
-    let yaml_file = write(dir.path(), "exp.yaml", &format!("{SMALL_GMM}sweep:\n  schedule.num_levels: [1, 5]\n"));
+    let yaml_file = write(
+        dir.path(),
+        "exp.yaml",
+        &format!("{SMALL_GMM}sweep:\n  schedule.num_levels: [1, 5]\n"),
+    );
     let from_toml = resolve_file(&toml_file, &[]).unwrap();
     let from_yaml = resolve_file(&yaml_file, &[]).unwrap();
     assert_eq!(from_toml.len(), 2);
@@ -117,8 +140,14 @@ fn switching_a_slot_to_another_plugin_drops_the_files_parameters_for_it() {
     let swept = format!("{SMALL_GMM}sweep:\n  network.kind: [mlp, oracle]\n");
     let trials = resolve(&swept, &[]).unwrap();
     assert_eq!(trials.len(), 2);
-    assert_eq!(trials[0].resolved["network"]["hidden"], 32, "the file's kind keeps its keys");
-    assert_eq!(trials[1].resolved["network"], serde_json::json!({"kind": "oracle"}));
+    assert_eq!(
+        trials[0].resolved["network"]["hidden"], 32,
+        "the file's kind keeps its keys"
+    );
+    assert_eq!(
+        trials[1].resolved["network"],
+        serde_json::json!({"kind": "oracle"})
+    );
     assert_eq!(trials[0].label, "network=mlp");
     assert!(!trials[1].architecture.trainable());
 }

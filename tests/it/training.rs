@@ -24,19 +24,36 @@ sampler: annealed_langevin
 fn every_parameter_receives_a_nonzero_gradient() {
     let trials = resolve(TRAINING, &[]).unwrap();
     let trial = &trials[0];
-    let network = trial.architecture.instantiate(&Device::Cpu, &mut Rng::from_seed(0)).unwrap();
+    let network = trial
+        .architecture
+        .instantiate(&Device::Cpu, &mut Rng::from_seed(0))
+        .unwrap();
     let x = trial.training_data.head(64).to_tensor(&Device::Cpu).unwrap();
     let sigmas: Vec<f64> = (0..64).map(|i| 0.1 + 0.05 * i as f64).collect();
     let sigma = sigma_column(&sigmas, &Device::Cpu).unwrap();
     let z = Tensor::randn(0f32, 1f32, (64, 2), &Device::Cpu).unwrap();
     let noisy = (x + z.broadcast_mul(&sigma).unwrap()).unwrap();
     let score = network.score(&noisy, &sigma).unwrap();
-    let loss = score.broadcast_mul(&sigma).unwrap().add(&z).unwrap().sqr().unwrap().mean_all().unwrap();
+    let loss = score
+        .broadcast_mul(&sigma)
+        .unwrap()
+        .add(&z)
+        .unwrap()
+        .sqr()
+        .unwrap()
+        .mean_all()
+        .unwrap();
     let grads = loss.backward().unwrap();
     let vars = sorted_vars(network.variables().unwrap());
-    assert_eq!(vars.len(), 2 * (1 + 3 + 2 + 1), "input, 3 conditions, 2 hidden, output");
+    assert_eq!(
+        vars.len(),
+        2 * (1 + 3 + 2 + 1),
+        "input, 3 conditions, 2 hidden, output"
+    );
     for (name, var) in vars {
-        let grad = grads.get(var.as_tensor()).unwrap_or_else(|| panic!("{name} has no gradient"));
+        let grad = grads
+            .get(var.as_tensor())
+            .unwrap_or_else(|| panic!("{name} has no gradient"));
         let size = grad.abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
         assert!(size > 0.0, "{name} has a zero gradient");
     }
@@ -47,7 +64,11 @@ fn fixed_batch_loss(model: &dyn scorelab::network::ScoreModel, trial: &scorelab:
     let mut rng = Rng::from_seed(99);
     let n = 4000;
     let indices: Vec<usize> = (0..n).map(|_| rng.below(trial.training_data.len())).collect();
-    let x0 = trial.training_data.gather(&indices).to_tensor(&Device::Cpu).unwrap();
+    let x0 = trial
+        .training_data
+        .gather(&indices)
+        .to_tensor(&Device::Cpu)
+        .unwrap();
     let draws = trial.schedule.training_sigmas(n, &mut rng);
     let sigmas: Vec<f64> = draws.iter().map(|(s, _)| *s).collect();
     let sigma = sigma_column(&sigmas, &Device::Cpu).unwrap();
@@ -55,46 +76,65 @@ fn fixed_batch_loss(model: &dyn scorelab::network::ScoreModel, trial: &scorelab:
     let noisy = x0.add(&z.broadcast_mul(&sigma).unwrap()).unwrap();
     let score = model.score(&noisy, &sigma).unwrap();
     let residual = score.broadcast_mul(&sigma).unwrap().add(&z).unwrap();
-    (residual.sqr().unwrap().sum(1).unwrap() * 0.5).unwrap().mean_all().unwrap().to_scalar::<f32>().unwrap() as f64
+    (residual.sqr().unwrap().sum(1).unwrap() * 0.5)
+        .unwrap()
+        .mean_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap() as f64
 }
 
 #[test]
 fn training_lowers_the_loss_and_approaches_the_oracle_score() {
     let trials = resolve(TRAINING, &[]).unwrap();
     let trial = &trials[0];
-    let network = trial.architecture.instantiate(&Device::Cpu, &mut Rng::from_seed(0)).unwrap();
+    let network = trial
+        .architecture
+        .instantiate(&Device::Cpu, &mut Rng::from_seed(0))
+        .unwrap();
     let untrained = fixed_batch_loss(network.as_ref(), trial);
-    let history = train(
-        network.as_ref(),
-        trial.schedule.as_ref(),
-        trial.weighting.as_ref(),
-        &trial.training_data,
-        &trial.train,
-        trial.settings.seed,
-        &Device::Cpu,
-        &mut |_, _, _| {},
-    )
-    .unwrap();
+    let history = train(network.as_ref(), trial, &mut |_, _, _| {}).unwrap();
     assert_eq!(history.steps.len(), 15);
-    assert!(history.final_level_loss.iter().all(|l| l.is_finite()), "every level was trained");
-    assert!(history.loss.last().unwrap() < &history.loss[0], "{:?}", history.loss);
+    assert!(
+        history.final_level_loss.iter().all(|l| l.is_finite()),
+        "every level was trained"
+    );
+    assert!(
+        history.loss.last().unwrap() < &history.loss[0],
+        "{:?}",
+        history.loss
+    );
 
     // The DSM loss has a floor the exact score attains; training closes most of the gap.
     let oracle_trials = resolve(TRAINING, &["network=oracle"]).unwrap();
-    let oracle = oracle_trials[0].architecture.instantiate(&Device::Cpu, &mut Rng::from_seed(0)).unwrap();
+    let oracle = oracle_trials[0]
+        .architecture
+        .instantiate(&Device::Cpu, &mut Rng::from_seed(0))
+        .unwrap();
     let floor = fixed_batch_loss(oracle.as_ref(), trial);
     let trained = fixed_batch_loss(network.as_ref(), trial);
-    assert!(trained - floor < 0.1 * (untrained - floor), "untrained {untrained}, trained {trained}, exact score {floor}");
+    assert!(
+        trained - floor < 0.1 * (untrained - floor),
+        "untrained {untrained}, trained {trained}, exact score {floor}"
+    );
 
     // At a moderate trained noise level (about 1.4), the trained (EMA) score is close to
     // the exact one.
     let mixture = trial.dataset.mixture().unwrap();
     let sigma = trial.schedule.loss_levels()[2];
     let mut rng = Rng::from_seed(77);
-    let points: Vec<Vec<f64>> = trial.held_out.head(400).rows().map(|r| vec![r[0] + sigma * rng.normal(), r[1] + sigma * rng.normal()]).collect();
+    let points: Vec<Vec<f64>> = trial
+        .held_out
+        .head(400)
+        .rows()
+        .map(|r| vec![r[0] + sigma * rng.normal(), r[1] + sigma * rng.normal()])
+        .collect();
     let x = scorelab::dataset::Points::from_rows(&points);
     let predicted = network
-        .score(&x.to_tensor(&Device::Cpu).unwrap(), &sigma_column(&vec![sigma; 400], &Device::Cpu).unwrap())
+        .score(
+            &x.to_tensor(&Device::Cpu).unwrap(),
+            &sigma_column(&vec![sigma; 400], &Device::Cpu).unwrap(),
+        )
         .unwrap()
         .to_vec2::<f32>()
         .unwrap();
@@ -107,5 +147,8 @@ fn training_lowers_the_loss_and_approaches_the_oracle_score() {
         }
     }
     let relative = (error / norm).sqrt();
-    assert!(relative < 0.15, "relative score error at sigma = {sigma}: {relative}");
+    assert!(
+        relative < 0.15,
+        "relative score error at sigma = {sigma}: {relative}"
+    );
 }
