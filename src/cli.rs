@@ -105,7 +105,7 @@ pub fn plugin_listing(kinds: &[Kind]) -> String {
         }
         text.push('\n');
     }
-    if kinds.contains(&Kind::Sampler) || kinds.len() > 1 {
+    if kinds.len() > 1 {
         text.push_str(&settings_listing());
     }
     text
