@@ -35,7 +35,9 @@ impl<'a> CountingModel<'a> {
 impl ScoreModel for CountingModel<'_> {
     fn score(&self, x: &Tensor, sigma: &Tensor) -> candle_core::Result<Tensor> {
         self.calls.set(self.calls.get() + 1);
-        self.inner.score(x, sigma)
+        // Sampling never backpropagates: without the detach every step's output would keep
+        // the whole chain of earlier steps alive through the weights' op graph.
+        Ok(self.inner.score(x, sigma)?.detach())
     }
 }
 

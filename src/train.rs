@@ -127,7 +127,7 @@ pub fn train(network: &dyn Network, trial: &Trial, on_step: OnStep) -> Result<Hi
     )?;
     let mut ema: Vec<Tensor> = vars
         .iter()
-        .map(|(_, v)| v.as_tensor().copy())
+        .map(|(_, v)| v.as_tensor().copy().map(|t| t.detach()))
         .collect::<Result<_, _>>()?;
 
     let mut rng = Rng::new(seed, Stream::TrainingNoise);
@@ -181,7 +181,8 @@ pub fn train(network: &dyn Network, trial: &Trial, on_step: OnStep) -> Result<Hi
             // Warm-up so early averages are not dominated by the random initialisation.
             let decay = settings.ema_decay.min((1.0 + step as f64) / (10.0 + step as f64));
             for ((_, var), average) in vars.iter().zip(ema.iter_mut()) {
-                *average = ((&*average * decay)? + (var.as_tensor() * (1.0 - decay))?)?;
+                // Detached, or each average would hold the op graph of all earlier ones.
+                *average = ((&*average * decay)? + (var.as_tensor() * (1.0 - decay))?)?.detach();
             }
         }
 

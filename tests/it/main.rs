@@ -1,6 +1,10 @@
 //! Integration tests, compiled as one binary. Small and fast; they assert math against
 //! closed-form truth (Gaussian mixtures, Gaussian marginals) and the runner's contracts.
 
+// The runner's allocator, so tests see the same memory behaviour.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod common;
 mod config_errors;
 mod external_sampler;
