@@ -166,8 +166,15 @@ pub fn set_path(root: &mut Dict, path: &str, value: Value) {
         let entry = dict
             .entry(part.to_string())
             .or_insert_with(|| Value::from(Dict::new()));
-        if entry.as_dict().is_none() {
-            *entry = Value::from(Dict::new());
+        match entry {
+            Value::Dict(..) => {}
+            // A plugin named by its shorthand (`sampler=NAME`) keeps its name when a
+            // parameter is set below it (`sampler.steps_per_level=10`).
+            Value::String(_, name) => {
+                let kind = Value::from(name.clone());
+                *entry = Value::from(Dict::from([("kind".to_string(), kind)]));
+            }
+            _ => *entry = Value::from(Dict::new()),
         }
         dict = match entry {
             Value::Dict(_, inner) => inner,

@@ -151,3 +151,27 @@ fn switching_a_slot_to_another_plugin_drops_the_files_parameters_for_it() {
     assert_eq!(trials[0].label, "network=mlp");
     assert!(!trials[1].architecture.trainable());
 }
+
+#[test]
+fn a_plugin_chosen_by_name_on_the_command_line_takes_parameters_after_it() {
+    let trials = resolve(
+        SMALL_GMM,
+        &["network=oracle", "network.kind=mlp", "network.hidden=16"],
+    )
+    .unwrap();
+    assert_eq!(trials[0].resolved["network"]["hidden"], 16);
+    let trials = resolve(
+        SMALL_GMM,
+        &["sampler=annealed_langevin", "sampler.steps_per_level=3"],
+    )
+    .unwrap();
+    assert_eq!(trials[0].resolved["sampler"]["steps_per_level"], 3);
+    // The same plugin as the file's: the file's other keys still apply.
+    assert_eq!(trials[0].resolved["sampler"]["eps"], 0.002);
+    // A shorthand followed by a parameter keeps the name it gave.
+    let message = crate::common::resolve_error(SMALL_GMM, &["weighting=uniform", "weighting.power=2"]);
+    assert!(
+        message.contains("`weighting.power`") && message.contains("takes no parameters"),
+        "{message}"
+    );
+}
