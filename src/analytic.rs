@@ -94,23 +94,21 @@ impl GaussianMixture {
 
     /// Log density of the mixture convolved with N(0, sigma^2 I) (sigma = 0: the data).
     pub fn log_density(&self, x: &[f64], sigma: f64) -> f64 {
-        let terms: Vec<f64> = self
-            .component_log_densities(x, sigma)
+        log_sum_exp(&self.weighted_log_densities(x, sigma))
+    }
+
+    /// log(w_k) + log N(x; mu_k, diag(s_k^2 + sigma^2)) for every component k.
+    fn weighted_log_densities(&self, x: &[f64], sigma: f64) -> Vec<f64> {
+        self.component_log_densities(x, sigma)
             .iter()
             .zip(&self.weights)
             .map(|(lp, w)| lp + w.ln())
-            .collect();
-        log_sum_exp(&terms)
+            .collect()
     }
 
     /// Posterior probability of each component given a noised point.
     pub fn responsibilities(&self, x: &[f64], sigma: f64) -> Vec<f64> {
-        let terms: Vec<f64> = self
-            .component_log_densities(x, sigma)
-            .iter()
-            .zip(&self.weights)
-            .map(|(lp, w)| lp + w.ln())
-            .collect();
+        let terms = self.weighted_log_densities(x, sigma);
         let norm = log_sum_exp(&terms);
         terms.iter().map(|t| (t - norm).exp()).collect()
     }

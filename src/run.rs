@@ -366,23 +366,9 @@ fn save_model(
     ));
     let _ = fs::remove_dir_all(&partial);
     fs::create_dir_all(&partial).map_err(|e| write_error(&partial, e))?;
-    let training_config: serde_json::Map<String, serde_json::Value> = [
-        "seed",
-        "device",
-        "data",
-        "schedule",
-        "weighting",
-        "network",
-        "train",
-    ]
-    .iter()
-    .filter_map(|k| trial.resolved.get(*k).map(|v| (k.to_string(), v.clone())))
-    .collect();
+    let training_config = trial::training_config(&trial.resolved);
     let metadata = HashMap::from([
-        (
-            "config".to_string(),
-            serde_json::Value::Object(training_config.clone()).to_string(),
-        ),
+        ("config".to_string(), training_config.to_string()),
         ("model".to_string(), trial.train_id.clone()),
         ("steps".to_string(), trial.train.steps.to_string()),
     ]);
@@ -631,18 +617,13 @@ fn write_plots(
             x_scale: Scale::Linear,
             y_scale: Scale::Log,
             x_categories: None,
-            series: histories
-                .iter()
-                .map(|(label, h)| Series {
-                    label: label.clone(),
-                    points: h
-                        .steps
-                        .iter()
-                        .zip(&h.loss)
-                        .map(|(s, l)| (*s as f64, *l))
-                        .collect(),
-                })
-                .collect(),
+            series: history_series(histories, |h| {
+                h.steps
+                    .iter()
+                    .zip(&h.loss)
+                    .map(|(s, l)| (*s as f64, *l))
+                    .collect()
+            }),
         };
         plots::line_chart(&dir.join("loss_curves"), &loss).map_err(|e| write_error(&dir, e))?;
         let levels = LineChart {
@@ -652,20 +633,29 @@ fn write_plots(
             x_scale: Scale::Log,
             y_scale: Scale::Linear,
             x_categories: None,
-            series: histories
-                .iter()
-                .map(|(label, h)| Series {
-                    label: label.clone(),
-                    points: h
-                        .levels
-                        .iter()
-                        .zip(&h.final_level_loss)
-                        .map(|(s, l)| (*s, *l))
-                        .collect(),
-                })
-                .collect(),
+            series: history_series(histories, |h| {
+                h.levels
+                    .iter()
+                    .copied()
+                    .zip(h.final_level_loss.iter().copied())
+                    .collect()
+            }),
         };
         plots::line_chart(&dir.join("level_loss"), &levels).map_err(|e| write_error(&dir, e))?;
     }
     Ok(())
+}
+
+/// One chart line per trained model.
+fn history_series(
+    histories: &[(String, History)],
+    points: impl Fn(&History) -> Vec<(f64, f64)>,
+) -> Vec<Series> {
+    histories
+        .iter()
+        .map(|(label, h)| Series {
+            label: label.clone(),
+            points: points(h),
+        })
+        .collect()
 }

@@ -59,7 +59,7 @@ const SECTION_KEYS: [&str; 8] = [
 ];
 
 /// Keys whose values decide the trained model: trials that agree on them share one.
-const TRAINING_KEYS: [&str; 7] = [
+pub const TRAINING_KEYS: [&str; 7] = [
     "seed",
     "device",
     "data",
@@ -98,11 +98,29 @@ pub struct Trial {
 /// Resolves every trial of the experiment, or returns the first error.
 pub fn resolve_all(experiment: &Experiment) -> Result<Vec<Trial>, ConfigError> {
     let mut data_cache = HashMap::new();
-    experiment
+    let trials: Vec<Trial> = experiment
         .trials()
         .into_iter()
         .map(|spec| resolve(experiment, spec, &mut data_cache))
-        .collect()
+        .collect::<Result<_, _>>()?;
+    // These settings belong to the sweep as a whole (one results folder, one thread pool).
+    for trial in &trials[1..] {
+        let first = &trials[0].settings;
+        let (key, differs) = if trial.settings.name != first.name {
+            ("name", true)
+        } else {
+            ("threads", trial.settings.threads != first.threads)
+        };
+        if differs {
+            return Err(ConfigError::Key {
+                origin: experiment.file.display().to_string(),
+                key: key.to_string(),
+                message: format!("`{key}` differs between trials, but it applies to the whole sweep"),
+                fix: format!("set `{key}` once, outside `sweep` (run separate sweeps to compare values)"),
+            });
+        }
+    }
+    Ok(trials)
 }
 
 type DataEntry = (Arc<dyn Dataset>, Arc<Points>, Arc<Points>);
@@ -267,14 +285,10 @@ fn resolve(
     resolved.insert("eval".into(), serde_json::Value::Array(metric_params));
     let resolved = serde_json::Value::Object(resolved);
 
-    let training_part: serde_json::Map<String, serde_json::Value> = TRAINING_KEYS
-        .iter()
-        .filter_map(|k| resolved.get(*k).map(|v| (k.to_string(), v.clone())))
-        .collect();
     let train_id = format!(
         "{}-{}",
         network_plugin.name,
-        stable_hash(&serde_json::Value::Object(training_part))
+        stable_hash(&training_config(&resolved))
     );
 
     let assignments: Vec<(String, serde_json::Value)> = spec
@@ -304,6 +318,15 @@ fn resolve(
         training_data,
         held_out,
     })
+}
+
+/// The part of a resolved config that decides the trained model.
+pub fn training_config(resolved: &serde_json::Value) -> serde_json::Value {
+    let part: serde_json::Map<String, serde_json::Value> = TRAINING_KEYS
+        .iter()
+        .filter_map(|k| resolved.get(*k).map(|v| (k.to_string(), v.clone())))
+        .collect();
+    serde_json::Value::Object(part)
 }
 
 /// A section that must be a table (or absent: all defaults).

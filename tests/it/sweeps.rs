@@ -175,3 +175,12 @@ fn a_plugin_chosen_by_name_on_the_command_line_takes_parameters_after_it() {
         "{message}"
     );
 }
+
+#[test]
+fn sweep_wide_settings_cannot_be_swept() {
+    let message = crate::common::resolve_error(SMALL_GMM, &["threads=1,2"]);
+    assert!(
+        message.contains("`threads`") && message.contains("whole sweep"),
+        "{message}"
+    );
+}
