@@ -15,7 +15,11 @@ pub struct GaussianMixture {
 
 impl GaussianMixture {
     /// Checks shapes and positivity; weights are normalised to sum to one.
-    pub fn new(weights: Vec<f64>, means: Vec<Vec<f64>>, stds: Vec<Vec<f64>>) -> Result<Self, String> {
+    pub fn new(
+        weights: Vec<f64>,
+        means: Vec<Vec<f64>>,
+        stds: Vec<Vec<f64>>,
+    ) -> Result<Self, String> {
         let k = means.len();
         if k == 0 {
             return Err("a mixture needs at least one component".into());
@@ -25,7 +29,9 @@ impl GaussianMixture {
             return Err("means must have at least one coordinate".into());
         }
         if means.iter().any(|m| m.len() != dim) {
-            return Err(format!("every mean must have {dim} coordinates like the first"));
+            return Err(format!(
+                "every mean must have {dim} coordinates like the first"
+            ));
         }
         if weights.len() != k || stds.len() != k {
             return Err(format!(
@@ -40,12 +46,18 @@ impl GaussianMixture {
         if stds.iter().flatten().any(|s| !(*s > 0.0 && s.is_finite())) {
             return Err("stds must be positive and finite".into());
         }
-        if weights.iter().any(|w| !(*w >= 0.0 && w.is_finite())) || weights.iter().sum::<f64>() <= 0.0 {
+        if weights.iter().any(|w| !(*w >= 0.0 && w.is_finite()))
+            || weights.iter().sum::<f64>() <= 0.0
+        {
             return Err("weights must be non-negative with a positive sum".into());
         }
         let total: f64 = weights.iter().sum();
         let weights = weights.iter().map(|w| w / total).collect();
-        Ok(GaussianMixture { weights, means, stds })
+        Ok(GaussianMixture {
+            weights,
+            means,
+            stds,
+        })
     }
 
     pub fn dim(&self) -> usize {
@@ -119,7 +131,9 @@ impl GaussianMixture {
         (0..self.dim())
             .map(|d| {
                 (0..self.num_components())
-                    .map(|k| r[k] * (self.means[k][d] - x[d]) / (self.stds[k][d].powi(2) + sigma * sigma))
+                    .map(|k| {
+                        r[k] * (self.means[k][d] - x[d]) / (self.stds[k][d].powi(2) + sigma * sigma)
+                    })
                     .sum()
             })
             .collect()

@@ -92,7 +92,11 @@ impl Points {
         for i in 0..self.len() {
             let a = self.row(i);
             for j in i + 1..self.len() {
-                let d2: f64 = a.iter().zip(self.row(j)).map(|(x, y)| (x - y) * (x - y)).sum();
+                let d2: f64 = a
+                    .iter()
+                    .zip(self.row(j))
+                    .map(|(x, y)| (x - y) * (x - y))
+                    .sum();
                 best = best.max(d2);
             }
         }

@@ -66,9 +66,10 @@ pub fn evaluate(
 ) -> Result<Evaluation, EvaluateError> {
     let start = Instant::now();
     let mut rng = Rng::new(trial.settings.seed, Stream::Sampling);
-    let prior = trial
-        .schedule
-        .prior_sample(trial.settings.num_samples, trial.dataset.dim(), &mut rng);
+    let prior =
+        trial
+            .schedule
+            .prior_sample(trial.settings.num_samples, trial.dataset.dim(), &mut rng);
     let sigmas = trial.schedule.sampling_sigmas(trial.sampler.grid_steps());
     let counting = CountingModel::new(model);
     let out = trial.sampler.sample(
@@ -90,10 +91,12 @@ pub fn evaluate(
             dataset: trial.dataset.as_ref(),
             seed: trial.settings.seed,
         };
-        let value = metric.compute(&input).map_err(|message| EvaluateError::Metric {
-            metric: name.clone(),
-            message,
-        })?;
+        let value = metric
+            .compute(&input)
+            .map_err(|message| EvaluateError::Metric {
+                metric: name.clone(),
+                message,
+            })?;
         metrics.push((name.clone(), value));
     }
     Ok(Evaluation {

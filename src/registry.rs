@@ -144,7 +144,10 @@ fn index() -> &'static Index {
                 duplicates.push((plugin.kind(), plugin.name));
             }
         }
-        Index { by_kind, duplicates }
+        Index {
+            by_kind,
+            duplicates,
+        }
     })
 }
 

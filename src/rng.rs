@@ -65,7 +65,10 @@ impl Rng {
     }
 
     /// Standard normal noise shaped like `like`, on its device.
-    pub fn normal_like(&mut self, like: &candle_core::Tensor) -> candle_core::Result<candle_core::Tensor> {
+    pub fn normal_like(
+        &mut self,
+        like: &candle_core::Tensor,
+    ) -> candle_core::Result<candle_core::Tensor> {
         let values = self.normal_f32(like.elem_count());
         candle_core::Tensor::from_vec(values, like.shape(), like.device())?.to_dtype(like.dtype())
     }

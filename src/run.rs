@@ -72,7 +72,9 @@ pub enum RunError {
     },
     #[error("cannot write {path}: {message}. Fix: check that the results folder is writable (choose another with --results DIR)")]
     Write { path: PathBuf, message: String },
-    #[error("cannot read the checkpoint {path}: {message}. Fix: delete that model folder to retrain")]
+    #[error(
+        "cannot read the checkpoint {path}: {message}. Fix: delete that model folder to retrain"
+    )]
     Checkpoint { path: PathBuf, message: String },
 }
 
@@ -217,7 +219,11 @@ pub fn sweep(
 }
 
 /// The resolved experiment: where it came from, the sweep, and every trial's config.
-fn experiment_record(experiment: &Experiment, overrides: &[String], trials: &[Trial]) -> serde_json::Value {
+fn experiment_record(
+    experiment: &Experiment,
+    overrides: &[String],
+    trials: &[Trial],
+) -> serde_json::Value {
     let sweep: serde_json::Map<String, serde_json::Value> = experiment
         .axes
         .iter()
@@ -266,7 +272,9 @@ fn train_label(trial: &Trial) -> String {
     let parts: Vec<String> = trial
         .assignments
         .iter()
-        .filter(|(key, _)| !key.starts_with("sampler") && !key.starts_with("eval") && key != "num_samples")
+        .filter(|(key, _)| {
+            !key.starts_with("sampler") && !key.starts_with("eval") && key != "num_samples"
+        })
         .map(|(key, value)| format!("{}={}", short_key(key), display_value(value)))
         .collect();
     if parts.is_empty() {
@@ -286,7 +294,10 @@ fn bar(len: u64, template: &str) -> ProgressBar {
 }
 
 /// Loads the trial's model from its checkpoint, or trains and saves it.
-fn obtain_model(trial: &Trial, folder: &SweepFolder) -> Result<(Box<dyn Network>, History), RunError> {
+fn obtain_model(
+    trial: &Trial,
+    folder: &SweepFolder,
+) -> Result<(Box<dyn Network>, History), RunError> {
     let network = trial
         .architecture
         .instantiate(
@@ -316,12 +327,13 @@ fn obtain_model(trial: &Trial, folder: &SweepFolder) -> Result<(Box<dyn Network>
                 path: checkpoint.clone(),
                 message: e.to_string(),
             })?;
-            let tensors = candle_core::safetensors::load_buffer(&bytes, &trial.device).map_err(|e| {
-                RunError::Checkpoint {
-                    path: checkpoint.clone(),
-                    message: e.to_string(),
-                }
-            })?;
+            let tensors =
+                candle_core::safetensors::load_buffer(&bytes, &trial.device).map_err(|e| {
+                    RunError::Checkpoint {
+                        path: checkpoint.clone(),
+                        message: e.to_string(),
+                    }
+                })?;
             train::load_variables(variables, &tensors).map_err(|message| RunError::Checkpoint {
                 path: checkpoint.clone(),
                 message,
@@ -374,14 +386,19 @@ fn save_model(
     ]);
     let tensors = train::sorted_vars(variables);
     let bytes = safetensors::serialize(
-        tensors.iter().map(|(name, var)| (name.clone(), var.as_tensor())),
+        tensors
+            .iter()
+            .map(|(name, var)| (name.clone(), var.as_tensor())),
         Some(metadata),
     )
     .map_err(|e| write_error(&partial.join("model.safetensors"), e))?;
-    write_atomic(&partial.join("model.safetensors"), &bytes).map_err(|e| write_error(&partial, e))?;
-    write_yaml(&partial.join("train_config.yaml"), &training_config).map_err(|e| write_error(&partial, e))?;
+    write_atomic(&partial.join("model.safetensors"), &bytes)
+        .map_err(|e| write_error(&partial, e))?;
+    write_yaml(&partial.join("train_config.yaml"), &training_config)
+        .map_err(|e| write_error(&partial, e))?;
     write_json(&partial.join("history.json"), history).map_err(|e| write_error(&partial, e))?;
-    table::write_loss_table(history, &partial.join("loss.csv")).map_err(|e| write_error(&partial, e))?;
+    table::write_loss_table(history, &partial.join("loss.csv"))
+        .map_err(|e| write_error(&partial, e))?;
     let _ = fs::remove_dir_all(model_folder);
     fs::rename(&partial, model_folder).map_err(|e| write_error(model_folder, e))
 }
@@ -417,7 +434,11 @@ fn save_trial(
         label: trial.label.clone(),
         train_id: trial.train_id.clone(),
         axes: trial.assignments.clone(),
-        metrics: evaluation.metrics.iter().cloned().collect::<BTreeMap<_, _>>(),
+        metrics: evaluation
+            .metrics
+            .iter()
+            .cloned()
+            .collect::<BTreeMap<_, _>>(),
         nfe: evaluation.nfe,
         train_seconds: history.seconds,
         sample_seconds: evaluation.sample_seconds,
@@ -428,7 +449,8 @@ fn save_trial(
     let partial = folder.partial_trial(&trial.id);
     let _ = fs::remove_dir_all(&partial);
     fs::create_dir_all(&partial).map_err(|e| write_error(&partial, e))?;
-    write_yaml(&partial.join("config.yaml"), &trial.resolved).map_err(|e| write_error(&partial, e))?;
+    write_yaml(&partial.join("config.yaml"), &trial.resolved)
+        .map_err(|e| write_error(&partial, e))?;
     table::write_points_csv(&evaluation.samples, &partial.join("samples.csv"))
         .map_err(|e| write_error(&partial, e))?;
     let (_, png, width, height) = plots::scatter_png(
@@ -470,7 +492,11 @@ fn save_trial(
 }
 
 fn progress_line(row: &TrialRow) -> String {
-    let metrics: Vec<String> = row.metrics.iter().map(|(k, v)| format!("{k}={v:.4}")).collect();
+    let metrics: Vec<String> = row
+        .metrics
+        .iter()
+        .map(|(k, v)| format!("{k}={v:.4}"))
+        .collect();
     format!(
         "{}  {}  nfe={}  train {:.1}s  sample {:.1}s",
         row.label,
@@ -493,7 +519,11 @@ pub fn summary_table(rows: &[TrialRow]) -> String {
     for row in rows {
         let mut line = vec![row.label.clone()];
         for name in &metric_names {
-            line.push(row.metrics.get(*name).map_or("-".into(), |v| format!("{v:.4}")));
+            line.push(
+                row.metrics
+                    .get(*name)
+                    .map_or("-".into(), |v| format!("{v:.4}")),
+            );
         }
         line.push(row.nfe.to_string());
         line.push(format!("{:.1}", row.train_seconds));
@@ -531,13 +561,21 @@ fn write_plots(
     histories: &[(String, History)],
 ) -> Result<(), RunError> {
     let dir = folder.plots();
-    let axis_keys: Vec<String> = experiment.axes.iter().flat_map(|a| a.keys.clone()).collect();
-    let mut metric_names: Vec<String> = rows.iter().flat_map(|r| r.metrics.keys().cloned()).collect();
+    let axis_keys: Vec<String> = experiment
+        .axes
+        .iter()
+        .flat_map(|a| a.keys.clone())
+        .collect();
+    let mut metric_names: Vec<String> = rows
+        .iter()
+        .flat_map(|r| r.metrics.keys().cloned())
+        .collect();
     metric_names.sort();
     metric_names.dedup();
     metric_names.push("nfe".into());
     for key in &axis_keys {
-        let values_of = |r: &TrialRow, k: &str| r.axes.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone());
+        let values_of =
+            |r: &TrialRow, k: &str| r.axes.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone());
         let mut categories: Vec<serde_json::Value> = Vec::new();
         for row in rows {
             if let Some(v) = values_of(row, key) {
@@ -547,7 +585,10 @@ fn write_plots(
             }
         }
         let numeric = categories.iter().all(|v| v.is_number());
-        let positive = numeric && categories.iter().all(|v| v.as_f64().is_some_and(|x| x > 0.0));
+        let positive = numeric
+            && categories
+                .iter()
+                .all(|v| v.as_f64().is_some_and(|x| x > 0.0));
         let spread = categories
             .iter()
             .filter_map(|v| v.as_f64())

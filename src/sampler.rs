@@ -33,9 +33,15 @@ pub trait Sampler: Send + Sync {
 }
 
 /// One Langevin step: x + alpha * score + sqrt(2 alpha) * z (Song & Ermon 2019, Alg. 1).
-pub fn langevin_step(x: &Tensor, score: &Tensor, alpha: f64, rng: &mut Rng) -> candle_core::Result<Tensor> {
+pub fn langevin_step(
+    x: &Tensor,
+    score: &Tensor,
+    alpha: f64,
+    rng: &mut Rng,
+) -> candle_core::Result<Tensor> {
     let noise = rng.normal_like(x)?;
-    x.add(&(score * alpha)?)?.add(&(noise * (2.0 * alpha).sqrt())?)
+    x.add(&(score * alpha)?)?
+        .add(&(noise * (2.0 * alpha).sqrt())?)
 }
 
 /// Tweedie's denoising step: E[x0 | x] = x + sigma^2 * score(x, sigma).

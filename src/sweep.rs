@@ -114,7 +114,10 @@ impl Experiment {
     pub fn file_kind(&self, slot: &str) -> Option<String> {
         match self.file_root.get(slot)? {
             Value::String(_, name) => Some(name.clone()),
-            Value::Dict(_, dict) => dict.get("kind").and_then(|k| k.as_str()).map(str::to_string),
+            Value::Dict(_, dict) => dict
+                .get("kind")
+                .and_then(|k| k.as_str())
+                .map(str::to_string),
             _ => None,
         }
     }
@@ -217,10 +220,16 @@ fn parse_override(text: &str) -> Result<(String, OverrideValue), ConfigError> {
                 "write key=a,b,c with no empty entries",
             ));
         }
-        let values = parts.iter().map(|p| config::parse_scalar(p.trim())).collect();
+        let values = parts
+            .iter()
+            .map(|p| config::parse_scalar(p.trim()))
+            .collect();
         return Ok((key.to_string(), OverrideValue::Sweep(values)));
     }
-    Ok((key.to_string(), OverrideValue::One(config::parse_scalar(raw))))
+    Ok((
+        key.to_string(),
+        OverrideValue::One(config::parse_scalar(raw)),
+    ))
 }
 
 /// `range(a,b)` or `range(a,b,step)`, stop exclusive as in Python and Hydra.

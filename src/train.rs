@@ -39,7 +39,11 @@ impl TrainSettings {
             return Err(raw.invalid("steps", "must be at least 1", "set e.g. `steps: 3000`"));
         }
         if self.batch_size == 0 {
-            return Err(raw.invalid("batch_size", "must be at least 1", "set e.g. `batch_size: 256`"));
+            return Err(raw.invalid(
+                "batch_size",
+                "must be at least 1",
+                "set e.g. `batch_size: 256`",
+            ));
         }
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return Err(raw.invalid(
@@ -56,10 +60,18 @@ impl TrainSettings {
             ));
         }
         if self.train_size < 2 {
-            return Err(raw.invalid("train_size", "must be at least 2", "set e.g. `train_size: 10000`"));
+            return Err(raw.invalid(
+                "train_size",
+                "must be at least 2",
+                "set e.g. `train_size: 10000`",
+            ));
         }
         if self.log_every == 0 {
-            return Err(raw.invalid("log_every", "must be at least 1", "set e.g. `log_every: 50`"));
+            return Err(raw.invalid(
+                "log_every",
+                "must be at least 1",
+                "set e.g. `log_every: 50`",
+            ));
         }
         Ok(())
     }
@@ -137,7 +149,9 @@ pub fn train(network: &dyn Network, trial: &Trial, on_step: OnStep) -> Result<Hi
     let tail_start = settings.steps - settings.steps / 4;
 
     for step in 1..=settings.steps {
-        let indices: Vec<usize> = (0..settings.batch_size).map(|_| rng.below(data.len())).collect();
+        let indices: Vec<usize> = (0..settings.batch_size)
+            .map(|_| rng.below(data.len()))
+            .collect();
         let x0 = data.gather(&indices).to_tensor(device)?;
         let draws = schedule.training_sigmas(settings.batch_size, &mut rng);
         let sigmas: Vec<f64> = draws.iter().map(|(s, _)| *s).collect();
@@ -179,7 +193,9 @@ pub fn train(network: &dyn Network, trial: &Trial, on_step: OnStep) -> Result<Hi
 
         if settings.ema_decay > 0.0 {
             // Warm-up so early averages are not dominated by the random initialisation.
-            let decay = settings.ema_decay.min((1.0 + step as f64) / (10.0 + step as f64));
+            let decay = settings
+                .ema_decay
+                .min((1.0 + step as f64) / (10.0 + step as f64));
             for ((_, var), average) in vars.iter().zip(ema.iter_mut()) {
                 // Detached, or each average would hold the op graph of all earlier ones.
                 *average = ((&*average * decay)? + (var.as_tensor() * (1.0 - decay))?)?.detach();
@@ -222,7 +238,8 @@ pub fn load_variables(
         let Some(value) = tensors.get(&name) else {
             return Err(format!("the checkpoint has no tensor `{name}`"));
         };
-        var.set(value).map_err(|e| format!("tensor `{name}`: {e}"))?;
+        var.set(value)
+            .map_err(|e| format!("tensor `{name}`: {e}"))?;
     }
     Ok(())
 }

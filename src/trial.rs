@@ -115,8 +115,12 @@ pub fn resolve_all(experiment: &Experiment) -> Result<Vec<Trial>, ConfigError> {
             return Err(ConfigError::Key {
                 origin: experiment.file.display().to_string(),
                 key: key.to_string(),
-                message: format!("`{key}` differs between trials, but it applies to the whole sweep"),
-                fix: format!("set `{key}` once, outside `sweep` (run separate sweeps to compare values)"),
+                message: format!(
+                    "`{key}` differs between trials, but it applies to the whole sweep"
+                ),
+                fix: format!(
+                    "set `{key}` once, outside `sweep` (run separate sweeps to compare values)"
+                ),
             });
         }
     }
@@ -138,7 +142,10 @@ fn resolve(
     for (key, value) in &root {
         if !all_keys.contains(&key.as_str()) {
             let fix = match registry::nearest(key, all_keys.iter().copied()) {
-                Some(near) => format!("did you mean `{near}`? (top-level keys: {})", all_keys.join(", ")),
+                Some(near) => format!(
+                    "did you mean `{near}`? (top-level keys: {})",
+                    all_keys.join(", ")
+                ),
                 None => format!("remove it (top-level keys: {})", all_keys.join(", ")),
             };
             return Err(provenance.key_error(value, key, format!("unknown key `{key}`"), fix));
@@ -169,12 +176,17 @@ fn resolve(
         ));
     }
 
-    let train_raw = RawParams::new("train", section_dict(&root, "train", &provenance)?, &provenance);
+    let train_raw = RawParams::new(
+        "train",
+        section_dict(&root, "train", &provenance)?,
+        &provenance,
+    );
     let train = TrainSettings::from_raw(&train_raw)?;
     train.validate(&train_raw)?;
 
     // Data: generated once per distinct data config, seed and sizes.
-    let (data_plugin, data_raw) = plugin_slot(experiment, &root, "data", Kind::Dataset, &provenance)?;
+    let (data_plugin, data_raw) =
+        plugin_slot(experiment, &root, "data", Kind::Dataset, &provenance)?;
     let Builder::Dataset(build_data) = data_plugin.build else {
         unreachable!("kind checked")
     };
@@ -279,9 +291,18 @@ fn resolve(
         "weighting".into(),
         with_kind(weighting_plugin.name, weighting.params),
     );
-    resolved.insert("network".into(), with_kind(network_plugin.name, network.params));
-    resolved.insert("train".into(), serde_json::to_value(&train).unwrap_or_default());
-    resolved.insert("sampler".into(), with_kind(sampler_plugin.name, sampler.params));
+    resolved.insert(
+        "network".into(),
+        with_kind(network_plugin.name, network.params),
+    );
+    resolved.insert(
+        "train".into(),
+        serde_json::to_value(&train).unwrap_or_default(),
+    );
+    resolved.insert(
+        "sampler".into(),
+        with_kind(sampler_plugin.name, sampler.params),
+    );
     resolved.insert("eval".into(), serde_json::Value::Array(metric_params));
     let resolved = serde_json::Value::Object(resolved);
 
@@ -437,7 +458,9 @@ fn metric_slots<'p>(
         Some(Value::Array(_, items)) => items
             .iter()
             .enumerate()
-            .map(|(i, item)| plugin_from_value(item, &format!("eval[{i}]"), Kind::Metric, provenance))
+            .map(|(i, item)| {
+                plugin_from_value(item, &format!("eval[{i}]"), Kind::Metric, provenance)
+            })
             .collect(),
         Some(other) => Err(provenance.key_error(
             other,
@@ -466,7 +489,8 @@ pub fn stable_hash(value: &serde_json::Value) -> String {
 fn canonical_json(value: &serde_json::Value) -> String {
     match value {
         serde_json::Value::Object(map) => {
-            let sorted: BTreeMap<&String, String> = map.iter().map(|(k, v)| (k, canonical_json(v))).collect();
+            let sorted: BTreeMap<&String, String> =
+                map.iter().map(|(k, v)| (k, canonical_json(v))).collect();
             let fields: Vec<String> = sorted
                 .iter()
                 .map(|(k, v)| format!("{}:{v}", serde_json::Value::from(k.as_str())))
@@ -475,7 +499,11 @@ fn canonical_json(value: &serde_json::Value) -> String {
         }
         serde_json::Value::Array(items) => format!(
             "[{}]",
-            items.iter().map(canonical_json).collect::<Vec<_>>().join(",")
+            items
+                .iter()
+                .map(canonical_json)
+                .collect::<Vec<_>>()
+                .join(",")
         ),
         other => other.to_string(),
     }

@@ -86,7 +86,11 @@ impl<'a> RawParams<'a> {
     }
 
     /// Decodes one field, naming the key path and expected type on failure.
-    pub fn decode<T: DeserializeOwned>(&self, key: &str, ty: &str) -> Result<Option<T>, ConfigError> {
+    pub fn decode<T: DeserializeOwned>(
+        &self,
+        key: &str,
+        ty: &str,
+    ) -> Result<Option<T>, ConfigError> {
         let Some(value) = self.dict.get(key) else {
             return Ok(None);
         };
@@ -101,11 +105,17 @@ impl<'a> RawParams<'a> {
     }
 
     /// An error about one field's value (a broken invariant rather than a wrong type).
-    pub fn invalid(&self, key: &str, message: impl Into<String>, fix: impl Into<String>) -> ConfigError {
+    pub fn invalid(
+        &self,
+        key: &str,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> ConfigError {
         match self.dict.get(key) {
-            Some(value) => self
-                .provenance
-                .key_error(value, &self.key_path(key), message.into(), fix.into()),
+            Some(value) => {
+                self.provenance
+                    .key_error(value, &self.key_path(key), message.into(), fix.into())
+            }
             None => self
                 .provenance
                 .default_error(&self.key_path(key), message.into(), fix.into()),

@@ -219,7 +219,11 @@ impl<'a> LinePlan<'a> {
                 .label(series.label.as_str())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], line));
             if points.len() <= MAX_MARKED_POINTS {
-                chart.draw_series(points.iter().map(|&point| Circle::new(point, 4, colour.filled())))?;
+                chart.draw_series(
+                    points
+                        .iter()
+                        .map(|&point| Circle::new(point, 4, colour.filled())),
+                )?;
             }
         }
         if self.chart.series.len() > 1 {
@@ -517,7 +521,11 @@ fn log_ticks(range: &Range<f64>, max_points: usize) -> Vec<f64> {
     let decades: Vec<i32> = (first..=last).collect();
     if decades.len() >= 3 {
         let step = decades.len().div_ceil(max_points).max(1);
-        return decades.into_iter().step_by(step).map(|e| 10f64.powi(e)).collect();
+        return decades
+            .into_iter()
+            .step_by(step)
+            .map(|e| 10f64.powi(e))
+            .collect();
     }
     let ticks: Vec<f64> = (first - 1..=last)
         .flat_map(|e| [1.0, 2.0, 5.0].map(|m| m * 10f64.powi(e)))
@@ -627,8 +635,9 @@ fn square_view(points: &[(f64, f64)]) -> (Range<f64>, Range<f64>) {
 /// only registered ones, and drawing text fails with FontUnavailable otherwise.
 fn ensure_font(path: &Path) -> Result<(), PlotError> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
-    let registered = *REGISTERED
-        .get_or_init(|| register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular()).is_ok());
+    let registered = *REGISTERED.get_or_init(|| {
+        register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular()).is_ok()
+    });
     if registered {
         Ok(())
     } else {
@@ -663,7 +672,8 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), PlotError> {
     temp.write_all(bytes)
         .and_then(|()| temp.as_file().sync_all())
         .map_err(|source| io_error(temp.path(), source))?;
-    temp.persist(path).map_err(|err| io_error(path, err.error))?;
+    temp.persist(path)
+        .map_err(|err| io_error(path, err.error))?;
     Ok(())
 }
 
@@ -685,7 +695,9 @@ fn temp_file_beside(path: &Path, suffix: &str) -> Result<NamedTempFile, PlotErro
         use std::os::unix::fs::PermissionsExt;
         builder.permissions(fs::Permissions::from_mode(0o666));
     }
-    builder.tempfile_in(dir).map_err(|source| io_error(dir, source))
+    builder
+        .tempfile_in(dir)
+        .map_err(|source| io_error(dir, source))
 }
 
 /// `stem` with `.extension` appended (not replacing any dot already in the name,
@@ -757,7 +769,10 @@ mod tests {
         let paths = line_chart(&stem, &sweep_chart()).unwrap();
         assert_eq!(
             paths,
-            vec![dir.path().join("sweep_0.5.png"), dir.path().join("sweep_0.5.svg")]
+            vec![
+                dir.path().join("sweep_0.5.png"),
+                dir.path().join("sweep_0.5.svg")
+            ]
         );
         let png = fs::read(&paths[0]).unwrap();
         assert!(png.starts_with(PNG_SIGNATURE));
@@ -799,7 +814,12 @@ mod tests {
             x_categories: None,
             series: vec![Series {
                 label: "bad".into(),
-                points: vec![(f64::NAN, 1.0), (1.0, f64::INFINITY), (-1.0, 2.0), (2.0, 2.0)],
+                points: vec![
+                    (f64::NAN, 1.0),
+                    (1.0, f64::INFINITY),
+                    (-1.0, 2.0),
+                    (2.0, 2.0),
+                ],
             }],
         };
         line_chart(&dir.path().join("nan"), &chart).unwrap();

@@ -55,7 +55,9 @@ impl SweepFolder {
 
     /// Where a trial is assembled before it is renamed into place.
     pub fn partial_trial(&self, trial_id: &str) -> PathBuf {
-        self.root.join("trials").join(format!(".partial-{trial_id}"))
+        self.root
+            .join("trials")
+            .join(format!(".partial-{trial_id}"))
     }
 
     pub fn tensorboard(&self, trial_id: &str) -> PathBuf {

@@ -56,7 +56,8 @@ pub fn to_dataframe(rows: &[TrialRow]) -> PolarsResult<DataFrame> {
             .map(|r| r.axes.iter().find(|(k, _)| k == key).map(|(_, v)| v))
             .collect();
         if values.iter().all(|v| v.is_none_or(|v| v.is_number())) {
-            let numbers: Vec<Option<f64>> = values.iter().map(|v| v.and_then(|v| v.as_f64())).collect();
+            let numbers: Vec<Option<f64>> =
+                values.iter().map(|v| v.and_then(|v| v.as_f64())).collect();
             columns.push(Column::new(key.as_str().into(), numbers));
         } else {
             let text: Vec<Option<String>> = values
@@ -116,7 +117,8 @@ pub fn write_tables(rows: &[TrialRow], csv: &Path, parquet: &Path) -> Result<(),
     ParquetWriter::new(&mut parquet_bytes)
         .finish(&mut frame)
         .map_err(|e| format!("writing {}: {e}", parquet.display()))?;
-    write_atomic(parquet, &parquet_bytes).map_err(|e| format!("writing {}: {e}", parquet.display()))?;
+    write_atomic(parquet, &parquet_bytes)
+        .map_err(|e| format!("writing {}: {e}", parquet.display()))?;
     Ok(())
 }
 

@@ -146,7 +146,9 @@ impl EventWriter {
             dir
         };
         fs::create_dir_all(dir).map_err(|source| io_error(dir, source))?;
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
         let mut writer = Self {
             path: PathBuf::new(),
             records: Vec::new(),
@@ -245,7 +247,11 @@ impl EventWriter {
 #[derive(Debug, Clone, PartialEq)]
 pub enum EventValue {
     Scalar(f32),
-    Image { width: u32, height: u32, png: Vec<u8> },
+    Image {
+        width: u32,
+        height: u32,
+        png: Vec<u8>,
+    },
 }
 
 /// One summary value with the event it came in.
@@ -352,14 +358,21 @@ fn frame_record(out: &mut Vec<u8>, data: &[u8]) {
 
 /// Splits the first TFRecord off `bytes`, checking both CRCs; returns its data and the rest.
 fn split_record(bytes: &[u8]) -> Result<(&[u8], &[u8]), RecordFault> {
-    let (len_bytes, rest) = bytes.split_first_chunk::<8>().ok_or(RecordFault::Truncated)?;
-    let (len_crc, rest) = rest.split_first_chunk::<4>().ok_or(RecordFault::Truncated)?;
+    let (len_bytes, rest) = bytes
+        .split_first_chunk::<8>()
+        .ok_or(RecordFault::Truncated)?;
+    let (len_crc, rest) = rest
+        .split_first_chunk::<4>()
+        .ok_or(RecordFault::Truncated)?;
     if u32::from_le_bytes(*len_crc) != masked_crc(len_bytes) {
         return Err(RecordFault::Crc("length"));
     }
-    let len = usize::try_from(u64::from_le_bytes(*len_bytes)).map_err(|_| RecordFault::Truncated)?;
+    let len =
+        usize::try_from(u64::from_le_bytes(*len_bytes)).map_err(|_| RecordFault::Truncated)?;
     let (data, rest) = rest.split_at_checked(len).ok_or(RecordFault::Truncated)?;
-    let (data_crc, rest) = rest.split_first_chunk::<4>().ok_or(RecordFault::Truncated)?;
+    let (data_crc, rest) = rest
+        .split_first_chunk::<4>()
+        .ok_or(RecordFault::Truncated)?;
     if u32::from_le_bytes(*data_crc) != masked_crc(data) {
         return Err(RecordFault::Crc("data"));
     }
@@ -388,7 +401,8 @@ fn check_file_version(path: &Path, event: &Event) -> Result<(), TensorBoardError
 }
 
 fn image_dimension(path: &Path, value: i32) -> Result<u32, TensorBoardError> {
-    u32::try_from(value).map_err(|_| format_error(path, format!("image dimension {value} is negative")))
+    u32::try_from(value)
+        .map_err(|_| format_error(path, format!("image dimension {value} is negative")))
 }
 
 /// TensorBoard's colorspace for a PNG, from the colour type in its IHDR chunk,
@@ -524,7 +538,10 @@ mod tests {
         bytes[data_byte] ^= 0x01;
         fs::write(writer.path(), &bytes).unwrap();
         let err = read_events(writer.path()).unwrap_err();
-        assert!(matches!(err, TensorBoardError::Crc { part: "data", .. }), "{err}");
+        assert!(
+            matches!(err, TensorBoardError::Crc { part: "data", .. }),
+            "{err}"
+        );
 
         // A damaged length header is caught by its own CRC.
         bytes[data_byte] ^= 0x01;
@@ -588,8 +605,9 @@ mod tests {
     #[test]
     fn writers_in_the_same_second_do_not_collide() {
         let dir = tempfile::tempdir().unwrap();
-        let mut writers: Vec<EventWriter> =
-            (0..3).map(|_| EventWriter::create(dir.path()).unwrap()).collect();
+        let mut writers: Vec<EventWriter> = (0..3)
+            .map(|_| EventWriter::create(dir.path()).unwrap())
+            .collect();
         for (step, writer) in writers.iter_mut().enumerate() {
             writer.add_scalar("x", 1.0, step as i64);
             writer.flush().unwrap();
@@ -609,6 +627,9 @@ mod tests {
         fs::write(dir.path().join("notes.txt"), b"").unwrap();
         fs::create_dir(dir.path().join("tfevents_dir")).unwrap();
         let writer = EventWriter::create(dir.path()).unwrap();
-        assert_eq!(event_files(dir.path()).unwrap(), vec![writer.path().to_owned()]);
+        assert_eq!(
+            event_files(dir.path()).unwrap(),
+            vec![writer.path().to_owned()]
+        );
     }
 }

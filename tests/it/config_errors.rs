@@ -13,7 +13,10 @@ fn unknown_plugin_names_file_key_and_nearest() {
         message.contains("unknown sampler `anealed_langevin`"),
         "{message}"
     );
-    assert!(message.contains("did you mean `annealed_langevin`"), "{message}");
+    assert!(
+        message.contains("did you mean `annealed_langevin`"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -25,7 +28,10 @@ fn misspelled_key_is_named_with_its_path_and_the_valid_keys() {
     );
     let message = resolve_error(&text, &[]);
     assert!(message.contains("`sampler.step_per_level`"), "{message}");
-    assert!(message.contains("did you mean `steps_per_level`"), "{message}");
+    assert!(
+        message.contains("did you mean `steps_per_level`"),
+        "{message}"
+    );
     assert!(message.contains("exp.yaml"), "{message}");
 
     let top = resolve_error(&format!("{SMALL_GMM}sampelr: 1\n"), &[]);
@@ -58,7 +64,10 @@ fn missing_file_and_malformed_yaml() {
     );
 
     let bad = write(dir.path(), "bad.yaml", "seed: 1\ndata: {kind: gmm\n");
-    let message = crate::common::resolve_file(&bad, &[]).err().unwrap().to_string();
+    let message = crate::common::resolve_file(&bad, &[])
+        .err()
+        .unwrap()
+        .to_string();
     assert!(
         message.contains("bad.yaml") && message.contains("cannot be parsed"),
         "{message}"
@@ -69,13 +78,19 @@ fn missing_file_and_malformed_yaml() {
     );
 
     let odd = write(dir.path(), "exp.json", "{}");
-    let message = crate::common::resolve_file(&odd, &[]).err().unwrap().to_string();
+    let message = crate::common::resolve_file(&odd, &[])
+        .err()
+        .unwrap()
+        .to_string();
     assert!(message.contains("*.yaml"), "{message}");
 }
 
 #[test]
 fn empty_sweep_list_is_rejected() {
-    let message = resolve_error(&format!("{SMALL_GMM}sweep:\n  schedule.num_levels: []\n"), &[]);
+    let message = resolve_error(
+        &format!("{SMALL_GMM}sweep:\n  schedule.num_levels: []\n"),
+        &[],
+    );
     assert!(message.contains("`sweep.schedule.num_levels`"), "{message}");
     assert!(message.contains("empty"), "{message}");
     let message = resolve_error(SMALL_GMM, &["sampler.eps=,"]);
@@ -91,7 +106,10 @@ fn sigma_min_must_be_below_sigma_max() {
     );
     let message = resolve_error(&text, &[]);
     assert!(message.contains("`schedule.sigma_min`"), "{message}");
-    assert!(message.contains("must be below sigma_max (0.5)"), "{message}");
+    assert!(
+        message.contains("must be below sigma_max (0.5)"),
+        "{message}"
+    );
     // With `auto`, the message gives the computed value.
     let message = resolve_error(SMALL_GMM, &["schedule.sigma_min=100"]);
     assert!(
@@ -118,7 +136,10 @@ fn missing_section_lists_the_choices() {
         .collect::<Vec<_>>()
         .join("\n");
     let message = resolve_error(&text, &[]);
-    assert!(message.contains("`sampler` section is missing"), "{message}");
+    assert!(
+        message.contains("`sampler` section is missing"),
+        "{message}"
+    );
     assert!(message.contains("annealed_langevin"), "{message}");
 }
 
@@ -134,12 +155,17 @@ fn metrics_that_need_a_density_are_rejected_for_toy_data() {
     let text = replace_line(SMALL_GMM, "kind: gmm", "  kind: moons");
     let text = text
         .lines()
-        .filter(|l| !(l.starts_with("  means") || l.starts_with("  stds") || l.starts_with("  weights")))
+        .filter(|l| {
+            !(l.starts_with("  means") || l.starts_with("  stds") || l.starts_with("  weights"))
+        })
         .collect::<Vec<_>>()
         .join("\n");
     let message = resolve_error(&text, &[]);
     assert!(message.contains("`eval[2].kind`"), "{message}");
-    assert!(message.contains("mode_weights needs mixture data"), "{message}");
+    assert!(
+        message.contains("mode_weights needs mixture data"),
+        "{message}"
+    );
     let oracle = resolve_error(
         &text.replace("eval: [fd, mmd, mode_weights]", "eval: [fd]"),
         &["network=oracle"],

@@ -23,8 +23,11 @@ fn gaussian(n: usize, mean: [f64; 2], std: f64, seed: u64) -> Points {
 fn frechet_distance_of_two_known_gaussians_is_the_closed_form() {
     // C1 = 2 I, C2 = R diag(4, 9) R^T: tr sqrt(C1^1/2 C2 C1^1/2) = sqrt(2) * (2 + 3).
     let angle: f64 = 0.7;
-    let rotation = DMatrix::from_row_slice(2, 2, &[angle.cos(), -angle.sin(), angle.sin(), angle.cos()]);
-    let c2 = &rotation * DMatrix::from_diagonal(&DVector::from_vec(vec![4.0, 9.0])) * rotation.transpose();
+    let rotation =
+        DMatrix::from_row_slice(2, 2, &[angle.cos(), -angle.sin(), angle.sin(), angle.cos()]);
+    let c2 = &rotation
+        * DMatrix::from_diagonal(&DVector::from_vec(vec![4.0, 9.0]))
+        * rotation.transpose();
     let c1 = DMatrix::identity(2, 2) * 2.0;
     let mu1 = DVector::from_vec(vec![1.0, 2.0]);
     let mu2 = DVector::from_vec(vec![-1.0, 0.5]);
@@ -74,7 +77,10 @@ fn sliced_wasserstein_of_a_shift_is_its_length_over_sqrt2() {
         seed: 9,
     });
     let expected = 5.0 / 2f64.sqrt();
-    assert!((sw - expected).abs() < 0.05 * expected, "{sw} vs {expected}");
+    assert!(
+        (sw - expected).abs() < 0.05 * expected,
+        "{sw} vs {expected}"
+    );
     let zero = SlicedWassersteinFixture::new(64).compute(&MetricInput {
         samples: &points,
         reference: &points,

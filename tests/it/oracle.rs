@@ -8,8 +8,16 @@ use crate::common::{resolve, SMALL_GMM};
 fn mixture() -> GaussianMixture {
     GaussianMixture::new(
         vec![0.5, 0.3, 0.2],
-        vec![vec![-2.0, 0.0, 1.0], vec![2.0, 1.0, -1.0], vec![0.0, -3.0, 0.5]],
-        vec![vec![0.5, 1.0, 0.7], vec![1.2, 0.4, 0.9], vec![0.8, 0.8, 0.8]],
+        vec![
+            vec![-2.0, 0.0, 1.0],
+            vec![2.0, 1.0, -1.0],
+            vec![0.0, -3.0, 0.5],
+        ],
+        vec![
+            vec![0.5, 1.0, 0.7],
+            vec![1.2, 0.4, 0.9],
+            vec![0.8, 0.8, 0.8],
+        ],
     )
     .unwrap()
 }

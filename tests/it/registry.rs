@@ -11,7 +11,13 @@ fn every_kind_has_plugins_and_no_duplicates() {
         assert!(datasets.contains(&name), "{name} missing from {datasets:?}");
     }
     let metrics = registry::names(Kind::Metric);
-    for name in ["fd", "mmd", "sliced_wasserstein", "nll_true", "mode_weights"] {
+    for name in [
+        "fd",
+        "mmd",
+        "sliced_wasserstein",
+        "nll_true",
+        "mode_weights",
+    ] {
         assert!(metrics.contains(&name), "{name} missing from {metrics:?}");
     }
 }
@@ -27,7 +33,9 @@ fn unknown_name_lists_the_registered_ones_and_the_nearest() {
     for name in registry::names(Kind::Sampler) {
         assert!(fix.contains(name), "{fix} lacks {name}");
     }
-    let far = registry::find(Kind::Metric, "zzzzzz").err().expect("unknown");
+    let far = registry::find(Kind::Metric, "zzzzzz")
+        .err()
+        .expect("unknown");
     assert_eq!(far.suggestion, None);
     assert!(far.fix().contains("mode_weights"));
 }
@@ -36,9 +44,18 @@ fn unknown_name_lists_the_registered_ones_and_the_nearest() {
 fn every_parameter_is_documented_with_a_default() {
     for kind in Kind::ALL {
         for plugin in registry::plugins(kind) {
-            assert!(!plugin.about.is_empty(), "{} has no description", plugin.name);
+            assert!(
+                !plugin.about.is_empty(),
+                "{} has no description",
+                plugin.name
+            );
             for param in (plugin.params)() {
-                assert!(!param.doc.is_empty(), "{}.{} has no doc", plugin.name, param.name);
+                assert!(
+                    !param.doc.is_empty(),
+                    "{}.{} has no doc",
+                    plugin.name,
+                    param.name
+                );
                 assert!(
                     !param.default.is_empty() && param.default != "?",
                     "{}.{} has no default",
@@ -57,6 +74,9 @@ fn every_parameter_is_documented_with_a_default() {
         "\"auto\"",
         "batch_size",
     ] {
-        assert!(listing.contains(needle), "listing lacks {needle}:\n{listing}");
+        assert!(
+            listing.contains(needle),
+            "listing lacks {needle}:\n{listing}"
+        );
     }
 }

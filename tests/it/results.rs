@@ -134,7 +134,11 @@ fn reruns_skip_finished_trials_and_other_overrides_keep_earlier_ones() {
     let other = sweep(&file, &["sampler.eps=0.001"], &results).unwrap();
     assert_eq!(other.skipped, 0);
     let trials = results.join("small").join("trials");
-    assert_eq!(count_entries(&trials), 4, "the earlier trials are still there");
+    assert_eq!(
+        count_entries(&trials),
+        4,
+        "the earlier trials are still there"
+    );
     assert_eq!(
         count_entries(&results.join("small").join("models")),
         1,
@@ -173,6 +177,9 @@ fn dry_run_prints_every_resolved_trial_and_writes_nothing() {
     let text = String::from_utf8(out).unwrap();
     assert!(text.contains("[1/2] steps_per_level=2"), "{text}");
     assert!(text.contains("[2/2] steps_per_level=4"), "{text}");
-    assert!(text.contains("final_denoise: true"), "defaults are shown: {text}");
+    assert!(
+        text.contains("final_denoise: true"),
+        "defaults are shown: {text}"
+    );
     assert!(!results.exists());
 }

@@ -39,7 +39,11 @@ fn geometric_levels_match_the_closed_form() {
         "one level is sigma_min"
     );
 
-    let trials = resolve(SMALL_GMM, &["schedule.sigma_max=20", "schedule.num_levels=4"]).unwrap();
+    let trials = resolve(
+        SMALL_GMM,
+        &["schedule.sigma_max=20", "schedule.num_levels=4"],
+    )
+    .unwrap();
     let grid = trials[0].schedule.sampling_sigmas(None);
     assert_eq!(grid.len(), 5);
     assert_eq!(grid[4], 0.0, "the grid ends at 0");

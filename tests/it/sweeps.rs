@@ -4,8 +4,9 @@ use crate::common::{resolve, resolve_file, write, SMALL_GMM};
 
 #[test]
 fn grid_and_zip_expansion_counts() {
-    let grid =
-        format!("{SMALL_GMM}sweep:\n  schedule.num_levels: [1, 3, 10]\n  sampler.steps_per_level: [2, 4]\n");
+    let grid = format!(
+        "{SMALL_GMM}sweep:\n  schedule.num_levels: [1, 3, 10]\n  sampler.steps_per_level: [2, 4]\n"
+    );
     assert_eq!(resolve(&grid, &[]).unwrap().len(), 6);
 
     let zipped = format!(
@@ -24,8 +25,9 @@ fn grid_and_zip_expansion_counts() {
         };
         assert_eq!(eps, expected);
     }
-    let uneven =
-        format!("{SMALL_GMM}sweep:\n  zip:\n    sampler.steps_per_level: [2, 4]\n    sampler.eps: [0.1]\n");
+    let uneven = format!(
+        "{SMALL_GMM}sweep:\n  zip:\n    sampler.steps_per_level: [2, 4]\n    sampler.eps: [0.1]\n"
+    );
     let message = resolve(&uneven, &[]).err().unwrap().to_string();
     assert!(message.contains("same number of values"), "{message}");
 
@@ -169,7 +171,8 @@ fn a_plugin_chosen_by_name_on_the_command_line_takes_parameters_after_it() {
     // The same plugin as the file's: the file's other keys still apply.
     assert_eq!(trials[0].resolved["sampler"]["eps"], 0.002);
     // A shorthand followed by a parameter keeps the name it gave.
-    let message = crate::common::resolve_error(SMALL_GMM, &["weighting=uniform", "weighting.power=2"]);
+    let message =
+        crate::common::resolve_error(SMALL_GMM, &["weighting=uniform", "weighting.power=2"]);
     assert!(
         message.contains("`weighting.power`") && message.contains("takes no parameters"),
         "{message}"

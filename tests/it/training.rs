@@ -28,7 +28,11 @@ fn every_parameter_receives_a_nonzero_gradient() {
         .architecture
         .instantiate(&Device::Cpu, &mut Rng::from_seed(0))
         .unwrap();
-    let x = trial.training_data.head(64).to_tensor(&Device::Cpu).unwrap();
+    let x = trial
+        .training_data
+        .head(64)
+        .to_tensor(&Device::Cpu)
+        .unwrap();
     let sigmas: Vec<f64> = (0..64).map(|i| 0.1 + 0.05 * i as f64).collect();
     let sigma = sigma_column(&sigmas, &Device::Cpu).unwrap();
     let z = Tensor::randn(0f32, 1f32, (64, 2), &Device::Cpu).unwrap();
@@ -54,16 +58,27 @@ fn every_parameter_receives_a_nonzero_gradient() {
         let grad = grads
             .get(var.as_tensor())
             .unwrap_or_else(|| panic!("{name} has no gradient"));
-        let size = grad.abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap();
+        let size = grad
+            .abs()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
         assert!(size > 0.0, "{name} has a zero gradient");
     }
 }
 
 /// Mean DSM loss 0.5 * ||sigma * s + z||^2 of `model` on one fixed batch.
-fn fixed_batch_loss(model: &dyn scorelab::network::ScoreModel, trial: &scorelab::trial::Trial) -> f64 {
+fn fixed_batch_loss(
+    model: &dyn scorelab::network::ScoreModel,
+    trial: &scorelab::trial::Trial,
+) -> f64 {
     let mut rng = Rng::from_seed(99);
     let n = 4000;
-    let indices: Vec<usize> = (0..n).map(|_| rng.below(trial.training_data.len())).collect();
+    let indices: Vec<usize> = (0..n)
+        .map(|_| rng.below(trial.training_data.len()))
+        .collect();
     let x0 = trial
         .training_data
         .gather(&indices)
