@@ -258,9 +258,28 @@ fn experiment_record(
     })
 }
 
+/// The row of this trial if an earlier run finished it. The hash part of the folder name
+/// identifies the config; the label may differ (a value fixed then, swept now), in which
+/// case the row takes this run's label and swept keys.
 fn finished_row(folder: &SweepFolder, trial: &Trial) -> Option<TrialRow> {
-    let text = fs::read_to_string(folder.trial(&trial.id).join("metrics.json")).ok()?;
-    serde_json::from_str(&text).ok()
+    let read = |dir: &Path| -> Option<TrialRow> {
+        serde_json::from_str(&fs::read_to_string(dir.join("metrics.json")).ok()?).ok()
+    };
+    if let Some(row) = read(&folder.trial(&trial.id)) {
+        return Some(row);
+    }
+    let hash_suffix = format!("-{}", trial.id.rsplit('-').next()?);
+    let trials_dir = folder.trial(&trial.id).parent()?.to_path_buf();
+    let mut names: Vec<String> = fs::read_dir(&trials_dir)
+        .ok()?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(&hash_suffix) && !n.starts_with('.'))
+        .collect();
+    names.sort();
+    let mut row = names.iter().find_map(|n| read(&trials_dir.join(n)))?;
+    row.label = trial.label.clone();
+    row.axes = trial.assignments.clone();
+    Some(row)
 }
 
 fn read_history(model_folder: &Path) -> Option<History> {

@@ -25,7 +25,9 @@ sampler: {kind: annealed_langevin, steps_per_level: 20, eps: 0.002}
 
 fn main() -> Result<(), String> {
     let steps: usize = match std::env::args().skip_while(|a| a != "--steps").nth(1) {
-        Some(text) => text.parse().map_err(|_| format!("--steps takes a number, not {text}"))?,
+        Some(text) => text
+            .parse()
+            .map_err(|_| format!("--steps takes a number, not {text}"))?,
         None => 2000,
     };
     std::env::set_var("RAYON_NUM_THREADS", "1");
@@ -44,7 +46,8 @@ fn main() -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         if trial.architecture.trainable() {
             let start = Instant::now();
-            scorelab::train::train(model.as_ref(), trial, &mut |_, _, _| {}).map_err(|e| e.to_string())?;
+            scorelab::train::train(model.as_ref(), trial, &mut |_, _, _| {})
+                .map_err(|e| e.to_string())?;
             let seconds = start.elapsed().as_secs_f64();
             println!(
                 "train  {network:<6} hidden 128 x 3, batch 128: {steps} steps in {seconds:.2} s = {:.0} steps/s",

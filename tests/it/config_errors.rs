@@ -201,3 +201,12 @@ fn non_finite_loss_stops_with_advice_and_writes_no_trial() {
         "no partial model"
     );
 }
+
+#[test]
+fn the_results_folder_name_cannot_leave_the_results_folder() {
+    let message = resolve_error(&format!("{SMALL_GMM}name: ../elsewhere\n"), &[]);
+    assert!(
+        message.contains("`name`") && message.contains("plain folder name"),
+        "{message}"
+    );
+}

@@ -131,6 +131,12 @@ fn reruns_skip_finished_trials_and_other_overrides_keep_earlier_ones() {
     assert_eq!(again.skipped, 2);
     assert_eq!(first.rows, again.rows);
 
+    // The same config reached another way (one value fixed instead of swept) is found too.
+    let fixed = sweep(&file, &["sampler.steps_per_level=4"], &results).unwrap();
+    assert_eq!(fixed.skipped, 1);
+    assert_eq!(fixed.rows[0].metrics, first.rows[1].metrics);
+    assert_eq!(fixed.rows[0].label, "base");
+
     let other = sweep(&file, &["sampler.eps=0.001"], &results).unwrap();
     assert_eq!(other.skipped, 0);
     let trials = results.join("small").join("trials");
