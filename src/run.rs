@@ -58,14 +58,16 @@ pub enum RunError {
     Config(Box<ConfigError>),
     #[error("{0}")]
     Registry(String),
-    #[error("trial {index} ({label}): {source}")]
+    #[error("in {file}, trial {index} ({label}): {source}")]
     Train {
+        file: String,
         index: usize,
         label: String,
         source: Box<TrainError>,
     },
-    #[error("trial {index} ({label}): {source}")]
+    #[error("in {file}, trial {index} ({label}): {source}")]
     Evaluate {
+        file: String,
         index: usize,
         label: String,
         source: Box<EvaluateError>,
@@ -186,7 +188,7 @@ pub fn sweep(
             continue;
         }
         let first = &trials[pending[0]];
-        let (network, history) = obtain_model(first, &folder)?;
+        let (network, history) = obtain_model(first, &folder, file)?;
         if first.architecture.trainable() {
             histories.push((train_label(first), history.clone()));
         }
@@ -194,6 +196,7 @@ pub fn sweep(
             let t = &trials[i];
             let evaluation =
                 sample_with_progress(t, network.as_ref()).map_err(|source| RunError::Evaluate {
+                    file: file.display().to_string(),
                     index: i + 1,
                     label: t.label.clone(),
                     source: Box::new(source),
@@ -316,6 +319,7 @@ fn bar(len: u64, template: &str) -> ProgressBar {
 fn obtain_model(
     trial: &Trial,
     folder: &SweepFolder,
+    file: &Path,
 ) -> Result<(Box<dyn Network>, History), RunError> {
     let network = trial
         .architecture
@@ -324,6 +328,7 @@ fn obtain_model(
             &mut Rng::new(trial.settings.seed, Stream::NetworkInit),
         )
         .map_err(|e| RunError::Train {
+            file: file.display().to_string(),
             index: trial.index + 1,
             label: trial.label.clone(),
             source: Box::new(e.into()),
@@ -371,6 +376,7 @@ fn obtain_model(
         progress.set_prefix(format!("{loss:.4}"));
     })
     .map_err(|source| RunError::Train {
+        file: file.display().to_string(),
         index: trial.index + 1,
         label: trial.label.clone(),
         source: Box::new(source),

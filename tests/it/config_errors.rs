@@ -192,6 +192,10 @@ fn non_finite_loss_stops_with_advice_and_writes_no_trial() {
         .expect("diverges")
         .to_string();
     assert!(message.contains("diverged"), "{message}");
+    assert!(
+        message.contains("diverge.yaml"),
+        "the file is named: {message}"
+    );
     assert!(message.contains("train.lr"), "{message}");
     let trials = results.join("diverge").join("trials");
     let finished = std::fs::read_dir(&trials).map(|d| d.count()).unwrap_or(0);
