@@ -187,3 +187,19 @@ fn sweep_wide_settings_cannot_be_swept() {
         "{message}"
     );
 }
+
+#[test]
+fn bracketed_values_are_one_value_not_a_sweep() {
+    let trials = resolve(SMALL_GMM, &["data.weights=[0.5, 0.5]"]).unwrap();
+    assert_eq!(trials.len(), 1);
+    assert_eq!(
+        trials[0].resolved["data"]["weights"],
+        serde_json::json!([0.5, 0.5])
+    );
+    let trials = resolve(SMALL_GMM, &["data.weights=[0.5, 0.5],[0.9, 0.1]"]).unwrap();
+    assert_eq!(trials.len(), 2, "a comma outside brackets sweeps");
+    assert_eq!(
+        trials[1].resolved["data"]["weights"],
+        serde_json::json!([0.9, 0.1])
+    );
+}

@@ -1,0 +1,71 @@
+//! The `runner` binary itself: exit codes and the one-paragraph error on stderr.
+
+use std::process::Command;
+
+fn runner(args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_runner"))
+        .args(args)
+        .output()
+        .expect("run runner");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_input_exits_non_zero_with_one_error_line() {
+    let (code, _, stderr) = runner(&["sweep", "no/such/experiment.yaml"]);
+    assert_eq!(code, 1);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("error: no/such/experiment.yaml: experiment file not found"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"));
+
+    let (code, _, stderr) = runner(&["plugins", "samplr"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("unknown plugin kind `samplr`"), "{stderr}");
+}
+
+#[test]
+fn plugins_lists_every_plugin_of_a_kind_with_defaults() {
+    let (code, stdout, _) = runner(&["plugins", "metric"]);
+    assert_eq!(code, 0);
+    for name in [
+        "fd",
+        "mmd",
+        "sliced_wasserstein",
+        "nll_true",
+        "mode_weights",
+        "projections",
+        "max_points",
+    ] {
+        assert!(stdout.contains(name), "{name} missing:\n{stdout}");
+    }
+    assert!(
+        !stdout.contains("annealed_langevin"),
+        "only the kind asked for"
+    );
+}
+
+#[test]
+fn dry_run_of_the_shipped_experiments_resolves_every_trial() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let (code, stdout, stderr) = runner(&[
+        "sweep",
+        &format!("{root}/experiments/noise_scales.yaml"),
+        "--dry-run",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("18 trial(s)"), "{stdout}");
+    let (code, stdout, stderr) = runner(&[
+        "sweep",
+        &format!("{root}/experiments/quickstart.yaml"),
+        "--dry-run",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("2 trial(s)"), "{stdout}");
+}
