@@ -15,7 +15,8 @@ use crate::dataset::Points;
 use crate::evaluate::{self, EvaluateError, Evaluation};
 use crate::network::Network;
 use crate::registry;
-use crate::results::plots::{self, LineChart, Scale, Series};
+use crate::results::plots;
+use crate::results::report;
 use crate::results::store::{write_json, write_yaml};
 use crate::results::tensorboard::EventWriter;
 use crate::results::{table, write_atomic, SweepFolder, TrialRow};
@@ -202,7 +203,7 @@ pub fn sweep(
                     source: Box::new(source),
                 })?;
             let row = save_trial(t, &folder, &evaluation, &history)?;
-            let _ = writeln!(out, "[{}/{count}] {}", i + 1, progress_line(&row));
+            let _ = writeln!(out, "[{}/{count}] {}", i + 1, report::progress_line(&row));
             rows[i] = Some(row);
         }
     }
@@ -210,8 +211,14 @@ pub fn sweep(
     let rows: Vec<TrialRow> = rows.into_iter().flatten().collect();
     table::write_tables(&rows, &folder.table("csv"), &folder.table("parquet"))
         .map_err(|e| write_error(&folder.table("csv"), e))?;
-    write_plots(&folder, &experiment, &rows, &histories)?;
-    let _ = writeln!(out, "\n{}", summary_table(&rows));
+    let axis_keys: Vec<String> = experiment
+        .axes
+        .iter()
+        .flat_map(|a| a.keys.clone())
+        .collect();
+    report::write_plots(&folder.plots(), &axis_keys, &rows, &histories)
+        .map_err(|e| write_error(&folder.plots(), e))?;
+    let _ = writeln!(out, "\n{}", report::summary_table(&rows));
     let _ = writeln!(out, "results: {}", folder.root.display());
     Ok(SweepReport {
         folder,
@@ -514,214 +521,4 @@ fn save_trial(
     let _ = fs::remove_dir_all(&destination);
     fs::rename(&partial, &destination).map_err(|e| write_error(&destination, e))?;
     Ok(row)
-}
-
-fn progress_line(row: &TrialRow) -> String {
-    let metrics: Vec<String> = row
-        .metrics
-        .iter()
-        .map(|(k, v)| format!("{k}={v:.4}"))
-        .collect();
-    format!(
-        "{}  {}  nfe={}  train {:.1}s  sample {:.1}s",
-        row.label,
-        metrics.join(" "),
-        row.nfe,
-        row.train_seconds,
-        row.sample_seconds
-    )
-}
-
-/// The rows as an aligned text table.
-pub fn summary_table(rows: &[TrialRow]) -> String {
-    let mut metric_names: Vec<&String> = rows.iter().flat_map(|r| r.metrics.keys()).collect();
-    metric_names.sort();
-    metric_names.dedup();
-    let mut header = vec!["trial".to_string()];
-    header.extend(metric_names.iter().map(|m| m.to_string()));
-    header.extend(["nfe", "train_s", "sample_s"].map(String::from));
-    let mut lines = vec![header];
-    for row in rows {
-        let mut line = vec![row.label.clone()];
-        for name in &metric_names {
-            line.push(
-                row.metrics
-                    .get(*name)
-                    .map_or("-".into(), |v| format!("{v:.4}")),
-            );
-        }
-        line.push(row.nfe.to_string());
-        line.push(format!("{:.1}", row.train_seconds));
-        line.push(format!("{:.1}", row.sample_seconds));
-        lines.push(line);
-    }
-    let widths: Vec<usize> = (0..lines[0].len())
-        .map(|c| lines.iter().map(|l| l[c].len()).max().unwrap_or(0))
-        .collect();
-    lines
-        .iter()
-        .map(|line| {
-            line.iter()
-                .enumerate()
-                .map(|(c, cell)| {
-                    if c == 0 {
-                        format!("{cell:<w$}", w = widths[c])
-                    } else {
-                        format!("{cell:>w$}", w = widths[c])
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join("  ")
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// Each metric against each swept key (one line per combination of the other swept keys),
-/// the loss curves and the per-level loss of every trained model.
-fn write_plots(
-    folder: &SweepFolder,
-    experiment: &Experiment,
-    rows: &[TrialRow],
-    histories: &[(String, History)],
-) -> Result<(), RunError> {
-    let dir = folder.plots();
-    let axis_keys: Vec<String> = experiment
-        .axes
-        .iter()
-        .flat_map(|a| a.keys.clone())
-        .collect();
-    let mut metric_names: Vec<String> = rows
-        .iter()
-        .flat_map(|r| r.metrics.keys().cloned())
-        .collect();
-    metric_names.sort();
-    metric_names.dedup();
-    metric_names.push("nfe".into());
-    for key in &axis_keys {
-        let values_of =
-            |r: &TrialRow, k: &str| r.axes.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone());
-        let mut categories: Vec<serde_json::Value> = Vec::new();
-        for row in rows {
-            if let Some(v) = values_of(row, key) {
-                if !categories.contains(&v) {
-                    categories.push(v);
-                }
-            }
-        }
-        let numeric = categories.iter().all(|v| v.is_number());
-        let positive = numeric
-            && categories
-                .iter()
-                .all(|v| v.as_f64().is_some_and(|x| x > 0.0));
-        let spread = categories
-            .iter()
-            .filter_map(|v| v.as_f64())
-            .fold((f64::MAX, f64::MIN), |(lo, hi), x| (lo.min(x), hi.max(x)));
-        let x_scale = if positive && spread.1 / spread.0 > 20.0 {
-            Scale::Log
-        } else {
-            Scale::Linear
-        };
-        for metric in &metric_names {
-            let mut series: Vec<Series> = Vec::new();
-            for row in rows {
-                let Some(value) = values_of(row, key) else {
-                    continue;
-                };
-                let y = if metric == "nfe" {
-                    row.nfe as f64
-                } else {
-                    row.metrics.get(metric).copied().unwrap_or(f64::NAN)
-                };
-                let x = if numeric {
-                    value.as_f64().unwrap_or(f64::NAN)
-                } else {
-                    categories.iter().position(|c| *c == value).unwrap_or(0) as f64
-                };
-                let others: Vec<String> = row
-                    .axes
-                    .iter()
-                    .filter(|(k, _)| k != key)
-                    .map(|(k, v)| format!("{}={}", short_key(k), display_value(v)))
-                    .collect();
-                let label = if others.is_empty() {
-                    metric.clone()
-                } else {
-                    others.join(",")
-                };
-                match series.iter_mut().find(|s| s.label == label) {
-                    Some(s) => s.points.push((x, y)),
-                    None => series.push(Series {
-                        label,
-                        points: vec![(x, y)],
-                    }),
-                }
-            }
-            for s in &mut series {
-                s.points.sort_by(|a, b| a.0.total_cmp(&b.0));
-            }
-            let short = short_key(key);
-            let chart = LineChart {
-                title: &format!("{metric} vs {key}"),
-                x_label: key,
-                y_label: metric,
-                x_scale,
-                y_scale: Scale::Linear,
-                x_categories: (!numeric).then(|| categories.iter().map(display_value).collect()),
-                series,
-            };
-            plots::line_chart(&dir.join(format!("{metric}_vs_{short}")), &chart)
-                .map_err(|e| write_error(&dir, e))?;
-        }
-    }
-    if !histories.is_empty() {
-        let loss = LineChart {
-            title: "training loss (weighted DSM objective)",
-            x_label: "step",
-            y_label: "loss",
-            x_scale: Scale::Linear,
-            y_scale: Scale::Log,
-            x_categories: None,
-            series: history_series(histories, |h| {
-                h.steps
-                    .iter()
-                    .zip(&h.loss)
-                    .map(|(s, l)| (*s as f64, *l))
-                    .collect()
-            }),
-        };
-        plots::line_chart(&dir.join("loss_curves"), &loss).map_err(|e| write_error(&dir, e))?;
-        let levels = LineChart {
-            title: "per-level loss, last quarter of training: 0.5 ||sigma s + z||^2",
-            x_label: "sigma",
-            y_label: "normalised loss",
-            x_scale: Scale::Log,
-            y_scale: Scale::Linear,
-            x_categories: None,
-            series: history_series(histories, |h| {
-                h.levels
-                    .iter()
-                    .copied()
-                    .zip(h.final_level_loss.iter().copied())
-                    .collect()
-            }),
-        };
-        plots::line_chart(&dir.join("level_loss"), &levels).map_err(|e| write_error(&dir, e))?;
-    }
-    Ok(())
-}
-
-/// One chart line per trained model.
-fn history_series(
-    histories: &[(String, History)],
-    points: impl Fn(&History) -> Vec<(f64, f64)>,
-) -> Vec<Series> {
-    histories
-        .iter()
-        .map(|(label, h)| Series {
-            label: label.clone(),
-            points: points(h),
-        })
-        .collect()
 }

@@ -2,6 +2,7 @@
 //! plots (plotters) and TensorBoard event files.
 
 pub mod plots;
+pub mod report;
 pub mod store;
 pub mod table;
 pub mod tensorboard;
