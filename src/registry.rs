@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use crate::config::{ConfigError, ParamDoc, RawParams};
 use crate::dataset::Dataset;
@@ -230,6 +230,3 @@ pub fn find(kind: Kind, name: &str) -> Result<&'static Plugin, Unknown> {
         known,
     })
 }
-
-/// Shared handle type for plugins that several trials use.
-pub type Shared<T> = Arc<T>;

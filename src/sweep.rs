@@ -105,11 +105,6 @@ impl Experiment {
         })
     }
 
-    /// The resolved base (file + overrides), without the sweep applied.
-    pub fn base(&self) -> &Figment {
-        &self.base
-    }
-
     /// The plugin name the file itself gives a slot, if any (`{kind: NAME}` or `NAME`).
     pub fn file_kind(&self, slot: &str) -> Option<String> {
         match self.file_root.get(slot)? {

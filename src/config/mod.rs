@@ -53,15 +53,6 @@ impl Provenance {
         }
     }
 
-    /// For values built in code (tests, defaults): attributes everything to `file`.
-    pub fn detached(file: &Path) -> Self {
-        Self::new(file, Figment::new())
-    }
-
-    pub fn file(&self) -> &Path {
-        &self.file
-    }
-
     /// Names the source of one value as a user would recognise it.
     pub fn origin_of(&self, value: &Value) -> String {
         let file = self.file.display().to_string();

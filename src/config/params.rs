@@ -43,11 +43,6 @@ impl<'a> RawParams<'a> {
         }
     }
 
-    /// An empty slot, for tests and for plugins used with every default.
-    pub fn empty(path: impl Into<String>, provenance: &'a Provenance) -> Self {
-        Self::new(path, Dict::new(), provenance)
-    }
-
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.dict.get(key)
     }
