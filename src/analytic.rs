@@ -139,6 +139,34 @@ impl GaussianMixture {
             .collect()
     }
 
+    /// The Jacobian of the score, row-major (dim x dim): with g_k = (mu_k - x) / v_k and
+    /// responsibilities r_k, d score / dx = sum_k r_k g_k g_k^T - g g^T - diag(sum_k r_k / v_k)
+    /// where g = sum_k r_k g_k.
+    pub fn score_jacobian(&self, x: &[f64], sigma: f64) -> Vec<f64> {
+        let dim = self.dim();
+        let r = self.responsibilities(x, sigma);
+        let mut jacobian = vec![0.0; dim * dim];
+        let mut mean_g = vec![0.0; dim];
+        for (k, rk) in r.iter().enumerate() {
+            let g: Vec<f64> = (0..dim)
+                .map(|d| (self.means[k][d] - x[d]) / (self.stds[k][d].powi(2) + sigma * sigma))
+                .collect();
+            for a in 0..dim {
+                mean_g[a] += rk * g[a];
+                for b in 0..dim {
+                    jacobian[a * dim + b] += rk * g[a] * g[b];
+                }
+                jacobian[a * dim + a] -= rk / (self.stds[k][a].powi(2) + sigma * sigma);
+            }
+        }
+        for a in 0..dim {
+            for b in 0..dim {
+                jacobian[a * dim + b] -= mean_g[a] * mean_g[b];
+            }
+        }
+        jacobian
+    }
+
     /// Index of the component whose mean is nearest (Euclidean) to `x`.
     pub fn nearest_component(&self, x: &[f64]) -> usize {
         let dist = |m: &Vec<f64>| m.iter().zip(x).map(|(a, b)| (a - b) * (a - b)).sum::<f64>();

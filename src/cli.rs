@@ -97,10 +97,14 @@ pub fn plugin_listing(kinds: &[Kind]) -> String {
         for plugin in registry::plugins(*kind) {
             text.push_str(&format!("  {:<20} {}\n", plugin.name, plugin.about));
             for param in (plugin.params)() {
-                text.push_str(&format!(
-                    "      {:<18} {:<14} default {:<12} {}\n",
-                    param.name, param.ty, param.default, param.doc
-                ));
+                text.push_str(&param_line(&param));
+            }
+        }
+        if *kind == Kind::Network {
+            use crate::config::Params;
+            text.push_str("  every trainable network also takes (the engine applies them):\n");
+            for param in crate::parameterisation::ModelSettings::docs() {
+                text.push_str(&param_line(&param));
             }
         }
         text.push('\n');
@@ -120,11 +124,16 @@ fn settings_listing() -> String {
     ] {
         text.push_str(&format!("  {section}\n"));
         for param in docs {
-            text.push_str(&format!(
-                "      {:<18} {:<14} default {:<12} {}\n",
-                param.name, param.ty, param.default, param.doc
-            ));
+            text.push_str(&param_line(&param));
         }
     }
     text
+}
+
+/// One parameter: name, type, default and meaning.
+fn param_line(param: &crate::config::ParamDoc) -> String {
+    format!(
+        "      {:<18} {:<14} default {:<12} {}\n",
+        param.name, param.ty, param.default, param.doc
+    )
 }

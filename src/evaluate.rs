@@ -11,6 +11,7 @@ use crate::metric::MetricInput;
 use crate::network::ScoreModel;
 use crate::rng::{Rng, Stream};
 use crate::sampler::StepInfo;
+use crate::schedule::{Grid, Schedule};
 use crate::trial::Trial;
 
 /// Wraps a model and counts its calls: one call on the whole batch is one NFE.
@@ -32,12 +33,27 @@ impl<'a> CountingModel<'a> {
     }
 }
 
+// Sampling never backpropagates: without the detaches every step's output would keep the
+// whole chain of earlier steps alive through the weights' op graph.
 impl ScoreModel for CountingModel<'_> {
     fn score(&self, x: &Tensor, sigma: &Tensor) -> candle_core::Result<Tensor> {
         self.calls.set(self.calls.get() + 1);
-        // Sampling never backpropagates: without the detach every step's output would keep
-        // the whole chain of earlier steps alive through the weights' op graph.
         Ok(self.inner.score(x, sigma)?.detach())
+    }
+
+    fn denoise(&self, x: &Tensor, sigma: &Tensor) -> candle_core::Result<Tensor> {
+        self.calls.set(self.calls.get() + 1);
+        Ok(self.inner.denoise(x, sigma)?.detach())
+    }
+
+    fn score_divergence(
+        &self,
+        x: &Tensor,
+        sigma: &Tensor,
+        probes: &[Tensor],
+    ) -> candle_core::Result<(Tensor, Tensor)> {
+        self.calls.set(self.calls.get() + 1);
+        self.inner.score_divergence(x, sigma, probes)
     }
 }
 
@@ -66,16 +82,18 @@ pub fn evaluate(
 ) -> Result<Evaluation, EvaluateError> {
     let start = Instant::now();
     let mut rng = Rng::new(trial.settings.seed, Stream::Sampling);
-    let prior =
-        trial
-            .schedule
-            .prior_sample(trial.settings.num_samples, trial.dataset.dim(), &mut rng);
-    let sigmas = trial.schedule.sampling_sigmas(trial.sampler.grid_steps());
+    let prior = prior_sample(
+        trial.schedule.as_ref(),
+        trial.settings.num_samples,
+        trial.dataset.dim(),
+        &mut rng,
+    );
+    let grid = Grid::new(trial.schedule.as_ref(), trial.sampler.grid());
     let counting = CountingModel::new(model);
     let out = trial.sampler.sample(
         &counting,
         prior.to_tensor(&trial.device)?,
-        &sigmas,
+        &grid,
         &mut rng,
         on_step,
     )?;
@@ -90,14 +108,20 @@ pub fn evaluate(
             reference: &trial.held_out,
             dataset: trial.dataset.as_ref(),
             seed: trial.settings.seed,
+            model,
+            schedule: trial.schedule.as_ref(),
+            device: &trial.device,
         };
-        let value = metric
+        let measured = metric
             .compute(&input)
             .map_err(|message| EvaluateError::Metric {
                 metric: name.clone(),
                 message,
             })?;
-        metrics.push((name.clone(), value));
+        metrics.push((name.clone(), measured.value));
+        for (detail, value) in measured.details {
+            metrics.push((format!("{name}_{detail}"), value));
+        }
     }
     Ok(Evaluation {
         samples,
@@ -106,4 +130,10 @@ pub fn evaluate(
         metrics,
         metric_seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+/// Draws from the schedule's prior in sigma space, N(0, prior_std^2 I).
+pub fn prior_sample(schedule: &dyn Schedule, n: usize, dim: usize, rng: &mut Rng) -> Points {
+    let std = schedule.prior_std();
+    Points::new(dim, (0..n * dim).map(|_| std * rng.normal()).collect())
 }

@@ -17,6 +17,8 @@ pub mod device;
 pub mod evaluate;
 pub mod metric;
 pub mod network;
+pub mod ode;
+pub mod parameterisation;
 pub mod registry;
 pub mod results;
 pub mod rng;

@@ -1,11 +1,20 @@
 //! Metrics compare generated samples with held-out data (or with the true density, where
-//! the dataset knows it). Lower is better for every metric in this issue.
+//! the dataset knows it), or score held-out data under the model (likelihoods). Lower is
+//! better for every built-in metric.
+
+use candle_core::Device;
 
 use crate::dataset::{Dataset, Points};
+use crate::network::ScoreModel;
+use crate::schedule::Schedule;
 
-/// What a metric plugin may check when it is built (e.g. that the data has a density).
+/// What a metric plugin may check when it is built (e.g. that the data has a density, or
+/// that the schedule is a discrete chain).
 pub struct MetricContext<'a> {
     pub dataset: &'a dyn Dataset,
+    pub schedule: &'a dyn Schedule,
+    /// The schedule plugin's registered name, for error messages.
+    pub schedule_name: &'a str,
 }
 
 /// Everything a metric sees for one trial.
@@ -14,10 +23,31 @@ pub struct MetricInput<'a> {
     /// Held-out data from the same distribution as the training set.
     pub reference: &'a Points,
     pub dataset: &'a dyn Dataset,
-    /// For metrics that draw random projections or subsets.
+    /// For metrics that draw random projections, probes or subsets.
     pub seed: u64,
+    /// The trial's model (EMA weights), for likelihoods.
+    pub model: &'a dyn ScoreModel,
+    pub schedule: &'a dyn Schedule,
+    pub device: &'a Device,
+}
+
+/// A metric's value, with secondary figures recorded beside it as `<metric>_<name>`
+/// (e.g. the NFE a likelihood took).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measured {
+    pub value: f64,
+    pub details: Vec<(&'static str, f64)>,
+}
+
+impl From<f64> for Measured {
+    fn from(value: f64) -> Self {
+        Measured {
+            value,
+            details: Vec::new(),
+        }
+    }
 }
 
 pub trait Metric: Send + Sync {
-    fn compute(&self, input: &MetricInput) -> Result<f64, String>;
+    fn compute(&self, input: &MetricInput) -> Result<Measured, String>;
 }

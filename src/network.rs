@@ -1,24 +1,82 @@
-//! Networks: a score model s(x, sigma) ~ grad_x log p_sigma(x), either trained (with its
-//! variables in a `VarMap`) or analytic.
+//! Networks and the models samplers see. A network is a raw function F(x, sigma) with
+//! trainable variables; a parameterisation (see [`crate::parameterisation`]) turns it into a
+//! denoiser D(x^; sigma) and a score (D - x^) / sigma^2 in sigma space. Analytic networks
+//! (the oracle) are score models already.
 
 use std::sync::Arc;
 
-use candle_core::{Device, Tensor};
+use candle_core::{Device, Tensor, Var};
 use candle_nn::VarMap;
 
 use crate::dataset::Dataset;
 use crate::rng::Rng;
 
-/// Anything that returns a score for a batch `x` of shape (n, dim) at per-row noise levels
-/// `sigma` of shape (n, 1). This is all a sampler sees.
+/// Anything that gives the score of the noised data in sigma space for a batch `x` of shape
+/// (n, dim) at per-row noise levels `sigma` of shape (n, 1). This is all a sampler sees.
 pub trait ScoreModel {
+    /// grad_x log p_sigma(x).
     fn score(&self, x: &Tensor, sigma: &Tensor) -> candle_core::Result<Tensor>;
+
+    /// The denoiser D(x; sigma) = E[x0 | x] = x + sigma^2 score (Tweedie).
+    fn denoise(&self, x: &Tensor, sigma: &Tensor) -> candle_core::Result<Tensor> {
+        x.add(&self.score(x, sigma)?.broadcast_mul(&sigma.sqr()?)?)
+    }
+
+    /// The score and, per row, the divergence of the score field: the exact trace of its
+    /// Jacobian when `probes` is empty, else Hutchinson's estimate, the mean over probes of
+    /// eps^T (d score / dx) eps. Default: reverse-mode autograd through `score` (one
+    /// backward pass per dimension, or per probe).
+    fn score_divergence(
+        &self,
+        x: &Tensor,
+        sigma: &Tensor,
+        probes: &[Tensor],
+    ) -> candle_core::Result<(Tensor, Tensor)> {
+        let input = Var::from_tensor(&x.detach())?;
+        let score = self.score(input.as_tensor(), sigma)?;
+        let (n, dim) = x.dims2()?;
+        let gradient_of = |scalar: Tensor| -> candle_core::Result<Tensor> {
+            let grads = scalar.backward()?;
+            match grads.get(input.as_tensor()) {
+                Some(g) => Ok(g.clone()),
+                None => Tensor::zeros((n, dim), x.dtype(), x.device()),
+            }
+        };
+        let mut total = Tensor::zeros(n, x.dtype(), x.device())?;
+        if probes.is_empty() {
+            // Rows are independent: the gradient of the batch sum of score[:, i] holds
+            // d score_i / dx for every row; its i-th column is the diagonal entry.
+            for i in 0..dim {
+                let row_sum = score.narrow(1, i, 1)?.sum_all()?;
+                let column = gradient_of(row_sum)?.narrow(1, i, 1)?.squeeze(1)?;
+                total = total.add(&column)?;
+            }
+        } else {
+            for probe in probes {
+                let projected = score.mul(probe)?.sum_all()?;
+                let vjp = gradient_of(projected)?;
+                total = total.add(&vjp.mul(probe)?.sum(1)?)?;
+            }
+            total = (total / probes.len() as f64)?;
+        }
+        Ok((score.detach(), total.detach()))
+    }
 }
 
-/// One instantiated network.
-pub trait Network: ScoreModel + Send {
-    /// The trainable variables; `None` for networks with nothing to train.
-    fn variables(&self) -> Option<&VarMap>;
+/// One instantiated network: the raw function F(x_in, sigma) that a parameterisation turns
+/// into a denoiser. Networks receive sigma itself and embed it as they see fit (EDM's
+/// c_noise = ln(sigma) / 4 is an affine map of the log-sigma embedding every network uses).
+pub trait Network: Send {
+    fn forward(&self, x: &Tensor, sigma: &Tensor) -> candle_core::Result<Tensor>;
+
+    /// The trainable variables.
+    fn variables(&self) -> &VarMap;
+}
+
+/// What instantiating an architecture gives: a network to train, or an exact score model.
+pub enum Instance {
+    Trainable(Box<dyn Network>),
+    Exact(Box<dyn ScoreModel + Send>),
 }
 
 /// What a network plugin may need when it is built.
@@ -29,9 +87,9 @@ pub struct NetworkContext<'a> {
 
 /// A network as configured: instantiates fresh weights for a training run.
 pub trait Architecture: Send + Sync {
-    fn instantiate(&self, device: &Device, rng: &mut Rng) -> candle_core::Result<Box<dyn Network>>;
+    fn instantiate(&self, device: &Device, rng: &mut Rng) -> candle_core::Result<Instance>;
 
-    /// False for analytic networks: the trainer then skips training.
+    /// False for analytic networks: there is nothing to train and no parameterisation.
     fn trainable(&self) -> bool {
         true
     }

@@ -75,12 +75,25 @@ impl fmt::Display for Kind {
 pub struct Built<T: ?Sized> {
     pub plugin: Box<T>,
     pub params: serde_json::Value,
+    /// Parameters that only shape sampling (a schedule's sampling grid): they are left out
+    /// of the training config, so sweeping them never splits a training group.
+    pub sampling_only: Vec<&'static str>,
 }
 
 impl<T: ?Sized> Built<T> {
     pub fn new(plugin: Box<T>, params: &impl serde::Serialize) -> Self {
         let params = serde_json::to_value(params).unwrap_or(serde_json::Value::Null);
-        Built { plugin, params }
+        Built {
+            plugin,
+            params,
+            sampling_only: Vec::new(),
+        }
+    }
+
+    /// Marks parameters that only affect sampling.
+    pub fn sampling_only(mut self, keys: &[&'static str]) -> Self {
+        self.sampling_only.extend_from_slice(keys);
+        self
     }
 }
 

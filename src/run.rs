@@ -13,8 +13,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::config::ConfigError;
 use crate::dataset::Points;
 use crate::evaluate::{self, EvaluateError, Evaluation};
-use crate::network::Network;
+use crate::parameterisation::Model;
 use crate::registry;
+use crate::results::nfe;
 use crate::results::plots;
 use crate::results::report;
 use crate::results::store::{write_json, write_yaml};
@@ -196,7 +197,7 @@ pub fn sweep(
         for &i in &pending {
             let t = &trials[i];
             let evaluation =
-                sample_with_progress(t, network.as_ref()).map_err(|source| RunError::Evaluate {
+                sample_with_progress(t, &network).map_err(|source| RunError::Evaluate {
                     file: file.display().to_string(),
                     index: i + 1,
                     label: t.label.clone(),
@@ -218,6 +219,13 @@ pub fn sweep(
         .collect();
     report::write_plots(&folder.plots(), &axis_keys, &rows, &histories)
         .map_err(|e| write_error(&folder.plots(), e))?;
+    if nfe::applies(&axis_keys) {
+        let path = folder.root.join("quality_vs_nfe.csv");
+        table::write_csv(nfe::table(&axis_keys, &rows), &path)
+            .map_err(|e| write_error(&path, e))?;
+        nfe::write_charts(&folder.plots(), &axis_keys, &rows)
+            .map_err(|e| write_error(&folder.plots(), e))?;
+    }
     let _ = writeln!(out, "\n{}", report::summary_table(&rows));
     let _ = writeln!(out, "results: {}", folder.root.display());
     Ok(SweepReport {
@@ -327,13 +335,9 @@ fn obtain_model(
     trial: &Trial,
     folder: &SweepFolder,
     file: &Path,
-) -> Result<(Box<dyn Network>, History), RunError> {
-    let network = trial
-        .architecture
-        .instantiate(
-            &trial.device,
-            &mut Rng::new(trial.settings.seed, Stream::NetworkInit),
-        )
+) -> Result<(Model, History), RunError> {
+    let model = trial
+        .new_model(&mut Rng::new(trial.settings.seed, Stream::NetworkInit))
         .map_err(|e| RunError::Train {
             file: file.display().to_string(),
             index: trial.index + 1,
@@ -341,9 +345,9 @@ fn obtain_model(
             source: Box::new(e.into()),
         })?;
     let levels = trial.schedule.loss_levels();
-    let Some(variables) = network.variables() else {
+    let Some(variables) = model.network().map(|n| n.variables()) else {
         return Ok((
-            network,
+            model,
             History {
                 levels,
                 ..History::default()
@@ -369,7 +373,7 @@ fn obtain_model(
                 path: checkpoint.clone(),
                 message,
             })?;
-            return Ok((network, history));
+            return Ok((model, history));
         }
     }
 
@@ -378,7 +382,7 @@ fn obtain_model(
         "  train {msg} [{bar:30}] {pos}/{len} loss {prefix} ({per_sec}, eta {eta})",
     );
     progress.set_message(trial.train_id.clone());
-    let history = train::train(network.as_ref(), trial, &mut |step, _, loss| {
+    let history = train::train(&model, trial, &mut |step, _, loss| {
         progress.set_position(step as u64);
         progress.set_prefix(format!("{loss:.4}"));
     })
@@ -390,7 +394,7 @@ fn obtain_model(
     })?;
     progress.finish_and_clear();
     save_model(trial, &model_folder, variables, &history)?;
-    Ok((network, history))
+    Ok((model, history))
 }
 
 /// Writes the checkpoint (config in its metadata), the training config and the loss
@@ -410,7 +414,7 @@ fn save_model(
     ));
     let _ = fs::remove_dir_all(&partial);
     fs::create_dir_all(&partial).map_err(|e| write_error(&partial, e))?;
-    let training_config = trial::training_config(&trial.resolved);
+    let training_config = &trial.training;
     let metadata = HashMap::from([
         ("config".to_string(), training_config.to_string()),
         ("model".to_string(), trial.train_id.clone()),
@@ -426,7 +430,7 @@ fn save_model(
     .map_err(|e| write_error(&partial.join("model.safetensors"), e))?;
     write_atomic(&partial.join("model.safetensors"), &bytes)
         .map_err(|e| write_error(&partial, e))?;
-    write_yaml(&partial.join("train_config.yaml"), &training_config)
+    write_yaml(&partial.join("train_config.yaml"), training_config)
         .map_err(|e| write_error(&partial, e))?;
     write_json(&partial.join("history.json"), history).map_err(|e| write_error(&partial, e))?;
     table::write_loss_table(history, &partial.join("loss.csv"))
@@ -435,7 +439,7 @@ fn save_model(
     fs::rename(&partial, model_folder).map_err(|e| write_error(model_folder, e))
 }
 
-fn sample_with_progress(trial: &Trial, network: &dyn Network) -> Result<Evaluation, EvaluateError> {
+fn sample_with_progress(trial: &Trial, network: &Model) -> Result<Evaluation, EvaluateError> {
     let progress = bar(0, "  sample [{bar:30}] {pos}/{len} sigma {prefix}");
     let result = evaluate::evaluate(trial, network, &mut |info| {
         progress.set_length(info.total as u64);

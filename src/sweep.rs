@@ -117,6 +117,18 @@ impl Experiment {
         }
     }
 
+    /// The parameters the file itself gives a slot (without `kind`).
+    pub fn file_params(&self, slot: &str) -> Dict {
+        match self.file_root.get(slot) {
+            Some(Value::Dict(_, dict)) => dict
+                .iter()
+                .filter(|(k, _)| k.as_str() != "kind")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            _ => Dict::new(),
+        }
+    }
+
     pub fn num_trials(&self) -> usize {
         self.axes.iter().map(Axis::len).product()
     }

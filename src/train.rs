@@ -10,7 +10,8 @@ use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, RawParams};
-use crate::network::{sigma_column, Network};
+use crate::network::sigma_column;
+use crate::parameterisation::Model;
 use crate::params;
 use crate::rng::{Rng, Stream};
 use crate::trial::Trial;
@@ -109,9 +110,9 @@ pub enum TrainError {
 /// Progress callback: (step, steps, running loss).
 pub type OnStep<'a> = &'a mut dyn FnMut(usize, usize, f64);
 
-/// Trains `network` on the trial's data, schedule, weighting and settings, in place; on
-/// return its variables hold the EMA weights.
-pub fn train(network: &dyn Network, trial: &Trial, on_step: OnStep) -> Result<History, TrainError> {
+/// Trains `model` on the trial's data, schedule, weighting and settings, in place; on
+/// return its variables hold the EMA weights. An exact model is returned untouched.
+pub fn train(model: &Model, trial: &Trial, on_step: OnStep) -> Result<History, TrainError> {
     let start = Instant::now();
     let (schedule, weighting) = (trial.schedule.as_ref(), trial.weighting.as_ref());
     let (data, settings, seed, device) = (
@@ -125,9 +126,10 @@ pub fn train(network: &dyn Network, trial: &Trial, on_step: OnStep) -> Result<Hi
         levels: levels.clone(),
         ..History::default()
     };
-    let Some(variables) = network.variables() else {
+    let Some(network) = model.network() else {
         return Ok(history);
     };
+    let variables = network.variables();
     let vars = sorted_vars(variables);
     let mut optimizer = AdamW::new(
         vars.iter().map(|(_, v)| v.clone()).collect(),
@@ -165,12 +167,11 @@ pub fn train(network: &dyn Network, trial: &Trial, on_step: OnStep) -> Result<Hi
 
         // 0.5 * ||sigma * s + z||^2 per example; lambda(sigma) / sigma^2 turns it into the
         // weighted DSM loss lambda/2 * ||s + z / sigma||^2.
-        let score = network.score(&noisy, &sigma)?;
-        let residual = score.broadcast_mul(&sigma)?.add(&z)?;
+        let residual = model.training_residual(&x0, &noisy, &z, &sigma)?;
         let normalised = (residual.sqr()?.sum(1)? * 0.5)?;
         let factors: Vec<f32> = sigmas
             .iter()
-            .map(|s| (weighting.lambda(*s) / (s * s)) as f32)
+            .map(|s| (weighting.lambda(*s, schedule) / (s * s)) as f32)
             .collect();
         let factors = Tensor::from_vec(factors, settings.batch_size, device)?;
         let loss = normalised.mul(&factors)?.mean_all()?;

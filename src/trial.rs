@@ -12,6 +12,7 @@ use crate::config::{self, ConfigError, Params, Provenance, RawParams};
 use crate::dataset::{Dataset, Points};
 use crate::metric::{Metric, MetricContext};
 use crate::network::{Architecture, NetworkContext};
+use crate::parameterisation::{Model, ModelSettings};
 use crate::params;
 use crate::registry::{self, Builder, Kind, Plugin};
 use crate::rng::{Rng, Stream};
@@ -82,6 +83,8 @@ pub struct Trial {
     pub assignments: Vec<(String, serde_json::Value)>,
     /// The complete config with every default filled in.
     pub resolved: serde_json::Value,
+    /// The part of `resolved` that decides the trained model (its hash is `train_id`).
+    pub training: serde_json::Value,
     pub settings: Settings,
     pub train: TrainSettings,
     pub device: Device,
@@ -89,10 +92,21 @@ pub struct Trial {
     pub schedule: Arc<dyn Schedule>,
     pub weighting: Arc<dyn Weighting>,
     pub architecture: Arc<dyn Architecture>,
+    /// How the network's raw output becomes a denoiser (trainable networks only).
+    pub model_settings: ModelSettings,
     pub sampler: Box<dyn Sampler>,
     pub metrics: Vec<(String, Box<dyn Metric>)>,
     pub training_data: Arc<Points>,
     pub held_out: Arc<Points>,
+}
+
+impl Trial {
+    /// A fresh model for this trial: the network with newly drawn weights under its
+    /// parameterisation, or the exact model.
+    pub fn new_model(&self, rng: &mut Rng) -> candle_core::Result<Model> {
+        let instance = self.architecture.instantiate(&self.device, rng)?;
+        Ok(Model::new(instance, self.model_settings.clone()))
+    }
 }
 
 /// Resolves every trial of the experiment, or returns the first error.
@@ -245,11 +259,20 @@ fn resolve(
     };
     let weighting = build_weighting(&weighting_raw)?;
 
-    let (network_plugin, network_raw) =
+    let (network_plugin, mut network_raw) =
         plugin_slot(experiment, &root, "network", Kind::Network, &provenance)?;
     let Builder::Network(build_network) = network_plugin.build else {
         unreachable!("kind checked")
     };
+    // The parameterisation keys belong to the engine, the rest to the network plugin.
+    let model_keys: Vec<&str> = ModelSettings::docs().iter().map(|d| d.name).collect();
+    let mut model_raw = network_raw.clone();
+    model_raw
+        .dict
+        .retain(|k, _| model_keys.contains(&k.as_str()));
+    network_raw
+        .dict
+        .retain(|k, _| !model_keys.contains(&k.as_str()));
     let network = build_network(
         &network_raw,
         &NetworkContext {
@@ -257,6 +280,26 @@ fn resolve(
             dataset: &dataset,
         },
     )?;
+    let model_settings = ModelSettings::from_raw(&model_raw)?;
+    if !network.plugin.trainable() {
+        if let Some(key) = model_keys.iter().find(|k| model_raw.get(k).is_some()) {
+            return Err(model_raw.invalid(
+                key,
+                format!(
+                    "network `{}` is exact: it has no parameterisation",
+                    network_plugin.name
+                ),
+                format!("remove `network.{key}`, or use a trainable network such as `mlp`"),
+            ));
+        }
+    }
+    if !(model_settings.sigma_data > 0.0 && model_settings.sigma_data.is_finite()) {
+        return Err(model_raw.invalid(
+            "sigma_data",
+            format!("must be positive, not {}", model_settings.sigma_data),
+            "set e.g. `sigma_data: 0.5`",
+        ));
+    }
 
     let (sampler_plugin, sampler_raw) =
         plugin_slot(experiment, &root, "sampler", Kind::Sampler, &provenance)?;
@@ -275,6 +318,8 @@ fn resolve(
             &raw,
             &MetricContext {
                 dataset: dataset.as_ref(),
+                schedule: schedule.plugin.as_ref(),
+                schedule_name: schedule_plugin.name,
             },
         )?;
         if metrics.iter().any(|(name, _)| name == plugin.name) {
@@ -301,10 +346,16 @@ fn resolve(
         "weighting".into(),
         with_kind(weighting_plugin.name, weighting.params),
     );
-    resolved.insert(
-        "network".into(),
-        with_kind(network_plugin.name, network.params),
-    );
+    let mut network_params = with_kind(network_plugin.name, network.params);
+    if network.plugin.trainable() {
+        if let (Some(map), Ok(serde_json::Value::Object(extra))) = (
+            network_params.as_object_mut(),
+            serde_json::to_value(&model_settings),
+        ) {
+            map.extend(extra);
+        }
+    }
+    resolved.insert("network".into(), network_params);
     resolved.insert(
         "train".into(),
         serde_json::to_value(&train).unwrap_or_default(),
@@ -316,11 +367,13 @@ fn resolve(
     resolved.insert("eval".into(), serde_json::Value::Array(metric_params));
     let resolved = serde_json::Value::Object(resolved);
 
-    let train_id = format!(
-        "{}-{}",
-        network_plugin.name,
-        stable_hash(&training_config(&resolved))
-    );
+    let mut training = training_config(&resolved);
+    if let Some(section) = training.get_mut("schedule").and_then(|v| v.as_object_mut()) {
+        for key in &schedule.sampling_only {
+            section.remove(*key);
+        }
+    }
+    let train_id = format!("{}-{}", network_plugin.name, stable_hash(&training));
 
     let assignments: Vec<(String, serde_json::Value)> = spec
         .assignments
@@ -337,6 +390,7 @@ fn resolve(
         train_id,
         assignments,
         resolved,
+        training,
         settings,
         train,
         device,
@@ -344,6 +398,7 @@ fn resolve(
         schedule: Arc::from(schedule.plugin),
         weighting: Arc::from(weighting.plugin),
         architecture: Arc::from(network.plugin),
+        model_settings,
         sampler: sampler.plugin,
         metrics,
         training_data,
@@ -351,8 +406,31 @@ fn resolve(
     })
 }
 
-/// The part of a resolved config that decides the trained model.
-pub fn training_config(resolved: &serde_json::Value) -> serde_json::Value {
+/// The registered schedules for which `holds` is true, each built with its defaults on a
+/// tiny stand-in data set: for errors that list the valid choices (e.g. the discrete
+/// schedules a metric needs).
+pub fn schedules_where(holds: impl Fn(&dyn Schedule) -> bool) -> Vec<&'static str> {
+    let stand_in = Points::new(1, vec![-1.0, 1.0]);
+    let provenance = Provenance::new(std::path::Path::new("(defaults)"), figment::Figment::new());
+    registry::plugins(Kind::Schedule)
+        .into_iter()
+        .filter(|plugin| {
+            let Builder::Schedule(build) = plugin.build else {
+                return false;
+            };
+            let raw = RawParams::new("schedule", Dict::new(), &provenance);
+            let context = ScheduleContext {
+                training_data: &stand_in,
+            };
+            build(&raw, &context).is_ok_and(|built| holds(built.plugin.as_ref()))
+        })
+        .map(|plugin| plugin.name)
+        .collect()
+}
+
+/// The sections of a resolved config that decide the trained model (before a schedule's
+/// sampling-only parameters are removed).
+fn training_config(resolved: &serde_json::Value) -> serde_json::Value {
     let part: serde_json::Map<String, serde_json::Value> = TRAINING_KEYS
         .iter()
         .filter_map(|k| resolved.get(*k).map(|v| (k.to_string(), v.clone())))
@@ -378,6 +456,8 @@ fn section_dict(root: &Dict, key: &str, provenance: &Provenance) -> Result<Dict,
 ///
 /// When an override or sweep value switches the slot to another plugin than the file's, the
 /// file's parameters for that slot are dropped: they were written for the other plugin.
+/// When it names the file's own plugin (`sampler=annealed_langevin,other` as an ablation),
+/// the file's parameters are kept, so the baseline is the file's tuned sampler.
 fn plugin_slot<'p>(
     experiment: &Experiment,
     root: &Dict,
@@ -397,11 +477,16 @@ fn plugin_slot<'p>(
         ));
     };
     let (plugin, mut raw) = plugin_from_value(value, key, kind, provenance)?;
-    if experiment
-        .file_kind(key)
-        .is_some_and(|file_kind| file_kind != plugin.name)
-    {
-        raw.dict.retain(|_, v| !provenance.is_from_file(v));
+    match experiment.file_kind(key) {
+        Some(file_kind) if file_kind != plugin.name => {
+            raw.dict.retain(|_, v| !provenance.is_from_file(v));
+        }
+        Some(_) => {
+            for (name, value) in experiment.file_params(key) {
+                raw.dict.entry(name).or_insert(value);
+            }
+        }
+        None => {}
     }
     Ok((plugin, raw))
 }

@@ -1,6 +1,13 @@
-//! Loss weightings lambda(sigma) in the denoising score matching objective
-//! `lambda(sigma) / 2 * || s(x + sigma z, sigma) + z / sigma ||^2`.
+//! Loss weightings lambda(sigma) in the denoising score matching objective in sigma space,
+//! `lambda / 2 * || s(x0 + sigma z, sigma) + z / sigma ||^2` (Song & Ermon 2019's
+//! convention: lambda = sigma^2 puts every level on one scale). On the denoiser the same
+//! loss reads lambda / (2 sigma^4) ||D - x0||^2, so a weight w on ||D - x0||^2 (EDM's
+//! convention) is lambda = sigma^4 w.
+
+use crate::schedule::Schedule;
 
 pub trait Weighting: Send + Sync {
-    fn lambda(&self, sigma: f64) -> f64;
+    /// lambda at noise level `sigma` of `schedule` (a weighting may need the schedule's
+    /// SDE, as the likelihood weighting g^2 does).
+    fn lambda(&self, sigma: f64, schedule: &dyn Schedule) -> f64;
 }

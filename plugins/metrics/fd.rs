@@ -5,7 +5,7 @@
 use nalgebra::{DMatrix, DVector};
 use scorelab::config::{NoParams, Params, RawParams};
 use scorelab::dataset::Points;
-use scorelab::metric::{Metric, MetricContext, MetricInput};
+use scorelab::metric::{Measured, Metric, MetricContext, MetricInput};
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 
 /// Sample mean and unbiased covariance.
@@ -41,13 +41,13 @@ pub fn frechet_distance(mu1: &DVector<f64>, c1: &DMatrix<f64>, mu2: &DVector<f64
 pub struct FrechetDistance;
 
 impl Metric for FrechetDistance {
-    fn compute(&self, input: &MetricInput) -> Result<f64, String> {
+    fn compute(&self, input: &MetricInput) -> Result<Measured, String> {
         if !input.samples.all_finite() {
-            return Ok(f64::NAN);
+            return Ok(f64::NAN.into());
         }
         let (mu1, c1) = mean_and_covariance(input.samples);
         let (mu2, c2) = mean_and_covariance(input.reference);
-        Ok(frechet_distance(&mu1, &c1, &mu2, &c2))
+        Ok(frechet_distance(&mu1, &c1, &mu2, &c2).into())
     }
 }
 

@@ -4,7 +4,7 @@
 
 use scorelab::config::{NumberOrAuto, Params, RawParams};
 use scorelab::dataset::Points;
-use scorelab::metric::{Metric, MetricContext, MetricInput};
+use scorelab::metric::{Measured, Metric, MetricContext, MetricInput};
 use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 
@@ -66,9 +66,9 @@ pub fn mmd_squared(x: &Points, y: &Points, h: f64) -> f64 {
 }
 
 impl Metric for Mmd {
-    fn compute(&self, input: &MetricInput) -> Result<f64, String> {
+    fn compute(&self, input: &MetricInput) -> Result<Measured, String> {
         if !input.samples.all_finite() {
-            return Ok(f64::NAN);
+            return Ok(f64::NAN.into());
         }
         let x = input.samples.head(self.params.max_points);
         let y = input.reference.head(self.params.max_points);
@@ -76,7 +76,7 @@ impl Metric for Mmd {
             NumberOrAuto::Number(h) => h,
             NumberOrAuto::Auto => median_distance(&y),
         };
-        Ok(mmd_squared(&x, &y, h))
+        Ok(mmd_squared(&x, &y, h).into())
     }
 }
 

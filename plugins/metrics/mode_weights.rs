@@ -5,7 +5,7 @@
 use scorelab::analytic::GaussianMixture;
 use scorelab::config::{NoParams, Params, RawParams};
 use scorelab::dataset::Points;
-use scorelab::metric::{Metric, MetricContext, MetricInput};
+use scorelab::metric::{Measured, Metric, MetricContext, MetricInput};
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 
 /// Share of the points nearest each component.
@@ -28,9 +28,9 @@ pub fn mode_weight_tv(mixture: &GaussianMixture, points: &Points) -> f64 {
 pub struct ModeWeights;
 
 impl Metric for ModeWeights {
-    fn compute(&self, input: &MetricInput) -> Result<f64, String> {
+    fn compute(&self, input: &MetricInput) -> Result<Measured, String> {
         let mixture = input.dataset.mixture().ok_or("the dataset is not a mixture")?;
-        Ok(mode_weight_tv(mixture, input.samples))
+        Ok(mode_weight_tv(mixture, input.samples).into())
     }
 }
 

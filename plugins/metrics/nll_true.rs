@@ -3,13 +3,13 @@
 //! coverage metric (mode weights, MMD), since collapsing onto the densest mode also scores well.
 
 use scorelab::config::{NoParams, Params, RawParams};
-use scorelab::metric::{Metric, MetricContext, MetricInput};
+use scorelab::metric::{Measured, Metric, MetricContext, MetricInput};
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 
 pub struct NllTrue;
 
 impl Metric for NllTrue {
-    fn compute(&self, input: &MetricInput) -> Result<f64, String> {
+    fn compute(&self, input: &MetricInput) -> Result<Measured, String> {
         let mut total = 0.0;
         for row in input.samples.rows() {
             let Some(log_p) = input.dataset.log_density(row) else {
@@ -17,7 +17,7 @@ impl Metric for NllTrue {
             };
             total -= log_p;
         }
-        Ok(total / input.samples.len().max(1) as f64)
+        Ok((total / input.samples.len().max(1) as f64).into())
     }
 }
 

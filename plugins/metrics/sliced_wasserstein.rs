@@ -3,7 +3,7 @@
 //! computed exactly from sorted quantiles).
 
 use scorelab::config::{Params, RawParams};
-use scorelab::metric::{Metric, MetricContext, MetricInput};
+use scorelab::metric::{Measured, Metric, MetricContext, MetricInput};
 use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 use scorelab::rng::{Rng, Stream};
@@ -41,9 +41,9 @@ pub fn wasserstein_1d_squared(mut a: Vec<f64>, mut b: Vec<f64>) -> f64 {
 }
 
 impl Metric for SlicedWasserstein {
-    fn compute(&self, input: &MetricInput) -> Result<f64, String> {
+    fn compute(&self, input: &MetricInput) -> Result<Measured, String> {
         if !input.samples.all_finite() {
-            return Ok(f64::NAN);
+            return Ok(f64::NAN.into());
         }
         let dim = input.samples.dim();
         let mut rng = Rng::new(input.seed, Stream::Metrics);
@@ -57,7 +57,7 @@ impl Metric for SlicedWasserstein {
             };
             total += wasserstein_1d_squared(project(input.samples), project(input.reference));
         }
-        Ok((total / self.projections as f64).sqrt())
+        Ok((total / self.projections as f64).sqrt().into())
     }
 }
 

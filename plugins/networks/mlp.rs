@@ -1,12 +1,12 @@
 //! `mlp`: a noise-conditional multilayer perceptron. A sinusoidal embedding of log(sigma)
-//! reaches every hidden layer through its own linear map (not only the input), and the
-//! output is divided by sigma (NCSNv2, technique 3) so the raw network predicts -z, a
-//! target of unit scale at every level.
+//! reaches every hidden layer through its own linear map (not only the input). The output
+//! is raw: the network's parameterisation (`score` divides it by sigma, NCSNv2 technique 3)
+//! makes it a denoiser.
 
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{Linear, Module, VarMap};
 use scorelab::config::{Params, RawParams};
-use scorelab::network::{Architecture, Network, NetworkContext, ScoreModel};
+use scorelab::network::{Architecture, Instance, Network, NetworkContext};
 use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 use scorelab::rng::Rng;
@@ -20,8 +20,6 @@ params! {
         layers: usize = 3,
         /// Size of the sinusoidal embedding of log(sigma) (even).
         embedding: usize = 32,
-        /// Divide the output by sigma (NCSNv2 technique 3); false: the output is the score itself.
-        scale_by_sigma: bool = true,
     }
 }
 
@@ -37,7 +35,6 @@ pub struct Mlp {
     hidden: Vec<Linear>,
     output: Linear,
     frequencies: Tensor,
-    scale_by_sigma: bool,
 }
 
 /// A linear layer with PyTorch's default initialisation, U(-1/sqrt(in), 1/sqrt(in)), drawn
@@ -54,7 +51,7 @@ fn linear(variables: &VarMap, name: &str, input: usize, output: usize, device: &
 }
 
 impl Architecture for MlpArchitecture {
-    fn instantiate(&self, device: &Device, rng: &mut Rng) -> candle_core::Result<Box<dyn Network>> {
+    fn instantiate(&self, device: &Device, rng: &mut Rng) -> candle_core::Result<Instance> {
         let p = &self.params;
         let variables = VarMap::new();
         let input = linear(&variables, "input", self.dim, p.hidden, device, rng)?;
@@ -71,7 +68,7 @@ impl Architecture for MlpArchitecture {
         // ln(sigma) spans a few units and these resolve it finely without aliasing.
         let frequencies: Vec<f32> = (1..=p.embedding / 2).map(|k| k as f32).collect();
         let frequencies = Tensor::from_vec(frequencies, (1, p.embedding / 2), device)?;
-        Ok(Box::new(Mlp { variables, input, conditions, hidden, output, frequencies, scale_by_sigma: p.scale_by_sigma }))
+        Ok(Instance::Trainable(Box::new(Mlp { variables, input, conditions, hidden, output, frequencies })))
     }
 }
 
@@ -82,25 +79,18 @@ impl Mlp {
     }
 }
 
-impl ScoreModel for Mlp {
-    fn score(&self, x: &Tensor, sigma: &Tensor) -> candle_core::Result<Tensor> {
+impl Network for Mlp {
+    fn forward(&self, x: &Tensor, sigma: &Tensor) -> candle_core::Result<Tensor> {
         let embedding = self.embed(&sigma.to_dtype(DType::F32)?)?;
         let mut h = self.input.forward(x)?.add(&self.conditions[0].forward(&embedding)?)?.silu()?;
         for (layer, condition) in self.hidden.iter().zip(&self.conditions[1..]) {
             h = layer.forward(&h)?.add(&condition.forward(&embedding)?)?.silu()?;
         }
-        let out = self.output.forward(&h)?;
-        if self.scale_by_sigma {
-            out.broadcast_div(sigma)
-        } else {
-            Ok(out)
-        }
+        self.output.forward(&h)
     }
-}
 
-impl Network for Mlp {
-    fn variables(&self) -> Option<&VarMap> {
-        Some(&self.variables)
+    fn variables(&self) -> &VarMap {
+        &self.variables
     }
 }
 
@@ -122,7 +112,7 @@ fn build(raw: &RawParams, context: &NetworkContext) -> BuildResult<dyn Architect
 inventory::submit! {
     Plugin {
         name: "mlp",
-        about: "MLP with a log-sigma embedding added to every hidden layer; output / sigma",
+        about: "MLP with a log-sigma embedding added to every hidden layer",
         params: MlpParams::docs,
         build: Builder::Network(build),
     }

@@ -2,10 +2,9 @@
 //! parameters and no training: it lets samplers and metrics be checked against truth.
 
 use candle_core::{DType, Device, Tensor};
-use candle_nn::VarMap;
 use scorelab::analytic::GaussianMixture;
 use scorelab::config::{NoParams, Params, RawParams};
-use scorelab::network::{Architecture, Network, NetworkContext, ScoreModel};
+use scorelab::network::{Architecture, Instance, NetworkContext, ScoreModel};
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 use scorelab::rng::Rng;
 
@@ -24,17 +23,35 @@ impl ScoreModel for Oracle {
         }
         Tensor::from_vec(scores, (n, dim), x.device())?.to_dtype(x.dtype())
     }
-}
 
-impl Network for Oracle {
-    fn variables(&self) -> Option<&VarMap> {
-        None
+    /// The divergence from the closed-form Jacobian: exact trace, or eps^T J eps per probe.
+    fn score_divergence(&self, x: &Tensor, sigma: &Tensor, probes: &[Tensor]) -> candle_core::Result<(Tensor, Tensor)> {
+        let (n, dim) = x.dims2()?;
+        let as_f64 = |t: &Tensor| -> candle_core::Result<Vec<f64>> { t.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>() };
+        let points = as_f64(x)?;
+        let sigmas = as_f64(sigma)?;
+        let probes: Vec<Vec<f64>> = probes.iter().map(as_f64).collect::<Result<_, _>>()?;
+        let mut divergence = Vec::with_capacity(n);
+        for (i, (row, s)) in points.chunks_exact(dim).zip(&sigmas).enumerate() {
+            let jacobian = self.mixture.score_jacobian(row, *s);
+            let value = if probes.is_empty() {
+                (0..dim).map(|d| jacobian[d * dim + d]).sum::<f64>()
+            } else {
+                let quadratic = |eps: &[f64]| -> f64 {
+                    (0..dim).map(|a| (0..dim).map(|b| eps[a] * jacobian[a * dim + b] * eps[b]).sum::<f64>()).sum()
+                };
+                probes.iter().map(|p| quadratic(&p[i * dim..(i + 1) * dim])).sum::<f64>() / probes.len() as f64
+            };
+            divergence.push(value as f32);
+        }
+        let divergence = Tensor::from_vec(divergence, n, x.device())?.to_dtype(x.dtype())?;
+        Ok((self.score(x, sigma)?, divergence))
     }
 }
 
 impl Architecture for Oracle {
-    fn instantiate(&self, _device: &Device, _rng: &mut Rng) -> candle_core::Result<Box<dyn Network>> {
-        Ok(Box::new(Oracle { mixture: self.mixture.clone() }))
+    fn instantiate(&self, _device: &Device, _rng: &mut Rng) -> candle_core::Result<Instance> {
+        Ok(Instance::Exact(Box::new(Oracle { mixture: self.mixture.clone() })))
     }
 
     fn trainable(&self) -> bool {

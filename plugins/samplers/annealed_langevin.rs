@@ -9,6 +9,7 @@ use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 use scorelab::rng::Rng;
 use scorelab::sampler::{langevin_step, tweedie_denoise, Sampler, StepInfo};
+use scorelab::schedule::Grid;
 
 params! {
     /// Parameters of `annealed_langevin`.
@@ -31,11 +32,11 @@ impl Sampler for AnnealedLangevin {
         &self,
         model: &dyn ScoreModel,
         mut x: Tensor,
-        sigmas: &[f64],
+        grid: &Grid,
         rng: &mut Rng,
         on_step: &mut dyn FnMut(StepInfo),
     ) -> candle_core::Result<Tensor> {
-        let levels: Vec<f64> = sigmas.iter().copied().filter(|s| *s > 0.0).collect();
+        let levels: Vec<f64> = grid.sigmas().iter().copied().filter(|s| *s > 0.0).collect();
         let Some(&smallest) = levels.last() else { return Ok(x) };
         let n = x.dim(0)?;
         let steps = self.params.steps_per_level;

@@ -1,6 +1,8 @@
 //! `geometric`: L noise levels from sigma_max down to sigma_min in geometric progression
 //! (Song & Ermon 2019), sigma_i = sigma_max * (sigma_min / sigma_max)^((i-1)/(L-1)).
-//! Training draws a level uniformly per example; sampling walks the levels in order.
+//! Training draws a level uniformly per example; sampling walks the levels in order. As a
+//! continuous schedule it is `ve`'s sigma(t) = sigma_min (sigma_max / sigma_min)^t, with
+//! the levels at t = 1, (L-2)/(L-1), ..., 0.
 
 use scorelab::config::{NumberOrAuto, Params, RawParams};
 use scorelab::params;
@@ -36,6 +38,22 @@ pub fn geometric_levels(high: f64, low: f64, n: usize) -> Vec<f64> {
 }
 
 impl Schedule for Geometric {
+    fn sigma(&self, t: f64) -> f64 {
+        self.sigma_min * (self.sigma_max / self.sigma_min).powf(t)
+    }
+
+    fn sigma_derivative(&self, t: f64) -> f64 {
+        self.sigma(t) * (self.sigma_max / self.sigma_min).ln()
+    }
+
+    fn t_of_sigma(&self, sigma: f64) -> f64 {
+        (sigma / self.sigma_min).ln() / (self.sigma_max / self.sigma_min).ln()
+    }
+
+    fn t_end(&self) -> f64 {
+        0.0
+    }
+
     fn sigma_min(&self) -> f64 {
         self.sigma_min
     }
@@ -57,13 +75,15 @@ impl Schedule for Geometric {
             .collect()
     }
 
-    fn sampling_sigmas(&self, steps: Option<usize>) -> Vec<f64> {
-        let mut grid = match steps {
+    fn default_grid(&self, steps: Option<usize>) -> Vec<f64> {
+        match steps {
             Some(n) => geometric_levels(self.sigma_max, self.sigma_min, n.max(1)),
             None => self.levels.clone(),
-        };
-        grid.push(0.0);
-        grid
+        }
+    }
+
+    fn discrete_levels(&self) -> Option<Vec<f64>> {
+        Some(self.levels.iter().rev().copied().collect())
     }
 }
 

@@ -3,12 +3,13 @@
 
 use scorelab::config::{NoParams, Params, RawParams};
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
+use scorelab::schedule::Schedule;
 use scorelab::weighting::Weighting;
 
 pub struct SigmaSquared;
 
 impl Weighting for SigmaSquared {
-    fn lambda(&self, sigma: f64) -> f64 {
+    fn lambda(&self, sigma: f64, _schedule: &dyn Schedule) -> f64 {
         sigma * sigma
     }
 }

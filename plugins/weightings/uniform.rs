@@ -3,12 +3,13 @@
 
 use scorelab::config::{NoParams, Params, RawParams};
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
+use scorelab::schedule::Schedule;
 use scorelab::weighting::Weighting;
 
 pub struct Uniform;
 
 impl Weighting for Uniform {
-    fn lambda(&self, _sigma: f64) -> f64 {
+    fn lambda(&self, _sigma: f64, _schedule: &dyn Schedule) -> f64 {
         1.0
     }
 }

@@ -41,20 +41,18 @@ fn main() -> Result<(), String> {
         let trials = resolve_all(&experiment).map_err(|e| e.to_string())?;
         let trial = &trials[0];
         let model = trial
-            .architecture
-            .instantiate(&trial.device, &mut Rng::from_seed(0))
+            .new_model(&mut Rng::from_seed(0))
             .map_err(|e| e.to_string())?;
         if trial.architecture.trainable() {
             let start = Instant::now();
-            scorelab::train::train(model.as_ref(), trial, &mut |_, _, _| {})
-                .map_err(|e| e.to_string())?;
+            scorelab::train::train(&model, trial, &mut |_, _, _| {}).map_err(|e| e.to_string())?;
             let seconds = start.elapsed().as_secs_f64();
             println!(
                 "train  {network:<6} hidden 128 x 3, batch 128: {steps} steps in {seconds:.2} s = {:.0} steps/s",
                 steps as f64 / seconds
             );
         }
-        let evaluation = evaluate(trial, model.as_ref(), &mut |_| {}).map_err(|e| e.to_string())?;
+        let evaluation = evaluate(trial, &model, &mut |_| {}).map_err(|e| e.to_string())?;
         println!(
             "sample {network:<6} 2000 points: {} NFE in {:.2} s = {:.2} ms per NFE",
             evaluation.nfe,

@@ -167,7 +167,8 @@ pub fn write_loss_table(history: &crate::train::History, path: &Path) -> Result<
     write_csv(DataFrame::new(n, columns), path)
 }
 
-fn write_csv(frame: PolarsResult<DataFrame>, path: &Path) -> Result<(), String> {
+/// Writes a table as CSV, atomically.
+pub fn write_csv(frame: PolarsResult<DataFrame>, path: &Path) -> Result<(), String> {
     let mut frame = frame.map_err(|e| format!("building {}: {e}", path.display()))?;
     let mut bytes = Vec::new();
     CsvWriter::new(&mut bytes)

@@ -7,6 +7,7 @@ use scorelab::network::{constant_sigma, ScoreModel};
 use scorelab::registry::{self, BuildResult, Builder, Built, Kind, Plugin};
 use scorelab::rng::Rng;
 use scorelab::sampler::{tweedie_denoise, Sampler, StepInfo};
+use scorelab::schedule::Grid;
 
 /// Jumps to Tweedie's denoised mean at every level, largest first (one NFE per level).
 struct IteratedDenoiser;
@@ -16,11 +17,11 @@ impl Sampler for IteratedDenoiser {
         &self,
         model: &dyn ScoreModel,
         mut x: Tensor,
-        sigmas: &[f64],
+        grid: &Grid,
         _rng: &mut Rng,
         on_step: &mut dyn FnMut(StepInfo),
     ) -> candle_core::Result<Tensor> {
-        let levels: Vec<f64> = sigmas.iter().copied().filter(|s| *s > 0.0).collect();
+        let levels: Vec<f64> = grid.sigmas().iter().copied().filter(|s| *s > 0.0).collect();
         for (i, sigma) in levels.iter().enumerate() {
             let score = model.score(&x, &constant_sigma(*sigma, x.dim(0)?, x.device())?)?;
             x = tweedie_denoise(&x, &score, *sigma)?;

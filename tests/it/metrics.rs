@@ -9,6 +9,29 @@ use scorelab::rng::Rng;
 
 use crate::common::{resolve, SMALL_GMM};
 
+/// Scores `samples` against `reference` with `metric`, the trial giving dataset and model.
+fn measure(
+    metric: &dyn Metric,
+    trial: &scorelab::trial::Trial,
+    samples: &Points,
+    reference: &Points,
+    seed: u64,
+) -> f64 {
+    let model = trial.new_model(&mut Rng::from_seed(0)).unwrap();
+    metric
+        .compute(&MetricInput {
+            samples,
+            reference,
+            dataset: trial.dataset.as_ref(),
+            seed,
+            model: &model,
+            schedule: trial.schedule.as_ref(),
+            device: &trial.device,
+        })
+        .unwrap()
+        .value
+}
+
 fn gaussian(n: usize, mean: [f64; 2], std: f64, seed: u64) -> Points {
     let mut rng = Rng::from_seed(seed);
     Points::new(
@@ -70,23 +93,13 @@ fn sliced_wasserstein_of_a_shift_is_its_length_over_sqrt2() {
             .flat_map(|r| [r[0] + shift[0], r[1] + shift[1]])
             .collect(),
     );
-    let sw = SlicedWassersteinFixture::new(2000).compute(&MetricInput {
-        samples: &moved,
-        reference: &points,
-        dataset: trials[0].dataset.as_ref(),
-        seed: 9,
-    });
+    let sw = SlicedWassersteinFixture::new(2000).compute(&trials[0], &moved, &points);
     let expected = 5.0 / 2f64.sqrt();
     assert!(
         (sw - expected).abs() < 0.05 * expected,
         "{sw} vs {expected}"
     );
-    let zero = SlicedWassersteinFixture::new(64).compute(&MetricInput {
-        samples: &points,
-        reference: &points,
-        dataset: trials[0].dataset.as_ref(),
-        seed: 9,
-    });
+    let zero = SlicedWassersteinFixture::new(64).compute(&trials[0], &points, &points);
     assert!(zero.abs() < 1e-12);
 }
 
@@ -104,8 +117,8 @@ impl SlicedWassersteinFixture {
         SlicedWassersteinFixture(metric)
     }
 
-    fn compute(&self, input: &MetricInput) -> f64 {
-        self.0.compute(input).unwrap()
+    fn compute(&self, trial: &scorelab::trial::Trial, samples: &Points, reference: &Points) -> f64 {
+        measure(self.0.as_ref(), trial, samples, reference, 9)
     }
 }
 
@@ -140,15 +153,13 @@ fn nll_true_of_exact_samples_is_the_entropy() {
     let trials = resolve(&yaml, &[]).unwrap();
     let trial = &trials[0];
     let samples = trial.dataset.sample(40000, &mut Rng::from_seed(12));
-    let nll = trial.metrics[0]
-        .1
-        .compute(&MetricInput {
-            samples: &samples,
-            reference: &trial.held_out,
-            dataset: trial.dataset.as_ref(),
-            seed: 0,
-        })
-        .unwrap();
+    let nll = measure(
+        trial.metrics[0].1.as_ref(),
+        trial,
+        &samples,
+        &trial.held_out,
+        0,
+    );
     let entropy = 1.0 + (2.0 * std::f64::consts::PI).ln();
     assert!((nll - entropy).abs() < 0.02, "{nll} vs {entropy}");
 }

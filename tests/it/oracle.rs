@@ -1,6 +1,7 @@
 use candle_core::Device;
 use scorelab::analytic::GaussianMixture;
 use scorelab::network::sigma_column;
+use scorelab::network::ScoreModel;
 use scorelab::rng::Rng;
 
 use crate::common::{resolve, SMALL_GMM};
@@ -69,10 +70,7 @@ fn oracle_network_returns_the_mixture_score() {
     let trials = resolve(SMALL_GMM, &["network=oracle"]).unwrap();
     let trial = &trials[0];
     assert!(!trial.architecture.trainable());
-    let network = trial
-        .architecture
-        .instantiate(&Device::Cpu, &mut Rng::from_seed(0))
-        .unwrap();
+    let network = trial.new_model(&mut Rng::from_seed(0)).unwrap();
     let x = trial.held_out.head(50);
     let sigmas: Vec<f64> = (0..50).map(|i| 0.1 + 0.1 * i as f64).collect();
     let score = network

@@ -1,5 +1,6 @@
 use crate::common::{resolve, SMALL_GMM};
 use scorelab::plugins::schedules::geometric::geometric_levels;
+use scorelab::schedule::{Grid, GridRequest};
 
 #[test]
 fn auto_sigma_max_is_the_brute_force_max_pairwise_distance() {
@@ -44,7 +45,8 @@ fn geometric_levels_match_the_closed_form() {
         &["schedule.sigma_max=20", "schedule.num_levels=4"],
     )
     .unwrap();
-    let grid = trials[0].schedule.sampling_sigmas(None);
+    let grid = Grid::new(trials[0].schedule.as_ref(), GridRequest::default());
+    let grid = grid.sigmas().to_vec();
     assert_eq!(grid.len(), 5);
     assert_eq!(grid[4], 0.0, "the grid ends at 0");
     assert!((grid[0] - 20.0).abs() < 1e-12 && (grid[3] - 0.1).abs() < 1e-12);

@@ -1,5 +1,6 @@
 use candle_core::{Device, Tensor};
 use scorelab::network::sigma_column;
+use scorelab::network::ScoreModel;
 use scorelab::rng::Rng;
 use scorelab::train::{sorted_vars, train};
 
@@ -24,10 +25,7 @@ sampler: annealed_langevin
 fn every_parameter_receives_a_nonzero_gradient() {
     let trials = resolve(TRAINING, &[]).unwrap();
     let trial = &trials[0];
-    let network = trial
-        .architecture
-        .instantiate(&Device::Cpu, &mut Rng::from_seed(0))
-        .unwrap();
+    let model = trial.new_model(&mut Rng::from_seed(0)).unwrap();
     let x = trial
         .training_data
         .head(64)
@@ -37,7 +35,7 @@ fn every_parameter_receives_a_nonzero_gradient() {
     let sigma = sigma_column(&sigmas, &Device::Cpu).unwrap();
     let z = Tensor::randn(0f32, 1f32, (64, 2), &Device::Cpu).unwrap();
     let noisy = (x + z.broadcast_mul(&sigma).unwrap()).unwrap();
-    let score = network.score(&noisy, &sigma).unwrap();
+    let score = model.score(&noisy, &sigma).unwrap();
     let loss = score
         .broadcast_mul(&sigma)
         .unwrap()
@@ -48,7 +46,7 @@ fn every_parameter_receives_a_nonzero_gradient() {
         .mean_all()
         .unwrap();
     let grads = loss.backward().unwrap();
-    let vars = sorted_vars(network.variables().unwrap());
+    let vars = sorted_vars(model.network().unwrap().variables());
     assert_eq!(
         vars.len(),
         2 * (1 + 3 + 2 + 1),
@@ -103,12 +101,9 @@ fn fixed_batch_loss(
 fn training_lowers_the_loss_and_approaches_the_oracle_score() {
     let trials = resolve(TRAINING, &[]).unwrap();
     let trial = &trials[0];
-    let network = trial
-        .architecture
-        .instantiate(&Device::Cpu, &mut Rng::from_seed(0))
-        .unwrap();
-    let untrained = fixed_batch_loss(network.as_ref(), trial);
-    let history = train(network.as_ref(), trial, &mut |_, _, _| {}).unwrap();
+    let network = trial.new_model(&mut Rng::from_seed(0)).unwrap();
+    let untrained = fixed_batch_loss(&network, trial);
+    let history = train(&network, trial, &mut |_, _, _| {}).unwrap();
     assert_eq!(history.steps.len(), 15);
     assert!(
         history.final_level_loss.iter().all(|l| l.is_finite()),
@@ -122,12 +117,9 @@ fn training_lowers_the_loss_and_approaches_the_oracle_score() {
 
     // The DSM loss has a floor the exact score attains; training closes most of the gap.
     let oracle_trials = resolve(TRAINING, &["network=oracle"]).unwrap();
-    let oracle = oracle_trials[0]
-        .architecture
-        .instantiate(&Device::Cpu, &mut Rng::from_seed(0))
-        .unwrap();
-    let floor = fixed_batch_loss(oracle.as_ref(), trial);
-    let trained = fixed_batch_loss(network.as_ref(), trial);
+    let oracle = oracle_trials[0].new_model(&mut Rng::from_seed(0)).unwrap();
+    let floor = fixed_batch_loss(&oracle, trial);
+    let trained = fixed_batch_loss(&network, trial);
     assert!(
         trained - floor < 0.1 * (untrained - floor),
         "untrained {untrained}, trained {trained}, exact score {floor}"

@@ -1,0 +1,204 @@
+//! Parameterisations: how a raw network F becomes a denoiser D(x^; sigma) in sigma space,
+//! as D = c_skip x^ + c_out F(c_in x^, sigma) (Karras et al. 2022, Table 1). A network
+//! setting (`network.parameterisation`), so samplers see one denoiser and score whatever
+//! the network predicts.
+
+use candle_core::Tensor;
+use serde::{Deserialize, Serialize};
+
+use crate::network::{Instance, Network, ScoreModel};
+use crate::params;
+
+/// What the raw network predicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Parameterisation {
+    /// The score, with the output divided by sigma (NCSNv2, technique 3): F predicts -z, a
+    /// target of unit scale; the input is not rescaled.
+    Score,
+    /// The noise: D = x^ - sigma F(c_in x^), c_in = 1 / sqrt(1 + sigma^2), so the network
+    /// sees the variance-preserving input s x^ (DDPM).
+    Eps,
+    /// The clean data: D = F(c_in x^).
+    X0,
+    /// Salimans & Ho 2022's v = alpha eps - sigma_vp x0 with alpha = 1 / sqrt(1 + sigma^2),
+    /// sigma_vp = sigma alpha: D = alpha^2 x^ - sigma_vp F(alpha x^).
+    V,
+    /// Karras et al. 2022: c_skip = sd^2 / (sigma^2 + sd^2), c_out = sigma sd / sqrt(sigma^2 + sd^2),
+    /// c_in = 1 / sqrt(sigma^2 + sd^2), with sd = `sigma_data`.
+    Edm,
+}
+
+params! {
+    /// Settings of the `network` slot that every trainable network takes (the rest of the
+    /// slot goes to the network plugin).
+    pub struct ModelSettings {
+        /// What the raw network predicts: score, eps, x0, v or edm (Karras et al. 2022 preconditioning).
+        parameterisation: Parameterisation = Parameterisation::Score,
+        /// Standard deviation of the data assumed by the `edm` parameterisation (EDM's 0.5 is for images in [-1, 1]).
+        sigma_data: f64 = 0.5,
+    }
+}
+
+/// The preconditioning coefficients (c_skip, c_out, c_in) at one noise level, as numbers;
+/// the score parameterisation has none (its output is scaled by 1/sigma, not a skip).
+pub fn coefficients(kind: Parameterisation, sigma: f64, sigma_data: f64) -> (f64, f64, f64) {
+    let vp_in = 1.0 / (1.0 + sigma * sigma).sqrt();
+    match kind {
+        Parameterisation::Score => (1.0, sigma, 1.0),
+        Parameterisation::Eps => (1.0, -sigma, vp_in),
+        Parameterisation::X0 => (0.0, 1.0, vp_in),
+        Parameterisation::V => (vp_in * vp_in, -sigma * vp_in, vp_in),
+        Parameterisation::Edm => {
+            let total = sigma * sigma + sigma_data * sigma_data;
+            (
+                sigma_data * sigma_data / total,
+                sigma * sigma_data / total.sqrt(),
+                1.0 / total.sqrt(),
+            )
+        }
+    }
+}
+
+/// EDM's loss weight lambda(sigma) = (sigma^2 + sd^2) / (sigma sd)^2 on ||D - x0||^2, which
+/// makes the effective training target of F unit-variance: lambda c_out^2 = 1.
+pub fn edm_loss_weight(sigma: f64, sigma_data: f64) -> f64 {
+    (sigma * sigma + sigma_data * sigma_data) / (sigma * sigma_data).powi(2)
+}
+
+/// A trained network under its parameterisation, or an exact score model: what training,
+/// samplers and likelihoods use.
+pub enum Model {
+    Network {
+        network: Box<dyn Network>,
+        settings: ModelSettings,
+    },
+    Exact(Box<dyn ScoreModel + Send>),
+}
+
+impl Model {
+    pub fn new(instance: Instance, settings: ModelSettings) -> Self {
+        match instance {
+            Instance::Trainable(network) => Model::Network { network, settings },
+            Instance::Exact(model) => Model::Exact(model),
+        }
+    }
+
+    /// The network to train, if there is one.
+    pub fn network(&self) -> Option<&dyn Network> {
+        match self {
+            Model::Network { network, .. } => Some(network.as_ref()),
+            Model::Exact(_) => None,
+        }
+    }
+
+    /// Per example, (D - x0) / sigma for noisy = x0 + sigma z: half its squared norm is the
+    /// loss normalised across levels, ||sigma s + z||^2 / 2, which a model that outputs
+    /// D = noisy scores at dim / 2. The score parameterisation computes sigma s + z directly.
+    pub fn training_residual(
+        &self,
+        x0: &Tensor,
+        noisy: &Tensor,
+        z: &Tensor,
+        sigma: &Tensor,
+    ) -> candle_core::Result<Tensor> {
+        match self {
+            Model::Network { settings, .. }
+                if settings.parameterisation != Parameterisation::Score =>
+            {
+                self.denoise(noisy, sigma)?.sub(x0)?.broadcast_div(sigma)
+            }
+            _ => self.score(noisy, sigma)?.broadcast_mul(sigma)?.add(z),
+        }
+    }
+}
+
+/// c_in, c_skip and c_out as (n, 1) columns for a column of noise levels.
+fn coefficient_columns(
+    kind: Parameterisation,
+    sigma: &Tensor,
+    sigma_data: f64,
+) -> candle_core::Result<(Tensor, Tensor, Tensor)> {
+    let values = sigma
+        .flatten_all()?
+        .to_dtype(candle_core::DType::F64)?
+        .to_vec1::<f64>()?;
+    let mut skip = Vec::with_capacity(values.len());
+    let mut out = Vec::with_capacity(values.len());
+    let mut input = Vec::with_capacity(values.len());
+    for s in values {
+        let (c_skip, c_out, c_in) = coefficients(kind, s, sigma_data);
+        skip.push(c_skip as f32);
+        out.push(c_out as f32);
+        input.push(c_in as f32);
+    }
+    let column =
+        |v: Vec<f32>| Tensor::from_vec(v, sigma.shape(), sigma.device())?.to_dtype(sigma.dtype());
+    Ok((column(input)?, column(skip)?, column(out)?))
+}
+
+impl ScoreModel for Model {
+    fn score(&self, x: &Tensor, sigma: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Model::Exact(model) => model.score(x, sigma),
+            Model::Network { network, settings } => match settings.parameterisation {
+                Parameterisation::Score => network.forward(x, sigma)?.broadcast_div(sigma),
+                Parameterisation::Eps => {
+                    let (c_in, _, _) = coefficient_columns(Parameterisation::Eps, sigma, 1.0)?;
+                    // (D - x) / sigma^2 = -eps / sigma, without the cancellation.
+                    network
+                        .forward(&x.broadcast_mul(&c_in)?, sigma)?
+                        .neg()?
+                        .broadcast_div(sigma)
+                }
+                _ => self.denoise(x, sigma)?.sub(x)?.broadcast_div(&sigma.sqr()?),
+            },
+        }
+    }
+
+    fn denoise(&self, x: &Tensor, sigma: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Model::Exact(model) => model.denoise(x, sigma),
+            Model::Network { network, settings } => match settings.parameterisation {
+                Parameterisation::Score => {
+                    x.add(&self.score(x, sigma)?.broadcast_mul(&sigma.sqr()?)?)
+                }
+                kind => {
+                    let (c_in, c_skip, c_out) =
+                        coefficient_columns(kind, sigma, settings.sigma_data)?;
+                    let raw = network.forward(&x.broadcast_mul(&c_in)?, sigma)?;
+                    x.broadcast_mul(&c_skip)?.add(&raw.broadcast_mul(&c_out)?)
+                }
+            },
+        }
+    }
+
+    fn score_divergence(
+        &self,
+        x: &Tensor,
+        sigma: &Tensor,
+        probes: &[Tensor],
+    ) -> candle_core::Result<(Tensor, Tensor)> {
+        match self {
+            // The exact model may know its divergence in closed form.
+            Model::Exact(model) => model.score_divergence(x, sigma, probes),
+            Model::Network { .. } => default_divergence(self, x, sigma, probes),
+        }
+    }
+}
+
+/// The trait's autograd divergence, callable from an override.
+fn default_divergence(
+    model: &Model,
+    x: &Tensor,
+    sigma: &Tensor,
+    probes: &[Tensor],
+) -> candle_core::Result<(Tensor, Tensor)> {
+    struct Plain<'a>(&'a Model);
+    impl ScoreModel for Plain<'_> {
+        fn score(&self, x: &Tensor, sigma: &Tensor) -> candle_core::Result<Tensor> {
+            self.0.score(x, sigma)
+        }
+    }
+    Plain(model).score_divergence(x, sigma, probes)
+}
