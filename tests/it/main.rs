@@ -10,6 +10,7 @@ mod common;
 mod config_errors;
 mod external_sampler;
 mod langevin;
+mod likelihood;
 mod metrics;
 mod oracle;
 mod registry;
