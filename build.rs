@@ -6,7 +6,9 @@ use std::path::Path;
 use std::{env, fs};
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins");
+    // Read at run time: a build script compiled once may serve several checkouts.
+    let root = Path::new(&env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+        .join("plugins");
     println!("cargo:rerun-if-changed={}", root.display());
     let mut code = String::new();
     let mut kinds: Vec<_> = fs::read_dir(&root)

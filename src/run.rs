@@ -221,10 +221,8 @@ pub fn sweep(
         .map_err(|e| write_error(&folder.plots(), e))?;
     if nfe::applies(&axis_keys) {
         let path = folder.root.join("quality_vs_nfe.csv");
-        table::write_csv(nfe::table(&axis_keys, &rows), &path)
-            .map_err(|e| write_error(&path, e))?;
-        nfe::write_charts(&folder.plots(), &axis_keys, &rows)
-            .map_err(|e| write_error(&folder.plots(), e))?;
+        table::write_csv(nfe::table(&rows), &path).map_err(|e| write_error(&path, e))?;
+        nfe::write_charts(&folder.plots(), &rows).map_err(|e| write_error(&folder.plots(), e))?;
     }
     let _ = writeln!(out, "\n{}", report::summary_table(&rows));
     let _ = writeln!(out, "results: {}", folder.root.display());

@@ -605,9 +605,23 @@ fn canonical_json(value: &serde_json::Value) -> String {
 }
 
 /// A value as people write it: strings without quotes.
+/// A plugin table reads as `kind(key=value,...)`, e.g. `heun(steps=18)`.
 pub fn display_value(value: &serde_json::Value) -> String {
     match value {
         serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Object(map) if map.get("kind").is_some_and(|k| k.is_string()) => {
+            let settings: Vec<String> = map
+                .iter()
+                .filter(|(k, _)| k.as_str() != "kind")
+                .map(|(k, v)| format!("{k}={}", display_value(v)))
+                .collect();
+            let kind = display_value(&map["kind"]);
+            if settings.is_empty() {
+                kind
+            } else {
+                format!("{kind}({})", settings.join(","))
+            }
+        }
         other => other.to_string(),
     }
 }

@@ -1,6 +1,7 @@
 //! Quality against cost. Whenever a sweep varies the sampler or its settings, every metric
 //! is drawn against NFE (log scale) with one line per sampler configuration, the points of
-//! a line being its step counts; `quality_vs_nfe.csv` holds the same numbers.
+//! a line being its cost settings (sampler settings named `*steps*`, `rtol` or `atol`, swept
+//! on their own or inside swept sampler tables); `quality_vs_nfe.csv` holds the same numbers.
 
 use std::path::Path;
 
@@ -19,28 +20,29 @@ fn is_sampler_key(key: &str) -> bool {
     key == "sampler" || key.starts_with("sampler.")
 }
 
-/// Swept sampler settings whose values are all integers (step counts): they move a trial
-/// along its line rather than starting a new one.
-fn step_keys(axis_keys: &[String], rows: &[TrialRow]) -> Vec<String> {
-    axis_keys
-        .iter()
-        .filter(|key| key.starts_with("sampler.") && !key.ends_with(".kind"))
-        .filter(|key| {
-            rows.iter()
-                .filter_map(|r| r.axes.iter().find(|(k, _)| k == *key))
-                .all(|(_, v)| v.is_u64())
-        })
-        .cloned()
-        .collect()
+/// Settings that trade cost for accuracy: step counts and an adaptive solver's tolerances.
+fn sets_cost(name: &str) -> bool {
+    name.contains("steps") || name == "rtol" || name == "atol"
 }
 
-/// The line a trial belongs to: its swept values other than step counts.
-fn line_of(row: &TrialRow, steps: &[String]) -> String {
+/// The line a trial belongs to: its swept values other than cost settings.
+fn line_of(row: &TrialRow) -> String {
     let parts: Vec<String> = row
         .axes
         .iter()
-        .filter(|(k, _)| !steps.contains(k))
-        .map(|(k, v)| format!("{}={}", short_key(k), display_value(v)))
+        .filter(|(k, _)| !(is_sampler_key(k) && sets_cost(short_key(k).as_str())))
+        .map(|(k, v)| {
+            let shown = match v {
+                serde_json::Value::Object(map) if is_sampler_key(k) => serde_json::Value::Object(
+                    map.iter()
+                        .filter(|(name, _)| !sets_cost(name))
+                        .map(|(name, value)| (name.clone(), value.clone()))
+                        .collect(),
+                ),
+                other => other.clone(),
+            };
+            format!("{}={}", short_key(k), display_value(&shown))
+        })
         .collect();
     if parts.is_empty() {
         "sampler".to_string()
@@ -50,13 +52,12 @@ fn line_of(row: &TrialRow, steps: &[String]) -> String {
 }
 
 /// (line, nfe, row) in line order, by NFE within a line.
-fn points<'a>(axis_keys: &[String], rows: &'a [TrialRow]) -> Vec<(String, u64, &'a TrialRow)> {
-    let steps = step_keys(axis_keys, rows);
+fn points(rows: &[TrialRow]) -> Vec<(String, u64, &TrialRow)> {
     let mut lines: Vec<String> = Vec::new();
     let mut out: Vec<(String, u64, &TrialRow)> = rows
         .iter()
         .map(|row| {
-            let line = line_of(row, &steps);
+            let line = line_of(row);
             if !lines.contains(&line) {
                 lines.push(line.clone());
             }
@@ -68,8 +69,8 @@ fn points<'a>(axis_keys: &[String], rows: &'a [TrialRow]) -> Vec<(String, u64, &
 }
 
 /// `quality_vs_nfe_<metric>.png/.svg` for every metric.
-pub fn write_charts(dir: &Path, axis_keys: &[String], rows: &[TrialRow]) -> Result<(), PlotError> {
-    let points = points(axis_keys, rows);
+pub fn write_charts(dir: &Path, rows: &[TrialRow]) -> Result<(), PlotError> {
+    let points = points(rows);
     let mut metric_names: Vec<&String> = rows.iter().flat_map(|r| r.metrics.keys()).collect();
     metric_names.sort();
     metric_names.dedup();
@@ -103,8 +104,8 @@ pub fn write_charts(dir: &Path, axis_keys: &[String], rows: &[TrialRow]) -> Resu
 }
 
 /// The table behind the charts: one row per trial with its line, NFE and metrics.
-pub fn table(axis_keys: &[String], rows: &[TrialRow]) -> PolarsResult<DataFrame> {
-    let points = points(axis_keys, rows);
+pub fn table(rows: &[TrialRow]) -> PolarsResult<DataFrame> {
+    let points = points(rows);
     let mut columns = vec![
         Column::new(
             "line".into(),

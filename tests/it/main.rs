@@ -16,5 +16,6 @@ mod oracle;
 mod registry;
 mod results;
 mod schedules;
+mod sde_sweeps;
 mod sweeps;
 mod training;

@@ -1,0 +1,102 @@
+//! How the SDE family's settings meet sweeps: sampler ablations keep the file's tuned
+//! sampler, sampling settings never split a training group, and parameterisations are
+//! checked before anything runs.
+
+use std::path::Path;
+
+use crate::common::{resolve, resolve_error, resolve_file, sweep, write, SMALL_GMM};
+
+#[test]
+fn a_sampler_ablation_keeps_the_files_tuned_sampler_as_its_baseline() {
+    let quickstart = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/quickstart.yaml");
+    let trials = resolve_file(
+        &quickstart,
+        &["sampler=annealed_langevin,test_iterated_denoiser"],
+    )
+    .unwrap();
+    let langevin: Vec<_> = trials
+        .iter()
+        .filter(|t| t.resolved["sampler"]["kind"] == "annealed_langevin")
+        .collect();
+    assert_eq!(langevin.len(), 2, "one per weighting");
+    for trial in langevin {
+        assert_eq!(trial.resolved["sampler"]["steps_per_level"], 50);
+        assert_eq!(trial.resolved["sampler"]["eps"], 0.0005);
+    }
+    let other = trials
+        .iter()
+        .find(|t| t.resolved["sampler"]["kind"] == "test_iterated_denoiser")
+        .unwrap();
+    assert_eq!(
+        other.resolved["sampler"],
+        serde_json::json!({"kind": "test_iterated_denoiser"}),
+        "the other sampler does not inherit annealed Langevin's keys"
+    );
+}
+
+#[test]
+fn a_sweep_of_samplers_trains_exactly_one_model() {
+    let yaml = format!(
+        "{}sweep:\n  sampler.kind: [euler, heun, ddim, dpmpp_2m]\n",
+        SMALL_GMM
+            .replace("train: {steps: 60,", "train: {steps: 20,")
+            .replace(
+                "schedule: {kind: geometric, num_levels: 5, sigma_max: auto,",
+                "schedule: {kind: ve, sigma_max: 15.0,"
+            )
+            .replace(
+                "sampler: {kind: annealed_langevin, steps_per_level: 5, eps: 0.002}",
+                "sampler: euler"
+            )
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "samplers.yaml", &yaml);
+    let overrides = ["sampler.steps=2,4", "schedule.sampling_eps=0.001,0.01"];
+    let trials = resolve_file(&file, &overrides).unwrap();
+    assert_eq!(trials.len(), 16);
+    assert!(
+        trials.iter().all(|t| t.train_id == trials[0].train_id),
+        "sampler settings and the schedule's sampling end never split a training group"
+    );
+    let report = sweep(&file, &overrides, &dir.path().join("r")).unwrap();
+    assert_eq!(report.rows.len(), 16);
+    let models = std::fs::read_dir(report.folder.root.join("models")).unwrap();
+    assert_eq!(models.count(), 1, "one model for every sampler");
+    assert!(
+        report.folder.root.join("quality_vs_nfe.csv").is_file()
+            && report
+                .folder
+                .root
+                .join("plots/quality_vs_nfe_mode_weights.png")
+                .is_file(),
+        "a sampler sweep writes the quality-vs-NFE table and charts"
+    );
+}
+
+#[test]
+fn the_parameterisation_is_a_checked_network_setting() {
+    let trials = resolve(SMALL_GMM, &["network.parameterisation=edm"]).unwrap();
+    assert_eq!(trials[0].resolved["network"]["parameterisation"], "edm");
+    assert_eq!(trials[0].resolved["network"]["sigma_data"], 0.5);
+    let default = resolve(SMALL_GMM, &[]).unwrap();
+    assert_ne!(
+        default[0].train_id, trials[0].train_id,
+        "the parameterisation decides the trained model"
+    );
+
+    let message = resolve_error(SMALL_GMM, &["network.parameterisation=epsilon"]);
+    assert!(
+        message.contains("`network.parameterisation`") && message.contains("eps"),
+        "{message}"
+    );
+    let message = resolve_error(
+        SMALL_GMM,
+        &["network=oracle", "network.parameterisation=x0"],
+    );
+    assert!(
+        message.contains("`network.parameterisation`") && message.contains("exact"),
+        "{message}"
+    );
+    let message = resolve_error(SMALL_GMM, &["network.sigma_data=0"]);
+    assert!(message.contains("`network.sigma_data`"), "{message}");
+}
