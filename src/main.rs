@@ -3,7 +3,7 @@
 // candle allocates a fresh buffer for every tensor op; with glibc's allocator large buffers
 // are mmap'ed and unmapped each time, and page faults then cost more than the arithmetic.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: scorelab::Allocator = scorelab::Allocator;
 
 fn main() -> std::process::ExitCode {
     scorelab::cli::main()

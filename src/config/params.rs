@@ -123,10 +123,30 @@ pub fn type_name(stringified: &str) -> String {
     stringified.replace(' ', "")
 }
 
+/// A default as `runner plugins` shows it: its JSON text.
+pub fn default_text<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "?".to_string())
+}
+
+/// A field's doc comment lines joined into one line.
+pub fn doc_text(lines: &[&str]) -> String {
+    lines
+        .iter()
+        .map(|line| line.trim())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Declares a params struct: fields with doc comments and defaults, `Default`, serde, and
 /// [`Params`] (docs for `runner plugins`, field-by-field decoding with key paths).
 ///
-/// ```ignore
+/// Everything the expansion names is reached through this crate (`$crate` and the hidden
+/// `scorelab::__private` re-exports), so a plugin crate needs no `serde` or `serde_json` of its
+/// own. It does need this crate under its own name, `scorelab` (no `package =` rename).
+///
+/// ```
+/// use scorelab::plugin::prelude::*;
+///
 /// params! {
 ///     /// Parameters of the sampler.
 ///     pub struct LangevinParams {
@@ -134,6 +154,9 @@ pub fn type_name(stringified: &str) -> String {
 ///         steps_per_level: usize = 100,
 ///     }
 /// }
+///
+/// assert_eq!(LangevinParams::default().steps_per_level, 100);
+/// assert_eq!(LangevinParams::docs()[0].doc, "Langevin steps per noise level.");
 /// ```
 #[macro_export]
 macro_rules! params {
@@ -147,8 +170,16 @@ macro_rules! params {
         }
     ) => {
         $(#[doc = $sdoc])*
-        #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
-        #[serde(deny_unknown_fields, default)]
+        #[derive(
+            ::std::fmt::Debug,
+            ::std::clone::Clone,
+            ::std::cmp::PartialEq,
+            $crate::__private::serde::Serialize,
+            $crate::__private::serde::Deserialize,
+        )]
+        // The derive's own paths: `scorelab` is in every caller's extern prelude (inside this
+        // crate through `extern crate self as scorelab`), so a plugin crate needs no serde.
+        #[serde(crate = "scorelab::__private::serde", deny_unknown_fields, default)]
         pub struct $name {
             $( $(#[doc = $doc])* pub $field: $ty, )*
         }
@@ -159,34 +190,36 @@ macro_rules! params {
             }
         }
 
+        // Absolute paths throughout: a plugin file may well have its own `Result` in scope.
         impl $crate::config::Params for $name {
-            fn docs() -> Vec<$crate::config::ParamDoc> {
+            fn docs() -> ::std::vec::Vec<$crate::config::ParamDoc> {
                 #[allow(unused_variables)]
                 let defaults = <$name as ::std::default::Default>::default();
-                vec![ $(
+                ::std::vec![ $(
                     $crate::config::ParamDoc {
-                        name: stringify!($field),
-                        ty: $crate::config::params::type_name(stringify!($ty)),
-                        default: ::serde_json::to_string(&defaults.$field)
-                            .unwrap_or_else(|_| "?".to_string()),
-                        doc: [$($doc),*].iter().map(|line: &&str| line.trim()).collect::<Vec<_>>().join(" "),
+                        name: ::std::stringify!($field),
+                        ty: $crate::config::params::type_name(::std::stringify!($ty)),
+                        default: $crate::config::params::default_text(&defaults.$field),
+                        doc: $crate::config::params::doc_text(&[$($doc),*]),
                     },
                 )* ]
             }
 
-            fn from_raw(raw: &$crate::config::RawParams) -> Result<Self, $crate::config::ConfigError> {
-                raw.check_keys(&[$(stringify!($field)),*])?;
+            fn from_raw(
+                raw: &$crate::config::RawParams,
+            ) -> ::std::result::Result<Self, $crate::config::ConfigError> {
+                raw.check_keys(&[$(::std::stringify!($field)),*])?;
                 #[allow(unused_mut)]
                 let mut params = <$name as ::std::default::Default>::default();
                 $(
-                    if let Some(value) = raw.decode::<$ty>(
-                        stringify!($field),
-                        &$crate::config::params::type_name(stringify!($ty)),
+                    if let ::std::option::Option::Some(value) = raw.decode::<$ty>(
+                        ::std::stringify!($field),
+                        &$crate::config::params::type_name(::std::stringify!($ty)),
                     )? {
                         params.$field = value;
                     }
                 )*
-                Ok(params)
+                ::std::result::Result::Ok(params)
             }
         }
     };
