@@ -133,6 +133,27 @@ impl Experiment {
         self.axes.iter().map(Axis::len).product()
     }
 
+    /// The assignments, preceded by `slot.kind = NAME` wherever one sets a parameter under a
+    /// slot that the file or an override names by shorthand (`schedule=edm` with a sweep of
+    /// `schedule.rho`): merged over a plain name, the table would otherwise lose it.
+    fn with_shorthand_kinds(&self, assignments: &[(String, Value)]) -> Vec<(String, Value)> {
+        let root = config::root_dict(&self.base, &self.file).unwrap_or_default();
+        let mut entries = Vec::new();
+        for (key, value) in assignments {
+            if let Some((slot, _)) = key.split_once('.') {
+                let kind_key = format!("{slot}.kind");
+                let named = assignments.iter().any(|(k, _)| *k == kind_key || k == slot);
+                if let (Some(Value::String(_, name)), false) = (root.get(slot), named) {
+                    if !entries.iter().any(|(k, _): &(String, Value)| *k == kind_key) {
+                        entries.push((kind_key, Value::from(name.clone())));
+                    }
+                }
+            }
+            entries.push((key.clone(), value.clone()));
+        }
+        entries
+    }
+
     /// Every trial, the first axis varying slowest.
     pub fn trials(&self) -> Vec<TrialSpec> {
         let mut specs = Vec::with_capacity(self.num_trials());
@@ -151,7 +172,7 @@ impl Experiment {
             }
             let figment = self.base.clone().merge(KeyValues {
                 name: SWEEP_SOURCE.into(),
-                entries: assignments.clone(),
+                entries: self.with_shorthand_kinds(&assignments),
             });
             specs.push(TrialSpec {
                 index,

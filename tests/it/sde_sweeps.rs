@@ -100,3 +100,17 @@ fn the_parameterisation_is_a_checked_network_setting() {
     let message = resolve_error(SMALL_GMM, &["network.sigma_data=0"]);
     assert!(message.contains("`network.sigma_data`"), "{message}");
 }
+
+#[test]
+fn a_plugin_named_by_shorthand_keeps_its_name_under_a_swept_parameter() {
+    let trials = resolve(SMALL_GMM, &["schedule=edm", "schedule.rho=5,7"]).unwrap();
+    assert_eq!(trials.len(), 2);
+    for (trial, rho) in trials.iter().zip([5.0, 7.0]) {
+        assert_eq!(trials[0].resolved["schedule"]["kind"], "edm");
+        assert_eq!(trial.resolved["schedule"]["rho"], rho);
+    }
+    assert_eq!(
+        trials[0].train_id, trials[1].train_id,
+        "rho only shapes the sampling grid"
+    );
+}
