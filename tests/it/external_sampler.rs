@@ -2,12 +2,8 @@
 //! file, exactly like a built-in one.
 
 use candle_core::Tensor;
-use scorelab::config::{NoParams, Params, RawParams};
-use scorelab::network::{constant_sigma, ScoreModel};
-use scorelab::registry::{self, BuildResult, Builder, Built, Kind, Plugin};
-use scorelab::rng::Rng;
-use scorelab::sampler::{tweedie_denoise, Sampler, StepInfo};
-use scorelab::schedule::Grid;
+use scorelab::plugin::prelude::*;
+use scorelab::registry::{self, Kind};
 
 /// Jumps to Tweedie's denoised mean at every level, largest first (one NFE per level).
 struct IteratedDenoiser;
@@ -40,7 +36,8 @@ fn build(raw: &RawParams) -> BuildResult<dyn Sampler> {
     Ok(Built::new(Box::new(IteratedDenoiser), &params))
 }
 
-inventory::submit! {
+// Through the prelude's re-export, as a crate without its own `inventory` dependency would.
+scorelab::plugin::prelude::inventory::submit! {
     Plugin { name: "test_iterated_denoiser", about: "test: Tweedie jump per level", params: NoParams::docs, build: Builder::Sampler(build) }
 }
 
@@ -67,4 +64,40 @@ eval: [mode_weights]
         message.contains("did you mean `test_iterated_denoiser`"),
         "{message}"
     );
+}
+
+/// The `rust` code blocks of the README section `heading`, in order.
+fn readme_blocks(readme: &str, heading: &str) -> Vec<String> {
+    let start = readme.find(heading).expect("README section");
+    let section = &readme[start + heading.len()..];
+    let section = &section[..section.find("\n## ").unwrap_or(section.len())];
+    section
+        .split("```rust\n")
+        .skip(1)
+        .map(|rest| rest[..rest.find("\n```").expect("closed block")].to_string())
+        .collect()
+}
+
+#[test]
+fn the_readme_plugin_example_is_the_example_crate() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let example =
+        std::fs::read_to_string(root.join("examples/external-plugin/src/main.rs")).unwrap();
+    // The plugin file, then what makes it a program; the README shows both parts.
+    let (plugin, program) = example
+        .split_once("// --- end of the README example ---\n")
+        .expect("marker line in examples/external-plugin/src/main.rs");
+    let blocks = readme_blocks(&readme, "## Adding a sampler\n");
+    assert_eq!(
+        blocks.len(),
+        2,
+        "two rust blocks in README's Adding a sampler"
+    );
+    assert_eq!(
+        blocks[0].trim(),
+        plugin.trim(),
+        "README's plugin example differs from examples/external-plugin/src/main.rs"
+    );
+    assert_eq!(blocks[1].trim(), program.trim(), "README's main differs");
 }
