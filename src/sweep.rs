@@ -42,6 +42,8 @@ pub struct Experiment {
     base: Figment,
     /// The file's own values, before overrides.
     file_root: Dict,
+    /// Command-line overrides that set one value (not sweeps).
+    fixed: Vec<(String, Value)>,
     pub axes: Vec<Axis>,
 }
 
@@ -89,7 +91,7 @@ impl Experiment {
 
         let base = figment.merge(KeyValues {
             name: OVERRIDE_SOURCE.into(),
-            entries: fixed,
+            entries: fixed.clone(),
         });
         let stem = file
             .file_stem()
@@ -101,6 +103,7 @@ impl Experiment {
             stem,
             base,
             file_root: root,
+            fixed,
             axes,
         })
     }
@@ -115,6 +118,26 @@ impl Experiment {
                 .map(str::to_string),
             _ => None,
         }
+    }
+
+    /// The keys of `slot` that the command line or the sweep sets for one trial (its
+    /// `assignments`), as opposed to the file's own section for the slot.
+    pub fn keys_set_outside_the_file(
+        &self,
+        slot: &str,
+        assignments: &[(String, Value)],
+    ) -> Vec<String> {
+        let mut keys = Vec::new();
+        for (path, value) in self.fixed.iter().chain(assignments) {
+            if path == slot {
+                if let Value::Dict(_, dict) = value {
+                    keys.extend(dict.keys().cloned());
+                }
+            } else if let Some(rest) = path.strip_prefix(&format!("{slot}.")) {
+                keys.push(rest.split('.').next().unwrap_or(rest).to_string());
+            }
+        }
+        keys
     }
 
     /// The parameters the file itself gives a slot (without `kind`).
@@ -144,7 +167,10 @@ impl Experiment {
                 let kind_key = format!("{slot}.kind");
                 let named = assignments.iter().any(|(k, _)| *k == kind_key || k == slot);
                 if let (Some(Value::String(_, name)), false) = (root.get(slot), named) {
-                    if !entries.iter().any(|(k, _): &(String, Value)| *k == kind_key) {
+                    if !entries
+                        .iter()
+                        .any(|(k, _): &(String, Value)| *k == kind_key)
+                    {
                         entries.push((kind_key, Value::from(name.clone())));
                     }
                 }

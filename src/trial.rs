@@ -210,7 +210,7 @@ fn resolve(
 
     // Data: generated once per distinct data config, seed and sizes.
     let (data_plugin, data_raw) =
-        plugin_slot(experiment, &root, "data", Kind::Dataset, &provenance)?;
+        plugin_slot(experiment, &spec, &root, "data", Kind::Dataset, &provenance)?;
     let Builder::Dataset(build_data) = data_plugin.build else {
         unreachable!("kind checked")
     };
@@ -240,8 +240,14 @@ fn resolve(
         })
         .clone();
 
-    let (schedule_plugin, schedule_raw) =
-        plugin_slot(experiment, &root, "schedule", Kind::Schedule, &provenance)?;
+    let (schedule_plugin, schedule_raw) = plugin_slot(
+        experiment,
+        &spec,
+        &root,
+        "schedule",
+        Kind::Schedule,
+        &provenance,
+    )?;
     let Builder::Schedule(build_schedule) = schedule_plugin.build else {
         unreachable!("kind checked")
     };
@@ -252,15 +258,27 @@ fn resolve(
         },
     )?;
 
-    let (weighting_plugin, weighting_raw) =
-        plugin_slot(experiment, &root, "weighting", Kind::Weighting, &provenance)?;
+    let (weighting_plugin, weighting_raw) = plugin_slot(
+        experiment,
+        &spec,
+        &root,
+        "weighting",
+        Kind::Weighting,
+        &provenance,
+    )?;
     let Builder::Weighting(build_weighting) = weighting_plugin.build else {
         unreachable!("kind checked")
     };
     let weighting = build_weighting(&weighting_raw)?;
 
-    let (network_plugin, mut network_raw) =
-        plugin_slot(experiment, &root, "network", Kind::Network, &provenance)?;
+    let (network_plugin, mut network_raw) = plugin_slot(
+        experiment,
+        &spec,
+        &root,
+        "network",
+        Kind::Network,
+        &provenance,
+    )?;
     let Builder::Network(build_network) = network_plugin.build else {
         unreachable!("kind checked")
     };
@@ -301,8 +319,14 @@ fn resolve(
         ));
     }
 
-    let (sampler_plugin, sampler_raw) =
-        plugin_slot(experiment, &root, "sampler", Kind::Sampler, &provenance)?;
+    let (sampler_plugin, sampler_raw) = plugin_slot(
+        experiment,
+        &spec,
+        &root,
+        "sampler",
+        Kind::Sampler,
+        &provenance,
+    )?;
     let Builder::Sampler(build_sampler) = sampler_plugin.build else {
         unreachable!("kind checked")
     };
@@ -460,6 +484,7 @@ fn section_dict(root: &Dict, key: &str, provenance: &Provenance) -> Result<Dict,
 /// the file's parameters are kept, so the baseline is the file's tuned sampler.
 fn plugin_slot<'p>(
     experiment: &Experiment,
+    spec: &TrialSpec,
     root: &Dict,
     key: &str,
     kind: Kind,
@@ -479,7 +504,9 @@ fn plugin_slot<'p>(
     let (plugin, mut raw) = plugin_from_value(value, key, kind, provenance)?;
     match experiment.file_kind(key) {
         Some(file_kind) if file_kind != plugin.name => {
-            raw.dict.retain(|_, v| !provenance.is_from_file(v));
+            // Values written in the file's `sweep:` section count as set outside the slot.
+            let kept = experiment.keys_set_outside_the_file(key, &spec.assignments);
+            raw.dict.retain(|k, _| kept.contains(k));
         }
         Some(_) => {
             for (name, value) in experiment.file_params(key) {

@@ -64,13 +64,6 @@ impl Provenance {
         }
     }
 
-    /// Whether a value was written in the experiment file (not an override or sweep value).
-    pub fn is_from_file(&self, value: &Value) -> bool {
-        self.figment
-            .get_metadata(value.tag())
-            .is_some_and(|meta| matches!(meta.source, Some(figment::Source::File(_))))
-    }
-
     pub fn key_error(&self, value: &Value, key: &str, message: String, fix: String) -> ConfigError {
         ConfigError::Key {
             origin: self.origin_of(value),

@@ -114,3 +114,26 @@ fn a_plugin_named_by_shorthand_keeps_its_name_under_a_swept_parameter() {
         "rho only shapes the sampling grid"
     );
 }
+
+#[test]
+fn a_swept_plugin_table_brings_its_own_settings() {
+    // The file's `steps: 10` belongs to its euler; the swept heun table sets its own, even
+    // when the value coincides with the file's.
+    let yaml = format!(
+        "{}sweep:\n  sampler:\n    - {{kind: euler, steps: 7}}\n    - {{kind: heun, steps: 10}}\n    - {{kind: ddim, eta: 1.0}}\n",
+        SMALL_GMM.replace(
+            "sampler: {kind: annealed_langevin, steps_per_level: 5, eps: 0.002}",
+            "sampler: {kind: euler, steps: 10}"
+        )
+    );
+    let trials = resolve(&yaml, &[]).unwrap();
+    assert_eq!(trials[0].resolved["sampler"]["steps"], 7);
+    assert_eq!(trials[1].resolved["sampler"]["kind"], "heun");
+    assert_eq!(trials[1].resolved["sampler"]["steps"], 10);
+    assert_eq!(trials[2].resolved["sampler"]["eta"], 1.0);
+    assert_ne!(
+        trials[2].resolved["sampler"]["steps"], 10,
+        "ddim takes its own default, not euler's steps from the file"
+    );
+    assert_eq!(trials[1].label, "sampler=heun(steps=10)");
+}
