@@ -4,6 +4,7 @@
 //! space (x^ = x / s, where every family is x0 + sigma z); those that follow the SDE in x
 //! itself convert with the grid's `scale`.
 
+pub mod sde_steps;
 pub mod steps;
 
 use candle_core::Tensor;

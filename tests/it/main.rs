@@ -16,6 +16,7 @@ mod oracle;
 mod parameterisation;
 mod registry;
 mod results;
+mod samplers;
 mod schedules;
 mod sde_schedules;
 mod sde_sweeps;

@@ -1,0 +1,105 @@
+//! `euler_ancestral`: k-diffusion's `sample_euler_ancestral`: at each level an Euler step of
+//! the probability-flow ODE down to sigma_down, then fresh noise of std S_noise * sigma_up,
+//! with sigma_down^2 + sigma_up^2 = sigma_next^2 split by eta as in DDIM. In sigma space it
+//! coincides with `ddim` at the same eta (and S_noise = 1): both call the one shared
+//! ancestral step. The step to sigma = 0 is the denoising step. NFE = steps.
+
+use candle_core::Tensor;
+use scorelab::config::{Params, RawParams};
+use scorelab::network::ScoreModel;
+use scorelab::params;
+use scorelab::registry::{BuildResult, Builder, Built, Plugin};
+use scorelab::rng::Rng;
+use scorelab::sampler::steps::{ancestral_split, ancestral_step, denoise_at, AncestralSplit};
+use scorelab::sampler::{Sampler, StepInfo};
+use scorelab::schedule::{Grid, GridRequest, Spacing};
+
+params! {
+    /// Parameters of `euler_ancestral`.
+    pub struct EulerAncestralParams {
+        /// Noise levels, the last followed by the denoising step to 0 (one evaluation each).
+        steps: usize = 50,
+        /// Spacing of the levels: default (the schedule's own), uniform_t, quadratic, karras or karras(RHO).
+        grid: Spacing = Spacing::Default,
+        /// eta in [0, 1]: how much of each step's noise is fresh (1: the posterior, DDPM's ancestral step).
+        eta: f64 = 1.0,
+        /// S_noise: scales the fresh noise (1: exact).
+        s_noise: f64 = 1.0,
+    }
+}
+
+pub struct EulerAncestral {
+    pub params: EulerAncestralParams,
+}
+
+impl Sampler for EulerAncestral {
+    fn grid(&self) -> GridRequest {
+        GridRequest {
+            steps: Some(self.params.steps),
+            spacing: self.params.grid,
+        }
+    }
+
+    fn sample(
+        &self,
+        model: &dyn ScoreModel,
+        mut x: Tensor,
+        grid: &Grid,
+        rng: &mut Rng,
+        on_step: &mut dyn FnMut(StepInfo),
+    ) -> candle_core::Result<Tensor> {
+        let total = grid.steps();
+        for (i, pair) in grid.sigmas().windows(2).enumerate() {
+            let (sigma, sigma_next) = (pair[0], pair[1]);
+            let denoised = denoise_at(model, &x, sigma)?;
+            let split = ancestral_split(sigma, sigma_next, self.params.eta);
+            let split = AncestralSplit {
+                up: split.up * self.params.s_noise,
+                ..split
+            };
+            x = ancestral_step(&x, &denoised, sigma, split, rng)?;
+            on_step(StepInfo {
+                step: i + 1,
+                total,
+                sigma: sigma_next,
+            });
+        }
+        Ok(x)
+    }
+}
+
+fn build(raw: &RawParams) -> BuildResult<dyn Sampler> {
+    let params = EulerAncestralParams::from_raw(raw)?;
+    if params.steps == 0 {
+        return Err(raw.invalid("steps", "must be at least 1", "set e.g. `steps: 50`"));
+    }
+    if !(0.0..=1.0).contains(&params.eta) {
+        return Err(raw.invalid(
+            "eta",
+            format!("must lie in [0, 1], not {}", params.eta),
+            "set e.g. `eta: 1`",
+        ));
+    }
+    if !(params.s_noise >= 0.0 && params.s_noise.is_finite()) {
+        return Err(raw.invalid(
+            "s_noise",
+            format!("must be non-negative, not {}", params.s_noise),
+            "set e.g. `s_noise: 1`",
+        ));
+    }
+    Ok(Built::new(
+        Box::new(EulerAncestral {
+            params: params.clone(),
+        }),
+        &params,
+    ))
+}
+
+inventory::submit! {
+    Plugin {
+        name: "euler_ancestral",
+        about: "k-diffusion's Euler ancestral: Euler to sigma_down plus fresh noise sigma_up (= ddim at the same eta)",
+        params: EulerAncestralParams::docs,
+        build: Builder::Sampler(build),
+    }
+}

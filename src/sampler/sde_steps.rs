@@ -1,0 +1,133 @@
+//! Steps of the reverse SDE and the Langevin correctors (Song et al. 2021, "score_sde").
+//! The reverse-diffusion predictor and the correctors work in sigma space; Euler-Maruyama
+//! follows the SDE in x = s(t) x^ itself, converting with the grid's `scale`.
+
+use candle_core::{DType, Tensor};
+
+use super::steps::score_at;
+use crate::network::ScoreModel;
+use crate::rng::Rng;
+use crate::schedule::Grid;
+
+/// The reverse-diffusion predictor in sigma space (Song et al. 2021, eq. 47 for VE):
+/// x + (sigma^2 - sigma_next^2) score + sqrt(sigma^2 - sigma_next^2) z, the reverse of the
+/// forward step x_next = x + sqrt(sigma^2 - sigma_next^2) z, which every family is in x^.
+pub fn reverse_diffusion_step(
+    x: &Tensor,
+    score: &Tensor,
+    sigma: f64,
+    sigma_next: f64,
+    rng: &mut Rng,
+) -> candle_core::Result<Tensor> {
+    let variance = (sigma * sigma - sigma_next * sigma_next).max(0.0);
+    let noise = rng.normal_like(x)?;
+    x.add(&(score * variance)?)?
+        .add(&(noise * variance.sqrt())?)
+}
+
+/// One Euler-Maruyama step of the reverse SDE dx = [f x - g^2 grad_x log p_t(x)] dt + g dw-bar
+/// in x (Song et al. 2021, eq. 6), backwards in time by dt > 0:
+/// x - (f x - g^2 score_x) dt + sqrt(g^2 dt) z.
+pub fn euler_maruyama_step(
+    x: &Tensor,
+    score_x: &Tensor,
+    drift: f64,
+    diffusion_squared: f64,
+    dt: f64,
+    rng: &mut Rng,
+) -> candle_core::Result<Tensor> {
+    let noise = rng.normal_like(x)?;
+    let reverse_drift = (x * drift)?.sub(&(score_x * diffusion_squared)?)?;
+    x.sub(&(reverse_drift * dt)?)?
+        .add(&(noise * (diffusion_squared * dt).max(0.0).sqrt())?)
+}
+
+/// Euler-Maruyama from grid level i to i + 1 for a sigma-space state x^ (one evaluation):
+/// x = s_i x^, grad_x log p_t(x) = score(x^; sigma_i) / s_i, f and g^2 at t_i,
+/// dt = t_i - t_{i+1}; the result is divided by s_{i+1} to return to sigma space. (Doing the
+/// conversion every step equals keeping x across steps and converting at the end.)
+pub fn reverse_sde_step(
+    model: &dyn ScoreModel,
+    x_hat: &Tensor,
+    grid: &Grid,
+    i: usize,
+    rng: &mut Rng,
+) -> candle_core::Result<Tensor> {
+    let sigma = grid.sigmas()[i];
+    let (t, t_next) = (grid.t(i), grid.t(i + 1));
+    let (scale, scale_next) = (grid.scale(i), grid.scale(i + 1));
+    let schedule = grid.schedule();
+    let score_x = (score_at(model, x_hat, sigma)? / scale)?;
+    let x = (x_hat * scale)?;
+    let stepped = euler_maruyama_step(
+        &x,
+        &score_x,
+        schedule.drift(t),
+        schedule.diffusion_squared(t),
+        t - t_next,
+        rng,
+    )?;
+    stepped / scale_next
+}
+
+/// The batch mean of the per-row Euclidean norms (score_sde's ||.|| in the corrector).
+pub fn mean_row_norm(x: &Tensor) -> candle_core::Result<f64> {
+    x.sqr()?
+        .sum(1)?
+        .sqrt()?
+        .mean_all()?
+        .to_dtype(DType::F64)?
+        .to_scalar::<f64>()
+}
+
+/// score_sde's alpha_i = 1 - beta_i at grid level i: the squared signal scale lost in the
+/// forward step from level i + 1 (less noisy) to level i, (s(t_i) / s(t_{i+1}))^2. It is 1
+/// for VE and below 1 for VP, as x_i = sqrt(1 - beta_i) x_{i+1} + ... in the forward chain.
+pub fn corrector_alpha(grid: &Grid, i: usize) -> f64 {
+    (grid.scale(i) / grid.scale(i + 1)).powi(2)
+}
+
+/// The Langevin corrector's step size 2 alpha (r ||z|| / ||score||)^2 for signal-to-noise
+/// ratio r (Song et al. 2021, Alg. 5). The ratio of norms is the same in x and in sigma
+/// space (both scale by s), so the step is taken in sigma space as it stands.
+pub fn snr_step_size(
+    score: &Tensor,
+    noise: &Tensor,
+    snr: f64,
+    alpha: f64,
+) -> candle_core::Result<f64> {
+    let ratio = snr * mean_row_norm(noise)? / mean_row_norm(score)?.max(f64::MIN_POSITIVE);
+    Ok(2.0 * alpha * ratio * ratio)
+}
+
+/// One Langevin corrector step at one level (one evaluation): score_sde's
+/// `LangevinCorrector`, x + eps score + sqrt(2 eps) z with eps from [`snr_step_size`].
+pub fn langevin_corrector_step(
+    model: &dyn ScoreModel,
+    x: &Tensor,
+    sigma: f64,
+    snr: f64,
+    alpha: f64,
+    rng: &mut Rng,
+) -> candle_core::Result<Tensor> {
+    let score = score_at(model, x, sigma)?;
+    let noise = rng.normal_like(x)?;
+    let eps = snr_step_size(&score, &noise, snr, alpha)?;
+    super::steps::langevin_step_with_noise(x, &score, eps, &noise)
+}
+
+/// One annealed-Langevin corrector step (one evaluation): score_sde's
+/// `AnnealedLangevinDynamics`, eps = 2 alpha (r sigma)^2 (the marginal std in x is s sigma,
+/// which the conversion to sigma space divides by s).
+pub fn ald_corrector_step(
+    model: &dyn ScoreModel,
+    x: &Tensor,
+    sigma: f64,
+    snr: f64,
+    alpha: f64,
+    rng: &mut Rng,
+) -> candle_core::Result<Tensor> {
+    let score = score_at(model, x, sigma)?;
+    let eps = 2.0 * alpha * (snr * sigma).powi(2);
+    super::steps::langevin_step(x, &score, eps, rng)
+}
