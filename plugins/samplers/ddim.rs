@@ -11,8 +11,8 @@ use scorelab::network::ScoreModel;
 use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 use scorelab::rng::Rng;
-use scorelab::sampler::steps::{ancestral_split, ancestral_step, denoise_at};
-use scorelab::sampler::{Sampler, StepInfo};
+use scorelab::sampler::steps::{ancestral_split, ancestral_step, denoise_at, walk_levels};
+use scorelab::sampler::{check_steps, Sampler, StepInfo};
 use scorelab::schedule::{Grid, GridRequest, Spacing};
 
 params! {
@@ -33,46 +33,28 @@ pub struct Ddim {
 
 impl Sampler for Ddim {
     fn grid(&self) -> GridRequest {
-        GridRequest {
-            steps: Some(self.params.steps),
-            spacing: self.params.grid,
-        }
+        GridRequest::new(Some(self.params.steps), self.params.grid)
     }
 
     fn sample(
         &self,
         model: &dyn ScoreModel,
-        mut x: Tensor,
+        x: Tensor,
         grid: &Grid,
         rng: &mut Rng,
         on_step: &mut dyn FnMut(StepInfo),
     ) -> candle_core::Result<Tensor> {
-        let total = grid.steps();
-        for (i, pair) in grid.sigmas().windows(2).enumerate() {
-            let (sigma, sigma_next) = (pair[0], pair[1]);
+        walk_levels(x, grid, on_step, |x, _, sigma, sigma_next| {
             let denoised = denoise_at(model, &x, sigma)?;
-            x = ancestral_step(
-                &x,
-                &denoised,
-                sigma,
-                ancestral_split(sigma, sigma_next, self.params.eta),
-                rng,
-            )?;
-            on_step(StepInfo {
-                step: i + 1,
-                total,
-                sigma: sigma_next,
-            });
-        }
-        Ok(x)
+            let split = ancestral_split(sigma, sigma_next, self.params.eta);
+            ancestral_step(&x, &denoised, sigma, split, rng)
+        })
     }
 }
 
 fn build(raw: &RawParams) -> BuildResult<dyn Sampler> {
     let params = DdimParams::from_raw(raw)?;
-    if params.steps == 0 {
-        return Err(raw.invalid("steps", "must be at least 1", "set e.g. `steps: 50`"));
-    }
+    check_steps(raw, params.steps, 50)?;
     if !(0.0..=1.0).contains(&params.eta) {
         return Err(raw.invalid(
             "eta",

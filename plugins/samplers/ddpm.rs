@@ -13,7 +13,9 @@ use scorelab::network::ScoreModel;
 use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 use scorelab::rng::Rng;
-use scorelab::sampler::steps::{ancestral_split, ancestral_step, ddpm_beta_split, denoise_at};
+use scorelab::sampler::steps::{
+    ancestral_split, ancestral_step, ddpm_beta_split, denoise_at, walk_levels,
+};
 use scorelab::sampler::{Sampler, StepInfo};
 use scorelab::schedule::{Grid, GridRequest, Spacing};
 use serde::{Deserialize, Serialize};
@@ -46,36 +48,25 @@ pub struct Ddpm {
 
 impl Sampler for Ddpm {
     fn grid(&self) -> GridRequest {
-        GridRequest {
-            steps: self.params.steps,
-            spacing: self.params.grid,
-        }
+        GridRequest::new(self.params.steps, self.params.grid)
     }
 
     fn sample(
         &self,
         model: &dyn ScoreModel,
-        mut x: Tensor,
+        x: Tensor,
         grid: &Grid,
         rng: &mut Rng,
         on_step: &mut dyn FnMut(StepInfo),
     ) -> candle_core::Result<Tensor> {
-        let total = grid.steps();
-        for (i, pair) in grid.sigmas().windows(2).enumerate() {
-            let (sigma, sigma_next) = (pair[0], pair[1]);
+        walk_levels(x, grid, on_step, |x, _, sigma, sigma_next| {
             let split = match self.params.variance {
                 Variance::BetaTilde => ancestral_split(sigma, sigma_next, 1.0),
                 Variance::Beta => ddpm_beta_split(sigma, sigma_next),
             };
             let denoised = denoise_at(model, &x, sigma)?;
-            x = ancestral_step(&x, &denoised, sigma, split, rng)?;
-            on_step(StepInfo {
-                step: i + 1,
-                total,
-                sigma: sigma_next,
-            });
-        }
-        Ok(x)
+            ancestral_step(&x, &denoised, sigma, split, rng)
+        })
     }
 }
 

@@ -11,8 +11,10 @@ use scorelab::network::ScoreModel;
 use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 use scorelab::rng::Rng;
-use scorelab::sampler::steps::{denoise_at, dpmpp_2m_denoised, euler_step, ode_derivative};
-use scorelab::sampler::{Sampler, StepInfo};
+use scorelab::sampler::steps::{
+    denoise_at, dpmpp_2m_denoised, euler_step, ode_derivative, walk_levels,
+};
+use scorelab::sampler::{check_steps, Sampler, StepInfo};
 use scorelab::schedule::{Grid, GridRequest, Spacing};
 
 params! {
@@ -31,26 +33,20 @@ pub struct DpmPp2m {
 
 impl Sampler for DpmPp2m {
     fn grid(&self) -> GridRequest {
-        GridRequest {
-            steps: Some(self.params.steps),
-            spacing: self.params.grid,
-        }
+        GridRequest::new(Some(self.params.steps), self.params.grid)
     }
 
     fn sample(
         &self,
         model: &dyn ScoreModel,
-        mut x: Tensor,
+        x: Tensor,
         grid: &Grid,
         _rng: &mut Rng,
         on_step: &mut dyn FnMut(StepInfo),
     ) -> candle_core::Result<Tensor> {
-        let sigmas = grid.sigmas();
-        let total = grid.steps();
         // The previous level's denoiser output and its step h = ln(sigma_prev / sigma).
         let mut previous: Option<(Tensor, f64)> = None;
-        for (i, pair) in sigmas.windows(2).enumerate() {
-            let (sigma, sigma_next) = (pair[0], pair[1]);
+        walk_levels(x, grid, on_step, |x, _, sigma, sigma_next| {
             let denoised = denoise_at(model, &x, sigma)?;
             let extrapolated = dpmpp_2m_denoised(
                 &denoised,
@@ -58,7 +54,7 @@ impl Sampler for DpmPp2m {
                 sigma,
                 sigma_next,
             )?;
-            x = euler_step(
+            let x_next = euler_step(
                 &x,
                 &ode_derivative(&x, &extrapolated, sigma)?,
                 sigma,
@@ -67,21 +63,14 @@ impl Sampler for DpmPp2m {
             if sigma_next > 0.0 {
                 previous = Some((denoised, (sigma / sigma_next).ln()));
             }
-            on_step(StepInfo {
-                step: i + 1,
-                total,
-                sigma: sigma_next,
-            });
-        }
-        Ok(x)
+            Ok(x_next)
+        })
     }
 }
 
 fn build(raw: &RawParams) -> BuildResult<dyn Sampler> {
     let params = DpmPp2mParams::from_raw(raw)?;
-    if params.steps == 0 {
-        return Err(raw.invalid("steps", "must be at least 1", "set e.g. `steps: 20`"));
-    }
+    check_steps(raw, params.steps, 20)?;
     Ok(Built::new(
         Box::new(DpmPp2m {
             params: params.clone(),

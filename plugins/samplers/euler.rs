@@ -9,8 +9,8 @@ use scorelab::network::ScoreModel;
 use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 use scorelab::rng::Rng;
-use scorelab::sampler::steps::euler_ode_step;
-use scorelab::sampler::{Sampler, StepInfo};
+use scorelab::sampler::steps::{euler_ode_step, walk_levels};
+use scorelab::sampler::{check_steps, Sampler, StepInfo};
 use scorelab::schedule::{Grid, GridRequest, Spacing};
 
 params! {
@@ -29,39 +29,26 @@ pub struct Euler {
 
 impl Sampler for Euler {
     fn grid(&self) -> GridRequest {
-        GridRequest {
-            steps: Some(self.params.steps),
-            spacing: self.params.grid,
-        }
+        GridRequest::new(Some(self.params.steps), self.params.grid)
     }
 
     fn sample(
         &self,
         model: &dyn ScoreModel,
-        mut x: Tensor,
+        x: Tensor,
         grid: &Grid,
         _rng: &mut Rng,
         on_step: &mut dyn FnMut(StepInfo),
     ) -> candle_core::Result<Tensor> {
-        let sigmas = grid.sigmas();
-        let total = grid.steps();
-        for (i, pair) in sigmas.windows(2).enumerate() {
-            x = euler_ode_step(model, &x, pair[0], pair[1])?;
-            on_step(StepInfo {
-                step: i + 1,
-                total,
-                sigma: pair[1],
-            });
-        }
-        Ok(x)
+        walk_levels(x, grid, on_step, |x, _, sigma, sigma_next| {
+            euler_ode_step(model, &x, sigma, sigma_next)
+        })
     }
 }
 
 fn build(raw: &RawParams) -> BuildResult<dyn Sampler> {
     let params = EulerParams::from_raw(raw)?;
-    if params.steps == 0 {
-        return Err(raw.invalid("steps", "must be at least 1", "set e.g. `steps: 100`"));
-    }
+    check_steps(raw, params.steps, 100)?;
     Ok(Built::new(
         Box::new(Euler {
             params: params.clone(),

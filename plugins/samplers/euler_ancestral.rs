@@ -10,8 +10,10 @@ use scorelab::network::ScoreModel;
 use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 use scorelab::rng::Rng;
-use scorelab::sampler::steps::{ancestral_split, ancestral_step, denoise_at, AncestralSplit};
-use scorelab::sampler::{Sampler, StepInfo};
+use scorelab::sampler::steps::{
+    ancestral_split, ancestral_step, denoise_at, walk_levels, AncestralSplit,
+};
+use scorelab::sampler::{check_non_negative, check_steps, Sampler, StepInfo};
 use scorelab::schedule::{Grid, GridRequest, Spacing};
 
 params! {
@@ -34,45 +36,32 @@ pub struct EulerAncestral {
 
 impl Sampler for EulerAncestral {
     fn grid(&self) -> GridRequest {
-        GridRequest {
-            steps: Some(self.params.steps),
-            spacing: self.params.grid,
-        }
+        GridRequest::new(Some(self.params.steps), self.params.grid)
     }
 
     fn sample(
         &self,
         model: &dyn ScoreModel,
-        mut x: Tensor,
+        x: Tensor,
         grid: &Grid,
         rng: &mut Rng,
         on_step: &mut dyn FnMut(StepInfo),
     ) -> candle_core::Result<Tensor> {
-        let total = grid.steps();
-        for (i, pair) in grid.sigmas().windows(2).enumerate() {
-            let (sigma, sigma_next) = (pair[0], pair[1]);
+        walk_levels(x, grid, on_step, |x, _, sigma, sigma_next| {
             let denoised = denoise_at(model, &x, sigma)?;
             let split = ancestral_split(sigma, sigma_next, self.params.eta);
             let split = AncestralSplit {
                 up: split.up * self.params.s_noise,
                 ..split
             };
-            x = ancestral_step(&x, &denoised, sigma, split, rng)?;
-            on_step(StepInfo {
-                step: i + 1,
-                total,
-                sigma: sigma_next,
-            });
-        }
-        Ok(x)
+            ancestral_step(&x, &denoised, sigma, split, rng)
+        })
     }
 }
 
 fn build(raw: &RawParams) -> BuildResult<dyn Sampler> {
     let params = EulerAncestralParams::from_raw(raw)?;
-    if params.steps == 0 {
-        return Err(raw.invalid("steps", "must be at least 1", "set e.g. `steps: 50`"));
-    }
+    check_steps(raw, params.steps, 50)?;
     if !(0.0..=1.0).contains(&params.eta) {
         return Err(raw.invalid(
             "eta",
@@ -80,13 +69,7 @@ fn build(raw: &RawParams) -> BuildResult<dyn Sampler> {
             "set e.g. `eta: 1`",
         ));
     }
-    if !(params.s_noise >= 0.0 && params.s_noise.is_finite()) {
-        return Err(raw.invalid(
-            "s_noise",
-            format!("must be non-negative, not {}", params.s_noise),
-            "set e.g. `s_noise: 1`",
-        ));
-    }
+    check_non_negative(raw, "s_noise", params.s_noise, "set e.g. `s_noise: 1`")?;
     Ok(Built::new(
         Box::new(EulerAncestral {
             params: params.clone(),

@@ -11,8 +11,8 @@ use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 use scorelab::rng::Rng;
 use scorelab::sampler::sde_steps::reverse_sde_step;
-use scorelab::sampler::steps::final_denoise;
-use scorelab::sampler::{Sampler, StepInfo};
+use scorelab::sampler::steps::{final_denoise, walk_levels};
+use scorelab::sampler::{check_steps, Sampler, StepInfo};
 use scorelab::schedule::{Grid, GridRequest, Spacing};
 
 params! {
@@ -31,43 +31,30 @@ pub struct EulerMaruyama {
 
 impl Sampler for EulerMaruyama {
     fn grid(&self) -> GridRequest {
-        GridRequest {
-            steps: Some(self.params.steps),
-            spacing: self.params.grid,
-        }
+        GridRequest::new(Some(self.params.steps), self.params.grid)
     }
 
     fn sample(
         &self,
         model: &dyn ScoreModel,
-        mut x: Tensor,
+        x: Tensor,
         grid: &Grid,
         rng: &mut Rng,
         on_step: &mut dyn FnMut(StepInfo),
     ) -> candle_core::Result<Tensor> {
-        let total = grid.steps();
-        for i in 0..total {
-            let (sigma, sigma_next) = (grid.sigmas()[i], grid.sigmas()[i + 1]);
-            x = if sigma_next > 0.0 {
-                reverse_sde_step(model, &x, grid, i, rng)?
+        walk_levels(x, grid, on_step, |x, i, sigma, sigma_next| {
+            if sigma_next > 0.0 {
+                reverse_sde_step(model, &x, grid, i, rng)
             } else {
-                final_denoise(model, &x, sigma)?
-            };
-            on_step(StepInfo {
-                step: i + 1,
-                total,
-                sigma: sigma_next,
-            });
-        }
-        Ok(x)
+                final_denoise(model, &x, sigma)
+            }
+        })
     }
 }
 
 fn build(raw: &RawParams) -> BuildResult<dyn Sampler> {
     let params = EulerMaruyamaParams::from_raw(raw)?;
-    if params.steps == 0 {
-        return Err(raw.invalid("steps", "must be at least 1", "set e.g. `steps: 1000`"));
-    }
+    check_steps(raw, params.steps, 1000)?;
     Ok(Built::new(
         Box::new(EulerMaruyama {
             params: params.clone(),

@@ -10,8 +10,8 @@ use scorelab::network::ScoreModel;
 use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 use scorelab::rng::Rng;
-use scorelab::sampler::steps::{churn, churn_gamma, heun_step};
-use scorelab::sampler::{Sampler, StepInfo};
+use scorelab::sampler::steps::{churn, churn_gamma, heun_step, walk_levels};
+use scorelab::sampler::{check_non_negative, check_steps, Sampler, StepInfo};
 use scorelab::schedule::{Grid, GridRequest, Spacing};
 
 params! {
@@ -38,60 +38,35 @@ pub struct Heun {
 
 impl Sampler for Heun {
     fn grid(&self) -> GridRequest {
-        GridRequest {
-            steps: Some(self.params.steps),
-            spacing: self.params.grid,
-        }
+        GridRequest::new(Some(self.params.steps), self.params.grid)
     }
 
     fn sample(
         &self,
         model: &dyn ScoreModel,
-        mut x: Tensor,
+        x: Tensor,
         grid: &Grid,
         rng: &mut Rng,
         on_step: &mut dyn FnMut(StepInfo),
     ) -> candle_core::Result<Tensor> {
         let p = &self.params;
-        let sigmas = grid.sigmas();
-        let total = grid.steps();
+        let levels = grid.steps();
         let s_tmax = p.s_tmax.unwrap_or(f64::INFINITY);
-        for (i, pair) in sigmas.windows(2).enumerate() {
-            let (sigma, sigma_next) = (pair[0], pair[1]);
+        walk_levels(x, grid, on_step, |x, _, sigma, sigma_next| {
             // Increase noise temporarily.
-            let gamma = churn_gamma(sigma, p.s_churn, total, p.s_tmin, s_tmax);
+            let gamma = churn_gamma(sigma, p.s_churn, levels, p.s_tmin, s_tmax);
             let (raised, sigma_hat) = churn(&x, sigma, gamma, p.s_noise, rng)?;
             // Euler step from sigma^, then the second-order correction unless sigma_next = 0.
-            x = heun_step(model, &raised, sigma_hat, sigma_next)?;
-            on_step(StepInfo {
-                step: i + 1,
-                total,
-                sigma: sigma_next,
-            });
-        }
-        Ok(x)
+            heun_step(model, &raised, sigma_hat, sigma_next)
+        })
     }
 }
 
 fn build(raw: &RawParams) -> BuildResult<dyn Sampler> {
     let params = HeunParams::from_raw(raw)?;
-    if params.steps == 0 {
-        return Err(raw.invalid("steps", "must be at least 1", "set e.g. `steps: 18`"));
-    }
-    if !(params.s_churn >= 0.0 && params.s_churn.is_finite()) {
-        return Err(raw.invalid(
-            "s_churn",
-            format!("must be non-negative, not {}", params.s_churn),
-            "set e.g. `s_churn: 0` (deterministic) or `s_churn: 40`",
-        ));
-    }
-    if !(params.s_tmin >= 0.0 && params.s_tmin.is_finite()) {
-        return Err(raw.invalid(
-            "s_tmin",
-            format!("must be non-negative, not {}", params.s_tmin),
-            "set e.g. `s_tmin: 0.05`",
-        ));
-    }
+    check_steps(raw, params.steps, 18)?;
+    check_non_negative(raw, "s_churn", params.s_churn, "set e.g. `s_churn: 0` (deterministic) or `s_churn: 40`")?;
+    check_non_negative(raw, "s_tmin", params.s_tmin, "set e.g. `s_tmin: 0.05`")?;
     if let Some(s_tmax) = params.s_tmax {
         // NaN fails too.
         if s_tmax.is_nan() || s_tmax < params.s_tmin {
@@ -102,13 +77,7 @@ fn build(raw: &RawParams) -> BuildResult<dyn Sampler> {
             ));
         }
     }
-    if !(params.s_noise >= 0.0 && params.s_noise.is_finite()) {
-        return Err(raw.invalid(
-            "s_noise",
-            format!("must be non-negative, not {}", params.s_noise),
-            "set e.g. `s_noise: 1.003`",
-        ));
-    }
+    check_non_negative(raw, "s_noise", params.s_noise, "set e.g. `s_noise: 1.003`")?;
     Ok(Built::new(
         Box::new(Heun {
             params: params.clone(),

@@ -22,9 +22,9 @@ use scorelab::sampler::sde_steps::{
     reverse_sde_step,
 };
 use scorelab::sampler::steps::{
-    ancestral_split, ancestral_step, denoise_at, final_denoise, score_at,
+    ancestral_split, ancestral_step, denoise_at, final_denoise, score_at, walk_levels,
 };
-use scorelab::sampler::{Sampler, StepInfo};
+use scorelab::sampler::{check_steps, Sampler, StepInfo};
 use scorelab::schedule::{Grid, GridRequest, Spacing};
 use serde::{Deserialize, Serialize};
 
@@ -132,44 +132,31 @@ impl Pc {
 
 impl Sampler for Pc {
     fn grid(&self) -> GridRequest {
-        GridRequest {
-            steps: Some(self.params.steps),
-            spacing: self.params.grid,
-        }
+        GridRequest::new(Some(self.params.steps), self.params.grid)
     }
 
     fn sample(
         &self,
         model: &dyn ScoreModel,
-        mut x: Tensor,
+        x: Tensor,
         grid: &Grid,
         rng: &mut Rng,
         on_step: &mut dyn FnMut(StepInfo),
     ) -> candle_core::Result<Tensor> {
-        let total = grid.steps();
-        for i in 0..total {
-            let (sigma, sigma_next) = (grid.sigmas()[i], grid.sigmas()[i + 1]);
-            x = self.correct(model, x, grid, i, rng)?;
-            x = if sigma_next > 0.0 {
-                self.predict(model, x, grid, i, rng)?
+        walk_levels(x, grid, on_step, |x, i, sigma, sigma_next| {
+            let x = self.correct(model, x, grid, i, rng)?;
+            if sigma_next > 0.0 {
+                self.predict(model, x, grid, i, rng)
             } else {
-                final_denoise(model, &x, sigma)?
-            };
-            on_step(StepInfo {
-                step: i + 1,
-                total,
-                sigma: sigma_next,
-            });
-        }
-        Ok(x)
+                final_denoise(model, &x, sigma)
+            }
+        })
     }
 }
 
 fn build(raw: &RawParams) -> BuildResult<dyn Sampler> {
     let params = PcParams::from_raw(raw)?;
-    if params.steps == 0 {
-        return Err(raw.invalid("steps", "must be at least 1", "set e.g. `steps: 1000`"));
-    }
+    check_steps(raw, params.steps, 1000)?;
     if params.predictor == Predictor::None
         && (params.corrector == Corrector::None || params.corrector_steps == 0)
     {

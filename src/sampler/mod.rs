@@ -9,11 +9,12 @@ pub mod steps;
 
 use candle_core::Tensor;
 
+use crate::config::{ConfigError, RawParams};
 use crate::network::ScoreModel;
 use crate::rng::Rng;
 use crate::schedule::{Grid, GridRequest};
 
-pub use steps::{langevin_step, tweedie_denoise};
+pub use steps::{langevin_step, tweedie_denoise, walk_levels};
 
 /// Progress reported after each step.
 #[derive(Debug, Clone, Copy)]
@@ -38,4 +39,30 @@ pub trait Sampler: Send + Sync {
         rng: &mut Rng,
         on_step: &mut dyn FnMut(StepInfo),
     ) -> candle_core::Result<Tensor>;
+}
+
+/// A sampler's `steps` must be at least 1; `example` is the count the fix suggests.
+pub fn check_steps(raw: &RawParams, steps: usize, example: usize) -> Result<(), ConfigError> {
+    if steps == 0 {
+        return Err(raw.invalid(
+            "steps",
+            "must be at least 1",
+            format!("set e.g. `steps: {example}`"),
+        ));
+    }
+    Ok(())
+}
+
+/// A sampler parameter that scales noise or step sizes must be finite and non-negative
+/// (NaN fails too); `fix` says what to set instead.
+pub fn check_non_negative(
+    raw: &RawParams,
+    key: &str,
+    value: f64,
+    fix: &str,
+) -> Result<(), ConfigError> {
+    if !(value >= 0.0 && value.is_finite()) {
+        return Err(raw.invalid(key, format!("must be non-negative, not {value}"), fix));
+    }
+    Ok(())
 }

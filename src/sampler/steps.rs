@@ -5,8 +5,32 @@
 
 use candle_core::Tensor;
 
+use super::StepInfo;
 use crate::network::ScoreModel;
 use crate::rng::Rng;
+use crate::schedule::Grid;
+
+/// Walks the grid's consecutive levels: for each pair (sigma_i, sigma_{i+1}), the last
+/// ending in 0, x = step(x, i, sigma_i, sigma_{i+1}), then reports the step. Samplers that
+/// carry state from one step to the next keep it in the closure.
+pub fn walk_levels(
+    mut x: Tensor,
+    grid: &Grid,
+    on_step: &mut dyn FnMut(StepInfo),
+    mut step: impl FnMut(Tensor, usize, f64, f64) -> candle_core::Result<Tensor>,
+) -> candle_core::Result<Tensor> {
+    let total = grid.steps();
+    for (i, pair) in grid.sigmas().windows(2).enumerate() {
+        let (sigma, sigma_next) = (pair[0], pair[1]);
+        x = step(x, i, sigma, sigma_next)?;
+        on_step(StepInfo {
+            step: i + 1,
+            total,
+            sigma: sigma_next,
+        });
+    }
+    Ok(x)
+}
 
 /// One Langevin step: x + alpha * score + sqrt(2 alpha) * z (Song & Ermon 2019, Alg. 1).
 pub fn langevin_step(

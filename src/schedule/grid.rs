@@ -83,12 +83,16 @@ pub struct GridRequest {
     pub spacing: Spacing,
 }
 
+impl GridRequest {
+    /// `steps` levels (`None`: the schedule's own count) spaced by `spacing`.
+    pub fn new(steps: Option<usize>, spacing: Spacing) -> Self {
+        GridRequest { steps, spacing }
+    }
+}
+
 impl Default for GridRequest {
     fn default() -> Self {
-        GridRequest {
-            steps: None,
-            spacing: Spacing::Default,
-        }
+        GridRequest::new(None, Spacing::Default)
     }
 }
 
