@@ -1,5 +1,7 @@
 //! Quality against cost. Whenever a sweep varies the sampler or its settings, every metric
-//! is drawn against NFE (log scale) with one line per sampler configuration, the points of
+//! is drawn against NFE (log scale), one chart per combination of the other swept values
+//! (e.g. one for the trained network, one for the oracle) with one line per sampler
+//! configuration, the points of
 //! a line being its cost settings (sampler settings named `*steps*`, `rtol` or `atol`, swept
 //! on their own or inside swept sampler tables); `quality_vs_nfe.csv` holds the same numbers.
 
@@ -25,12 +27,12 @@ fn sets_cost(name: &str) -> bool {
     name.contains("steps") || name == "rtol" || name == "atol"
 }
 
-/// The line a trial belongs to: its swept values other than cost settings.
-fn line_of(row: &TrialRow) -> String {
-    let parts: Vec<String> = row
-        .axes
+/// `key=value` for each swept value of a row that `keep` accepts; sampler tables lose their
+/// cost settings.
+fn describe(row: &TrialRow, keep: impl Fn(&str) -> bool) -> Vec<String> {
+    row.axes
         .iter()
-        .filter(|(k, _)| !(is_sampler_key(k) && sets_cost(short_key(k).as_str())))
+        .filter(|(k, _)| keep(k) && !(is_sampler_key(k) && sets_cost(short_key(k).as_str())))
         .map(|(k, v)| {
             let shown = match v {
                 serde_json::Value::Object(map) if is_sampler_key(k) => serde_json::Value::Object(
@@ -43,64 +45,120 @@ fn line_of(row: &TrialRow) -> String {
             };
             format!("{}={}", short_key(k), display_value(&shown))
         })
-        .collect();
-    if parts.is_empty() {
-        "sampler".to_string()
-    } else {
-        parts.join(",")
-    }
+        .collect()
 }
 
-/// (line, nfe, row) in line order, by NFE within a line.
-fn points(rows: &[TrialRow]) -> Vec<(String, u64, &TrialRow)> {
-    let mut lines: Vec<String> = Vec::new();
-    let mut out: Vec<(String, u64, &TrialRow)> = rows
+/// The chart a trial is drawn in (its swept values outside the sampler, e.g. the network)
+/// and its line there (the sampler's swept values other than cost settings).
+fn placement(row: &TrialRow) -> (String, String) {
+    let context = describe(row, |k| !is_sampler_key(k)).join(",");
+    let line = describe(row, is_sampler_key).join(",");
+    let line = if line.is_empty() {
+        "sampler".to_string()
+    } else {
+        line
+    };
+    (context, line)
+}
+
+/// (chart, line, nfe, row) in first-seen order of chart and line, by NFE within a line.
+fn points(rows: &[TrialRow]) -> Vec<(String, String, u64, &TrialRow)> {
+    let mut order: Vec<(String, String)> = Vec::new();
+    let mut out: Vec<(String, String, u64, &TrialRow)> = rows
         .iter()
         .map(|row| {
-            let line = line_of(row);
-            if !lines.contains(&line) {
-                lines.push(line.clone());
+            let (context, line) = placement(row);
+            if !order.contains(&(context.clone(), line.clone())) {
+                order.push((context.clone(), line.clone()));
             }
-            (line, row.nfe, row)
+            (context, line, row.nfe, row)
         })
         .collect();
-    out.sort_by_key(|(line, nfe, _)| (lines.iter().position(|l| l == line), *nfe));
+    out.sort_by_key(|(context, line, nfe, _)| {
+        (
+            order.iter().position(|(c, l)| c == context && l == line),
+            *nfe,
+        )
+    });
     out
 }
 
-/// `quality_vs_nfe_<metric>.png/.svg` for every metric.
+/// `quality_vs_nfe_<metric>[_<chart>].png/.svg`: one chart per metric and per combination
+/// of swept values outside the sampler, NFE on a log axis, the metric on a log axis when it
+/// is positive and spans more than two decades.
 pub fn write_charts(dir: &Path, rows: &[TrialRow]) -> Result<(), PlotError> {
     let points = points(rows);
+    let mut charts: Vec<&String> = points.iter().map(|(c, _, _, _)| c).collect();
+    charts.dedup();
     let mut metric_names: Vec<&String> = rows.iter().flat_map(|r| r.metrics.keys()).collect();
     metric_names.sort();
     metric_names.dedup();
-    for metric in metric_names {
-        let mut series: Vec<Series> = Vec::new();
-        for (line, nfe, row) in &points {
-            let point = (
-                *nfe as f64,
-                row.metrics.get(metric).copied().unwrap_or(f64::NAN),
-            );
-            match series.iter_mut().find(|s| s.label == *line) {
-                Some(s) => s.points.push(point),
-                None => series.push(Series {
-                    label: line.clone(),
-                    points: vec![point],
-                }),
+    for chart in charts {
+        for metric in &metric_names {
+            let mut series: Vec<Series> = Vec::new();
+            for (_, line, nfe, row) in points.iter().filter(|(c, _, _, _)| c == chart) {
+                let point = (
+                    *nfe as f64,
+                    row.metrics.get(*metric).copied().unwrap_or(f64::NAN),
+                );
+                match series.iter_mut().find(|s| s.label == *line) {
+                    Some(s) => s.points.push(point),
+                    None => series.push(Series {
+                        label: line.clone(),
+                        points: vec![point],
+                    }),
+                }
             }
+            let values: Vec<f64> = series
+                .iter()
+                .flat_map(|s| s.points.iter().map(|p| p.1))
+                .filter(|v| v.is_finite())
+                .collect();
+            let (low, high) = values
+                .iter()
+                .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+            let y_scale = if !values.is_empty() && low > 0.0 && high / low > 100.0 {
+                Scale::Log
+            } else {
+                Scale::Linear
+            };
+            let (title, stem) = if chart.is_empty() {
+                (
+                    format!("{metric} against network evaluations"),
+                    format!("quality_vs_nfe_{metric}"),
+                )
+            } else {
+                (
+                    format!("{metric} against network evaluations ({chart})"),
+                    format!("quality_vs_nfe_{metric}_{}", file_safe(chart)),
+                )
+            };
+            let drawn = LineChart {
+                title: &title,
+                x_label: "NFE",
+                y_label: metric,
+                x_scale: Scale::Log,
+                y_scale,
+                x_categories: None,
+                series,
+            };
+            plots::line_chart(&dir.join(stem), &drawn)?;
         }
-        let chart = LineChart {
-            title: &format!("{metric} against network evaluations"),
-            x_label: "NFE",
-            y_label: metric,
-            x_scale: Scale::Log,
-            y_scale: Scale::Linear,
-            x_categories: None,
-            series,
-        };
-        plots::line_chart(&dir.join(format!("quality_vs_nfe_{metric}")), &chart)?;
     }
     Ok(())
+}
+
+/// Swept values as a file name part: `network=mlp` → `network-mlp`.
+fn file_safe(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
 }
 
 /// The table behind the charts: one row per trial with its line, NFE and metrics.
@@ -108,12 +166,22 @@ pub fn table(rows: &[TrialRow]) -> PolarsResult<DataFrame> {
     let points = points(rows);
     let mut columns = vec![
         Column::new(
+            "chart".into(),
+            points
+                .iter()
+                .map(|(c, _, _, _)| c.clone())
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
             "line".into(),
-            points.iter().map(|(l, _, _)| l.clone()).collect::<Vec<_>>(),
+            points
+                .iter()
+                .map(|(_, l, _, _)| l.clone())
+                .collect::<Vec<_>>(),
         ),
         Column::new(
             "nfe".into(),
-            points.iter().map(|(_, n, _)| *n).collect::<Vec<_>>(),
+            points.iter().map(|(_, _, n, _)| *n).collect::<Vec<_>>(),
         ),
     ];
     let mut metric_names: Vec<&String> = rows.iter().flat_map(|r| r.metrics.keys()).collect();
@@ -122,7 +190,7 @@ pub fn table(rows: &[TrialRow]) -> PolarsResult<DataFrame> {
     for name in metric_names {
         let values: Vec<Option<f64>> = points
             .iter()
-            .map(|(_, _, r)| r.metrics.get(name).copied())
+            .map(|(_, _, _, r)| r.metrics.get(name).copied())
             .collect();
         columns.push(Column::new(name.as_str().into(), values));
     }
@@ -130,14 +198,14 @@ pub fn table(rows: &[TrialRow]) -> PolarsResult<DataFrame> {
         "sample_seconds".into(),
         points
             .iter()
-            .map(|(_, _, r)| r.sample_seconds)
+            .map(|(_, _, _, r)| r.sample_seconds)
             .collect::<Vec<_>>(),
     ));
     columns.push(Column::new(
         "trial".into(),
         points
             .iter()
-            .map(|(_, _, r)| r.trial.clone())
+            .map(|(_, _, _, r)| r.trial.clone())
             .collect::<Vec<_>>(),
     ));
     DataFrame::new(points.len(), columns)

@@ -67,7 +67,7 @@ fn a_sweep_of_samplers_trains_exactly_one_model() {
             && report
                 .folder
                 .root
-                .join("plots/quality_vs_nfe_mode_weights.png")
+                .join("plots/quality_vs_nfe_mode_weights_sampling_eps-0.01.png")
                 .is_file(),
         "a sampler sweep writes the quality-vs-NFE table and charts"
     );
