@@ -11,7 +11,7 @@ use scorelab::sweep::Experiment;
 use scorelab::trial::resolve_all;
 
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: scorelab::Allocator = scorelab::Allocator;
 
 const EXPERIMENT: &str = r#"
 num_samples: 2000

@@ -3,7 +3,7 @@
 
 // The runner's allocator, so tests see the same memory behaviour.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: scorelab::Allocator = scorelab::Allocator;
 
 mod cli;
 mod common;
