@@ -22,3 +22,4 @@ mod sde_schedules;
 mod sde_sweeps;
 mod sweeps;
 mod training;
+mod weightings;

@@ -1,6 +1,8 @@
-//! The SDE-family schedules (ve, vp, sub_vp, ddpm, cosine, edm) and weightings (likelihood,
-//! edm, min_snr, snr) against their closed forms (DESIGN.md's table, the papers' formulas),
-//! the forward SDE's moments, published constants, training-level statistics and resolution.
+//! The SDE-family schedules (ve, vp, sub_vp, ddpm, cosine, edm) against their closed forms
+//! (DESIGN.md's table, the papers' formulas), the forward SDE's moments, published constants
+//! and training-level statistics; and how the family resolves, schedules and weightings
+//! together (defaults, training groups, bad values). The weightings' formulas are tested in
+//! weightings.rs, which borrows this file's `close`, `beta` and `big_b`.
 
 use std::sync::Arc;
 
@@ -9,27 +11,24 @@ use scorelab::plugins::schedules::cosine::{cosine_alpha_bar, cosine_betas};
 use scorelab::rng::Rng;
 use scorelab::schedule::discrete::DiscreteChain;
 use scorelab::schedule::{Grid, GridRequest, Schedule};
-use scorelab::weighting::Weighting;
 
 /// The schedule `overrides` resolve to on the small mixture.
 fn schedule(overrides: &[&str]) -> Arc<dyn Schedule> {
     resolve(SMALL_GMM, overrides).unwrap()[0].schedule.clone()
 }
 
-fn weighting(overrides: &[&str]) -> (Arc<dyn Weighting>, Arc<dyn Schedule>) {
-    let trials = resolve(SMALL_GMM, overrides).unwrap();
-    (trials[0].weighting.clone(), trials[0].schedule.clone())
-}
-
-fn close(a: f64, b: f64, rel: f64) -> bool {
+/// Whether `a` and `b` agree to relative tolerance `rel`.
+pub(crate) fn close(a: f64, b: f64, rel: f64) -> bool {
     (a - b).abs() <= rel * a.abs().max(b.abs()).max(1e-300)
 }
 
 /// score_sde's defaults: beta(t) = 0.1 + 19.9 t and its integral.
-fn beta(t: f64) -> f64 {
+pub(crate) fn beta(t: f64) -> f64 {
     0.1 + 19.9 * t
 }
-fn big_b(t: f64) -> f64 {
+
+/// B(t) = the integral of `beta` from 0 to t.
+pub(crate) fn big_b(t: f64) -> f64 {
     0.1 * t + 0.5 * 19.9 * t * t
 }
 
@@ -360,58 +359,6 @@ fn training_sigmas_follow_each_schedules_distribution() {
             "{name}: draws spread over the bins"
         );
     }
-}
-
-#[test]
-fn weightings_match_their_closed_forms() {
-    let (likelihood, ve) = weighting(&["schedule=ve", "weighting=likelihood"]);
-    let (_, vp) = weighting(&["schedule=vp"]);
-    let (_, sub_vp) = weighting(&["schedule=sub_vp"]);
-    let (edm, _) = weighting(&["weighting=edm"]);
-    let (min_snr, _) = weighting(&["weighting=min_snr"]);
-    let (snr, _) = weighting(&["weighting=snr"]);
-    let (snr0, _) = weighting(&["weighting=snr", "weighting.offset=0"]);
-    for sigma in [0.02, 0.1, 0.4472, 0.5, 1.0, 3.0, 40.0] {
-        // Likelihood weighting = d sigma^2 / dt: 2 sigma^2 ln(sigma_max / sigma_min) on VE,
-        // beta(t) e^{B(t)} on VP, 2 beta(t) sinh(B(t)) on sub-VP.
-        let expected = 2.0 * sigma * sigma * (50.0f64 / 0.01).ln();
-        assert!(
-            close(likelihood.lambda(sigma, ve.as_ref()), expected, 1e-10),
-            "ve {sigma}"
-        );
-        let t = vp.t_of_sigma(sigma);
-        let expected = beta(t) * big_b(t).exp();
-        assert!(
-            close(likelihood.lambda(sigma, vp.as_ref()), expected, 1e-9),
-            "vp {sigma}"
-        );
-        let t = sub_vp.t_of_sigma(sigma);
-        let expected = 2.0 * beta(t) * big_b(t).sinh();
-        assert!(
-            close(likelihood.lambda(sigma, sub_vp.as_ref()), expected, 1e-9),
-            "sub_vp {sigma}"
-        );
-
-        let s2 = sigma * sigma;
-        let expected = s2 * s2 * (s2 + 0.25) / (0.25 * s2);
-        assert!(
-            close(edm.lambda(sigma, ve.as_ref()), expected, 1e-12),
-            "edm {sigma}"
-        );
-        assert!(close(
-            min_snr.lambda(sigma, ve.as_ref()),
-            s2.min(5.0 * s2 * s2),
-            1e-12
-        ));
-        assert!(close(snr.lambda(sigma, ve.as_ref()), s2 + s2 * s2, 1e-12));
-        assert!(
-            close(snr0.lambda(sigma, ve.as_ref()), s2, 1e-12),
-            "offset 0 is sigma_squared"
-        );
-    }
-    // Min-SNR's cap binds below sigma = 1/sqrt(gamma): lambda = gamma sigma^4 there.
-    assert!(close(min_snr.lambda(0.1, ve.as_ref()), 5e-4, 1e-12));
-    assert!(close(min_snr.lambda(1.0, ve.as_ref()), 1.0, 1e-12));
 }
 
 #[test]

@@ -1,12 +1,20 @@
 //! Trial resolution: every trial of a sweep becomes a fully built, validated object before
 //! the first one runs (plugins constructed, data generated, invariants checked).
 
-use std::collections::{BTreeMap, HashMap};
+mod naming;
+mod slots;
+
+pub use naming::{display_value, short_key, stable_hash};
+pub use slots::schedules_where;
+
+use naming::{label_of, sanitize};
+use slots::{metric_slots, plugin_slot, section_dict, with_kind};
+
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use candle_core::Device;
-use figment::value::{Dict, Value};
-use sha2::{Digest, Sha256};
+use figment::value::Dict;
 
 use crate::config::{self, ConfigError, Params, Provenance, RawParams};
 use crate::dataset::{Dataset, Points};
@@ -14,7 +22,7 @@ use crate::metric::{Metric, MetricContext};
 use crate::network::{Architecture, NetworkContext};
 use crate::parameterisation::{Model, ModelSettings};
 use crate::params;
-use crate::registry::{self, Builder, Kind, Plugin};
+use crate::registry::{self, Builder, Kind};
 use crate::rng::{Rng, Stream};
 use crate::sampler::Sampler;
 use crate::schedule::{Schedule, ScheduleContext};
@@ -430,28 +438,6 @@ fn resolve(
     })
 }
 
-/// The registered schedules for which `holds` is true, each built with its defaults on a
-/// tiny stand-in data set: for errors that list the valid choices (e.g. the discrete
-/// schedules a metric needs).
-pub fn schedules_where(holds: impl Fn(&dyn Schedule) -> bool) -> Vec<&'static str> {
-    let stand_in = Points::new(1, vec![-1.0, 1.0]);
-    let provenance = Provenance::new(std::path::Path::new("(defaults)"), figment::Figment::new());
-    registry::plugins(Kind::Schedule)
-        .into_iter()
-        .filter(|plugin| {
-            let Builder::Schedule(build) = plugin.build else {
-                return false;
-            };
-            let raw = RawParams::new("schedule", Dict::new(), &provenance);
-            let context = ScheduleContext {
-                training_data: &stand_in,
-            };
-            build(&raw, &context).is_ok_and(|built| holds(built.plugin.as_ref()))
-        })
-        .map(|plugin| plugin.name)
-        .collect()
-}
-
 /// The sections of a resolved config that decide the trained model (before a schedule's
 /// sampling-only parameters are removed).
 fn training_config(resolved: &serde_json::Value) -> serde_json::Value {
@@ -460,243 +446,4 @@ fn training_config(resolved: &serde_json::Value) -> serde_json::Value {
         .filter_map(|k| resolved.get(*k).map(|v| (k.to_string(), v.clone())))
         .collect();
     serde_json::Value::Object(part)
-}
-
-/// A section that must be a table (or absent: all defaults).
-fn section_dict(root: &Dict, key: &str, provenance: &Provenance) -> Result<Dict, ConfigError> {
-    match root.get(key) {
-        None => Ok(Dict::new()),
-        Some(Value::Dict(_, dict)) => Ok(dict.clone()),
-        Some(other) => Err(provenance.key_error(
-            other,
-            key,
-            "must be a table of settings".into(),
-            format!("write `{key}:` followed by indented `name: value` lines"),
-        )),
-    }
-}
-
-/// Reads a plugin slot: `{kind: NAME, ...params}`, or just `NAME` for all defaults.
-///
-/// When an override or sweep value switches the slot to another plugin than the file's, the
-/// file's parameters for that slot are dropped: they were written for the other plugin.
-/// When it names the file's own plugin (`sampler=annealed_langevin,other` as an ablation),
-/// the file's parameters are kept, so the baseline is the file's tuned sampler.
-fn plugin_slot<'p>(
-    experiment: &Experiment,
-    spec: &TrialSpec,
-    root: &Dict,
-    key: &str,
-    kind: Kind,
-    provenance: &'p Provenance,
-) -> Result<(&'static Plugin, RawParams<'p>), ConfigError> {
-    let Some(value) = root.get(key) else {
-        return Err(provenance.default_error(
-            key,
-            format!("the `{key}` section is missing"),
-            format!(
-                "add `{key}: {{kind: NAME}}` with one of the registered {}: {}",
-                kind.plural(),
-                registry::names(kind).join(", ")
-            ),
-        ));
-    };
-    let (plugin, mut raw) = plugin_from_value(value, key, kind, provenance)?;
-    match experiment.file_kind(key) {
-        Some(file_kind) if file_kind != plugin.name => {
-            // Values written in the file's `sweep:` section count as set outside the slot.
-            let kept = experiment.keys_set_outside_the_file(key, &spec.assignments);
-            raw.dict.retain(|k, _| kept.contains(k));
-        }
-        Some(_) => {
-            for (name, value) in experiment.file_params(key) {
-                raw.dict.entry(name).or_insert(value);
-            }
-        }
-        None => {}
-    }
-    Ok((plugin, raw))
-}
-
-fn plugin_from_value<'p>(
-    value: &Value,
-    path: &str,
-    kind: Kind,
-    provenance: &'p Provenance,
-) -> Result<(&'static Plugin, RawParams<'p>), ConfigError> {
-    let (name_value, mut dict) = match value {
-        Value::String(..) => (value.clone(), Dict::new()),
-        Value::Dict(_, dict) => match dict.get("kind") {
-            Some(name) => (name.clone(), dict.clone()),
-            None => {
-                return Err(provenance.key_error(
-                    value,
-                    &format!("{path}.kind"),
-                    "no `kind` given".into(),
-                    format!(
-                        "add `kind: NAME` with one of the registered {}: {}",
-                        kind.plural(),
-                        registry::names(kind).join(", ")
-                    ),
-                ))
-            }
-        },
-        _ => {
-            return Err(provenance.key_error(
-                value,
-                path,
-                format!("must be a {kind} name or a table with `kind`"),
-                format!("write `{path}: {{kind: NAME, ...}}`"),
-            ))
-        }
-    };
-    dict.remove("kind");
-    let Some(name) = name_value.as_str() else {
-        return Err(provenance.key_error(
-            &name_value,
-            &format!("{path}.kind"),
-            "must be a name".into(),
-            format!("write the {kind} name as a string"),
-        ));
-    };
-    let plugin = registry::find(kind, name).map_err(|unknown| {
-        provenance.key_error(
-            &name_value,
-            &format!("{path}.kind"),
-            unknown.message(),
-            unknown.fix(),
-        )
-    })?;
-    Ok((plugin, RawParams::new(path, dict, provenance)))
-}
-
-/// `eval:` is a list of metric names or `{kind: NAME, ...}` tables (absent: no metrics).
-fn metric_slots<'p>(
-    root: &Dict,
-    provenance: &'p Provenance,
-) -> Result<Vec<(&'static Plugin, RawParams<'p>)>, ConfigError> {
-    match root.get("eval") {
-        None => Ok(Vec::new()),
-        Some(Value::Array(_, items)) => items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| {
-                plugin_from_value(item, &format!("eval[{i}]"), Kind::Metric, provenance)
-            })
-            .collect(),
-        Some(other) => Err(provenance.key_error(
-            other,
-            "eval",
-            "must be a list of metrics".into(),
-            "write e.g. `eval: [fd, mmd, {kind: sliced_wasserstein, projections: 64}]`".into(),
-        )),
-    }
-}
-
-fn with_kind(name: &str, params: serde_json::Value) -> serde_json::Value {
-    let mut map = serde_json::Map::new();
-    map.insert("kind".into(), name.into());
-    if let serde_json::Value::Object(fields) = params {
-        map.extend(fields);
-    }
-    serde_json::Value::Object(map)
-}
-
-/// Hex prefix of the SHA-256 of the canonical (key-sorted, compact) JSON.
-pub fn stable_hash(value: &serde_json::Value) -> String {
-    let digest = Sha256::digest(canonical_json(value).as_bytes());
-    digest.iter().take(5).map(|b| format!("{b:02x}")).collect()
-}
-
-fn canonical_json(value: &serde_json::Value) -> String {
-    match value {
-        serde_json::Value::Object(map) => {
-            let sorted: BTreeMap<&String, String> =
-                map.iter().map(|(k, v)| (k, canonical_json(v))).collect();
-            let fields: Vec<String> = sorted
-                .iter()
-                .map(|(k, v)| format!("{}:{v}", serde_json::Value::from(k.as_str())))
-                .collect();
-            format!("{{{}}}", fields.join(","))
-        }
-        serde_json::Value::Array(items) => format!(
-            "[{}]",
-            items
-                .iter()
-                .map(canonical_json)
-                .collect::<Vec<_>>()
-                .join(",")
-        ),
-        other => other.to_string(),
-    }
-}
-
-/// A value as people write it: strings without quotes.
-/// A plugin table reads as `kind(key=value,...)`, e.g. `heun(steps=18)`.
-pub fn display_value(value: &serde_json::Value) -> String {
-    match value {
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Object(map) if map.get("kind").is_some_and(|k| k.is_string()) => {
-            let settings: Vec<String> = map
-                .iter()
-                .filter(|(k, _)| k.as_str() != "kind")
-                .map(|(k, v)| format!("{k}={}", display_value(v)))
-                .collect();
-            let kind = display_value(&map["kind"]);
-            if settings.is_empty() {
-                kind
-            } else {
-                format!("{kind}({})", settings.join(","))
-            }
-        }
-        other => other.to_string(),
-    }
-}
-
-/// The last part of a key path; a slot's `kind` is named by its slot (`weighting.kind` →
-/// `weighting`).
-pub fn short_key(key: &str) -> String {
-    let mut parts = key.rsplit('.');
-    match (parts.next(), parts.next()) {
-        (Some("kind"), Some(slot)) => slot.to_string(),
-        (Some(last), _) => last.to_string(),
-        _ => key.to_string(),
-    }
-}
-
-/// `num_levels=10,sigma_max=auto`: the last part of each swept key, or the whole path when
-/// two swept keys end alike.
-fn label_of(assignments: &[(String, serde_json::Value)]) -> String {
-    if assignments.is_empty() {
-        return "base".to_string();
-    }
-    let shorts: Vec<String> = assignments.iter().map(|(k, _)| short_key(k)).collect();
-    assignments
-        .iter()
-        .zip(&shorts)
-        .map(|((key, value), s)| {
-            let name = if shorts.iter().filter(|o| *o == s).count() > 1 {
-                key.clone()
-            } else {
-                s.clone()
-            };
-            format!("{name}={}", display_value(value))
-        })
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-fn sanitize(label: &str) -> String {
-    let clean: String = label
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._=-,".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(80)
-        .collect();
-    clean
 }

@@ -1,0 +1,276 @@
+//! One sweep, end to end: resolve every trial, train once per distinct training config,
+//! sample and score each trial, and write results. Finished trials are found by their
+//! stable ids and skipped, so an interrupted sweep resumes where it stopped.
+
+mod error;
+mod models;
+mod progress;
+mod trial_folder;
+
+pub use error::RunError;
+
+use error::write_error;
+use models::{obtain_model, read_history};
+use progress::sample_with_progress;
+use trial_folder::save_trial;
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::registry;
+use crate::results::nfe;
+use crate::results::report;
+use crate::results::store::write_yaml;
+use crate::results::{table, SweepFolder, TrialRow};
+use crate::sweep::Experiment;
+use crate::train::History;
+use crate::trial::{self, display_value, short_key, Trial};
+
+/// How to run a sweep.
+#[derive(Debug, Clone)]
+pub struct SweepOptions {
+    /// Parent folder of the sweep's results folder.
+    pub results: PathBuf,
+    /// Print the resolved trials and stop.
+    pub dry_run: bool,
+}
+
+impl Default for SweepOptions {
+    fn default() -> Self {
+        SweepOptions {
+            results: PathBuf::from("results"),
+            dry_run: false,
+        }
+    }
+}
+
+/// What a finished sweep produced.
+pub struct SweepReport {
+    pub folder: SweepFolder,
+    /// One row per trial, in sweep order (empty for a dry run).
+    pub rows: Vec<TrialRow>,
+    pub trials: usize,
+    /// Trials found finished from an earlier run.
+    pub skipped: usize,
+}
+
+/// Runs (or, with `dry_run`, lists) every trial of `file` with `overrides` applied.
+/// Progress and the summary go to `out`.
+pub fn sweep(
+    file: &Path,
+    overrides: &[String],
+    options: &SweepOptions,
+    out: &mut dyn Write,
+) -> Result<SweepReport, RunError> {
+    registry::check().map_err(RunError::Registry)?;
+    let experiment = Experiment::load(file, overrides)?;
+    let trials = trial::resolve_all(&experiment)?;
+    let name = trials[0]
+        .settings
+        .name
+        .clone()
+        .unwrap_or_else(|| experiment.stem.clone());
+    let folder = SweepFolder::new(&options.results, &name);
+    let count = trials.len();
+
+    if options.dry_run {
+        for t in &trials {
+            let _ = writeln!(
+                out,
+                "[{}/{count}] {}  (trial {}, model {})",
+                t.index + 1,
+                t.label,
+                t.id,
+                t.train_id
+            );
+            let yaml = serde_yaml::to_string(&t.resolved).unwrap_or_default();
+            for line in yaml.lines() {
+                let _ = writeln!(out, "    {line}");
+            }
+        }
+        let _ = writeln!(
+            out,
+            "{count} trial(s); results would go to {}",
+            folder.root.display()
+        );
+        return Ok(SweepReport {
+            folder,
+            rows: Vec::new(),
+            trials: count,
+            skipped: 0,
+        });
+    }
+
+    // candle reads this for its CPU thread pools.
+    std::env::set_var("RAYON_NUM_THREADS", trials[0].settings.threads.to_string());
+    fs::create_dir_all(&folder.root).map_err(|e| write_error(&folder.root, e))?;
+    write_yaml(
+        &folder.experiment_file(),
+        &experiment_record(&experiment, overrides, &trials),
+    )
+    .map_err(|e| write_error(&folder.experiment_file(), e))?;
+
+    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+    for (i, t) in trials.iter().enumerate() {
+        match groups.iter_mut().find(|(id, _)| *id == t.train_id) {
+            Some((_, members)) => members.push(i),
+            None => groups.push((t.train_id.clone(), vec![i])),
+        }
+    }
+
+    let mut rows: Vec<Option<TrialRow>> = vec![None; count];
+    let mut histories: Vec<(String, History)> = Vec::new();
+    let mut skipped = 0;
+    for (train_id, members) in &groups {
+        let pending: Vec<usize> = members
+            .iter()
+            .copied()
+            .filter(|&i| match finished_row(&folder, &trials[i]) {
+                Some(row) => {
+                    rows[i] = Some(row);
+                    false
+                }
+                None => true,
+            })
+            .collect();
+        for &i in members.iter().filter(|i| !pending.contains(i)) {
+            skipped += 1;
+            let _ = writeln!(
+                out,
+                "[{}/{count}] {}: finished earlier, skipped",
+                i + 1,
+                trials[i].label
+            );
+        }
+        if pending.is_empty() {
+            if let Some(history) = read_history(&folder.model(train_id)) {
+                histories.push((train_label(&trials[members[0]]), history));
+            }
+            continue;
+        }
+        let first = &trials[pending[0]];
+        let (network, history) = obtain_model(first, &folder, file)?;
+        if first.architecture.trainable() {
+            histories.push((train_label(first), history.clone()));
+        }
+        for &i in &pending {
+            let t = &trials[i];
+            let evaluation =
+                sample_with_progress(t, &network).map_err(|source| RunError::Evaluate {
+                    file: file.display().to_string(),
+                    index: i + 1,
+                    label: t.label.clone(),
+                    source: Box::new(source),
+                })?;
+            let row = save_trial(t, &folder, &evaluation, &history)?;
+            let _ = writeln!(out, "[{}/{count}] {}", i + 1, report::progress_line(&row));
+            rows[i] = Some(row);
+        }
+    }
+
+    let rows: Vec<TrialRow> = rows.into_iter().flatten().collect();
+    table::write_tables(&rows, &folder.table("csv"), &folder.table("parquet"))
+        .map_err(|e| write_error(&folder.table("csv"), e))?;
+    let axis_keys: Vec<String> = experiment
+        .axes
+        .iter()
+        .flat_map(|a| a.keys.clone())
+        .collect();
+    report::write_plots(&folder.plots(), &axis_keys, &rows, &histories)
+        .map_err(|e| write_error(&folder.plots(), e))?;
+    if nfe::applies(&axis_keys) {
+        let path = folder.root.join("quality_vs_nfe.csv");
+        table::write_csv(nfe::table(&rows), &path).map_err(|e| write_error(&path, e))?;
+        nfe::write_charts(&folder.plots(), &rows).map_err(|e| write_error(&folder.plots(), e))?;
+    }
+    let _ = writeln!(out, "\n{}", report::summary_table(&rows));
+    let _ = writeln!(out, "results: {}", folder.root.display());
+    Ok(SweepReport {
+        folder,
+        rows,
+        trials: count,
+        skipped,
+    })
+}
+
+/// The resolved experiment: where it came from, the sweep, and every trial's config.
+fn experiment_record(
+    experiment: &Experiment,
+    overrides: &[String],
+    trials: &[Trial],
+) -> serde_json::Value {
+    let sweep: serde_json::Map<String, serde_json::Value> = experiment
+        .axes
+        .iter()
+        .flat_map(|axis| {
+            axis.keys.iter().enumerate().map(move |(k, key)| {
+                let values = axis
+                    .values
+                    .iter()
+                    .map(|row| crate::config::to_json(&row[k]))
+                    .collect();
+                (key.clone(), serde_json::Value::Array(values))
+            })
+        })
+        .collect();
+    let zipped: Vec<Vec<String>> = experiment
+        .axes
+        .iter()
+        .filter(|a| a.keys.len() > 1)
+        .map(|a| a.keys.clone())
+        .collect();
+    serde_json::json!({
+        "source": experiment.file.display().to_string(),
+        "overrides": overrides,
+        "sweep": sweep,
+        "zipped": zipped,
+        "trials": trials.iter().map(|t| serde_json::json!({
+            "id": t.id,
+            "label": t.label,
+            "model": t.train_id,
+            "config": t.resolved,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// The row of this trial if an earlier run finished it. The hash part of the folder name
+/// identifies the config; the label may differ (a value fixed then, swept now), in which
+/// case the row takes this run's label and swept keys.
+fn finished_row(folder: &SweepFolder, trial: &Trial) -> Option<TrialRow> {
+    let read = |dir: &Path| -> Option<TrialRow> {
+        serde_json::from_str(&fs::read_to_string(dir.join("metrics.json")).ok()?).ok()
+    };
+    if let Some(row) = read(&folder.trial(&trial.id)) {
+        return Some(row);
+    }
+    let hash_suffix = format!("-{}", trial.id.rsplit('-').next()?);
+    let trials_dir = folder.trial(&trial.id).parent()?.to_path_buf();
+    let mut names: Vec<String> = fs::read_dir(&trials_dir)
+        .ok()?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(&hash_suffix) && !n.starts_with('.'))
+        .collect();
+    names.sort();
+    let mut row = names.iter().find_map(|n| read(&trials_dir.join(n)))?;
+    row.label = trial.label.clone();
+    row.axes = trial.assignments.clone();
+    Some(row)
+}
+
+/// The swept training-relevant values of a trial, naming its model in plots.
+fn train_label(trial: &Trial) -> String {
+    let parts: Vec<String> = trial
+        .assignments
+        .iter()
+        .filter(|(key, _)| {
+            !key.starts_with("sampler") && !key.starts_with("eval") && key != "num_samples"
+        })
+        .map(|(key, value)| format!("{}={}", short_key(key), display_value(value)))
+        .collect();
+    if parts.is_empty() {
+        "model".to_string()
+    } else {
+        parts.join(",")
+    }
+}

@@ -1,0 +1,32 @@
+//! Progress bars for training and sampling.
+
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::evaluate::{self, EvaluateError, Evaluation};
+use crate::parameterisation::Model;
+use crate::trial::Trial;
+
+pub(super) fn bar(len: u64, template: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(Duration::from_millis(250));
+    bar
+}
+
+pub(super) fn sample_with_progress(
+    trial: &Trial,
+    network: &Model,
+) -> Result<Evaluation, EvaluateError> {
+    let progress = bar(0, "  sample [{bar:30}] {pos}/{len} sigma {prefix}");
+    let result = evaluate::evaluate(trial, network, &mut |info| {
+        progress.set_length(info.total as u64);
+        progress.set_position(info.step as u64);
+        progress.set_prefix(format!("{:.4}", info.sigma));
+    });
+    progress.finish_and_clear();
+    result
+}

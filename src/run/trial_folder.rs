@@ -1,0 +1,92 @@
+//! A finished trial on disk: its folder (resolved config, samples, scatter plot, metrics),
+//! assembled under a partial name and renamed when complete, and its TensorBoard log.
+
+use std::collections::BTreeMap;
+use std::fs;
+
+use super::error::{write_error, RunError};
+use crate::dataset::Points;
+use crate::evaluate::Evaluation;
+use crate::results::plots;
+use crate::results::store::{write_json, write_yaml};
+use crate::results::tensorboard::EventWriter;
+use crate::results::{table, SweepFolder, TrialRow};
+use crate::train::History;
+use crate::trial::Trial;
+
+fn as_pairs(points: &Points) -> Vec<(f64, f64)> {
+    points
+        .rows()
+        .map(|r| (r[0], if r.len() > 1 { r[1] } else { 0.0 }))
+        .collect()
+}
+
+/// Writes the trial folder (config, samples, scatter, metrics) and its TensorBoard log.
+/// The folder is assembled under a partial name and renamed when complete.
+pub(super) fn save_trial(
+    trial: &Trial,
+    folder: &SweepFolder,
+    evaluation: &Evaluation,
+    history: &History,
+) -> Result<TrialRow, RunError> {
+    let row = TrialRow {
+        trial: trial.id.clone(),
+        label: trial.label.clone(),
+        train_id: trial.train_id.clone(),
+        axes: trial.assignments.clone(),
+        metrics: evaluation
+            .metrics
+            .iter()
+            .cloned()
+            .collect::<BTreeMap<_, _>>(),
+        nfe: evaluation.nfe,
+        train_seconds: history.seconds,
+        sample_seconds: evaluation.sample_seconds,
+        metric_seconds: evaluation.metric_seconds,
+        sigma_max: trial.schedule.sigma_max(),
+        sigma_min: trial.schedule.sigma_min(),
+    };
+    let partial = folder.partial_trial(&trial.id);
+    let _ = fs::remove_dir_all(&partial);
+    fs::create_dir_all(&partial).map_err(|e| write_error(&partial, e))?;
+    write_yaml(&partial.join("config.yaml"), &trial.resolved)
+        .map_err(|e| write_error(&partial, e))?;
+    table::write_points_csv(&evaluation.samples, &partial.join("samples.csv"))
+        .map_err(|e| write_error(&partial, e))?;
+    let (_, png, width, height) = plots::scatter_png(
+        &partial.join("samples"),
+        &format!("{} (samples over held-out data)", trial.label),
+        &as_pairs(&trial.held_out),
+        &as_pairs(&evaluation.samples),
+    )
+    .map_err(|e| write_error(&partial, e))?;
+
+    let tb_folder = folder.tensorboard(&trial.id);
+    let _ = fs::remove_dir_all(&tb_folder);
+    let mut events = EventWriter::create(&tb_folder).map_err(|e| write_error(&tb_folder, e))?;
+    for (i, step) in history.steps.iter().enumerate() {
+        events.add_scalar("train/loss", history.loss[i], *step as i64);
+        for (sigma, value) in history.levels.iter().zip(&history.level_loss[i]) {
+            if value.is_finite() {
+                events.add_scalar(
+                    &format!("train/level_loss/sigma_{sigma:.4}"),
+                    *value,
+                    *step as i64,
+                );
+            }
+        }
+    }
+    let final_step = history.steps.last().copied().unwrap_or(0) as i64;
+    for (name, value) in &evaluation.metrics {
+        events.add_scalar(&format!("metrics/{name}"), *value, final_step);
+    }
+    events.add_scalar("metrics/nfe", evaluation.nfe as f64, final_step);
+    events.add_png("samples", &png, width, height, final_step);
+    events.flush().map_err(|e| write_error(&tb_folder, e))?;
+
+    write_json(&partial.join("metrics.json"), &row).map_err(|e| write_error(&partial, e))?;
+    let destination = folder.trial(&trial.id);
+    let _ = fs::remove_dir_all(&destination);
+    fs::rename(&partial, &destination).map_err(|e| write_error(&destination, e))?;
+    Ok(row)
+}
