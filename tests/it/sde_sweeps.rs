@@ -71,6 +71,29 @@ fn a_sweep_of_samplers_trains_exactly_one_model() {
                 .is_file(),
         "a sampler sweep writes the quality-vs-NFE table and charts"
     );
+
+    // One chart per sampling end, one line per sampler, its step counts along the line.
+    let table = std::fs::read_to_string(report.folder.root.join("quality_vs_nfe.csv")).unwrap();
+    let mut lines = table.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(&header[..3], ["chart", "line", "nfe"]);
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 16);
+    let heun: Vec<(&str, &str)> = rows
+        .iter()
+        .filter(|r| r[1] == "sampler=heun")
+        .map(|r| (r[0], r[2]))
+        .collect();
+    assert_eq!(
+        heun,
+        [
+            ("sampling_eps=0.001", "3"),
+            ("sampling_eps=0.001", "7"),
+            ("sampling_eps=0.01", "3"),
+            ("sampling_eps=0.01", "7")
+        ],
+        "Heun's 2N - 1 evaluations for 2 and 4 levels, in NFE order within each chart"
+    );
 }
 
 #[test]
