@@ -9,7 +9,7 @@ use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 use scorelab::rng::Rng;
 use scorelab::sampler::{langevin_step, tweedie_denoise, Sampler, StepInfo};
-use scorelab::schedule::Grid;
+use scorelab::schedule::{Grid, GridRequest, Spacing};
 
 params! {
     /// Parameters of `annealed_langevin`.
@@ -20,6 +20,8 @@ params! {
         eps: f64 = 2e-5,
         /// End with one denoising step x + sigma_L^2 * s(x, sigma_L) (Tweedie), removing the last level's noise.
         final_denoise: bool = true,
+        /// Number of noise levels L: none = the schedule's own levels (NCSN's); n = n levels of the schedule's default spacing (e.g. for continuous schedules).
+        levels: Option<usize> = None,
     }
 }
 
@@ -28,6 +30,10 @@ pub struct AnnealedLangevin {
 }
 
 impl Sampler for AnnealedLangevin {
+    fn grid(&self) -> GridRequest {
+        GridRequest::new(self.params.levels, Spacing::Default)
+    }
+
     fn sample(
         &self,
         model: &dyn ScoreModel,
@@ -65,6 +71,9 @@ fn build(raw: &RawParams) -> BuildResult<dyn Sampler> {
     let params = AnnealedLangevinParams::from_raw(raw)?;
     if params.steps_per_level == 0 {
         return Err(raw.invalid("steps_per_level", "must be at least 1", "set e.g. `steps_per_level: 100`"));
+    }
+    if params.levels == Some(0) {
+        return Err(raw.invalid("levels", "must be at least 1", "set e.g. `levels: 10`, or remove it for the schedule's own levels"));
     }
     if !(params.eps > 0.0 && params.eps.is_finite()) {
         return Err(raw.invalid("eps", format!("must be positive, not {}", params.eps), "set e.g. `eps: 2e-5`"));

@@ -1,9 +1,9 @@
 //! Quality against cost. Whenever a sweep varies the sampler or its settings, every metric
 //! is drawn against NFE (log scale), one chart per combination of the other swept values
 //! (e.g. one for the trained network, one for the oracle) with one line per sampler
-//! configuration, the points of
-//! a line being its cost settings (sampler settings named `*steps*`, `rtol` or `atol`, swept
-//! on their own or inside swept sampler tables); `quality_vs_nfe.csv` holds the same numbers.
+//! configuration, the points of a line being its cost settings (sampler settings named
+//! `*steps*`, `levels`, `rtol` or `atol`, swept on their own or inside swept sampler tables);
+//! `quality_vs_nfe.csv` holds the same numbers.
 
 use std::path::Path;
 
@@ -22,9 +22,10 @@ fn is_sampler_key(key: &str) -> bool {
     key == "sampler" || key.starts_with("sampler.")
 }
 
-/// Settings that trade cost for accuracy: step counts and an adaptive solver's tolerances.
+/// Settings that trade cost for accuracy: step and level counts and an adaptive solver's
+/// tolerances.
 fn sets_cost(name: &str) -> bool {
-    name.contains("steps") || name == "rtol" || name == "atol"
+    name.contains("steps") || name == "levels" || name == "rtol" || name == "atol"
 }
 
 /// `key=value` for each swept value of a row that `keep` accepts; sampler tables lose their

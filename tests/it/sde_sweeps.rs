@@ -160,3 +160,26 @@ fn a_swept_plugin_table_brings_its_own_settings() {
     );
     assert_eq!(trials[1].label, "sampler=heun(steps=10)");
 }
+
+#[test]
+fn annealed_langevin_walks_l_levels_of_any_schedule() {
+    let run = |overrides: &[&str]| {
+        let trials = resolve(SMALL_GMM, overrides).unwrap();
+        let trial = &trials[0];
+        let model = trial
+            .new_model(&mut scorelab::rng::Rng::from_seed(0))
+            .unwrap();
+        scorelab::evaluate::evaluate(trial, &model, &mut |_| {}).unwrap()
+    };
+    // The file's geometric schedule has 5 levels and 5 steps per level: 25 + the denoising step.
+    assert_eq!(run(&["network=oracle"]).nfe, 26);
+    let on_vp = run(&[
+        "network=oracle",
+        "schedule=vp",
+        "sampler.levels=4",
+        "sampler.steps_per_level=3",
+    ]);
+    assert_eq!(on_vp.nfe, 4 * 3 + 1);
+    let message = resolve_error(SMALL_GMM, &["sampler.levels=0"]);
+    assert!(message.contains("`sampler.levels`"), "{message}");
+}
