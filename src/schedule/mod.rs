@@ -121,21 +121,3 @@ impl LogBins {
         (position.max(0.0) as usize).min(self.count - 1)
     }
 }
-
-/// Finds t in [low, high] with `f(t) = target` for an increasing `f`, by bisection (for
-/// schedules whose sigma(t) has no closed-form inverse).
-pub fn invert_increasing(f: impl Fn(f64) -> f64, target: f64, low: f64, high: f64) -> f64 {
-    let (mut lo, mut hi) = (low, high);
-    for _ in 0..200 {
-        let mid = 0.5 * (lo + hi);
-        if f(mid) < target {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-        if hi - lo <= f64::EPSILON * hi.abs().max(1e-300) {
-            break;
-        }
-    }
-    0.5 * (lo + hi)
-}
