@@ -2,7 +2,7 @@
 //! and the density and score of its marginal after adding N(0, sigma^2 I) noise, because
 //! each component stays Gaussian with variance s_k^2 + sigma^2.
 
-use crate::dataset::Points;
+use crate::dataset::Samples;
 use crate::rng::Rng;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -76,7 +76,7 @@ impl GaussianMixture {
         &self.means
     }
 
-    pub fn sample(&self, n: usize, rng: &mut Rng) -> Points {
+    pub fn sample(&self, n: usize, rng: &mut Rng) -> Samples {
         let dim = self.dim();
         let mut data = Vec::with_capacity(n * dim);
         for _ in 0..n {
@@ -85,7 +85,7 @@ impl GaussianMixture {
                 data.push(self.means[k][d] + self.stds[k][d] * rng.normal());
             }
         }
-        Points::new(dim, data)
+        Samples::new(dim, data)
     }
 
     /// log N(x; mu_k, diag(s_k^2 + sigma^2)) for every component k.

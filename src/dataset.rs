@@ -1,38 +1,78 @@
-//! Datasets: generators of points (2D toys, Gaussian mixtures) and, where known, their
-//! analytic density.
+//! Datasets: generators of points (2D toys, Gaussian mixtures) and images, with their
+//! analytic density where known.
 
 use candle_core::{Device, Tensor};
 
 use crate::analytic::GaussianMixture;
-use crate::rng::Rng;
+use crate::rng::{Rng, Stream};
 
-/// A set of points, row-major (`len` rows of `dim` coordinates).
+/// A set of items: points of `dim` coordinates, or images of shape (C, H, W), stored
+/// row-major one flat row per item, with optional integer labels. The engine trains and
+/// samples on flat (n, dim) tensors; networks and plots that care about images read the
+/// shape.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Points {
-    dim: usize,
+pub struct Samples {
+    shape: Vec<usize>,
     data: Vec<f64>,
+    labels: Option<Vec<u32>>,
 }
 
-impl Points {
+impl Samples {
+    /// Points of `dim` coordinates.
     pub fn new(dim: usize, data: Vec<f64>) -> Self {
+        Samples::with_shape(&[dim], data)
+    }
+
+    /// Items of the given shape (e.g. `[C, H, W]`), one flat row each.
+    pub fn with_shape(shape: &[usize], data: Vec<f64>) -> Self {
+        let dim: usize = shape.iter().product();
         assert!(
             dim > 0 && data.len().is_multiple_of(dim),
-            "points need a whole number of rows"
+            "samples need a whole number of items"
         );
-        Points { dim, data }
+        Samples {
+            shape: shape.to_vec(),
+            data,
+            labels: None,
+        }
+    }
+
+    /// The same items with a class label each.
+    pub fn with_labels(mut self, labels: Vec<u32>) -> Self {
+        assert_eq!(labels.len(), self.len(), "one label per item");
+        self.labels = Some(labels);
+        self
     }
 
     pub fn from_rows(rows: &[Vec<f64>]) -> Self {
         let dim = rows.first().map_or(1, |r| r.len());
-        Points::new(dim, rows.iter().flatten().copied().collect())
+        Samples::new(dim, rows.iter().flatten().copied().collect())
     }
 
+    /// Coordinates per item (the product of the shape).
     pub fn dim(&self) -> usize {
-        self.dim
+        self.shape.iter().product()
+    }
+
+    /// One item's shape: `[dim]` for points, `[C, H, W]` for images.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+
+    /// (channels, height, width) when the items are images.
+    pub fn image_shape(&self) -> Option<(usize, usize, usize)> {
+        match self.shape[..] {
+            [c, h, w] => Some((c, h, w)),
+            _ => None,
+        }
+    }
+
+    pub fn labels(&self) -> Option<&[u32]> {
+        self.labels.as_deref()
     }
 
     pub fn len(&self) -> usize {
-        self.data.len() / self.dim
+        self.data.len() / self.dim()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -40,30 +80,49 @@ impl Points {
     }
 
     pub fn row(&self, i: usize) -> &[f64] {
-        &self.data[i * self.dim..(i + 1) * self.dim]
+        let dim = self.dim();
+        &self.data[i * dim..(i + 1) * dim]
     }
 
     pub fn rows(&self) -> impl Iterator<Item = &[f64]> {
-        self.data.chunks_exact(self.dim)
+        self.data.chunks_exact(self.dim())
     }
 
     pub fn as_slice(&self) -> &[f64] {
         &self.data
     }
 
-    /// The first `n` rows (all when fewer).
-    pub fn head(&self, n: usize) -> Points {
+    /// The first `n` items (all when fewer).
+    pub fn head(&self, n: usize) -> Samples {
         let n = n.min(self.len());
-        Points::new(self.dim, self.data[..n * self.dim].to_vec())
+        self.gather(&(0..n).collect::<Vec<_>>())
     }
 
-    /// Rows picked by index.
-    pub fn gather(&self, indices: &[usize]) -> Points {
-        let mut data = Vec::with_capacity(indices.len() * self.dim);
+    /// Items picked by index, with their labels.
+    pub fn gather(&self, indices: &[usize]) -> Samples {
+        let mut data = Vec::with_capacity(indices.len() * self.dim());
         for &i in indices {
             data.extend_from_slice(self.row(i));
         }
-        Points::new(self.dim, data)
+        Samples {
+            shape: self.shape.clone(),
+            data,
+            labels: self
+                .labels
+                .as_ref()
+                .map(|labels| indices.iter().map(|&i| labels[i]).collect()),
+        }
+    }
+
+    /// The same values seen as items of another shape with as many coordinates.
+    pub fn reshaped(mut self, shape: &[usize]) -> Samples {
+        assert_eq!(
+            shape.iter().product::<usize>(),
+            self.dim(),
+            "reshape keeps the size"
+        );
+        self.shape = shape.to_vec();
+        self
     }
 
     /// Whether every coordinate is finite (diverged samplers produce NaN).
@@ -71,19 +130,28 @@ impl Points {
         self.data.iter().all(|v| v.is_finite())
     }
 
-    /// As an `(n, dim)` f32 tensor.
+    /// As an `(n, dim)` f32 tensor: the flat layout the engine trains and samples in.
     pub fn to_tensor(&self, device: &Device) -> candle_core::Result<Tensor> {
         let values: Vec<f32> = self.data.iter().map(|v| *v as f32).collect();
-        Tensor::from_vec(values, (self.len(), self.dim), device)
+        Tensor::from_vec(values, (self.len(), self.dim()), device)
     }
 
-    pub fn from_tensor(tensor: &Tensor) -> candle_core::Result<Points> {
+    /// The labels as a (n,) u32 tensor, when there are labels.
+    pub fn labels_tensor(&self, device: &Device) -> candle_core::Result<Option<Tensor>> {
+        self.labels
+            .as_ref()
+            .map(|labels| Tensor::from_slice(labels, labels.len(), device))
+            .transpose()
+    }
+
+    /// Points from an `(n, dim)` tensor.
+    pub fn from_tensor(tensor: &Tensor) -> candle_core::Result<Samples> {
         let (_, dim) = tensor.dims2()?;
         let values = tensor
             .to_dtype(candle_core::DType::F64)?
             .flatten_all()?
             .to_vec1::<f64>()?;
-        Ok(Points::new(dim, values))
+        Ok(Samples::new(dim, values))
     }
 
     /// The largest distance between any two points (NCSNv2's choice of sigma_max).
@@ -104,12 +172,32 @@ impl Points {
     }
 }
 
-/// A source of data points.
+/// A source of data: points or images, labelled or not.
 pub trait Dataset: Send + Sync {
+    /// Coordinates per item.
     fn dim(&self) -> usize;
 
-    /// `n` independent points.
-    fn sample(&self, n: usize, rng: &mut Rng) -> Points;
+    /// One item's shape: `[dim]` for points, `[C, H, W]` for images.
+    fn shape(&self) -> Vec<usize> {
+        vec![self.dim()]
+    }
+
+    /// Number of classes of the labels `sample` attaches (0: unlabelled).
+    fn classes(&self) -> usize {
+        0
+    }
+
+    /// `n` independent items.
+    fn sample(&self, n: usize, rng: &mut Rng) -> Samples;
+
+    /// The training set and the held-out set. Generators draw them independently; datasets
+    /// read from files override this to split their items, so the two never share one.
+    fn draw(&self, train: usize, held_out: usize, seed: u64) -> (Samples, Samples) {
+        (
+            self.sample(train, &mut Rng::new(seed, Stream::TrainingData)),
+            self.sample(held_out, &mut Rng::new(seed, Stream::HeldOut)),
+        )
+    }
 
     /// The exact mixture the data come from, when the dataset is one: its density and the
     /// score of every noised marginal are then known in closed form.

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use candle_core::Tensor;
 
-use crate::dataset::Points;
+use crate::dataset::Samples;
 use crate::metric::MetricInput;
 use crate::network::ScoreModel;
 use crate::rng::{Rng, Stream};
@@ -58,7 +58,7 @@ impl ScoreModel for CountingModel<'_> {
 }
 
 pub struct Evaluation {
-    pub samples: Points,
+    pub samples: Samples,
     pub nfe: u64,
     pub sample_seconds: f64,
     /// In the order of the experiment's `eval` list.
@@ -97,7 +97,7 @@ pub fn evaluate(
         &mut rng,
         on_step,
     )?;
-    let samples = Points::from_tensor(&out)?;
+    let samples = Samples::from_tensor(&out)?;
     let sample_seconds = start.elapsed().as_secs_f64();
 
     let start = Instant::now();
@@ -133,7 +133,7 @@ pub fn evaluate(
 }
 
 /// Draws from the schedule's prior in sigma space, N(0, prior_std^2 I).
-pub fn prior_sample(schedule: &dyn Schedule, n: usize, dim: usize, rng: &mut Rng) -> Points {
+pub fn prior_sample(schedule: &dyn Schedule, n: usize, dim: usize, rng: &mut Rng) -> Samples {
     let std = schedule.prior_std();
-    Points::new(dim, (0..n * dim).map(|_| std * rng.normal()).collect())
+    Samples::new(dim, (0..n * dim).map(|_| std * rng.normal()).collect())
 }

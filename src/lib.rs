@@ -17,6 +17,7 @@ pub mod device;
 pub mod evaluate;
 pub mod metric;
 pub mod network;
+pub mod nn;
 pub mod ode;
 pub mod parameterisation;
 pub mod plugin;

@@ -4,7 +4,7 @@
 
 use candle_core::Device;
 
-use crate::dataset::{Dataset, Points};
+use crate::dataset::{Dataset, Samples};
 use crate::network::ScoreModel;
 use crate::schedule::Schedule;
 
@@ -19,9 +19,9 @@ pub struct MetricContext<'a> {
 
 /// Everything a metric sees for one trial.
 pub struct MetricInput<'a> {
-    pub samples: &'a Points,
+    pub samples: &'a Samples,
     /// Held-out data from the same distribution as the training set.
-    pub reference: &'a Points,
+    pub reference: &'a Samples,
     pub dataset: &'a dyn Dataset,
     /// For metrics that draw random projections, probes or subsets.
     pub seed: u64,

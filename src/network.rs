@@ -67,7 +67,18 @@ pub trait ScoreModel {
 /// into a denoiser. Networks receive sigma itself and embed it as they see fit (EDM's
 /// c_noise = ln(sigma) / 4 is an affine map of the log-sigma embedding every network uses).
 pub trait Network: Send {
-    fn forward(&self, x: &Tensor, sigma: &Tensor) -> candle_core::Result<Tensor>;
+    /// F(x, sigma) for a flat (n, dim) batch at per-row noise levels (n, 1). `labels` (a (n,)
+    /// u32 tensor) reaches class-conditional networks; `None` asks for the unconditional
+    /// output (the null label).
+    fn forward(
+        &self,
+        x: &Tensor,
+        sigma: &Tensor,
+        labels: Option<&Tensor>,
+    ) -> candle_core::Result<Tensor>;
+
+    /// Switches layers that act differently in training (dropout). Default: none do.
+    fn set_training(&self, _training: bool) {}
 
     /// The trainable variables.
     fn variables(&self) -> &VarMap;
@@ -82,6 +93,10 @@ pub enum Instance {
 /// What a network plugin may need when it is built.
 pub struct NetworkContext<'a> {
     pub dim: usize,
+    /// One item's shape: `[dim]` for points, `[C, H, W]` for images.
+    pub shape: &'a [usize],
+    /// Number of classes of the data's labels (0: unlabelled).
+    pub classes: usize,
     pub dataset: &'a Arc<dyn Dataset>,
 }
 
@@ -92,6 +107,12 @@ pub trait Architecture: Send + Sync {
     /// False for analytic networks: there is nothing to train and no parameterisation.
     fn trainable(&self) -> bool {
         true
+    }
+
+    /// Number of classes the network is conditioned on (0: unconditional). Training passes
+    /// the data's labels; sampling draws a target class per sample.
+    fn classes(&self) -> usize {
+        0
     }
 }
 

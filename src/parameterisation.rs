@@ -101,14 +101,20 @@ impl Model {
         noisy: &Tensor,
         z: &Tensor,
         sigma: &Tensor,
+        labels: Option<&Tensor>,
     ) -> candle_core::Result<Tensor> {
         match self {
             Model::Network { settings, .. }
                 if settings.parameterisation != Parameterisation::Score =>
             {
-                self.denoise(noisy, sigma)?.sub(x0)?.broadcast_div(sigma)
+                self.denoise_given(noisy, sigma, labels)?
+                    .sub(x0)?
+                    .broadcast_div(sigma)
             }
-            _ => self.score(noisy, sigma)?.broadcast_mul(sigma)?.add(z),
+            _ => self
+                .score_given(noisy, sigma, labels)?
+                .broadcast_mul(sigma)?
+                .add(z),
         }
     }
 }
@@ -137,40 +143,91 @@ fn coefficient_columns(
     Ok((column(input)?, column(skip)?, column(out)?))
 }
 
-impl ScoreModel for Model {
-    fn score(&self, x: &Tensor, sigma: &Tensor) -> candle_core::Result<Tensor> {
+impl Model {
+    /// The score for per-row class `labels` (`None`: unconditional, the null label).
+    pub fn score_given(
+        &self,
+        x: &Tensor,
+        sigma: &Tensor,
+        labels: Option<&Tensor>,
+    ) -> candle_core::Result<Tensor> {
         match self {
             Model::Exact(model) => model.score(x, sigma),
             Model::Network { network, settings } => match settings.parameterisation {
-                Parameterisation::Score => network.forward(x, sigma)?.broadcast_div(sigma),
+                Parameterisation::Score => network.forward(x, sigma, labels)?.broadcast_div(sigma),
                 Parameterisation::Eps => {
                     let (c_in, _, _) = coefficient_columns(Parameterisation::Eps, sigma, 1.0)?;
                     // (D - x) / sigma^2 = -eps / sigma, without the cancellation.
                     network
-                        .forward(&x.broadcast_mul(&c_in)?, sigma)?
+                        .forward(&x.broadcast_mul(&c_in)?, sigma, labels)?
                         .neg()?
                         .broadcast_div(sigma)
                 }
-                _ => self.denoise(x, sigma)?.sub(x)?.broadcast_div(&sigma.sqr()?),
+                _ => self
+                    .denoise_given(x, sigma, labels)?
+                    .sub(x)?
+                    .broadcast_div(&sigma.sqr()?),
             },
         }
     }
 
-    fn denoise(&self, x: &Tensor, sigma: &Tensor) -> candle_core::Result<Tensor> {
+    /// The denoiser for per-row class `labels` (`None`: unconditional).
+    pub fn denoise_given(
+        &self,
+        x: &Tensor,
+        sigma: &Tensor,
+        labels: Option<&Tensor>,
+    ) -> candle_core::Result<Tensor> {
         match self {
             Model::Exact(model) => model.denoise(x, sigma),
             Model::Network { network, settings } => match settings.parameterisation {
-                Parameterisation::Score => {
-                    x.add(&self.score(x, sigma)?.broadcast_mul(&sigma.sqr()?)?)
-                }
+                Parameterisation::Score => x.add(
+                    &self
+                        .score_given(x, sigma, labels)?
+                        .broadcast_mul(&sigma.sqr()?)?,
+                ),
                 kind => {
                     let (c_in, c_skip, c_out) =
                         coefficient_columns(kind, sigma, settings.sigma_data)?;
-                    let raw = network.forward(&x.broadcast_mul(&c_in)?, sigma)?;
+                    let raw = network.forward(&x.broadcast_mul(&c_in)?, sigma, labels)?;
                     x.broadcast_mul(&c_skip)?.add(&raw.broadcast_mul(&c_out)?)
                 }
             },
         }
+    }
+
+    /// The model seen by samplers when each row is generated for a given class.
+    pub fn conditioned(&self, labels: Option<Tensor>) -> Conditioned<'_> {
+        Conditioned {
+            model: self,
+            labels,
+        }
+    }
+}
+
+/// A model bound to one class per row of the batch it samples.
+pub struct Conditioned<'a> {
+    model: &'a Model,
+    labels: Option<Tensor>,
+}
+
+impl ScoreModel for Conditioned<'_> {
+    fn score(&self, x: &Tensor, sigma: &Tensor) -> candle_core::Result<Tensor> {
+        self.model.score_given(x, sigma, self.labels.as_ref())
+    }
+
+    fn denoise(&self, x: &Tensor, sigma: &Tensor) -> candle_core::Result<Tensor> {
+        self.model.denoise_given(x, sigma, self.labels.as_ref())
+    }
+}
+
+impl ScoreModel for Model {
+    fn score(&self, x: &Tensor, sigma: &Tensor) -> candle_core::Result<Tensor> {
+        self.score_given(x, sigma, None)
+    }
+
+    fn denoise(&self, x: &Tensor, sigma: &Tensor) -> candle_core::Result<Tensor> {
+        self.denoise_given(x, sigma, None)
     }
 
     fn score_divergence(

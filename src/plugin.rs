@@ -18,7 +18,7 @@
 /// One glob import for plugin files.
 pub mod prelude {
     pub use crate::config::{ConfigError, NoParams, NumberOrAuto, Params, RawParams};
-    pub use crate::dataset::{Dataset, Points};
+    pub use crate::dataset::{Dataset, Samples};
     pub use crate::metric::{Measured, Metric, MetricContext, MetricInput};
     pub use crate::network::{
         constant_sigma, sigma_column, Architecture, Instance, Network, NetworkContext, ScoreModel,

@@ -144,6 +144,9 @@ pub fn train(model: &Model, trial: &Trial, on_step: OnStep) -> Result<History, T
         .map(|(_, v)| v.as_tensor().copy().map(|t| t.detach()))
         .collect::<Result<_, _>>()?;
 
+    // A class-conditional network learns from the data's labels.
+    let conditional = trial.architecture.classes() > 0;
+    network.set_training(true);
     let mut rng = Rng::new(seed, Stream::TrainingNoise);
     let dim = data.dim();
     let mut window = LossWindow::new(levels.len());
@@ -154,7 +157,13 @@ pub fn train(model: &Model, trial: &Trial, on_step: OnStep) -> Result<History, T
         let indices: Vec<usize> = (0..settings.batch_size)
             .map(|_| rng.below(data.len()))
             .collect();
-        let x0 = data.gather(&indices).to_tensor(device)?;
+        let batch = data.gather(&indices);
+        let x0 = batch.to_tensor(device)?;
+        let labels = if conditional {
+            batch.labels_tensor(device)?
+        } else {
+            None
+        };
         let draws = schedule.training_sigmas(settings.batch_size, &mut rng);
         let sigmas: Vec<f64> = draws.iter().map(|(s, _)| *s).collect();
         let sigma = sigma_column(&sigmas, device)?;
@@ -167,7 +176,7 @@ pub fn train(model: &Model, trial: &Trial, on_step: OnStep) -> Result<History, T
 
         // 0.5 * ||sigma * s + z||^2 per example; lambda(sigma) / sigma^2 turns it into the
         // weighted DSM loss lambda/2 * ||s + z / sigma||^2.
-        let residual = model.training_residual(&x0, &noisy, &z, &sigma)?;
+        let residual = model.training_residual(&x0, &noisy, &z, &sigma, labels.as_ref())?;
         let normalised = (residual.sqr()?.sum(1)? * 0.5)?;
         let factors: Vec<f32> = sigmas
             .iter()
@@ -212,6 +221,7 @@ pub fn train(model: &Model, trial: &Trial, on_step: OnStep) -> Result<History, T
         }
     }
     history.final_level_loss = tail.take().1;
+    network.set_training(false);
 
     if settings.ema_decay > 0.0 {
         for ((_, var), average) in vars.iter().zip(&ema) {

@@ -1,7 +1,7 @@
 //! `checkerboard`: points uniform on the dark squares of a square board centred at 0.
 
 use scorelab::config::{Params, RawParams};
-use scorelab::dataset::{Dataset, Points};
+use scorelab::dataset::{Dataset, Samples};
 use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 use scorelab::rng::Rng;
@@ -26,7 +26,7 @@ impl Dataset for Checkerboard {
         2
     }
 
-    fn sample(&self, n: usize, rng: &mut Rng) -> Points {
+    fn sample(&self, n: usize, rng: &mut Rng) -> Samples {
         let cell = self.size / self.squares as f64;
         // Dark squares are those whose row + column is even.
         let dark: Vec<(usize, usize)> = (0..self.squares)
@@ -39,7 +39,7 @@ impl Dataset for Checkerboard {
             data.push(-self.size / 2.0 + (c as f64 + rng.uniform()) * cell);
             data.push(-self.size / 2.0 + (r as f64 + rng.uniform()) * cell);
         }
-        Points::new(2, data)
+        Samples::new(2, data)
     }
 }
 

@@ -3,7 +3,7 @@
 
 use scorelab::analytic::GaussianMixture;
 use scorelab::config::{Params, RawParams};
-use scorelab::dataset::{Dataset, Points};
+use scorelab::dataset::{Dataset, Samples};
 use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 use scorelab::rng::Rng;
@@ -38,7 +38,7 @@ impl Dataset for Gmm {
         self.mixture.dim()
     }
 
-    fn sample(&self, n: usize, rng: &mut Rng) -> Points {
+    fn sample(&self, n: usize, rng: &mut Rng) -> Samples {
         self.mixture.sample(n, rng)
     }
 

@@ -1,7 +1,7 @@
 //! `moons`: two interleaving half circles in 2D, centred on the origin.
 
 use scorelab::config::{Params, RawParams};
-use scorelab::dataset::{Dataset, Points};
+use scorelab::dataset::{Dataset, Samples};
 use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 use scorelab::rng::Rng;
@@ -23,7 +23,7 @@ impl Dataset for Moons {
         2
     }
 
-    fn sample(&self, n: usize, rng: &mut Rng) -> Points {
+    fn sample(&self, n: usize, rng: &mut Rng) -> Samples {
         let mut data = Vec::with_capacity(2 * n);
         for _ in 0..n {
             let theta = std::f64::consts::PI * rng.uniform();
@@ -36,7 +36,7 @@ impl Dataset for Moons {
             data.push(x - 0.5 + self.noise * rng.normal());
             data.push(y - 0.25 + self.noise * rng.normal());
         }
-        Points::new(2, data)
+        Samples::new(2, data)
     }
 }
 

@@ -2,7 +2,7 @@
 //! radius, so the density along every ring is the same.
 
 use scorelab::config::{Params, RawParams};
-use scorelab::dataset::{Dataset, Points};
+use scorelab::dataset::{Dataset, Samples};
 use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 use scorelab::rng::Rng;
@@ -27,7 +27,7 @@ impl Dataset for Rings {
         2
     }
 
-    fn sample(&self, n: usize, rng: &mut Rng) -> Points {
+    fn sample(&self, n: usize, rng: &mut Rng) -> Samples {
         let mut data = Vec::with_capacity(2 * n);
         for _ in 0..n {
             let radius = self.radii[rng.categorical(&self.radii)];
@@ -35,7 +35,7 @@ impl Dataset for Rings {
             data.push(radius * angle.cos() + self.noise * rng.normal());
             data.push(radius * angle.sin() + self.noise * rng.normal());
         }
-        Points::new(2, data)
+        Samples::new(2, data)
     }
 }
 

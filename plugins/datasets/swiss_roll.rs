@@ -1,7 +1,7 @@
 //! `swiss_roll`: the 2D Swiss roll spiral, (t cos t, t sin t) / 5 for t in [1.5 pi, 4.5 pi].
 
 use scorelab::config::{Params, RawParams};
-use scorelab::dataset::{Dataset, Points};
+use scorelab::dataset::{Dataset, Samples};
 use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 use scorelab::rng::Rng;
@@ -23,14 +23,14 @@ impl Dataset for SwissRoll {
         2
     }
 
-    fn sample(&self, n: usize, rng: &mut Rng) -> Points {
+    fn sample(&self, n: usize, rng: &mut Rng) -> Samples {
         let mut data = Vec::with_capacity(2 * n);
         for _ in 0..n {
             let t = 1.5 * std::f64::consts::PI * (1.0 + 2.0 * rng.uniform());
             data.push(t * t.cos() / 5.0 + self.noise * rng.normal());
             data.push(t * t.sin() / 5.0 + self.noise * rng.normal());
         }
-        Points::new(2, data)
+        Samples::new(2, data)
     }
 }
 

@@ -4,12 +4,12 @@
 
 use nalgebra::{DMatrix, DVector};
 use scorelab::config::{NoParams, Params, RawParams};
-use scorelab::dataset::Points;
+use scorelab::dataset::Samples;
 use scorelab::metric::{Measured, Metric, MetricContext, MetricInput};
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 
 /// Sample mean and unbiased covariance.
-pub fn mean_and_covariance(points: &Points) -> (DVector<f64>, DMatrix<f64>) {
+pub fn mean_and_covariance(points: &Samples) -> (DVector<f64>, DMatrix<f64>) {
     let (n, d) = (points.len(), points.dim());
     let matrix = DMatrix::from_row_slice(n, d, points.as_slice());
     let mean = DVector::from_iterator(d, (0..d).map(|j| matrix.column(j).mean()));

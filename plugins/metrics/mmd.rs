@@ -3,7 +3,7 @@
 //! slightly negative) when the two sets come from one distribution.
 
 use scorelab::config::{NumberOrAuto, Params, RawParams};
-use scorelab::dataset::Points;
+use scorelab::dataset::Samples;
 use scorelab::metric::{Measured, Metric, MetricContext, MetricInput};
 use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
@@ -27,7 +27,7 @@ fn squared_distance(a: &[f64], b: &[f64]) -> f64 {
 }
 
 /// Median of the pairwise distances within `points` (at most 500 of them).
-pub fn median_distance(points: &Points) -> f64 {
+pub fn median_distance(points: &Samples) -> f64 {
     let subset = points.head(500);
     let mut distances = Vec::new();
     for i in 0..subset.len() {
@@ -43,10 +43,10 @@ pub fn median_distance(points: &Points) -> f64 {
 }
 
 /// Unbiased MMD^2 between two sets with bandwidth `h`.
-pub fn mmd_squared(x: &Points, y: &Points, h: f64) -> f64 {
+pub fn mmd_squared(x: &Samples, y: &Samples, h: f64) -> f64 {
     let gamma = 1.0 / (2.0 * h * h);
     let kernel = |a: &[f64], b: &[f64]| (-gamma * squared_distance(a, b)).exp();
-    let within = |p: &Points| {
+    let within = |p: &Samples| {
         let n = p.len();
         let mut sum = 0.0;
         for i in 0..n {

@@ -4,12 +4,12 @@
 
 use scorelab::analytic::GaussianMixture;
 use scorelab::config::{NoParams, Params, RawParams};
-use scorelab::dataset::Points;
+use scorelab::dataset::Samples;
 use scorelab::metric::{Measured, Metric, MetricContext, MetricInput};
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 
 /// Share of the points nearest each component.
-pub fn mode_shares(mixture: &GaussianMixture, points: &Points) -> Vec<f64> {
+pub fn mode_shares(mixture: &GaussianMixture, points: &Samples) -> Vec<f64> {
     let mut counts = vec![0usize; mixture.num_components()];
     let mut total = 0usize;
     for row in points.rows().filter(|r| r.iter().all(|v| v.is_finite())) {
@@ -20,7 +20,7 @@ pub fn mode_shares(mixture: &GaussianMixture, points: &Points) -> Vec<f64> {
 }
 
 /// Total variation between the mixture's weights and the points' shares.
-pub fn mode_weight_tv(mixture: &GaussianMixture, points: &Points) -> f64 {
+pub fn mode_weight_tv(mixture: &GaussianMixture, points: &Samples) -> f64 {
     let shares = mode_shares(mixture, points);
     0.5 * mixture.weights().iter().zip(&shares).map(|(w, s)| (w - s).abs()).sum::<f64>()
 }

@@ -52,7 +52,7 @@ impl Metric for SlicedWasserstein {
             let mut direction: Vec<f64> = (0..dim).map(|_| rng.normal()).collect();
             let norm = direction.iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-12);
             direction.iter_mut().for_each(|v| *v /= norm);
-            let project = |p: &scorelab::dataset::Points| -> Vec<f64> {
+            let project = |p: &scorelab::dataset::Samples| -> Vec<f64> {
                 p.rows().map(|r| r.iter().zip(&direction).map(|(a, b)| a * b).sum()).collect()
             };
             total += wasserstein_1d_squared(project(input.samples), project(input.reference));

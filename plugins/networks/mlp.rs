@@ -3,10 +3,11 @@
 //! is raw: the network's parameterisation (`score` divides it by sigma, NCSNv2 technique 3)
 //! makes it a denoiser.
 
-use candle_core::{DType, Device, Tensor, Var};
+use candle_core::{DType, Device, Tensor};
 use candle_nn::{Linear, Module, VarMap};
 use scorelab::config::{Params, RawParams};
 use scorelab::network::{Architecture, Instance, Network, NetworkContext};
+use scorelab::nn::init::linear;
 use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 use scorelab::rng::Rng;
@@ -35,19 +36,6 @@ pub struct Mlp {
     hidden: Vec<Linear>,
     output: Linear,
     frequencies: Tensor,
-}
-
-/// A linear layer with PyTorch's default initialisation, U(-1/sqrt(in), 1/sqrt(in)), drawn
-/// from our seeded generator and registered in `variables` under `name`.
-fn linear(variables: &VarMap, name: &str, input: usize, output: usize, device: &Device, rng: &mut Rng) -> candle_core::Result<Linear> {
-    let bound = 1.0 / (input as f64).sqrt();
-    let mut draw = |n: usize| -> Vec<f32> { (0..n).map(|_| ((2.0 * rng.uniform() - 1.0) * bound) as f32).collect() };
-    let weight = Var::from_tensor(&Tensor::from_vec(draw(input * output), (output, input), device)?)?;
-    let bias = Var::from_tensor(&Tensor::from_vec(draw(output), output, device)?)?;
-    let mut data = variables.data().lock().expect("variable map lock poisoned");
-    data.insert(format!("{name}.weight"), weight.clone());
-    data.insert(format!("{name}.bias"), bias.clone());
-    Ok(Linear::new(weight.as_tensor().clone(), Some(bias.as_tensor().clone())))
 }
 
 impl Architecture for MlpArchitecture {
@@ -80,7 +68,7 @@ impl Mlp {
 }
 
 impl Network for Mlp {
-    fn forward(&self, x: &Tensor, sigma: &Tensor) -> candle_core::Result<Tensor> {
+    fn forward(&self, x: &Tensor, sigma: &Tensor, _labels: Option<&Tensor>) -> candle_core::Result<Tensor> {
         let embedding = self.embed(&sigma.to_dtype(DType::F32)?)?;
         let mut h = self.input.forward(x)?.add(&self.conditions[0].forward(&embedding)?)?.silu()?;
         for (layer, condition) in self.hidden.iter().zip(&self.conditions[1..]) {

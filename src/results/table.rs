@@ -131,7 +131,7 @@ pub fn read_parquet(path: &Path) -> Result<DataFrame, String> {
 }
 
 /// Writes points as CSV, one column per coordinate (`x0`, `x1`, ...).
-pub fn write_points_csv(points: &crate::dataset::Points, path: &Path) -> Result<(), String> {
+pub fn write_points_csv(points: &crate::dataset::Samples, path: &Path) -> Result<(), String> {
     let columns: Vec<Column> = (0..points.dim())
         .map(|d| {
             Column::new(

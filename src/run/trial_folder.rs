@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fs;
 
 use super::error::{write_error, RunError};
-use crate::dataset::Points;
+use crate::dataset::Samples;
 use crate::evaluate::Evaluation;
 use crate::results::plots;
 use crate::results::store::{write_json, write_yaml};
@@ -14,7 +14,7 @@ use crate::results::{table, SweepFolder, TrialRow};
 use crate::train::History;
 use crate::trial::Trial;
 
-fn as_pairs(points: &Points) -> Vec<(f64, f64)> {
+fn as_pairs(points: &Samples) -> Vec<(f64, f64)> {
     points
         .rows()
         .map(|r| (r[0], if r.len() > 1 { r[1] } else { 0.0 }))

@@ -13,13 +13,13 @@ pub mod grid;
 
 pub use grid::{Grid, GridRequest, Spacing};
 
-use crate::dataset::Points;
+use crate::dataset::Samples;
 use crate::rng::Rng;
 
 /// What a schedule may need to know when it is built.
 pub struct ScheduleContext<'a> {
     /// The training set (`sigma_max: auto` is its largest pairwise distance).
-    pub training_data: &'a Points,
+    pub training_data: &'a Samples,
 }
 
 pub trait Schedule: Send + Sync {

@@ -17,13 +17,13 @@ use candle_core::Device;
 use figment::value::Dict;
 
 use crate::config::{self, ConfigError, Params, Provenance, RawParams};
-use crate::dataset::{Dataset, Points};
+use crate::dataset::{Dataset, Samples};
 use crate::metric::{Metric, MetricContext};
 use crate::network::{Architecture, NetworkContext};
 use crate::parameterisation::{Model, ModelSettings};
 use crate::params;
 use crate::registry::{self, Builder, Kind};
-use crate::rng::{Rng, Stream};
+use crate::rng::Rng;
 use crate::sampler::Sampler;
 use crate::schedule::{Schedule, ScheduleContext};
 use crate::sweep::{Experiment, TrialSpec};
@@ -104,8 +104,8 @@ pub struct Trial {
     pub model_settings: ModelSettings,
     pub sampler: Box<dyn Sampler>,
     pub metrics: Vec<(String, Box<dyn Metric>)>,
-    pub training_data: Arc<Points>,
-    pub held_out: Arc<Points>,
+    pub training_data: Arc<Samples>,
+    pub held_out: Arc<Samples>,
 }
 
 impl Trial {
@@ -149,7 +149,7 @@ pub fn resolve_all(experiment: &Experiment) -> Result<Vec<Trial>, ConfigError> {
     Ok(trials)
 }
 
-type DataEntry = (Arc<dyn Dataset>, Arc<Points>, Arc<Points>);
+type DataEntry = (Arc<dyn Dataset>, Arc<Samples>, Arc<Samples>);
 
 fn resolve(
     experiment: &Experiment,
@@ -236,14 +236,8 @@ fn resolve(
         .entry(data_key)
         .or_insert_with(|| {
             let dataset: Arc<dyn Dataset> = Arc::from(data_built.plugin);
-            let training = dataset.sample(
-                train.train_size,
-                &mut Rng::new(settings.seed, Stream::TrainingData),
-            );
-            let held_out = dataset.sample(
-                settings.num_samples,
-                &mut Rng::new(settings.seed, Stream::HeldOut),
-            );
+            let (training, held_out) =
+                dataset.draw(train.train_size, settings.num_samples, settings.seed);
             (dataset, Arc::new(training), Arc::new(held_out))
         })
         .clone();
@@ -303,6 +297,8 @@ fn resolve(
         &network_raw,
         &NetworkContext {
             dim: dataset.dim(),
+            shape: &dataset.shape(),
+            classes: dataset.classes(),
             dataset: &dataset,
         },
     )?;

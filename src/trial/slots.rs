@@ -5,7 +5,7 @@
 use figment::value::{Dict, Value};
 
 use crate::config::{ConfigError, Provenance, RawParams};
-use crate::dataset::Points;
+use crate::dataset::Samples;
 use crate::registry::{self, Builder, Kind, Plugin};
 use crate::schedule::{Schedule, ScheduleContext};
 use crate::sweep::{Experiment, TrialSpec};
@@ -158,7 +158,7 @@ pub(super) fn with_kind(name: &str, params: serde_json::Value) -> serde_json::Va
 /// tiny stand-in data set: for errors that list the valid choices (e.g. the discrete
 /// schedules a metric needs).
 pub fn schedules_where(holds: impl Fn(&dyn Schedule) -> bool) -> Vec<&'static str> {
-    let stand_in = Points::new(1, vec![-1.0, 1.0]);
+    let stand_in = Samples::new(1, vec![-1.0, 1.0]);
     let provenance = Provenance::new(std::path::Path::new("(defaults)"), figment::Figment::new());
     registry::plugins(Kind::Schedule)
         .into_iter()

@@ -4,7 +4,7 @@
 //! NLL with a gap that shrinks as the chain gets finer.
 
 use candle_core::{Device, Tensor};
-use scorelab::dataset::Points;
+use scorelab::dataset::Samples;
 use scorelab::metric::{Measured, Metric, MetricInput};
 use scorelab::network::{sigma_column, ScoreModel};
 use scorelab::plugins::metrics::elbo::elbo_terms;
@@ -190,7 +190,7 @@ fn nll_ode_with_hutchinson_probes_is_unbiased_per_point() {
 /// Jacobian d score_a / d x_b.
 fn finite_difference_jacobians(
     model: &dyn ScoreModel,
-    points: &Points,
+    points: &Samples,
     sigma: &Tensor,
     h: f64,
 ) -> Vec<Vec<f64>> {
@@ -204,9 +204,9 @@ fn finite_difference_jacobians(
                 .skip(b)
                 .step_by(dim)
                 .for_each(|v| *v += sign * h);
-            let x = Points::new(dim, moved).to_tensor(sigma.device()).unwrap();
+            let x = Samples::new(dim, moved).to_tensor(sigma.device()).unwrap();
             let score = model.score(&x, sigma).unwrap();
-            Points::from_tensor(&score).unwrap().as_slice().to_vec()
+            Samples::from_tensor(&score).unwrap().as_slice().to_vec()
         };
         let (up, down) = (shifted(1.0), shifted(-1.0));
         for (row, jacobian) in jacobians.iter_mut().enumerate() {

@@ -1,6 +1,6 @@
 use nalgebra::{DMatrix, DVector};
 use scorelab::analytic::GaussianMixture;
-use scorelab::dataset::Points;
+use scorelab::dataset::Samples;
 use scorelab::metric::{Metric, MetricInput};
 use scorelab::plugins::metrics::fd::{frechet_distance, mean_and_covariance};
 use scorelab::plugins::metrics::mmd::mmd_squared;
@@ -13,8 +13,8 @@ use crate::common::{resolve, SMALL_GMM};
 fn measure(
     metric: &dyn Metric,
     trial: &scorelab::trial::Trial,
-    samples: &Points,
-    reference: &Points,
+    samples: &Samples,
+    reference: &Samples,
     seed: u64,
 ) -> f64 {
     let model = trial.new_model(&mut Rng::from_seed(0)).unwrap();
@@ -32,9 +32,9 @@ fn measure(
         .value
 }
 
-fn gaussian(n: usize, mean: [f64; 2], std: f64, seed: u64) -> Points {
+fn gaussian(n: usize, mean: [f64; 2], std: f64, seed: u64) -> Samples {
     let mut rng = Rng::from_seed(seed);
-    Points::new(
+    Samples::new(
         2,
         (0..n)
             .flat_map(|_| [mean[0] + std * rng.normal(), mean[1] + std * rng.normal()])
@@ -86,7 +86,7 @@ fn sliced_wasserstein_of_a_shift_is_its_length_over_sqrt2() {
     let trials = resolve(SMALL_GMM, &[]).unwrap();
     let points = gaussian(500, [0.0, 0.0], 1.0, 4);
     let shift = [3.0, 4.0];
-    let moved = Points::new(
+    let moved = Samples::new(
         2,
         points
             .rows()
@@ -117,7 +117,12 @@ impl SlicedWassersteinFixture {
         SlicedWassersteinFixture(metric)
     }
 
-    fn compute(&self, trial: &scorelab::trial::Trial, samples: &Points, reference: &Points) -> f64 {
+    fn compute(
+        &self,
+        trial: &scorelab::trial::Trial,
+        samples: &Samples,
+        reference: &Samples,
+    ) -> f64 {
         measure(self.0.as_ref(), trial, samples, reference, 9)
     }
 }
@@ -131,7 +136,7 @@ fn mode_weights_is_the_total_variation_of_shares() {
     )
     .unwrap();
     // 50 points near the first mode and 50 near the second: shares 0.5 / 0.5, TV = 0.3.
-    let points = Points::new(
+    let points = Samples::new(
         2,
         (0..100)
             .flat_map(|i| if i < 50 { [-4.0, -6.0] } else { [6.0, 4.0] })

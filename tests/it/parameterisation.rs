@@ -46,7 +46,12 @@ struct Inverting {
 }
 
 impl Network for Inverting {
-    fn forward(&self, input: &Tensor, sigma: &Tensor) -> candle_core::Result<Tensor> {
+    fn forward(
+        &self,
+        input: &Tensor,
+        sigma: &Tensor,
+        _labels: Option<&Tensor>,
+    ) -> candle_core::Result<Tensor> {
         let rows = input.to_dtype(candle_core::DType::F64)?.to_vec2::<f64>()?;
         let sigmas = sigma
             .to_dtype(candle_core::DType::F64)?

@@ -136,7 +136,7 @@ fn training_lowers_the_loss_and_approaches_the_oracle_score() {
         .rows()
         .map(|r| vec![r[0] + sigma * rng.normal(), r[1] + sigma * rng.normal()])
         .collect();
-    let x = scorelab::dataset::Points::from_rows(&points);
+    let x = scorelab::dataset::Samples::from_rows(&points);
     let predicted = network
         .score(
             &x.to_tensor(&Device::Cpu).unwrap(),

@@ -46,7 +46,7 @@ pub struct LineChart<'a> {
 ///
 /// Each series is drawn in its own colour as a line with a marker at every
 /// point (just the line past 100 points), with a legend in the emptiest
-/// corner when there is more than one series. Points that are not finite, or
+/// corner when there is more than one series. Samples that are not finite, or
 /// not positive on a log axis, are left out and their neighbours joined.
 pub fn line_chart(stem: &Path, chart: &LineChart) -> Result<Vec<PathBuf>, PlotError> {
     let plan = LinePlan::new(chart);

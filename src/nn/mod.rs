@@ -1,0 +1,9 @@
+//! Layers shared by networks and feature extractors (the U-Net, the classifier, Inception):
+//! convolutions with a gemm backward, normalisation, attention, seeded initialisation and
+//! pooling. Built from candle ops that carry gradients (see DEPENDENCIES.md).
+
+pub mod attention;
+pub mod conv;
+pub mod init;
+pub mod norm;
+pub mod pool;
