@@ -1,23 +1,29 @@
-//! Evaluation of one trial: draw from the prior, run the sampler on the model, score the
-//! samples with every metric. The engine, not the sampler, counts score evaluations.
+//! Evaluation of one trial: draw from the prior (and, for a class-conditional model, a target
+//! class per sample), run the sampler on the model, score the samples with every metric.
+//! The engine, not the sampler, counts score evaluations, and traces one sample along the
+//! way for the denoising strip of image data.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::time::Instant;
 
 use candle_core::Tensor;
 
 use crate::dataset::Samples;
+use crate::features::{FeatureMap, FeatureSet};
 use crate::metric::MetricInput;
 use crate::network::ScoreModel;
+use crate::parameterisation::Model;
 use crate::rng::{Rng, Stream};
 use crate::sampler::StepInfo;
 use crate::schedule::{Grid, Schedule};
 use crate::trial::Trial;
 
-/// Wraps a model and counts its calls: one call on the whole batch is one NFE.
+/// Wraps a model and counts its calls: one call on the whole batch is one NFE. When tracing,
+/// it also keeps the first row of every input with its noise level.
 pub struct CountingModel<'a> {
     inner: &'a dyn ScoreModel,
     calls: Cell<u64>,
+    trace: Option<RefCell<Vec<(f64, Vec<f64>)>>>,
 }
 
 impl<'a> CountingModel<'a> {
@@ -25,11 +31,40 @@ impl<'a> CountingModel<'a> {
         CountingModel {
             inner,
             calls: Cell::new(0),
+            trace: None,
+        }
+    }
+
+    /// Also records (sigma, first row of x) at every call.
+    pub fn tracing(inner: &'a dyn ScoreModel) -> Self {
+        CountingModel {
+            trace: Some(RefCell::new(Vec::new())),
+            ..CountingModel::new(inner)
         }
     }
 
     pub fn calls(&self) -> u64 {
         self.calls.get()
+    }
+
+    /// The recorded (sigma, first row) pairs, in call order.
+    pub fn trace(self) -> Vec<(f64, Vec<f64>)> {
+        self.trace.map(RefCell::into_inner).unwrap_or_default()
+    }
+
+    fn count(&self, x: &Tensor, sigma: &Tensor) -> candle_core::Result<()> {
+        self.calls.set(self.calls.get() + 1);
+        if let Some(trace) = &self.trace {
+            let first = |t: &Tensor| -> candle_core::Result<Vec<f64>> {
+                t.narrow(0, 0, 1)?
+                    .flatten_all()?
+                    .to_dtype(candle_core::DType::F64)?
+                    .to_vec1::<f64>()
+            };
+            let level = first(sigma)?[0];
+            trace.borrow_mut().push((level, first(x)?));
+        }
+        Ok(())
     }
 }
 
@@ -37,12 +72,12 @@ impl<'a> CountingModel<'a> {
 // whole chain of earlier steps alive through the weights' op graph.
 impl ScoreModel for CountingModel<'_> {
     fn score(&self, x: &Tensor, sigma: &Tensor) -> candle_core::Result<Tensor> {
-        self.calls.set(self.calls.get() + 1);
+        self.count(x, sigma)?;
         Ok(self.inner.score(x, sigma)?.detach())
     }
 
     fn denoise(&self, x: &Tensor, sigma: &Tensor) -> candle_core::Result<Tensor> {
-        self.calls.set(self.calls.get() + 1);
+        self.count(x, sigma)?;
         Ok(self.inner.denoise(x, sigma)?.detach())
     }
 
@@ -52,18 +87,24 @@ impl ScoreModel for CountingModel<'_> {
         sigma: &Tensor,
         probes: &[Tensor],
     ) -> candle_core::Result<(Tensor, Tensor)> {
-        self.calls.set(self.calls.get() + 1);
+        self.count(x, sigma)?;
         self.inner.score_divergence(x, sigma, probes)
     }
 }
 
 pub struct Evaluation {
+    /// With the shape of the data, and the class each was generated for where the model is
+    /// class-conditional.
     pub samples: Samples,
     pub nfe: u64,
     pub sample_seconds: f64,
     /// In the order of the experiment's `eval` list.
     pub metrics: Vec<(String, f64)>,
     pub metric_seconds: f64,
+    /// The feature space the metrics used, where one was.
+    pub features_identity: Option<String>,
+    /// For image data: (sigma, first sample) at every score evaluation of the run.
+    pub trace: Vec<(f64, Vec<f64>)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -72,24 +113,40 @@ pub enum EvaluateError {
     Candle(#[from] candle_core::Error),
     #[error("metric `{metric}` failed: {message}")]
     Metric { metric: String, message: String },
+    #[error("feature extraction failed: {0}")]
+    Features(String),
 }
 
-/// Samples `trial.settings.num_samples` points and computes the trial's metrics.
+/// Samples `trial.settings.num_samples` items and computes the trial's metrics; `features`
+/// is the prepared feature map of the trial's `features:` slot (needed only when a metric
+/// uses features).
 pub fn evaluate(
     trial: &Trial,
-    model: &dyn ScoreModel,
+    model: &Model,
+    features: Option<&dyn FeatureMap>,
     on_step: &mut dyn FnMut(StepInfo),
 ) -> Result<Evaluation, EvaluateError> {
     let start = Instant::now();
     let mut rng = Rng::new(trial.settings.seed, Stream::Sampling);
-    let prior = prior_sample(
-        trial.schedule.as_ref(),
-        trial.settings.num_samples,
-        trial.dataset.dim(),
-        &mut rng,
-    );
+    let n = trial.settings.num_samples;
+    let prior = prior_sample(trial.schedule.as_ref(), n, trial.dataset.dim(), &mut rng);
+    let classes = trial.architecture.classes();
+    let targets: Option<Vec<u32>> = (classes > 0).then(|| {
+        let mut draw = Rng::new(trial.settings.seed, Stream::TargetClasses);
+        (0..n).map(|_| draw.below(classes) as u32).collect()
+    });
+    let labels = match &targets {
+        Some(t) => Some(Tensor::from_slice(t, t.len(), &trial.device)?),
+        None => None,
+    };
+    let conditioned = model.conditioned(labels);
     let grid = Grid::new(trial.schedule.as_ref(), trial.sampler.grid());
-    let counting = CountingModel::new(model);
+    let shape = trial.dataset.shape();
+    let counting = if shape.len() == 3 {
+        CountingModel::tracing(&conditioned)
+    } else {
+        CountingModel::new(&conditioned)
+    };
     let out = trial.sampler.sample(
         &counting,
         prior.to_tensor(&trial.device)?,
@@ -97,10 +154,21 @@ pub fn evaluate(
         &mut rng,
         on_step,
     )?;
-    let samples = Samples::from_tensor(&out)?;
+    let mut samples = Samples::from_tensor(&out)?.reshaped(&shape);
+    if let Some(targets) = targets {
+        samples = samples.with_labels(targets);
+    }
+    let nfe = counting.calls();
+    let trace = counting.trace();
     let sample_seconds = start.elapsed().as_secs_f64();
 
     let start = Instant::now();
+    let feature_set = match features {
+        Some(map) if trial.metrics.iter().any(|(_, m)| m.uses_features()) => Some(
+            FeatureSet::compute(map, &samples, &trial.held_out).map_err(EvaluateError::Features)?,
+        ),
+        _ => None,
+    };
     let mut metrics = Vec::new();
     for (name, metric) in &trial.metrics {
         let input = MetricInput {
@@ -111,6 +179,7 @@ pub fn evaluate(
             model,
             schedule: trial.schedule.as_ref(),
             device: &trial.device,
+            features: feature_set.as_ref(),
         };
         let measured = metric
             .compute(&input)
@@ -123,12 +192,19 @@ pub fn evaluate(
             metrics.push((format!("{name}_{detail}"), value));
         }
     }
+    if let (Some(map), Some(_)) = (features, &feature_set) {
+        for (fact, value) in map.facts() {
+            metrics.push((format!("features_{fact}"), value));
+        }
+    }
     Ok(Evaluation {
         samples,
-        nfe: counting.calls(),
+        nfe,
         sample_seconds,
         metrics,
         metric_seconds: start.elapsed().as_secs_f64(),
+        features_identity: feature_set.map(|f| f.identity),
+        trace,
     })
 }
 

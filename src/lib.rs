@@ -15,6 +15,8 @@ pub mod config;
 pub mod dataset;
 pub mod device;
 pub mod evaluate;
+pub mod features;
+pub mod images;
 pub mod metric;
 pub mod network;
 pub mod nn;

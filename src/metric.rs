@@ -5,6 +5,7 @@
 use candle_core::Device;
 
 use crate::dataset::{Dataset, Samples};
+use crate::features::FeatureSet;
 use crate::network::ScoreModel;
 use crate::schedule::Schedule;
 
@@ -29,6 +30,9 @@ pub struct MetricInput<'a> {
     pub model: &'a dyn ScoreModel,
     pub schedule: &'a dyn Schedule,
     pub device: &'a Device,
+    /// Samples and reference in the experiment's feature space (`features:`), computed once
+    /// per trial when some metric [`Metric::uses_features`].
+    pub features: Option<&'a FeatureSet>,
 }
 
 /// A metric's value, with secondary figures recorded beside it as `<metric>_<name>`
@@ -50,4 +54,10 @@ impl From<f64> for Measured {
 
 pub trait Metric: Send + Sync {
     fn compute(&self, input: &MetricInput) -> Result<Measured, String>;
+
+    /// Whether the metric compares features (FID, KID, precision/recall): the engine then
+    /// extracts them once per trial with the experiment's feature extractor.
+    fn uses_features(&self) -> bool {
+        false
+    }
 }

@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 
 use crate::config::{ConfigError, ParamDoc, RawParams};
 use crate::dataset::Dataset;
+use crate::features::{FeatureExtractor, FeaturesContext};
 use crate::metric::{Metric, MetricContext};
 use crate::network::{Architecture, NetworkContext};
 use crate::sampler::Sampler;
@@ -22,16 +23,18 @@ pub enum Kind {
     Network,
     Sampler,
     Metric,
+    Features,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::Dataset,
         Kind::Schedule,
         Kind::Weighting,
         Kind::Network,
         Kind::Sampler,
         Kind::Metric,
+        Kind::Features,
     ];
 
     /// The word used on the command line (`runner plugins sampler`).
@@ -43,6 +46,7 @@ impl Kind {
             Kind::Network => "network",
             Kind::Sampler => "sampler",
             Kind::Metric => "metric",
+            Kind::Features => "features",
         }
     }
 
@@ -54,6 +58,7 @@ impl Kind {
             Kind::Network => "networks",
             Kind::Sampler => "samplers",
             Kind::Metric => "metrics",
+            Kind::Features => "features",
         }
     }
 
@@ -108,6 +113,7 @@ pub enum Builder {
     Network(fn(&RawParams, &NetworkContext) -> BuildResult<dyn Architecture>),
     Sampler(fn(&RawParams) -> BuildResult<dyn Sampler>),
     Metric(fn(&RawParams, &MetricContext) -> BuildResult<dyn Metric>),
+    Features(fn(&RawParams, &FeaturesContext) -> BuildResult<dyn FeatureExtractor>),
 }
 
 impl Builder {
@@ -119,6 +125,7 @@ impl Builder {
             Builder::Network(_) => Kind::Network,
             Builder::Sampler(_) => Kind::Sampler,
             Builder::Metric(_) => Kind::Metric,
+            Builder::Features(_) => Kind::Features,
         }
     }
 }

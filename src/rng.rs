@@ -16,6 +16,8 @@ pub enum Stream {
     TrainingNoise = 4,
     Sampling = 5,
     Metrics = 6,
+    /// The class each sample of a class-conditional model is generated for.
+    TargetClasses = 7,
 }
 
 /// A reproducible random number generator.

@@ -52,7 +52,7 @@ fn main() -> Result<(), String> {
                 steps as f64 / seconds
             );
         }
-        let evaluation = evaluate(trial, &model, &mut |_| {}).map_err(|e| e.to_string())?;
+        let evaluation = evaluate(trial, &model, None, &mut |_| {}).map_err(|e| e.to_string())?;
         println!(
             "sample {network:<6} 2000 points: {} NFE in {:.2} s = {:.2} ms per NFE",
             evaluation.nfe,

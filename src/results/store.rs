@@ -64,6 +64,11 @@ impl SweepFolder {
         self.root.join("tb").join(trial_id)
     }
 
+    /// Where feature extractors cache what they train (shared by the sweep's trials).
+    pub fn features(&self) -> PathBuf {
+        self.root.join("features")
+    }
+
     pub fn plots(&self) -> PathBuf {
         self.root.join("plots")
     }

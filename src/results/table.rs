@@ -28,6 +28,9 @@ pub struct TrialRow {
     /// The schedule's resolved extremes (`auto` made concrete).
     pub sigma_max: f64,
     pub sigma_min: f64,
+    /// The feature space of the feature metrics (extractor name and hash), where used.
+    #[serde(default)]
+    pub features: Option<String>,
 }
 
 /// Builds the table. Swept keys become columns named by their key path: numeric when every
@@ -98,6 +101,12 @@ pub fn to_dataframe(rows: &[TrialRow]) -> PolarsResult<DataFrame> {
         "sigma_min".into(),
         rows.iter().map(|r| r.sigma_min).collect::<Vec<_>>(),
     ));
+    if rows.iter().any(|r| r.features.is_some()) {
+        columns.push(Column::new(
+            "features".into(),
+            rows.iter().map(|r| r.features.clone()).collect::<Vec<_>>(),
+        ));
+    }
     columns.push(Column::new(
         "train_id".into(),
         rows.iter().map(|r| r.train_id.clone()).collect::<Vec<_>>(),

@@ -27,6 +27,12 @@ pub enum RunError {
         label: String,
         source: Box<EvaluateError>,
     },
+    #[error("in {file}, preparing the feature extractor `{extractor}`: {message}")]
+    Features {
+        file: String,
+        extractor: String,
+        message: String,
+    },
     #[error("cannot write {path}: {message}. Fix: check that the results folder is writable (choose another with --results DIR)")]
     Write { path: PathBuf, message: String },
     #[error(

@@ -14,10 +14,12 @@ use models::{obtain_model, read_history};
 use progress::sample_with_progress;
 use trial_folder::save_trial;
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::features::{FeatureMap, PrepareContext};
 use crate::registry;
 use crate::results::nfe;
 use crate::results::report;
@@ -119,6 +121,7 @@ pub fn sweep(
         }
     }
 
+    let mut feature_maps: HashMap<String, Box<dyn FeatureMap>> = HashMap::new();
     let mut rows: Vec<Option<TrialRow>> = vec![None; count];
     let mut histories: Vec<(String, History)> = Vec::new();
     let mut skipped = 0;
@@ -156,13 +159,15 @@ pub fn sweep(
         }
         for &i in &pending {
             let t = &trials[i];
-            let evaluation =
-                sample_with_progress(t, &network).map_err(|source| RunError::Evaluate {
+            let features = feature_map(t, &folder, file, &mut feature_maps, out)?;
+            let evaluation = sample_with_progress(t, &network, features).map_err(|source| {
+                RunError::Evaluate {
                     file: file.display().to_string(),
                     index: i + 1,
                     label: t.label.clone(),
                     source: Box::new(source),
-                })?;
+                }
+            })?;
             let row = save_trial(t, &folder, &evaluation, &history)?;
             let _ = writeln!(out, "[{}/{count}] {}", i + 1, report::progress_line(&row));
             rows[i] = Some(row);
@@ -192,6 +197,47 @@ pub fn sweep(
         trials: count,
         skipped,
     })
+}
+
+/// The trial's prepared feature map when one of its metrics uses features: prepared (trained
+/// or loaded from the sweep's cache) the first time its config is met, then shared.
+fn feature_map<'m>(
+    trial: &Trial,
+    folder: &SweepFolder,
+    file: &Path,
+    maps: &'m mut HashMap<String, Box<dyn FeatureMap>>,
+    out: &mut dyn Write,
+) -> Result<Option<&'m dyn FeatureMap>, RunError> {
+    if !trial.metrics.iter().any(|(_, m)| m.uses_features()) {
+        return Ok(None);
+    }
+    if !maps.contains_key(&trial.features_key) {
+        let cache = folder.features();
+        fs::create_dir_all(&cache).map_err(|e| write_error(&cache, e))?;
+        let mut log = |line: &str| {
+            let _ = writeln!(out, "  features: {line}");
+        };
+        let map = trial
+            .features
+            .prepare(&mut PrepareContext {
+                training_data: &trial.training_data,
+                held_out: &trial.held_out,
+                cache: &cache,
+                device: &trial.device,
+                seed: trial.settings.seed,
+                log: &mut log,
+            })
+            .map_err(|message| RunError::Features {
+                file: file.display().to_string(),
+                extractor: trial.resolved["features"]["kind"]
+                    .as_str()
+                    .unwrap_or("?")
+                    .to_string(),
+                message,
+            })?;
+        maps.insert(trial.features_key.clone(), map);
+    }
+    Ok(maps.get(&trial.features_key).map(|m| m.as_ref()))
 }
 
 /// The resolved experiment: where it came from, the sweep, and every trial's config.

@@ -5,6 +5,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::evaluate::{self, EvaluateError, Evaluation};
+use crate::features::FeatureMap;
 use crate::parameterisation::Model;
 use crate::trial::Trial;
 
@@ -20,9 +21,10 @@ pub(super) fn bar(len: u64, template: &str) -> ProgressBar {
 pub(super) fn sample_with_progress(
     trial: &Trial,
     network: &Model,
+    features: Option<&dyn FeatureMap>,
 ) -> Result<Evaluation, EvaluateError> {
     let progress = bar(0, "  sample [{bar:30}] {pos}/{len} sigma {prefix}");
-    let result = evaluate::evaluate(trial, network, &mut |info| {
+    let result = evaluate::evaluate(trial, network, features, &mut |info| {
         progress.set_length(info.total as u64);
         progress.set_position(info.step as u64);
         progress.set_prefix(format!("{:.4}", info.sigma));

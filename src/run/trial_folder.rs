@@ -1,13 +1,16 @@
-//! A finished trial on disk: its folder (resolved config, samples, scatter plot, metrics),
+//! A finished trial on disk: its folder (resolved config, samples, their pictures, metrics),
 //! assembled under a partial name and renamed when complete, and its TensorBoard log.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
+use std::path::Path;
+
+use candle_core::Device;
 
 use super::error::{write_error, RunError};
 use crate::dataset::Samples;
 use crate::evaluate::Evaluation;
-use crate::results::plots;
+use crate::results::plots::{self, Picture};
 use crate::results::store::{write_json, write_yaml};
 use crate::results::tensorboard::EventWriter;
 use crate::results::{table, SweepFolder, TrialRow};
@@ -19,6 +22,58 @@ fn as_pairs(points: &Samples) -> Vec<(f64, f64)> {
         .rows()
         .map(|r| (r[0], if r.len() > 1 { r[1] } else { 0.0 }))
         .collect()
+}
+
+/// Writes the samples and their pictures into the trial folder: for points, `samples.csv`
+/// and a scatter over the held-out data; for images, `samples.safetensors` (with the class
+/// each was generated for), a grid `samples.png` and the denoising strip `denoising.png`.
+/// Returns the pictures for TensorBoard, by tag.
+fn save_samples(
+    trial: &Trial,
+    partial: &Path,
+    evaluation: &Evaluation,
+) -> Result<Vec<(&'static str, Picture)>, String> {
+    let samples = &evaluation.samples;
+    let Some((c, h, w)) = samples.image_shape() else {
+        table::write_points_csv(samples, &partial.join("samples.csv"))?;
+        let (_, png, width, height) = plots::scatter_png(
+            &partial.join("samples"),
+            &format!("{} (samples over held-out data)", trial.label),
+            &as_pairs(&trial.held_out),
+            &as_pairs(samples),
+        )
+        .map_err(|e| e.to_string())?;
+        return Ok(vec![("samples", Picture { png, width, height })]);
+    };
+    let mut tensors = HashMap::new();
+    let device = Device::Cpu;
+    let images = samples
+        .to_tensor(&device)
+        .and_then(|t| t.reshape((samples.len(), c, h, w)))
+        .map_err(|e| e.to_string())?;
+    tensors.insert("images".to_string(), images);
+    if let Some(labels) = samples.labels_tensor(&device).map_err(|e| e.to_string())? {
+        tensors.insert("labels".to_string(), labels);
+    }
+    candle_core::safetensors::save(&tensors, partial.join("samples.safetensors"))
+        .map_err(|e| e.to_string())?;
+    let mut pictures = Vec::new();
+    if let Some(grid) = plots::image_grid_png(&partial.join("samples.png"), samples, 64)
+        .map_err(|e| e.to_string())?
+    {
+        pictures.push(("samples", grid));
+    }
+    if let Some(strip) = plots::denoising_strip_png(
+        &partial.join("denoising.png"),
+        samples.shape(),
+        &evaluation.trace,
+        8,
+    )
+    .map_err(|e| e.to_string())?
+    {
+        pictures.push(("denoising", strip));
+    }
+    Ok(pictures)
 }
 
 /// Writes the trial folder (config, samples, scatter, metrics) and its TensorBoard log.
@@ -45,22 +100,15 @@ pub(super) fn save_trial(
         metric_seconds: evaluation.metric_seconds,
         sigma_max: trial.schedule.sigma_max(),
         sigma_min: trial.schedule.sigma_min(),
+        features: evaluation.features_identity.clone(),
     };
     let partial = folder.partial_trial(&trial.id);
     let _ = fs::remove_dir_all(&partial);
     fs::create_dir_all(&partial).map_err(|e| write_error(&partial, e))?;
     write_yaml(&partial.join("config.yaml"), &trial.resolved)
         .map_err(|e| write_error(&partial, e))?;
-    table::write_points_csv(&evaluation.samples, &partial.join("samples.csv"))
-        .map_err(|e| write_error(&partial, e))?;
-    let (_, png, width, height) = plots::scatter_png(
-        &partial.join("samples"),
-        &format!("{} (samples over held-out data)", trial.label),
-        &as_pairs(&trial.held_out),
-        &as_pairs(&evaluation.samples),
-    )
-    .map_err(|e| write_error(&partial, e))?;
-
+    let pictures =
+        save_samples(trial, &partial, evaluation).map_err(|e| write_error(&partial, e))?;
     let tb_folder = folder.tensorboard(&trial.id);
     let _ = fs::remove_dir_all(&tb_folder);
     let mut events = EventWriter::create(&tb_folder).map_err(|e| write_error(&tb_folder, e))?;
@@ -81,7 +129,9 @@ pub(super) fn save_trial(
         events.add_scalar(&format!("metrics/{name}"), *value, final_step);
     }
     events.add_scalar("metrics/nfe", evaluation.nfe as f64, final_step);
-    events.add_png("samples", &png, width, height, final_step);
+    for (tag, picture) in &pictures {
+        events.add_png(tag, &picture.png, picture.width, picture.height, final_step);
+    }
     events.flush().map_err(|e| write_error(&tb_folder, e))?;
 
     write_json(&partial.join("metrics.json"), &row).map_err(|e| write_error(&partial, e))?;

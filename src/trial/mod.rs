@@ -18,6 +18,7 @@ use figment::value::Dict;
 
 use crate::config::{self, ConfigError, Params, Provenance, RawParams};
 use crate::dataset::{Dataset, Samples};
+use crate::features::{FeatureExtractor, FeaturesContext};
 use crate::metric::{Metric, MetricContext};
 use crate::network::{Architecture, NetworkContext};
 use crate::parameterisation::{Model, ModelSettings};
@@ -56,8 +57,9 @@ pub const PLUGIN_SLOTS: [(&str, Kind); 5] = [
 ];
 
 /// Keys that are not top-level settings.
-const SECTION_KEYS: [&str; 8] = [
+const SECTION_KEYS: [&str; 9] = [
     "data",
+    "features",
     "schedule",
     "weighting",
     "network",
@@ -104,6 +106,10 @@ pub struct Trial {
     pub model_settings: ModelSettings,
     pub sampler: Box<dyn Sampler>,
     pub metrics: Vec<(String, Box<dyn Metric>)>,
+    /// The feature space of FID-style metrics (the `features:` slot; default `raw`).
+    pub features: Arc<dyn FeatureExtractor>,
+    /// Identifies the prepared extractor: its resolved config and the data it may train on.
+    pub features_key: String,
     pub training_data: Arc<Samples>,
     pub held_out: Arc<Samples>,
 }
@@ -233,7 +239,7 @@ fn resolve(
     .to_string();
     let data_params = data_built.params;
     let (dataset, training_data, held_out) = data_cache
-        .entry(data_key)
+        .entry(data_key.clone())
         .or_insert_with(|| {
             let dataset: Arc<dyn Dataset> = Arc::from(data_built.plugin);
             let (training, held_out) =
@@ -361,6 +367,35 @@ fn resolve(
         metrics.push((plugin.name.to_string(), built.plugin));
     }
 
+    let (features_plugin, features_raw) = match root.get("features") {
+        Some(_) => plugin_slot(
+            experiment,
+            &spec,
+            &root,
+            "features",
+            Kind::Features,
+            &provenance,
+        )?,
+        None => (
+            registry::find(Kind::Features, "raw").map_err(|unknown| {
+                provenance.default_error("features", unknown.message(), unknown.fix())
+            })?,
+            RawParams::new("features", Dict::new(), &provenance),
+        ),
+    };
+    let Builder::Features(build_features) = features_plugin.build else {
+        unreachable!("kind checked")
+    };
+    let features = build_features(
+        &features_raw,
+        &FeaturesContext {
+            shape: &dataset.shape(),
+            classes: dataset.classes(),
+        },
+    )?;
+    let features_params = with_kind(features_plugin.name, features.params);
+    let features_key = serde_json::json!([&features_params, &data_key]).to_string();
+
     let mut resolved = serde_json::Map::new();
     resolved.insert("seed".into(), settings.seed.into());
     resolved.insert("device".into(), settings.device.clone().into());
@@ -393,6 +428,11 @@ fn resolve(
         with_kind(sampler_plugin.name, sampler.params),
     );
     resolved.insert("eval".into(), serde_json::Value::Array(metric_params));
+    // Only experiments with feature metrics record the feature space, so the ids of trials
+    // without them stay as they were.
+    if metrics.iter().any(|(_, metric)| metric.uses_features()) {
+        resolved.insert("features".into(), features_params);
+    }
     let resolved = serde_json::Value::Object(resolved);
 
     let mut training = training_config(&resolved);
@@ -429,6 +469,8 @@ fn resolve(
         model_settings,
         sampler: sampler.plugin,
         metrics,
+        features: Arc::from(features.plugin),
+        features_key,
         training_data,
         held_out,
     })

@@ -27,7 +27,7 @@ fn tv_of(overrides: &[&str]) -> (f64, Vec<f64>, u64) {
     let trials = resolve(WELL_SEPARATED, overrides).unwrap();
     let trial = &trials[0];
     let network = trial.new_model(&mut Rng::from_seed(0)).unwrap();
-    let evaluation = evaluate(trial, &network, &mut |_| {}).unwrap();
+    let evaluation = evaluate(trial, &network, None, &mut |_| {}).unwrap();
     let mixture = trial.dataset.mixture().unwrap();
     (
         mode_weight_tv(mixture, &evaluation.samples),

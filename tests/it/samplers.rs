@@ -331,7 +331,7 @@ fn run(schedule: &str, sampler: &str) -> Run {
     let trials = resolve(&text, &[]).unwrap();
     let trial = &trials[0];
     let model = trial.new_model(&mut Rng::from_seed(0)).unwrap();
-    let evaluation = evaluate(trial, &model, &mut |_| {}).unwrap();
+    let evaluation = evaluate(trial, &model, None, &mut |_| {}).unwrap();
     let points = &evaluation.samples;
     assert!(
         points.all_finite(),
@@ -426,7 +426,7 @@ fn nfe_is_what_the_engine_counts() {
         let trials = resolve(&text, &[]).unwrap();
         let trial = &trials[0];
         let model = trial.new_model(&mut Rng::from_seed(0)).unwrap();
-        evaluate(trial, &model, &mut |_| {}).unwrap().nfe
+        evaluate(trial, &model, None, &mut |_| {}).unwrap().nfe
     };
     assert_eq!(small("{kind: heun, steps: 18}"), 2 * 18 - 1);
     assert_eq!(small("{kind: euler, steps: 30}"), 30);

@@ -9,15 +9,18 @@
 //!
 //! `line` draws line charts and `scatter` scatter plots; both build on `axis`
 //! (scales, ticks, tick labels), `style` (colours) and `output` (font, PNG
-//! rendering, atomic writes, `PlotError`).
+//! rendering, atomic writes, `PlotError`). `images` tiles image data (sample grids and
+//! denoising strips) with the `image` crate.
 
 mod axis;
+mod images;
 mod line;
 mod output;
 mod scatter;
 mod style;
 
 pub use axis::Scale;
+pub use images::{denoising_strip_png, image_grid_png, Picture};
 pub use line::{line_chart, LineChart, Series};
 pub use output::PlotError;
 pub use scatter::scatter_png;
