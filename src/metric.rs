@@ -1,6 +1,7 @@
 //! Metrics compare generated samples with held-out data (or with the true density, where
-//! the dataset knows it), or score held-out data under the model (likelihoods). Lower is
-//! better for every built-in metric.
+//! the dataset knows it), or score held-out data under the model (likelihoods), or compare
+//! both in a learned feature space (FID, KID). Lower is better for the distances and
+//! likelihoods; higher for precision, recall and class accuracy, which are shares.
 
 use candle_core::Device;
 

@@ -113,6 +113,8 @@ pub fn sweep(
     )
     .map_err(|e| write_error(&folder.experiment_file(), e))?;
 
+    write_real_data_grids(&folder, &trials)?;
+
     let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
     for (i, t) in trials.iter().enumerate() {
         match groups.iter_mut().find(|(id, _)| *id == t.train_id) {
@@ -197,6 +199,29 @@ pub fn sweep(
         trials: count,
         skipped,
     })
+}
+
+/// A grid of held-out images once per dataset of the sweep, to set beside the samples:
+/// `plots/real_data.png` (`real_data-2.png`, ... when the sweep has several datasets).
+fn write_real_data_grids(folder: &SweepFolder, trials: &[Trial]) -> Result<(), RunError> {
+    let mut seen: Vec<&Trial> = Vec::new();
+    for trial in trials {
+        if seen
+            .iter()
+            .any(|t| std::sync::Arc::ptr_eq(&t.held_out, &trial.held_out))
+        {
+            continue;
+        }
+        seen.push(trial);
+        let name = match seen.len() {
+            1 => "real_data.png".to_string(),
+            n => format!("real_data-{n}.png"),
+        };
+        let path = folder.plots().join(name);
+        crate::results::plots::image_grid_png(&path, &trial.held_out, 64)
+            .map_err(|e| write_error(&path, e))?;
+    }
+    Ok(())
 }
 
 /// The trial's prepared feature map when one of its metrics uses features: prepared (trained
