@@ -1,7 +1,8 @@
 //! `mnist`: MNIST (or any dataset in its IDX format, e.g. Fashion-MNIST) read from a folder:
 //! `train-images-idx3-ubyte` and `train-labels-idx1-ubyte`, or the `t10k-*` pair for the test
 //! split, each plain or gzipped. Loaded when the experiment is resolved; items are kept as
-//! bytes and converted to [-1, 1] when drawn. Shape `[1, rows, cols]` (28 x 28 for MNIST).
+//! bytes and converted to [-1, 1] when drawn. Shape `[1, rows, cols]` (28 x 28 for MNIST);
+//! the number of classes is the largest label + 1 (10 for MNIST).
 
 use std::path::{Path, PathBuf};
 

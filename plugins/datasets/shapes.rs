@@ -273,7 +273,7 @@ fn build(raw: &RawParams) -> BuildResult<dyn Dataset> {
 inventory::submit! {
     Plugin {
         name: "shapes",
-        about: "procedural labelled images: discs, squares, triangles, rings, crosses (16x16 grey by default)",
+        about: "Procedural labelled images: discs, squares, triangles, rings, crosses (16x16 grey by default)",
         params: ShapesParams::docs,
         build: Builder::Dataset(build),
     }
