@@ -62,6 +62,7 @@ fn measure(trial: &Trial, index: usize, schedule: Option<&dyn Schedule>) -> Meas
             model: &model,
             schedule: schedule.unwrap_or(trial.schedule.as_ref()),
             device: &trial.device,
+            features: None,
         })
         .unwrap()
 }
@@ -158,6 +159,7 @@ fn nll_ode_with_hutchinson_probes_is_unbiased_per_point() {
         model: &model,
         schedule: trial.schedule.as_ref(),
         device: &trial.device,
+        features: None,
     };
     let mixture = trial.dataset.mixture().unwrap();
     let sigma_end = trial.schedule.sigma(trial.schedule.t_end());
@@ -424,6 +426,7 @@ fn elbo_terms_of_a_one_level_chain_are_the_closed_form() {
         model: &model,
         schedule: trial.schedule.as_ref(),
         device: &trial.device,
+        features: None,
     };
     let terms = elbo_terms(&input, 20000).unwrap();
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;

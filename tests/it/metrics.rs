@@ -27,6 +27,7 @@ fn measure(
             model: &model,
             schedule: trial.schedule.as_ref(),
             device: &trial.device,
+            features: None,
         })
         .unwrap()
         .value
