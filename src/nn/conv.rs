@@ -4,15 +4,22 @@
 //! `conv_transpose2d`, a direct loop, and the weight gradient through a large convolution. Here
 //! [`Im2Col`] unfolds the input (n, c, h, w) into columns (c·k·k, n·h_out·w_out) (the layout of
 //! Caffe's im2col with the batch folded into the columns), so the convolution is ONE matmul of
-//! the weight (out, c·k·k) with the columns, and both gradients are single matmuls too (candle's
-//! matmul autograd). The gradient of the columns goes back to the input through [`Col2Im`], the
-//! adjoint of im2col (a scatter-add), whose own gradient is im2col again. Other devices fall
-//! back to candle's `Tensor::conv2d`.
+//! the weight (out, c·k·k) with the columns, and both gradients are single matmuls too. The
+//! gradient of the columns goes back to the input through [`Col2Im`], the adjoint of im2col (a
+//! scatter-add), whose own gradient is im2col again. The whole layer is one custom op
+//! (`Conv2dOp`, input, weight and bias) rather than im2col followed by candle's matmul
+//! autograd: that saves accumulating a columns-sized gradient (k² times the input), reducing
+//! the bias gradient over strided axes (slow in candle), and keeping the columns alive between
+//! the passes (the backward pass unfolds the input again). Measured on one core (batch 64,
+//! 32 -> 32 channels, 3x3, 16x16, forward + backward): about 3x faster than candle's conv2d.
+//! Other devices fall back to candle's `Tensor::conv2d`.
 
 use std::time::{Duration, Instant};
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp1, Device, Layout, Shape, Tensor, Var, WithDType};
+use candle_core::{
+    CpuStorage, CustomOp1, CustomOp3, Device, Layout, Shape, Tensor, Var, WithDType,
+};
 use candle_nn::Module;
 
 use crate::rng::Rng;
@@ -285,8 +292,170 @@ impl CustomOp1 for Col2Im {
     }
 }
 
+/// The whole convolution y = W * x + b on the CPU, arguments (x, weight, bias): the forward
+/// pass unfolds x and multiplies once; the backward pass unfolds x again (rather than keeping
+/// the columns, k² times the input, alive until then) and gives the weight gradient as one
+/// matmul with the columns, the input gradient as col2im of one matmul, the bias gradient as a
+/// sum. Doing it in one op, instead of leaving the matmul to candle's autograd, saves
+/// accumulating a columns-sized gradient and reducing the bias gradient over strided axes.
+#[derive(Clone, Copy, Debug)]
+struct Conv2dOp {
+    stride: usize,
+    padding: usize,
+}
+
+/// The elements of a CPU tensor argument in row-major order (respecting its layout).
+fn gather<T: WithDType>(src: &[T], layout: &Layout) -> Vec<T> {
+    match layout.contiguous_offsets() {
+        Some((start, end)) => src[start..end].to_vec(),
+        None => {
+            let (dims, strides) = (layout.dims(), layout.stride());
+            let mut values = Vec::with_capacity(layout.shape().elem_count());
+            let mut index = vec![0; dims.len()];
+            for _ in 0..layout.shape().elem_count() {
+                let offset: usize = index.iter().zip(strides).map(|(i, s)| i * s).sum();
+                values.push(src[layout.start_offset() + offset]);
+                for d in (0..dims.len()).rev() {
+                    index[d] += 1;
+                    if index[d] < dims[d] {
+                        break;
+                    }
+                    index[d] = 0;
+                }
+            }
+            values
+        }
+    }
+}
+
+fn conv_forward<T: WithDType>(
+    x: (&[T], &Layout),
+    weight: (&[T], &Layout),
+    bias: (&[T], &Layout),
+    g: &Geometry,
+    out: usize,
+) -> candle_core::Result<Vec<T>> {
+    let device = Device::Cpu;
+    let rows = g.rows();
+    let columns = Tensor::from_vec(im2col(x.0, x.1, g), (rows, g.columns()), &device)?;
+    // The weight transposed, (c·k·k, out) contiguous: gemm runs fastest with the long
+    // dimension (positions) as rows, so this computes yᵀ = columnsᵀ · Wᵀ.
+    let w = gather(weight.0, weight.1);
+    let mut transposed = vec![T::zero(); rows * out];
+    for (o, filter) in w.chunks_exact(rows).enumerate() {
+        for (r, value) in filter.iter().enumerate() {
+            transposed[r * out + o] = *value;
+        }
+    }
+    let transposed = Tensor::from_vec(transposed, (rows, out), &device)?;
+    let product = columns
+        .t()?
+        .matmul(&transposed)?
+        .flatten_all()?
+        .to_vec1::<T>()?;
+    let bias = gather(bias.0, bias.1);
+    // (n·L, out) -> (n, out, L), adding the bias on the way.
+    let per_item = g.h_out * g.w_out;
+    let mut y = vec![T::zero(); g.n * out * per_item];
+    for b in 0..g.n {
+        for (o, bias) in bias.iter().enumerate() {
+            let target = &mut y[(b * out + o) * per_item..][..per_item];
+            for (position, value) in target.iter_mut().enumerate() {
+                *value = product[(b * per_item + position) * out + o] + *bias;
+            }
+        }
+    }
+    Ok(y)
+}
+
+impl CustomOp3 for Conv2dOp {
+    fn name(&self) -> &'static str {
+        "conv2d_im2col"
+    }
+
+    fn cpu_fwd(
+        &self,
+        x: &CpuStorage,
+        x_layout: &Layout,
+        weight: &CpuStorage,
+        weight_layout: &Layout,
+        bias: &CpuStorage,
+        bias_layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (&[n, c, h, w], &[out, _, k, _]) = (x_layout.dims(), weight_layout.dims()) else {
+            candle_core::bail!("conv2d: expected 4D input and weight");
+        };
+        let g = Geometry::new((n, c, h, w), k, self.stride, self.padding)?;
+        let shape = Shape::from((n, out, g.h_out, g.w_out));
+        let result = match (x, weight, bias) {
+            (CpuStorage::F32(x), CpuStorage::F32(weight), CpuStorage::F32(bias)) => {
+                CpuStorage::F32(conv_forward(
+                    (x, x_layout),
+                    (weight, weight_layout),
+                    (bias, bias_layout),
+                    &g,
+                    out,
+                )?)
+            }
+            (CpuStorage::F64(x), CpuStorage::F64(weight), CpuStorage::F64(bias)) => {
+                CpuStorage::F64(conv_forward(
+                    (x, x_layout),
+                    (weight, weight_layout),
+                    (bias, bias_layout),
+                    &g,
+                    out,
+                )?)
+            }
+            _ => candle_core::bail!(
+                "conv2d: input, weight and bias must all be f32 or all f64, got {:?}, {:?}, {:?}",
+                x.dtype(),
+                weight.dtype(),
+                bias.dtype()
+            ),
+        };
+        Ok((result, shape))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        weight: &Tensor,
+        _bias: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (n, c, h, w) = x.dims4()?;
+        let (out, _, k, _) = weight.dims4()?;
+        let g = Geometry::new((n, c, h, w), k, self.stride, self.padding)?;
+        let per_item = g.h_out * g.w_out;
+        let unfold = Im2Col {
+            kernel: k,
+            stride: self.stride,
+            padding: self.padding,
+        };
+        let columns = x.apply_op1(unfold)?;
+        // (n, out, h_out, w_out) -> (out, n·L), the layout of the forward product.
+        let grad_rows = grad.transpose(0, 1)?.reshape((out, g.columns()))?;
+        let weight_rows = weight.reshape((out, g.rows()))?;
+        let grad_weight = grad_rows.matmul(&columns.t()?)?.reshape(weight.shape())?;
+        let fold = Col2Im {
+            kernel: k,
+            stride: self.stride,
+            padding: self.padding,
+            batch: n,
+            channels: c,
+            height: h,
+            width: w,
+        };
+        let grad_x = weight_rows.t()?.matmul(&grad_rows)?.apply_op1(fold)?;
+        let grad_bias = grad.reshape((n, out, per_item))?.sum(2)?.sum(0)?;
+        Ok((Some(grad_x), Some(grad_weight), Some(grad_bias)))
+    }
+}
+
 /// Convolution of `x` (n, c, h, w) with `weight` (out, c, k, k) and an optional `bias` (out,):
-/// im2col + matmul on the CPU, candle's `conv2d` elsewhere. Output (n, out, h_out, w_out).
+/// im2col + matmul on the CPU (see [`Conv2dOp`]), candle's `conv2d` elsewhere. Output (n, out,
+/// h_out, w_out), contiguous.
 pub fn conv2d(
     x: &Tensor,
     weight: &Tensor,
@@ -302,22 +471,23 @@ pub fn conv2d(
             weight.dims()
         );
     }
-    let y = if x.device().is_cpu() {
-        let g = Geometry::new((n, c, h, w), k, stride, padding)?;
-        let columns = x.apply_op1(Im2Col {
-            kernel: k,
-            stride,
-            padding,
-        })?;
-        let y = weight.reshape((out, g.rows()))?.matmul(&columns)?;
-        y.reshape((out, n, g.h_out, g.w_out))?.transpose(0, 1)?
+    Geometry::new((n, c, h, w), k, stride, padding)?;
+    if x.device().is_cpu() {
+        let zeros;
+        let bias = match bias {
+            Some(bias) => bias,
+            None => {
+                zeros = Tensor::zeros(out, weight.dtype(), weight.device())?;
+                &zeros
+            }
+        };
+        x.apply_op3(weight, bias, Conv2dOp { stride, padding })
     } else {
-        x.conv2d(weight, padding, stride, 1, 1)?
-    };
-    match bias {
-        // The broadcast add also makes the transposed product contiguous.
-        Some(bias) => y.broadcast_add(&bias.reshape((1, out, 1, 1))?),
-        None => y.contiguous(),
+        let y = x.conv2d(weight, padding, stride, 1, 1)?;
+        match bias {
+            Some(bias) => y.broadcast_add(&bias.reshape((1, out, 1, 1))?),
+            None => Ok(y),
+        }
     }
 }
 

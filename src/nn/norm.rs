@@ -18,7 +18,7 @@ pub fn group_norm(
     channels: usize,
     device: &Device,
 ) -> candle_core::Result<GroupNorm> {
-    if groups == 0 || channels % groups != 0 {
+    if groups == 0 || !channels.is_multiple_of(groups) {
         candle_core::bail!(
             "group_norm `{name}`: {groups} groups do not divide {channels} channels"
         );

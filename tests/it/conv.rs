@@ -1,1 +1,206 @@
-//! (being written)
+//! `scorelab::nn::conv`: im2col + matmul against candle's own conv2d, forward and every gradient.
+
+use candle_core::{DType, Device, Tensor, Var};
+use scorelab::nn::conv::{conv2d, time_forward_backward, Col2Im, Im2Col};
+use scorelab::rng::Rng;
+
+fn random(rng: &mut Rng, shape: &[usize], dtype: DType) -> Tensor {
+    let count = shape.iter().product();
+    Tensor::from_vec(rng.normal_f32(count), shape, &Device::Cpu)
+        .unwrap()
+        .to_dtype(dtype)
+        .unwrap()
+}
+
+/// max |a - b| / max |b|.
+fn relative_error(a: &Tensor, b: &Tensor) -> f64 {
+    assert_eq!(a.dims(), b.dims());
+    let difference = (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap();
+    let scale = b.abs().unwrap().flatten_all().unwrap().max(0).unwrap();
+    let difference = difference
+        .to_dtype(DType::F64)
+        .unwrap()
+        .to_scalar::<f64>()
+        .unwrap();
+    let scale = scale
+        .to_dtype(DType::F64)
+        .unwrap()
+        .to_scalar::<f64>()
+        .unwrap();
+    difference / scale.max(1e-30)
+}
+
+/// Output and gradients (input, weight, bias) of sum(conv(x) * r), ours and candle's.
+fn compare(
+    shape: [usize; 4],
+    out: usize,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+    dtype: DType,
+) {
+    let [n, c, _, _] = shape;
+    let mut rng = Rng::from_seed((n * 1000 + c * 100 + kernel * 10 + stride + padding) as u64);
+    let x = Var::from_tensor(&random(&mut rng, &shape, dtype)).unwrap();
+    let weight = Var::from_tensor(&random(&mut rng, &[out, c, kernel, kernel], dtype)).unwrap();
+    let bias = Var::from_tensor(&random(&mut rng, &[out], dtype)).unwrap();
+    let ours = conv2d(
+        x.as_tensor(),
+        weight.as_tensor(),
+        Some(bias.as_tensor()),
+        stride,
+        padding,
+    )
+    .unwrap();
+    let reference = x
+        .as_tensor()
+        .conv2d(weight.as_tensor(), padding, stride, 1, 1)
+        .unwrap()
+        .broadcast_add(&bias.as_tensor().reshape((1, out, 1, 1)).unwrap())
+        .unwrap();
+    let case =
+        format!("{shape:?} -> {out}, k {kernel}, stride {stride}, padding {padding}, {dtype:?}");
+    assert_eq!(ours.dims(), reference.dims(), "{case}");
+    assert!(ours.is_contiguous(), "{case}");
+    let error = relative_error(&ours, &reference);
+    assert!(error < 1e-5, "{case}: output relative error {error}");
+    let upstream = random(&mut rng, reference.dims(), dtype);
+    let ours = ours
+        .mul(&upstream)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    let reference = reference
+        .mul(&upstream)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    for (name, var) in [("input", &x), ("weight", &weight), ("bias", &bias)] {
+        let a = ours.get(var.as_tensor()).expect("our gradient");
+        let b = reference.get(var.as_tensor()).expect("candle's gradient");
+        let error = relative_error(a, b);
+        assert!(
+            error < 1e-4,
+            "{case}: {name} gradient relative error {error}"
+        );
+    }
+}
+
+#[test]
+fn conv_matches_candle_forward_and_gradients() {
+    for (shape, out, kernel, stride, padding) in [
+        ([2, 3, 8, 8], 4, 3, 1, 1),
+        ([3, 2, 7, 9], 5, 3, 1, 0),
+        ([2, 4, 8, 8], 3, 3, 2, 1),
+        ([2, 3, 9, 7], 2, 3, 2, 0),
+        ([4, 5, 6, 6], 6, 1, 1, 0),
+        ([2, 3, 8, 8], 4, 1, 2, 0),
+        ([2, 2, 5, 5], 3, 1, 1, 1),
+        ([1, 1, 4, 4], 1, 3, 1, 1),
+        ([2, 3, 6, 6], 2, 2, 2, 0),
+    ] {
+        compare(shape, out, kernel, stride, padding, DType::F32);
+    }
+    compare([2, 3, 8, 8], 4, 3, 1, 1, DType::F64);
+    compare([2, 3, 9, 9], 4, 3, 2, 1, DType::F64);
+}
+
+#[test]
+fn conv_reads_strided_inputs() {
+    let mut rng = Rng::from_seed(5);
+    // A transposed view: (n, c, w, h) read as (n, c, h, w) without a copy.
+    let x = random(&mut rng, &[2, 3, 6, 5], DType::F32)
+        .transpose(2, 3)
+        .unwrap();
+    assert!(!x.is_contiguous());
+    let weight = random(&mut rng, &[4, 3, 3, 3], DType::F32);
+    let ours = conv2d(&x, &weight, None, 1, 1).unwrap();
+    let reference = x.contiguous().unwrap().conv2d(&weight, 1, 1, 1, 1).unwrap();
+    assert!(relative_error(&ours, &reference) < 1e-5);
+}
+
+/// col2im is the adjoint of im2col: <im2col(x), c> = <x, col2im(c)>, and each op's gradient is
+/// the other (checked through a second-order product).
+#[test]
+fn col2im_is_the_adjoint_of_im2col() {
+    let mut rng = Rng::from_seed(9);
+    for (kernel, stride, padding) in [(3, 1, 1), (3, 2, 1), (1, 2, 0), (2, 2, 0)] {
+        let x = random(&mut rng, &[2, 3, 7, 6], DType::F64);
+        let unfold = Im2Col {
+            kernel,
+            stride,
+            padding,
+        };
+        let columns = x.apply_op1_no_bwd(&unfold).unwrap();
+        let c = random(&mut rng, columns.dims(), DType::F64);
+        let fold = Col2Im {
+            kernel,
+            stride,
+            padding,
+            batch: 2,
+            channels: 3,
+            height: 7,
+            width: 6,
+        };
+        let folded = c.apply_op1_no_bwd(&fold).unwrap();
+        let left = columns
+            .mul(&c)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap();
+        let right = x
+            .mul(&folded)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap();
+        assert!(
+            (left - right).abs() < 1e-9 * left.abs().max(1.0),
+            "k {kernel} s {stride} p {padding}: {left} vs {right}"
+        );
+
+        // d/dc <col2im(c), x> = im2col(x): Col2Im's backward is Im2Col.
+        let c = Var::from_tensor(&c).unwrap();
+        let grads = c
+            .as_tensor()
+            .apply_op1(fold)
+            .unwrap()
+            .mul(&x)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        assert!(relative_error(grads.get(c.as_tensor()).unwrap(), &columns) < 1e-12);
+    }
+}
+
+/// Forward + backward time of a 3x3 conv, batch 64, 32 -> 32 channels, 16x16: ours against
+/// candle's. `RAYON_NUM_THREADS=1 cargo test --release --test it conv_timing -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn conv_timing() {
+    let repeats = 10;
+    let ours = time_forward_backward(false, 64, 32, 32, 16, 3, repeats).unwrap();
+    let candle = time_forward_backward(true, 64, 32, 32, 16, 3, repeats).unwrap();
+    println!(
+        "conv 3x3, batch 64, 32 -> 32, 16x16, forward + backward: im2col + matmul {:.1} ms, candle {:.1} ms ({:.1}x)",
+        ours.as_secs_f64() * 1e3,
+        candle.as_secs_f64() * 1e3,
+        candle.as_secs_f64() / ours.as_secs_f64()
+    );
+}
