@@ -330,28 +330,6 @@ pub struct InceptionNet {
     device: Device,
 }
 
-/// A tensor of the file as f64 values, whatever its float dtype.
-fn values(view: &safetensors::tensor::TensorView, name: &str) -> Result<Vec<f64>, String> {
-    let dtype = match view.dtype() {
-        safetensors::Dtype::F16 => DType::F16,
-        safetensors::Dtype::BF16 => DType::BF16,
-        safetensors::Dtype::F32 => DType::F32,
-        safetensors::Dtype::F64 => DType::F64,
-        other => {
-            return Err(format!(
-                "tensor `{name}` has dtype {other:?}, expected a float dtype (F32)"
-            ))
-        }
-    };
-    let read = || -> candle_core::Result<Vec<f64>> {
-        Tensor::from_raw_buffer(view.data(), dtype, view.shape(), &Device::Cpu)?
-            .to_dtype(DType::F64)?
-            .flatten_all()?
-            .to_vec1::<f64>()
-    };
-    read().map_err(|e| format!("tensor `{name}`: {e}"))
-}
-
 impl InceptionNet {
     /// Loads and checks the weights; returns the network and the file's SHA-256 (hex).
     pub fn load(path: &Path, device: &Device) -> Result<(InceptionNet, String), String> {
@@ -367,22 +345,26 @@ impl InceptionNet {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        let file = safetensors::SafeTensors::deserialize(&bytes)
+        let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)
             .map_err(|e| format!("`{}` is not a safetensors file ({e})", path.display()))?;
-        let header: Header = file
-            .tensors()
-            .into_iter()
-            .map(|(name, view)| (name, (format!("{:?}", view.dtype()), view.shape().to_vec())))
+        let header: Header = tensors
+            .iter()
+            .map(|(name, t)| {
+                (
+                    name.clone(),
+                    (format!("{:?}", t.dtype()), t.dims().to_vec()),
+                )
+            })
             .collect();
         check_header(path, &header)?;
         let mut convs = HashMap::new();
         for spec in conv_specs() {
             let get = |part: &str| -> Result<Vec<f64>, String> {
                 let name = format!("{}.{part}", spec.name);
-                let view = file
-                    .tensor(&name)
-                    .map_err(|e| format!("tensor `{name}` in `{}`: {e}", path.display()))?;
-                values(&view, &name)
+                let values = tensors[&name]
+                    .to_dtype(DType::F64)
+                    .and_then(|t| t.flatten_all()?.to_vec1::<f64>());
+                values.map_err(|e| format!("tensor `{name}` in `{}`: {e}", path.display()))
             };
             let (gamma, beta) = (get("bn.weight")?, get("bn.bias")?);
             let (mean, var) = (get("bn.running_mean")?, get("bn.running_var")?);
