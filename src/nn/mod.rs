@@ -1,9 +1,12 @@
 //! Layers shared by networks and feature extractors (the U-Net, the classifier, Inception):
-//! convolutions with a gemm backward, normalisation, attention, seeded initialisation and
-//! pooling. Built from candle ops that carry gradients (see DEPENDENCIES.md).
+//! convolutions with a gemm backward, normalisation, attention, residual blocks, noise
+//! embeddings, seeded initialisation and pooling. Built from candle ops that carry gradients
+//! (see DEPENDENCIES.md).
 
 pub mod attention;
+pub mod blocks;
 pub mod conv;
+pub mod embedding;
 pub mod init;
 pub mod norm;
 pub mod pool;

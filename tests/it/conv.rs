@@ -1,4 +1,4 @@
-//! `scorelab::nn::conv`: im2col + matmul against candle's own conv2d, forward and every gradient.
+//! `scorelab::nn` layers against candle's own: im2col + matmul convolution (forward and every gradient), GroupNorm, nearest upsampling.
 
 use candle_core::{DType, Device, Tensor, Var};
 use scorelab::nn::conv::{conv2d, time_forward_backward, Col2Im, Im2Col};
@@ -203,4 +203,85 @@ fn conv_timing() {
         candle.as_secs_f64() * 1e3,
         candle.as_secs_f64() / ours.as_secs_f64()
     );
+}
+
+/// Our GroupNorm (normalisation by candle ops, scale and shift by one custom op) against
+/// candle_nn's: output and the gradients of input, scale and shift.
+#[test]
+fn group_norm_matches_candle() {
+    use candle_nn::Module;
+    let mut rng = Rng::from_seed(11);
+    for (shape, groups) in [([3, 8, 5, 4], 4), ([2, 6, 3, 3], 6), ([2, 4, 7, 2], 1)] {
+        let channels = shape[1];
+        let x = Var::from_tensor(&random(&mut rng, &shape, DType::F32)).unwrap();
+        let weight = Var::from_tensor(&random(&mut rng, &[channels], DType::F32)).unwrap();
+        let bias = Var::from_tensor(&random(&mut rng, &[channels], DType::F32)).unwrap();
+        let (w, b) = (weight.as_tensor().clone(), bias.as_tensor().clone());
+        let ours = scorelab::nn::norm::GroupNorm::new(w.clone(), b.clone(), groups, 1e-5).unwrap();
+        let reference = candle_nn::GroupNorm::new(w, b, channels, groups, 1e-5).unwrap();
+        let ours = ours.forward(x.as_tensor()).unwrap();
+        let reference = reference.forward(x.as_tensor()).unwrap();
+        assert!(relative_error(&ours, &reference) < 1e-5);
+        let upstream = random(&mut rng, &shape, DType::F32);
+        let ours = ours
+            .mul(&upstream)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let reference = reference
+            .mul(&upstream)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        for (name, var) in [("input", &x), ("weight", &weight), ("bias", &bias)] {
+            let error = relative_error(
+                ours.get(var.as_tensor()).unwrap(),
+                reference.get(var.as_tensor()).unwrap(),
+            );
+            assert!(
+                error < 1e-4,
+                "{shape:?}, {groups} groups: {name} gradient relative error {error}"
+            );
+        }
+    }
+}
+
+/// Nearest 2x upsampling against candle's, forward and gradient (strided input included).
+#[test]
+fn upsample_matches_candle() {
+    let mut rng = Rng::from_seed(12);
+    let x = Var::from_tensor(&random(&mut rng, &[2, 3, 4, 5], DType::F32)).unwrap();
+    for input in [
+        x.as_tensor().clone(),
+        x.as_tensor().transpose(2, 3).unwrap(),
+    ] {
+        let (_, _, h, w) = input.dims4().unwrap();
+        let ours = scorelab::nn::blocks::upsample_nearest2x(&input).unwrap();
+        let reference = input.upsample_nearest2d(2 * h, 2 * w).unwrap();
+        assert_eq!(relative_error(&ours, &reference), 0.0);
+        let upstream = random(&mut rng, ours.dims(), DType::F32);
+        let ours = ours
+            .mul(&upstream)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let reference = reference
+            .mul(&upstream)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
+        let error = relative_error(
+            ours.get(x.as_tensor()).unwrap(),
+            reference.get(x.as_tensor()).unwrap(),
+        );
+        assert!(error < 1e-6, "upsample gradient relative error {error}");
+    }
 }
