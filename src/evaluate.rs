@@ -4,9 +4,11 @@
 //! way for the denoising strip of image data.
 
 use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use candle_core::Tensor;
+use serde::{Deserialize, Serialize};
 
 use crate::dataset::Samples;
 use crate::features::{FeatureMap, FeatureSet};
@@ -105,6 +107,23 @@ pub struct Evaluation {
     pub features_identity: Option<String>,
     /// For image data: (sigma, first sample) at every score evaluation of the run.
     pub trace: Vec<(f64, Vec<f64>)>,
+    /// How each metric was measured, by metric name.
+    pub protocols: BTreeMap<String, Protocol>,
+}
+
+/// What a metric value needs beside it to be compared with another: how many samples it
+/// saw, against which reference set of what size, and in which feature space.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Protocol {
+    pub samples: usize,
+    /// `held_out`: data drawn from the dataset apart from the training set.
+    pub reference: String,
+    pub reference_size: usize,
+    /// Score-network evaluations the sampler used per sample batch.
+    pub nfe: u64,
+    /// The feature extractor and its hash, for metrics computed in a feature space.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub features: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -170,6 +189,7 @@ pub fn evaluate(
         _ => None,
     };
     let mut metrics = Vec::new();
+    let mut protocols = BTreeMap::new();
     for (name, metric) in &trial.metrics {
         let input = MetricInput {
             samples: &samples,
@@ -187,6 +207,19 @@ pub fn evaluate(
                 metric: name.clone(),
                 message,
             })?;
+        protocols.insert(
+            name.clone(),
+            Protocol {
+                samples: samples.len(),
+                reference: "held_out".to_string(),
+                reference_size: trial.held_out.len(),
+                nfe,
+                features: feature_set
+                    .as_ref()
+                    .filter(|_| metric.uses_features())
+                    .map(|f| f.identity.clone()),
+            },
+        );
         metrics.push((name.clone(), measured.value));
         for (detail, value) in measured.details {
             metrics.push((format!("{name}_{detail}"), value));
@@ -205,6 +238,7 @@ pub fn evaluate(
         metric_seconds: start.elapsed().as_secs_f64(),
         features_identity: feature_set.map(|f| f.identity),
         trace,
+        protocols,
     })
 }
 

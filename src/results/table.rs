@@ -31,6 +31,9 @@ pub struct TrialRow {
     /// The feature space of the feature metrics (extractor name and hash), where used.
     #[serde(default)]
     pub features: Option<String>,
+    /// How each metric was measured (sample count, reference set and size, NFE, features).
+    #[serde(default)]
+    pub protocols: BTreeMap<String, crate::evaluate::Protocol>,
 }
 
 /// Builds the table. Swept keys become columns named by their key path: numeric when every

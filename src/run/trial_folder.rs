@@ -101,6 +101,7 @@ pub(super) fn save_trial(
         sigma_max: trial.schedule.sigma_max(),
         sigma_min: trial.schedule.sigma_min(),
         features: evaluation.features_identity.clone(),
+        protocols: evaluation.protocols.clone(),
     };
     let partial = folder.partial_trial(&trial.id);
     let _ = fs::remove_dir_all(&partial);
