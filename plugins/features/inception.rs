@@ -266,7 +266,14 @@ pub fn read_header(path: &Path) -> Result<Header, String> {
     let mut length = [0u8; 8];
     file.read_exact(&mut length)
         .map_err(|e| not_safetensors(e.to_string()))?;
-    let length = u64::from_le_bytes(length).min(100_000_000) as usize;
+    let length = u64::from_le_bytes(length);
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    if length > size.saturating_sub(8) {
+        return Err(not_safetensors(format!(
+            "header of {length} bytes in a file of {size}"
+        )));
+    }
+    let length = length as usize;
     let mut text = vec![0u8; length];
     file.read_exact(&mut text)
         .map_err(|e| not_safetensors(e.to_string()))?;
