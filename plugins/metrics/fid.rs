@@ -1,0 +1,72 @@
+//! `fid`: Fréchet distance between Gaussian fits of the sample features and the reference
+//! (held-out) features in the trial's feature space (`features:`; FID proper with
+//! `features: inception`):
+//! ||mu_1 - mu_2||^2 + tr(C_1 + C_2 - 2 (C_1^{1/2} C_2 C_1^{1/2})^{1/2}),
+//! with unbiased covariances and the square roots from nalgebra's symmetric eigendecomposition
+//! (the same code as `fd`, which applies it to raw coordinates). Details `samples` and
+//! `reference` record the two set sizes (FID is biased upwards at small sizes: compare only
+//! values measured at the same counts and with the same extractor).
+
+use scorelab::config::{NoParams, Params, RawParams};
+use scorelab::dataset::Samples;
+use scorelab::features::FeatureSet;
+use scorelab::metric::{Measured, Metric, MetricContext, MetricInput};
+use scorelab::plugins::metrics::fd::{frechet_distance, mean_and_covariance};
+use scorelab::registry::{BuildResult, Builder, Built, Plugin};
+
+/// Fréchet distance between the Gaussian fits of two feature sets.
+pub fn feature_frechet_distance(samples: &Samples, reference: &Samples) -> f64 {
+    assert_eq!(
+        samples.dim(),
+        reference.dim(),
+        "fid compares sets of one feature dimension"
+    );
+    let (mu1, c1) = mean_and_covariance(samples);
+    let (mu2, c2) = mean_and_covariance(reference);
+    frechet_distance(&mu1, &c1, &mu2, &c2)
+}
+
+pub struct Fid;
+
+/// The trial's feature set, or an error naming the metric (the engine computes it for every
+/// metric whose `uses_features()` is true, so this only fails for a caller that skips it).
+pub fn feature_set<'a>(input: &MetricInput<'a>, metric: &str) -> Result<&'a FeatureSet, String> {
+    input.features.ok_or_else(|| {
+        format!("`{metric}` compares features, but no feature set was computed for this trial. Fix: pass `MetricInput::features` (the runner does so from the `features:` slot; default `raw`)")
+    })
+}
+
+impl Metric for Fid {
+    fn compute(&self, input: &MetricInput) -> Result<Measured, String> {
+        let features = feature_set(input, "fid")?;
+        let (x, y) = (&features.samples, &features.reference);
+        let details = vec![("samples", x.len() as f64), ("reference", y.len() as f64)];
+        if x.len() < 2 || y.len() < 2 {
+            return Err(format!("`fid` needs at least 2 samples and 2 reference items, got {} and {}. Fix: raise `num_samples`", x.len(), y.len()));
+        }
+        let value = if x.all_finite() {
+            feature_frechet_distance(x, y)
+        } else {
+            f64::NAN
+        };
+        Ok(Measured { value, details })
+    }
+
+    fn uses_features(&self) -> bool {
+        true
+    }
+}
+
+fn build(raw: &RawParams, _context: &MetricContext) -> BuildResult<dyn Metric> {
+    let params = NoParams::from_raw(raw)?;
+    Ok(Built::new(Box::new(Fid), &params))
+}
+
+inventory::submit! {
+    Plugin {
+        name: "fid",
+        about: "Fréchet distance of Gaussian fits in the feature space (`features:`; FID with `inception`)",
+        params: NoParams::docs,
+        build: Builder::Metric(build),
+    }
+}

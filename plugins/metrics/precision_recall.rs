@@ -1,0 +1,159 @@
+//! `precision_recall`: improved precision and recall (Kynkäänniemi et al. 2019) in the
+//! trial's feature space. Each set's manifold is the union of balls around its points, each
+//! ball reaching the point's k-th nearest neighbour within its own set (the point itself not
+//! counted). Precision is the share of samples inside the reference manifold (fidelity);
+//! recall is the share of reference points inside the sample manifold (coverage).
+//!
+//! The value is the precision and detail `recall` the recall: unlike the other built-in
+//! metrics, HIGHER is better for both (1 = every sample realistic / every mode covered).
+//! Details `samples` and `reference` record the set sizes used (after `max_points`).
+
+use nalgebra::DMatrix;
+use scorelab::config::{Params, RawParams};
+use scorelab::dataset::Samples;
+use scorelab::metric::{Measured, Metric, MetricContext, MetricInput};
+use scorelab::params;
+use scorelab::plugins::metrics::fid::feature_set;
+use scorelab::registry::{BuildResult, Builder, Built, Plugin};
+
+params! {
+    /// Parameters of `precision_recall`.
+    pub struct PrecisionRecallParams {
+        /// Each point's ball reaches its k-th nearest neighbour in its own set.
+        k: usize = 3,
+        /// At most this many items of each set are used (the first ones; the cost is quadratic).
+        max_points: usize = 2000,
+    }
+}
+
+fn matrix(points: &Samples) -> DMatrix<f64> {
+    DMatrix::from_row_slice(points.len(), points.dim(), points.as_slice())
+}
+
+/// Squared Euclidean distances between every row of `a` and every row of `b`, through one
+/// matrix product (||a||² + ||b||² − 2 aᵀb, clamped at 0 against round-off).
+pub fn squared_distances(a: &DMatrix<f64>, b: &DMatrix<f64>) -> DMatrix<f64> {
+    let norms = |m: &DMatrix<f64>| -> Vec<f64> { m.row_iter().map(|r| r.norm_squared()).collect() };
+    let (na, nb) = (norms(a), norms(b));
+    let mut result = a * b.transpose();
+    for (j, column) in result.column_iter_mut().enumerate() {
+        for (i, v) in column.into_iter().enumerate() {
+            *v = (na[i] + nb[j] - 2.0 * *v).max(0.0);
+        }
+    }
+    result
+}
+
+/// For each point, the squared distance to its k-th nearest neighbour in the same set (the
+/// point itself excluded; needs more than k points).
+pub fn knn_radii(points: &DMatrix<f64>, k: usize) -> Vec<f64> {
+    let n = points.nrows();
+    assert!(
+        k >= 1 && n > k,
+        "k-NN radii need more than k = {k} points, got {n}"
+    );
+    let distances = squared_distances(points, points);
+    (0..n)
+        .map(|i| {
+            let mut others: Vec<f64> = distances
+                .column(i)
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, d)| *d)
+                .collect();
+            *others.select_nth_unstable_by(k - 1, f64::total_cmp).1
+        })
+        .collect()
+}
+
+/// Share of `queries` inside the manifold of `points`: within the k-NN radius of at least
+/// one of them (`radii` squared, one per point, from [`knn_radii`]).
+pub fn manifold_share(queries: &DMatrix<f64>, points: &DMatrix<f64>, radii: &[f64]) -> f64 {
+    let distances = squared_distances(points, queries);
+    let inside = distances
+        .column_iter()
+        .filter(|column| column.iter().zip(radii).any(|(d, r)| d <= r))
+        .count();
+    inside as f64 / queries.nrows() as f64
+}
+
+/// (precision, recall) of `samples` against `reference` with k-NN manifolds.
+pub fn precision_recall(samples: &Samples, reference: &Samples, k: usize) -> (f64, f64) {
+    assert_eq!(
+        samples.dim(),
+        reference.dim(),
+        "precision_recall compares sets of one feature dimension"
+    );
+    let (x, y) = (matrix(samples), matrix(reference));
+    let precision = manifold_share(&x, &y, &knn_radii(&y, k));
+    let recall = manifold_share(&y, &x, &knn_radii(&x, k));
+    (precision, recall)
+}
+
+pub struct PrecisionRecall {
+    params: PrecisionRecallParams,
+}
+
+impl Metric for PrecisionRecall {
+    fn compute(&self, input: &MetricInput) -> Result<Measured, String> {
+        let features = feature_set(input, "precision_recall")?;
+        let x = features.samples.head(self.params.max_points);
+        let y = features.reference.head(self.params.max_points);
+        let k = self.params.k;
+        if x.len() <= k || y.len() <= k {
+            return Err(format!(
+                "`precision_recall` needs more than k = {k} samples and reference items, got {} and {}. Fix: raise `num_samples` or lower `k`",
+                x.len(),
+                y.len()
+            ));
+        }
+        let (precision, recall) = if x.all_finite() {
+            precision_recall(&x, &y, k)
+        } else {
+            (f64::NAN, f64::NAN)
+        };
+        let details = vec![
+            ("recall", recall),
+            ("samples", x.len() as f64),
+            ("reference", y.len() as f64),
+        ];
+        Ok(Measured {
+            value: precision,
+            details,
+        })
+    }
+
+    fn uses_features(&self) -> bool {
+        true
+    }
+}
+
+fn build(raw: &RawParams, _context: &MetricContext) -> BuildResult<dyn Metric> {
+    let params = PrecisionRecallParams::from_raw(raw)?;
+    if params.k == 0 {
+        return Err(raw.invalid("k", "must be at least 1", "set e.g. `k: 3`"));
+    }
+    if params.max_points <= params.k {
+        return Err(raw.invalid(
+            "max_points",
+            format!("must exceed k = {}, not {}", params.k, params.max_points),
+            "set e.g. `max_points: 2000`",
+        ));
+    }
+    Ok(Built::new(
+        Box::new(PrecisionRecall {
+            params: params.clone(),
+        }),
+        &params,
+    ))
+}
+
+inventory::submit! {
+    Plugin {
+        name: "precision_recall",
+        about: "improved precision (value) and recall (detail) with k-NN manifolds in the feature space; higher is better",
+        params: PrecisionRecallParams::docs,
+        build: Builder::Metric(build),
+    }
+}
