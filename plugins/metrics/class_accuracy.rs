@@ -49,10 +49,7 @@ impl Metric for ClassAccuracy {
         } else {
             f64::NAN
         };
-        Ok(Measured {
-            value,
-            details: vec![("samples", predicted.len() as f64)],
-        })
+        Ok(value.into())
     }
 
     fn uses_features(&self) -> bool {

@@ -40,7 +40,6 @@ impl Metric for Fid {
     fn compute(&self, input: &MetricInput) -> Result<Measured, String> {
         let features = feature_set(input, "fid")?;
         let (x, y) = (&features.samples, &features.reference);
-        let details = vec![("samples", x.len() as f64), ("reference", y.len() as f64)];
         if x.len() < 2 || y.len() < 2 {
             return Err(format!("`fid` needs at least 2 samples and 2 reference items, got {} and {}. Fix: raise `num_samples`", x.len(), y.len()));
         }
@@ -49,7 +48,7 @@ impl Metric for Fid {
         } else {
             f64::NAN
         };
-        Ok(Measured { value, details })
+        Ok(value.into())
     }
 
     fn uses_features(&self) -> bool {

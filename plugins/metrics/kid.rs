@@ -8,8 +8,8 @@
 //! The value is the mean over subsets; detail `std` is the standard deviation over subsets
 //! (population, as torch-fidelity and clean-fid report it: the spread of one subset's
 //! estimate, not the standard error of the mean, which is `std / sqrt(subsets)`). Near 0,
-//! possibly slightly negative, when both sets come from one distribution. Details `samples`,
-//! `reference` and `subset_size` record the protocol (set sizes, the subset size used).
+//! possibly slightly negative, when both sets come from one distribution. Detail `subset_size`
+//! records the subset size used (the engine records the set sizes with every metric).
 
 use nalgebra::DMatrix;
 use scorelab::config::{Params, RawParams};
@@ -25,7 +25,8 @@ params! {
     pub struct KidParams {
         /// Number of random subsets the MMD² is averaged over.
         subsets: usize = 100,
-        /// Items per subset, from each set (capped at the smaller set's size).
+        /// Items per subset, from each set (capped at half the smaller set, so that subsets
+        /// differ and `kid_std` measures something: with 1000 samples, 500).
         subset_size: usize = 1000,
     }
 }
@@ -199,25 +200,27 @@ impl Metric for Kid {
         if x.len() < 2 || y.len() < 2 {
             return Err(format!("`kid` needs at least 2 samples and 2 reference items, got {} and {}. Fix: raise `num_samples`", x.len(), y.len()));
         }
-        let mut details = vec![("samples", x.len() as f64), ("reference", y.len() as f64)];
         if !x.all_finite() {
-            details.extend([("std", f64::NAN), ("subset_size", f64::NAN)]);
             return Ok(Measured {
                 value: f64::NAN,
-                details,
+                details: vec![("std", f64::NAN), ("subset_size", f64::NAN)],
             });
         }
         let kid = kernel_distance(
             x,
             y,
             self.params.subsets,
-            self.params.subset_size,
+            // Half the smaller set at most: subsets as large as the sets would all be equal.
+            self.params
+                .subset_size
+                .min(x.len() / 2)
+                .min(y.len() / 2)
+                .max(2),
             input.seed,
         );
-        details.extend([("std", kid.std), ("subset_size", kid.subset_size as f64)]);
         Ok(Measured {
             value: kid.mean,
-            details,
+            details: vec![("std", kid.std), ("subset_size", kid.subset_size as f64)],
         })
     }
 

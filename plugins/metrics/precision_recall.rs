@@ -113,14 +113,10 @@ impl Metric for PrecisionRecall {
         } else {
             (f64::NAN, f64::NAN)
         };
-        let details = vec![
-            ("recall", recall),
-            ("samples", x.len() as f64),
-            ("reference", y.len() as f64),
-        ];
+        // The points used (at most `max_points` of each set), beside the engine's set sizes.
         Ok(Measured {
             value: precision,
-            details,
+            details: vec![("recall", recall), ("points", x.len().min(y.len()) as f64)],
         })
     }
 
