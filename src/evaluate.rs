@@ -20,12 +20,15 @@ use crate::sampler::StepInfo;
 use crate::schedule::{Grid, Schedule};
 use crate::trial::Trial;
 
+/// (sigma, first row of x) at each score evaluation of a sampling run.
+pub type Trace = Vec<(f64, Vec<f64>)>;
+
 /// Wraps a model and counts its calls: one call on the whole batch is one NFE. When tracing,
 /// it also keeps the first row of every input with its noise level.
 pub struct CountingModel<'a> {
     inner: &'a dyn ScoreModel,
     calls: Cell<u64>,
-    trace: Option<RefCell<Vec<(f64, Vec<f64>)>>>,
+    trace: Option<RefCell<Trace>>,
 }
 
 impl<'a> CountingModel<'a> {
@@ -50,7 +53,7 @@ impl<'a> CountingModel<'a> {
     }
 
     /// The recorded (sigma, first row) pairs, in call order.
-    pub fn trace(self) -> Vec<(f64, Vec<f64>)> {
+    pub fn trace(self) -> Trace {
         self.trace.map(RefCell::into_inner).unwrap_or_default()
     }
 
@@ -106,7 +109,7 @@ pub struct Evaluation {
     /// The feature space the metrics used, where one was.
     pub features_identity: Option<String>,
     /// For image data: (sigma, first sample) at every score evaluation of the run.
-    pub trace: Vec<(f64, Vec<f64>)>,
+    pub trace: Trace,
     /// How each metric was measured, by metric name.
     pub protocols: BTreeMap<String, Protocol>,
 }

@@ -123,9 +123,8 @@ fn shapes_rgb_on_noise_and_label_order_follow_the_params() {
         .fold(0.0, f64::max);
     assert!(contrast >= 0.5);
     // Corner pixels are background: within the noise amplitude of its level, and not flat.
-    let corners: Vec<f64> = (0..3).map(|c| pixels[c * 1024]).collect();
-    for c in 0..3 {
-        assert!((corners[c] - item.background[c]).abs() <= 0.1 + 1e-12);
+    for (c, background) in item.background.iter().enumerate() {
+        assert!((pixels[c * 1024] - background).abs() <= 0.1 + 1e-12);
     }
     let plane: Vec<f64> = pixels[..1024].to_vec();
     let distinct = plane.iter().filter(|v| **v != plane[0]).count();
