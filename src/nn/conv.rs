@@ -1,307 +1,44 @@
 //! 2D convolution as im2col + matmul, so that training runs at matmul speed on the CPU.
 //!
 //! candle 0.11's own conv2d backward is slow on the CPU: the input gradient goes through
-//! `conv_transpose2d`, a direct loop, and the weight gradient through a large convolution. Here
-//! [`Im2Col`] unfolds the input (n, c, h, w) into columns (c·k·k, n·h_out·w_out) (the layout of
-//! Caffe's im2col with the batch folded into the columns), so the convolution is ONE matmul of
-//! the weight (out, c·k·k) with the columns, and both gradients are single matmuls too. The
-//! gradient of the columns goes back to the input through [`Col2Im`], the adjoint of im2col (a
-//! scatter-add), whose own gradient is im2col again. The whole layer is one custom op
-//! (`Conv2dOp`, input, weight and bias) rather than im2col followed by candle's matmul
-//! autograd: that saves accumulating a columns-sized gradient (k² times the input), reducing
-//! the bias gradient over strided axes (slow in candle), and keeping the columns alive between
-//! the passes (the backward pass unfolds the input again). Measured on one core (batch 64,
-//! 32 -> 32 channels, 3x3, 16x16, forward + backward): about 3x faster than candle's conv2d.
-//! Other devices fall back to candle's `Tensor::conv2d`.
+//! `conv_transpose2d`, a direct loop, and the weight gradient through a large convolution.
+//! Here the forward pass unfolds the input into columns (see [`crate::nn::im2col`]) and
+//! multiplies them by the weight (out, c·k·k); the backward pass gives the weight gradient as
+//! the output gradient times the columns (unfolded again rather than kept: they are k² times
+//! the input) and the input gradient as col2im of the weight times the output gradient. Each
+//! pass works on a few items at a time, so that the columns of a chunk (about 1 MB) stay in
+//! cache and no columns-sized buffer is ever allocated. The layer is one custom op over
+//! (input, weight, bias); its gradients are custom ops too, without a backward of their own
+//! (candle detaches gradients, so nothing differentiates them). Measured on one core (batch
+//! 64, 32 -> 32 channels, 3x3, 16x16, forward + backward): see `time_forward_backward`. Other
+//! devices fall back to candle's `Tensor::conv2d`.
 
 use std::time::{Duration, Instant};
 
 use candle_core::backend::BackendStorage;
 use candle_core::{
-    CpuStorage, CustomOp1, CustomOp3, Device, Layout, Shape, Tensor, Var, WithDType,
+    CpuStorage, CustomOp2, CustomOp3, Device, Layout, Shape, Tensor, Var, WithDType,
 };
 use candle_nn::Module;
 
+use crate::nn::im2col::{col2im_add, im2col_into, Geometry};
 use crate::rng::Rng;
 
-/// Geometry of one square convolution: input (n, c, h, w), output (h_out, w_out).
-#[derive(Clone, Copy, Debug)]
-struct Geometry {
-    n: usize,
-    c: usize,
-    h: usize,
-    w: usize,
-    kernel: usize,
-    stride: usize,
-    padding: usize,
-    h_out: usize,
-    w_out: usize,
+/// Elements of the columns of one chunk of items (1 MB of f32): small enough for L2.
+const CHUNK_ELEMENTS: usize = 1 << 18;
+
+/// Items per chunk for this geometry (at least one).
+fn chunk_items(g: &Geometry) -> usize {
+    (CHUNK_ELEMENTS / (g.rows() * g.positions()).max(1)).max(1)
 }
 
-impl Geometry {
-    fn new(
-        dims: (usize, usize, usize, usize),
-        kernel: usize,
-        stride: usize,
-        padding: usize,
-    ) -> candle_core::Result<Self> {
-        let (n, c, h, w) = dims;
-        if kernel == 0 || stride == 0 {
-            candle_core::bail!(
-                "conv2d: kernel ({kernel}) and stride ({stride}) must be at least 1"
-            );
-        }
-        if h + 2 * padding < kernel || w + 2 * padding < kernel {
-            candle_core::bail!(
-                "conv2d: input {h}x{w} with padding {padding} is smaller than the kernel {kernel}"
-            );
-        }
-        let h_out = (h + 2 * padding - kernel) / stride + 1;
-        let w_out = (w + 2 * padding - kernel) / stride + 1;
-        Ok(Self {
-            n,
-            c,
-            h,
-            w,
-            kernel,
-            stride,
-            padding,
-            h_out,
-            w_out,
-        })
-    }
-
-    /// Rows of the column matrix: one per (channel, kernel row, kernel column).
-    fn rows(&self) -> usize {
-        self.c * self.kernel * self.kernel
-    }
-
-    /// Columns of the column matrix: one per (item, output row, output column).
-    fn columns(&self) -> usize {
-        self.n * self.h_out * self.w_out
-    }
-
-    /// The output columns `ox` whose input column ox·stride + offset - padding lies inside the
-    /// image, for kernel column `offset` (the same formula gives the valid output rows).
-    fn valid(&self, offset: usize, size: usize, out: usize) -> (usize, usize) {
-        let s = self.stride;
-        let low = if offset >= self.padding {
-            0
-        } else {
-            (self.padding - offset).div_ceil(s)
-        };
-        let high = if size + self.padding > offset {
-            ((size + self.padding - offset - 1) / s + 1).min(out)
-        } else {
-            0
-        };
-        (low.min(high), high)
-    }
-}
-
-/// Unfolds (n, c, h, w) into columns (c·k·k, n·h_out·w_out): row (ci·k + ki)·k + kj, column
-/// (b·h_out + oy)·w_out + ox holds x[b, ci, oy·stride + ki - padding, ox·stride + kj - padding]
-/// (zero outside the image). The rows follow a (out, c, k, k) weight's memory order.
-#[derive(Clone, Copy, Debug)]
-pub struct Im2Col {
-    pub kernel: usize,
-    pub stride: usize,
-    pub padding: usize,
-}
-
-/// The adjoint of [`Im2Col`] for an input of shape (batch, channels, height, width): sums each
-/// column entry back into the pixel it was copied from.
-#[derive(Clone, Copy, Debug)]
-pub struct Col2Im {
-    pub kernel: usize,
-    pub stride: usize,
-    pub padding: usize,
-    pub batch: usize,
-    pub channels: usize,
-    pub height: usize,
-    pub width: usize,
-}
-
-fn im2col<T: WithDType>(src: &[T], layout: &Layout, g: &Geometry) -> Vec<T> {
-    let (k, s, p) = (g.kernel, g.stride, g.padding);
-    let per_item = g.h_out * g.w_out;
-    let columns = g.columns();
-    let stride = layout.stride();
-    let (s0, s1, s2, s3) = (stride[0], stride[1], stride[2], stride[3]);
-    let offset = layout.start_offset();
-    let mut dst = vec![T::zero(); g.rows() * columns];
-    for ci in 0..g.c {
-        for ki in 0..k {
-            let (oy_low, oy_high) = g.valid(ki, g.h, g.h_out);
-            for kj in 0..k {
-                let (ox_low, ox_high) = g.valid(kj, g.w, g.w_out);
-                let row = ((ci * k + ki) * k + kj) * columns;
-                for b in 0..g.n {
-                    for oy in oy_low..oy_high {
-                        let iy = oy * s + ki - p;
-                        let base = offset + b * s0 + ci * s1 + iy * s2;
-                        let out = &mut dst[row + b * per_item + oy * g.w_out..][..g.w_out];
-                        if s == 1 && s3 == 1 {
-                            let start = base + ox_low + kj - p;
-                            out[ox_low..ox_high]
-                                .copy_from_slice(&src[start..start + ox_high - ox_low]);
-                        } else {
-                            for (ox, value) in out.iter_mut().enumerate().take(ox_high).skip(ox_low)
-                            {
-                                *value = src[base + (ox * s + kj - p) * s3];
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-    dst
-}
-
-fn col2im<T: WithDType>(src: &[T], layout: &Layout, g: &Geometry) -> Vec<T> {
-    let (k, s, p) = (g.kernel, g.stride, g.padding);
-    let per_item = g.h_out * g.w_out;
-    let (row_stride, column_stride) = (layout.stride()[0], layout.stride()[1]);
-    let offset = layout.start_offset();
-    let mut dst = vec![T::zero(); g.n * g.c * g.h * g.w];
-    for ci in 0..g.c {
-        for ki in 0..k {
-            let (oy_low, oy_high) = g.valid(ki, g.h, g.h_out);
-            for kj in 0..k {
-                let (ox_low, ox_high) = g.valid(kj, g.w, g.w_out);
-                let row = offset + ((ci * k + ki) * k + kj) * row_stride;
-                for b in 0..g.n {
-                    for oy in oy_low..oy_high {
-                        let iy = oy * s + ki - p;
-                        let image = &mut dst[((b * g.c + ci) * g.h + iy) * g.w..][..g.w];
-                        let first = row + (b * per_item + oy * g.w_out) * column_stride;
-                        if s == 1 && column_stride == 1 {
-                            let values = &src[first + ox_low..first + ox_high];
-                            let start = ox_low + kj - p;
-                            for (pixel, value) in
-                                image[start..start + values.len()].iter_mut().zip(values)
-                            {
-                                *pixel += *value;
-                            }
-                        } else {
-                            for ox in ox_low..ox_high {
-                                image[ox * s + kj - p] += src[first + ox * column_stride];
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-    dst
-}
-
-impl CustomOp1 for Im2Col {
-    fn name(&self) -> &'static str {
-        "im2col"
-    }
-
-    fn cpu_fwd(
-        &self,
-        storage: &CpuStorage,
-        layout: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let dims = match layout.dims() {
-            &[n, c, h, w] => (n, c, h, w),
-            other => {
-                candle_core::bail!("im2col: expected an (n, c, h, w) input, got shape {other:?}")
-            }
-        };
-        let g = Geometry::new(dims, self.kernel, self.stride, self.padding)?;
-        let shape = Shape::from((g.rows(), g.columns()));
-        let result = match storage {
-            CpuStorage::F32(src) => CpuStorage::F32(im2col(src, layout, &g)),
-            CpuStorage::F64(src) => CpuStorage::F64(im2col(src, layout, &g)),
-            other => candle_core::bail!(
-                "im2col: dtype {:?} is not supported (f32, f64)",
-                other.dtype()
-            ),
-        };
-        Ok((result, shape))
-    }
-
-    fn bwd(
-        &self,
-        arg: &Tensor,
-        _res: &Tensor,
-        grad_res: &Tensor,
-    ) -> candle_core::Result<Option<Tensor>> {
-        let (batch, channels, height, width) = arg.dims4()?;
-        let adjoint = Col2Im {
-            kernel: self.kernel,
-            stride: self.stride,
-            padding: self.padding,
-            batch,
-            channels,
-            height,
-            width,
-        };
-        Ok(Some(grad_res.apply_op1(adjoint)?))
-    }
-}
-
-impl CustomOp1 for Col2Im {
-    fn name(&self) -> &'static str {
-        "col2im"
-    }
-
-    fn cpu_fwd(
-        &self,
-        storage: &CpuStorage,
-        layout: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let dims = (self.batch, self.channels, self.height, self.width);
-        let g = Geometry::new(dims, self.kernel, self.stride, self.padding)?;
-        if layout.dims() != [g.rows(), g.columns()] {
-            candle_core::bail!(
-                "col2im: expected columns of shape [{}, {}], got {:?}",
-                g.rows(),
-                g.columns(),
-                layout.dims()
-            );
-        }
-        let result = match storage {
-            CpuStorage::F32(src) => CpuStorage::F32(col2im(src, layout, &g)),
-            CpuStorage::F64(src) => CpuStorage::F64(col2im(src, layout, &g)),
-            other => candle_core::bail!(
-                "col2im: dtype {:?} is not supported (f32, f64)",
-                other.dtype()
-            ),
-        };
-        Ok((result, Shape::from(dims)))
-    }
-
-    fn bwd(
-        &self,
-        _arg: &Tensor,
-        _res: &Tensor,
-        grad_res: &Tensor,
-    ) -> candle_core::Result<Option<Tensor>> {
-        let unfold = Im2Col {
-            kernel: self.kernel,
-            stride: self.stride,
-            padding: self.padding,
-        };
-        Ok(Some(grad_res.apply_op1(unfold)?))
-    }
-}
-
-/// The whole convolution y = W * x + b on the CPU, arguments (x, weight, bias): the forward
-/// pass unfolds x and multiplies once; the backward pass unfolds x again (rather than keeping
-/// the columns, k² times the input, alive until then) and gives the weight gradient as one
-/// matmul with the columns, the input gradient as col2im of one matmul, the bias gradient as a
-/// sum. Doing it in one op, instead of leaving the matmul to candle's autograd, saves
-/// accumulating a columns-sized gradient and reducing the bias gradient over strided axes.
-#[derive(Clone, Copy, Debug)]
-struct Conv2dOp {
-    stride: usize,
-    padding: usize,
+/// The chunks of 0..n.
+fn chunks(g: &Geometry) -> impl Iterator<Item = std::ops::Range<usize>> {
+    let step = chunk_items(g);
+    let n = g.n;
+    (0..n)
+        .step_by(step)
+        .map(move |start| start..(start + step).min(n))
 }
 
 /// The elements of a CPU tensor argument in row-major order (respecting its layout).
@@ -310,9 +47,10 @@ fn gather<T: WithDType>(src: &[T], layout: &Layout) -> Vec<T> {
         Some((start, end)) => src[start..end].to_vec(),
         None => {
             let (dims, strides) = (layout.dims(), layout.stride());
-            let mut values = Vec::with_capacity(layout.shape().elem_count());
+            let count = layout.shape().elem_count();
+            let mut values = Vec::with_capacity(count);
             let mut index = vec![0; dims.len()];
-            for _ in 0..layout.shape().elem_count() {
+            for _ in 0..count {
                 let offset: usize = index.iter().zip(strides).map(|(i, s)| i * s).sum();
                 values.push(src[layout.start_offset() + offset]);
                 for d in (0..dims.len()).rev() {
@@ -328,6 +66,37 @@ fn gather<T: WithDType>(src: &[T], layout: &Layout) -> Vec<T> {
     }
 }
 
+/// The rows o of a contiguous output gradient (n, out, positions) for the items `items`, as an
+/// (out, items·positions) matrix.
+fn gradient_rows<T: WithDType>(
+    grad: &[T],
+    out: usize,
+    positions: usize,
+    items: std::ops::Range<usize>,
+) -> Vec<T> {
+    let mut rows = Vec::with_capacity(out * items.len() * positions);
+    for o in 0..out {
+        for b in items.clone() {
+            rows.extend_from_slice(&grad[(b * out + o) * positions..][..positions]);
+        }
+    }
+    rows
+}
+
+fn contiguous<'a, T>(data: &'a [T], layout: &Layout, what: &str) -> candle_core::Result<&'a [T]> {
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&data[start..end]),
+        None => candle_core::bail!("conv2d backward: the {what} must be contiguous"),
+    }
+}
+
+/// The convolution y = W * x + b, arguments (x, weight, bias).
+#[derive(Clone, Copy, Debug)]
+struct Conv2dOp {
+    stride: usize,
+    padding: usize,
+}
+
 fn conv_forward<T: WithDType>(
     x: (&[T], &Layout),
     weight: (&[T], &Layout),
@@ -336,10 +105,9 @@ fn conv_forward<T: WithDType>(
     out: usize,
 ) -> candle_core::Result<Vec<T>> {
     let device = Device::Cpu;
-    let rows = g.rows();
-    let columns = Tensor::from_vec(im2col(x.0, x.1, g), (rows, g.columns()), &device)?;
+    let (rows, positions) = (g.rows(), g.positions());
     // The weight transposed, (c·k·k, out) contiguous: gemm runs fastest with the long
-    // dimension (positions) as rows, so this computes yᵀ = columnsᵀ · Wᵀ.
+    // dimension (positions) as rows, so each chunk computes yᵀ = columnsᵀ · Wᵀ.
     let w = gather(weight.0, weight.1);
     let mut transposed = vec![T::zero(); rows * out];
     for (o, filter) in w.chunks_exact(rows).enumerate() {
@@ -348,20 +116,26 @@ fn conv_forward<T: WithDType>(
         }
     }
     let transposed = Tensor::from_vec(transposed, (rows, out), &device)?;
-    let product = columns
-        .t()?
-        .matmul(&transposed)?
-        .flatten_all()?
-        .to_vec1::<T>()?;
     let bias = gather(bias.0, bias.1);
-    // (n·L, out) -> (n, out, L), adding the bias on the way.
-    let per_item = g.h_out * g.w_out;
-    let mut y = vec![T::zero(); g.n * out * per_item];
-    for b in 0..g.n {
-        for (o, bias) in bias.iter().enumerate() {
-            let target = &mut y[(b * out + o) * per_item..][..per_item];
-            for (position, value) in target.iter_mut().enumerate() {
-                *value = product[(b * per_item + position) * out + o] + *bias;
+    let mut y = Vec::with_capacity(g.n * out * positions);
+    let mut columns = Vec::new();
+    for items in chunks(g) {
+        let count = items.len();
+        im2col_into(x.0, x.1, g, items, &mut columns);
+        let chunk = Tensor::from_vec(
+            std::mem::take(&mut columns),
+            (rows, count * positions),
+            &device,
+        )?;
+        let product = chunk
+            .t()?
+            .matmul(&transposed)?
+            .flatten_all()?
+            .to_vec1::<T>()?;
+        // (count·positions, out) -> (count, out, positions), adding the bias on the way.
+        for item in product.chunks_exact(positions * out) {
+            for (o, &bias) in bias.iter().enumerate() {
+                y.extend((0..positions).map(|p| item[p * out + o] + bias));
             }
         }
     }
@@ -425,37 +199,194 @@ impl CustomOp3 for Conv2dOp {
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (n, c, h, w) = x.dims4()?;
-        let (out, _, k, _) = weight.dims4()?;
-        let g = Geometry::new((n, c, h, w), k, self.stride, self.padding)?;
-        let per_item = g.h_out * g.w_out;
-        let unfold = Im2Col {
-            kernel: k,
-            stride: self.stride,
-            padding: self.padding,
-        };
-        let columns = x.apply_op1(unfold)?;
-        // (n, out, h_out, w_out) -> (out, n·L), the layout of the forward product.
-        let grad_rows = grad.transpose(0, 1)?.reshape((out, g.columns()))?;
-        let weight_rows = weight.reshape((out, g.rows()))?;
-        let grad_weight = grad_rows.matmul(&columns.t()?)?.reshape(weight.shape())?;
-        let fold = Col2Im {
-            kernel: k,
-            stride: self.stride,
-            padding: self.padding,
-            batch: n,
-            channels: c,
-            height: h,
-            width: w,
-        };
-        let grad_x = weight_rows.t()?.matmul(&grad_rows)?.apply_op1(fold)?;
-        let grad_bias = grad.reshape((n, out, per_item))?.sum(2)?.sum(0)?;
+        let (out, _, kernel, _) = weight.dims4()?;
+        let grad = grad.contiguous()?;
+        let (stride, padding) = (self.stride, self.padding);
+        let grad_x = grad.apply_op2_no_bwd(
+            weight,
+            &ConvInputGrad {
+                kernel,
+                stride,
+                padding,
+                input: (n, c, h, w),
+            },
+        )?;
+        let grad_weight = grad.apply_op2_no_bwd(
+            x,
+            &ConvWeightGrad {
+                kernel,
+                stride,
+                padding,
+            },
+        )?;
+        let grad_bias = grad.reshape((n, out, ()))?.sum(2)?.sum(0)?;
         Ok((Some(grad_x), Some(grad_weight), Some(grad_bias)))
     }
 }
 
+/// The input gradient of [`Conv2dOp`], arguments (output gradient, weight): col2im of
+/// Wᵀ · gradient, chunk by chunk.
+struct ConvInputGrad {
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+    input: (usize, usize, usize, usize),
+}
+
+fn input_grad<T: WithDType>(
+    grad: &[T],
+    weight: &[T],
+    g: &Geometry,
+    out: usize,
+) -> candle_core::Result<Vec<T>> {
+    let device = Device::Cpu;
+    let (rows, positions) = (g.rows(), g.positions());
+    let weight = Tensor::from_vec(weight.to_vec(), (out, rows), &device)?;
+    let mut dx = vec![T::zero(); g.n * g.item_size()];
+    for items in chunks(g) {
+        let count = items.len();
+        let rows_of_grad = Tensor::from_vec(
+            gradient_rows(grad, out, positions, items.clone()),
+            (out, count * positions),
+            &device,
+        )?;
+        let columns = weight
+            .t()?
+            .matmul(&rows_of_grad)?
+            .flatten_all()?
+            .to_vec1::<T>()?;
+        let chunk = Geometry { n: count, ..*g };
+        let target = &mut dx[items.start * g.item_size()..items.end * g.item_size()];
+        col2im_add(&columns, 0, (count * positions, 1), &chunk, target);
+    }
+    Ok(dx)
+}
+
+impl CustomOp2 for ConvInputGrad {
+    fn name(&self) -> &'static str {
+        "conv2d_input_grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        grad: &CpuStorage,
+        grad_layout: &Layout,
+        weight: &CpuStorage,
+        weight_layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let g = Geometry::new(self.input, self.kernel, self.stride, self.padding)?;
+        let out = weight_layout.dims()[0];
+        let result = match (grad, weight) {
+            (CpuStorage::F32(grad), CpuStorage::F32(weight)) => {
+                let weight = gather(weight, weight_layout);
+                CpuStorage::F32(input_grad(
+                    contiguous(grad, grad_layout, "gradient")?,
+                    &weight,
+                    &g,
+                    out,
+                )?)
+            }
+            (CpuStorage::F64(grad), CpuStorage::F64(weight)) => {
+                let weight = gather(weight, weight_layout);
+                CpuStorage::F64(input_grad(
+                    contiguous(grad, grad_layout, "gradient")?,
+                    &weight,
+                    &g,
+                    out,
+                )?)
+            }
+            _ => candle_core::bail!(
+                "conv2d backward: f32 or f64 only, all alike (gradient is {:?})",
+                grad.dtype()
+            ),
+        };
+        Ok((result, Shape::from(self.input)))
+    }
+}
+
+/// The weight gradient of [`Conv2dOp`], arguments (output gradient, input): the sum over
+/// chunks of gradient · columnsᵀ.
+struct ConvWeightGrad {
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+}
+
+fn weight_grad<T: WithDType>(
+    grad: &[T],
+    x: (&[T], &Layout),
+    g: &Geometry,
+    out: usize,
+) -> candle_core::Result<Vec<T>> {
+    let device = Device::Cpu;
+    let (rows, positions) = (g.rows(), g.positions());
+    let mut dw = vec![T::zero(); out * rows];
+    let mut columns = Vec::new();
+    for items in chunks(g) {
+        let count = items.len();
+        let rows_of_grad = Tensor::from_vec(
+            gradient_rows(grad, out, positions, items.clone()),
+            (out, count * positions),
+            &device,
+        )?;
+        im2col_into(x.0, x.1, g, items, &mut columns);
+        let chunk = Tensor::from_vec(
+            std::mem::take(&mut columns),
+            (rows, count * positions),
+            &device,
+        )?;
+        let part = rows_of_grad
+            .matmul(&chunk.t()?)?
+            .flatten_all()?
+            .to_vec1::<T>()?;
+        for (total, value) in dw.iter_mut().zip(part) {
+            *total += value;
+        }
+    }
+    Ok(dw)
+}
+
+impl CustomOp2 for ConvWeightGrad {
+    fn name(&self) -> &'static str {
+        "conv2d_weight_grad"
+    }
+
+    fn cpu_fwd(
+        &self,
+        grad: &CpuStorage,
+        grad_layout: &Layout,
+        x: &CpuStorage,
+        x_layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (&[n, c, h, w], &[_, out, _, _]) = (x_layout.dims(), grad_layout.dims()) else {
+            candle_core::bail!("conv2d backward: expected 4D input and gradient");
+        };
+        let g = Geometry::new((n, c, h, w), self.kernel, self.stride, self.padding)?;
+        let result = match (grad, x) {
+            (CpuStorage::F32(grad), CpuStorage::F32(x)) => CpuStorage::F32(weight_grad(
+                contiguous(grad, grad_layout, "gradient")?,
+                (x, x_layout),
+                &g,
+                out,
+            )?),
+            (CpuStorage::F64(grad), CpuStorage::F64(x)) => CpuStorage::F64(weight_grad(
+                contiguous(grad, grad_layout, "gradient")?,
+                (x, x_layout),
+                &g,
+                out,
+            )?),
+            _ => candle_core::bail!(
+                "conv2d backward: f32 or f64 only, all alike (gradient is {:?})",
+                grad.dtype()
+            ),
+        };
+        Ok((result, Shape::from((out, c, self.kernel, self.kernel))))
+    }
+}
+
 /// Convolution of `x` (n, c, h, w) with `weight` (out, c, k, k) and an optional `bias` (out,):
-/// im2col + matmul on the CPU (see [`Conv2dOp`]), candle's `conv2d` elsewhere. Output (n, out,
-/// h_out, w_out), contiguous.
+/// im2col + matmul on the CPU, candle's `conv2d` elsewhere. Output (n, out, h_out, w_out),
+/// contiguous.
 pub fn conv2d(
     x: &Tensor,
     weight: &Tensor,

@@ -7,6 +7,7 @@ pub mod attention;
 pub mod blocks;
 pub mod conv;
 pub mod embedding;
+pub mod im2col;
 pub mod init;
 pub mod norm;
 pub mod pool;

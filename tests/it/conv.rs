@@ -1,7 +1,8 @@
 //! `scorelab::nn` layers against candle's own: im2col + matmul convolution (forward and every gradient), GroupNorm, nearest upsampling.
 
 use candle_core::{DType, Device, Tensor, Var};
-use scorelab::nn::conv::{conv2d, time_forward_backward, Col2Im, Im2Col};
+use scorelab::nn::conv::{conv2d, time_forward_backward};
+use scorelab::nn::im2col::{Col2Im, Im2Col};
 use scorelab::rng::Rng;
 
 fn random(rng: &mut Rng, shape: &[usize], dtype: DType) -> Tensor {
@@ -109,6 +110,9 @@ fn conv_matches_candle_forward_and_gradients() {
         ([2, 2, 5, 5], 3, 1, 1, 1),
         ([1, 1, 4, 4], 1, 3, 1, 1),
         ([2, 3, 6, 6], 2, 2, 2, 0),
+        // 144 x 256 columns per item: chunks of 7 items, so 9 items take two chunks.
+        ([9, 16, 16, 16], 8, 3, 1, 1),
+        ([9, 16, 32, 32], 4, 3, 2, 1),
     ] {
         compare(shape, out, kernel, stride, padding, DType::F32);
     }

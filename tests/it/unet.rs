@@ -254,3 +254,33 @@ fn unet_build_errors_name_the_key() {
         );
     }
 }
+
+/// Forward + backward time of the default `unet` on 1x16x16 at batch 64:
+/// `RAYON_NUM_THREADS=1 cargo test --release --test it unet_timing -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn unet_timing() {
+    let network = build("{kind: shapes, size: 16}", "unet");
+    network.set_training(true);
+    let x = random(64, 256, 6);
+    let s = Tensor::full(1.0f32, (64, 1), &Device::Cpu).unwrap();
+    let step = || {
+        let y = network.forward(&x, &s, None).unwrap();
+        y.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+    };
+    step();
+    let repeats = 5;
+    let start = std::time::Instant::now();
+    for _ in 0..repeats {
+        step();
+    }
+    let both = start.elapsed().as_secs_f64() * 1e3 / repeats as f64;
+    let start = std::time::Instant::now();
+    for _ in 0..repeats {
+        network.forward(&x, &s, None).unwrap();
+    }
+    let forward = start.elapsed().as_secs_f64() * 1e3 / repeats as f64;
+    println!(
+        "unet default 1x16x16, batch 64: forward + backward {both:.0} ms, forward {forward:.0} ms"
+    );
+}

@@ -1,0 +1,309 @@
+//! im2col and its adjoint col2im: the unfolding that turns a convolution into a matmul.
+//!
+//! Columns of an (n, c, h, w) input are a (c·k·k, n·h_out·w_out) matrix (Caffe's layout, the
+//! batch folded into the columns): row (ci·k + ki)·k + kj, column (b·h_out + oy)·w_out + ox
+//! holds x[b, ci, oy·stride + ki - padding, ox·stride + kj - padding] (zero outside the image).
+//! The rows follow a (out, c, k, k) weight's memory order, so W (out, c·k·k) · columns is the
+//! convolution. [`Im2Col`] and [`Col2Im`] are the two as candle ops, each the other's gradient;
+//! the convolution itself (`crate::nn::conv`) calls the functions below on a few items at a
+//! time so that the columns stay in cache.
+
+use std::ops::Range;
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor, WithDType};
+
+/// Geometry of one square convolution: input (n, c, h, w), output (h_out, w_out).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Geometry {
+    pub n: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub kernel: usize,
+    pub stride: usize,
+    pub padding: usize,
+    pub h_out: usize,
+    pub w_out: usize,
+}
+
+impl Geometry {
+    pub fn new(
+        dims: (usize, usize, usize, usize),
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    ) -> candle_core::Result<Self> {
+        let (n, c, h, w) = dims;
+        if kernel == 0 || stride == 0 {
+            candle_core::bail!(
+                "conv2d: kernel ({kernel}) and stride ({stride}) must be at least 1"
+            );
+        }
+        if h + 2 * padding < kernel || w + 2 * padding < kernel {
+            candle_core::bail!(
+                "conv2d: input {h}x{w} with padding {padding} is smaller than the kernel {kernel}"
+            );
+        }
+        let h_out = (h + 2 * padding - kernel) / stride + 1;
+        let w_out = (w + 2 * padding - kernel) / stride + 1;
+        Ok(Self {
+            n,
+            c,
+            h,
+            w,
+            kernel,
+            stride,
+            padding,
+            h_out,
+            w_out,
+        })
+    }
+
+    /// Rows of the column matrix: one per (channel, kernel row, kernel column).
+    pub fn rows(&self) -> usize {
+        self.c * self.kernel * self.kernel
+    }
+
+    /// Output positions of one item.
+    pub fn positions(&self) -> usize {
+        self.h_out * self.w_out
+    }
+
+    /// Elements of one input item.
+    pub fn item_size(&self) -> usize {
+        self.c * self.h * self.w
+    }
+
+    /// The output indices whose input index o·stride + offset - padding lies inside [0, size),
+    /// for kernel offset `offset`, as a range low..high of 0..out.
+    fn valid(&self, offset: usize, size: usize, out: usize) -> (usize, usize) {
+        let s = self.stride;
+        let low = if offset >= self.padding {
+            0
+        } else {
+            (self.padding - offset).div_ceil(s)
+        };
+        let high = if size + self.padding > offset {
+            ((size + self.padding - offset - 1) / s + 1).min(out)
+        } else {
+            0
+        };
+        (low.min(high), high)
+    }
+}
+
+/// Columns of the items `items` of `src` (an (n, c, h, w) tensor with any strides), written
+/// to `dst` (cleared first) as a (rows, items.len()·positions) matrix. Every element is
+/// written once, in order, so `dst` needs no zeroing.
+pub(crate) fn im2col_into<T: WithDType>(
+    src: &[T],
+    layout: &Layout,
+    g: &Geometry,
+    items: Range<usize>,
+    dst: &mut Vec<T>,
+) {
+    let (k, s, p) = (g.kernel, g.stride, g.padding);
+    let stride = layout.stride();
+    let (s0, s1, s2, s3) = (stride[0], stride[1], stride[2], stride[3]);
+    let offset = layout.start_offset();
+    dst.clear();
+    dst.reserve(g.rows() * items.len() * g.positions());
+    let zero = T::zero();
+    for ci in 0..g.c {
+        for ki in 0..k {
+            let (oy_low, oy_high) = g.valid(ki, g.h, g.h_out);
+            for kj in 0..k {
+                let (ox_low, ox_high) = g.valid(kj, g.w, g.w_out);
+                for b in items.clone() {
+                    dst.extend(std::iter::repeat_n(zero, oy_low * g.w_out));
+                    for oy in oy_low..oy_high {
+                        let base = offset + b * s0 + ci * s1 + (oy * s + ki - p) * s2;
+                        dst.extend(std::iter::repeat_n(zero, ox_low));
+                        if s == 1 && s3 == 1 {
+                            let start = base + ox_low + kj - p;
+                            dst.extend_from_slice(&src[start..start + ox_high - ox_low]);
+                        } else {
+                            dst.extend(
+                                (ox_low..ox_high).map(|ox| src[base + (ox * s + kj - p) * s3]),
+                            );
+                        }
+                        dst.extend(std::iter::repeat_n(zero, g.w_out - ox_high));
+                    }
+                    dst.extend(std::iter::repeat_n(zero, (g.h_out - oy_high) * g.w_out));
+                }
+            }
+        }
+    }
+}
+
+/// Adds columns `src` back into the images they came from: `src[offset + r·row_stride +
+/// j·column_stride]` is column entry (r, j) of a (rows, g.n·positions) matrix, and `dst` holds
+/// g.n items (n, c, h, w), contiguous.
+pub(crate) fn col2im_add<T: WithDType>(
+    src: &[T],
+    offset: usize,
+    strides: (usize, usize),
+    g: &Geometry,
+    dst: &mut [T],
+) {
+    let (k, s, p) = (g.kernel, g.stride, g.padding);
+    let per_item = g.positions();
+    let (row_stride, column_stride) = strides;
+    for ci in 0..g.c {
+        for ki in 0..k {
+            let (oy_low, oy_high) = g.valid(ki, g.h, g.h_out);
+            for kj in 0..k {
+                let (ox_low, ox_high) = g.valid(kj, g.w, g.w_out);
+                let row = offset + ((ci * k + ki) * k + kj) * row_stride;
+                for b in 0..g.n {
+                    for oy in oy_low..oy_high {
+                        let iy = oy * s + ki - p;
+                        let image = &mut dst[((b * g.c + ci) * g.h + iy) * g.w..][..g.w];
+                        let first = row + (b * per_item + oy * g.w_out) * column_stride;
+                        if s == 1 && column_stride == 1 {
+                            let values = &src[first + ox_low..first + ox_high];
+                            let start = ox_low + kj - p;
+                            for (pixel, value) in
+                                image[start..start + values.len()].iter_mut().zip(values)
+                            {
+                                *pixel += *value;
+                            }
+                        } else {
+                            for ox in ox_low..ox_high {
+                                image[ox * s + kj - p] += src[first + ox * column_stride];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Unfolds (n, c, h, w) into columns (c·k·k, n·h_out·w_out) (see the module documentation).
+#[derive(Clone, Copy, Debug)]
+pub struct Im2Col {
+    pub kernel: usize,
+    pub stride: usize,
+    pub padding: usize,
+}
+
+/// The adjoint of [`Im2Col`] for an input of shape (batch, channels, height, width): sums each
+/// column entry back into the pixel it was copied from.
+#[derive(Clone, Copy, Debug)]
+pub struct Col2Im {
+    pub kernel: usize,
+    pub stride: usize,
+    pub padding: usize,
+    pub batch: usize,
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+}
+
+impl CustomOp1 for Im2Col {
+    fn name(&self) -> &'static str {
+        "im2col"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let dims = match layout.dims() {
+            &[n, c, h, w] => (n, c, h, w),
+            other => {
+                candle_core::bail!("im2col: expected an (n, c, h, w) input, got shape {other:?}")
+            }
+        };
+        let g = Geometry::new(dims, self.kernel, self.stride, self.padding)?;
+        let shape = Shape::from((g.rows(), g.n * g.positions()));
+        fn unfold<T: WithDType>(src: &[T], layout: &Layout, g: &Geometry) -> Vec<T> {
+            let mut dst = Vec::new();
+            im2col_into(src, layout, g, 0..g.n, &mut dst);
+            dst
+        }
+        let result = match storage {
+            CpuStorage::F32(src) => CpuStorage::F32(unfold(src, layout, &g)),
+            CpuStorage::F64(src) => CpuStorage::F64(unfold(src, layout, &g)),
+            other => candle_core::bail!(
+                "im2col: dtype {:?} is not supported (f32, f64)",
+                other.dtype()
+            ),
+        };
+        Ok((result, shape))
+    }
+
+    fn bwd(
+        &self,
+        arg: &Tensor,
+        _res: &Tensor,
+        grad_res: &Tensor,
+    ) -> candle_core::Result<Option<Tensor>> {
+        let (batch, channels, height, width) = arg.dims4()?;
+        let adjoint = Col2Im {
+            kernel: self.kernel,
+            stride: self.stride,
+            padding: self.padding,
+            batch,
+            channels,
+            height,
+            width,
+        };
+        Ok(Some(grad_res.apply_op1(adjoint)?))
+    }
+}
+
+impl CustomOp1 for Col2Im {
+    fn name(&self) -> &'static str {
+        "col2im"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let dims = (self.batch, self.channels, self.height, self.width);
+        let g = Geometry::new(dims, self.kernel, self.stride, self.padding)?;
+        if layout.dims() != [g.rows(), g.n * g.positions()] {
+            candle_core::bail!(
+                "col2im: expected columns of shape [{}, {}], got {:?}",
+                g.rows(),
+                g.n * g.positions(),
+                layout.dims()
+            );
+        }
+        fn fold<T: WithDType>(src: &[T], layout: &Layout, g: &Geometry) -> Vec<T> {
+            let mut dst = vec![T::zero(); g.n * g.item_size()];
+            let strides = (layout.stride()[0], layout.stride()[1]);
+            col2im_add(src, layout.start_offset(), strides, g, &mut dst);
+            dst
+        }
+        let result = match storage {
+            CpuStorage::F32(src) => CpuStorage::F32(fold(src, layout, &g)),
+            CpuStorage::F64(src) => CpuStorage::F64(fold(src, layout, &g)),
+            other => candle_core::bail!(
+                "col2im: dtype {:?} is not supported (f32, f64)",
+                other.dtype()
+            ),
+        };
+        Ok((result, Shape::from(dims)))
+    }
+
+    fn bwd(
+        &self,
+        _arg: &Tensor,
+        _res: &Tensor,
+        grad_res: &Tensor,
+    ) -> candle_core::Result<Option<Tensor>> {
+        let unfold = Im2Col {
+            kernel: self.kernel,
+            stride: self.stride,
+            padding: self.padding,
+        };
+        Ok(Some(grad_res.apply_op1(unfold)?))
+    }
+}
