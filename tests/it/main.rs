@@ -13,6 +13,7 @@ mod external_sampler;
 mod features;
 mod image_data;
 mod image_metrics;
+mod image_sweep;
 mod inception;
 mod langevin;
 mod likelihood;
