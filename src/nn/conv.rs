@@ -9,9 +9,10 @@
 //! pass works on a few items at a time, so that the columns of a chunk (about 1 MB) stay in
 //! cache and no columns-sized buffer is ever allocated. The layer is one custom op over
 //! (input, weight, bias); its gradients are custom ops too, without a backward of their own
-//! (candle detaches gradients, so nothing differentiates them). Measured on one core (batch
-//! 64, 32 -> 32 channels, 3x3, 16x16, forward + backward): see `time_forward_backward`. Other
-//! devices fall back to candle's `Tensor::conv2d`.
+//! (candle detaches gradients, so nothing differentiates them). Forward + backward of a 3x3
+//! conv, batch 64, 32 -> 32 channels, 16x16, one thread ([`time_forward_backward`]): 38–90 ms
+//! against 120–440 ms for candle's conv2d on the shared 2-core machine (3–5x; the spread is
+//! its load). Other devices fall back to candle's `Tensor::conv2d`.
 
 use std::time::{Duration, Instant};
 
