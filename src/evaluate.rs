@@ -11,7 +11,7 @@ use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::Samples;
-use crate::features::{FeatureMap, FeatureSet};
+use crate::features::{FeatureSet, FeatureSpace};
 use crate::metric::MetricInput;
 use crate::network::ScoreModel;
 use crate::parameterisation::Model;
@@ -140,12 +140,13 @@ pub enum EvaluateError {
 }
 
 /// Samples `trial.settings.num_samples` items and computes the trial's metrics; `features`
-/// is the prepared feature map of the trial's `features:` slot (needed only when a metric
-/// uses features).
+/// is the prepared feature space of the trial's `features:` slot (needed only when a metric
+/// uses features). Each feature metric is also computed on real training items in place of
+/// samples, recorded as `<metric>_floor`: the value a perfect model would get.
 pub fn evaluate(
     trial: &Trial,
     model: &Model,
-    features: Option<&dyn FeatureMap>,
+    features: Option<&FeatureSpace>,
     on_step: &mut dyn FnMut(StepInfo),
 ) -> Result<Evaluation, EvaluateError> {
     let start = Instant::now();
@@ -186,9 +187,9 @@ pub fn evaluate(
 
     let start = Instant::now();
     let feature_set = match features {
-        Some(map) if trial.metrics.iter().any(|(_, m)| m.uses_features()) => Some(
-            FeatureSet::compute(map, &samples, &trial.held_out).map_err(EvaluateError::Features)?,
-        ),
+        Some(space) if trial.metrics.iter().any(|(_, m)| m.uses_features()) => {
+            Some(FeatureSet::of_samples(space, &samples).map_err(EvaluateError::Features)?)
+        }
         _ => None,
     };
     let mut metrics = Vec::new();
@@ -227,9 +228,20 @@ pub fn evaluate(
         for (detail, value) in measured.details {
             metrics.push((format!("{name}_{detail}"), value));
         }
+        // The real-vs-real floor; metrics that need generated samples (class accuracy) have
+        // none.
+        if let Some(space) = features.filter(|_| metric.uses_features()) {
+            let floor = MetricInput {
+                features: Some(&space.floor),
+                ..input
+            };
+            if let Ok(measured) = metric.compute(&floor) {
+                metrics.push((format!("{name}_floor"), measured.value));
+            }
+        }
     }
-    if let (Some(map), Some(_)) = (features, &feature_set) {
-        for (fact, value) in map.facts() {
+    if let (Some(space), Some(_)) = (features, &feature_set) {
+        for (fact, value) in space.map.facts() {
             metrics.push((format!("features_{fact}"), value));
         }
     }

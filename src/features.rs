@@ -70,19 +70,49 @@ pub struct FeatureSet {
 }
 
 impl FeatureSet {
-    /// Extracts the features of `samples` and `reference` with `map`.
-    pub fn compute(
-        map: &dyn FeatureMap,
-        samples: &Samples,
-        reference: &Samples,
-    ) -> Result<Self, String> {
-        let predicted = map.classify(samples).transpose()?;
+    /// The features of `samples` against the space's reference, with the classes the map
+    /// assigns them and the classes they were generated for.
+    pub fn of_samples(space: &FeatureSpace, samples: &Samples) -> Result<Self, String> {
+        let predicted = space.map.classify(samples).transpose()?;
         Ok(FeatureSet {
-            samples: map.extract(samples)?,
-            reference: map.extract(reference)?,
+            samples: space.map.extract(samples)?,
+            reference: space.reference.clone(),
             predicted,
             intended: samples.labels().map(<[u32]>::to_vec),
+            identity: space.map.identity(),
+        })
+    }
+}
+
+/// A prepared feature map with what every trial on the same data shares: the features of
+/// the held-out reference, and the real-vs-real floor, real training items scored as if
+/// they were samples (what a perfect model would reach at that sample count).
+pub struct FeatureSpace {
+    pub map: Box<dyn FeatureMap>,
+    pub reference: Samples,
+    pub floor: FeatureSet,
+}
+
+impl FeatureSpace {
+    /// Extracts the reference and the floor set (`samples` training items) once.
+    pub fn new(
+        map: Box<dyn FeatureMap>,
+        training: &Samples,
+        held_out: &Samples,
+        samples: usize,
+    ) -> Result<Self, String> {
+        let reference = map.extract(held_out)?;
+        let floor = FeatureSet {
+            samples: map.extract(&training.head(samples))?,
+            reference: reference.clone(),
+            predicted: None,
+            intended: None,
             identity: map.identity(),
+        };
+        Ok(FeatureSpace {
+            map,
+            reference,
+            floor,
         })
     }
 }

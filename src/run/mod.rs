@@ -19,7 +19,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::features::{FeatureMap, PrepareContext};
+use crate::features::{FeatureSpace, PrepareContext};
 use crate::registry;
 use crate::results::nfe;
 use crate::results::report;
@@ -123,7 +123,7 @@ pub fn sweep(
         }
     }
 
-    let mut feature_maps: HashMap<String, Box<dyn FeatureMap>> = HashMap::new();
+    let mut feature_spaces: HashMap<String, FeatureSpace> = HashMap::new();
     let mut rows: Vec<Option<TrialRow>> = vec![None; count];
     let mut histories: Vec<(String, History)> = Vec::new();
     let mut skipped = 0;
@@ -161,7 +161,7 @@ pub fn sweep(
         }
         for &i in &pending {
             let t = &trials[i];
-            let features = feature_map(t, &folder, file, &mut feature_maps, out)?;
+            let features = feature_space(t, &folder, file, &mut feature_spaces, out)?;
             let evaluation = sample_with_progress(t, &network, features).map_err(|source| {
                 RunError::Evaluate {
                     file: file.display().to_string(),
@@ -224,23 +224,32 @@ fn write_real_data_grids(folder: &SweepFolder, trials: &[Trial]) -> Result<(), R
     Ok(())
 }
 
-/// The trial's prepared feature map when one of its metrics uses features: prepared (trained
-/// or loaded from the sweep's cache) the first time its config is met, then shared.
-fn feature_map<'m>(
+/// The trial's feature space when one of its metrics uses features: the extractor prepared
+/// (trained or loaded from the sweep's cache) and the reference and floor features
+/// extracted the first time its config is met, then shared.
+fn feature_space<'m>(
     trial: &Trial,
     folder: &SweepFolder,
     file: &Path,
-    maps: &'m mut HashMap<String, Box<dyn FeatureMap>>,
+    spaces: &'m mut HashMap<String, FeatureSpace>,
     out: &mut dyn Write,
-) -> Result<Option<&'m dyn FeatureMap>, RunError> {
+) -> Result<Option<&'m FeatureSpace>, RunError> {
     if !trial.metrics.iter().any(|(_, m)| m.uses_features()) {
         return Ok(None);
     }
-    if !maps.contains_key(&trial.features_key) {
+    if !spaces.contains_key(&trial.features_key) {
         let cache = folder.features();
         fs::create_dir_all(&cache).map_err(|e| write_error(&cache, e))?;
         let mut log = |line: &str| {
             let _ = writeln!(out, "  features: {line}");
+        };
+        let failed = |message: String| RunError::Features {
+            file: file.display().to_string(),
+            extractor: trial.resolved["features"]["kind"]
+                .as_str()
+                .unwrap_or("?")
+                .to_string(),
+            message,
         };
         let map = trial
             .features
@@ -252,17 +261,17 @@ fn feature_map<'m>(
                 seed: trial.settings.seed,
                 log: &mut log,
             })
-            .map_err(|message| RunError::Features {
-                file: file.display().to_string(),
-                extractor: trial.resolved["features"]["kind"]
-                    .as_str()
-                    .unwrap_or("?")
-                    .to_string(),
-                message,
-            })?;
-        maps.insert(trial.features_key.clone(), map);
+            .map_err(failed)?;
+        let space = FeatureSpace::new(
+            map,
+            &trial.training_data,
+            &trial.held_out,
+            trial.settings.num_samples,
+        )
+        .map_err(failed)?;
+        spaces.insert(trial.features_key.clone(), space);
     }
-    Ok(maps.get(&trial.features_key).map(|m| m.as_ref()))
+    Ok(spaces.get(&trial.features_key))
 }
 
 /// The resolved experiment: where it came from, the sweep, and every trial's config.

@@ -5,7 +5,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::evaluate::{self, EvaluateError, Evaluation};
-use crate::features::FeatureMap;
+use crate::features::FeatureSpace;
 use crate::parameterisation::Model;
 use crate::trial::Trial;
 
@@ -21,7 +21,7 @@ pub(super) fn bar(len: u64, template: &str) -> ProgressBar {
 pub(super) fn sample_with_progress(
     trial: &Trial,
     network: &Model,
-    features: Option<&dyn FeatureMap>,
+    features: Option<&FeatureSpace>,
 ) -> Result<Evaluation, EvaluateError> {
     let progress = bar(0, "  sample [{bar:30}] {pos}/{len} sigma {prefix}");
     let result = evaluate::evaluate(trial, network, features, &mut |info| {

@@ -40,6 +40,11 @@ fn an_image_sweep_writes_grids_a_denoising_strip_feature_metrics_and_their_proto
         let value = row.metrics[metric];
         assert!(value.is_finite(), "{metric} = {value}");
     }
+    // Each distance has its real-vs-real floor beside it; class accuracy needs samples.
+    for floor in ["fid_floor", "kid_floor", "precision_recall_floor"] {
+        assert!(row.metrics[floor].is_finite(), "{floor}");
+    }
+    assert!(!row.metrics.contains_key("class_accuracy_floor"));
     for share in [
         "precision_recall",
         "precision_recall_recall",
