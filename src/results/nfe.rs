@@ -91,16 +91,14 @@ pub fn write_charts(dir: &Path, rows: &[TrialRow]) -> Result<(), PlotError> {
     let points = points(rows);
     let mut charts: Vec<&String> = points.iter().map(|(c, _, _, _)| c).collect();
     charts.dedup();
-    let mut metric_names: Vec<&String> = rows.iter().flat_map(|r| r.metrics.keys()).collect();
-    metric_names.sort();
-    metric_names.dedup();
+    let metric_names = super::table::varying_metrics(rows);
     for chart in charts {
         for metric in &metric_names {
             let mut series: Vec<Series> = Vec::new();
             for (_, line, nfe, row) in points.iter().filter(|(c, _, _, _)| c == chart) {
                 let point = (
                     *nfe as f64,
-                    row.metrics.get(*metric).copied().unwrap_or(f64::NAN),
+                    row.metrics.get(metric).copied().unwrap_or(f64::NAN),
                 );
                 match series.iter_mut().find(|s| s.label == *line) {
                     Some(s) => s.points.push(point),

@@ -77,12 +77,7 @@ pub fn write_plots(
     rows: &[TrialRow],
     histories: &[(String, History)],
 ) -> Result<(), PlotError> {
-    let mut metric_names: Vec<String> = rows
-        .iter()
-        .flat_map(|r| r.metrics.keys().cloned())
-        .collect();
-    metric_names.sort();
-    metric_names.dedup();
+    let mut metric_names = super::table::varying_metrics(rows);
     metric_names.push("nfe".into());
     for key in axis_keys {
         let values_of =

@@ -36,6 +36,26 @@ pub struct TrialRow {
     pub protocols: BTreeMap<String, crate::evaluate::Protocol>,
 }
 
+/// The metric names of `rows`, sorted, leaving out those with one value in every row when
+/// there are several rows (a protocol figure or a floor repeated per trial is not a result
+/// to chart).
+pub fn varying_metrics(rows: &[TrialRow]) -> Vec<String> {
+    let mut names: Vec<String> = rows
+        .iter()
+        .flat_map(|r| r.metrics.keys().cloned())
+        .collect();
+    names.sort();
+    names.dedup();
+    names.retain(|name| {
+        let mut values = rows
+            .iter()
+            .map(|r| r.metrics.get(name).copied().unwrap_or(f64::NAN).to_bits());
+        let first = values.next();
+        rows.len() < 2 || values.any(|v| Some(v) != first)
+    });
+    names
+}
+
 /// Builds the table. Swept keys become columns named by their key path: numeric when every
 /// value is a number, text otherwise (`auto` next to numbers).
 pub fn to_dataframe(rows: &[TrialRow]) -> PolarsResult<DataFrame> {

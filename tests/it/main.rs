@@ -12,6 +12,7 @@ mod conv;
 mod external_sampler;
 mod features;
 mod image_data;
+mod image_files;
 mod image_metrics;
 mod image_sweep;
 mod inception;
