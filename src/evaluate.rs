@@ -237,6 +237,9 @@ pub fn evaluate(
             };
             if let Ok(measured) = metric.compute(&floor) {
                 metrics.push((format!("{name}_floor"), measured.value));
+                for (detail, value) in measured.details {
+                    metrics.push((format!("{name}_floor_{detail}"), value));
+                }
             }
         }
     }
