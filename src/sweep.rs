@@ -152,6 +152,11 @@ impl Experiment {
         }
     }
 
+    /// The file with the command-line overrides applied (no sweep values).
+    pub fn base_figment(&self) -> Figment {
+        self.base.clone()
+    }
+
     pub fn num_trials(&self) -> usize {
         self.axes.iter().map(Axis::len).product()
     }

@@ -1,6 +1,6 @@
 //! `checkerboard`: points uniform on the dark squares of a square board centred at 0.
 
-use scorelab::config::{Params, RawParams};
+use scorelab::config::{number, Params, RawParams};
 use scorelab::dataset::{Dataset, Samples};
 use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
@@ -45,13 +45,30 @@ impl Dataset for Checkerboard {
 
 fn build(raw: &RawParams) -> BuildResult<dyn Dataset> {
     let params = CheckerboardParams::from_raw(raw)?;
-    if params.squares < 2 {
-        return Err(raw.invalid("squares", "must be at least 2", "set e.g. `squares: 4`"));
+    if !(2..=10_000).contains(&params.squares) {
+        return Err(raw.invalid(
+            "squares",
+            format!("must be 2 to 10000, not {}", params.squares),
+            "set e.g. `squares: 4`",
+        ));
     }
-    if !(params.size > 0.0 && params.size.is_finite()) {
-        return Err(raw.invalid("size", "must be a positive number", "set e.g. `size: 4.0`"));
+    if !(params.size > 0.0 && params.size <= 1e6) {
+        return Err(raw.invalid(
+            "size",
+            format!(
+                "must be a positive number up to 1e6, not {}",
+                number(params.size)
+            ),
+            "set e.g. `size: 4.0`",
+        ));
     }
-    Ok(Built::new(Box::new(Checkerboard { squares: params.squares, size: params.size }), &params))
+    Ok(Built::new(
+        Box::new(Checkerboard {
+            squares: params.squares,
+            size: params.size,
+        }),
+        &params,
+    ))
 }
 
 inventory::submit! {

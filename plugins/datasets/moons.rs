@@ -1,6 +1,6 @@
 //! `moons`: two interleaving half circles in 2D, centred on the origin.
 
-use scorelab::config::{Params, RawParams};
+use scorelab::config::{number, Params, RawParams};
 use scorelab::dataset::{Dataset, Samples};
 use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
@@ -42,10 +42,22 @@ impl Dataset for Moons {
 
 fn build(raw: &RawParams) -> BuildResult<dyn Dataset> {
     let params = MoonsParams::from_raw(raw)?;
-    if !(params.noise >= 0.0 && params.noise.is_finite()) {
-        return Err(raw.invalid("noise", "must be a non-negative number", "set e.g. `noise: 0.05`"));
+    if !(params.noise >= 0.0 && params.noise <= 1e6) {
+        return Err(raw.invalid(
+            "noise",
+            format!(
+                "must be a finite number from 0 to 1e6, not {}",
+                number(params.noise)
+            ),
+            "set e.g. `noise: 0.05`",
+        ));
     }
-    Ok(Built::new(Box::new(Moons { noise: params.noise }), &params))
+    Ok(Built::new(
+        Box::new(Moons {
+            noise: params.noise,
+        }),
+        &params,
+    ))
 }
 
 inventory::submit! {

@@ -1,7 +1,7 @@
 //! `rings`: concentric noisy circles in 2D; each ring gets points in proportion to its
 //! radius, so the density along every ring is the same.
 
-use scorelab::config::{Params, RawParams};
+use scorelab::config::{number, Params, RawParams};
 use scorelab::dataset::{Dataset, Samples};
 use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
@@ -41,13 +41,43 @@ impl Dataset for Rings {
 
 fn build(raw: &RawParams) -> BuildResult<dyn Dataset> {
     let params = RingsParams::from_raw(raw)?;
-    if params.radii.is_empty() || params.radii.iter().any(|r| !(*r > 0.0 && r.is_finite())) {
-        return Err(raw.invalid("radii", "must be a non-empty list of positive radii", "set e.g. `radii: [1, 2, 3]`"));
+    if params.radii.is_empty() {
+        return Err(raw.invalid(
+            "radii",
+            "is empty: list at least one ring",
+            "set e.g. `radii: [1, 2, 3]`",
+        ));
     }
-    if !(params.noise >= 0.0 && params.noise.is_finite()) {
-        return Err(raw.invalid("noise", "must be a non-negative number", "set e.g. `noise: 0.05`"));
+    for (i, &r) in params.radii.iter().enumerate() {
+        if !(r > 0.0 && r <= 1e6) {
+            return Err(raw.invalid_at(
+                "radii",
+                &format!("[{i}]"),
+                format!(
+                    "is {}; a radius must be a positive number up to 1e6",
+                    number(r)
+                ),
+                "set e.g. `radii: [1, 2, 3]`",
+            ));
+        }
     }
-    Ok(Built::new(Box::new(Rings { radii: params.radii.clone(), noise: params.noise }), &params))
+    if !(params.noise >= 0.0 && params.noise <= 1e6) {
+        return Err(raw.invalid(
+            "noise",
+            format!(
+                "must be a finite number from 0 to 1e6, not {}",
+                number(params.noise)
+            ),
+            "set e.g. `noise: 0.05`",
+        ));
+    }
+    Ok(Built::new(
+        Box::new(Rings {
+            radii: params.radii.clone(),
+            noise: params.noise,
+        }),
+        &params,
+    ))
 }
 
 inventory::submit! {

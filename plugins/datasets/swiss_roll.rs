@@ -1,6 +1,6 @@
 //! `swiss_roll`: the 2D Swiss roll spiral, (t cos t, t sin t) / 5 for t in [1.5 pi, 4.5 pi].
 
-use scorelab::config::{Params, RawParams};
+use scorelab::config::{number, Params, RawParams};
 use scorelab::dataset::{Dataset, Samples};
 use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
@@ -36,10 +36,22 @@ impl Dataset for SwissRoll {
 
 fn build(raw: &RawParams) -> BuildResult<dyn Dataset> {
     let params = SwissRollParams::from_raw(raw)?;
-    if !(params.noise >= 0.0 && params.noise.is_finite()) {
-        return Err(raw.invalid("noise", "must be a non-negative number", "set e.g. `noise: 0.1`"));
+    if !(params.noise >= 0.0 && params.noise <= 1e6) {
+        return Err(raw.invalid(
+            "noise",
+            format!(
+                "must be a finite number from 0 to 1e6, not {}",
+                number(params.noise)
+            ),
+            "set e.g. `noise: 0.1`",
+        ));
     }
-    Ok(Built::new(Box::new(SwissRoll { noise: params.noise }), &params))
+    Ok(Built::new(
+        Box::new(SwissRoll {
+            noise: params.noise,
+        }),
+        &params,
+    ))
 }
 
 inventory::submit! {

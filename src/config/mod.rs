@@ -84,16 +84,12 @@ impl Provenance {
     }
 }
 
-/// Reads an experiment file into a figment, with clear errors for a missing file, an unknown
-/// extension or malformed content.
+/// Reads an experiment file into a figment, with an accurate error for each way the path can
+/// fail to be one: missing, a directory, a FIFO or other special file, a symlink loop or a
+/// dangling link, unreadable, empty, binary or not UTF-8, an unknown extension, or malformed
+/// content (with the parser's line and column).
 pub fn load_file(file: &Path) -> Result<Figment, ConfigError> {
-    if !file.is_file() {
-        return Err(ConfigError::file(
-            file,
-            "experiment file not found",
-            "check the path (experiment files live in experiments/, e.g. experiments/quickstart.yaml)",
-        ));
-    }
+    check_experiment_path(file)?;
     let extension = file.extension().and_then(|e| e.to_str()).unwrap_or("");
     let figment = match extension {
         "yaml" | "yml" => Figment::from(Yaml::file_exact(file)),
@@ -106,6 +102,7 @@ pub fn load_file(file: &Path) -> Result<Figment, ConfigError> {
             ))
         }
     };
+    check_experiment_text(file)?;
     // Parse now so a malformed file fails here, with the parser's line and column.
     figment.data().map_err(|e| {
         ConfigError::file(
@@ -115,6 +112,177 @@ pub fn load_file(file: &Path) -> Result<Figment, ConfigError> {
         )
     })?;
     Ok(figment)
+}
+
+const EXAMPLE_FILE: &str = "experiments/quickstart.yaml";
+
+/// ELOOP on Linux and the BSDs/macOS: too many levels of symbolic links.
+fn is_symlink_loop(error: &std::io::Error) -> bool {
+    matches!(error.raw_os_error(), Some(40) | Some(62))
+}
+
+/// The path exists and is a regular file (following symlinks), checked from its metadata
+/// before anything opens it (opening a FIFO would block).
+fn check_experiment_path(file: &Path) -> Result<(), ConfigError> {
+    let metadata = match std::fs::metadata(file) {
+        Ok(metadata) => metadata,
+        Err(e) if is_symlink_loop(&e) => {
+            return Err(ConfigError::file(
+                file,
+                "is a symbolic link loop (too many levels of symbolic links), not an experiment file",
+                "point the link at a real .yaml, .yml or .toml file, or give that file's path",
+            ))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Ok(link) = std::fs::symlink_metadata(file) {
+                if link.file_type().is_symlink() {
+                    let target = std::fs::read_link(file)
+                        .map(|t| t.display().to_string())
+                        .unwrap_or_else(|_| "?".into());
+                    return Err(ConfigError::file(
+                        file,
+                        format!("is a symbolic link to `{target}`, which does not exist"),
+                        "fix the link, or give the experiment file's own path",
+                    ));
+                }
+            }
+            return Err(ConfigError::file(
+                file,
+                "experiment file not found",
+                format!("check the path (experiment files live in experiments/, e.g. {EXAMPLE_FILE})"),
+            ));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            return Err(ConfigError::file(
+                file,
+                "cannot be read: permission denied (on the file or a folder above it)",
+                "check the permissions of the file and its folders (e.g. `ls -l`), or copy the file somewhere readable",
+            ))
+        }
+        Err(e) => {
+            return Err(ConfigError::file(
+                file,
+                format!("cannot be read: {e}"),
+                "check the path",
+            ))
+        }
+    };
+    let kind = metadata.file_type();
+    if kind.is_dir() {
+        let mut inside: Vec<String> = std::fs::read_dir(file)
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok())
+                    .map(|e| e.path())
+                    .filter(|p| {
+                        p.is_file()
+                            && matches!(
+                                p.extension().and_then(|e| e.to_str()),
+                                Some("yaml" | "yml" | "toml")
+                            )
+                    })
+                    .map(|p| p.display().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        inside.sort();
+        let fix = if inside.is_empty() {
+            format!("give the path of a .yaml, .yml or .toml file, e.g. {EXAMPLE_FILE}")
+        } else {
+            let shown = inside.len().min(5);
+            format!(
+                "give the path of a file inside it, e.g. {}",
+                inside[..shown].join(", ")
+            )
+        };
+        return Err(ConfigError::file(
+            file,
+            "is a directory, not an experiment file",
+            fix,
+        ));
+    }
+    if !kind.is_file() {
+        return Err(ConfigError::file(
+            file,
+            format!(
+                "is {}, not a regular file (it is not read, so nothing waits on it)",
+                special_file_kind(&kind)
+            ),
+            format!(
+                "save the experiment to a regular .yaml, .yml or .toml file, e.g. {EXAMPLE_FILE}"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn special_file_kind(kind: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if kind.is_fifo() {
+        "a named pipe (FIFO)"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_block_device() || kind.is_char_device() {
+        "a device"
+    } else {
+        "a special file"
+    }
+}
+
+#[cfg(not(unix))]
+fn special_file_kind(_kind: &std::fs::FileType) -> &'static str {
+    "a special file"
+}
+
+/// The file can be read and holds text: not empty, not binary, valid UTF-8.
+fn check_experiment_text(file: &Path) -> Result<(), ConfigError> {
+    let bytes = std::fs::read(file).map_err(|e| match e.kind() {
+        std::io::ErrorKind::PermissionDenied => ConfigError::file(
+            file,
+            "cannot be read: permission denied",
+            "make it readable (e.g. `chmod u+r` on it), or copy it somewhere readable",
+        ),
+        _ => ConfigError::file(file, format!("cannot be read: {e}"), "check the file"),
+    })?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ConfigError::file(
+            file,
+            "is empty",
+            format!("write the experiment into it (see {EXAMPLE_FILE} for a complete one)"),
+        ));
+    }
+    if let Some(position) = bytes.iter().position(|b| *b == 0) {
+        return Err(ConfigError::file(
+            file,
+            format!("looks like a binary file (byte {position} is NUL), not an experiment file"),
+            "give the path of the YAML or TOML text file",
+        ));
+    }
+    if let Err(e) = std::str::from_utf8(&bytes) {
+        let at = e.valid_up_to();
+        let line = bytes[..at].iter().filter(|b| **b == b'\n').count() + 1;
+        return Err(ConfigError::file(
+            file,
+            format!("is not UTF-8 text (invalid byte at offset {at}, line {line})"),
+            "save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)",
+        ));
+    }
+    Ok(())
+}
+
+/// A number as messages show it: compact for very large or very small magnitudes
+/// (`1e308`, not 309 digits), plain otherwise.
+pub fn number(x: f64) -> String {
+    if x.is_nan() {
+        "NaN".to_string()
+    } else if x.is_infinite() {
+        if x > 0.0 { "inf" } else { "-inf" }.to_string()
+    } else if x != 0.0 && (x.abs() >= 1e6 || x.abs() < 1e-4) {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
+    }
 }
 
 /// Key-value pairs merged over a figment, e.g. command-line overrides or one trial's sweep

@@ -118,6 +118,28 @@ impl<'a> RawParams<'a> {
     }
 }
 
+impl RawParams<'_> {
+    /// An error about one element inside a field, e.g. `suffix = "[0][1]"` under `means`
+    /// names `data.means[0][1]` (the field's own value gives the origin).
+    pub fn invalid_at(
+        &self,
+        key: &str,
+        suffix: &str,
+        message: impl Into<String>,
+        fix: impl Into<String>,
+    ) -> ConfigError {
+        let path = format!("{}{suffix}", self.key_path(key));
+        match self.dict.get(key) {
+            Some(value) => self
+                .provenance
+                .key_error(value, &path, message.into(), fix.into()),
+            None => self
+                .provenance
+                .default_error(&path, message.into(), fix.into()),
+        }
+    }
+}
+
 /// Removes the spaces `stringify!` puts inside generic types (`Vec < f64 >`).
 pub fn type_name(stringified: &str) -> String {
     stringified.replace(' ', "")

@@ -30,4 +30,5 @@ mod sde_sweeps;
 mod sweeps;
 mod training;
 mod unet;
+mod validation;
 mod weightings;
