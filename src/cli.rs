@@ -43,11 +43,16 @@ pub enum Command {
     },
 }
 
+/// The exit status of a sweep that ran to the end but in which some trials failed (1 is
+/// for errors that stop the sweep).
+pub const SOME_TRIALS_FAILED: u8 = 2;
+
 /// Parses the process arguments and runs; errors are printed as one paragraph.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    match execute(cli, &mut std::io::stdout()) {
-        Ok(()) => ExitCode::SUCCESS,
+    match execute_status(cli, &mut std::io::stdout()) {
+        Ok(0) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(message) => {
             eprintln!("error: {message}");
             ExitCode::FAILURE
@@ -57,6 +62,12 @@ pub fn main() -> ExitCode {
 
 /// Runs one parsed command, writing its output to `out`.
 pub fn execute(cli: Cli, out: &mut dyn std::io::Write) -> Result<(), String> {
+    execute_status(cli, out).map(|_| ())
+}
+
+/// Runs one parsed command, writing its output to `out`; returns the exit status: 0, or
+/// [`SOME_TRIALS_FAILED`] when a sweep finished with failed trials.
+pub fn execute_status(cli: Cli, out: &mut dyn std::io::Write) -> Result<u8, String> {
     match cli.command {
         Command::Sweep {
             file,
@@ -65,9 +76,17 @@ pub fn execute(cli: Cli, out: &mut dyn std::io::Write) -> Result<(), String> {
             results,
         } => {
             let options = SweepOptions { results, dry_run };
-            run::sweep(&file, &overrides, &options, out)
-                .map(|_| ())
-                .map_err(|e| e.to_string())
+            let report = run::sweep(&file, &overrides, &options, out).map_err(|e| e.to_string())?;
+            if report.failed > 0 {
+                eprintln!(
+                    "{} of {} trials failed; see {}",
+                    report.failed,
+                    report.trials,
+                    report.folder.table("csv").display()
+                );
+                return Ok(SOME_TRIALS_FAILED);
+            }
+            Ok(0)
         }
         Command::Plugins { kind } => {
             let kinds = match kind {
@@ -84,7 +103,7 @@ pub fn execute(cli: Cli, out: &mut dyn std::io::Write) -> Result<(), String> {
                 },
             };
             let _ = write!(out, "{}", plugin_listing(&kinds));
-            Ok(())
+            Ok(0)
         }
     }
 }

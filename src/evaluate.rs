@@ -112,6 +112,8 @@ pub struct Evaluation {
     pub trace: Trace,
     /// How each metric was measured, by metric name.
     pub protocols: BTreeMap<String, Protocol>,
+    /// Metrics that failed (their values are NaN in `metrics`): why, one line each.
+    pub failures: Vec<String>,
 }
 
 /// What a metric value needs beside it to be compared with another: how many samples it
@@ -137,6 +139,47 @@ pub enum EvaluateError {
     Metric { metric: String, message: String },
     #[error("feature extraction failed: {0}")]
     Features(String),
+    #[error(
+        "sampler `{sampler}` diverged: {bad} of {total} samples are non-finite (NaN or inf). \
+         Fix: {fix}"
+    )]
+    NonFiniteSamples {
+        sampler: String,
+        bad: usize,
+        total: usize,
+        fix: String,
+    },
+}
+
+/// The error for samples with non-finite values, naming the sampler's step size where it
+/// has one.
+fn diverged(trial: &Trial, samples: &Samples) -> Option<EvaluateError> {
+    let bad = samples
+        .rows()
+        .filter(|r| r.iter().any(|v| !v.is_finite()))
+        .count();
+    if bad == 0 {
+        return None;
+    }
+    let sampler = &trial.resolved["sampler"];
+    let step = ["eps", "snr", "step_size"]
+        .iter()
+        .find_map(|key| Some((*key, sampler.get(key)?)));
+    let fix = match step {
+        Some((key, value)) => format!(
+            "lower the step size (`sampler.{key}`, now {}) or use more steps",
+            crate::trial::display_value(value)
+        ),
+        None => "lower the step size or use more steps, or try another sampler \
+                 (`sampler.kind`)"
+            .to_string(),
+    };
+    Some(EvaluateError::NonFiniteSamples {
+        sampler: sampler["kind"].as_str().unwrap_or("?").to_string(),
+        bad,
+        total: samples.len(),
+        fix,
+    })
 }
 
 /// Samples `trial.settings.num_samples` items and computes the trial's metrics; `features`
@@ -184,6 +227,9 @@ pub fn evaluate(
     let nfe = counting.calls();
     let trace = counting.trace();
     let sample_seconds = start.elapsed().as_secs_f64();
+    if let Some(error) = diverged(trial, &samples) {
+        return Err(error);
+    }
 
     let start = Instant::now();
     let feature_set = match features {
@@ -194,6 +240,7 @@ pub fn evaluate(
     };
     let mut metrics = Vec::new();
     let mut protocols = BTreeMap::new();
+    let mut failures = Vec::new();
     for (name, metric) in &trial.metrics {
         let input = MetricInput {
             samples: &samples,
@@ -205,12 +252,21 @@ pub fn evaluate(
             device: &trial.device,
             features: feature_set.as_ref(),
         };
-        let measured = metric
-            .compute(&input)
-            .map_err(|message| EvaluateError::Metric {
-                metric: name.clone(),
-                message,
-            })?;
+        // A failing metric is recorded as NaN with its message; the others still count.
+        let measured = match metric.compute(&input) {
+            Ok(measured) => measured,
+            Err(message) => {
+                failures.push(
+                    EvaluateError::Metric {
+                        metric: name.clone(),
+                        message,
+                    }
+                    .to_string(),
+                );
+                metrics.push((name.clone(), f64::NAN));
+                continue;
+            }
+        };
         protocols.insert(
             name.clone(),
             Protocol {
@@ -257,6 +313,7 @@ pub fn evaluate(
         features_identity: feature_set.map(|f| f.identity),
         trace,
         protocols,
+        failures,
     })
 }
 

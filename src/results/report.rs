@@ -24,14 +24,29 @@ pub fn progress_line(row: &TrialRow) -> String {
     )
 }
 
-/// The rows as an aligned text table.
+/// The rows as an aligned text table with each trial's status; failed trials are listed
+/// below it with their messages.
 pub fn summary_table(rows: &[TrialRow]) -> String {
+    let table = aligned_table(rows);
+    let failed: Vec<String> = rows
+        .iter()
+        .filter(|r| r.failed())
+        .map(|r| format!("  {}: {}", r.label, r.message))
+        .collect();
+    if failed.is_empty() {
+        table
+    } else {
+        format!("{table}\n\nfailed trials:\n{}", failed.join("\n"))
+    }
+}
+
+fn aligned_table(rows: &[TrialRow]) -> String {
     let mut metric_names: Vec<&String> = rows.iter().flat_map(|r| r.metrics.keys()).collect();
     metric_names.sort();
     metric_names.dedup();
     let mut header = vec!["trial".to_string()];
     header.extend(metric_names.iter().map(|m| m.to_string()));
-    header.extend(["nfe", "train_s", "sample_s"].map(String::from));
+    header.extend(["nfe", "train_s", "sample_s", "status"].map(String::from));
     let mut lines = vec![header];
     for row in rows {
         let mut line = vec![row.label.clone()];
@@ -45,6 +60,7 @@ pub fn summary_table(rows: &[TrialRow]) -> String {
         line.push(row.nfe.to_string());
         line.push(format!("{:.1}", row.train_seconds));
         line.push(format!("{:.1}", row.sample_seconds));
+        line.push(row.status.clone());
         lines.push(line);
     }
     let widths: Vec<usize> = (0..lines[0].len())

@@ -10,15 +10,25 @@ use serde::{Deserialize, Serialize};
 
 use super::store::write_atomic;
 
-/// What one finished trial reports; saved as `trials/<id>/metrics.json`.
+/// What one trial reports; saved as `trials/<id>/metrics.json`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct TrialRow {
     pub trial: String,
     pub label: String,
     pub train_id: String,
+    /// `ok`, or `failed` when training, sampling or a metric failed (see `message`). Rows
+    /// written before this field existed read as `ok`. A rerun retries failed trials.
+    #[serde(default = "ok_status")]
+    pub status: String,
+    /// Why the trial failed: the step, the value and the likely cause (empty when ok).
+    #[serde(default)]
+    pub message: String,
     /// Swept key paths and their values in this trial.
     pub axes: Vec<(String, serde_json::Value)>,
-    /// Metric name → value (NaN when a metric could not be computed).
+    /// Metric name → value (NaN when a metric could not be computed). Non-finite values are
+    /// stored as the strings `"NaN"`, `"inf"` and `"-inf"` (JSON has no such numbers), and
+    /// `null` reads back as NaN.
+    #[serde(with = "finite_or_text")]
     pub metrics: BTreeMap<String, f64>,
     /// Score-network evaluations the sampler used.
     pub nfe: u64,
@@ -34,6 +44,85 @@ pub struct TrialRow {
     /// How each metric was measured (sample count, reference set and size, NFE, features).
     #[serde(default)]
     pub protocols: BTreeMap<String, crate::evaluate::Protocol>,
+}
+
+/// The status of a trial that ran to the end.
+pub const OK: &str = "ok";
+/// The status of a trial that failed (training, sampling or a metric).
+pub const FAILED: &str = "failed";
+
+fn ok_status() -> String {
+    OK.to_string()
+}
+
+impl TrialRow {
+    /// Whether the trial failed (its `message` says why).
+    pub fn failed(&self) -> bool {
+        self.status == FAILED
+    }
+}
+
+/// Metric values in JSON: finite numbers as numbers, NaN and infinities as text.
+mod finite_or_text {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Value {
+        Number(f64),
+        Text(String),
+        Null(()),
+    }
+
+    pub fn serialize<S: Serializer>(
+        map: &BTreeMap<String, f64>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        let values: BTreeMap<&String, Value> = map
+            .iter()
+            .map(|(k, v)| {
+                let value = if v.is_finite() {
+                    Value::Number(*v)
+                } else if v.is_nan() {
+                    Value::Text("NaN".to_string())
+                } else if *v > 0.0 {
+                    Value::Text("inf".to_string())
+                } else {
+                    Value::Text("-inf".to_string())
+                };
+                (k, value)
+            })
+            .collect();
+        values.serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<BTreeMap<String, f64>, D::Error> {
+        let values = BTreeMap::<String, Value>::deserialize(deserializer)?;
+        values
+            .into_iter()
+            .map(|(k, v)| {
+                let number = match v {
+                    Value::Number(x) => x,
+                    Value::Null(()) => f64::NAN,
+                    Value::Text(text) => match text.to_ascii_lowercase().as_str() {
+                        "nan" => f64::NAN,
+                        "inf" | "+inf" | "infinity" => f64::INFINITY,
+                        "-inf" | "-infinity" => f64::NEG_INFINITY,
+                        _ => {
+                            return Err(serde::de::Error::custom(format!(
+                                "metric `{k}`: `{text}` is not a number"
+                            )))
+                        }
+                    },
+                };
+                Ok((k, number))
+            })
+            .collect()
+    }
 }
 
 /// The metric names of `rows`, sorted, leaving out those with one value in every row when
@@ -133,6 +222,14 @@ pub fn to_dataframe(rows: &[TrialRow]) -> PolarsResult<DataFrame> {
     columns.push(Column::new(
         "train_id".into(),
         rows.iter().map(|r| r.train_id.clone()).collect::<Vec<_>>(),
+    ));
+    columns.push(Column::new(
+        "status".into(),
+        rows.iter().map(|r| r.status.clone()).collect::<Vec<_>>(),
+    ));
+    columns.push(Column::new(
+        "message".into(),
+        rows.iter().map(|r| r.message.clone()).collect::<Vec<_>>(),
     ));
     DataFrame::new(rows.len(), columns)
 }

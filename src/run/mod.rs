@@ -12,7 +12,7 @@ pub use error::RunError;
 use error::write_error;
 use models::{obtain_model, read_history};
 use progress::sample_with_progress;
-use trial_folder::save_trial;
+use trial_folder::{save_failed_trial, save_trial};
 
 use std::collections::HashMap;
 use std::fs;
@@ -55,6 +55,8 @@ pub struct SweepReport {
     pub trials: usize,
     /// Trials found finished from an earlier run.
     pub skipped: usize,
+    /// Trials that failed (training, sampling or a metric); their rows say why.
+    pub failed: usize,
 }
 
 /// Runs (or, with `dry_run`, lists) every trial of `file` with `overrides` applied.
@@ -101,6 +103,7 @@ pub fn sweep(
             rows: Vec::new(),
             trials: count,
             skipped: 0,
+            failed: 0,
         });
     }
 
@@ -155,23 +158,55 @@ pub fn sweep(
             continue;
         }
         let first = &trials[pending[0]];
-        let (network, history) = obtain_model(first, &folder, file)?;
+        // A training failure fails every trial of the group, and only them.
+        let obtained = match data_error(first) {
+            Some(message) => Err(message),
+            None => match obtain_model(first, &folder, file) {
+                Ok(model) => Ok(model),
+                Err(RunError::Train { source, .. }) => Err(format!(
+                    "training the model {train_id} (shared by {} trial(s)) failed: {source}",
+                    members.len()
+                )),
+                Err(other) => return Err(other),
+            },
+        };
+        let (network, history) = match obtained {
+            Ok(model) => model,
+            Err(message) => {
+                for &i in &pending {
+                    let row = save_failed_trial(&trials[i], &folder, &message, 0.0)?;
+                    let _ = writeln!(
+                        out,
+                        "[{}/{count}] {}: FAILED: {message}",
+                        i + 1,
+                        trials[i].label
+                    );
+                    rows[i] = Some(row);
+                }
+                continue;
+            }
+        };
         if first.architecture.trainable() {
             histories.push((train_label(first), history.clone()));
         }
         for &i in &pending {
             let t = &trials[i];
             let features = feature_space(t, &folder, file, &mut feature_spaces, out)?;
-            let evaluation = sample_with_progress(t, &network, features).map_err(|source| {
-                RunError::Evaluate {
-                    file: file.display().to_string(),
-                    index: i + 1,
-                    label: t.label.clone(),
-                    source: Box::new(source),
-                }
-            })?;
-            let row = save_trial(t, &folder, &evaluation, &history)?;
-            let _ = writeln!(out, "[{}/{count}] {}", i + 1, report::progress_line(&row));
+            let row = match sample_with_progress(t, &network, features) {
+                Ok(evaluation) => save_trial(t, &folder, &evaluation, &history)?,
+                Err(source) => save_failed_trial(t, &folder, &source.to_string(), history.seconds)?,
+            };
+            if row.failed() {
+                let _ = writeln!(
+                    out,
+                    "[{}/{count}] {}: FAILED: {}",
+                    i + 1,
+                    t.label,
+                    row.message
+                );
+            } else {
+                let _ = writeln!(out, "[{}/{count}] {}", i + 1, report::progress_line(&row));
+            }
             rows[i] = Some(row);
         }
     }
@@ -184,20 +219,32 @@ pub fn sweep(
         .iter()
         .flat_map(|a| a.keys.clone())
         .collect();
-    report::write_plots(&folder.plots(), &axis_keys, &rows, &histories)
+    // Charts and the quality-vs-NFE table show the trials that have results.
+    let ok_rows: Vec<TrialRow> = rows.iter().filter(|r| !r.failed()).cloned().collect();
+    report::write_plots(&folder.plots(), &axis_keys, &ok_rows, &histories)
         .map_err(|e| write_error(&folder.plots(), e))?;
-    if nfe::applies(&axis_keys) {
+    if nfe::applies(&axis_keys) && !ok_rows.is_empty() {
         let path = folder.root.join("quality_vs_nfe.csv");
-        table::write_csv(nfe::table(&rows), &path).map_err(|e| write_error(&path, e))?;
-        nfe::write_charts(&folder.plots(), &rows).map_err(|e| write_error(&folder.plots(), e))?;
+        table::write_csv(nfe::table(&ok_rows), &path).map_err(|e| write_error(&path, e))?;
+        nfe::write_charts(&folder.plots(), &ok_rows)
+            .map_err(|e| write_error(&folder.plots(), e))?;
     }
     let _ = writeln!(out, "\n{}", report::summary_table(&rows));
     let _ = writeln!(out, "results: {}", folder.root.display());
+    let failed = rows.len() - ok_rows.len();
+    if failed > 0 {
+        let _ = writeln!(
+            out,
+            "{failed} of {count} trials failed; see {}",
+            folder.table("csv").display()
+        );
+    }
     Ok(SweepReport {
         folder,
         rows,
         trials: count,
         skipped,
+        failed,
     })
 }
 
@@ -321,6 +368,8 @@ fn finished_row(folder: &SweepFolder, trial: &Trial) -> Option<TrialRow> {
     let read = |dir: &Path| -> Option<TrialRow> {
         serde_json::from_str(&fs::read_to_string(dir.join("metrics.json")).ok()?).ok()
     };
+    // A failed trial is not finished: a rerun retries it.
+    let read = |dir: &Path| read(dir).filter(|row| !row.failed());
     if let Some(row) = read(&folder.trial(&trial.id)) {
         return Some(row);
     }
@@ -336,6 +385,26 @@ fn finished_row(folder: &SweepFolder, trial: &Trial) -> Option<TrialRow> {
     row.label = trial.label.clone();
     row.axes = trial.assignments.clone();
     Some(row)
+}
+
+/// Why the trial's training data rules out training, if it does: non-finite values come
+/// from the `data` section, not from the optimiser.
+fn data_error(trial: &Trial) -> Option<String> {
+    if trial.training_data.all_finite() {
+        return None;
+    }
+    let bad = trial
+        .training_data
+        .rows()
+        .filter(|r| r.iter().any(|v| !v.is_finite()))
+        .count();
+    Some(format!(
+        "data error: {bad} of {} training items drawn from the `data` section (kind `{}`) have \
+         non-finite values (NaN or inf), so nothing was trained or sampled. Fix: check the \
+         `data` section's parameters (means, stds, weights, scale) for NaN, inf or overflow",
+        trial.training_data.len(),
+        trial.resolved["data"]["kind"].as_str().unwrap_or("?")
+    ))
 }
 
 /// The swept training-relevant values of a trial, naming its model in plots.

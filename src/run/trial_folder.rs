@@ -76,6 +76,51 @@ fn save_samples(
     Ok(pictures)
 }
 
+/// A row for `trial` with no metrics yet, status ok.
+fn base_row(trial: &Trial, train_seconds: f64) -> TrialRow {
+    TrialRow {
+        trial: trial.id.clone(),
+        label: trial.label.clone(),
+        train_id: trial.train_id.clone(),
+        status: table::OK.to_string(),
+        message: String::new(),
+        axes: trial.assignments.clone(),
+        metrics: BTreeMap::new(),
+        nfe: 0,
+        train_seconds,
+        sample_seconds: 0.0,
+        metric_seconds: 0.0,
+        sigma_max: trial.schedule.sigma_max(),
+        sigma_min: trial.schedule.sigma_min(),
+        features: None,
+        protocols: BTreeMap::new(),
+    }
+}
+
+/// Writes the folder of a trial that failed before it had samples: its config and a
+/// `metrics.json` with status `failed` and `message`, so the record is complete; a rerun
+/// retries it.
+pub(super) fn save_failed_trial(
+    trial: &Trial,
+    folder: &SweepFolder,
+    message: &str,
+    train_seconds: f64,
+) -> Result<TrialRow, RunError> {
+    let mut row = base_row(trial, train_seconds);
+    row.status = table::FAILED.to_string();
+    row.message = message.to_string();
+    let partial = folder.partial_trial(&trial.id);
+    let _ = fs::remove_dir_all(&partial);
+    fs::create_dir_all(&partial).map_err(|e| write_error(&partial, e))?;
+    write_yaml(&partial.join("config.yaml"), &trial.resolved)
+        .map_err(|e| write_error(&partial, e))?;
+    write_json(&partial.join("metrics.json"), &row).map_err(|e| write_error(&partial, e))?;
+    let destination = folder.trial(&trial.id);
+    let _ = fs::remove_dir_all(&destination);
+    fs::rename(&partial, &destination).map_err(|e| write_error(&destination, e))?;
+    Ok(row)
+}
+
 /// Writes the trial folder (config, samples, scatter, metrics) and its TensorBoard log.
 /// The folder is assembled under a partial name and renamed when complete.
 pub(super) fn save_trial(
@@ -84,25 +129,21 @@ pub(super) fn save_trial(
     evaluation: &Evaluation,
     history: &History,
 ) -> Result<TrialRow, RunError> {
-    let row = TrialRow {
-        trial: trial.id.clone(),
-        label: trial.label.clone(),
-        train_id: trial.train_id.clone(),
-        axes: trial.assignments.clone(),
-        metrics: evaluation
-            .metrics
-            .iter()
-            .cloned()
-            .collect::<BTreeMap<_, _>>(),
-        nfe: evaluation.nfe,
-        train_seconds: history.seconds,
-        sample_seconds: evaluation.sample_seconds,
-        metric_seconds: evaluation.metric_seconds,
-        sigma_max: trial.schedule.sigma_max(),
-        sigma_min: trial.schedule.sigma_min(),
-        features: evaluation.features_identity.clone(),
-        protocols: evaluation.protocols.clone(),
-    };
+    let mut row = base_row(trial, history.seconds);
+    row.metrics = evaluation
+        .metrics
+        .iter()
+        .cloned()
+        .collect::<BTreeMap<_, _>>();
+    row.nfe = evaluation.nfe;
+    row.sample_seconds = evaluation.sample_seconds;
+    row.metric_seconds = evaluation.metric_seconds;
+    row.features = evaluation.features_identity.clone();
+    row.protocols = evaluation.protocols.clone();
+    if !evaluation.failures.is_empty() {
+        row.status = table::FAILED.to_string();
+        row.message = evaluation.failures.join("; ");
+    }
     let partial = folder.partial_trial(&trial.id);
     let _ = fs::remove_dir_all(&partial);
     fs::create_dir_all(&partial).map_err(|e| write_error(&partial, e))?;

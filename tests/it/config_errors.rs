@@ -177,26 +177,25 @@ fn metrics_that_need_a_density_are_rejected_for_toy_data() {
 }
 
 #[test]
-fn non_finite_loss_stops_with_advice_and_writes_no_trial() {
+fn non_finite_loss_fails_the_trial_with_advice_and_leaves_no_model() {
     let dir = tempfile::tempdir().unwrap();
     // A noise level of 1e20 squares to infinity in f32: the loss cannot be finite. (Data
     // that large is refused before training as a data error; see tests/it/validation.rs.)
     let text = SMALL_GMM.replace("sigma_max: auto", "sigma_max: 1.0e20");
     let file = write(dir.path(), "diverge.yaml", &text);
     let results = dir.path().join("results");
-    let message = crate::common::sweep(&file, &[], &results)
-        .err()
-        .expect("diverges")
-        .to_string();
+    // The trial fails alone: the sweep finishes and records why (tests/it/failures.rs).
+    let report = crate::common::sweep(&file, &[], &results).expect("the sweep finishes");
+    assert_eq!(report.failed, 1);
+    let message = &report.rows[0].message;
     assert!(message.contains("diverged"), "{message}");
-    assert!(
-        message.contains("diverge.yaml"),
-        "the file is named: {message}"
-    );
     assert!(message.contains("train.lr"), "{message}");
-    let trials = results.join("diverge").join("trials");
-    let finished = std::fs::read_dir(&trials).map(|d| d.count()).unwrap_or(0);
-    assert_eq!(finished, 0, "no trial folder may be left behind");
+    let trial = results
+        .join("diverge")
+        .join("trials")
+        .join(&report.rows[0].trial);
+    let record = std::fs::read_to_string(trial.join("metrics.json")).unwrap();
+    assert!(record.contains("\"failed\""), "{record}");
     assert!(
         !results.join("diverge").join("models").exists(),
         "no partial model"

@@ -10,6 +10,7 @@ mod common;
 mod config_errors;
 mod conv;
 mod external_sampler;
+mod failures;
 mod features;
 mod image_data;
 mod image_files;
