@@ -49,14 +49,20 @@ impl TrainSettings {
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return Err(raw.invalid(
                 "lr",
-                format!("must be positive and finite, not {}", self.lr),
+                format!(
+                    "must be positive and finite, not {}",
+                    crate::config::number(self.lr)
+                ),
                 "set e.g. `lr: 0.001`",
             ));
         }
         if !(0.0..1.0).contains(&self.ema_decay) {
             return Err(raw.invalid(
                 "ema_decay",
-                format!("must be in [0, 1), not {}", self.ema_decay),
+                format!(
+                    "must be in [0, 1), not {}",
+                    crate::config::number(self.ema_decay)
+                ),
                 "set e.g. `ema_decay: 0.999`",
             ));
         }

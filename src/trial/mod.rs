@@ -503,7 +503,10 @@ fn resolve(
     if !(model_settings.sigma_data > 0.0 && model_settings.sigma_data.is_finite()) {
         return Err(model_raw.invalid(
             "sigma_data",
-            format!("must be positive, not {}", model_settings.sigma_data),
+            format!(
+                "must be positive and finite, not {}",
+                number(model_settings.sigma_data)
+            ),
             "set e.g. `sigma_data: 0.5`",
         ));
     }

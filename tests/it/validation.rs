@@ -295,3 +295,28 @@ fn the_plan_counts_trials_models_and_work() {
     assert!(plan.contains("11520 examples"), "{plan}");
     assert!(plan.contains("400 samples per trial"), "{plan}");
 }
+
+#[test]
+fn out_of_range_numbers_are_printed_compactly() {
+    for (setting, key, shown) in [
+        ("train.lr=-1e308", "`train.lr`", "-1e308"),
+        ("train.ema_decay=1e308", "`train.ema_decay`", "1e308"),
+        (
+            "network.sigma_data=-1e300",
+            "`network.sigma_data`",
+            "-1e300",
+        ),
+    ] {
+        let message = resolve_error(SMALL_GMM, &[setting]);
+        assert!(message.contains(key), "{setting}: {message}");
+        assert!(message.contains(shown), "{setting}: {message}");
+        assert!(message.len() < 400, "{setting}: compact: {message}");
+    }
+    use scorelab::config::number;
+    assert_eq!(number(1e308), "1e308");
+    assert_eq!(number(2.5e-7), "2.5e-7");
+    assert_eq!(number(0.002), "0.002");
+    assert_eq!(number(123456.0), "123456");
+    assert_eq!(number(f64::NAN), "NaN");
+    assert_eq!(number(f64::NEG_INFINITY), "-inf");
+}
