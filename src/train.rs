@@ -105,12 +105,29 @@ pub struct History {
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
     #[error(
-        "training diverged: the loss became {loss} at step {step}. Fix: lower `train.lr` (now {lr}), \
-         check the data scale, or use `weighting: sigma_squared` so small noise levels do not dominate"
+        "training diverged: the loss became {loss} at step {step} (weighting `{weighting}`). \
+         Fix: lower `train.lr` (now {lr}), check the data scale and the schedule's noise \
+         levels{}",
+        weighting_hint(.weighting)
     )]
-    NonFinite { step: usize, loss: f64, lr: f64 },
+    NonFinite {
+        step: usize,
+        loss: f64,
+        lr: f64,
+        /// The trial's loss weighting (`weighting.kind`).
+        weighting: String,
+    },
     #[error("training failed in the tensor library: {0}")]
     Candle(#[from] candle_core::Error),
+}
+
+/// The weighting advice of a divergence, unless the trial already uses it.
+fn weighting_hint(weighting: &str) -> &'static str {
+    if weighting == "sigma_squared" {
+        ""
+    } else {
+        ", or use `weighting: sigma_squared` so small noise levels do not dominate"
+    }
 }
 
 /// Progress callback: (step, steps, running loss).
@@ -197,6 +214,10 @@ pub fn train(model: &Model, trial: &Trial, on_step: OnStep) -> Result<History, T
                 step,
                 loss: loss_value,
                 lr: settings.lr,
+                weighting: trial.resolved["weighting"]["kind"]
+                    .as_str()
+                    .unwrap_or("?")
+                    .to_string(),
             });
         }
         optimizer.backward_step(&loss)?;

@@ -232,13 +232,6 @@ pub fn sweep(
     let _ = writeln!(out, "\n{}", report::summary_table(&rows));
     let _ = writeln!(out, "results: {}", folder.root.display());
     let failed = rows.len() - ok_rows.len();
-    if failed > 0 {
-        let _ = writeln!(
-            out,
-            "{failed} of {count} trials failed; see {}",
-            folder.table("csv").display()
-        );
-    }
     Ok(SweepReport {
         folder,
         rows,

@@ -190,6 +190,10 @@ fn non_finite_loss_fails_the_trial_with_advice_and_leaves_no_model() {
     let message = &report.rows[0].message;
     assert!(message.contains("diverged"), "{message}");
     assert!(message.contains("train.lr"), "{message}");
+    assert!(
+        !message.contains("use `weighting: sigma_squared`"),
+        "not the weighting it already uses: {message}"
+    );
     let trial = results
         .join("diverge")
         .join("trials")

@@ -192,9 +192,11 @@ fn a_training_divergence_fails_its_group_only() {
         if diverging {
             for part in [
                 "training diverged",
-                "at step",
+                "at step 1 ",
                 "train.lr",
                 "shared by 2 trial(s)",
+                "weighting `test_overflow_weighting`",
+                "or use `weighting: sigma_squared`",
             ] {
                 assert!(row.message.contains(part), "{part}: {}", row.message);
             }
