@@ -93,11 +93,8 @@ pub fn sweep(
                 let _ = writeln!(out, "    {line}");
             }
         }
-        let _ = writeln!(
-            out,
-            "{count} trial(s); results would go to {}",
-            folder.root.display()
-        );
+        let _ = writeln!(out, "{}", trial::plan_summary(&trials));
+        let _ = writeln!(out, "results would go to {}", folder.root.display());
         return Ok(SweepReport {
             folder,
             rows: Vec::new(),
@@ -107,6 +104,7 @@ pub fn sweep(
         });
     }
 
+    let _ = writeln!(out, "{}", trial::plan_summary(&trials));
     // candle reads this for its CPU thread pools.
     std::env::set_var("RAYON_NUM_THREADS", trials[0].settings.threads.to_string());
     fs::create_dir_all(&folder.root).map_err(|e| write_error(&folder.root, e))?;
