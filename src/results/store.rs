@@ -11,7 +11,16 @@ use serde::Serialize;
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let folder = path.parent().unwrap_or(Path::new("."));
     fs::create_dir_all(folder)?;
-    let mut file = tempfile::NamedTempFile::new_in(folder)?;
+    // Named `.tmp*` (a sweep's start removes leftovers of killed runs by that name), and
+    // created 0o666 less the umask like any new file, not tempfile's private 0o600.
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".tmp");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(fs::Permissions::from_mode(0o666));
+    }
+    let mut file = builder.tempfile_in(folder)?;
     file.write_all(bytes)?;
     file.as_file().sync_all()?;
     file.persist(path).map_err(|e| e.error)?;

@@ -36,6 +36,14 @@ pub enum RunError {
     #[error("cannot write {path}: {message}. Fix: check that the results folder is writable (choose another with --results DIR)")]
     Write { path: PathBuf, message: String },
     #[error(
+        "the results folder {} is in use by another sweep ({holder}). Fix: wait for that sweep \
+         to finish, or write elsewhere with --results DIR; if no sweep is running there, \
+         delete {}/.lock",
+        .folder.display(),
+        .folder.display()
+    )]
+    Locked { folder: PathBuf, holder: String },
+    #[error(
         "cannot read the checkpoint {path}: {message}. Fix: delete that model folder to retrain"
     )]
     Checkpoint { path: PathBuf, message: String },

@@ -3,6 +3,7 @@
 //! stable ids and skipped, so an interrupted sweep resumes where it stopped.
 
 mod error;
+pub mod lock;
 mod models;
 mod progress;
 mod trial_folder;
@@ -108,6 +109,15 @@ pub fn sweep(
     // candle reads this for its CPU thread pools.
     std::env::set_var("RAYON_NUM_THREADS", trials[0].settings.threads.to_string());
     fs::create_dir_all(&folder.root).map_err(|e| write_error(&folder.root, e))?;
+    // Held until this function returns, whatever the outcome.
+    let _lock = lock::SweepLock::acquire(&folder.root, out)?;
+    let leftovers = lock::remove_leftovers(&folder.root);
+    if leftovers > 0 {
+        let _ = writeln!(
+            out,
+            "removed {leftovers} temporary file(s) or partial folder(s) left by an interrupted run"
+        );
+    }
     write_yaml(
         &folder.experiment_file(),
         &experiment_record(&experiment, overrides, &trials),

@@ -19,6 +19,7 @@ mod image_sweep;
 mod inception;
 mod langevin;
 mod likelihood;
+mod locking;
 mod metrics;
 mod oracle;
 mod parameterisation;
