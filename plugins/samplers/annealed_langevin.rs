@@ -75,9 +75,8 @@ fn build(raw: &RawParams) -> BuildResult<dyn Sampler> {
     if params.levels == Some(0) {
         return Err(raw.invalid("levels", "must be at least 1", "set e.g. `levels: 10`, or remove it for the schedule's own levels"));
     }
-    if !(params.eps > 0.0 && params.eps.is_finite()) {
-        return Err(raw.invalid("eps", format!("must be positive, not {}", params.eps), "set e.g. `eps: 2e-5`"));
-    }
+    // alpha = eps at the smallest level; a step of 1 or more already overshoots every mode.
+    scorelab::sampler::check_step_size(raw, "eps", params.eps, 1.0, "set e.g. `eps: 2e-5` (the step at the smallest noise level)")?;
     Ok(Built::new(Box::new(AnnealedLangevin { params: params.clone() }), &params))
 }
 

@@ -162,13 +162,9 @@ fn build(raw: &RawParams) -> BuildResult<dyn Sampler> {
     {
         return Err(raw.invalid("predictor", "with no predictor and no corrector steps nothing moves the samples", "choose a predictor (euler_maruyama, reverse_diffusion, ddpm) or a corrector (langevin, ald) with `corrector_steps` >= 1"));
     }
-    if !(params.snr > 0.0 && params.snr.is_finite()) {
-        return Err(raw.invalid(
-            "snr",
-            format!("must be positive, not {}", params.snr),
-            "set e.g. `snr: 0.16`",
-        ));
-    }
+    // The corrector's step is 2 (snr |z| / |score|)^2: snr above 1 gives steps larger than
+    // the noise itself (Song et al. 2021 use 0.01 to 0.17).
+    scorelab::sampler::check_step_size(raw, "snr", params.snr, 1.0, "set e.g. `snr: 0.16`")?;
     Ok(Built::new(
         Box::new(Pc {
             params: params.clone(),

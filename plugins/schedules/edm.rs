@@ -83,8 +83,15 @@ fn build(raw: &RawParams, _context: &ScheduleContext) -> BuildResult<dyn Schedul
     if !(params.sigma_min > 0.0 && params.sigma_min.is_finite()) {
         return Err(raw.invalid(
             "sigma_min",
-            format!("must be positive, not {}", params.sigma_min),
+            format!("must be positive, not {}", scorelab::config::number(params.sigma_min)),
             "set e.g. `sigma_min: 0.002`",
+        ));
+    }
+    if params.sigma_max > scorelab::plugins::schedules::ve::SIGMA_MAX_LIMIT {
+        return Err(raw.invalid(
+            "sigma_max",
+            format!("must be at most 1e20, not {}", scorelab::config::number(params.sigma_max)),
+            "set e.g. `sigma_max: 80`",
         ));
     }
     if !(params.sigma_max > params.sigma_min && params.sigma_max.is_finite()) {

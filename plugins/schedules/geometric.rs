@@ -93,16 +93,23 @@ fn build(raw: &RawParams, context: &ScheduleContext) -> BuildResult<dyn Schedule
         return Err(raw.invalid("num_levels", "must be at least 1", "set e.g. `num_levels: 10`"));
     }
     if !(params.sigma_min > 0.0 && params.sigma_min.is_finite()) {
-        return Err(raw.invalid("sigma_min", format!("must be positive, not {}", params.sigma_min), "set e.g. `sigma_min: 0.01`"));
+        return Err(raw.invalid("sigma_min", format!("must be positive, not {}", scorelab::config::number(params.sigma_min)), "set e.g. `sigma_min: 0.01`"));
     }
     let sigma_max = match params.sigma_max {
         NumberOrAuto::Number(v) => v,
         NumberOrAuto::Auto => context.training_data.max_pairwise_distance(),
     };
+    if sigma_max > scorelab::plugins::schedules::ve::SIGMA_MAX_LIMIT {
+        return Err(raw.invalid(
+            "sigma_max",
+            format!("must be at most 1e20, not {}", scorelab::config::number(sigma_max)),
+            "set `sigma_max: auto` (the data's largest pairwise distance)",
+        ));
+    }
     if !(sigma_max > params.sigma_min && sigma_max.is_finite()) {
         let what = match params.sigma_max {
             NumberOrAuto::Auto => format!("`auto` (the data's largest pairwise distance, {sigma_max:.4})"),
-            NumberOrAuto::Number(v) => format!("{v}"),
+            NumberOrAuto::Number(v) => scorelab::config::number(v),
         };
         return Err(raw.invalid(
             "sigma_min",

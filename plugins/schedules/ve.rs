@@ -105,6 +105,9 @@ impl Schedule for Ve {
     }
 }
 
+/// The largest `sigma_max` accepted: beyond it sigma^2 overflows f32 and every sample is NaN.
+pub const SIGMA_MAX_LIMIT: f64 = 1e20;
+
 /// Checks that `eps` (the value of `key`) lies in (0, 1).
 pub fn check_eps(
     raw: &RawParams,
@@ -116,7 +119,7 @@ pub fn check_eps(
     } else {
         Err(raw.invalid(
             key,
-            format!("must lie in (0, 1), not {eps}"),
+            format!("must lie in (0, 1), not {}", scorelab::config::number(eps)),
             format!("set e.g. `{key}: 1e-5`"),
         ))
     }
@@ -127,7 +130,7 @@ fn build(raw: &RawParams, context: &ScheduleContext) -> BuildResult<dyn Schedule
     if !(params.sigma_min > 0.0 && params.sigma_min.is_finite()) {
         return Err(raw.invalid(
             "sigma_min",
-            format!("must be positive, not {}", params.sigma_min),
+            format!("must be positive, not {}", scorelab::config::number(params.sigma_min)),
             "set e.g. `sigma_min: 0.01`",
         ));
     }
@@ -135,12 +138,19 @@ fn build(raw: &RawParams, context: &ScheduleContext) -> BuildResult<dyn Schedule
         NumberOrAuto::Number(v) => v,
         NumberOrAuto::Auto => context.training_data.max_pairwise_distance(),
     };
+    if sigma_max > scorelab::plugins::schedules::ve::SIGMA_MAX_LIMIT {
+        return Err(raw.invalid(
+            "sigma_max",
+            format!("must be at most 1e20, not {}", scorelab::config::number(sigma_max)),
+            "set `sigma_max: auto` (the data's largest pairwise distance)",
+        ));
+    }
     if !(sigma_max > params.sigma_min && sigma_max.is_finite()) {
         let what = match params.sigma_max {
             NumberOrAuto::Auto => {
                 format!("`auto` (the data's largest pairwise distance, {sigma_max:.4})")
             }
-            NumberOrAuto::Number(v) => format!("{v}"),
+            NumberOrAuto::Number(v) => scorelab::config::number(v),
         };
         return Err(raw.invalid(
             "sigma_max",

@@ -62,7 +62,34 @@ pub fn check_non_negative(
     fix: &str,
 ) -> Result<(), ConfigError> {
     if !(value >= 0.0 && value.is_finite()) {
-        return Err(raw.invalid(key, format!("must be non-negative, not {value}"), fix));
+        return Err(raw.invalid(
+            key,
+            format!("must be non-negative, not {}", crate::config::number(value)),
+            fix,
+        ));
+    }
+    Ok(())
+}
+
+/// A step size that must be finite and in (0, `max`]; larger values blow the samples up
+/// (every sample NaN), so they are refused before anything runs. `fix` says what to set.
+pub fn check_step_size(
+    raw: &RawParams,
+    key: &str,
+    value: f64,
+    max: f64,
+    fix: &str,
+) -> Result<(), ConfigError> {
+    if !(value > 0.0 && value <= max) {
+        return Err(raw.invalid(
+            key,
+            format!(
+                "must be in (0, {}], not {}",
+                crate::config::number(max),
+                crate::config::number(value)
+            ),
+            fix,
+        ));
     }
     Ok(())
 }

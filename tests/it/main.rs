@@ -23,6 +23,7 @@ mod locking;
 mod metrics;
 mod oracle;
 mod parameterisation;
+mod plugin_bounds;
 mod registry;
 mod results;
 mod samplers;

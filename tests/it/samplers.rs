@@ -472,7 +472,7 @@ fn bad_sampler_params_name_the_key() {
             "predictor",
             "nothing moves",
         ],
-        ["{kind: pc, snr: 0}", "snr", "positive"],
+        ["{kind: pc, snr: 0}", "snr", "must be in (0, 1]"],
         ["{kind: euler, grid: karras(-1)}", "grid", "rho > 0"],
         ["{kind: euler_maruyama, steps: 0}", "steps", "at least 1"],
     ] {
