@@ -58,7 +58,7 @@ fn build(raw: &RawParams) -> BuildResult<dyn Sampler> {
     if !(0.0..=1.0).contains(&params.eta) {
         return Err(raw.invalid(
             "eta",
-            format!("must lie in [0, 1], not {}", params.eta),
+            format!("must lie in [0, 1], not {}", scorelab::config::number(params.eta)),
             "set `eta: 0` (deterministic) up to `eta: 1` (DDPM)",
         ));
     }

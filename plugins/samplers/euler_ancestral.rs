@@ -65,7 +65,7 @@ fn build(raw: &RawParams) -> BuildResult<dyn Sampler> {
     if !(0.0..=1.0).contains(&params.eta) {
         return Err(raw.invalid(
             "eta",
-            format!("must lie in [0, 1], not {}", params.eta),
+            format!("must lie in [0, 1], not {}", scorelab::config::number(params.eta)),
             "set e.g. `eta: 1`",
         ));
     }

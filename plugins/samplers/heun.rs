@@ -72,7 +72,7 @@ fn build(raw: &RawParams) -> BuildResult<dyn Sampler> {
         if s_tmax.is_nan() || s_tmax < params.s_tmin {
             return Err(raw.invalid(
                 "s_tmax",
-                format!("must be at least s_tmin ({}), not {s_tmax}", params.s_tmin),
+                format!("must be at least s_tmin ({}), not {}", scorelab::config::number(params.s_tmin), scorelab::config::number(s_tmax)),
                 "raise `s_tmax`, or remove it for no upper bound",
             ));
         }

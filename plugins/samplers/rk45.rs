@@ -105,7 +105,7 @@ fn build(raw: &RawParams) -> BuildResult<dyn Sampler> {
         if !(value > 0.0 && value.is_finite()) {
             return Err(raw.invalid(
                 key,
-                format!("must be positive, not {value}"),
+                format!("must be positive, not {}", scorelab::config::number(value)),
                 format!("set e.g. `{key}: 1e-5`"),
             ));
         }

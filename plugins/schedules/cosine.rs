@@ -57,14 +57,14 @@ fn build(raw: &RawParams, _context: &ScheduleContext) -> BuildResult<dyn Schedul
     if !(params.offset >= 0.0 && params.offset.is_finite()) {
         return Err(raw.invalid(
             "offset",
-            format!("must be non-negative, not {}", params.offset),
+            format!("must be non-negative, not {}", scorelab::config::number(params.offset)),
             "set e.g. `offset: 0.008`",
         ));
     }
     if !(params.max_beta > 0.0 && params.max_beta < 1.0) {
         return Err(raw.invalid(
             "max_beta",
-            format!("must lie in (0, 1), not {}", params.max_beta),
+            format!("must lie in (0, 1), not {}", scorelab::config::number(params.max_beta)),
             "set e.g. `max_beta: 0.999`",
         ));
     }

@@ -41,7 +41,7 @@ fn build(raw: &RawParams, _context: &ScheduleContext) -> BuildResult<dyn Schedul
         if !(beta > 0.0 && beta < 1.0) {
             return Err(raw.invalid(
                 key,
-                format!("must lie in (0, 1), not {beta}"),
+                format!("must lie in (0, 1), not {}", scorelab::config::number(beta)),
                 "Ho et al. 2020 use beta_start: 1e-4, beta_end: 0.02",
             ));
         }

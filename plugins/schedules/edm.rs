@@ -99,7 +99,8 @@ fn build(raw: &RawParams, _context: &ScheduleContext) -> BuildResult<dyn Schedul
             "sigma_max",
             format!(
                 "sigma_max ({}) must be above sigma_min ({})",
-                params.sigma_max, params.sigma_min
+                scorelab::config::number(params.sigma_max),
+                scorelab::config::number(params.sigma_min)
             ),
             "raise `sigma_max` or lower `sigma_min`",
         ));
@@ -107,21 +108,21 @@ fn build(raw: &RawParams, _context: &ScheduleContext) -> BuildResult<dyn Schedul
     if !(params.rho > 0.0 && params.rho.is_finite()) {
         return Err(raw.invalid(
             "rho",
-            format!("must be positive, not {}", params.rho),
+            format!("must be positive, not {}", scorelab::config::number(params.rho)),
             "set e.g. `rho: 7`",
         ));
     }
     if !params.p_mean.is_finite() {
         return Err(raw.invalid(
             "p_mean",
-            format!("must be finite, not {}", params.p_mean),
+            format!("must be finite, not {}", scorelab::config::number(params.p_mean)),
             "set e.g. `p_mean: -1.2`",
         ));
     }
     if !(params.p_std > 0.0 && params.p_std.is_finite()) {
         return Err(raw.invalid(
             "p_std",
-            format!("must be positive, not {}", params.p_std),
+            format!("must be positive, not {}", scorelab::config::number(params.p_std)),
             "set e.g. `p_std: 1.2`",
         ));
     }

@@ -113,7 +113,7 @@ fn build(raw: &RawParams, context: &ScheduleContext) -> BuildResult<dyn Schedule
         };
         return Err(raw.invalid(
             "sigma_min",
-            format!("sigma_min ({}) must be below sigma_max ({what})", params.sigma_min),
+            format!("sigma_min ({}) must be below sigma_max ({what})", scorelab::config::number(params.sigma_min)),
             "lower `sigma_min` or raise `sigma_max`",
         ));
     }

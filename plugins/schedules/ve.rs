@@ -156,7 +156,7 @@ fn build(raw: &RawParams, context: &ScheduleContext) -> BuildResult<dyn Schedule
             "sigma_max",
             format!(
                 "sigma_max ({what}) must be above sigma_min ({})",
-                params.sigma_min
+                scorelab::config::number(params.sigma_min)
             ),
             "raise `sigma_max` or lower `sigma_min`",
         ));

@@ -67,7 +67,7 @@ pub fn vp_settings(raw: &RawParams) -> Result<(VpParams, VpSettings), ConfigErro
     if !(params.beta_min >= 0.0 && params.beta_min.is_finite()) {
         return Err(raw.invalid(
             "beta_min",
-            format!("must be non-negative, not {}", params.beta_min),
+            format!("must be non-negative, not {}", scorelab::config::number(params.beta_min)),
             "set e.g. `beta_min: 0.1`",
         ));
     }
@@ -77,7 +77,8 @@ pub fn vp_settings(raw: &RawParams) -> Result<(VpParams, VpSettings), ConfigErro
             "beta_max",
             format!(
                 "must be positive and at least beta_min ({}), not {}",
-                params.beta_min, params.beta_max
+                scorelab::config::number(params.beta_min),
+                scorelab::config::number(params.beta_max)
             ),
             "set e.g. `beta_max: 20`",
         ));

@@ -114,3 +114,26 @@ fn heun_churn_must_be_finite() {
     let message = resolve_error(&with_sampler("{kind: rk45, rtol: .nan}"), &[]);
     assert!(message.contains("`sampler.rtol`"), "{message}");
 }
+
+#[test]
+fn other_out_of_range_values_are_printed_compactly() {
+    for (sampler, key) in [
+        ("{kind: ddim, steps: 10, eta: 1e300}", "`sampler.eta`"),
+        ("{kind: rk45, atol: -1e300}", "`sampler.atol`"),
+    ] {
+        let message = resolve_error(&with_sampler(sampler), &[]);
+        assert!(message.contains(key), "{sampler}: {message}");
+        assert!(message.contains("e300"), "{sampler}: {message}");
+        assert!(message.len() < 400, "compact: {message}");
+    }
+    let message = resolve_error(&with_schedule("{kind: vp, beta_min: 1e300}"), &[]);
+    assert!(
+        message.contains("`schedule.beta_max`") && message.contains("1e300"),
+        "{message}"
+    );
+    let message = resolve_error(&with_schedule("{kind: edm, rho: -1e300}"), &[]);
+    assert!(
+        message.contains("`schedule.rho`") && message.contains("-1e300"),
+        "{message}"
+    );
+}
