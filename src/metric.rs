@@ -61,4 +61,10 @@ pub trait Metric: Send + Sync {
     fn uses_features(&self) -> bool {
         false
     }
+
+    /// The fewest samples the metric can be computed from (checked against `num_samples`
+    /// while resolving).
+    fn min_samples(&self) -> usize {
+        0
+    }
 }

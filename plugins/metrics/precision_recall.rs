@@ -123,6 +123,11 @@ impl Metric for PrecisionRecall {
     fn uses_features(&self) -> bool {
         true
     }
+
+    /// k-NN radii need more than k points.
+    fn min_samples(&self) -> usize {
+        self.params.k + 1
+    }
 }
 
 fn build(raw: &RawParams, _context: &MetricContext) -> BuildResult<dyn Metric> {

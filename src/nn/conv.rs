@@ -10,20 +10,15 @@
 //! cache and no columns-sized buffer is ever allocated. The layer is one custom op over
 //! (input, weight, bias); its gradients are custom ops too, without a backward of their own
 //! (candle detaches gradients, so nothing differentiates them). Forward + backward of a 3x3
-//! conv, batch 64, 32 -> 32 channels, 16x16, one thread ([`time_forward_backward`]): 38–90 ms
+//! conv, batch 64, 32 -> 32 channels, 16x16, one thread (`time_forward_backward` in tests/it/conv.rs): 38–90 ms
 //! against 120–440 ms for candle's conv2d on the shared 2-core machine (3–5x; the spread is
 //! its load). Other devices fall back to candle's `Tensor::conv2d`.
 
-use std::time::{Duration, Instant};
-
 use candle_core::backend::BackendStorage;
-use candle_core::{
-    CpuStorage, CustomOp2, CustomOp3, Device, Layout, Shape, Tensor, Var, WithDType,
-};
+use candle_core::{CpuStorage, CustomOp2, CustomOp3, Device, Layout, Shape, Tensor, WithDType};
 use candle_nn::Module;
 
 use crate::nn::im2col::{col2im_add, im2col_into, Geometry};
-use crate::rng::Rng;
 
 /// Elements of the columns of one chunk of items (1 MB of f32): small enough for L2.
 const CHUNK_ELEMENTS: usize = 1 << 18;
@@ -487,58 +482,4 @@ impl Module for Conv2d {
             self.padding,
         )
     }
-}
-
-/// Mean time of one forward + backward pass (loss = sum of squares of the output) of a
-/// `kernel`x`kernel` convolution, stride 1, padding kernel / 2, batch `batch`, `channels_in` ->
-/// `channels_out`, on `size`x`size` images, over `repeats` passes after one warm-up: with
-/// im2col + matmul (`candle: false`) or candle's own `Tensor::conv2d` (`candle: true`).
-/// Threads follow RAYON_NUM_THREADS.
-pub fn time_forward_backward(
-    candle: bool,
-    batch: usize,
-    channels_in: usize,
-    channels_out: usize,
-    size: usize,
-    kernel: usize,
-    repeats: usize,
-) -> candle_core::Result<Duration> {
-    let device = Device::Cpu;
-    let mut rng = Rng::from_seed(0);
-    let mut variable = |shape: &[usize]| -> candle_core::Result<Var> {
-        let count = shape.iter().product();
-        Var::from_tensor(&Tensor::from_vec(rng.normal_f32(count), shape, &device)?)
-    };
-    let x = variable(&[batch, channels_in, size, size])?;
-    let weight = variable(&[channels_out, channels_in, kernel, kernel])?;
-    let bias = variable(&[channels_out])?;
-    let padding = kernel / 2;
-    let pass = || -> candle_core::Result<()> {
-        let y = if candle {
-            x.as_tensor()
-                .conv2d(weight.as_tensor(), padding, 1, 1, 1)?
-                .broadcast_add(&bias.as_tensor().reshape((1, channels_out, 1, 1))?)?
-        } else {
-            conv2d(
-                x.as_tensor(),
-                weight.as_tensor(),
-                Some(bias.as_tensor()),
-                1,
-                padding,
-            )?
-        };
-        let grads = y.sqr()?.sum_all()?.backward()?;
-        for var in [&x, &weight, &bias] {
-            if grads.get(var.as_tensor()).is_none() {
-                candle_core::bail!("conv2d timing: a variable got no gradient");
-            }
-        }
-        Ok(())
-    };
-    pass()?;
-    let start = Instant::now();
-    for _ in 0..repeats {
-        pass()?;
-    }
-    Ok(start.elapsed() / repeats.max(1) as u32)
 }

@@ -1,12 +1,17 @@
 //! Trial resolution: every trial of a sweep becomes a fully built, validated object before
 //! the first one runs (plugins constructed, data generated, invariants checked).
 
+mod limits;
 mod naming;
+mod plan;
 mod slots;
 
+pub use limits::{duration_text, MAX_BATCH, MAX_ITEMS, MAX_LR, MAX_STEPS};
 pub use naming::{display_value, short_key, stable_hash};
+pub use plan::plan_summary;
 pub use slots::schedules_where;
 
+use limits::{check_threads, check_train_limits};
 use naming::{label_of, sanitize};
 use slots::{metric_slots, plugin_slot, section_dict, with_kind};
 
@@ -156,172 +161,7 @@ pub fn resolve_all(experiment: &Experiment) -> Result<Vec<Trial>, ConfigError> {
     Ok(trials)
 }
 
-/// `threads` may not exceed the cores this process may use: candle's pools spin-wait, so
-/// more threads than cores makes every step much slower (1000 threads on 2 cores took 314 s
-/// for a 3.5 s sweep).
-fn check_threads(experiment: &Experiment, settings: &Settings) -> Result<(), ConfigError> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if settings.threads > cores {
-        let root = config::root_dict(&experiment.base_figment(), &experiment.file)?;
-        let provenance = Provenance::new(&experiment.file, experiment.base_figment());
-        let message = format!(
-            "{} threads, but this machine has {cores} core(s) available; candle's thread pools spin-wait, so more threads than cores is much slower, not faster",
-            settings.threads
-        );
-        let fix = format!("set `threads` to {cores} or fewer (1 is robust on a busy machine)");
-        return Err(match root.get("threads") {
-            Some(value) => provenance.key_error(value, "threads", message, fix),
-            None => provenance.default_error("threads", message, fix),
-        });
-    }
-    Ok(())
-}
-
-/// Most items a data set or sample set may have (they are held in memory).
-pub const MAX_ITEMS: usize = 100_000_000;
-/// Most training steps: 10^9 steps of even a tiny network take weeks on a CPU.
-pub const MAX_STEPS: usize = 1_000_000_000;
-/// Most examples per training step.
-pub const MAX_BATCH: usize = 1_000_000;
-/// Largest learning rate accepted: Adam's steps are about `lr` in size, so anything above
-/// this diverges at once.
-pub const MAX_LR: f64 = 10.0;
-
-/// Bounds beyond [`TrainSettings::validate`]: values that are valid numbers but absurd, each
-/// refused with the limit and why.
-fn check_train_limits(train: &TrainSettings, raw: &RawParams) -> Result<(), ConfigError> {
-    if train.lr > MAX_LR {
-        return Err(raw.invalid(
-            "lr",
-            format!(
-                "{} is above the limit of {} (Adam moves each weight by about `lr` per step, so training would diverge at once)",
-                number(train.lr),
-                number(MAX_LR)
-            ),
-            "set e.g. `lr: 0.001`",
-        ));
-    }
-    if train.steps > MAX_STEPS {
-        return Err(raw.invalid(
-            "steps",
-            format!(
-                "{} is above the limit of {} (at a typical 500 steps/s on a CPU that would take {})",
-                train.steps,
-                number(MAX_STEPS as f64),
-                duration_text(train.steps as f64 / 500.0)
-            ),
-            "set e.g. `steps: 4000`",
-        ));
-    }
-    if train.batch_size > MAX_BATCH {
-        return Err(raw.invalid(
-            "batch_size",
-            format!(
-                "{} is above the limit of {} examples per step",
-                train.batch_size,
-                number(MAX_BATCH as f64)
-            ),
-            "set e.g. `batch_size: 256`",
-        ));
-    }
-    if train.train_size > MAX_ITEMS {
-        return Err(raw.invalid(
-            "train_size",
-            format!(
-                "{} is above the limit of {} (the training set is held in memory)",
-                train.train_size,
-                number(MAX_ITEMS as f64)
-            ),
-            "set e.g. `train_size: 10000`",
-        ));
-    }
-    Ok(())
-}
-
-/// Seconds as a rough human duration (`3.2 hours`, `17 years`).
-pub fn duration_text(seconds: f64) -> String {
-    let units = [
-        (365.25 * 86400.0, "years"),
-        (86400.0, "days"),
-        (3600.0, "hours"),
-        (60.0, "minutes"),
-    ];
-    for (size, name) in units {
-        if seconds >= size {
-            return format!("{:.1} {name}", seconds / size);
-        }
-    }
-    format!("{seconds:.1} s")
-}
-
-/// The fewest samples a metric can be computed from, where it is cheap to know.
-fn samples_needed(name: &str, params: &serde_json::Value) -> Option<usize> {
-    match name {
-        // k-NN radii need more than k points.
-        "precision_recall" => params
-            .get("k")
-            .and_then(|k| k.as_u64())
-            .map(|k| k as usize + 1),
-        _ => None,
-    }
-}
-
-/// The plan of a sweep, one line: trials, models to train, training work (steps × batch per
-/// model, summed) and sampling work (samples × grid steps per trial, summed where a sampler
-/// asks for a fixed number of steps).
-pub fn plan_summary(trials: &[Trial]) -> String {
-    let mut models: Vec<&str> = Vec::new();
-    let mut train_examples = 0u128;
-    let mut train_steps = 0u128;
-    for t in trials {
-        if models.contains(&t.train_id.as_str()) {
-            continue;
-        }
-        models.push(&t.train_id);
-        if t.architecture.trainable() {
-            train_steps += t.train.steps as u128;
-            train_examples += t.train.steps as u128 * t.train.batch_size as u128;
-        }
-    }
-    let trained = trials
-        .iter()
-        .filter(|t| t.architecture.trainable())
-        .map(|t| t.train_id.as_str())
-        .collect::<std::collections::HashSet<_>>()
-        .len();
-    let mut sample_steps = 0u128;
-    let mut schedule_grids = 0usize;
-    for t in trials {
-        match t.sampler.grid().steps {
-            Some(steps) => sample_steps += steps as u128 * t.settings.num_samples as u128,
-            None => schedule_grids += 1,
-        }
-    }
-    let big = |n: u128| number(n as f64);
-    let mut line = format!(
-        "plan: {} trial(s), {trained} model(s) to train ({} training steps, {} examples: steps × batch summed over models)",
-        trials.len(),
-        big(train_steps),
-        big(train_examples)
-    );
-    line.push_str(&format!(
-        "; sampling {} samples per trial",
-        trials.first().map_or(0, |t| t.settings.num_samples)
-    ));
-    if sample_steps > 0 {
-        line.push_str(&format!(
-            ", {} sample-steps (grid steps × samples) where the sampler fixes its steps",
-            big(sample_steps)
-        ));
-    }
-    if schedule_grids > 0 {
-        line.push_str(&format!(
-            ", {schedule_grids} trial(s) on the schedule's own grid"
-        ));
-    }
-    line
-}
-
+/// A dataset with its training and held-out sets, shared by trials that draw the same data.
 type DataEntry = (Arc<dyn Dataset>, Arc<Samples>, Arc<Samples>);
 
 fn resolve(
@@ -545,17 +385,16 @@ fn resolve(
                 format!("list each metric once (remove eval[{position}])"),
             ));
         }
-        if let Some(needed) = samples_needed(plugin.name, &built.params) {
-            if settings.num_samples < needed {
-                return Err(raw.invalid(
-                    "kind",
-                    format!(
-                        "metric `{}` needs at least {needed} samples, but `num_samples` is {}",
-                        plugin.name, settings.num_samples
-                    ),
-                    format!("raise `num_samples` to {needed} or more (e.g. 2000), or remove eval[{position}]"),
-                ));
-            }
+        let needed = built.plugin.min_samples();
+        if settings.num_samples < needed {
+            return Err(raw.invalid(
+                "kind",
+                format!(
+                    "metric `{}` needs at least {needed} samples, but `num_samples` is {}",
+                    plugin.name, settings.num_samples
+                ),
+                format!("raise `num_samples` to {needed} or more (e.g. 2000), or remove eval[{position}]"),
+            ));
         }
         metric_params.push(with_kind(plugin.name, built.params));
         metrics.push((plugin.name.to_string(), built.plugin));

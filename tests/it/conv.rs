@@ -1,7 +1,9 @@
 //! `scorelab::nn` layers against candle's own: im2col + matmul convolution (forward and every gradient), GroupNorm, nearest upsampling.
 
 use candle_core::{DType, Device, Tensor, Var};
-use scorelab::nn::conv::{conv2d, time_forward_backward};
+use std::time::{Duration, Instant};
+
+use scorelab::nn::conv::conv2d;
 use scorelab::nn::im2col::{Col2Im, Im2Col};
 use scorelab::rng::Rng;
 
@@ -288,4 +290,58 @@ fn upsample_matches_candle() {
         );
         assert!(error < 1e-6, "upsample gradient relative error {error}");
     }
+}
+
+/// Mean time of one forward + backward pass (loss = sum of squares of the output) of a
+/// `kernel`x`kernel` convolution, stride 1, padding kernel / 2, batch `batch`, `channels_in` ->
+/// `channels_out`, on `size`x`size` images, over `repeats` passes after one warm-up: with
+/// im2col + matmul (`candle: false`) or candle's own `Tensor::conv2d` (`candle: true`).
+/// Threads follow RAYON_NUM_THREADS.
+fn time_forward_backward(
+    candle: bool,
+    batch: usize,
+    channels_in: usize,
+    channels_out: usize,
+    size: usize,
+    kernel: usize,
+    repeats: usize,
+) -> candle_core::Result<Duration> {
+    let device = Device::Cpu;
+    let mut rng = Rng::from_seed(0);
+    let mut variable = |shape: &[usize]| -> candle_core::Result<Var> {
+        let count = shape.iter().product();
+        Var::from_tensor(&Tensor::from_vec(rng.normal_f32(count), shape, &device)?)
+    };
+    let x = variable(&[batch, channels_in, size, size])?;
+    let weight = variable(&[channels_out, channels_in, kernel, kernel])?;
+    let bias = variable(&[channels_out])?;
+    let padding = kernel / 2;
+    let pass = || -> candle_core::Result<()> {
+        let y = if candle {
+            x.as_tensor()
+                .conv2d(weight.as_tensor(), padding, 1, 1, 1)?
+                .broadcast_add(&bias.as_tensor().reshape((1, channels_out, 1, 1))?)?
+        } else {
+            conv2d(
+                x.as_tensor(),
+                weight.as_tensor(),
+                Some(bias.as_tensor()),
+                1,
+                padding,
+            )?
+        };
+        let grads = y.sqr()?.sum_all()?.backward()?;
+        for var in [&x, &weight, &bias] {
+            if grads.get(var.as_tensor()).is_none() {
+                candle_core::bail!("conv2d timing: a variable got no gradient");
+            }
+        }
+        Ok(())
+    };
+    pass()?;
+    let start = Instant::now();
+    for _ in 0..repeats {
+        pass()?;
+    }
+    Ok(start.elapsed() / repeats.max(1) as u32)
 }

@@ -1,0 +1,113 @@
+//! Limits checked while resolving: settings that are valid numbers but beyond what the
+//! machine or a run can sensibly do (threads past the cores, absurd step counts and sizes),
+//! each refused with the reason and the source of the value.
+
+use crate::config::{self, number, ConfigError, Provenance, RawParams};
+use crate::sweep::Experiment;
+use crate::train::TrainSettings;
+
+use super::Settings;
+
+/// `threads` may not exceed the cores this process may use: candle's pools spin-wait, so
+/// more threads than cores makes every step much slower (1000 threads on 2 cores took 314 s
+/// for a 3.5 s sweep).
+pub(super) fn check_threads(
+    experiment: &Experiment,
+    settings: &Settings,
+) -> Result<(), ConfigError> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if settings.threads > cores {
+        let root = config::root_dict(&experiment.base_figment(), &experiment.file)?;
+        let provenance = Provenance::new(&experiment.file, experiment.base_figment());
+        let message = format!(
+            "{} threads, but this machine has {cores} core(s) available; candle's thread pools spin-wait, so more threads than cores is much slower, not faster",
+            settings.threads
+        );
+        let fix = format!("set `threads` to {cores} or fewer (1 is robust on a busy machine)");
+        return Err(match root.get("threads") {
+            Some(value) => provenance.key_error(value, "threads", message, fix),
+            None => provenance.default_error("threads", message, fix),
+        });
+    }
+    Ok(())
+}
+
+/// Most items a data set or sample set may have (they are held in memory).
+pub const MAX_ITEMS: usize = 100_000_000;
+/// Most training steps: 10^9 steps of even a tiny network take weeks on a CPU.
+pub const MAX_STEPS: usize = 1_000_000_000;
+/// Most examples per training step.
+pub const MAX_BATCH: usize = 1_000_000;
+/// Largest learning rate accepted: Adam's steps are about `lr` in size, so anything above
+/// this diverges at once.
+pub const MAX_LR: f64 = 10.0;
+
+/// Bounds beyond [`TrainSettings::validate`]: values that are valid numbers but absurd, each
+/// refused with the limit and why.
+pub(super) fn check_train_limits(
+    train: &TrainSettings,
+    raw: &RawParams,
+) -> Result<(), ConfigError> {
+    if train.lr > MAX_LR {
+        return Err(raw.invalid(
+            "lr",
+            format!(
+                "{} is above the limit of {} (Adam moves each weight by about `lr` per step, so training would diverge at once)",
+                number(train.lr),
+                number(MAX_LR)
+            ),
+            "set e.g. `lr: 0.001`",
+        ));
+    }
+    if train.steps > MAX_STEPS {
+        return Err(raw.invalid(
+            "steps",
+            format!(
+                "{} is above the limit of {} (at a typical 500 steps/s on a CPU that would take {})",
+                train.steps,
+                number(MAX_STEPS as f64),
+                duration_text(train.steps as f64 / 500.0)
+            ),
+            "set e.g. `steps: 4000`",
+        ));
+    }
+    if train.batch_size > MAX_BATCH {
+        return Err(raw.invalid(
+            "batch_size",
+            format!(
+                "{} is above the limit of {} examples per step",
+                train.batch_size,
+                number(MAX_BATCH as f64)
+            ),
+            "set e.g. `batch_size: 256`",
+        ));
+    }
+    if train.train_size > MAX_ITEMS {
+        return Err(raw.invalid(
+            "train_size",
+            format!(
+                "{} is above the limit of {} (the training set is held in memory)",
+                train.train_size,
+                number(MAX_ITEMS as f64)
+            ),
+            "set e.g. `train_size: 10000`",
+        ));
+    }
+    Ok(())
+}
+
+/// Seconds as a rough human duration (`3.2 hours`, `17 years`).
+pub fn duration_text(seconds: f64) -> String {
+    let units = [
+        (365.25 * 86400.0, "years"),
+        (86400.0, "days"),
+        (3600.0, "hours"),
+        (60.0, "minutes"),
+    ];
+    for (size, name) in units {
+        if seconds >= size {
+            return format!("{:.1} {name}", seconds / size);
+        }
+    }
+    format!("{seconds:.1} s")
+}

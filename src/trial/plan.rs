@@ -1,0 +1,61 @@
+//! The plan of a sweep, printed by `--dry-run` and at every sweep's start.
+
+use crate::config::number;
+
+use super::Trial;
+
+/// The plan of a sweep, one line: trials, models to train, training work (steps × batch per
+/// model, summed) and sampling work (samples × grid steps per trial, summed where a sampler
+/// asks for a fixed number of steps).
+pub fn plan_summary(trials: &[Trial]) -> String {
+    let mut models: Vec<&str> = Vec::new();
+    let mut train_examples = 0u128;
+    let mut train_steps = 0u128;
+    for t in trials {
+        if models.contains(&t.train_id.as_str()) {
+            continue;
+        }
+        models.push(&t.train_id);
+        if t.architecture.trainable() {
+            train_steps += t.train.steps as u128;
+            train_examples += t.train.steps as u128 * t.train.batch_size as u128;
+        }
+    }
+    let trained = trials
+        .iter()
+        .filter(|t| t.architecture.trainable())
+        .map(|t| t.train_id.as_str())
+        .collect::<std::collections::HashSet<_>>()
+        .len();
+    let mut sample_steps = 0u128;
+    let mut schedule_grids = 0usize;
+    for t in trials {
+        match t.sampler.grid().steps {
+            Some(steps) => sample_steps += steps as u128 * t.settings.num_samples as u128,
+            None => schedule_grids += 1,
+        }
+    }
+    let big = |n: u128| number(n as f64);
+    let mut line = format!(
+        "plan: {} trial(s), {trained} model(s) to train ({} training steps, {} examples: steps × batch summed over models)",
+        trials.len(),
+        big(train_steps),
+        big(train_examples)
+    );
+    line.push_str(&format!(
+        "; sampling {} samples per trial",
+        trials.first().map_or(0, |t| t.settings.num_samples)
+    ));
+    if sample_steps > 0 {
+        line.push_str(&format!(
+            ", {} sample-steps (grid steps × samples) where the sampler fixes its steps",
+            big(sample_steps)
+        ));
+    }
+    if schedule_grids > 0 {
+        line.push_str(&format!(
+            ", {schedule_grids} trial(s) on the schedule's own grid"
+        ));
+    }
+    line
+}
