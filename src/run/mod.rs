@@ -5,6 +5,7 @@
 mod error;
 pub mod lock;
 mod models;
+mod preflight;
 mod progress;
 mod trial_folder;
 
@@ -111,6 +112,7 @@ pub fn sweep(
     fs::create_dir_all(&folder.root).map_err(|e| write_error(&folder.root, e))?;
     // Held until this function returns, whatever the outcome.
     let _lock = lock::SweepLock::acquire(&folder.root, out)?;
+    preflight::check(&folder, &trials)?;
     let leftovers = lock::remove_leftovers(&folder.root);
     if leftovers > 0 {
         let _ = writeln!(

@@ -200,16 +200,7 @@ fn resolve(
             "use `device: cpu`, or rebuild with `--features cuda` for `cuda`",
         )
     })?;
-    if let Some(name) = &settings.name {
-        let plain = |c: char| c.is_ascii_alphanumeric() || "._-".contains(c);
-        if name.is_empty() || name.starts_with('.') || !name.chars().all(plain) {
-            return Err(settings_raw.invalid(
-                "name",
-                format!("`{name}` is not a plain folder name"),
-                "use letters, digits, `.`, `_` and `-` only (it names a folder under the results folder)",
-            ));
-        }
-    }
+    naming::check_sweep_name(settings.name.as_deref(), &experiment.stem, &settings_raw)?;
     if settings.threads == 0 {
         return Err(settings_raw.invalid("threads", "must be at least 1", "set `threads: 1`"));
     }

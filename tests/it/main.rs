@@ -12,6 +12,7 @@ mod conv;
 mod external_sampler;
 mod failures;
 mod features;
+mod filesystem;
 mod image_data;
 mod image_files;
 mod image_metrics;
