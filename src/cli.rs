@@ -50,6 +50,10 @@ pub const SOME_TRIALS_FAILED: u8 = 2;
 /// Parses the process arguments and runs; errors are printed as one paragraph.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    crate::interrupt::install(
+        "stopping at the next safe point (a training checkpoint, or the end of this trial's \
+         sampling); press Ctrl-C again to quit at once",
+    );
     match execute_status(cli, &mut std::io::stdout()) {
         Ok(0) => ExitCode::SUCCESS,
         Ok(code) => ExitCode::from(code),
@@ -76,7 +80,17 @@ pub fn execute_status(cli: Cli, out: &mut dyn std::io::Write) -> Result<u8, Stri
             results,
         } => {
             let options = SweepOptions { results, dry_run };
-            let report = run::sweep(&file, &overrides, &options, out).map_err(|e| e.to_string())?;
+            let report = match run::sweep(&file, &overrides, &options, out) {
+                Ok(report) => report,
+                Err(run::RunError::Interrupted { message }) => {
+                    eprintln!(
+                        "interrupted: {message}. Finished trials and trained models are saved; \
+                         run the same command again to resume"
+                    );
+                    return Ok(crate::interrupt::EXIT_CODE as u8);
+                }
+                Err(e) => return Err(e.to_string()),
+            };
             if report.failed > 0 {
                 eprintln!(
                     "{} of {} trials failed; see {}",

@@ -80,6 +80,24 @@ pub trait Network: Send {
     /// Switches layers that act differently in training (dropout). Default: none do.
     fn set_training(&self, _training: bool) {}
 
+    /// Where the network's own random streams (dropout) stand, saved with training
+    /// snapshots. Default: it has none.
+    fn random_state(&self) -> Vec<crate::rng::RngState> {
+        Vec::new()
+    }
+
+    /// Continues the streams from [`Network::random_state`]'s record.
+    fn restore_random_state(&self, states: &[crate::rng::RngState]) -> Result<(), String> {
+        if states.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "the snapshot has {} random stream(s) for a network that has none",
+                states.len()
+            ))
+        }
+    }
+
     /// The trainable variables.
     fn variables(&self) -> &VarMap;
 }

@@ -23,11 +23,52 @@ pub enum Stream {
 /// A reproducible random number generator.
 pub struct Rng(ChaCha8Rng);
 
+/// Where a generator stands: its seed, stream and word position. Saved with training
+/// checkpoints so that a resumed run draws exactly what an uninterrupted one would.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RngState {
+    /// The 32-byte ChaCha key, as hex.
+    pub seed: String,
+    pub stream: u64,
+    /// Words consumed so far (a u128 in decimal, which JSON numbers cannot hold exactly).
+    pub word_pos: String,
+}
+
 impl Rng {
     pub fn new(seed: u64, stream: Stream) -> Self {
         let mut inner = ChaCha8Rng::seed_from_u64(seed);
         inner.set_stream(stream as u64);
         Rng(inner)
+    }
+
+    /// The generator's position, to restore later with [`Rng::from_state`].
+    pub fn state(&self) -> RngState {
+        RngState {
+            seed: self
+                .0
+                .get_seed()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+            stream: self.0.get_stream(),
+            word_pos: self.0.get_word_pos().to_string(),
+        }
+    }
+
+    /// A generator that continues exactly where `state` was taken.
+    pub fn from_state(state: &RngState) -> Result<Self, String> {
+        let bad = || format!("invalid generator state {state:?}");
+        if state.seed.len() != 64 || !state.seed.is_ascii() {
+            return Err(bad());
+        }
+        let mut seed = [0u8; 32];
+        for (i, byte) in seed.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&state.seed[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+        }
+        let mut inner = ChaCha8Rng::from_seed(seed);
+        inner.set_stream(state.stream);
+        inner.set_word_pos(state.word_pos.parse().map_err(|_| bad())?);
+        Ok(Rng(inner))
     }
 
     /// A generator for tests and one-off uses.

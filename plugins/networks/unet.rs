@@ -345,6 +345,20 @@ impl Network for Unet {
         self.dropout.set_training(training);
     }
 
+    fn random_state(&self) -> Vec<scorelab::rng::RngState> {
+        vec![self.dropout.rng_state()]
+    }
+
+    fn restore_random_state(&self, states: &[scorelab::rng::RngState]) -> Result<(), String> {
+        match states {
+            [state] => self.dropout.restore_rng_state(state),
+            _ => Err(format!(
+                "the snapshot has {} random stream(s); the U-Net has one (dropout)",
+                states.len()
+            )),
+        }
+    }
+
     fn variables(&self) -> &VarMap {
         &self.variables
     }

@@ -40,6 +40,19 @@ impl Dropout {
         self.training.store(training, Ordering::Relaxed);
     }
 
+    /// Where its mask generator stands (saved with training checkpoints).
+    pub fn rng_state(&self) -> crate::rng::RngState {
+        self.rng
+            .lock()
+            .expect("dropout generator lock poisoned")
+            .state()
+    }
+
+    pub fn restore_rng_state(&self, state: &crate::rng::RngState) -> Result<(), String> {
+        *self.rng.lock().expect("dropout generator lock poisoned") = Rng::from_state(state)?;
+        Ok(())
+    }
+
     pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         if self.rate == 0.0 || !self.training.load(Ordering::Relaxed) {
             return Ok(x.clone());

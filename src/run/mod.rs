@@ -7,6 +7,8 @@ pub mod lock;
 mod models;
 mod preflight;
 mod progress;
+mod record;
+mod reference;
 mod trial_folder;
 
 pub use error::RunError;
@@ -14,14 +16,16 @@ pub use error::RunError;
 use error::write_error;
 use models::{obtain_model, read_history};
 use progress::sample_with_progress;
-use trial_folder::{save_failed_trial, save_trial};
+use record::experiment_record;
+use reference::{feature_space, write_real_data_grids};
+use trial_folder::{finished_row, save_failed_trial, save_trial};
 
 use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::features::{FeatureSpace, PrepareContext};
+use crate::features::FeatureSpace;
 use crate::registry;
 use crate::results::nfe;
 use crate::results::report;
@@ -120,12 +124,6 @@ pub fn sweep(
             "removed {leftovers} temporary file(s) or partial folder(s) left by an interrupted run"
         );
     }
-    write_yaml(
-        &folder.experiment_file(),
-        &experiment_record(&experiment, overrides, &trials),
-    )
-    .map_err(|e| write_error(&folder.experiment_file(), e))?;
-
     write_real_data_grids(&folder, &trials)?;
 
     let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
@@ -137,6 +135,7 @@ pub fn sweep(
     }
 
     let mut feature_spaces: HashMap<String, FeatureSpace> = HashMap::new();
+    let mut failed_features: HashMap<String, String> = HashMap::new();
     let mut rows: Vec<Option<TrialRow>> = vec![None; count];
     let mut histories: Vec<(String, History)> = Vec::new();
     let mut skipped = 0;
@@ -167,11 +166,12 @@ pub fn sweep(
             }
             continue;
         }
+        stop_if_interrupted(&rows)?;
         let first = &trials[pending[0]];
         // A training failure fails every trial of the group, and only them.
         let obtained = match data_error(first) {
             Some(message) => Err(message),
-            None => match obtain_model(first, &folder, file) {
+            None => match obtain_model(first, &folder, file, out) {
                 Ok(model) => Ok(model),
                 Err(RunError::Train { source, .. }) => Err(format!(
                     "training the model {train_id} (shared by {} trial(s)) failed: {source}",
@@ -201,10 +201,32 @@ pub fn sweep(
         }
         for &i in &pending {
             let t = &trials[i];
-            let features = feature_space(t, &folder, file, &mut feature_spaces, out)?;
-            let row = match sample_with_progress(t, &network, features) {
-                Ok(evaluation) => save_trial(t, &folder, &evaluation, &history)?,
-                Err(source) => save_failed_trial(t, &folder, &source.to_string(), history.seconds)?,
+            stop_if_interrupted(&rows)?;
+            // A feature extractor that cannot be prepared fails the trials that use it (it
+            // is tried once per sweep).
+            let prepared = match failed_features.get(&t.features_key) {
+                Some(message) => Err(message.clone()),
+                None => match feature_space(t, &folder, file, &mut feature_spaces, out) {
+                    Err(RunError::Features {
+                        extractor, message, ..
+                    }) => {
+                        let message = format!(
+                            "preparing the feature extractor `{extractor}` failed: {message}"
+                        );
+                        failed_features.insert(t.features_key.clone(), message.clone());
+                        Err(message)
+                    }
+                    other => Ok(other?),
+                },
+            };
+            let row = match prepared {
+                Err(message) => save_failed_trial(t, &folder, &message, history.seconds)?,
+                Ok(features) => match sample_with_progress(t, &network, features) {
+                    Ok(evaluation) => save_trial(t, &folder, &evaluation, &history)?,
+                    Err(source) => {
+                        save_failed_trial(t, &folder, &source.to_string(), history.seconds)?
+                    }
+                },
             };
             if row.failed() {
                 let _ = writeln!(
@@ -222,6 +244,10 @@ pub fn sweep(
     }
 
     let rows: Vec<TrialRow> = rows.into_iter().flatten().collect();
+    // The record goes first and comes back last, so that it never describes other tables
+    // than those beside it: a run killed in between leaves the tables without a record.
+    let _ = fs::remove_file(folder.experiment_file());
+    crate::crash::point("tables");
     table::write_tables(&rows, &folder.table("csv"), &folder.table("parquet"))
         .map_err(|e| write_error(&folder.table("csv"), e))?;
     let axis_keys: Vec<String> = experiment
@@ -239,6 +265,12 @@ pub fn sweep(
         nfe::write_charts(&folder.plots(), &ok_rows)
             .map_err(|e| write_error(&folder.plots(), e))?;
     }
+    crate::crash::point("experiment");
+    write_yaml(
+        &folder.experiment_file(),
+        &experiment_record(&experiment, overrides, &trials),
+    )
+    .map_err(|e| write_error(&folder.experiment_file(), e))?;
     let _ = writeln!(out, "\n{}", report::summary_table(&rows));
     let _ = writeln!(out, "results: {}", folder.root.display());
     let failed = rows.len() - ok_rows.len();
@@ -251,143 +283,18 @@ pub fn sweep(
     })
 }
 
-/// A grid of held-out images once per dataset of the sweep, to set beside the samples:
-/// `plots/real_data.png` (`real_data-2.png`, ... when the sweep has several datasets).
-fn write_real_data_grids(folder: &SweepFolder, trials: &[Trial]) -> Result<(), RunError> {
-    let mut seen: Vec<&Trial> = Vec::new();
-    for trial in trials {
-        if seen
-            .iter()
-            .any(|t| std::sync::Arc::ptr_eq(&t.held_out, &trial.held_out))
-        {
-            continue;
-        }
-        seen.push(trial);
-        let name = match seen.len() {
-            1 => "real_data.png".to_string(),
-            n => format!("real_data-{n}.png"),
-        };
-        let path = folder.plots().join(name);
-        crate::results::plots::image_grid_png(&path, &trial.held_out, 64)
-            .map_err(|e| write_error(&path, e))?;
+/// Stops the sweep when Ctrl-C was pressed, between trials (finished ones are saved).
+fn stop_if_interrupted(rows: &[Option<TrialRow>]) -> Result<(), RunError> {
+    if !crate::interrupt::requested() {
+        return Ok(());
     }
-    Ok(())
-}
-
-/// The trial's feature space when one of its metrics uses features: the extractor prepared
-/// (trained or loaded from the sweep's cache) and the reference and floor features
-/// extracted the first time its config is met, then shared.
-fn feature_space<'m>(
-    trial: &Trial,
-    folder: &SweepFolder,
-    file: &Path,
-    spaces: &'m mut HashMap<String, FeatureSpace>,
-    out: &mut dyn Write,
-) -> Result<Option<&'m FeatureSpace>, RunError> {
-    if !trial.metrics.iter().any(|(_, m)| m.uses_features()) {
-        return Ok(None);
-    }
-    if !spaces.contains_key(&trial.features_key) {
-        let cache = folder.features();
-        fs::create_dir_all(&cache).map_err(|e| write_error(&cache, e))?;
-        let mut log = |line: &str| {
-            let _ = writeln!(out, "  features: {line}");
-        };
-        let failed = |message: String| RunError::Features {
-            file: file.display().to_string(),
-            extractor: trial.resolved["features"]["kind"]
-                .as_str()
-                .unwrap_or("?")
-                .to_string(),
-            message,
-        };
-        let map = trial
-            .features
-            .prepare(&mut PrepareContext {
-                training_data: &trial.training_data,
-                held_out: &trial.held_out,
-                cache: &cache,
-                device: &trial.device,
-                seed: trial.settings.seed,
-                log: &mut log,
-            })
-            .map_err(failed)?;
-        let space = FeatureSpace::new(
-            map,
-            &trial.training_data,
-            &trial.held_out,
-            trial.settings.num_samples,
-        )
-        .map_err(failed)?;
-        spaces.insert(trial.features_key.clone(), space);
-    }
-    Ok(spaces.get(&trial.features_key))
-}
-
-/// The resolved experiment: where it came from, the sweep, and every trial's config.
-fn experiment_record(
-    experiment: &Experiment,
-    overrides: &[String],
-    trials: &[Trial],
-) -> serde_json::Value {
-    let sweep: serde_json::Map<String, serde_json::Value> = experiment
-        .axes
-        .iter()
-        .flat_map(|axis| {
-            axis.keys.iter().enumerate().map(move |(k, key)| {
-                let values = axis
-                    .values
-                    .iter()
-                    .map(|row| crate::config::to_json(&row[k]))
-                    .collect();
-                (key.clone(), serde_json::Value::Array(values))
-            })
-        })
-        .collect();
-    let zipped: Vec<Vec<String>> = experiment
-        .axes
-        .iter()
-        .filter(|a| a.keys.len() > 1)
-        .map(|a| a.keys.clone())
-        .collect();
-    serde_json::json!({
-        "source": experiment.file.display().to_string(),
-        "overrides": overrides,
-        "sweep": sweep,
-        "zipped": zipped,
-        "trials": trials.iter().map(|t| serde_json::json!({
-            "id": t.id,
-            "label": t.label,
-            "model": t.train_id,
-            "config": t.resolved,
-        })).collect::<Vec<_>>(),
+    let done = rows.iter().filter(|r| r.is_some()).count();
+    Err(RunError::Interrupted {
+        message: format!(
+            "stopped between trials; {done} of {} trial(s) are finished",
+            rows.len()
+        ),
     })
-}
-
-/// The row of this trial if an earlier run finished it. The hash part of the folder name
-/// identifies the config; the label may differ (a value fixed then, swept now), in which
-/// case the row takes this run's label and swept keys.
-fn finished_row(folder: &SweepFolder, trial: &Trial) -> Option<TrialRow> {
-    let read = |dir: &Path| -> Option<TrialRow> {
-        serde_json::from_str(&fs::read_to_string(dir.join("metrics.json")).ok()?).ok()
-    };
-    // A failed trial is not finished: a rerun retries it.
-    let read = |dir: &Path| read(dir).filter(|row| !row.failed());
-    if let Some(row) = read(&folder.trial(&trial.id)) {
-        return Some(row);
-    }
-    let hash_suffix = format!("-{}", trial.id.rsplit('-').next()?);
-    let trials_dir = folder.trial(&trial.id).parent()?.to_path_buf();
-    let mut names: Vec<String> = fs::read_dir(&trials_dir)
-        .ok()?
-        .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| n.ends_with(&hash_suffix) && !n.starts_with('.'))
-        .collect();
-    names.sort();
-    let mut row = names.iter().find_map(|n| read(&trials_dir.join(n)))?;
-    row.label = trial.label.clone();
-    row.axes = trial.assignments.clone();
-    Some(row)
 }
 
 /// Why the trial's training data rules out training, if it does: non-finite values come

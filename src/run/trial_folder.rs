@@ -115,9 +115,7 @@ pub(super) fn save_failed_trial(
     write_yaml(&partial.join("config.yaml"), &trial.resolved)
         .map_err(|e| write_error(&partial, e))?;
     write_json(&partial.join("metrics.json"), &row).map_err(|e| write_error(&partial, e))?;
-    let destination = folder.trial(&trial.id);
-    let _ = fs::remove_dir_all(&destination);
-    fs::rename(&partial, &destination).map_err(|e| write_error(&destination, e))?;
+    move_into_place(&partial, &folder.trial(&trial.id))?;
     Ok(row)
 }
 
@@ -177,8 +175,48 @@ pub(super) fn save_trial(
     events.flush().map_err(|e| write_error(&tb_folder, e))?;
 
     write_json(&partial.join("metrics.json"), &row).map_err(|e| write_error(&partial, e))?;
-    let destination = folder.trial(&trial.id);
-    let _ = fs::remove_dir_all(&destination);
-    fs::rename(&partial, &destination).map_err(|e| write_error(&destination, e))?;
+    move_into_place(&partial, &folder.trial(&trial.id))?;
     Ok(row)
+}
+
+/// Replaces the trial's folder by the assembled one.
+fn move_into_place(partial: &Path, destination: &Path) -> Result<(), RunError> {
+    crate::crash::point("trial.save");
+    let _ = fs::remove_dir_all(destination);
+    fs::rename(partial, destination).map_err(|e| write_error(destination, e))?;
+    crate::crash::point("trial.saved");
+    Ok(())
+}
+
+/// The row of this trial if an earlier run finished it. The hash part of the folder name
+/// identifies the config; the label may differ (a value fixed then, swept now), in which
+/// case the row takes this run's label and swept keys.
+pub(super) fn finished_row(folder: &SweepFolder, trial: &Trial) -> Option<TrialRow> {
+    let read = |dir: &Path| -> Option<TrialRow> {
+        serde_json::from_str(&fs::read_to_string(dir.join("metrics.json")).ok()?).ok()
+    };
+    // A failed trial is not finished: a rerun retries it. Nor is one missing any file a
+    // finished trial has (its config, its samples).
+    let read = |dir: &Path| {
+        let complete = dir.join("config.yaml").is_file()
+            && ["samples.csv", "samples.safetensors"]
+                .iter()
+                .any(|name| dir.join(name).is_file());
+        read(dir).filter(|row| complete && !row.failed())
+    };
+    if let Some(row) = read(&folder.trial(&trial.id)) {
+        return Some(row);
+    }
+    let hash_suffix = format!("-{}", trial.id.rsplit('-').next()?);
+    let trials_dir = folder.trial(&trial.id).parent()?.to_path_buf();
+    let mut names: Vec<String> = fs::read_dir(&trials_dir)
+        .ok()?
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(&hash_suffix) && !n.starts_with('.'))
+        .collect();
+    names.sort();
+    let mut row = names.iter().find_map(|n| read(&trials_dir.join(n)))?;
+    row.label = trial.label.clone();
+    row.axes = trial.assignments.clone();
+    Some(row)
 }

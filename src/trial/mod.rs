@@ -49,6 +49,9 @@ params! {
         threads: usize = 1,
         /// Samples generated per trial for evaluation; the held-out set has the same size.
         num_samples: usize = 2000,
+        /// Training steps between resumable checkpoints (weights, optimiser, EMA, random
+        /// streams) of a model being trained; 0 for none (Ctrl-C still saves one).
+        checkpoint_every: usize = 500,
     }
 }
 

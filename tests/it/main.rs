@@ -5,6 +5,7 @@
 #[global_allocator]
 static ALLOCATOR: scorelab::Allocator = scorelab::Allocator;
 
+mod checkpoint;
 mod cli;
 mod common;
 mod config_errors;
@@ -18,6 +19,7 @@ mod image_files;
 mod image_metrics;
 mod image_sweep;
 mod inception;
+mod kill;
 mod langevin;
 mod likelihood;
 mod locking;

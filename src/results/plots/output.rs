@@ -79,6 +79,7 @@ pub(super) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), PlotErro
     temp.write_all(bytes)
         .and_then(|()| temp.as_file().sync_all())
         .map_err(|source| io_error(temp.path(), source))?;
+    crate::crash::point("plot.write");
     temp.persist(path)
         .map_err(|err| io_error(path, err.error))?;
     Ok(())

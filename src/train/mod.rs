@@ -5,8 +5,13 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
+mod adam;
+mod snapshot;
+
+pub use adam::{Adam, AdamParams, AdamState};
+pub use snapshot::{Progress, Snapshot};
+
 use candle_core::{Tensor, Var};
-use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, RawParams};
@@ -96,8 +101,10 @@ pub struct History {
     /// Per record, per level: mean of 0.5 * ||sigma * s(x~, sigma) + z||^2 since the previous
     /// record (NaN where the level was not drawn). This normalised loss is comparable across
     /// levels and weightings: a network that outputs 0 scores dim/2 everywhere.
+    #[serde(with = "nan_as_null::nested")]
     pub level_loss: Vec<Vec<f64>>,
     /// The same per-level loss over the last quarter of training.
+    #[serde(with = "nan_as_null")]
     pub final_level_loss: Vec<f64>,
     pub seconds: f64,
 }
@@ -119,6 +126,13 @@ pub enum TrainError {
     },
     #[error("training failed in the tensor library: {0}")]
     Candle(#[from] candle_core::Error),
+    /// Stopped on request after step `step`, its snapshot saved.
+    #[error("training was interrupted after step {step} of {steps}")]
+    Interrupted { step: usize, steps: usize },
+    #[error("cannot save the training snapshot: {0}")]
+    Snapshot(String),
+    #[error("cannot resume from the training snapshot: {0}")]
+    Resume(String),
 }
 
 /// The weighting advice of a divergence, unless the trial already uses it.
@@ -133,9 +147,41 @@ fn weighting_hint(weighting: &str) -> &'static str {
 /// Progress callback: (step, steps, running loss).
 pub type OnStep<'a> = &'a mut dyn FnMut(usize, usize, f64);
 
+/// How a training run reports progress, saves snapshots and is stopped.
+pub struct Hooks<'a> {
+    /// Called at every loss record with (step, steps, mean loss since the previous record).
+    pub on_log: OnStep<'a>,
+    /// Steps between snapshots handed to `on_snapshot` (0: none, except when stopping).
+    pub snapshot_every: usize,
+    pub on_snapshot: &'a mut dyn FnMut(&Snapshot) -> Result<(), String>,
+    /// Polled after every step; when it says yes, training saves a snapshot and returns
+    /// [`TrainError::Interrupted`].
+    pub stop_requested: &'a dyn Fn() -> bool,
+}
+
 /// Trains `model` on the trial's data, schedule, weighting and settings, in place; on
 /// return its variables hold the EMA weights. An exact model is returned untouched.
 pub fn train(model: &Model, trial: &Trial, on_step: OnStep) -> Result<History, TrainError> {
+    train_resumable(
+        model,
+        trial,
+        None,
+        Hooks {
+            on_log: on_step,
+            snapshot_every: 0,
+            on_snapshot: &mut |_| Ok(()),
+            stop_requested: &|| false,
+        },
+    )
+}
+
+/// [`train`], continuing from `resume` when given, with snapshots and stopping.
+pub fn train_resumable(
+    model: &Model,
+    trial: &Trial,
+    resume: Option<Snapshot>,
+    hooks: Hooks,
+) -> Result<History, TrainError> {
     let start = Instant::now();
     let (schedule, weighting) = (trial.schedule.as_ref(), trial.weighting.as_ref());
     let (data, settings, seed, device) = (
@@ -145,38 +191,79 @@ pub fn train(model: &Model, trial: &Trial, on_step: OnStep) -> Result<History, T
         &trial.device,
     );
     let levels = schedule.loss_levels();
-    let mut history = History {
-        levels: levels.clone(),
-        ..History::default()
-    };
     let Some(network) = model.network() else {
-        return Ok(history);
+        return Ok(History {
+            levels,
+            ..History::default()
+        });
     };
-    let variables = network.variables();
-    let vars = sorted_vars(variables);
-    let mut optimizer = AdamW::new(
+    let vars = sorted_vars(network.variables());
+    let mut optimizer = Adam::new(
         vars.iter().map(|(_, v)| v.clone()).collect(),
-        ParamsAdamW {
-            lr: settings.lr,
-            weight_decay: 0.0,
-            ..ParamsAdamW::default()
-        },
+        AdamParams::with_lr(settings.lr),
     )?;
     let mut ema: Vec<Tensor> = vars
         .iter()
         .map(|(_, v)| v.as_tensor().copy().map(|t| t.detach()))
         .collect::<Result<_, _>>()?;
+    let mut rng = Rng::new(seed, Stream::TrainingNoise);
+    let mut window = LossWindow::new(levels.len());
+    let mut tail = LossWindow::new(levels.len());
+    let mut history = History {
+        levels: levels.clone(),
+        ..History::default()
+    };
+    let mut first_step = 1;
+    let mut seconds_before = 0.0;
+    if let Some(snapshot) = resume {
+        let progress = snapshot.progress;
+        for ((_, var), value) in vars.iter().zip(&snapshot.weights) {
+            var.set(value)?;
+        }
+        optimizer
+            .restore(snapshot.adam)
+            .map_err(TrainError::Resume)?;
+        ema = snapshot.ema;
+        rng = Rng::from_state(&progress.rng).map_err(TrainError::Resume)?;
+        network
+            .restore_random_state(&progress.network_rngs)
+            .map_err(TrainError::Resume)?;
+        (window, tail, history) = (progress.window, progress.tail, progress.history);
+        first_step = progress.step + 1;
+        seconds_before = progress.seconds;
+    }
+    let snapshot = |step: usize,
+                    optimizer: &Adam,
+                    ema: &[Tensor],
+                    rng: &Rng,
+                    window: &LossWindow,
+                    tail: &LossWindow,
+                    history: &History|
+     -> Snapshot {
+        Snapshot {
+            progress: Progress {
+                step,
+                adam_steps: optimizer.state().steps,
+                rng: rng.state(),
+                network_rngs: network.random_state(),
+                window: window.clone(),
+                tail: tail.clone(),
+                history: history.clone(),
+                seconds: seconds_before + start.elapsed().as_secs_f64(),
+            },
+            weights: vars.iter().map(|(_, v)| v.as_tensor().clone()).collect(),
+            adam: optimizer.state(),
+            ema: ema.to_vec(),
+        }
+    };
 
     // A class-conditional network learns from the data's labels.
     let conditional = trial.architecture.classes() > 0;
     network.set_training(true);
-    let mut rng = Rng::new(seed, Stream::TrainingNoise);
     let dim = data.dim();
-    let mut window = LossWindow::new(levels.len());
-    let mut tail = LossWindow::new(levels.len());
     let tail_start = settings.steps - settings.steps / 4;
 
-    for step in 1..=settings.steps {
+    for step in first_step..=settings.steps {
         let indices: Vec<usize> = (0..settings.batch_size)
             .map(|_| rng.below(data.len()))
             .collect();
@@ -244,7 +331,24 @@ pub fn train(model: &Model, trial: &Trial, on_step: OnStep) -> Result<History, T
             history.steps.push(step);
             history.loss.push(mean);
             history.level_loss.push(per_level);
-            on_step(step, settings.steps, mean);
+            (hooks.on_log)(step, settings.steps, mean);
+        }
+        crate::crash::point("train.step");
+        let stopping = step < settings.steps && (hooks.stop_requested)();
+        if stopping
+            || (hooks.snapshot_every > 0
+                && step % hooks.snapshot_every == 0
+                && step < settings.steps)
+        {
+            let frozen = snapshot(step, &optimizer, &ema, &rng, &window, &tail, &history);
+            (hooks.on_snapshot)(&frozen).map_err(TrainError::Snapshot)?;
+            if stopping {
+                network.set_training(false);
+                return Err(TrainError::Interrupted {
+                    step,
+                    steps: settings.steps,
+                });
+            }
         }
     }
     history.final_level_loss = tail.take().1;
@@ -255,7 +359,7 @@ pub fn train(model: &Model, trial: &Trial, on_step: OnStep) -> Result<History, T
             var.set(average)?;
         }
     }
-    history.seconds = start.elapsed().as_secs_f64();
+    history.seconds = seconds_before + start.elapsed().as_secs_f64();
     Ok(history)
 }
 
@@ -283,7 +387,8 @@ pub fn load_variables(
 }
 
 /// Running sums of the loss, overall and per level.
-struct LossWindow {
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct LossWindow {
     total: f64,
     count: usize,
     level_sum: Vec<f64>,
@@ -321,5 +426,49 @@ impl LossWindow {
             .collect();
         *self = LossWindow::new(self.level_sum.len());
         (mean, per_level)
+    }
+}
+
+/// NaN (a level not drawn) as JSON's `null` and back: serde_json would write `null` but
+/// refuse to read it as a number.
+mod nan_as_null {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    fn to_options(values: &[f64]) -> Vec<Option<f64>> {
+        values
+            .iter()
+            .map(|v| if v.is_nan() { None } else { Some(*v) })
+            .collect()
+    }
+
+    fn from_options(values: Vec<Option<f64>>) -> Vec<f64> {
+        values.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect()
+    }
+
+    pub fn serialize<S: Serializer>(values: &[f64], serializer: S) -> Result<S::Ok, S::Error> {
+        to_options(values).serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<f64>, D::Error> {
+        Ok(from_options(Vec::deserialize(deserializer)?))
+    }
+
+    pub mod nested {
+        use super::*;
+
+        pub fn serialize<S: Serializer>(
+            rows: &[Vec<f64>],
+            serializer: S,
+        ) -> Result<S::Ok, S::Error> {
+            let rows: Vec<Vec<Option<f64>>> = rows.iter().map(|r| to_options(r)).collect();
+            rows.serialize(serializer)
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            deserializer: D,
+        ) -> Result<Vec<Vec<f64>>, D::Error> {
+            let rows: Vec<Vec<Option<f64>>> = Vec::deserialize(deserializer)?;
+            Ok(rows.into_iter().map(from_options).collect())
+        }
     }
 }

@@ -1,0 +1,45 @@
+//! The sweep's record, `experiment.yaml`: where it came from, what was swept, and every
+//! trial's resolved config.
+
+use crate::sweep::Experiment;
+use crate::trial::Trial;
+
+/// The resolved experiment: where it came from, the sweep, and every trial's config.
+pub(super) fn experiment_record(
+    experiment: &Experiment,
+    overrides: &[String],
+    trials: &[Trial],
+) -> serde_json::Value {
+    let sweep: serde_json::Map<String, serde_json::Value> = experiment
+        .axes
+        .iter()
+        .flat_map(|axis| {
+            axis.keys.iter().enumerate().map(move |(k, key)| {
+                let values = axis
+                    .values
+                    .iter()
+                    .map(|row| crate::config::to_json(&row[k]))
+                    .collect();
+                (key.clone(), serde_json::Value::Array(values))
+            })
+        })
+        .collect();
+    let zipped: Vec<Vec<String>> = experiment
+        .axes
+        .iter()
+        .filter(|a| a.keys.len() > 1)
+        .map(|a| a.keys.clone())
+        .collect();
+    serde_json::json!({
+        "source": experiment.file.display().to_string(),
+        "overrides": overrides,
+        "sweep": sweep,
+        "zipped": zipped,
+        "trials": trials.iter().map(|t| serde_json::json!({
+            "id": t.id,
+            "label": t.label,
+            "model": t.train_id,
+            "config": t.resolved,
+        })).collect::<Vec<_>>(),
+    })
+}
