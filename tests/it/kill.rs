@@ -396,3 +396,43 @@ fn the_record_never_describes_other_tables_than_those_beside_it() {
     assert_eq!(recorded.as_ref(), Some(&tabled));
     assert_ne!(tabled, first);
 }
+
+#[test]
+fn a_trial_folder_missing_a_file_is_done_again() {
+    let run = Run::new();
+    run.finish();
+    let trials = run.folder().join("trials");
+    let mut folders: Vec<PathBuf> = std::fs::read_dir(&trials)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    folders.sort();
+    // What a concurrent or killed run could once leave: a trial folder without its config,
+    // and one without its samples.
+    std::fs::remove_file(folders[0].join("config.yaml")).unwrap();
+    std::fs::remove_file(folders[1].join("samples.csv")).unwrap();
+    let stdout = run.finish();
+    assert_eq!(skipped(&stdout), 2, "{stdout}");
+    assert!(folders[0].join("config.yaml").is_file());
+    assert!(folders[1].join("samples.csv").is_file());
+    assert_eq!(&outcome(&run.folder()), reference());
+}
+
+#[test]
+fn a_trial_has_the_same_numbers_whatever_order_the_sweep_runs_it_in() {
+    let forward = Run::new();
+    forward.finish();
+    let backward = Run::new();
+    let mut command = backward.command(None);
+    command.args(["train.lr=0.002,0.001", "sampler.steps_per_level=6,3"]);
+    assert!(command.output().unwrap().status.success());
+    // By the config hash that ends each trial id (the labels list the axes in sweep order).
+    let per_trial = |folder: &Path| -> BTreeMap<String, String> {
+        outcome(folder)
+            .into_iter()
+            .filter(|(id, _)| id != "metrics.csv")
+            .map(|(id, result)| (id.rsplit('-').next().unwrap().to_string(), result))
+            .collect()
+    };
+    assert_eq!(per_trial(&forward.folder()), per_trial(&backward.folder()));
+}
