@@ -24,11 +24,12 @@ use crate::trial::Trial;
 pub type Trace = Vec<(f64, Vec<f64>)>;
 
 /// Wraps a model and counts its calls: one call on the whole batch is one NFE. When tracing,
-/// it also keeps the first row of every input with its noise level.
+/// it also keeps the first row of every input with its noise level, on the model's device
+/// until the run ends (no copy to the CPU per step).
 pub struct CountingModel<'a> {
     inner: &'a dyn ScoreModel,
     calls: Cell<u64>,
-    trace: Option<RefCell<Trace>>,
+    trace: Option<RefCell<Vec<(Tensor, Tensor)>>>,
 }
 
 impl<'a> CountingModel<'a> {
@@ -52,22 +53,26 @@ impl<'a> CountingModel<'a> {
         self.calls.get()
     }
 
-    /// The recorded (sigma, first row) pairs, in call order.
-    pub fn trace(self) -> Trace {
-        self.trace.map(RefCell::into_inner).unwrap_or_default()
+    /// The recorded (sigma, first row) pairs, in call order, copied to the CPU.
+    pub fn trace(self) -> candle_core::Result<Trace> {
+        let on_cpu = |t: Tensor| t.to_dtype(candle_core::DType::F64)?.to_vec1::<f64>();
+        self.trace
+            .map(RefCell::into_inner)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(sigma, x)| Ok((on_cpu(sigma)?[0], on_cpu(x)?)))
+            .collect()
     }
 
     fn count(&self, x: &Tensor, sigma: &Tensor) -> candle_core::Result<()> {
         self.calls.set(self.calls.get() + 1);
         if let Some(trace) = &self.trace {
-            let first = |t: &Tensor| -> candle_core::Result<Vec<f64>> {
-                t.narrow(0, 0, 1)?
-                    .flatten_all()?
-                    .to_dtype(candle_core::DType::F64)?
-                    .to_vec1::<f64>()
+            // `* 1.0` copies the row into a buffer of its own (a view would keep the whole
+            // batch alive); exact, as is the later widening to f64.
+            let first = |t: &Tensor| -> candle_core::Result<Tensor> {
+                Ok((t.narrow(0, 0, 1)?.flatten_all()? * 1.0)?.detach())
             };
-            let level = first(sigma)?[0];
-            trace.borrow_mut().push((level, first(x)?));
+            trace.borrow_mut().push((first(sigma)?, first(x)?));
         }
         Ok(())
     }
@@ -225,7 +230,7 @@ pub fn evaluate(
         samples = samples.with_labels(targets);
     }
     let nfe = counting.calls();
-    let trace = counting.trace();
+    let trace = counting.trace()?;
     let sample_seconds = start.elapsed().as_secs_f64();
     if let Some(error) = diverged(trial, &samples) {
         return Err(error);

@@ -119,27 +119,37 @@ impl Model {
     }
 }
 
-/// c_in, c_skip and c_out as (n, 1) columns for a column of noise levels.
+/// c_in, c_skip and c_out as columns shaped like `sigma`, computed on its device (no copy
+/// to the CPU per evaluation) in f64 with the operations of [`coefficients`] in its order, so
+/// on the CPU they are the same numbers bit for bit.
 fn coefficient_columns(
     kind: Parameterisation,
     sigma: &Tensor,
     sigma_data: f64,
 ) -> candle_core::Result<(Tensor, Tensor, Tensor)> {
-    let values = sigma
-        .flatten_all()?
-        .to_dtype(candle_core::DType::F64)?
-        .to_vec1::<f64>()?;
-    let mut skip = Vec::with_capacity(values.len());
-    let mut out = Vec::with_capacity(values.len());
-    let mut input = Vec::with_capacity(values.len());
-    for s in values {
-        let (c_skip, c_out, c_in) = coefficients(kind, s, sigma_data);
-        skip.push(c_skip as f32);
-        out.push(c_out as f32);
-        input.push(c_in as f32);
-    }
-    let column =
-        |v: Vec<f32>| Tensor::from_vec(v, sigma.shape(), sigma.device())?.to_dtype(sigma.dtype());
+    let s = sigma.to_dtype(candle_core::DType::F64)?;
+    let ones = s.ones_like()?;
+    let vp_in = || ones.div(&(s.sqr()? + 1.0)?.sqrt()?);
+    let (skip, out, input) = match kind {
+        Parameterisation::Score => (ones.clone(), s.clone(), ones.clone()),
+        Parameterisation::Eps => (ones.clone(), s.neg()?, vp_in()?),
+        Parameterisation::X0 => (s.zeros_like()?, ones.clone(), vp_in()?),
+        Parameterisation::V => {
+            let vp_in = vp_in()?;
+            (vp_in.sqr()?, s.neg()?.mul(&vp_in)?, vp_in)
+        }
+        Parameterisation::Edm => {
+            let data_squared = sigma_data * sigma_data;
+            let total = (s.sqr()? + data_squared)?;
+            let root = total.sqrt()?;
+            (
+                (&ones * data_squared)?.div(&total)?,
+                (&s * sigma_data)?.div(&root)?,
+                ones.div(&root)?,
+            )
+        }
+    };
+    let column = |t: Tensor| t.to_dtype(sigma.dtype());
     Ok((column(input)?, column(skip)?, column(out)?))
 }
 
@@ -258,4 +268,42 @@ fn default_divergence(
         }
     }
     Plain(model).score_divergence(x, sigma, probes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    /// The columns computed on the device are the scalar coefficients rounded to f32, bit
+    /// for bit (so moving them off the CPU changed no number).
+    #[test]
+    fn coefficient_columns_are_the_scalar_coefficients() {
+        let sigmas = [0.002f32, 0.1, 0.5, 1.0, 3.7, 80.0, 1e4];
+        let sigma = Tensor::from_slice(&sigmas, (sigmas.len(), 1), &Device::Cpu).unwrap();
+        let bits = |t: &Tensor| -> Vec<u32> {
+            let values = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            values.iter().map(|v| v.to_bits()).collect()
+        };
+        for kind in [
+            Parameterisation::Score,
+            Parameterisation::Eps,
+            Parameterisation::X0,
+            Parameterisation::V,
+            Parameterisation::Edm,
+        ] {
+            let (c_in, c_skip, c_out) = coefficient_columns(kind, &sigma, 0.5).unwrap();
+            assert_eq!(c_in.dims(), sigma.dims());
+            let (mut skip, mut out, mut input) = (vec![], vec![], vec![]);
+            for s in sigmas {
+                let (c_skip, c_out, c_in) = coefficients(kind, s as f64, 0.5);
+                skip.push((c_skip as f32).to_bits());
+                out.push((c_out as f32).to_bits());
+                input.push((c_in as f32).to_bits());
+            }
+            assert_eq!(bits(&c_in), input, "{kind:?} c_in");
+            assert_eq!(bits(&c_skip), skip, "{kind:?} c_skip");
+            assert_eq!(bits(&c_out), out, "{kind:?} c_out");
+        }
+    }
 }

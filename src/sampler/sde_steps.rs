@@ -70,14 +70,10 @@ pub fn reverse_sde_step(
     stepped / scale_next
 }
 
-/// The batch mean of the per-row Euclidean norms (score_sde's ||.|| in the corrector).
-pub fn mean_row_norm(x: &Tensor) -> candle_core::Result<f64> {
-    x.sqr()?
-        .sum(1)?
-        .sqrt()?
-        .mean_all()?
-        .to_dtype(DType::F64)?
-        .to_scalar::<f64>()
+/// The batch mean of the per-row Euclidean norms (score_sde's ||.|| in the corrector), as an
+/// f64 scalar tensor on x's device.
+pub fn mean_row_norm(x: &Tensor) -> candle_core::Result<Tensor> {
+    x.sqr()?.sum(1)?.sqrt()?.mean_all()?.to_dtype(DType::F64)
 }
 
 /// score_sde's alpha_i = 1 - beta_i at grid level i: the squared signal scale lost in the
@@ -88,20 +84,23 @@ pub fn corrector_alpha(grid: &Grid, i: usize) -> f64 {
 }
 
 /// The Langevin corrector's step size 2 alpha (r ||z|| / ||score||)^2 for signal-to-noise
-/// ratio r (Song et al. 2021, Alg. 5). The ratio of norms is the same in x and in sigma
-/// space (both scale by s), so the step is taken in sigma space as it stands.
+/// ratio r (Song et al. 2021, Alg. 5), as an f64 scalar tensor on the batch's device (no copy
+/// to the CPU per step). The ratio of norms is the same in x and in sigma space (both scale
+/// by s), so the step is taken in sigma space as it stands.
 pub fn snr_step_size(
     score: &Tensor,
     noise: &Tensor,
     snr: f64,
     alpha: f64,
-) -> candle_core::Result<f64> {
-    let ratio = snr * mean_row_norm(noise)? / mean_row_norm(score)?.max(f64::MIN_POSITIVE);
-    Ok(2.0 * alpha * ratio * ratio)
+) -> candle_core::Result<Tensor> {
+    let ratio =
+        (mean_row_norm(noise)? * snr)?.div(&mean_row_norm(score)?.maximum(f64::MIN_POSITIVE)?)?;
+    (&ratio * (2.0 * alpha))?.mul(&ratio)
 }
 
 /// One Langevin corrector step at one level (one evaluation): score_sde's
-/// `LangevinCorrector`, x + eps score + sqrt(2 eps) z with eps from [`snr_step_size`].
+/// `LangevinCorrector`, x + eps score + sqrt(2 eps) z with eps from [`snr_step_size`]
+/// (the arithmetic of [`super::steps::langevin_step_with_noise`] with eps on the device).
 pub fn langevin_corrector_step(
     model: &dyn ScoreModel,
     x: &Tensor,
@@ -113,7 +112,25 @@ pub fn langevin_corrector_step(
     let score = score_at(model, x, sigma)?;
     let noise = rng.normal_like(x)?;
     let eps = snr_step_size(&score, &noise, snr, alpha)?;
-    super::steps::langevin_step_with_noise(x, &score, eps, &noise)
+    langevin_step_on_device(x, &score, &eps, &noise)
+}
+
+/// x + eps score + sqrt(2 eps) z for a step size eps held as an f64 scalar tensor: the
+/// numbers of [`super::steps::langevin_step_with_noise`] with eps read back to the CPU.
+fn langevin_step_on_device(
+    x: &Tensor,
+    score: &Tensor,
+    eps: &Tensor,
+    noise: &Tensor,
+) -> candle_core::Result<Tensor> {
+    let broadcast = vec![1; x.rank()];
+    let step = eps.to_dtype(x.dtype())?.reshape(broadcast.as_slice())?;
+    let root = (eps * 2.0)?
+        .sqrt()?
+        .to_dtype(x.dtype())?
+        .reshape(broadcast)?;
+    x.add(&score.broadcast_mul(&step)?)?
+        .add(&noise.broadcast_mul(&root)?)
 }
 
 /// One annealed-Langevin corrector step (one evaluation): score_sde's
@@ -130,4 +147,35 @@ pub fn ald_corrector_step(
     let score = score_at(model, x, sigma)?;
     let eps = 2.0 * alpha * (snr * sigma).powi(2);
     super::steps::langevin_step(x, &score, eps, rng)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    fn bits(t: &Tensor) -> Vec<u32> {
+        let values = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        values.iter().map(|v| v.to_bits()).collect()
+    }
+
+    /// The step size kept on the device is the host formula's, and the step the same numbers
+    /// as the host step with that size, bit for bit.
+    #[test]
+    fn the_corrector_step_on_the_device_is_the_host_step() {
+        let device = Device::Cpu;
+        let x = Tensor::randn(0f32, 1.0, (16, 3), &device).unwrap();
+        let score = Tensor::randn(0f32, 5.0, (16, 3), &device).unwrap();
+        let noise = Tensor::randn(0f32, 1.0, (16, 3), &device).unwrap();
+        let (snr, alpha) = (0.16, 0.97);
+        let eps = snr_step_size(&score, &noise, snr, alpha).unwrap();
+        let norm = |t: &Tensor| mean_row_norm(t).unwrap().to_scalar::<f64>().unwrap();
+        let ratio = snr * norm(&noise) / norm(&score).max(f64::MIN_POSITIVE);
+        let host = 2.0 * alpha * ratio * ratio;
+        assert_eq!(eps.to_scalar::<f64>().unwrap().to_bits(), host.to_bits());
+        let on_device = langevin_step_on_device(&x, &score, &eps, &noise).unwrap();
+        let on_host =
+            super::super::steps::langevin_step_with_noise(&x, &score, host, &noise).unwrap();
+        assert_eq!(bits(&on_device), bits(&on_host));
+    }
 }
