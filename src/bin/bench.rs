@@ -2,7 +2,11 @@
 //! evaluation, for the networks and batch sizes the experiments use, peak memory of U-Net
 //! training, and feature-extraction throughput. Prints, never asserts.
 //!
-//! `cargo run --release --bin bench [-- --steps 2000 --image-steps 200]`
+//! `cargo run --release --bin bench [-- --steps 2000 --image-steps 200 --device cpu --no-features]`
+//!
+//! `--device` (`cpu`, `cuda`, `cuda:N`, `auto`) is the experiments' `device` setting;
+//! `--no-features` skips the feature extractors (classifier and Inception); `--samples 2000`
+//! and `--image-samples 200` set how many points and images are sampled.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -43,8 +47,13 @@ sampler: {kind: heun, steps: 18}
 features: {kind: classifier}
 "#;
 
+/// The value after `flag` on the command line.
+fn value(flag: &str) -> Option<String> {
+    std::env::args().skip_while(|a| a != flag).nth(1)
+}
+
 fn number(flag: &str, default: usize) -> Result<usize, String> {
-    match std::env::args().skip_while(|a| a != flag).nth(1) {
+    match value(flag) {
         Some(text) => text
             .parse()
             .map_err(|_| format!("{flag} takes a number, not {text}")),
@@ -61,10 +70,20 @@ fn peak_memory_mib() -> Option<f64> {
 }
 
 /// U-Net training and sampling at the images experiment's size, then feature extraction.
-fn images(dir: &Path, steps: usize) -> Result<(), String> {
+fn images(
+    dir: &Path,
+    steps: usize,
+    samples: usize,
+    device: &str,
+    features: bool,
+) -> Result<(), String> {
     let file = dir.join("images.yaml");
     std::fs::write(&file, IMAGES).map_err(|e| e.to_string())?;
-    let overrides = vec![format!("train.steps={steps}")];
+    let overrides = vec![
+        format!("train.steps={steps}"),
+        format!("num_samples={samples}"),
+        format!("device={device}"),
+    ];
     let experiment = Experiment::load(&file, &overrides).map_err(|e| e.to_string())?;
     let trials = resolve_all(&experiment).map_err(|e| e.to_string())?;
     let trial = &trials[0];
@@ -81,11 +100,14 @@ fn images(dir: &Path, steps: usize) -> Result<(), String> {
     );
     let evaluation = evaluate(trial, &model, None, &mut |_| {}).map_err(|e| e.to_string())?;
     println!(
-        "sample unet   200 images: {} NFE in {:.2} s = {:.1} ms per NFE",
+        "sample unet   {samples} images: {} NFE in {:.2} s = {:.1} ms per NFE",
         evaluation.nfe,
         evaluation.sample_seconds,
         1000.0 * evaluation.sample_seconds / evaluation.nfe as f64
     );
+    if !features {
+        return Ok(());
+    }
 
     let items = trial.training_data.head(2000);
     let start = Instant::now();
@@ -104,12 +126,12 @@ fn images(dir: &Path, steps: usize) -> Result<(), String> {
         "features classifier: trained in {prepared:.1} s; {:.0} images/s",
         items.len() as f64 / start.elapsed().as_secs_f64()
     );
-    inception(dir)
+    inception(dir, &trial.device)
 }
 
 /// Inception-v3 (FID) features of 16x16 images resized to 299x299, with random weights of
 /// the right names and shapes (throughput does not depend on the values).
-fn inception(dir: &Path) -> Result<(), String> {
+fn inception(dir: &Path, device: &Device) -> Result<(), String> {
     let mut rng = Rng::from_seed(1);
     let mut tensors = HashMap::new();
     for (name, shape) in expected_tensors() {
@@ -124,7 +146,7 @@ fn inception(dir: &Path) -> Result<(), String> {
     }
     let weights = dir.join("inception.safetensors");
     candle_core::safetensors::save(&tensors, &weights).map_err(|e| e.to_string())?;
-    let map = InceptionMap::load(&weights, 50, &Device::Cpu)?;
+    let map = InceptionMap::load(&weights, 50, device)?;
     let images = Samples::with_shape(
         &[1, 16, 16],
         (0..8 * 256).map(|_| 2.0 * rng.uniform() - 1.0).collect(),
@@ -142,15 +164,25 @@ fn inception(dir: &Path) -> Result<(), String> {
 fn main() -> Result<(), String> {
     let steps = number("--steps", 2000)?;
     let image_steps = number("--image-steps", 200)?;
+    let samples = number("--samples", 2000)?;
+    let image_samples = number("--image-samples", 200)?;
+    let device = value("--device").unwrap_or_else(|| "cpu".to_string());
+    let features = !std::env::args().any(|a| a == "--no-features");
+    println!("device {device}");
     std::env::set_var("RAYON_NUM_THREADS", "1");
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     // First, so the peak memory printed is the U-Net's.
-    images(dir.path(), image_steps)?;
+    images(dir.path(), image_steps, image_samples, &device, features)?;
     let file = dir.path().join("bench.yaml");
     std::fs::write(&file, EXPERIMENT).map_err(|e| e.to_string())?;
 
     for network in ["mlp", "oracle"] {
-        let overrides = vec![format!("train.steps={steps}"), format!("network={network}")];
+        let overrides = vec![
+            format!("train.steps={steps}"),
+            format!("network={network}"),
+            format!("num_samples={samples}"),
+            format!("device={device}"),
+        ];
         let experiment = Experiment::load(&file, &overrides).map_err(|e| e.to_string())?;
         let trials = resolve_all(&experiment).map_err(|e| e.to_string())?;
         let trial = &trials[0];
@@ -168,7 +200,7 @@ fn main() -> Result<(), String> {
         }
         let evaluation = evaluate(trial, &model, None, &mut |_| {}).map_err(|e| e.to_string())?;
         println!(
-            "sample {network:<6} 2000 points: {} NFE in {:.2} s = {:.2} ms per NFE",
+            "sample {network:<6} {samples} points: {} NFE in {:.2} s = {:.2} ms per NFE",
             evaluation.nfe,
             evaluation.sample_seconds,
             1000.0 * evaluation.sample_seconds / evaluation.nfe as f64
