@@ -1,4 +1,4 @@
-//! The command line: `runner sweep FILE [key=value ...]` and `runner plugins [KIND]`.
+//! The command line: `runner sweep FILE [key=value ...] [--device D]` and `runner plugins [KIND]`.
 //! Thin: it parses arguments and calls the library. A crate with its own plugins can call
 //! [`main`] from its binary to get the same CLI with its plugins registered.
 
@@ -35,6 +35,10 @@ pub enum Command {
         /// Parent folder for results.
         #[arg(long, default_value = "results")]
         results: PathBuf,
+        /// `auto`, `cpu`, `cuda` or `cuda:N`: the same as the override `device=...` (wins
+        /// over the file and the other overrides).
+        #[arg(long)]
+        device: Option<String>,
     },
     /// List registered plugins with their parameters and defaults.
     Plugins {
@@ -78,7 +82,12 @@ pub fn execute_status(cli: Cli, out: &mut dyn std::io::Write) -> Result<u8, Stri
             overrides,
             dry_run,
             results,
+            device,
         } => {
+            let mut overrides = overrides;
+            if let Some(device) = device {
+                overrides.push(format!("device={device}"));
+            }
             let options = SweepOptions { results, dry_run };
             let report = match run::sweep(&file, &overrides, &options, out) {
                 Ok(report) => report,

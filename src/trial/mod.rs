@@ -43,7 +43,8 @@ params! {
         name: Option<String> = None,
         /// Seed of every random draw (data, initialisation, training noise, sampling).
         seed: u64 = 0,
-        /// `cpu`, or `cuda` / `cuda:N` when built with the `cuda` feature.
+        /// `cpu`, `cuda` / `cuda:N` (builds with the `cuda` feature), or `auto` (CUDA when built
+        /// with it and a GPU answers, else the CPU). Trials record `cpu` or `cuda`.
         device: String = "cpu".to_string(),
         /// Compute threads (candle's pools spin-wait: 1 is robust on a busy 2-core machine).
         threads: usize = 1,
@@ -196,13 +197,9 @@ fn resolve(
         .collect();
     let settings_raw = RawParams::new("", scalars, &provenance);
     let settings = Settings::from_raw(&settings_raw)?;
-    let device = crate::device::parse(&settings.device).map_err(|m| {
-        settings_raw.invalid(
-            "device",
-            m,
-            "use `device: cpu`, or rebuild with `--features cuda` for `cuda`",
-        )
-    })?;
+    let device = crate::device::select(&settings.device)
+        .map_err(|e| settings_raw.invalid("device", e.message, e.fix))?;
+    crate::device::announce(&device);
     naming::check_sweep_name(settings.name.as_deref(), &experiment.stem, &settings_raw)?;
     if settings.threads == 0 {
         return Err(settings_raw.invalid("threads", "must be at least 1", "set `threads: 1`"));
@@ -425,7 +422,7 @@ fn resolve(
 
     let mut resolved = serde_json::Map::new();
     resolved.insert("seed".into(), settings.seed.into());
-    resolved.insert("device".into(), settings.device.clone().into());
+    resolved.insert("device".into(), device.name.into());
     resolved.insert("num_samples".into(), settings.num_samples.into());
     resolved.insert("data".into(), with_kind(data_plugin.name, data_params));
     resolved.insert(
@@ -488,7 +485,7 @@ fn resolve(
         training,
         settings,
         train,
-        device,
+        device: device.device,
         dataset,
         schedule: Arc::from(schedule.plugin),
         weighting: Arc::from(weighting.plugin),

@@ -10,6 +10,7 @@ mod cli;
 mod common;
 mod config_errors;
 mod conv;
+mod device;
 mod external_sampler;
 mod failures;
 mod features;
