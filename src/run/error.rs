@@ -68,7 +68,8 @@ pub enum RunError {
 impl RunError {
     /// The classified error for a failed write of `path` (what the sweep itself reports
     /// when a write fails; public so that callers and tests can build the same message).
-    pub fn from_write(path: &Path, error: std::io::Error) -> RunError {
+    /// `error` is an `std::io::Error`, or any error that quotes one (`... (os error 28)`).
+    pub fn from_write(path: &Path, error: impl std::fmt::Display + 'static) -> RunError {
         write_error(path, error)
     }
 }

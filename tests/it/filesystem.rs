@@ -114,6 +114,13 @@ fn write_errors_are_classified_by_cause_with_the_right_fix() {
         &other,
         &[&shown, "Input/output error", "writable", "--results"],
     );
+
+    // An error of a table or plot writer that quotes the OS error is classified by it.
+    let quoted = format!("parquet: {}", io::Error::from_raw_os_error(ENOSPC));
+    let message = RunError::from_write(&path, quoted).to_string();
+    assert_mentions(&message, &["(os error 28)", "the disk holding", "is full"]);
+    let unquoted = RunError::from_write(&path, "the encoder failed".to_string()).to_string();
+    assert_mentions(&unquoted, &["the encoder failed", "writable"]);
 }
 
 #[test]
