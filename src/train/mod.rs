@@ -262,6 +262,7 @@ pub fn train_resumable(
     network.set_training(true);
     let dim = data.dim();
     let tail_start = settings.steps - settings.steps / 4;
+    let mut pending = PendingLosses::default();
 
     for step in first_step..=settings.steps {
         let indices: Vec<usize> = (0..settings.batch_size)
@@ -295,25 +296,9 @@ pub fn train_resumable(
         let factors = Tensor::from_vec(factors, settings.batch_size, device)?;
         let loss = normalised.mul(&factors)?.mean_all()?;
 
-        let loss_value = loss.to_scalar::<f32>()? as f64;
-        if !loss_value.is_finite() {
-            return Err(TrainError::NonFinite {
-                step,
-                loss: loss_value,
-                lr: settings.lr,
-                weighting: trial.resolved["weighting"]["kind"]
-                    .as_str()
-                    .unwrap_or("?")
-                    .to_string(),
-            });
-        }
         optimizer.backward_step(&loss)?;
-
-        let per_example = normalised.to_vec1::<f32>()?;
-        window.add(loss_value, &draws, &per_example);
-        if step > tail_start {
-            tail.add(loss_value, &draws, &per_example);
-        }
+        // Kept on the device and read once per record (no per-step copy to the host).
+        pending.push(step, loss.detach(), normalised.detach(), draws);
 
         if settings.ema_decay > 0.0 {
             // Warm-up so early averages are not dominated by the random initialisation.
@@ -326,7 +311,26 @@ pub fn train_resumable(
             }
         }
 
-        if step % settings.log_every == 0 || step == settings.steps {
+        let stopping = step < settings.steps && (hooks.stop_requested)();
+        let snapshot_due = stopping
+            || (hooks.snapshot_every > 0
+                && step % hooks.snapshot_every == 0
+                && step < settings.steps);
+        let record_due = step % settings.log_every == 0 || step == settings.steps;
+        if record_due || snapshot_due {
+            if let Some((step, loss)) = pending.drain_into(&mut window, &mut tail, tail_start)? {
+                return Err(TrainError::NonFinite {
+                    step,
+                    loss,
+                    lr: settings.lr,
+                    weighting: trial.resolved["weighting"]["kind"]
+                        .as_str()
+                        .unwrap_or("?")
+                        .to_string(),
+                });
+            }
+        }
+        if record_due {
             let (mean, per_level) = window.take();
             history.steps.push(step);
             history.loss.push(mean);
@@ -334,12 +338,7 @@ pub fn train_resumable(
             (hooks.on_log)(step, settings.steps, mean);
         }
         crate::crash::point("train.step");
-        let stopping = step < settings.steps && (hooks.stop_requested)();
-        if stopping
-            || (hooks.snapshot_every > 0
-                && step % hooks.snapshot_every == 0
-                && step < settings.steps)
-        {
+        if snapshot_due {
             let frozen = snapshot(step, &optimizer, &ema, &rng, &window, &tail, &history);
             (hooks.on_snapshot)(&frozen).map_err(TrainError::Snapshot)?;
             if stopping {
@@ -384,6 +383,53 @@ pub fn load_variables(
             .map_err(|e| format!("tensor `{name}`: {e}"))?;
     }
     Ok(())
+}
+
+/// The losses of the steps since the last record, still on the device.
+#[derive(Default)]
+struct PendingLosses {
+    steps: Vec<usize>,
+    /// Per step: the weighted loss (a scalar) and the normalised loss of each example.
+    losses: Vec<Tensor>,
+    per_example: Vec<Tensor>,
+    draws: Vec<Vec<(f64, usize)>>,
+}
+
+impl PendingLosses {
+    fn push(&mut self, step: usize, loss: Tensor, per_example: Tensor, draws: Vec<(f64, usize)>) {
+        self.steps.push(step);
+        self.losses.push(loss);
+        self.per_example.push(per_example);
+        self.draws.push(draws);
+    }
+
+    /// Copies the pending losses to the host in one transfer each and adds them, step by
+    /// step, to `window` (and to `tail` past `tail_start`). Stops at the first step whose
+    /// loss is not finite and returns it with that loss.
+    fn drain_into(
+        &mut self,
+        window: &mut LossWindow,
+        tail: &mut LossWindow,
+        tail_start: usize,
+    ) -> candle_core::Result<Option<(usize, f64)>> {
+        if self.steps.is_empty() {
+            return Ok(None);
+        }
+        let pending = std::mem::take(self);
+        let losses = Tensor::stack(&pending.losses, 0)?.to_vec1::<f32>()?;
+        let per_example = Tensor::stack(&pending.per_example, 0)?.to_vec2::<f32>()?;
+        for (i, step) in pending.steps.iter().enumerate() {
+            let loss = losses[i] as f64;
+            if !loss.is_finite() {
+                return Ok(Some((*step, loss)));
+            }
+            window.add(loss, &pending.draws[i], &per_example[i]);
+            if *step > tail_start {
+                tail.add(loss, &pending.draws[i], &per_example[i]);
+            }
+        }
+        Ok(None)
+    }
 }
 
 /// Running sums of the loss, overall and per level.
