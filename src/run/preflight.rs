@@ -42,9 +42,11 @@ pub(super) fn check(folder: &SweepFolder, trials: &[Trial]) -> Result<(), RunErr
         }
     }
     let needed = estimate(folder, trials);
-    // Where free space cannot be asked for, the writes themselves report a full disk.
-    if let Ok(free) = fs4::available_space(&folder.root) {
-        if free < needed.total() {
+    // Where free space cannot be asked for (or a filesystem reports no size at all, as some
+    // network and FUSE ones do), the writes themselves report a full disk.
+    if let Ok(stats) = fs4::statvfs(&folder.root) {
+        let free = stats.available_space();
+        if stats.total_space() > 0 && free < needed.total() {
             return Err(no_space(
                 &folder.root,
                 format!(
