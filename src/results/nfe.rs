@@ -147,9 +147,11 @@ pub fn write_charts(dir: &Path, rows: &[TrialRow]) -> Result<(), PlotError> {
     Ok(())
 }
 
-/// Swept values as a file name part: `network=mlp` → `network-mlp`.
+/// Swept values as a file name part: `network=mlp` → `network-mlp`; past 100 characters, its
+/// first 89 and a hash of the whole.
 fn file_safe(text: &str) -> String {
-    text.chars()
+    let safe: String = text
+        .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || "._-".contains(c) {
                 c
@@ -157,7 +159,13 @@ fn file_safe(text: &str) -> String {
                 '-'
             }
         })
-        .collect()
+        .collect();
+    // File names are limited to 255 bytes: a long one keeps its start and a hash of the whole.
+    if safe.len() <= 100 {
+        return safe;
+    }
+    let hash = crate::trial::stable_hash(&serde_json::Value::from(text));
+    format!("{}-{hash}", &safe[..89])
 }
 
 /// The table behind the charts: one row per trial with its line, NFE and metrics.

@@ -443,7 +443,6 @@ fn long_swept_values_give_short_folder_names_inside_the_results_folder() {
 }
 
 #[test]
-#[ignore = "quality-vs-NFE chart names are not length-capped yet (src/results/nfe.rs file_safe)"]
 fn long_swept_values_beside_a_sampler_sweep_give_chart_names_the_filesystem_takes() {
     // The quality-vs-NFE charts are named after the swept values outside the sampler.
     let a = format!("{}a", "x".repeat(299));
