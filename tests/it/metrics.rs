@@ -5,6 +5,7 @@ use scorelab::metric::{Metric, MetricInput};
 use scorelab::plugins::metrics::fd::{frechet_distance, mean_and_covariance};
 use scorelab::plugins::metrics::mmd::mmd_squared;
 use scorelab::plugins::metrics::mode_weights::mode_weight_tv;
+use scorelab::plugins::metrics::sliced_wasserstein::wasserstein_1d_squared;
 use scorelab::rng::Rng;
 
 use crate::common::{resolve, SMALL_GMM};
@@ -102,6 +103,57 @@ fn sliced_wasserstein_of_a_shift_is_its_length_over_sqrt2() {
     );
     let zero = SlicedWassersteinFixture::new(64).compute(&trials[0], &points, &points);
     assert!(zero.abs() < 1e-12);
+}
+
+#[test]
+fn sliced_wasserstein_is_exact_for_unequal_set_sizes() {
+    // {0, 1} against {0, 0, 3}: the quantile functions differ by 0 on (0, 1/2), by 1 on
+    // (1/2, 2/3) and by 2 on (2/3, 1), so W2^2 = 1/6 + 4/3 = 3/2. In 1D every direction is
+    // +-1, so the sliced distance is W2 itself.
+    assert_eq!(
+        wasserstein_1d_squared(vec![1.0, 0.0], vec![3.0, 0.0, 0.0]),
+        1.5
+    );
+    assert_eq!(
+        wasserstein_1d_squared(vec![3.0, 0.0, 0.0], vec![1.0, 0.0]),
+        1.5
+    );
+    let trials = resolve(SMALL_GMM, &[]).unwrap();
+    let sw = SlicedWassersteinFixture::new(8).compute(
+        &trials[0],
+        &Samples::new(1, vec![0.0, 1.0]),
+        &Samples::new(1, vec![0.0, 0.0, 3.0]),
+    );
+    assert!((sw - 1.5f64.sqrt()).abs() < 1e-12, "{sw}");
+
+    // Against the same integral on a fine grid of quantile levels, for sizes 7 and 5 (no
+    // common divisor) and 6 and 4.
+    let mut rng = Rng::from_seed(3);
+    for (n, m) in [(7, 5), (6, 4), (1, 9)] {
+        let a: Vec<f64> = (0..n).map(|_| rng.normal()).collect();
+        let b: Vec<f64> = (0..m).map(|_| 2.0 * rng.normal() + 1.0).collect();
+        let sorted = |v: &[f64]| {
+            let mut v = v.to_vec();
+            v.sort_by(f64::total_cmp);
+            v
+        };
+        let (sa, sb) = (sorted(&a), sorted(&b));
+        let steps = 7 * 5 * 6 * 4 * 9 * 10;
+        let grid: f64 = (0..steps)
+            .map(|k| {
+                let q = (k as f64 + 0.5) / steps as f64;
+                let x = sa[(q * n as f64) as usize];
+                let y = sb[(q * m as f64) as usize];
+                (x - y).powi(2)
+            })
+            .sum::<f64>()
+            / steps as f64;
+        let exact = wasserstein_1d_squared(a, b);
+        assert!(
+            (exact - grid).abs() < 1e-9 * grid.max(1.0),
+            "{n} vs {m}: {exact} {grid}"
+        );
+    }
 }
 
 /// Builds the registered plugin with a given number of projections.
