@@ -36,6 +36,24 @@ pub struct MetricInput<'a> {
     pub features: Option<&'a FeatureSet>,
 }
 
+/// Fails when any item has a NaN or infinite coordinate, saying how many: a metric never
+/// scores a diverged sample (dropping it, or letting it saturate a kernel, would hide the
+/// divergence). The engine records the metric as NaN with this message.
+pub fn require_finite(items: &Samples, what: &str) -> Result<(), String> {
+    let bad = items
+        .rows()
+        .filter(|r| r.iter().any(|v| !v.is_finite()))
+        .count();
+    if bad == 0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "{bad} of {} {what} are not finite (NaN or inf), so the metric is not computed",
+            items.len()
+        ))
+    }
+}
+
 /// A metric's value, with secondary figures recorded beside it as `<metric>_<name>`
 /// (e.g. the NFE a likelihood took).
 #[derive(Debug, Clone, PartialEq)]

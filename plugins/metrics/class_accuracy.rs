@@ -3,7 +3,7 @@
 //! `features: classifier`). Higher is better. Detail `samples` records the sample count.
 
 use scorelab::config::{NoParams, Params, RawParams};
-use scorelab::metric::{Measured, Metric, MetricContext, MetricInput};
+use scorelab::metric::{require_finite, Measured, Metric, MetricContext, MetricInput};
 use scorelab::plugins::metrics::fid::feature_set;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 
@@ -44,12 +44,8 @@ impl Metric for ClassAccuracy {
                 intended.len()
             ));
         }
-        let value = if features.samples.all_finite() {
-            class_accuracy(predicted, intended)
-        } else {
-            f64::NAN
-        };
-        Ok(value.into())
+        require_finite(&features.samples, "sample features")?;
+        Ok(class_accuracy(predicted, intended).into())
     }
 
     fn uses_features(&self) -> bool {

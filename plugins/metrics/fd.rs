@@ -5,7 +5,7 @@
 use nalgebra::{DMatrix, DVector};
 use scorelab::config::{NoParams, Params, RawParams};
 use scorelab::dataset::Samples;
-use scorelab::metric::{Measured, Metric, MetricContext, MetricInput};
+use scorelab::metric::{require_finite, Measured, Metric, MetricContext, MetricInput};
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 
 /// Sample mean and unbiased covariance.
@@ -42,9 +42,7 @@ pub struct FrechetDistance;
 
 impl Metric for FrechetDistance {
     fn compute(&self, input: &MetricInput) -> Result<Measured, String> {
-        if !input.samples.all_finite() {
-            return Ok(f64::NAN.into());
-        }
+        require_finite(input.samples, "samples")?;
         let (mu1, c1) = mean_and_covariance(input.samples);
         let (mu2, c2) = mean_and_covariance(input.reference);
         Ok(frechet_distance(&mu1, &c1, &mu2, &c2).into())

@@ -10,7 +10,7 @@
 use scorelab::config::{NoParams, Params, RawParams};
 use scorelab::dataset::Samples;
 use scorelab::features::FeatureSet;
-use scorelab::metric::{Measured, Metric, MetricContext, MetricInput};
+use scorelab::metric::{require_finite, Measured, Metric, MetricContext, MetricInput};
 use scorelab::plugins::metrics::fd::{frechet_distance, mean_and_covariance};
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 
@@ -43,12 +43,8 @@ impl Metric for Fid {
         if x.len() < 2 || y.len() < 2 {
             return Err(format!("`fid` needs at least 2 samples and 2 reference items, got {} and {}. Fix: raise `num_samples`", x.len(), y.len()));
         }
-        let value = if x.all_finite() {
-            feature_frechet_distance(x, y)
-        } else {
-            f64::NAN
-        };
-        Ok(value.into())
+        require_finite(x, "sample features")?;
+        Ok(feature_frechet_distance(x, y).into())
     }
 
     fn uses_features(&self) -> bool {

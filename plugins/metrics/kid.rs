@@ -14,7 +14,7 @@
 use nalgebra::DMatrix;
 use scorelab::config::{Params, RawParams};
 use scorelab::dataset::Samples;
-use scorelab::metric::{Measured, Metric, MetricContext, MetricInput};
+use scorelab::metric::{require_finite, Measured, Metric, MetricContext, MetricInput};
 use scorelab::params;
 use scorelab::plugins::metrics::fid::feature_set;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
@@ -200,12 +200,7 @@ impl Metric for Kid {
         if x.len() < 2 || y.len() < 2 {
             return Err(format!("`kid` needs at least 2 samples and 2 reference items, got {} and {}. Fix: raise `num_samples`", x.len(), y.len()));
         }
-        if !x.all_finite() {
-            return Ok(Measured {
-                value: f64::NAN,
-                details: vec![("std", f64::NAN), ("subset_size", f64::NAN)],
-            });
-        }
+        require_finite(x, "sample features")?;
         let kid = kernel_distance(
             x,
             y,

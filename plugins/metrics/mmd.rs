@@ -4,7 +4,7 @@
 
 use scorelab::config::{NumberOrAuto, Params, RawParams};
 use scorelab::dataset::Samples;
-use scorelab::metric::{Measured, Metric, MetricContext, MetricInput};
+use scorelab::metric::{require_finite, Measured, Metric, MetricContext, MetricInput};
 use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 
@@ -67,9 +67,7 @@ pub fn mmd_squared(x: &Samples, y: &Samples, h: f64) -> f64 {
 
 impl Metric for Mmd {
     fn compute(&self, input: &MetricInput) -> Result<Measured, String> {
-        if !input.samples.all_finite() {
-            return Ok(f64::NAN.into());
-        }
+        require_finite(input.samples, "samples")?;
         let x = input.samples.head(self.params.max_points);
         let y = input.reference.head(self.params.max_points);
         let h = match self.params.bandwidth {

@@ -5,7 +5,7 @@
 use scorelab::analytic::GaussianMixture;
 use scorelab::config::{NoParams, Params, RawParams};
 use scorelab::dataset::Samples;
-use scorelab::metric::{Measured, Metric, MetricContext, MetricInput};
+use scorelab::metric::{require_finite, Measured, Metric, MetricContext, MetricInput};
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 
 /// Share of the points nearest each component.
@@ -30,6 +30,7 @@ pub struct ModeWeights;
 impl Metric for ModeWeights {
     fn compute(&self, input: &MetricInput) -> Result<Measured, String> {
         let mixture = input.dataset.mixture().ok_or("the dataset is not a mixture")?;
+        require_finite(input.samples, "samples")?;
         Ok(mode_weight_tv(mixture, input.samples).into())
     }
 }

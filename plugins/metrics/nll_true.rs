@@ -8,7 +8,7 @@
 //! `per_dim: true` it is in their unit, nats per dimension.
 
 use scorelab::config::{Params, RawParams};
-use scorelab::metric::{Measured, Metric, MetricContext, MetricInput};
+use scorelab::metric::{require_finite, Measured, Metric, MetricContext, MetricInput};
 use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 
@@ -38,6 +38,7 @@ impl Metric for NllTrue {
         } else {
             input.samples
         };
+        require_finite(all, &self.params.of)?;
         let count = self.params.points.unwrap_or(all.len()).min(all.len());
         let mut total = 0.0;
         for row in all.rows().take(count) {

@@ -11,7 +11,7 @@
 use nalgebra::DMatrix;
 use scorelab::config::{Params, RawParams};
 use scorelab::dataset::Samples;
-use scorelab::metric::{Measured, Metric, MetricContext, MetricInput};
+use scorelab::metric::{require_finite, Measured, Metric, MetricContext, MetricInput};
 use scorelab::params;
 use scorelab::plugins::metrics::fid::feature_set;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
@@ -108,11 +108,8 @@ impl Metric for PrecisionRecall {
                 y.len()
             ));
         }
-        let (precision, recall) = if x.all_finite() {
-            precision_recall(&x, &y, k)
-        } else {
-            (f64::NAN, f64::NAN)
-        };
+        require_finite(&x, "sample features")?;
+        let (precision, recall) = precision_recall(&x, &y, k);
         // The points used (at most `max_points` of each set), beside the engine's set sizes.
         Ok(Measured {
             value: precision,

@@ -4,7 +4,7 @@
 //! approximation is the finite number of directions.
 
 use scorelab::config::{Params, RawParams};
-use scorelab::metric::{Measured, Metric, MetricContext, MetricInput};
+use scorelab::metric::{require_finite, Measured, Metric, MetricContext, MetricInput};
 use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 use scorelab::rng::{Rng, Stream};
@@ -52,9 +52,7 @@ pub fn wasserstein_1d_squared(mut a: Vec<f64>, mut b: Vec<f64>) -> f64 {
 
 impl Metric for SlicedWasserstein {
     fn compute(&self, input: &MetricInput) -> Result<Measured, String> {
-        if !input.samples.all_finite() {
-            return Ok(f64::NAN.into());
-        }
+        require_finite(input.samples, "samples")?;
         let dim = input.samples.dim();
         let mut rng = Rng::new(input.seed, Stream::Metrics);
         let mut total = 0.0;

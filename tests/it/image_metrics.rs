@@ -283,9 +283,16 @@ fn image_feature_metrics_give_their_values_and_details() {
     let (precision, recall) = precision_recall(&x, &y, 3);
     assert_eq!(pr.value, precision);
     assert_eq!(pr.details, vec![("recall", recall), ("points", 200.0)]);
-    // Diverged samples score NaN rather than failing the trial.
+    // Diverged samples are never scored: the metric fails (the engine records NaN and the
+    // message) and says how many were not finite.
     let nan = feature_set(Samples::new(4, vec![f64::NAN; 40]), y, None, None);
-    assert!(compute(&trial, "fid", Some(&nan)).unwrap().value.is_nan());
+    for name in ["fid", "kid", "precision_recall"] {
+        let error = compute(&trial, name, Some(&nan)).unwrap_err();
+        assert!(
+            error.contains("10 of 10 sample features are not finite"),
+            "{name}: {error}"
+        );
+    }
     for name in ["fid", "kid", "precision_recall", "class_accuracy"] {
         let error = compute(&trial, name, None).unwrap_err();
         assert!(

@@ -221,3 +221,41 @@ fn nll_true_of_exact_samples_is_the_entropy() {
     let entropy = 1.0 + (2.0 * std::f64::consts::PI).ln();
     assert!((nll - entropy).abs() < 0.02, "{nll} vs {entropy}");
 }
+
+#[test]
+fn every_sample_metric_refuses_non_finite_samples_and_says_how_many() {
+    let trials = resolve(
+        &format!(
+            "{}eval: [fd, mmd, sliced_wasserstein, mode_weights, {{kind: nll_true, of: samples}}]\n",
+            SMALL_GMM.replace("eval: [fd, mmd, mode_weights]\n", "")
+        ),
+        &[],
+    )
+    .unwrap();
+    let trial = &trials[0];
+    let mut values: Vec<f64> = gaussian(50, [5.0, 5.0], 1.0, 2).as_slice().to_vec();
+    values[7] = f64::NAN;
+    values[20] = f64::INFINITY;
+    let samples = Samples::new(2, values);
+    let model = trial.new_model(&mut Rng::from_seed(0)).unwrap();
+    for (name, metric) in &trial.metrics {
+        let input = MetricInput {
+            samples: &samples,
+            reference: &trial.held_out,
+            dataset: trial.dataset.as_ref(),
+            seed: 1,
+            model: &model,
+            schedule: trial.schedule.as_ref(),
+            device: &trial.device,
+            features: None,
+        };
+        let error = metric
+            .compute(&input)
+            .err()
+            .unwrap_or_else(|| panic!("{name} scored samples with a NaN and an inf"));
+        assert!(
+            error.contains("2 of 50 samples are not finite"),
+            "{name}: {error}"
+        );
+    }
+}
