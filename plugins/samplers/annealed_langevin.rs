@@ -1,6 +1,11 @@
-//! `annealed_langevin`: annealed Langevin dynamics in the NCSNv2 form (Song & Ermon 2019,
-//! Alg. 1; 2020). At each level sigma_i, from largest to smallest, T Langevin steps with
-//! step size alpha_i = eps * sigma_i^2 / sigma_L^2; optionally a final denoising step.
+//! `annealed_langevin`: annealed Langevin dynamics (Song & Ermon 2019, Alg. 1; NCSNv2 2020).
+//! At each level sigma_i, from largest to smallest, T Langevin steps with step size
+//! alpha_i = eps * sigma_i^2 / sigma_L^2; optionally a final denoising step.
+//!
+//! The step is the official NCSN code's, x + alpha * s + sqrt(2 alpha) * z, not the paper's
+//! printed x + alpha/2 * s + sqrt(alpha) * z: the two are the same chain with the paper's
+//! alpha twice ours, so `eps` here is the paper's epsilon / 2. The default 2e-5 is the code's
+//! `step_lr`, the value behind NCSN's published samples.
 
 use candle_core::Tensor;
 use scorelab::config::{Params, RawParams};
@@ -16,7 +21,7 @@ params! {
     pub struct AnnealedLangevinParams {
         /// Langevin steps at each noise level (T).
         steps_per_level: usize = 100,
-        /// Step size at the smallest level; level i uses alpha_i = eps * sigma_i^2 / sigma_L^2.
+        /// Step size at the smallest level (the NCSN code's `step_lr`, the paper's epsilon / 2); level i uses alpha_i = eps * sigma_i^2 / sigma_L^2.
         eps: f64 = 2e-5,
         /// End with one denoising step x + sigma_L^2 * s(x, sigma_L) (Tweedie), removing the last level's noise.
         final_denoise: bool = true,

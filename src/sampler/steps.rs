@@ -32,7 +32,9 @@ pub fn walk_levels(
     Ok(x)
 }
 
-/// One Langevin step: x + alpha * score + sqrt(2 alpha) * z (Song & Ermon 2019, Alg. 1).
+/// One Langevin step: x + alpha * score + sqrt(2 alpha) * z, the form of the NCSN code (Song &
+/// Ermon 2019's Alg. 1 prints x + alpha/2 * score + sqrt(alpha) * z, the same step with twice
+/// the alpha).
 pub fn langevin_step(
     x: &Tensor,
     score: &Tensor,
