@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use figment::value::{Dict, Value};
 use figment::Figment;
 
+use crate::config::overrides::{check_key_depth, parse_override, OverrideValue, OVERRIDE_SOURCE};
 use crate::config::{self, ConfigError, KeyValues};
+
+pub use crate::config::overrides::{MAX_KEY_PARTS, MAX_TRIALS};
 
 /// One axis of the grid: a single key, or several zipped keys that move together.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,7 +57,6 @@ pub struct TrialSpec {
     pub figment: Figment,
 }
 
-const OVERRIDE_SOURCE: &str = "command-line override";
 const SWEEP_SOURCE: &str = "sweep value";
 
 impl Experiment {
@@ -70,7 +72,7 @@ impl Experiment {
 
         let mut fixed = Vec::new();
         for text in overrides {
-            let (key, values) = parse_override(text)?;
+            let (key, values) = parse_override(file, text)?;
             for axis in &mut axes {
                 if let Some(pos) = axis.keys.iter().position(|k| *k == key) {
                     axis.keys.remove(pos);
@@ -89,6 +91,7 @@ impl Experiment {
             }
         }
 
+        check_trial_count(file, &axes)?;
         let base = figment.merge(KeyValues {
             name: OVERRIDE_SOURCE.into(),
             entries: fixed.clone(),
@@ -215,125 +218,28 @@ impl Experiment {
     }
 }
 
-enum OverrideValue {
-    One(Value),
-    Sweep(Vec<Value>),
-}
-
-fn override_error(text: &str, message: &str, fix: &str) -> ConfigError {
-    ConfigError::Key {
-        origin: OVERRIDE_SOURCE.to_string(),
-        key: text.to_string(),
-        message: message.to_string(),
-        fix: fix.to_string(),
-    }
-}
-
-fn parse_override(text: &str) -> Result<(String, OverrideValue), ConfigError> {
-    let Some((key, raw)) = text.split_once('=') else {
-        return Err(override_error(
-            text,
-            "an override needs `=`",
-            "write key.path=value, e.g. sampler.steps_per_level=50",
-        ));
-    };
-    let key = key.trim();
-    if key.is_empty() || key.split('.').any(str::is_empty) {
-        return Err(override_error(
-            text,
-            "the key path is empty or has an empty part",
-            "write key.path=value",
-        ));
-    }
-    let raw = raw.trim();
-    if raw.is_empty() {
-        return Err(override_error(
-            text,
-            "the value is empty",
-            "give a value after `=`, or a,b,c to sweep",
-        ));
-    }
-    if let Some(values) = parse_range(raw) {
-        let values = values.map_err(|m| {
-            override_error(
-                text,
-                &m,
-                "write range(start,stop) or range(start,stop,step) with integers, stop exclusive",
-            )
-        })?;
-        if values.is_empty() {
-            return Err(override_error(
-                text,
-                "the range is empty",
-                "make stop larger than start",
-            ));
+/// The grid has at most [`MAX_TRIALS`] points (counted without overflow).
+fn check_trial_count(file: &Path, axes: &[Axis]) -> Result<(), ConfigError> {
+    let mut count: usize = 1;
+    for axis in axes {
+        count = count.saturating_mul(axis.len());
+        if count > MAX_TRIALS {
+            let sizes: Vec<String> = axes
+                .iter()
+                .map(|a| format!("{} ({})", a.keys.join("+"), a.len()))
+                .collect();
+            return Err(ConfigError::Key {
+                origin: file.display().to_string(),
+                key: "sweep".into(),
+                message: format!(
+                    "the sweep has more than {MAX_TRIALS} trials (the limit; each is resolved before the first runs): {}",
+                    config::text::shorten(&sizes.join(" x "), 300)
+                ),
+                fix: "sweep fewer values, or split the sweep into several runs".into(),
+            });
         }
-        return Ok((key.to_string(), OverrideValue::Sweep(values)));
     }
-    let parts = split_top_level(raw);
-    if parts.len() > 1 {
-        if parts.iter().any(|p| p.trim().is_empty()) {
-            return Err(override_error(
-                text,
-                "the sweep list has an empty value",
-                "write key=a,b,c with no empty entries",
-            ));
-        }
-        let values = parts
-            .iter()
-            .map(|p| config::parse_scalar(p.trim()))
-            .collect();
-        return Ok((key.to_string(), OverrideValue::Sweep(values)));
-    }
-    Ok((
-        key.to_string(),
-        OverrideValue::One(config::parse_scalar(raw)),
-    ))
-}
-
-/// `range(a,b)` or `range(a,b,step)`, stop exclusive as in Python and Hydra.
-fn parse_range(raw: &str) -> Option<Result<Vec<Value>, String>> {
-    let inner = raw.strip_prefix("range(")?.strip_suffix(')')?;
-    let numbers: Result<Vec<i64>, _> = inner.split(',').map(|p| p.trim().parse::<i64>()).collect();
-    Some(match numbers.as_deref() {
-        Ok([start, stop]) => Ok((*start..*stop).map(Value::from).collect()),
-        Ok([_, _, 0]) => Err("range step is 0".into()),
-        Ok([start, stop, step]) => {
-            let mut values = Vec::new();
-            let mut v = *start;
-            while (*step > 0 && v < *stop) || (*step < 0 && v > *stop) {
-                values.push(Value::from(v));
-                v += step;
-            }
-            Ok(values)
-        }
-        _ => Err(format!("cannot read `{raw}` as a range")),
-    })
-}
-
-/// Splits on commas that are not inside brackets, braces or quotes.
-fn split_top_level(raw: &str) -> Vec<String> {
-    let mut parts = Vec::new();
-    let mut depth = 0i32;
-    let mut quote: Option<char> = None;
-    let mut current = String::new();
-    for c in raw.chars() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), _) => {}
-            (None, '"' | '\'') => quote = Some(c),
-            (None, '[' | '{' | '(') => depth += 1,
-            (None, ']' | '}' | ')') => depth -= 1,
-            (None, ',') if depth == 0 => {
-                parts.push(std::mem::take(&mut current));
-                continue;
-            }
-            _ => {}
-        }
-        current.push(c);
-    }
-    parts.push(current);
-    parts
+    Ok(())
 }
 
 fn sweep_error(file: &Path, key: &str, message: String, fix: &str) -> ConfigError {
@@ -432,6 +338,14 @@ fn flatten_lists(
         } else {
             format!("{prefix}.{key}")
         };
+        if let Err(message) = check_key_depth(&path) {
+            return Err(sweep_error(
+                file,
+                &config::text::shorten(&format!("{section}.{path}"), 120),
+                message,
+                "sweep the key path of a setting, e.g. `sweep: {schedule.num_levels: [1, 3, 10]}`",
+            ));
+        }
         match value {
             Value::Array(_, items) if items.is_empty() => {
                 return Err(sweep_error(

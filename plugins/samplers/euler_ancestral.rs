@@ -65,11 +65,23 @@ fn build(raw: &RawParams) -> BuildResult<dyn Sampler> {
     if !(0.0..=1.0).contains(&params.eta) {
         return Err(raw.invalid(
             "eta",
-            format!("must lie in [0, 1], not {}", scorelab::config::number(params.eta)),
+            format!(
+                "must lie in [0, 1], not {}",
+                scorelab::config::number(params.eta)
+            ),
             "set e.g. `eta: 1`",
         ));
     }
     check_non_negative(raw, "s_noise", params.s_noise, "set e.g. `s_noise: 1`")?;
+    // s_noise scales the fresh noise: 1 is exact; far above it the samples are mostly the
+    // added noise (at 1e308 every sample overflows to NaN).
+    raw.check_within(
+        "s_noise",
+        params.s_noise,
+        (0.0, scorelab::plugins::samplers::heun::MAX_S_NOISE),
+        "it scales the fresh noise of each step; 1 is exact",
+        "set e.g. `s_noise: 1`",
+    )?;
     Ok(Built::new(
         Box::new(EulerAncestral {
             params: params.clone(),

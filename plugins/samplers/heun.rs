@@ -62,22 +62,54 @@ impl Sampler for Heun {
     }
 }
 
+/// Largest `s_churn`: enough to saturate gamma for up to 2400 levels.
+pub const MAX_S_CHURN: f64 = 1000.0;
+/// Largest `s_noise` (also `euler_ancestral`'s).
+pub const MAX_S_NOISE: f64 = 10.0;
+
 fn build(raw: &RawParams) -> BuildResult<dyn Sampler> {
     let params = HeunParams::from_raw(raw)?;
     check_steps(raw, params.steps, 18)?;
-    check_non_negative(raw, "s_churn", params.s_churn, "set e.g. `s_churn: 0` (deterministic) or `s_churn: 40`")?;
+    check_non_negative(
+        raw,
+        "s_churn",
+        params.s_churn,
+        "set e.g. `s_churn: 0` (deterministic) or `s_churn: 40`",
+    )?;
     check_non_negative(raw, "s_tmin", params.s_tmin, "set e.g. `s_tmin: 0.05`")?;
     if let Some(s_tmax) = params.s_tmax {
         // NaN fails too.
         if s_tmax.is_nan() || s_tmax < params.s_tmin {
             return Err(raw.invalid(
                 "s_tmax",
-                format!("must be at least s_tmin ({}), not {}", scorelab::config::number(params.s_tmin), scorelab::config::number(s_tmax)),
+                format!(
+                    "must be at least s_tmin ({}), not {}",
+                    scorelab::config::number(params.s_tmin),
+                    scorelab::config::number(s_tmax)
+                ),
                 "raise `s_tmax`, or remove it for no upper bound",
             ));
         }
     }
     check_non_negative(raw, "s_noise", params.s_noise, "set e.g. `s_noise: 1.003`")?;
+    // gamma = min(S_churn / N, sqrt(2) - 1) saturates at S_churn = 0.41 N, so a value past
+    // what any N reaches changes nothing; EDM's tuned values are 30 to 80.
+    raw.check_within(
+        "s_churn",
+        params.s_churn,
+        (0.0, MAX_S_CHURN),
+        "EDM uses up to 80; gamma = min(S_churn / N, sqrt(2) - 1) stops growing at S_churn = 0.41 N",
+        "set e.g. `s_churn: 40`, or 0 for the deterministic sampler",
+    )?;
+    // The churn noise is s_noise times the exact amount: EDM tunes 1.000 to 1.007; far above
+    // 1 the samples are mostly added noise (and at 1e308 they overflow to NaN).
+    raw.check_within(
+        "s_noise",
+        params.s_noise,
+        (0.0, MAX_S_NOISE),
+        "the churn noise is s_noise times the exact amount; EDM uses 1.000 to 1.007",
+        "set e.g. `s_noise: 1.003`",
+    )?;
     Ok(Built::new(
         Box::new(Heun {
             params: params.clone(),

@@ -101,12 +101,17 @@ impl Sampler for Rk45 {
 
 fn build(raw: &RawParams) -> BuildResult<dyn Sampler> {
     let params = Rk45Params::from_raw(raw)?;
+    // Tolerances are error bounds per step: a relative one of 1 (100 %) or more, or an absolute
+    // one as large as the data, accepts any step, so the solve is meaningless.
     for (key, value) in [("rtol", params.rtol), ("atol", params.atol)] {
-        if !(value > 0.0 && value.is_finite()) {
+        if !(value > 0.0 && value < 1.0) {
             return Err(raw.invalid(
                 key,
-                format!("must be positive, not {}", scorelab::config::number(value)),
-                format!("set e.g. `{key}: 1e-5`"),
+                format!(
+                    "must be positive and below 1, not {} (an error bound of 1 or more accepts any step)",
+                    scorelab::config::number(value)
+                ),
+                format!("set e.g. `{key}: 1e-5` (score_sde), or 1e-3 for a fast, rough solve"),
             ));
         }
     }

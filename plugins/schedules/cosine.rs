@@ -57,18 +57,31 @@ fn build(raw: &RawParams, _context: &ScheduleContext) -> BuildResult<dyn Schedul
     if !(params.offset >= 0.0 && params.offset.is_finite()) {
         return Err(raw.invalid(
             "offset",
-            format!("must be non-negative, not {}", scorelab::config::number(params.offset)),
+            format!(
+                "must be non-negative, not {}",
+                scorelab::config::number(params.offset)
+            ),
             "set e.g. `offset: 0.008`",
         ));
     }
     if !(params.max_beta > 0.0 && params.max_beta < 1.0) {
         return Err(raw.invalid(
             "max_beta",
-            format!("must lie in (0, 1), not {}", scorelab::config::number(params.max_beta)),
+            format!(
+                "must lie in (0, 1), not {}",
+                scorelab::config::number(params.max_beta)
+            ),
             "set e.g. `max_beta: 0.999`",
         ));
     }
+    scorelab::plugins::schedules::ddpm::check_timesteps(raw, params.timesteps)?;
     let betas = cosine_betas(params.timesteps, params.offset, params.max_beta);
+    scorelab::plugins::schedules::ddpm::check_chain(
+        raw,
+        "offset",
+        &betas,
+        "set e.g. `offset: 0.008` (Nichol & Dhariwal 2021) with `timesteps: 1000`",
+    )?;
     let plugin: Box<dyn Schedule> = Box::new(DiscreteChain::from_betas(&betas));
     Ok(Built::new(plugin, &params))
 }

@@ -4,7 +4,7 @@
 //! draws a step uniformly; sampling walks all T steps by default (see
 //! `scorelab::schedule::discrete` for how samplers see the chain between steps).
 
-use scorelab::config::{Params, RawParams};
+use scorelab::config::{number, ConfigError, Params, RawParams};
 use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 use scorelab::schedule::discrete::DiscreteChain;
@@ -32,6 +32,67 @@ pub fn linear_betas(start: f64, end: f64, timesteps: usize) -> Vec<f64> {
         .collect()
 }
 
+/// Most steps a discrete chain may have (its tables are built when the trial is resolved;
+/// DDPM uses 1000, improved DDPM up to 4000).
+pub const MAX_TIMESTEPS: usize = 100_000;
+
+/// Refuses `timesteps` above [`MAX_TIMESTEPS`].
+pub fn check_timesteps(raw: &RawParams, timesteps: usize) -> Result<(), ConfigError> {
+    if timesteps > MAX_TIMESTEPS {
+        return Err(raw.invalid(
+            "timesteps",
+            format!(
+                "{timesteps} is above the limit of {} (the chain's tables are built before the sweep starts; DDPM uses 1000)",
+                number(MAX_TIMESTEPS as f64)
+            ),
+            "set e.g. `timesteps: 1000`",
+        ));
+    }
+    Ok(())
+}
+
+/// The chain's betas give noise levels that are positive at the first step and at most
+/// 1e20 at the last: sigma_T^2 = 1 / alpha_bar_T - 1, so many steps of large betas overflow
+/// (and a beta of 0 gives sigma = 0, where scores are infinite). `key` names the parameter
+/// to change.
+pub fn check_chain(
+    raw: &RawParams,
+    key: &str,
+    betas: &[f64],
+    fix: &str,
+) -> Result<(), ConfigError> {
+    let limit = scorelab::plugins::schedules::ve::SIGMA_MAX_LIMIT;
+    let mut log_alpha_bar = 0.0;
+    for (i, beta) in betas.iter().enumerate() {
+        if !(*beta > 0.0 && *beta < 1.0) {
+            return Err(raw.invalid(
+                key,
+                format!(
+                    "gives beta_{} = {}, but every beta must lie in (0, 1)",
+                    i + 1,
+                    number(*beta)
+                ),
+                fix,
+            ));
+        }
+        log_alpha_bar += (1.0 - beta).ln();
+    }
+    let sigma_last = (-log_alpha_bar).exp_m1().sqrt();
+    if !(sigma_last <= limit) {
+        return Err(raw.invalid(
+            key,
+            format!(
+                "gives a last noise level sigma_T = {} (alpha_bar_T = e^{:.1}), above the limit of {}",
+                number(sigma_last),
+                log_alpha_bar,
+                number(limit)
+            ),
+            fix,
+        ));
+    }
+    Ok(())
+}
+
 fn build(raw: &RawParams, _context: &ScheduleContext) -> BuildResult<dyn Schedule> {
     let params = DdpmParams::from_raw(raw)?;
     for (key, beta) in [
@@ -53,7 +114,14 @@ fn build(raw: &RawParams, _context: &ScheduleContext) -> BuildResult<dyn Schedul
             "set e.g. `timesteps: 1000`",
         ));
     }
+    check_timesteps(raw, params.timesteps)?;
     let betas = linear_betas(params.beta_start, params.beta_end, params.timesteps);
+    check_chain(
+        raw,
+        "timesteps",
+        &betas,
+        "use fewer timesteps or a lower beta_end (Ho et al. 2020: 1000 steps, beta_end 0.02, sigma_T = 157)",
+    )?;
     let plugin: Box<dyn Schedule> = Box::new(DiscreteChain::from_betas(&betas));
     Ok(Built::new(plugin, &params))
 }

@@ -78,19 +78,32 @@ impl Schedule for Edm {
     }
 }
 
+/// Bounds of `p_mean` (either sign), `p_std` and `rho`.
+pub const MAX_P_MEAN: f64 = 10.0;
+pub const MAX_P_STD: f64 = 5.0;
+pub const MIN_RHO: f64 = 0.5;
+pub const MAX_RHO: f64 = 1000.0;
+
 fn build(raw: &RawParams, _context: &ScheduleContext) -> BuildResult<dyn Schedule> {
     let params = EdmParams::from_raw(raw)?;
     if !(params.sigma_min > 0.0 && params.sigma_min.is_finite()) {
         return Err(raw.invalid(
             "sigma_min",
-            format!("must be positive, not {}", scorelab::config::number(params.sigma_min)),
+            format!(
+                "must be positive, not {}",
+                scorelab::config::number(params.sigma_min)
+            ),
             "set e.g. `sigma_min: 0.002`",
         ));
     }
+    scorelab::plugins::schedules::ve::check_sigma_min(raw, params.sigma_min, "0.002")?;
     if params.sigma_max > scorelab::plugins::schedules::ve::SIGMA_MAX_LIMIT {
         return Err(raw.invalid(
             "sigma_max",
-            format!("must be at most 1e20, not {}", scorelab::config::number(params.sigma_max)),
+            format!(
+                "must be at most 1e20, not {}",
+                scorelab::config::number(params.sigma_max)
+            ),
             "set e.g. `sigma_max: 80`",
         ));
     }
@@ -108,24 +121,60 @@ fn build(raw: &RawParams, _context: &ScheduleContext) -> BuildResult<dyn Schedul
     if !(params.rho > 0.0 && params.rho.is_finite()) {
         return Err(raw.invalid(
             "rho",
-            format!("must be positive, not {}", scorelab::config::number(params.rho)),
+            format!(
+                "must be positive, not {}",
+                scorelab::config::number(params.rho)
+            ),
             "set e.g. `rho: 7`",
         ));
     }
     if !params.p_mean.is_finite() {
         return Err(raw.invalid(
             "p_mean",
-            format!("must be finite, not {}", scorelab::config::number(params.p_mean)),
+            format!(
+                "must be finite, not {}",
+                scorelab::config::number(params.p_mean)
+            ),
             "set e.g. `p_mean: -1.2`",
         ));
     }
     if !(params.p_std > 0.0 && params.p_std.is_finite()) {
         return Err(raw.invalid(
             "p_std",
-            format!("must be positive, not {}", scorelab::config::number(params.p_std)),
+            format!(
+                "must be positive, not {}",
+                scorelab::config::number(params.p_std)
+            ),
             "set e.g. `p_std: 1.2`",
         ));
     }
+    // Training draws ln sigma ~ N(p_mean, p_std^2). EDM uses (-1.2, 1.2); with |p_mean| <= 10
+    // and p_std <= 5 even a 6-sigma draw stays below e^40 = 2e17, where sigma^2 still fits in
+    // f32 (at p_std = 1e308 every draw is infinite and the loss NaN).
+    raw.check_within(
+        "p_mean",
+        params.p_mean,
+        (-MAX_P_MEAN, MAX_P_MEAN),
+        "training levels are e^p_mean give or take a factor e^(3 p_std); EDM uses -1.2",
+        "set e.g. `p_mean: -1.2`",
+    )?;
+    raw.check_within(
+        "p_std",
+        params.p_std,
+        (0.0, MAX_P_STD),
+        "training levels spread over a factor e^(3 p_std) each way; EDM uses 1.2",
+        "set e.g. `p_std: 1.2`",
+    )?;
+    // The Karras grid is uniform in sigma^(1/rho): at rho = 0.1 a 10-step Euler sampler's
+    // samples were all NaN (0.3 worked), and as rho grows the grid tends to geometric
+    // spacing (EDM: 7; rho = 1000 is that limit already).
+    raw.check_within(
+        "rho",
+        params.rho,
+        (MIN_RHO, MAX_RHO),
+        "the grid is uniform in sigma^(1/rho); EDM uses 7, and large rho tends to geometric spacing",
+        "set e.g. `rho: 7`",
+    )?;
     let spread = 3.0 * params.p_std;
     let schedule = Edm {
         sigma_min: params.sigma_min,

@@ -34,7 +34,9 @@ pub fn geometric_levels(high: f64, low: f64, n: usize) -> Vec<f64> {
         return vec![low];
     }
     let ratio = (low / high).ln();
-    (0..n).map(|i| high * (ratio * i as f64 / (n - 1) as f64).exp()).collect()
+    (0..n)
+        .map(|i| high * (ratio * i as f64 / (n - 1) as f64).exp())
+        .collect()
 }
 
 impl Schedule for Geometric {
@@ -87,14 +89,41 @@ impl Schedule for Geometric {
     }
 }
 
+/// Most noise levels.
+pub const MAX_LEVELS: usize = 100_000;
+
 fn build(raw: &RawParams, context: &ScheduleContext) -> BuildResult<dyn Schedule> {
     let params = GeometricParams::from_raw(raw)?;
     if params.num_levels == 0 {
-        return Err(raw.invalid("num_levels", "must be at least 1", "set e.g. `num_levels: 10`"));
+        return Err(raw.invalid(
+            "num_levels",
+            "must be at least 1",
+            "set e.g. `num_levels: 10`",
+        ));
+    }
+    // NCSNv2 uses up to 2311 levels; the levels are built before the sweep starts.
+    if params.num_levels > MAX_LEVELS {
+        return Err(raw.invalid(
+            "num_levels",
+            format!(
+                "{} is above the limit of {} (NCSN uses 10, NCSNv2 up to 2311)",
+                params.num_levels,
+                scorelab::config::number(MAX_LEVELS as f64)
+            ),
+            "set e.g. `num_levels: 10`",
+        ));
     }
     if !(params.sigma_min > 0.0 && params.sigma_min.is_finite()) {
-        return Err(raw.invalid("sigma_min", format!("must be positive, not {}", scorelab::config::number(params.sigma_min)), "set e.g. `sigma_min: 0.01`"));
+        return Err(raw.invalid(
+            "sigma_min",
+            format!(
+                "must be positive, not {}",
+                scorelab::config::number(params.sigma_min)
+            ),
+            "set e.g. `sigma_min: 0.01`",
+        ));
     }
+    scorelab::plugins::schedules::ve::check_sigma_min(raw, params.sigma_min, "0.01")?;
     let sigma_max = match params.sigma_max {
         NumberOrAuto::Number(v) => v,
         NumberOrAuto::Auto => context.training_data.max_pairwise_distance(),
@@ -102,23 +131,35 @@ fn build(raw: &RawParams, context: &ScheduleContext) -> BuildResult<dyn Schedule
     if sigma_max > scorelab::plugins::schedules::ve::SIGMA_MAX_LIMIT {
         return Err(raw.invalid(
             "sigma_max",
-            format!("must be at most 1e20, not {}", scorelab::config::number(sigma_max)),
+            format!(
+                "must be at most 1e20, not {}",
+                scorelab::config::number(sigma_max)
+            ),
             "set `sigma_max: auto` (the data's largest pairwise distance)",
         ));
     }
     if !(sigma_max > params.sigma_min && sigma_max.is_finite()) {
         let what = match params.sigma_max {
-            NumberOrAuto::Auto => format!("`auto` (the data's largest pairwise distance, {sigma_max:.4})"),
+            NumberOrAuto::Auto => {
+                format!("`auto` (the data's largest pairwise distance, {sigma_max:.4})")
+            }
             NumberOrAuto::Number(v) => scorelab::config::number(v),
         };
         return Err(raw.invalid(
             "sigma_min",
-            format!("sigma_min ({}) must be below sigma_max ({what})", scorelab::config::number(params.sigma_min)),
+            format!(
+                "sigma_min ({}) must be below sigma_max ({what})",
+                scorelab::config::number(params.sigma_min)
+            ),
             "lower `sigma_min` or raise `sigma_max`",
         ));
     }
     let levels = geometric_levels(sigma_max, params.sigma_min, params.num_levels);
-    let schedule = Geometric { levels, sigma_max, sigma_min: params.sigma_min };
+    let schedule = Geometric {
+        levels,
+        sigma_max,
+        sigma_min: params.sigma_min,
+    };
     Ok(Built::new(Box::new(schedule), &params))
 }
 

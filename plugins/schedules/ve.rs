@@ -108,6 +108,30 @@ impl Schedule for Ve {
 /// The largest `sigma_max` accepted: beyond it sigma^2 overflows f32 and every sample is NaN.
 pub const SIGMA_MAX_LIMIT: f64 = 1e20;
 
+/// The smallest `sigma_min` accepted (`ve`, `geometric`, `edm`): 1e-20 was tested to
+/// train and sample, 1e-308 gives NaN (scores scale as 1/sigma^2).
+pub const SIGMA_MIN_LIMIT: f64 = 1e-20;
+
+/// Refuses a positive `sigma_min` below [`SIGMA_MIN_LIMIT`] (call after the positivity check).
+pub fn check_sigma_min(
+    raw: &RawParams,
+    sigma_min: f64,
+    example: &str,
+) -> Result<(), scorelab::config::ConfigError> {
+    if sigma_min < SIGMA_MIN_LIMIT {
+        return Err(raw.invalid(
+            "sigma_min",
+            format!(
+                "{} is below the limit of {} (scores scale as 1/sigma^2, which overflows)",
+                scorelab::config::number(sigma_min),
+                scorelab::config::number(SIGMA_MIN_LIMIT)
+            ),
+            format!("set e.g. `sigma_min: {example}`"),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks that `eps` (the value of `key`) lies in (0, 1).
 pub fn check_eps(
     raw: &RawParams,
@@ -130,7 +154,10 @@ fn build(raw: &RawParams, context: &ScheduleContext) -> BuildResult<dyn Schedule
     if !(params.sigma_min > 0.0 && params.sigma_min.is_finite()) {
         return Err(raw.invalid(
             "sigma_min",
-            format!("must be positive, not {}", scorelab::config::number(params.sigma_min)),
+            format!(
+                "must be positive, not {}",
+                scorelab::config::number(params.sigma_min)
+            ),
             "set e.g. `sigma_min: 0.01`",
         ));
     }
@@ -138,10 +165,14 @@ fn build(raw: &RawParams, context: &ScheduleContext) -> BuildResult<dyn Schedule
         NumberOrAuto::Number(v) => v,
         NumberOrAuto::Auto => context.training_data.max_pairwise_distance(),
     };
+    check_sigma_min(raw, params.sigma_min, "0.01")?;
     if sigma_max > scorelab::plugins::schedules::ve::SIGMA_MAX_LIMIT {
         return Err(raw.invalid(
             "sigma_max",
-            format!("must be at most 1e20, not {}", scorelab::config::number(sigma_max)),
+            format!(
+                "must be at most 1e20, not {}",
+                scorelab::config::number(sigma_max)
+            ),
             "set `sigma_max: auto` (the data's largest pairwise distance)",
         ));
     }

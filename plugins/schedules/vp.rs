@@ -54,6 +54,9 @@ impl LinearBeta {
     }
 }
 
+/// Largest `beta_max` (and so `beta_min`) of `vp` and `sub_vp`.
+pub const MAX_BETA: f64 = 50.0;
+
 /// The validated pieces of `VpParams`.
 pub struct VpSettings {
     pub beta: LinearBeta,
@@ -67,7 +70,10 @@ pub fn vp_settings(raw: &RawParams) -> Result<(VpParams, VpSettings), ConfigErro
     if !(params.beta_min >= 0.0 && params.beta_min.is_finite()) {
         return Err(raw.invalid(
             "beta_min",
-            format!("must be non-negative, not {}", scorelab::config::number(params.beta_min)),
+            format!(
+                "must be non-negative, not {}",
+                scorelab::config::number(params.beta_min)
+            ),
             "set e.g. `beta_min: 0.1`",
         ));
     }
@@ -83,6 +89,16 @@ pub fn vp_settings(raw: &RawParams) -> Result<(VpParams, VpSettings), ConfigErro
             "set e.g. `beta_max: 20`",
         ));
     }
+    // sigma(1) = sqrt(e^B - 1) with B = (beta_min + beta_max) / 2: score_sde's 20 gives
+    // sigma(1) = 150, 50 gives 2.8e5; at 100 (sigma(1) = 7e10) a 10-step Euler sampler's
+    // samples were all NaN, and at 1e308 training is NaN from the first step.
+    raw.check_within(
+        "beta_max",
+        params.beta_max,
+        (params.beta_min, MAX_BETA),
+        "sigma(1) = sqrt(e^((beta_min + beta_max) / 2) - 1) is already 2.8e5 at 50; score_sde uses 20",
+        "set e.g. `beta_max: 20`",
+    )?;
     check_eps(raw, "training_eps", params.training_eps)?;
     check_eps(raw, "sampling_eps", params.sampling_eps)?;
     let settings = VpSettings {

@@ -1,7 +1,9 @@
 //! Experiment files: loading (YAML or TOML through figment), command-line overrides, and the
 //! provenance that lets every error name the file and key path a bad value came from.
 
+pub mod overrides;
 pub mod params;
+pub mod text;
 
 use std::path::{Path, PathBuf};
 
@@ -39,6 +41,10 @@ impl ConfigError {
     }
 }
 
+/// Longest key path and message shown in an error (characters).
+const MAX_KEY_CHARS: usize = 120;
+const MAX_MESSAGE_CHARS: usize = 600;
+
 /// Where the values of one resolved trial came from: the file, an override or the sweep.
 pub struct Provenance {
     file: PathBuf,
@@ -64,11 +70,13 @@ impl Provenance {
         }
     }
 
+    /// An error about one value. Very long keys and messages (a 60 kB key pasted by mistake,
+    /// a value echoed by the parser) are shortened so the error stays readable.
     pub fn key_error(&self, value: &Value, key: &str, message: String, fix: String) -> ConfigError {
         ConfigError::Key {
             origin: self.origin_of(value),
-            key: key.to_string(),
-            message,
+            key: text::shorten(key, MAX_KEY_CHARS),
+            message: text::shorten(&message, MAX_MESSAGE_CHARS),
             fix,
         }
     }
@@ -77,8 +85,8 @@ impl Provenance {
     pub fn default_error(&self, key: &str, message: String, fix: String) -> ConfigError {
         ConfigError::Key {
             origin: format!("{} (default value)", self.file.display()),
-            key: key.to_string(),
-            message,
+            key: text::shorten(key, MAX_KEY_CHARS),
+            message: text::shorten(&message, MAX_MESSAGE_CHARS),
             fix,
         }
     }
@@ -91,9 +99,9 @@ impl Provenance {
 pub fn load_file(file: &Path) -> Result<Figment, ConfigError> {
     check_experiment_path(file)?;
     let extension = file.extension().and_then(|e| e.to_str()).unwrap_or("");
-    let figment = match extension {
-        "yaml" | "yml" => Figment::from(Yaml::file_exact(file)),
-        "toml" => Figment::from(Toml::file_exact(file)),
+    let syntax = match extension {
+        "yaml" | "yml" => text::Syntax::Yaml,
+        "toml" => text::Syntax::Toml,
         _ => {
             return Err(ConfigError::file(
                 file,
@@ -102,15 +110,17 @@ pub fn load_file(file: &Path) -> Result<Figment, ConfigError> {
             ))
         }
     };
-    check_experiment_text(file)?;
+    let contents = check_experiment_text(file)?;
+    text::check_text(file, &contents, syntax)?;
+    // Values keep the file as their source (errors name it).
+    let figment = match syntax {
+        text::Syntax::Yaml => Figment::from(Yaml::file_exact(file)),
+        text::Syntax::Toml => Figment::from(Toml::file_exact(file)),
+    };
     // Parse now so a malformed file fails here, with the parser's line and column.
-    figment.data().map_err(|e| {
-        ConfigError::file(
-            file,
-            format!("cannot be parsed: {}", e.kind),
-            "fix the syntax at the position given",
-        )
-    })?;
+    figment
+        .data()
+        .map_err(|e| text::parse_error(file, &e.kind.to_string()))?;
     Ok(figment)
 }
 
@@ -235,8 +245,8 @@ fn special_file_kind(_kind: &std::fs::FileType) -> &'static str {
     "a special file"
 }
 
-/// The file can be read and holds text: not empty, not binary, valid UTF-8.
-fn check_experiment_text(file: &Path) -> Result<(), ConfigError> {
+/// The file can be read and holds text: not empty, not binary, valid UTF-8. Returns the text.
+fn check_experiment_text(file: &Path) -> Result<String, ConfigError> {
     let bytes = std::fs::read(file).map_err(|e| match e.kind() {
         std::io::ErrorKind::PermissionDenied => ConfigError::file(
             file,
@@ -259,16 +269,15 @@ fn check_experiment_text(file: &Path) -> Result<(), ConfigError> {
             "give the path of the YAML or TOML text file",
         ));
     }
-    if let Err(e) = std::str::from_utf8(&bytes) {
-        let at = e.valid_up_to();
-        let line = bytes[..at].iter().filter(|b| **b == b'\n').count() + 1;
-        return Err(ConfigError::file(
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let line = e.as_bytes()[..at].iter().filter(|b| **b == b'\n').count() + 1;
+        ConfigError::file(
             file,
             format!("is not UTF-8 text (invalid byte at offset {at}, line {line})"),
             "save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)",
-        ));
-    }
-    Ok(())
+        )
+    })
 }
 
 /// A number as messages show it: compact for very large or very small magnitudes
@@ -356,7 +365,10 @@ pub fn root_dict(figment: &Figment, file: &Path) -> Result<Dict, ConfigError> {
     let mut data = figment.data().map_err(|e| {
         ConfigError::file(
             file,
-            format!("cannot be read: {}", e.kind),
+            format!(
+                "cannot be read: {}",
+                text::shorten(&e.kind.to_string(), 400)
+            ),
             "fix the file or the override",
         )
     })?;

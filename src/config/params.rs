@@ -90,12 +90,18 @@ impl<'a> RawParams<'a> {
             return Ok(None);
         };
         value.deserialize::<T>().map(Some).map_err(|e| {
-            self.provenance.key_error(
-                value,
-                &self.key_path(key),
-                e.kind.to_string(),
-                format!("give a value of type {ty}"),
-            )
+            let kind = e.kind.to_string();
+            let (message, fix) = match out_of_range_number(&kind) {
+                Some(number) => (
+                    format!("`{number}` is too large for a 64-bit number ({kind})"),
+                    format!(
+                        "give a value of type {ty} (integers up to 18446744073709551615, decimals up to about 1.8e308)"
+                    ),
+                ),
+                None => (kind, format!("give a value of type {ty}")),
+            };
+            self.provenance
+                .key_error(value, &self.key_path(key), message, fix)
         })
     }
 
@@ -119,6 +125,43 @@ impl<'a> RawParams<'a> {
 }
 
 impl RawParams<'_> {
+    /// Refuses a number outside `[min, max]` (NaN too), saying which bound it broke and
+    /// `why` that bound is there. Numbers are printed compactly (`1e308`).
+    pub fn check_within(
+        &self,
+        key: &str,
+        value: f64,
+        (min, max): (f64, f64),
+        why: &str,
+        fix: &str,
+    ) -> Result<(), ConfigError> {
+        use super::number;
+        if value > max {
+            return Err(self.invalid(
+                key,
+                format!(
+                    "{} is above the limit of {} ({why})",
+                    number(value),
+                    number(max)
+                ),
+                fix,
+            ));
+        }
+        if !(value >= min) {
+            return Err(self.invalid(
+                key,
+                format!(
+                    "must lie in [{}, {}], not {} ({why})",
+                    number(min),
+                    number(max),
+                    number(value)
+                ),
+                fix,
+            ));
+        }
+        Ok(())
+    }
+
     /// An error about one element inside a field, e.g. `suffix = "[0][1]"` under `means`
     /// names `data.means[0][1]` (the field's own value gives the origin).
     pub fn invalid_at(
@@ -138,6 +181,33 @@ impl RawParams<'_> {
                 .default_error(&path, message.into(), fix.into()),
         }
     }
+}
+
+/// The number in a decoding error about a value that is a number too large for 64 bits: the
+/// YAML reader keeps `1e400` and 2^70 as text, the TOML and YAML readers keep 2^70 as a
+/// 128-bit integer.
+fn out_of_range_number(kind: &str) -> Option<String> {
+    if let Some(rest) = kind.split("found string \"").nth(1) {
+        let text = rest.split('"').next()?;
+        let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
+        let integer = !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit());
+        let numeric = digits
+            .chars()
+            .all(|c| c.is_ascii_digit() || ".eE+-_".contains(c))
+            && digits
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_digit() || c == '.');
+        let overflows = if integer {
+            text.parse::<i64>().is_err() && text.parse::<u64>().is_err()
+        } else {
+            numeric && text.parse::<f64>().is_ok_and(f64::is_infinite)
+        };
+        return overflows.then(|| text.to_string());
+    }
+    let rest = kind.split("found integer `").nth(1)?;
+    let (number, tail) = rest.split_once('`')?;
+    (tail.starts_with(" as u128") || tail.starts_with(" as i128")).then(|| number.to_string())
 }
 
 /// Removes the spaces `stringify!` puts inside generic types (`Vec < f64 >`).

@@ -3,7 +3,7 @@
 //! are refused at resolve time (so `--dry-run` catches them), naming the key, with the value
 //! printed compactly.
 
-use crate::common::{replace_line, resolve_error, SMALL_GMM};
+use crate::common::{replace_line, resolve, resolve_error, SMALL_GMM};
 
 fn with_schedule(schedule: &str) -> String {
     replace_line(SMALL_GMM, "schedule:", &format!("schedule: {schedule}"))
@@ -136,4 +136,183 @@ fn other_out_of_range_values_are_printed_compactly() {
         message.contains("`schedule.rho`") && message.contains("-1e300"),
         "{message}"
     );
+}
+
+/// `SMALL_GMM` with both the schedule and the sampler replaced.
+fn with_schedule_and_sampler(schedule: &str, sampler: &str) -> String {
+    replace_line(
+        &with_schedule(schedule),
+        "sampler:",
+        &format!("sampler: {sampler}"),
+    )
+}
+
+/// The error for one absurd value: it names the key, says the limit and a fix, compactly.
+fn assert_refused(text: &str, key: &str, says: &[&str]) {
+    let message = resolve_error(text, &[]);
+    assert!(message.contains(&format!("`{key}`")), "{key}: {message}");
+    for part in says {
+        assert!(
+            message.contains(part),
+            "{key} should say `{part}`: {message}"
+        );
+    }
+    assert!(message.contains("Fix: "), "{message}");
+    assert!(message.len() < 500, "compact: {message}");
+}
+
+fn assert_accepted(text: &str) {
+    if let Err(e) = resolve(text, &[]) {
+        panic!("a value researchers use was refused: {e}");
+    }
+}
+
+#[test]
+fn churn_and_noise_scales_have_upper_bounds() {
+    let heun = |params: &str| with_sampler(&format!("{{kind: heun, steps: 10, {params}}}"));
+    assert_refused(
+        &heun("s_churn: 1e308"),
+        "sampler.s_churn",
+        &["1e308 is above the limit of 1000", "EDM uses up to 80"],
+    );
+    assert_refused(
+        &heun("s_churn: 40, s_noise: 1e308"),
+        "sampler.s_noise",
+        &["1e308 is above the limit of 10"],
+    );
+    assert_refused(
+        &with_sampler("{kind: euler_ancestral, steps: 10, s_noise: 1e308}"),
+        "sampler.s_noise",
+        &["1e308 is above the limit of 10"],
+    );
+    // EDM's tuned values pass.
+    assert_accepted(&heun("s_churn: 80, s_noise: 1.007"));
+    assert_accepted(&with_sampler(
+        "{kind: euler_ancestral, steps: 10, s_noise: 1.0}",
+    ));
+}
+
+#[test]
+fn ode_tolerances_lie_in_zero_one() {
+    for (params, key, value) in [
+        ("rtol: 1e308", "sampler.rtol", "not 1e308"),
+        ("rtol: 1.0", "sampler.rtol", "not 1 "),
+        ("atol: 2.0", "sampler.atol", "not 2 "),
+        ("atol: 0.0", "sampler.atol", "not 0 "),
+    ] {
+        assert_refused(
+            &with_sampler(&format!("{{kind: rk45, {params}}}")),
+            key,
+            &["positive and below 1", value],
+        );
+    }
+    assert_accepted(&with_sampler("{kind: rk45, rtol: 1e-3, atol: 1e-3}"));
+}
+
+#[test]
+fn vp_beta_max_has_an_upper_bound() {
+    for kind in ["vp", "sub_vp"] {
+        assert_refused(
+            &with_schedule_and_sampler(
+                &format!("{{kind: {kind}, beta_max: 1e308}}"),
+                "{kind: euler, steps: 10}",
+            ),
+            "schedule.beta_max",
+            &["1e308 is above the limit of 50", "score_sde uses 20"],
+        );
+        assert_accepted(&with_schedule_and_sampler(
+            &format!("{{kind: {kind}, beta_max: 20}}"),
+            "{kind: euler, steps: 10}",
+        ));
+    }
+}
+
+#[test]
+fn edm_training_distribution_and_grid_are_bounded() {
+    let edm = |params: &str| {
+        with_schedule_and_sampler(
+            &format!("{{kind: edm, {params}}}"),
+            "{kind: heun, steps: 5}",
+        )
+    };
+    assert_refused(
+        &edm("p_std: 1e308"),
+        "schedule.p_std",
+        &["1e308 is above the limit of 5"],
+    );
+    assert_refused(
+        &edm("p_mean: 1e308"),
+        "schedule.p_mean",
+        &["1e308 is above the limit of 10"],
+    );
+    assert_refused(
+        &edm("p_mean: -1e308"),
+        "schedule.p_mean",
+        &["must lie in [-10, 10], not -1e308"],
+    );
+    assert_refused(
+        &edm("rho: 1e308"),
+        "schedule.rho",
+        &["1e308 is above the limit of 1000"],
+    );
+    assert_refused(
+        &edm("rho: 0.1"),
+        "schedule.rho",
+        &["must lie in [0.5, 1000], not 0.1"],
+    );
+    assert_accepted(&edm("p_mean: -1.2, p_std: 1.2, rho: 7"));
+    assert_accepted(&edm("p_mean: 10, p_std: 5, rho: 1000"));
+}
+
+#[test]
+fn tiny_sigma_min_is_refused() {
+    for schedule in [
+        "{kind: geometric, sigma_min: 1e-308}",
+        "{kind: ve, sigma_min: 1e-308}",
+        "{kind: edm, sigma_min: 1e-308}",
+    ] {
+        assert_refused(
+            &with_schedule_and_sampler(schedule, "{kind: euler, steps: 10}"),
+            "schedule.sigma_min",
+            &["1e-308 is below the limit of 1e-20"],
+        );
+    }
+    assert_accepted(&with_schedule_and_sampler(
+        "{kind: ve, sigma_min: 1e-20}",
+        "{kind: euler, steps: 10}",
+    ));
+}
+
+#[test]
+fn discrete_chains_and_level_counts_are_bounded() {
+    let euler = "{kind: euler, steps: 10}";
+    // 10^5 steps of betas up to 0.02: alpha_bar_T = e^-1012, sigma_T overflows.
+    assert_refused(
+        &with_schedule_and_sampler("{kind: ddpm, timesteps: 100000}", euler),
+        "schedule.timesteps",
+        &["sigma_T = inf", "above the limit of 1e20"],
+    );
+    assert_refused(
+        &with_schedule_and_sampler("{kind: ddpm, timesteps: 1000000000}", euler),
+        "schedule.timesteps",
+        &["above the limit of 100000"],
+    );
+    assert_refused(
+        &with_schedule_and_sampler("{kind: cosine, offset: 1e308}", euler),
+        "schedule.offset",
+        &["gives beta_1 = 0"],
+    );
+    assert_refused(
+        &with_schedule("{kind: geometric, num_levels: 1000000000}"),
+        "schedule.num_levels",
+        &["above the limit of 100000"],
+    );
+    assert_accepted(&with_schedule_and_sampler(
+        "{kind: ddpm, timesteps: 4000}",
+        euler,
+    ));
+    assert_accepted(&with_schedule_and_sampler(
+        "{kind: cosine, timesteps: 4000}",
+        euler,
+    ));
 }
