@@ -134,8 +134,12 @@ fn cuda(ordinal: usize) -> Result<Device, String> {
     if let Some(device) = opened.get(&ordinal) {
         return Ok(device.clone());
     }
-    let device =
-        Device::new_cuda(ordinal).map_err(|e| format!("cannot open CUDA device {ordinal}: {e}"))?;
+    let device = Device::new_cuda(ordinal).map_err(|e| {
+        // The error's first line: candle appends a backtrace when RUST_BACKTRACE is set.
+        let text = e.to_string();
+        let cause = text.lines().next().unwrap_or_default().trim().to_string();
+        format!("cannot open CUDA device {ordinal}: {cause}")
+    })?;
     opened.insert(ordinal, device.clone());
     Ok(device)
 }
