@@ -1,6 +1,7 @@
 //! `mmd`: the unbiased estimate of the squared maximum mean discrepancy with an RBF kernel
 //! k(x, y) = exp(-||x - y||^2 / (2 h^2)) (Gretton et al. 2012, eq. 3). Near 0 (and possibly
-//! slightly negative) when the two sets come from one distribution.
+//! slightly negative) when the two sets come from one distribution. The bandwidth used is
+//! recorded beside the value as `mmd_bandwidth`.
 
 use scorelab::config::{NumberOrAuto, Params, RawParams};
 use scorelab::dataset::Samples;
@@ -11,7 +12,7 @@ use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 params! {
     /// Parameters of `mmd`.
     pub struct MmdParams {
-        /// Kernel bandwidth h, or `auto`: the median pairwise distance of the held-out data.
+        /// Kernel bandwidth h, or `auto`: the upper median of the pairwise distances among the first 500 held-out points (it depends on the reference only, so every trial of a sweep uses the same kernel).
         bandwidth: NumberOrAuto = NumberOrAuto::Auto,
         /// At most this many points of each set are used (the cost is quadratic).
         max_points: usize = 2000,
@@ -26,7 +27,8 @@ fn squared_distance(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
 }
 
-/// Median of the pairwise distances within `points` (at most 500 of them).
+/// The upper median (element n/2 of the sorted list) of the pairwise distances among the
+/// first 500 of `points`.
 pub fn median_distance(points: &Samples) -> f64 {
     let subset = points.head(500);
     let mut distances = Vec::new();
@@ -74,7 +76,10 @@ impl Metric for Mmd {
             NumberOrAuto::Number(h) => h,
             NumberOrAuto::Auto => median_distance(&y),
         };
-        Ok(mmd_squared(&x, &y, h).into())
+        Ok(Measured {
+            value: mmd_squared(&x, &y, h),
+            details: vec![("bandwidth", h)],
+        })
     }
 }
 

@@ -259,3 +259,28 @@ fn every_sample_metric_refuses_non_finite_samples_and_says_how_many() {
         );
     }
 }
+
+#[test]
+fn mmd_records_its_bandwidth_the_upper_median_of_reference_distances() {
+    let trials = resolve(SMALL_GMM, &[]).unwrap();
+    let trial = &trials[0];
+    let (_, mmd) = trial.metrics.iter().find(|(n, _)| n == "mmd").unwrap();
+    let model = trial.new_model(&mut Rng::from_seed(0)).unwrap();
+    // Four reference points on a line: distances 1, 2, 3, 1, 2, 1; sorted, element 3 is 2.
+    let reference = Samples::new(2, vec![0.0, 0.0, 1.0, 0.0, 2.0, 0.0, 3.0, 0.0]);
+    let samples = gaussian(6, [0.0, 0.0], 1.0, 1);
+    let measured = mmd
+        .compute(&MetricInput {
+            samples: &samples,
+            reference: &reference,
+            dataset: trial.dataset.as_ref(),
+            seed: 1,
+            model: &model,
+            schedule: trial.schedule.as_ref(),
+            device: &trial.device,
+            features: None,
+        })
+        .unwrap();
+    assert_eq!(measured.details, vec![("bandwidth", 2.0)]);
+    assert_eq!(measured.value, mmd_squared(&samples, &reference, 2.0));
+}
