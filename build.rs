@@ -6,6 +6,7 @@ use std::path::Path;
 use std::{env, fs};
 
 fn main() {
+    record_git_commit();
     // Read at run time: a build script compiled once may serve several checkouts.
     let root = Path::new(&env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
         .join("plugins");
@@ -42,4 +43,26 @@ fn main() {
     }
     let out = Path::new(&env::var("OUT_DIR").unwrap()).join("plugins.rs");
     fs::write(out, code).expect("write generated plugin modules");
+}
+
+/// `SCORELAB_GIT_COMMIT`: the checkout's commit at build time, or `unknown` outside a git
+/// checkout; each sweep records it in `experiment.yaml`.
+fn record_git_commit() {
+    let manifest = env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(["-C", &manifest])
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let commit = git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    println!("cargo:rustc-env=SCORELAB_GIT_COMMIT={commit}");
+    // A new commit or checkout moves the reflog of HEAD.
+    let reflog = Path::new(&manifest).join(".git/logs/HEAD");
+    if reflog.exists() {
+        println!("cargo:rerun-if-changed={}", reflog.display());
+    }
 }

@@ -40,6 +40,12 @@ pub enum Command {
         #[arg(long)]
         device: Option<String>,
     },
+    /// (Re)build the sweep's self-contained HTML report, `RESULTS_DIR/report.html` (every
+    /// sweep also writes it at its end).
+    Report {
+        /// A sweep's results folder, e.g. `results/quickstart`.
+        results_dir: PathBuf,
+    },
     /// List registered plugins with their parameters and defaults.
     Plugins {
         /// Only this kind: dataset, schedule, weighting, network, sampler or metric.
@@ -109,6 +115,11 @@ pub fn execute_status(cli: Cli, out: &mut dyn std::io::Write) -> Result<u8, Stri
                 );
                 return Ok(SOME_TRIALS_FAILED);
             }
+            Ok(0)
+        }
+        Command::Report { results_dir } => {
+            let page = crate::results::html::write_report(&results_dir)?;
+            let _ = writeln!(out, "report: {}", page.display());
             Ok(0)
         }
         Command::Plugins { kind } => {

@@ -56,6 +56,9 @@ pub enum RunError {
         .folder.display()
     )]
     Locked { folder: PathBuf, holder: String },
+    /// The HTML report could not be built from the sweep's folder.
+    #[error("cannot write the HTML report: {message}")]
+    Report { message: String },
     /// Stopped by Ctrl-C; what was finished is saved.
     #[error("interrupted: {message}")]
     Interrupted { message: String },

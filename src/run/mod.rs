@@ -271,8 +271,11 @@ pub fn sweep(
         &experiment_record(&experiment, overrides, &trials),
     )
     .map_err(|e| write_error(&folder.experiment_file(), e))?;
+    let page = crate::results::html::write_report(&folder.root)
+        .map_err(|message| RunError::Report { message })?;
     let _ = writeln!(out, "\n{}", report::summary_table(&rows));
     let _ = writeln!(out, "results: {}", folder.root.display());
+    let _ = writeln!(out, "report: {}", page.display());
     let failed = rows.len() - ok_rows.len();
     Ok(SweepReport {
         folder,

@@ -4,6 +4,21 @@
 use crate::sweep::Experiment;
 use crate::trial::Trial;
 
+/// What ran the sweep: the tool's version and commit, the device, threads and build features.
+fn environment(trial: &Trial) -> serde_json::Value {
+    let mut features = Vec::new();
+    if cfg!(feature = "cuda") {
+        features.push("cuda");
+    }
+    serde_json::json!({
+        "scorelab": env!("CARGO_PKG_VERSION"),
+        "commit": env!("SCORELAB_GIT_COMMIT"),
+        "device": trial.resolved["device"],
+        "threads": trial.settings.threads,
+        "build features": if features.is_empty() { "default".to_string() } else { features.join(", ") },
+    })
+}
+
 /// The resolved experiment: where it came from, the sweep, and every trial's config.
 pub(super) fn experiment_record(
     experiment: &Experiment,
@@ -31,6 +46,7 @@ pub(super) fn experiment_record(
         .map(|a| a.keys.clone())
         .collect();
     serde_json::json!({
+        "environment": environment(&trials[0]),
         "source": experiment.file.display().to_string(),
         "overrides": overrides,
         "sweep": sweep,

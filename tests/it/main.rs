@@ -31,6 +31,7 @@ mod oracle;
 mod parameterisation;
 mod plugin_bounds;
 mod registry;
+mod report;
 mod results;
 mod samplers;
 mod schedules;

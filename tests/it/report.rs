@@ -1,0 +1,93 @@
+//! The HTML report: self-contained (no network references, every picture embedded), one
+//! summary row per trial, failures shown, and rebuilt by `runner report`.
+
+use std::process::Command;
+
+use crate::common::{sweep, write, SMALL_GMM};
+
+#[test]
+fn every_sweep_writes_a_self_contained_report_with_every_trial() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "small.yaml",
+        &format!("{SMALL_GMM}sweep:\n  sampler.steps_per_level: [2, 4, 8]\n"),
+    );
+    let results = dir.path().join("results");
+    let report = sweep(&file, &[], &results).unwrap();
+    let page = std::fs::read_to_string(report.folder.root.join("report.html")).unwrap();
+
+    assert!(page.starts_with("<!DOCTYPE html>") && page.trim_end().ends_with("</html>"));
+    for reference in ["http://", "https://", "src=\"/", "src=\"plots", "<link"] {
+        assert!(
+            !page.contains(reference),
+            "the page refers outside itself: {reference}"
+        );
+    }
+    // One summary row per trial, each trial's section with its samples, every plot inline.
+    let summary = &page[page.find("id=\"summary\"").unwrap()..page.find("id=\"plots\"").unwrap()];
+    assert_eq!(summary.matches("<tr>").count() - 1, 3, "{summary}");
+    for row in &report.rows {
+        assert!(
+            summary.contains(&format!("<td>{}</td>", row.label)),
+            "{}",
+            row.label
+        );
+        assert!(page.contains(&format!("<code>trials/{}</code>", row.trial)));
+    }
+    let plots = std::fs::read_dir(report.folder.plots())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "png")
+        })
+        .count();
+    assert!(plots >= 3);
+    assert_eq!(
+        page.matches("src=\"data:image/png;base64,").count(),
+        plots + 3,
+        "every plot and each trial's samples"
+    );
+    // The configs differ only in the swept key; the shared rest is the base.
+    assert!(page.contains("<td><code>sampler.steps_per_level</code></td><td>8</td>"));
+    assert!(page.contains("<td><code>train.steps</code></td><td>60</td>"));
+    // Protocols and environment.
+    assert!(page.contains("<td>fd</td><td>400</td><td>held_out</td><td>400</td>"));
+    assert!(page.contains(&format!("<dd>{}</dd>", env!("CARGO_PKG_VERSION"))));
+
+    // `runner report` rebuilds it from the folder alone.
+    std::fs::remove_file(report.folder.root.join("report.html")).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_runner"))
+        .arg("report")
+        .arg(&report.folder.root)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(report.folder.root.join("report.html")).unwrap(),
+        page
+    );
+}
+
+#[test]
+fn report_of_a_folder_without_a_record_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_runner"))
+        .arg("report")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr.contains("experiment.yaml") && stderr.contains("Fix: run the sweep to its end"),
+        "{stderr}"
+    );
+}
