@@ -132,7 +132,8 @@ pub fn train_classifier(
     let mut optimizer = AdamW::new(vars.into_iter().map(|(_, v)| v).collect(), adam)?;
     let n = images.dim(0)?;
     let (steps, report) = (params.steps, (params.steps / 10).max(1));
-    let mut running = 0.0;
+    // Each step's loss stays on the device until the next report reads them in one copy.
+    let mut pending: Vec<Tensor> = Vec::new();
     for step in 1..=steps {
         let indices: Vec<u32> = (0..params.batch_size)
             .map(|_| rng.below(n) as u32)
@@ -142,22 +143,24 @@ pub fn train_classifier(
             &images.index_select(&indices, 0)?,
             &labels.index_select(&indices, 0)?,
         )?;
-        let value = loss.to_scalar::<f32>()? as f64;
-        if !value.is_finite() {
-            candle_core::bail!(
-                "the loss became {value} at step {step}; lower `features.lr` (now {})",
-                params.lr
-            );
-        }
         optimizer.backward_step(&loss)?;
-        running += value;
+        pending.push(loss.detach());
         if step % report == 0 || step == steps {
-            let count = (step - 1) % report + 1;
+            let values = Tensor::stack(&pending, 0)?.to_vec1::<f32>()?;
+            let first = step + 1 - values.len();
+            if let Some((k, value)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+                candle_core::bail!(
+                    "the loss became {value} at step {}; lower `features.lr` (now {})",
+                    first + k,
+                    params.lr
+                );
+            }
+            let running: f64 = values.iter().map(|v| *v as f64).sum();
             log(&format!(
                 "classifier: step {step}/{steps} cross-entropy {:.4}",
-                running / count as f64
+                running / values.len() as f64
             ));
-            running = 0.0;
+            pending.clear();
         }
     }
     Ok(())
