@@ -31,6 +31,9 @@ pub struct RawParams<'a> {
     pub path: String,
     /// The keys of the slot except `kind`.
     pub dict: Dict,
+    /// The slot's `kind` value as written, so errors about the plugin choice (`kind`) name
+    /// where it came from.
+    kind: Option<Value>,
     provenance: &'a Provenance,
 }
 
@@ -39,7 +42,23 @@ impl<'a> RawParams<'a> {
         RawParams {
             path: path.into(),
             dict,
+            kind: None,
             provenance,
+        }
+    }
+
+    /// Keeps the slot's `kind` value (removed from `dict`) as the origin of errors about it.
+    pub fn with_kind_value(mut self, kind: Value) -> Self {
+        self.kind = Some(kind);
+        self
+    }
+
+    /// The value written for `key` (`kind` included).
+    fn written(&self, key: &str) -> Option<&Value> {
+        match (self.dict.get(key), key) {
+            (Some(value), _) => Some(value),
+            (None, "kind") => self.kind.as_ref(),
+            (None, _) => None,
         }
     }
 
@@ -112,7 +131,7 @@ impl<'a> RawParams<'a> {
         message: impl Into<String>,
         fix: impl Into<String>,
     ) -> ConfigError {
-        match self.dict.get(key) {
+        match self.written(key) {
             Some(value) => {
                 self.provenance
                     .key_error(value, &self.key_path(key), message.into(), fix.into())
@@ -147,7 +166,8 @@ impl RawParams<'_> {
                 fix,
             ));
         }
-        if !(value >= min) {
+        // NaN fails this too.
+        if value.is_nan() || value < min {
             return Err(self.invalid(
                 key,
                 format!(
@@ -172,7 +192,7 @@ impl RawParams<'_> {
         fix: impl Into<String>,
     ) -> ConfigError {
         let path = format!("{}{suffix}", self.key_path(key));
-        match self.dict.get(key) {
+        match self.written(key) {
             Some(value) => self
                 .provenance
                 .key_error(value, &path, message.into(), fix.into()),

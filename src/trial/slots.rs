@@ -119,7 +119,10 @@ fn plugin_from_value<'p>(
             unknown.fix(),
         )
     })?;
-    Ok((plugin, RawParams::new(path, dict, provenance)))
+    Ok((
+        plugin,
+        RawParams::new(path, dict, provenance).with_kind_value(name_value.clone()),
+    ))
 }
 
 /// `eval:` is a list of metric names or `{kind: NAME, ...}` tables (absent: no metrics).
