@@ -33,10 +33,22 @@ fn build(raw: &RawParams) -> BuildResult<dyn Weighting> {
     if !(params.sigma_data > 0.0 && params.sigma_data.is_finite()) {
         return Err(raw.invalid(
             "sigma_data",
-            format!("must be positive, not {}", params.sigma_data),
+            format!(
+                "must be positive, not {}",
+                scorelab::config::number(params.sigma_data)
+            ),
             "set e.g. `sigma_data: 0.5`",
         ));
     }
+    // The data plugins keep coordinates within 1e6, so no data set has a larger spread; at
+    // 1e308 the weight overflows and the loss is NaN from the first step.
+    raw.check_within(
+        "sigma_data",
+        params.sigma_data,
+        (0.0, 1e6),
+        "it is the data's standard deviation, and data coordinates are at most 1e6",
+        "set e.g. `sigma_data: 0.5`",
+    )?;
     let plugin: Box<dyn Weighting> = Box::new(EdmWeighting {
         sigma_data: params.sigma_data,
     });

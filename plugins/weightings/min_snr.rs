@@ -33,7 +33,10 @@ fn build(raw: &RawParams) -> BuildResult<dyn Weighting> {
     if !(params.gamma > 0.0 && params.gamma.is_finite()) {
         return Err(raw.invalid(
             "gamma",
-            format!("must be positive, not {}", params.gamma),
+            format!(
+                "must be positive, not {}",
+                scorelab::config::number(params.gamma)
+            ),
             "set e.g. `gamma: 5`",
         ));
     }

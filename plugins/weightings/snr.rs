@@ -32,10 +32,22 @@ fn build(raw: &RawParams) -> BuildResult<dyn Weighting> {
     if !(params.offset >= 0.0 && params.offset.is_finite()) {
         return Err(raw.invalid(
             "offset",
-            format!("must be non-negative, not {}", params.offset),
+            format!(
+                "must be non-negative, not {}",
+                scorelab::config::number(params.offset)
+            ),
             "set e.g. `offset: 1` (SNR+1)",
         ));
     }
+    // The offset scales the loss at every level; 0 and 1 are the published choices, and at
+    // 1e308 the loss overflows to inf at the first step.
+    raw.check_within(
+        "offset",
+        params.offset,
+        (0.0, 1e6),
+        "it is added to every level's weight; 0 (eps loss) and 1 (SNR+1) are the usual values",
+        "set e.g. `offset: 1` (SNR+1)",
+    )?;
     let plugin: Box<dyn Weighting> = Box::new(Snr {
         offset: params.offset,
     });

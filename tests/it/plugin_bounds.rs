@@ -316,3 +316,26 @@ fn discrete_chains_and_level_counts_are_bounded() {
         euler,
     ));
 }
+
+#[test]
+fn weighting_scales_are_bounded_and_printed_compactly() {
+    let with_weighting =
+        |weighting: &str| replace_line(SMALL_GMM, "weighting:", &format!("weighting: {weighting}"));
+    assert_refused(
+        &with_weighting("{kind: edm, sigma_data: 1e308}"),
+        "weighting.sigma_data",
+        &["1e308 is above the limit of 1e6"],
+    );
+    assert_refused(
+        &with_weighting("{kind: snr, offset: 1e308}"),
+        "weighting.offset",
+        &["1e308 is above the limit of 1e6"],
+    );
+    assert_refused(
+        &with_weighting("{kind: min_snr, gamma: -1e308}"),
+        "weighting.gamma",
+        &["not -1e308"],
+    );
+    assert_accepted(&with_weighting("{kind: snr, offset: 1}"));
+    assert_accepted(&with_weighting("{kind: edm, sigma_data: 0.5}"));
+}
