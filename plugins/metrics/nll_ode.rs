@@ -173,10 +173,11 @@ fn build(raw: &RawParams, context: &MetricContext) -> BuildResult<dyn Metric> {
         return Err(raw.invalid("points", "must be at least 1", "set e.g. `points: 500`"));
     }
     for (key, value) in [("rtol", params.rtol), ("atol", params.atol)] {
-        if !(value > 0.0 && value.is_finite()) {
+        // A tolerance of 1 or more accepts any step: the likelihood would be noise.
+        if !(value > 0.0 && value < 1.0) {
             return Err(raw.invalid(
                 key,
-                format!("must be positive, not {value}"),
+                format!("must be in (0, 1), not {}", scorelab::config::number(value)),
                 format!("set e.g. `{key}: 1e-5`"),
             ));
         }

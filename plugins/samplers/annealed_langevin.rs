@@ -74,9 +74,7 @@ impl Sampler for AnnealedLangevin {
 
 fn build(raw: &RawParams) -> BuildResult<dyn Sampler> {
     let params = AnnealedLangevinParams::from_raw(raw)?;
-    if params.steps_per_level == 0 {
-        return Err(raw.invalid("steps_per_level", "must be at least 1", "set e.g. `steps_per_level: 100`"));
-    }
+    scorelab::sampler::check_count(raw, "steps_per_level", params.steps_per_level, 100)?;
     if params.levels == Some(0) {
         return Err(raw.invalid("levels", "must be at least 1", "set e.g. `levels: 10`, or remove it for the schedule's own levels"));
     }

@@ -157,6 +157,9 @@ impl Sampler for Pc {
 fn build(raw: &RawParams) -> BuildResult<dyn Sampler> {
     let params = PcParams::from_raw(raw)?;
     check_steps(raw, params.steps, 1000)?;
+    if params.corrector_steps > 0 {
+        scorelab::sampler::check_count(raw, "corrector_steps", params.corrector_steps, 1)?;
+    }
     if params.predictor == Predictor::None
         && (params.corrector == Corrector::None || params.corrector_steps == 0)
     {

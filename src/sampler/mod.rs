@@ -43,11 +43,37 @@ pub trait Sampler: Send + Sync {
 
 /// A sampler's `steps` must be at least 1; `example` is the count the fix suggests.
 pub fn check_steps(raw: &RawParams, steps: usize, example: usize) -> Result<(), ConfigError> {
+    check_count(raw, "steps", steps, example)
+}
+
+/// Sampler steps per sample (or per level) above this are refused: a million network
+/// evaluations per sample is past any published sampler, and a typo like `steps: 1000000000`
+/// would otherwise run until killed.
+pub const MAX_STEPS: usize = 1_000_000;
+
+/// A step count of `key` must be in 1..=[`MAX_STEPS`].
+pub fn check_count(
+    raw: &RawParams,
+    key: &str,
+    steps: usize,
+    example: usize,
+) -> Result<(), ConfigError> {
     if steps == 0 {
         return Err(raw.invalid(
-            "steps",
+            key,
             "must be at least 1",
-            format!("set e.g. `steps: {example}`"),
+            format!("set e.g. `{key}: {example}`"),
+        ));
+    }
+    if steps > MAX_STEPS {
+        return Err(raw.invalid(
+            key,
+            format!(
+                "is {}: above {} network evaluations per sample, a sampler runs for days",
+                crate::config::number(steps as f64),
+                crate::config::number(MAX_STEPS as f64)
+            ),
+            format!("set e.g. `{key}: {example}`"),
         ));
     }
     Ok(())

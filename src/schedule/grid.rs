@@ -52,10 +52,14 @@ impl std::str::FromStr for Spacing {
                     .and_then(|r| r.strip_suffix(')'))
                     .and_then(|r| r.trim().parse::<f64>().ok())
                     .ok_or_else(bad)?;
-                if rho > 0.0 && rho.is_finite() {
+                // The same bounds as the `edm` schedule's rho (below 0.5 the steps are NaN).
+                if (0.5..=1000.0).contains(&rho) {
                     Ok(Spacing::Karras { rho })
                 } else {
-                    Err(format!("karras grid needs rho > 0, not {rho}"))
+                    Err(format!(
+                        "karras grid needs rho in [0.5, 1000] (EDM: 7), not {}",
+                        crate::config::number(rho)
+                    ))
                 }
             }
         }

@@ -297,12 +297,13 @@ fn killed_at_random_moments_converges_to_the_same_table() {
     let run = Run::new();
     let mut kills = 0;
     // Delays spread over a run (about a second and a half in release on a busy machine);
-    // each kill lands wherever the run happens to be.
-    for delay_ms in [120, 260, 410, 90, 530, 330, 700, 180] {
+    // each kill lands wherever the run happens to be. A run that ends by itself must have
+    // succeeded (a finished folder makes later runs quick, so the list repeats shorter).
+    for delay_ms in [120, 260, 410, 90, 530, 330, 700, 180, 60, 30, 15, 45] {
         let mut child = run
             .command(None)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         std::thread::sleep(Duration::from_millis(delay_ms));
@@ -310,7 +311,12 @@ fn killed_at_random_moments_converges_to_the_same_table() {
             child.kill().unwrap();
             kills += 1;
         }
-        let _ = child.wait();
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success() || output.status.code().is_none(),
+            "a run failed by itself: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     run.finish();
     assert!(kills > 0, "no run was killed: the runner finished too fast");

@@ -339,3 +339,56 @@ fn weighting_scales_are_bounded_and_printed_compactly() {
     assert_accepted(&with_weighting("{kind: snr, offset: 1}"));
     assert_accepted(&with_weighting("{kind: edm, sigma_data: 0.5}"));
 }
+
+#[test]
+fn sampler_step_counts_and_grid_and_likelihood_tolerances_are_bounded() {
+    let with = |sampler: &str| {
+        SMALL_GMM.replace(
+            "sampler: {kind: annealed_langevin, steps_per_level: 5, eps: 0.002}",
+            sampler,
+        )
+    };
+    for (sampler, key) in [
+        ("sampler: {kind: euler, steps: 1000000000}", "sampler.steps"),
+        (
+            "sampler: {kind: annealed_langevin, steps_per_level: 2000000}",
+            "sampler.steps_per_level",
+        ),
+        (
+            "sampler: {kind: pc, steps: 10, corrector_steps: 5000000}",
+            "sampler.corrector_steps",
+        ),
+    ] {
+        let message = resolve_error(&with(sampler), &[]);
+        assert!(
+            message.contains(key) && message.contains("network evaluations per sample"),
+            "{message}"
+        );
+        assert!(message.contains("Fix:"), "{message}");
+    }
+    resolve(&with("sampler: {kind: euler, steps: 1000000}"), &[]).unwrap();
+
+    let message = resolve_error(
+        &with("sampler: {kind: euler, steps: 10, grid: karras(1e-308)}"),
+        &[],
+    );
+    assert!(
+        message.contains("rho in [0.5, 1000]") && message.contains("1e-308"),
+        "{message}"
+    );
+    resolve(
+        &with("sampler: {kind: euler, steps: 10, grid: karras(7)}"),
+        &[],
+    )
+    .unwrap();
+
+    let nll = SMALL_GMM.replace(
+        "eval: [fd, mmd, mode_weights]",
+        "eval: [{kind: nll_ode, rtol: 2.0}]",
+    );
+    let message = resolve_error(&nll, &[]);
+    assert!(
+        message.contains("rtol") && message.contains("(0, 1)"),
+        "{message}"
+    );
+}
