@@ -28,7 +28,7 @@ pub enum Command {
         /// Experiment file (YAML or TOML).
         file: PathBuf,
         /// Overrides `key.path=value` (win over the file); `key=a,b,c` or `key=range(1,5)` sweep.
-        overrides: Vec<String>,
+        overrides: Vec<std::ffi::OsString>,
         /// Print every resolved trial and stop.
         #[arg(long)]
         dry_run: bool,
@@ -90,7 +90,20 @@ pub fn execute_status(cli: Cli, out: &mut dyn std::io::Write) -> Result<u8, Stri
             results,
             device,
         } => {
-            let mut overrides = overrides;
+            // Read here rather than by clap, so that a non-UTF-8 override names the file.
+            let mut overrides = overrides
+                .into_iter()
+                .map(|o| {
+                    o.into_string().map_err(|o| {
+                        format!(
+                            "in {} (command-line override `{}`): the override is not UTF-8 text. \
+                             Fix: type it in UTF-8",
+                            file.display(),
+                            o.to_string_lossy()
+                        )
+                    })
+                })
+                .collect::<Result<Vec<String>, String>>()?;
             if let Some(device) = device {
                 overrides.push(format!("device={device}"));
             }

@@ -69,3 +69,25 @@ fn dry_run_of_the_shipped_experiments_resolves_every_trial() {
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("2 trial(s)"), "{stdout}");
 }
+
+#[test]
+fn a_non_utf8_override_names_the_file() {
+    use std::os::unix::ffi::OsStringExt;
+    let dir = tempfile::tempdir().unwrap();
+    let file = crate::common::write(dir.path(), "small.yaml", crate::common::SMALL_GMM);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_runner"))
+        .arg("sweep")
+        .arg(&file)
+        .arg(std::ffi::OsString::from_vec(b"seed=\xff\xfe".to_vec()))
+        .arg("--results")
+        .arg(dir.path().join("results"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("small.yaml") && stderr.contains("not UTF-8") && stderr.contains("Fix:"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("results").exists());
+}
