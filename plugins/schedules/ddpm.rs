@@ -78,7 +78,8 @@ pub fn check_chain(
         log_alpha_bar += (1.0 - beta).ln();
     }
     let sigma_last = (-log_alpha_bar).exp_m1().sqrt();
-    if !(sigma_last <= limit) {
+    // NaN (an overflowing chain) fails too.
+    if sigma_last.is_nan() || sigma_last > limit {
         return Err(raw.invalid(
             key,
             format!(

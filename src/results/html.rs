@@ -184,10 +184,10 @@ fn summary_section(trials: &[Value], rows: &[Option<TrialRow>]) -> String {
                 None => html.push_str("<td></td>"),
             }
         }
-        let _ = write!(
+        let _ = writeln!(
             html,
             "<td data-value=\"{}\">{}</td><td data-value=\"{2}\">{2:.1}</td>\
-             <td data-value=\"{3}\">{3:.1}</td><td>{4}</td></tr>\n",
+             <td data-value=\"{3}\">{3:.1}</td><td>{4}</td></tr>",
             row.nfe,
             row.nfe,
             row.train_seconds,
