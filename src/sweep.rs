@@ -91,6 +91,9 @@ impl Experiment {
             }
         }
 
+        if let Some(axis) = seeds_axis(file, &root, &fixed, &axes)? {
+            axes.push(axis);
+        }
         check_trial_count(file, &axes)?;
         let base = figment.merge(KeyValues {
             name: OVERRIDE_SOURCE.into(),
@@ -240,6 +243,64 @@ fn check_trial_count(file: &Path, axes: &[Axis]) -> Result<(), ConfigError> {
         }
     }
     Ok(())
+}
+
+/// Most seeds one configuration may be repeated with.
+pub const MAX_SEEDS: u64 = 1000;
+
+/// `seeds: N` (N > 1) repeats every configuration with the seeds `seed`, `seed` + 1, …,
+/// `seed` + N - 1: a `seed` axis, last so that each configuration's seeds run together (and
+/// share nothing: the seed is part of every model's identity).
+fn seeds_axis(
+    file: &Path,
+    root: &Dict,
+    fixed: &[(String, Value)],
+    axes: &[Axis],
+) -> Result<Option<Axis>, ConfigError> {
+    let setting = |key: &str| {
+        fixed
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .or_else(|| root.get(key).cloned())
+    };
+    let Some(value) = setting("seeds") else {
+        return Ok(None);
+    };
+    let fix = "set e.g. `seeds: 5` (each configuration runs with 5 seeds)";
+    let count = match value.to_u128() {
+        Some(n) if (1..=MAX_SEEDS as u128).contains(&n) => n as u64,
+        _ => {
+            return Err(sweep_error(
+                file,
+                "seeds",
+                format!("must be a whole number from 1 to {MAX_SEEDS}"),
+                fix,
+            ))
+        }
+    };
+    if count == 1 {
+        return Ok(None);
+    }
+    if axes.iter().any(|a| a.keys.iter().any(|k| k == "seed")) {
+        return Err(sweep_error(
+            file,
+            "seeds",
+            "repeats every configuration with several seeds, and `seed` is swept too".into(),
+            "sweep `seed` (e.g. `seed=range(0,5)`) or set `seeds: N`, not both",
+        ));
+    }
+    let first = match setting("seed") {
+        None => 0,
+        Some(v) => match v.to_u128() {
+            Some(n) if n + count as u128 <= u64::MAX as u128 => n as u64,
+            // The trial's own validation names a bad `seed`.
+            _ => return Ok(None),
+        },
+    };
+    let values = (first..first + count).map(Value::from).collect();
+    Ok(Some(Axis::single("seed".to_string(), values)))
 }
 
 fn sweep_error(file: &Path, key: &str, message: String, fix: &str) -> ConfigError {

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use serde_json::Value;
 
+use super::seeds;
 use super::table::TrialRow;
 use super::write_atomic;
 
@@ -56,6 +57,7 @@ pub fn write_report(root: &Path) -> Result<PathBuf, String> {
         escape(&name)
     );
     page.push_str(&experiment_section(&record, trials.len()));
+    page.push_str(&seeds_section(&rows));
     page.push_str(&summary_section(&trials, &rows));
     page.push_str(&plots_section(&root.join("plots"))?);
     page.push_str(&trials_section(root, &trials, &rows)?);
@@ -144,6 +146,63 @@ fn metric_names(rows: &[Option<TrialRow>]) -> Vec<String> {
     names.sort();
     names.dedup();
     names
+}
+
+/// Where seeds were swept: one row per configuration, each metric as mean ± the 95%
+/// interval's half-width with n.
+fn seeds_section(rows: &[Option<TrialRow>]) -> String {
+    let rows: Vec<TrialRow> = rows.iter().flatten().cloned().collect();
+    if !rows
+        .iter()
+        .any(|r| r.axes.iter().any(|(k, _)| k == seeds::SEED_KEY))
+    {
+        return String::new();
+    }
+    let configurations = seeds::summarise(&rows);
+    let metrics = metric_names(&rows.into_iter().map(Some).collect::<Vec<_>>());
+    let mut html = String::from(
+        "<section id=\"configurations\">\n<h2>Configurations over seeds</h2>\n\
+         <p>Mean ± half-width of the 95% Student-t interval (n seeds that finished).</p>\n\
+         <table class=\"sortable\">\n<thead><tr><th>configuration</th><th>seeds</th><th>failed</th>",
+    );
+    for name in &metrics {
+        let _ = write!(html, "<th>{}</th>", escape(name));
+    }
+    html.push_str("</tr></thead>\n<tbody>\n");
+    for c in &configurations {
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td data-value=\"{}\">{1}</td><td data-value=\"{}\">{2}</td>",
+            escape(&c.label),
+            c.seeds,
+            c.failed
+        );
+        for name in &metrics {
+            match c.metrics.get(name) {
+                Some(i) if i.n >= 2 => {
+                    let _ = write!(
+                        html,
+                        "<td data-value=\"{}\">{:.4} ± {:.4} ({})</td>",
+                        i.mean,
+                        i.mean,
+                        (i.high - i.low) / 2.0,
+                        i.n
+                    );
+                }
+                Some(i) => {
+                    let _ = write!(
+                        html,
+                        "<td data-value=\"{}\">{:.4} ({})</td>",
+                        i.mean, i.mean, i.n
+                    );
+                }
+                None => html.push_str("<td></td>"),
+            }
+        }
+        html.push_str("</tr>\n");
+    }
+    html.push_str("</tbody>\n</table>\n</section>\n");
+    html
 }
 
 fn summary_section(trials: &[Value], rows: &[Option<TrialRow>]) -> String {

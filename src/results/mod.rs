@@ -5,6 +5,7 @@ pub mod html;
 pub mod nfe;
 pub mod plots;
 pub mod report;
+pub mod seeds;
 pub mod store;
 pub mod table;
 pub mod tensorboard;

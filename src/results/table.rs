@@ -236,7 +236,16 @@ pub fn to_dataframe(rows: &[TrialRow]) -> PolarsResult<DataFrame> {
 
 /// Writes `metrics.csv` and `metrics.parquet` atomically.
 pub fn write_tables(rows: &[TrialRow], csv: &Path, parquet: &Path) -> Result<(), String> {
-    let mut frame = to_dataframe(rows).map_err(|e| format!("building the metrics table: {e}"))?;
+    let frame = to_dataframe(rows).map_err(|e| format!("building the metrics table: {e}"))?;
+    write_csv_and_parquet(frame, csv, parquet)
+}
+
+/// Writes one table as CSV and as Parquet.
+pub fn write_csv_and_parquet(
+    mut frame: DataFrame,
+    csv: &Path,
+    parquet: &Path,
+) -> Result<(), String> {
     let mut csv_bytes = Vec::new();
     CsvWriter::new(&mut csv_bytes)
         .finish(&mut frame)

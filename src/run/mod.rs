@@ -29,6 +29,7 @@ use crate::features::FeatureSpace;
 use crate::registry;
 use crate::results::nfe;
 use crate::results::report;
+use crate::results::seeds;
 use crate::results::store::write_yaml;
 use crate::results::{table, SweepFolder, TrialRow};
 use crate::sweep::Experiment;
@@ -255,6 +256,18 @@ pub fn sweep(
         .iter()
         .flat_map(|a| a.keys.clone())
         .collect();
+    // Seeds swept: one summary row per configuration, with confidence intervals.
+    let seed_summary = if axis_keys.iter().any(|k| k == seeds::SEED_KEY) {
+        let configurations = seeds::summarise(&rows);
+        let (csv, parquet) = (
+            folder.root.join("summary.csv"),
+            folder.root.join("summary.parquet"),
+        );
+        seeds::write_summary(&configurations, &csv, &parquet).map_err(|e| write_error(&csv, e))?;
+        Some(seeds::console_table(&configurations))
+    } else {
+        None
+    };
     // Charts and the quality-vs-NFE table show the trials that have results.
     let ok_rows: Vec<TrialRow> = rows.iter().filter(|r| !r.failed()).cloned().collect();
     report::write_plots(&folder.plots(), &axis_keys, &ok_rows, &histories)
@@ -274,6 +287,9 @@ pub fn sweep(
     let page = crate::results::html::write_report(&folder.root)
         .map_err(|message| RunError::Report { message })?;
     let _ = writeln!(out, "\n{}", report::summary_table(&rows));
+    if let Some(text) = seed_summary {
+        let _ = writeln!(out, "\n{text}");
+    }
     let _ = writeln!(out, "results: {}", folder.root.display());
     let _ = writeln!(out, "report: {}", page.display());
     let failed = rows.len() - ok_rows.len();

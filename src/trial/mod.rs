@@ -53,6 +53,10 @@ params! {
         /// Training steps between resumable checkpoints (weights, optimiser, EMA, random
         /// streams) of a model being trained; 0 for none (Ctrl-C still saves one).
         checkpoint_every: usize = 500,
+        /// Seeds each configuration runs with (`seed`, `seed` + 1, ...); above 1, the tables
+        /// add a per-configuration summary with the mean, standard deviation, n and a 95%
+        /// Student-t confidence interval of every metric (`summary.csv`).
+        seeds: usize = 1,
     }
 }
 

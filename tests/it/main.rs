@@ -35,6 +35,7 @@ mod report;
 mod results;
 mod samplers;
 mod schedules;
+mod seeds;
 mod sde_schedules;
 mod sde_sweeps;
 mod sweeps;

@@ -1,0 +1,142 @@
+//! Seeds as a sweep axis: `seeds: N` runs each configuration with N seeds, never sharing a
+//! model between them, and `summary.csv` gives each configuration's mean, standard deviation,
+//! n and the 95% Student-t interval of every metric.
+
+use std::collections::BTreeMap;
+
+use polars::prelude::{CsvReadOptions, SerReader};
+use scorelab::results::seeds::{t_quantile, Interval};
+
+use crate::common::{resolve_error, sweep, write, SMALL_GMM};
+
+#[test]
+fn three_seeds_give_the_closed_form_student_t_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "seeded.yaml",
+        &format!("{SMALL_GMM}seeds: 3\nsweep:\n  sampler.steps_per_level: [2, 4]\n"),
+    );
+    let report = sweep(&file, &[], &dir.path().join("results")).unwrap();
+    assert_eq!(report.rows.len(), 6);
+    // The file's seed is 3: seeds 3, 4, 5, each with its own model.
+    let mut models: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for row in &report.rows {
+        let seed = row
+            .axes
+            .iter()
+            .find(|(k, _)| k == "seed")
+            .unwrap()
+            .1
+            .as_i64()
+            .unwrap();
+        models.entry(row.train_id.clone()).or_default().push(seed);
+    }
+    assert_eq!(models.len(), 3, "{models:?}");
+    assert!(models
+        .values()
+        .all(|seeds| seeds.len() == 2 && seeds[0] == seeds[1]));
+
+    let summary = CsvReadOptions::default()
+        .with_has_header(true)
+        .try_into_reader_with_file_path(Some(report.folder.root.join("summary.csv")))
+        .and_then(|r| r.finish())
+        .unwrap();
+    assert_eq!(summary.height(), 2, "one row per configuration");
+    // t(0.975) with 2 degrees of freedom in closed form: (2p - 1) / sqrt(2 p (1 - p)).
+    let p: f64 = 0.975;
+    let t2 = (2.0 * p - 1.0) / (2.0 * p * (1.0 - p)).sqrt();
+    assert!((t_quantile(0.975, 2) - t2).abs() < 1e-9);
+    for (position, steps) in [(0, 2), (1, 4)] {
+        let values: Vec<f64> = report
+            .rows
+            .iter()
+            .filter(|r| {
+                r.axes
+                    .iter()
+                    .any(|(k, v)| k == "sampler.steps_per_level" && v == steps)
+            })
+            .map(|r| r.metrics["fd"])
+            .collect();
+        assert_eq!(values.len(), 3);
+        let mean = values.iter().sum::<f64>() / 3.0;
+        let std = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 2.0).sqrt();
+        let half = t2 * std / 3f64.sqrt();
+        let cell = |column: &str| {
+            summary
+                .column(column)
+                .unwrap()
+                .f64()
+                .unwrap()
+                .get(position)
+                .unwrap()
+        };
+        for (column, expected) in [
+            ("fd_mean", mean),
+            ("fd_std", std),
+            ("fd_ci95_low", mean - half),
+            ("fd_ci95_high", mean + half),
+        ] {
+            assert!(
+                (cell(column) - expected).abs() <= 1e-12 * expected.abs().max(1.0),
+                "{column}: {} vs {expected}",
+                cell(column)
+            );
+        }
+        let n = summary
+            .column("fd_n")
+            .unwrap()
+            .i64()
+            .unwrap()
+            .get(position)
+            .unwrap();
+        assert_eq!(n, 3);
+    }
+}
+
+#[test]
+fn an_interval_needs_two_finite_values() {
+    let one = Interval::of(&[2.0, f64::NAN]);
+    assert_eq!((one.n, one.mean), (1, 2.0));
+    assert!(one.std.is_nan() && one.low.is_nan() && one.high.is_nan());
+    let two = Interval::of(&[1.0, 3.0]);
+    // t(0.975, 1) = tan(0.475 pi) = 12.706...
+    let t1 = (0.475 * std::f64::consts::PI).tan();
+    assert!(
+        (two.high - (2.0 + t1 * 2f64.sqrt() / 2f64.sqrt())).abs() < 1e-9,
+        "{two:?}"
+    );
+}
+
+#[test]
+fn seeds_must_be_a_small_count_and_not_beside_a_seed_sweep() {
+    let message = resolve_error(&format!("{SMALL_GMM}seeds: 0\n"), &[]);
+    assert!(
+        message.contains("seeds") && message.contains("from 1 to 1000"),
+        "{message}"
+    );
+    let message = resolve_error(&format!("{SMALL_GMM}seeds: 3\n"), &["seed=1,2"]);
+    assert!(message.contains("not both"), "{message}");
+    // One seed is the plain sweep: no seed axis.
+    let trials = crate::common::resolve(&format!("{SMALL_GMM}seeds: 1\n"), &[]).unwrap();
+    assert_eq!(trials.len(), 1);
+    assert!(trials[0].assignments.is_empty());
+}
+
+#[test]
+fn the_report_has_one_row_per_configuration_with_its_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "seeded.yaml",
+        &format!("{SMALL_GMM}seeds: 2\nsweep:\n  sampler.steps_per_level: [2, 4]\n"),
+    );
+    let report = sweep(&file, &[], &dir.path().join("results")).unwrap();
+    let page = std::fs::read_to_string(report.folder.root.join("report.html")).unwrap();
+    let start = page
+        .find("id=\"configurations\"")
+        .expect("a configurations section");
+    let section = &page[start..page[start..].find("</section>").unwrap() + start];
+    assert_eq!(section.matches("<tr>").count() - 1, 2, "{section}");
+    assert!(section.contains("<td>steps_per_level=2</td>") && section.contains(" ± "));
+}
