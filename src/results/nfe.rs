@@ -103,6 +103,7 @@ pub fn write_charts(dir: &Path, rows: &[TrialRow]) -> Result<(), PlotError> {
                 match series.iter_mut().find(|s| s.label == *line) {
                     Some(s) => s.points.push(point),
                     None => series.push(Series {
+                        intervals: Vec::new(),
                         label: line.clone(),
                         points: vec![point],
                     }),

@@ -95,7 +95,13 @@ pub fn write_plots(
 ) -> Result<(), PlotError> {
     let mut metric_names = super::table::varying_metrics(rows);
     metric_names.push("nfe".into());
-    for key in axis_keys {
+    // With seeds swept, each line is a configuration: its mean over seeds with the 95%
+    // interval as error bars (a chart against the seed itself would show only noise).
+    let seeded = axis_keys.iter().any(|k| k == super::seeds::SEED_KEY);
+    for key in axis_keys
+        .iter()
+        .filter(|k| !(seeded && *k == super::seeds::SEED_KEY))
+    {
         let values_of =
             |r: &TrialRow, k: &str| r.axes.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone());
         let mut categories: Vec<serde_json::Value> = Vec::new();
@@ -139,7 +145,7 @@ pub fn write_plots(
                 let others: Vec<String> = row
                     .axes
                     .iter()
-                    .filter(|(k, _)| k != key)
+                    .filter(|(k, _)| k != key && !(seeded && k == super::seeds::SEED_KEY))
                     .map(|(k, v)| format!("{}={}", short_key(k), display_value(v)))
                     .collect();
                 let label = if others.is_empty() {
@@ -150,6 +156,7 @@ pub fn write_plots(
                 match series.iter_mut().find(|s| s.label == label) {
                     Some(s) => s.points.push((x, y)),
                     None => series.push(Series {
+                        intervals: Vec::new(),
                         label,
                         points: vec![(x, y)],
                     }),
@@ -157,6 +164,9 @@ pub fn write_plots(
             }
             for s in &mut series {
                 s.points.sort_by(|a, b| a.0.total_cmp(&b.0));
+                if seeded {
+                    over_seeds(s);
+                }
             }
             let short = short_key(key);
             let chart = LineChart {
@@ -216,8 +226,27 @@ fn history_series(
     histories
         .iter()
         .map(|(label, h)| Series {
+            intervals: Vec::new(),
             label: label.clone(),
             points: points(h),
         })
         .collect()
+}
+
+/// Replaces a line's per-seed points by one point per x, the mean, with the 95% Student-t
+/// interval as its error bar (where at least two seeds have a value). Expects sorted points.
+fn over_seeds(series: &mut Series) {
+    let mut points = Vec::new();
+    let mut intervals = Vec::new();
+    for group in series.points.chunk_by(|a, b| a.0 == b.0) {
+        let x = group[0].0;
+        let values: Vec<f64> = group.iter().map(|p| p.1).collect();
+        let interval = super::seeds::Interval::of(&values);
+        points.push((x, interval.mean));
+        if interval.n >= 2 {
+            intervals.push((x, interval.low, interval.high));
+        }
+    }
+    series.points = points;
+    series.intervals = intervals;
 }

@@ -140,3 +140,26 @@ fn the_report_has_one_row_per_configuration_with_its_interval() {
     assert_eq!(section.matches("<tr>").count() - 1, 2, "{section}");
     assert!(section.contains("<td>steps_per_level=2</td>") && section.contains(" ± "));
 }
+
+#[test]
+fn seeded_charts_draw_each_configuration_once_with_error_bars() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "seeded.yaml",
+        &format!("{SMALL_GMM}seeds: 3\nsweep:\n  sampler.steps_per_level: [2, 4]\n"),
+    );
+    let report = sweep(&file, &[], &dir.path().join("results")).unwrap();
+    let plots = report.folder.plots();
+    assert!(plots.join("fd_vs_steps_per_level.png").is_file());
+    assert!(
+        !plots.join("fd_vs_seed.png").exists(),
+        "no chart against the seed itself"
+    );
+    // One line per configuration, not one per seed.
+    let svg = std::fs::read_to_string(plots.join("fd_vs_steps_per_level.svg")).unwrap();
+    assert!(
+        !svg.contains("seed="),
+        "seeds are averaged, not drawn as lines"
+    );
+}

@@ -25,6 +25,9 @@ const MAX_MARKED_POINTS: usize = 100;
 pub struct Series {
     pub label: String,
     pub points: Vec<(f64, f64)>,
+    /// Error bars (x, low, high), e.g. a 95% interval over seeds; drawn at the point of the
+    /// same x.
+    pub intervals: Vec<(f64, f64, f64)>,
 }
 
 /// Everything a line chart shows.
@@ -97,7 +100,16 @@ impl<'a> LinePlan<'a> {
             })
             .collect();
         let xs = points.iter().flatten().map(|p| p.0);
-        let ys = points.iter().flatten().map(|p| p.1);
+        // The axis covers the error bars as well as the points.
+        let bar_ends: Vec<f64> = chart
+            .series
+            .iter()
+            .flat_map(|s| s.intervals.iter())
+            .filter(|(x, _, _)| drawable(*x, x_scale))
+            .flat_map(|&(_, low, high)| [low, high])
+            .filter(|&y| drawable(y, chart.y_scale))
+            .collect();
+        let ys = points.iter().flatten().map(|p| p.1).chain(bar_ends);
         let x_axis = match &chart.x_categories {
             Some(labels) => Axis::categories(labels.clone(), xs),
             None => Axis::fit(x_scale, xs),
@@ -143,6 +155,14 @@ impl<'a> LinePlan<'a> {
                 .draw_series(LineSeries::new(points.iter().copied(), line))?
                 .label(series.label.as_str())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], line));
+            let (y_scale, centre) = (self.chart.y_scale, |x: f64| {
+                points.iter().find(|p| p.0 == x).map(|p| p.1)
+            });
+            chart.draw_series(series.intervals.iter().filter_map(|&(x, low, high)| {
+                let mid = centre(x)?;
+                (drawable(low, y_scale) && drawable(high, y_scale))
+                    .then(|| ErrorBar::new_vertical(x, low, mid, high, colour.stroke_width(2), 8))
+            }))?;
             if points.len() <= MAX_MARKED_POINTS {
                 chart.draw_series(
                     points
@@ -243,14 +263,17 @@ mod tests {
             x_categories: Some(vec!["0.5".into(), "auto".into(), "30".into()]),
             series: vec![
                 Series {
+                    intervals: Vec::new(),
                     label: "euler".into(),
                     points: vec![(0.0, 0.2), (1.0, 0.03), (2.0, 0.004)],
                 },
                 Series {
+                    intervals: Vec::new(),
                     label: "heun".into(),
                     points: vec![(0.0, 0.1), (1.0, 0.0), (2.0, 0.002)],
                 },
                 Series {
+                    intervals: Vec::new(),
                     label: "empty".into(),
                     points: vec![],
                 },

@@ -40,6 +40,7 @@ mod tests {
             y_scale: Scale::Linear,
             x_categories: None,
             series: vec![Series {
+                intervals: Vec::new(),
                 label: "bad".into(),
                 points: vec![
                     (f64::NAN, 1.0),
@@ -58,6 +59,7 @@ mod tests {
         let extreme = LineChart {
             y_scale: Scale::Log,
             series: vec![Series {
+                intervals: Vec::new(),
                 label: "extreme".into(),
                 points: vec![(1.0, f64::MAX), (2.0, 5e-324), (3.0, 1e-300)],
             }],
@@ -67,6 +69,7 @@ mod tests {
         let extreme = LineChart {
             y_scale: Scale::Linear,
             series: vec![Series {
+                intervals: Vec::new(),
                 label: "extreme".into(),
                 points: vec![(1.0, f64::MAX), (2.0, -f64::MAX)],
             }],
