@@ -77,11 +77,14 @@ pub struct Configuration {
     pub metrics: BTreeMap<String, Interval>,
 }
 
+/// Swept keys and their values.
+type SweptValues = Vec<(String, serde_json::Value)>;
+
 /// Groups `rows` by their swept values other than the seed, in first-seen order.
 pub fn summarise(rows: &[TrialRow]) -> Vec<Configuration> {
-    let mut groups: Vec<(Vec<(String, serde_json::Value)>, Vec<&TrialRow>)> = Vec::new();
+    let mut groups: Vec<(SweptValues, Vec<&TrialRow>)> = Vec::new();
     for row in rows {
-        let axes: Vec<(String, serde_json::Value)> = row
+        let axes: SweptValues = row
             .axes
             .iter()
             .filter(|(key, _)| key != SEED_KEY)
