@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Opens a sweep's report.html in a real browser, as CI does: runs the small seeded sweep in
+# scripts/browser-check/experiment.yaml with the release runner, then loads its report in
+# headless Chromium (Debian's package; installed here when missing and apt-get is at hand)
+# through playwright-core, and checks it renders without console errors, has one summary row
+# per trial and one row per configuration, decodes every image and sorts by a column.
+# Writes the screenshot to target/report-check/report.png.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v chromium >/dev/null; then
+    install() { DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null; }
+    install || { apt-get update >/dev/null && install; }
+fi
+(cd scripts/browser-check && npm ci --no-audit --no-fund --silent)
+out=target/report-check
+rm -rf "$out"
+mkdir -p "$out"
+runner=${RUNNER:-target/release/runner}
+"$runner" sweep scripts/browser-check/experiment.yaml --results "$out/results" >"$out/sweep.log"
+node scripts/browser-check/check.mjs "$PWD/$out/results/report_check/report.html" \
+    "$PWD/$out/report.png" 6 2
