@@ -3,6 +3,7 @@
 //! stable ids and skipped, so an interrupted sweep resumes where it stopped.
 
 mod error;
+mod hparams;
 pub mod lock;
 mod models;
 mod preflight;
@@ -135,6 +136,7 @@ pub fn sweep(
         }
     }
 
+    let swept = hparams::swept(&trials);
     let mut feature_spaces: HashMap<String, FeatureSpace> = HashMap::new();
     let mut failed_features: HashMap<String, String> = HashMap::new();
     let mut rows: Vec<Option<TrialRow>> = vec![None; count];
@@ -223,7 +225,13 @@ pub fn sweep(
             let row = match prepared {
                 Err(message) => save_failed_trial(t, &folder, &message, history.seconds)?,
                 Ok(features) => match sample_with_progress(t, &network, features) {
-                    Ok(evaluation) => save_trial(t, &folder, &evaluation, &history)?,
+                    Ok(evaluation) => save_trial(
+                        t,
+                        &folder,
+                        &evaluation,
+                        &history,
+                        &hparams::session(t, &swept),
+                    )?,
                     Err(source) => {
                         save_failed_trial(t, &folder, &source.to_string(), history.seconds)?
                     }
@@ -278,6 +286,9 @@ pub fn sweep(
         nfe::write_charts(&folder.plots(), &ok_rows)
             .map_err(|e| write_error(&folder.plots(), e))?;
     }
+    let tb = folder.root.join("tb");
+    hparams::write_experiment(&tb, &experiment.file.display().to_string(), &swept, &rows)
+        .map_err(|e| write_error(&tb, e))?;
     crate::crash::point("experiment");
     write_yaml(
         &folder.experiment_file(),

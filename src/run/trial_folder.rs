@@ -12,7 +12,7 @@ use crate::dataset::Samples;
 use crate::evaluate::Evaluation;
 use crate::results::plots::{self, Picture};
 use crate::results::store::{write_json, write_yaml};
-use crate::results::tensorboard::EventWriter;
+use crate::results::tensorboard::{EventWriter, HParamValue};
 use crate::results::{table, SweepFolder, TrialRow};
 use crate::train::History;
 use crate::trial::Trial;
@@ -126,6 +126,7 @@ pub(super) fn save_trial(
     folder: &SweepFolder,
     evaluation: &Evaluation,
     history: &History,
+    session: &(Vec<(String, HParamValue)>, String),
 ) -> Result<TrialRow, RunError> {
     let mut row = base_row(trial, history.seconds);
     row.metrics = evaluation
@@ -152,6 +153,7 @@ pub(super) fn save_trial(
     let tb_folder = folder.tensorboard(&trial.id);
     let _ = fs::remove_dir_all(&tb_folder);
     let mut events = EventWriter::create(&tb_folder).map_err(|e| write_error(&tb_folder, e))?;
+    events.add_hparams_session(&session.0, &session.1);
     for (i, step) in history.steps.iter().enumerate() {
         events.add_scalar("train/loss", history.loss[i], *step as i64);
         for (sigma, value) in history.levels.iter().zip(&history.level_loss[i]) {
@@ -172,6 +174,7 @@ pub(super) fn save_trial(
     for (tag, picture) in &pictures {
         events.add_png(tag, &picture.png, picture.width, picture.height, final_step);
     }
+    events.end_hparams_session(!row.failed());
     events.flush().map_err(|e| write_error(&tb_folder, e))?;
 
     write_json(&partial.join("metrics.json"), &row).map_err(|e| write_error(&partial, e))?;
