@@ -307,11 +307,10 @@ mod tests {
 
     #[test]
     fn session_values_round_trip_through_the_plugin_data() {
-        let mut writer_values = vec![
-            ("train.lr".to_string(), HParamValue::Number(0.001)),
+        let writer_values = [
             ("sampler.kind".to_string(), HParamValue::Text("heun".into())),
+            ("train.lr".to_string(), HParamValue::Number(0.001)),
         ];
-        writer_values.sort_by(|a, b| a.0.cmp(&b.0));
         let start = SessionStartInfo {
             hparams: writer_values
                 .iter()
