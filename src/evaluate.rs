@@ -134,6 +134,9 @@ pub struct Protocol {
     /// The feature extractor and its hash, for metrics computed in a feature space.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub features: Option<String>,
+    /// The metric's own estimator and settings ([`crate::metric::Metric::protocol`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub settings: BTreeMap<String, String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -283,6 +286,11 @@ pub fn evaluate(
                     .as_ref()
                     .filter(|_| metric.uses_features())
                     .map(|f| f.identity.clone()),
+                settings: metric
+                    .protocol(&input)
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect(),
             },
         );
         metrics.push((name.clone(), measured.value));

@@ -80,6 +80,13 @@ pub trait Metric: Send + Sync {
         false
     }
 
+    /// How this metric measures on `input`, beyond the engine's sample counts and NFE: its
+    /// estimator and settings (e.g. `estimator: exact trace`, `rtol: 1e-5`), recorded with
+    /// every value in the trial's protocol.
+    fn protocol(&self, _input: &MetricInput) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
+
     /// The fewest samples the metric can be computed from (checked against `num_samples`
     /// while resolving).
     fn min_samples(&self) -> usize {

@@ -68,6 +68,17 @@ pub fn mmd_squared(x: &Samples, y: &Samples, h: f64) -> f64 {
 }
 
 impl Metric for Mmd {
+    fn protocol(&self, _input: &MetricInput) -> Vec<(&'static str, String)> {
+        let bandwidth = match self.params.bandwidth {
+            NumberOrAuto::Number(h) => scorelab::config::number(h),
+            NumberOrAuto::Auto => "auto (upper median of held-out distances)".to_string(),
+        };
+        vec![
+            ("bandwidth", bandwidth),
+            ("max_points", self.params.max_points.to_string()),
+        ]
+    }
+
     fn compute(&self, input: &MetricInput) -> Result<Measured, String> {
         require_finite(input.samples, "samples")?;
         let x = input.samples.head(self.params.max_points);

@@ -149,6 +149,21 @@ pub fn log_likelihoods(
 }
 
 impl Metric for NllOde {
+    fn protocol(&self, input: &MetricInput) -> Vec<(&'static str, String)> {
+        let dim = input.reference.dim();
+        let estimator = if dim <= self.params.exact_max_dim {
+            "exact trace".to_string()
+        } else {
+            format!("Hutchinson, {} Rademacher probe(s)", self.params.probes)
+        };
+        vec![
+            ("estimator", estimator),
+            ("points", self.params.points.min(input.reference.len()).to_string()),
+            ("rtol", scorelab::config::number(self.params.rtol)),
+            ("atol", scorelab::config::number(self.params.atol)),
+        ]
+    }
+
     fn compute(&self, input: &MetricInput) -> Result<Measured, String> {
         if input.reference.is_empty() {
             return Err("there is no held-out data to score".into());

@@ -51,6 +51,10 @@ pub fn wasserstein_1d_squared(mut a: Vec<f64>, mut b: Vec<f64>) -> f64 {
 }
 
 impl Metric for SlicedWasserstein {
+    fn protocol(&self, _input: &MetricInput) -> Vec<(&'static str, String)> {
+        vec![("projections", self.projections.to_string())]
+    }
+
     fn compute(&self, input: &MetricInput) -> Result<Measured, String> {
         require_finite(input.samples, "samples")?;
         let dim = input.samples.dim();

@@ -405,21 +405,29 @@ fn protocol_section(trials: &[Value], rows: &[Option<TrialRow>]) -> String {
     let mut html = String::from(
         "<section id=\"protocols\">\n<h2>How each number was measured</h2>\n<table>\n\
          <thead><tr><th>trial</th><th>metric</th><th>samples</th><th>reference</th>\
-         <th>reference size</th><th>NFE</th><th>features</th></tr></thead>\n<tbody>\n",
+         <th>reference size</th><th>NFE</th><th>features</th><th>estimator and settings</th></tr></thead>\n<tbody>\n",
     );
     for (trial, row) in trials.iter().zip(rows) {
         let Some(row) = row else { continue };
         for (metric, protocol) in &row.protocols {
             let _ = writeln!(
                 html,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 escape(&show(&trial["label"])),
                 escape(metric),
                 protocol.samples,
                 escape(&protocol.reference),
                 protocol.reference_size,
                 protocol.nfe,
-                escape(protocol.features.as_deref().unwrap_or("—"))
+                escape(protocol.features.as_deref().unwrap_or("—")),
+                escape(
+                    &protocol
+                        .settings
+                        .iter()
+                        .map(|(k, v)| format!("{k} = {v}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
             );
         }
     }

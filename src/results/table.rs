@@ -314,3 +314,52 @@ pub fn write_csv(frame: PolarsResult<DataFrame>, path: &Path) -> Result<(), Stri
         .map_err(|e| format!("writing {}: {e}", path.display()))?;
     write_atomic(path, &bytes).map_err(|e| format!("writing {}: {e}", path.display()))
 }
+
+/// `protocols.csv`: how every value was measured, one row per trial and metric (samples,
+/// reference set and size, NFE, feature space, and the metric's own estimator and settings).
+pub fn write_protocols(rows: &[TrialRow], path: &Path) -> Result<(), String> {
+    let mut columns: [Vec<String>; 9] = Default::default();
+    for row in rows {
+        for (metric, protocol) in &row.protocols {
+            let settings: Vec<String> = protocol
+                .settings
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            for (column, value) in columns.iter_mut().zip([
+                row.trial.clone(),
+                row.label.clone(),
+                metric.clone(),
+                protocol.samples.to_string(),
+                protocol.reference.clone(),
+                protocol.reference_size.to_string(),
+                protocol.nfe.to_string(),
+                protocol.features.clone().unwrap_or_default(),
+                settings.join("; "),
+            ]) {
+                column.push(value);
+            }
+        }
+    }
+    let names = [
+        "trial",
+        "label",
+        "metric",
+        "samples",
+        "reference",
+        "reference_size",
+        "nfe",
+        "features",
+        "settings",
+    ];
+    let height = columns[0].len();
+    let frame = DataFrame::new(
+        height,
+        names
+            .iter()
+            .zip(columns)
+            .map(|(name, values)| Column::new((*name).into(), values))
+            .collect(),
+    );
+    write_csv(frame, path)
+}

@@ -259,6 +259,8 @@ pub fn sweep(
     crate::crash::point("tables");
     table::write_tables(&rows, &folder.table("csv"), &folder.table("parquet"))
         .map_err(|e| write_error(&folder.table("csv"), e))?;
+    let protocols = folder.root.join("protocols.csv");
+    table::write_protocols(&rows, &protocols).map_err(|e| write_error(&protocols, e))?;
     let axis_keys: Vec<String> = experiment
         .axes
         .iter()

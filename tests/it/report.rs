@@ -91,3 +91,78 @@ fn report_of_a_folder_without_a_record_says_what_to_do() {
         "{stderr}"
     );
 }
+
+#[test]
+fn every_value_has_its_protocol_in_protocols_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "small.yaml",
+        &SMALL_GMM.replace(
+            "eval: [fd, mmd, mode_weights]",
+            "eval: [fd, mmd, {kind: sliced_wasserstein, projections: 16}]",
+        ),
+    );
+    let report = sweep(
+        &file,
+        &["sampler.steps_per_level=2,4"],
+        &dir.path().join("results"),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(report.folder.root.join("protocols.csv")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "trial,label,metric,samples,reference,reference_size,nfe,features,settings"
+    );
+    assert_eq!(lines.len(), 1 + 2 * 3, "one row per trial and metric");
+    assert!(
+        text.contains(",sliced_wasserstein,400,held_out,400,"),
+        "{text}"
+    );
+    assert!(text.contains("projections=16"), "{text}");
+    assert!(
+        text.contains("bandwidth=auto (upper median of held-out distances); max_points=2000"),
+        "{text}"
+    );
+    let page = std::fs::read_to_string(report.folder.root.join("report.html")).unwrap();
+    assert!(page.contains("projections = 16"));
+}
+
+#[test]
+fn a_likelihood_records_its_estimator_and_tolerances() {
+    use scorelab::metric::MetricInput;
+    use scorelab::rng::Rng;
+    for (exact_max_dim, estimator) in [(8, "exact trace"), (1, "Hutchinson, 3 Rademacher probe(s)")]
+    {
+        let text = SMALL_GMM.replace(
+            "eval: [fd, mmd, mode_weights]",
+            &format!(
+                "eval: [{{kind: nll_ode, points: 50, rtol: 0.001, atol: 0.0001, probes: 3, exact_max_dim: {exact_max_dim}}}]"
+            ),
+        );
+        let trials = crate::common::resolve(&text, &[]).unwrap();
+        let trial = &trials[0];
+        let model = trial.new_model(&mut Rng::from_seed(0)).unwrap();
+        let input = MetricInput {
+            samples: &trial.held_out,
+            reference: &trial.held_out,
+            dataset: trial.dataset.as_ref(),
+            seed: 0,
+            model: &model,
+            schedule: trial.schedule.as_ref(),
+            device: &trial.device,
+            features: None,
+        };
+        let protocol = trial.metrics[0].1.protocol(&input);
+        assert_eq!(
+            protocol,
+            vec![
+                ("estimator", estimator.to_string()),
+                ("points", "50".to_string()),
+                ("rtol", "0.001".to_string()),
+                ("atol", "0.0001".to_string()),
+            ]
+        );
+    }
+}
