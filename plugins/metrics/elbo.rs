@@ -131,6 +131,13 @@ pub fn elbo_terms(input: &MetricInput, points: usize) -> Result<ElboTerms, Strin
 }
 
 impl Metric for Elbo {
+    fn protocol(&self, input: &MetricInput) -> Vec<(&'static str, String)> {
+        vec![
+            ("estimator", "all T KL terms, one seeded draw per point and level".to_string()),
+            ("points", self.params.points.min(input.reference.len()).to_string()),
+        ]
+    }
+
     fn compute(&self, input: &MetricInput) -> Result<Measured, String> {
         if input.reference.is_empty() {
             return Err("there is no held-out data to score".into());

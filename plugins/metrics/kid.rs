@@ -194,6 +194,14 @@ pub struct Kid {
 }
 
 impl Metric for Kid {
+    fn protocol(&self, _input: &MetricInput) -> Vec<(&'static str, String)> {
+        vec![
+            ("kernel", "(a.b / d + 1)^3".to_string()),
+            ("subsets", self.params.subsets.to_string()),
+            ("subset_size", self.params.subset_size.to_string()),
+        ]
+    }
+
     fn compute(&self, input: &MetricInput) -> Result<Measured, String> {
         let features = feature_set(input, "kid")?;
         let (x, y) = (&features.samples, &features.reference);

@@ -96,6 +96,13 @@ pub struct PrecisionRecall {
 }
 
 impl Metric for PrecisionRecall {
+    fn protocol(&self, _input: &MetricInput) -> Vec<(&'static str, String)> {
+        vec![
+            ("k", self.params.k.to_string()),
+            ("max_points", self.params.max_points.to_string()),
+        ]
+    }
+
     fn compute(&self, input: &MetricInput) -> Result<Measured, String> {
         let features = feature_set(input, "precision_recall")?;
         let x = features.samples.head(self.params.max_points);
