@@ -473,7 +473,11 @@ fn bad_sampler_params_name_the_key() {
             "nothing moves",
         ],
         ["{kind: pc, snr: 0}", "snr", "must be in (0, 1]"],
-        ["{kind: euler, grid: karras(-1)}", "grid", "rho in [0.5, 1000]"],
+        [
+            "{kind: euler, grid: karras(-1)}",
+            "grid",
+            "rho in [0.5, 1000]",
+        ],
         ["{kind: euler_maruyama, steps: 0}", "steps", "at least 1"],
     ] {
         let text = format!("{MIXTURE}schedule: {{kind: ve}}\nsampler: {sampler}\n");
