@@ -4,15 +4,18 @@
 mod limits;
 mod naming;
 mod plan;
+mod settings;
 mod slots;
 
 pub use limits::{duration_text, MAX_BATCH, MAX_ITEMS, MAX_LR, MAX_STEPS};
 pub use naming::{display_value, short_key, stable_hash};
 pub use plan::plan_summary;
+pub use settings::{Settings, PLUGIN_SLOTS, TRAINING_KEYS};
 pub use slots::schedules_where;
 
 use limits::{check_threads, check_train_limits};
 use naming::{label_of, sanitize};
+use settings::SECTION_KEYS;
 use slots::{metric_slots, plugin_slot, section_dict, with_kind};
 
 use std::collections::HashMap;
@@ -27,7 +30,6 @@ use crate::features::{FeatureExtractor, FeaturesContext};
 use crate::metric::{Metric, MetricContext};
 use crate::network::{Architecture, NetworkContext};
 use crate::parameterisation::{Model, ModelSettings};
-use crate::params;
 use crate::registry::{self, Builder, Kind};
 use crate::rng::Rng;
 use crate::sampler::Sampler;
@@ -35,63 +37,6 @@ use crate::schedule::{Schedule, ScheduleContext};
 use crate::sweep::{Experiment, TrialSpec};
 use crate::train::TrainSettings;
 use crate::weighting::Weighting;
-
-params! {
-    /// Top-level settings of an experiment.
-    pub struct Settings {
-        /// Name of the results folder (default: the experiment file's name without extension).
-        name: Option<String> = None,
-        /// Seed of every random draw (data, initialisation, training noise, sampling).
-        seed: u64 = 0,
-        /// `cpu`, `cuda` / `cuda:N` (builds with the `cuda` feature), or `auto` (CUDA when built
-        /// with it and a GPU answers, else the CPU). Trials record `cpu` or `cuda`.
-        device: String = "cpu".to_string(),
-        /// Compute threads (candle's pools spin-wait: 1 is robust on a busy 2-core machine).
-        threads: usize = 1,
-        /// Samples generated per trial for evaluation; the held-out set has the same size.
-        num_samples: usize = 2000,
-        /// Training steps between resumable checkpoints (weights, optimiser, EMA, random
-        /// streams) of a model being trained; 0 for none (Ctrl-C still saves one).
-        checkpoint_every: usize = 500,
-        /// Seeds each configuration runs with (`seed`, `seed` + 1, ...); above 1, the tables
-        /// add a per-configuration summary with the mean, standard deviation, n and a 95%
-        /// Student-t confidence interval of every metric (`summary.csv`).
-        seeds: usize = 1,
-    }
-}
-
-/// The plugin slots of an experiment file and their kinds.
-pub const PLUGIN_SLOTS: [(&str, Kind); 5] = [
-    ("data", Kind::Dataset),
-    ("schedule", Kind::Schedule),
-    ("weighting", Kind::Weighting),
-    ("network", Kind::Network),
-    ("sampler", Kind::Sampler),
-];
-
-/// Keys that are not top-level settings.
-const SECTION_KEYS: [&str; 9] = [
-    "data",
-    "features",
-    "schedule",
-    "weighting",
-    "network",
-    "sampler",
-    "train",
-    "eval",
-    "sweep",
-];
-
-/// Keys whose values decide the trained model: trials that agree on them share one.
-pub const TRAINING_KEYS: [&str; 7] = [
-    "seed",
-    "device",
-    "data",
-    "schedule",
-    "weighting",
-    "network",
-    "train",
-];
 
 /// A fully resolved trial.
 pub struct Trial {
