@@ -1,18 +1,6 @@
 //! The `runner` binary itself: exit codes and the one-paragraph error on stderr.
 
-use std::process::Command;
-
-fn runner(args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_runner"))
-        .args(args)
-        .output()
-        .expect("run runner");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
+use crate::common::runner;
 
 #[test]
 fn bad_input_exits_non_zero_with_one_error_line() {

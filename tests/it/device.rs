@@ -4,23 +4,11 @@
 
 use std::process::Command;
 
-use crate::common::{resolve, resolve_error, write, SMALL_GMM};
+use crate::common::{resolve, resolve_error, runner, write, SMALL_GMM};
 
 /// SMALL_GMM with `device` set (quoted: `cuda:` alone is YAML syntax).
 fn with_device(device: &str) -> String {
     format!("device: '{device}'\n{SMALL_GMM}")
-}
-
-fn runner(args: &[&str]) -> (i32, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_runner"))
-        .args(args)
-        .output()
-        .expect("run runner");
-    (
-        output.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
 }
 
 #[test]

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use scorelab::plugin::prelude::*;
 use scorelab::run::RunError;
 
-use crate::common::{resolve_error, resolve_file, sweep, write, SMALL_GMM};
+use crate::common::{listing, resolve_error, resolve_file, sweep, write, SMALL_GMM};
 
 // Linux error numbers (asm-generic/errno-base.h, errno.h).
 const EPERM: i32 = 1;
@@ -27,23 +27,6 @@ const ENOSPC: i32 = 28;
 const EROFS: i32 = 30;
 const ENAMETOOLONG: i32 = 36;
 const EDQUOT: i32 = 122;
-
-/// Every path under `dir`, sorted.
-fn listing(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path.clone());
-            }
-            out.push(path);
-        }
-    }
-    out.sort();
-    out
-}
 
 fn sweep_error(file: &Path, overrides: &[&str], results: &Path) -> RunError {
     match sweep(file, overrides, results) {

@@ -5,28 +5,10 @@
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
 
 use scorelab::run::RunError;
 
-use crate::common::{sweep, write, SMALL_GMM};
-
-/// Every path under `dir`, sorted.
-fn listing(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path.clone());
-            }
-            out.push(path);
-        }
-    }
-    out.sort();
-    out
-}
+use crate::common::{listing, sweep, write, SMALL_GMM};
 
 fn lock_text(pid: u32) -> String {
     let host = fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
