@@ -1,0 +1,231 @@
+//! The training workloads at the shipped experiments' sizes, each run by a child process of
+//! the bench (`bench --worker NAME STEPS`) so that its peak memory is its own, and the sampling
+//! measurements, run in the bench's own process.
+
+use std::path::Path;
+use std::time::Instant;
+
+use scorelab::evaluate::evaluate;
+use scorelab::rng::Rng;
+use scorelab::sweep::Experiment;
+use scorelab::trial::{resolve_all, Trial};
+
+/// Data, schedule and weighting of the 2D workloads (quickstart's mixture and schedule).
+const POINTS: &str = r#"
+num_samples: 2000
+data: {kind: gmm, means: [[-4.0, 0.0], [4.0, 0.0], [0.0, 4.0]], stds: [0.5, 0.5, 0.5], weights: [0.5, 0.3, 0.2]}
+schedule: {kind: geometric, num_levels: 10, sigma_max: auto, sigma_min: 0.05}
+weighting: sigma_squared
+network: {kind: mlp, hidden: 128, layers: 3}
+train: {batch_size: 128, lr: 0.002, train_size: 10000, log_every: 50}
+sampler: {kind: euler, steps: 100}
+eval: []
+"#;
+
+/// `experiments/images.yaml`'s data, network and training settings.
+const IMAGES: &str = r#"
+num_samples: 64
+data: {kind: shapes, size: 16, channels: 1}
+schedule: edm
+weighting: edm
+network: {kind: unet, channels: 16, channel_mult: [1, 2], attention_resolutions: [8], groups: 4, parameterisation: edm, sigma_data: 0.5}
+train: {batch_size: 32, lr: 0.002, train_size: 2000, log_every: 50}
+sampler: {kind: heun, steps: 18}
+eval: []
+"#;
+
+/// One training workload: ours through the runner's trial, PyTorch's through
+/// `benches/reference.py` with the arguments that build the same network.
+pub struct Workload {
+    pub name: &'static str,
+    /// What the table says about it.
+    pub label: &'static str,
+    /// Where the size comes from.
+    pub shipped: &'static str,
+    pub image: bool,
+    overrides: &'static [&'static str],
+    pub reference: &'static [&'static str],
+}
+
+pub const WORKLOADS: &[Workload] = &[
+    Workload {
+        name: "mlp64",
+        label: "mlp 2-64x3-2, batch 128",
+        shipped: "quickstart",
+        image: false,
+        overrides: &["network.hidden=64", "train.batch_size=128"],
+        reference: &["mlp", "--hidden", "64", "--layers", "3", "--batch", "128"],
+    },
+    Workload {
+        name: "mlp128",
+        label: "mlp 2-128x3-2, batch 128",
+        shipped: "noise_scales",
+        image: false,
+        overrides: &["network.hidden=128", "train.batch_size=128"],
+        reference: &["mlp", "--hidden", "128", "--layers", "3", "--batch", "128"],
+    },
+    Workload {
+        name: "mlp128b256",
+        label: "mlp 2-128x3-2, batch 256",
+        shipped: "samplers, sde, ...",
+        image: false,
+        overrides: &["network.hidden=128", "train.batch_size=256"],
+        reference: &["mlp", "--hidden", "128", "--layers", "3", "--batch", "256"],
+    },
+    Workload {
+        name: "unet",
+        label: "unet 16ch [1,2] 1x16x16, batch 32",
+        shipped: "images",
+        image: true,
+        overrides: &[],
+        reference: &[
+            "unet",
+            "--channels",
+            "16",
+            "--channel-mult",
+            "1",
+            "2",
+            "--attention",
+            "8",
+            "--groups",
+            "4",
+            "--size",
+            "16",
+            "--batch",
+            "32",
+        ],
+    },
+];
+
+pub fn workload(name: &str) -> Result<&'static Workload, String> {
+    WORKLOADS.iter().find(|w| w.name == name).ok_or_else(|| {
+        let names: Vec<_> = WORKLOADS.iter().map(|w| w.name).collect();
+        format!("no workload `{name}`; the workloads are {names:?}")
+    })
+}
+
+/// The first trial of the workload's experiment with `extra` overrides.
+fn trial(dir: &Path, image: bool, overrides: &[String]) -> Result<Trial, String> {
+    let file = dir.join(if image { "images.yaml" } else { "points.yaml" });
+    std::fs::write(&file, if image { IMAGES } else { POINTS }).map_err(|e| e.to_string())?;
+    let experiment = Experiment::load(&file, overrides).map_err(|e| e.to_string())?;
+    let mut trials = resolve_all(&experiment).map_err(|e| e.to_string())?;
+    Ok(trials.remove(0))
+}
+
+/// The process's peak resident memory (Linux), in MiB.
+pub fn peak_memory_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// Trains the workload for `steps` steps on the CPU and prints one JSON line with the same
+/// keys as the reference's: steps, seconds, steps_per_second, peak_rss_mib, parameters.
+pub fn run_worker(name: &str, steps: usize) -> Result<(), String> {
+    let workload = workload(name)?;
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let mut overrides: Vec<String> = workload.overrides.iter().map(|s| s.to_string()).collect();
+    overrides.push(format!("train.steps={steps}"));
+    overrides.push("device=cpu".into());
+    let trial = trial(dir.path(), workload.image, &overrides)?;
+    let model = trial
+        .new_model(&mut Rng::from_seed(0))
+        .map_err(|e| e.to_string())?;
+    let network = model
+        .network()
+        .ok_or("the workload's network is not trainable")?;
+    let parameters: usize = scorelab::train::sorted_vars(network.variables())
+        .iter()
+        .map(|(_, v)| v.elem_count())
+        .sum();
+    let start = Instant::now();
+    scorelab::train::train(&model, &trial, &mut |_, _, _| {}).map_err(|e| e.to_string())?;
+    let seconds = start.elapsed().as_secs_f64();
+    let line = serde_json::json!({
+        "steps": steps,
+        "seconds": seconds,
+        "steps_per_second": steps as f64 / seconds,
+        "peak_rss_mib": peak_memory_mib().unwrap_or(f64::NAN),
+        "parameters": parameters,
+        "threads": 1,
+    });
+    println!("{line}");
+    Ok(())
+}
+
+/// One sampler measurement: samples per second at a given number of score evaluations.
+pub struct Sampling {
+    pub network: &'static str,
+    pub sampler: String,
+    pub samples: usize,
+    pub nfe: u64,
+    pub seconds: f64,
+}
+
+/// Samplers at about `nfe` score evaluations each (Heun's second evaluations, the predictor-
+/// corrector's corrector steps and Langevin's levels counted), rk45 at its tolerance.
+fn sampler_settings(nfe: usize) -> Vec<String> {
+    let half = (nfe / 2).max(1);
+    vec![
+        format!("{{kind: euler, steps: {nfe}}}"),
+        format!("{{kind: heun, steps: {}}}", half + 1),
+        format!("{{kind: dpmpp_2m, steps: {nfe}}}"),
+        format!("{{kind: ddim, steps: {nfe}}}"),
+        format!("{{kind: ddpm, steps: {nfe}}}"),
+        format!("{{kind: euler_ancestral, steps: {nfe}}}"),
+        format!("{{kind: euler_maruyama, steps: {nfe}}}"),
+        format!("{{kind: pc, steps: {half}, corrector_steps: 1}}"),
+        format!(
+            "{{kind: annealed_langevin, steps_per_level: {}, final_denoise: false}}",
+            (nfe / 10).max(1)
+        ),
+        "{kind: rk45}".to_string(),
+    ]
+}
+
+/// Sampling throughput of an untrained network (the cost does not depend on the weights): the
+/// `mlp` 128 x 3 over every sampler, the `unet` with images.yaml's two samplers.
+pub fn sampling(
+    nfe: usize,
+    points: usize,
+    images: usize,
+    on_row: &mut dyn FnMut(&Sampling),
+) -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let image_samplers = [
+        format!("{{kind: heun, steps: {}}}", nfe / 2 + 1),
+        format!("{{kind: euler, steps: {nfe}}}"),
+    ];
+    let runs = sampler_settings(nfe)
+        .into_iter()
+        .map(|s| (false, s))
+        .chain(image_samplers.into_iter().map(|s| (true, s)));
+    for (image, sampler) in runs {
+        let count = if image { images } else { points };
+        let overrides = vec![
+            format!("sampler={sampler}"),
+            format!("num_samples={count}"),
+            "train.steps=1".into(),
+            "device=cpu".into(),
+        ];
+        let trial = trial(dir.path(), image, &overrides)?;
+        let model = trial
+            .new_model(&mut Rng::from_seed(0))
+            .map_err(|e| e.to_string())?;
+        let evaluation = evaluate(&trial, &model, None, &mut |_| {}).map_err(|e| e.to_string())?;
+        let kind = trial.resolved["sampler"]["kind"]
+            .as_str()
+            .unwrap_or("?")
+            .to_string();
+        on_row(&Sampling {
+            network: if image { "unet" } else { "mlp 128x3" },
+            sampler: kind,
+            samples: count,
+            nfe: evaluation.nfe,
+            seconds: evaluation.sample_seconds,
+        });
+    }
+    Ok(())
+}
