@@ -286,11 +286,7 @@ pub fn evaluate(
                     .as_ref()
                     .filter(|_| metric.uses_features())
                     .map(|f| f.identity.clone()),
-                settings: metric
-                    .protocol(&input)
-                    .into_iter()
-                    .map(|(k, v)| (k.to_string(), v))
-                    .collect(),
+                settings: with_facts(metric.protocol(&input), &measured.facts),
             },
         );
         metrics.push((name.clone(), measured.value));
@@ -334,4 +330,17 @@ pub fn evaluate(
 pub fn prior_sample(schedule: &dyn Schedule, n: usize, dim: usize, rng: &mut Rng) -> Samples {
     let std = schedule.prior_std();
     Samples::new(dim, (0..n * dim).map(|_| std * rng.normal()).collect())
+}
+
+/// A metric's protocol settings with the facts of one measurement in place of the settings of
+/// the same name (what was used, e.g. a bandwidth chosen as `auto`).
+fn with_facts(
+    settings: Vec<(&'static str, String)>,
+    facts: &[(&'static str, String)],
+) -> BTreeMap<String, String> {
+    settings
+        .into_iter()
+        .chain(facts.iter().cloned())
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
 }

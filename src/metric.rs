@@ -54,12 +54,16 @@ pub fn require_finite(items: &Samples, what: &str) -> Result<(), String> {
     }
 }
 
-/// A metric's value, with secondary figures recorded beside it as `<metric>_<name>`
-/// (e.g. the NFE a likelihood took).
+/// A metric's value, with secondary figures recorded beside it as `<metric>_<name>` (e.g. the
+/// NFE a likelihood took, KID's spread over subsets), and facts about how it was measured on
+/// this input (e.g. MMD's bandwidth, the subset size KID could use), which join the metric's
+/// protocol: numbers a reader needs to compare values, not results to chart.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Measured {
     pub value: f64,
     pub details: Vec<(&'static str, f64)>,
+    /// Replace the [`Metric::protocol`] setting of the same name, if any.
+    pub facts: Vec<(&'static str, String)>,
 }
 
 impl From<f64> for Measured {
@@ -67,6 +71,7 @@ impl From<f64> for Measured {
         Measured {
             value,
             details: Vec::new(),
+            facts: Vec::new(),
         }
     }
 }

@@ -133,8 +133,14 @@ pub fn elbo_terms(input: &MetricInput, points: usize) -> Result<ElboTerms, Strin
 impl Metric for Elbo {
     fn protocol(&self, input: &MetricInput) -> Vec<(&'static str, String)> {
         vec![
-            ("estimator", "all T KL terms, one seeded draw per point and level".to_string()),
-            ("points", self.params.points.min(input.reference.len()).to_string()),
+            (
+                "estimator",
+                "all T KL terms, one seeded draw per point and level".to_string(),
+            ),
+            (
+                "points",
+                self.params.points.min(input.reference.len()).to_string(),
+            ),
         ]
     }
 
@@ -148,6 +154,7 @@ impl Metric for Elbo {
         Ok(Measured {
             value,
             details: vec![("nfe", terms.nfe as f64)],
+            facts: Vec::new(),
         })
     }
 }

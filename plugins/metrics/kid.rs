@@ -223,7 +223,8 @@ impl Metric for Kid {
         );
         Ok(Measured {
             value: kid.mean,
-            details: vec![("std", kid.std), ("subset_size", kid.subset_size as f64)],
+            details: vec![("std", kid.std)],
+            facts: vec![("subset_size", kid.subset_size.to_string())],
         })
     }
 

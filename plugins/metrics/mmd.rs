@@ -1,7 +1,7 @@
 //! `mmd`: the unbiased estimate of the squared maximum mean discrepancy with an RBF kernel
 //! k(x, y) = exp(-||x - y||^2 / (2 h^2)) (Gretton et al. 2012, eq. 3). Near 0 (and possibly
 //! slightly negative) when the two sets come from one distribution. The bandwidth used is
-//! recorded beside the value as `mmd_bandwidth`.
+//! recorded in the value's protocol (`protocols.csv`, the report) as `bandwidth`.
 
 use scorelab::config::{NumberOrAuto, Params, RawParams};
 use scorelab::dataset::Samples;
@@ -87,9 +87,17 @@ impl Metric for Mmd {
             NumberOrAuto::Number(h) => h,
             NumberOrAuto::Auto => median_distance(&y),
         };
+        let bandwidth = match self.params.bandwidth {
+            NumberOrAuto::Number(_) => scorelab::config::number(h),
+            NumberOrAuto::Auto => format!(
+                "{} (auto: upper median of held-out distances)",
+                scorelab::config::number(h)
+            ),
+        };
         Ok(Measured {
             value: mmd_squared(&x, &y, h),
-            details: vec![("bandwidth", h)],
+            details: Vec::new(),
+            facts: vec![("bandwidth", bandwidth)],
         })
     }
 }
@@ -98,13 +106,26 @@ fn build(raw: &RawParams, _context: &MetricContext) -> BuildResult<dyn Metric> {
     let params = MmdParams::from_raw(raw)?;
     if let NumberOrAuto::Number(h) = params.bandwidth {
         if !(h > 0.0 && h.is_finite()) {
-            return Err(raw.invalid("bandwidth", format!("must be positive, not {h}"), "set a positive number or `auto`"));
+            return Err(raw.invalid(
+                "bandwidth",
+                format!("must be positive, not {h}"),
+                "set a positive number or `auto`",
+            ));
         }
     }
     if params.max_points < 2 {
-        return Err(raw.invalid("max_points", "must be at least 2", "set e.g. `max_points: 2000`"));
+        return Err(raw.invalid(
+            "max_points",
+            "must be at least 2",
+            "set e.g. `max_points: 2000`",
+        ));
     }
-    Ok(Built::new(Box::new(Mmd { params: params.clone() }), &params))
+    Ok(Built::new(
+        Box::new(Mmd {
+            params: params.clone(),
+        }),
+        &params,
+    ))
 }
 
 inventory::submit! {

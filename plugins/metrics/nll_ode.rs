@@ -158,7 +158,10 @@ impl Metric for NllOde {
         };
         vec![
             ("estimator", estimator),
-            ("points", self.params.points.min(input.reference.len()).to_string()),
+            (
+                "points",
+                self.params.points.min(input.reference.len()).to_string(),
+            ),
             ("rtol", scorelab::config::number(self.params.rtol)),
             ("atol", scorelab::config::number(self.params.atol)),
         ]
@@ -171,13 +174,11 @@ impl Metric for NllOde {
         let dim = input.reference.dim();
         let (log_p, nfe) = log_likelihoods(input, &self.params)?;
         let nll = -log_p.iter().sum::<f64>() / (log_p.len() * dim) as f64;
-        let mut details = vec![("nfe", nfe as f64)];
-        if dim > self.params.exact_max_dim {
-            details.push(("probes", self.params.probes as f64));
-        }
+        // The estimator (exact trace, or Hutchinson with its probe count) is in the protocol.
         Ok(Measured {
             value: nll,
-            details,
+            details: vec![("nfe", nfe as f64)],
+            facts: Vec::new(),
         })
     }
 }

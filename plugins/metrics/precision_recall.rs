@@ -120,7 +120,8 @@ impl Metric for PrecisionRecall {
         // The points used (at most `max_points` of each set), beside the engine's set sizes.
         Ok(Measured {
             value: precision,
-            details: vec![("recall", recall), ("points", x.len().min(y.len()) as f64)],
+            details: vec![("recall", recall)],
+            facts: vec![("points", x.len().min(y.len()).to_string())],
         })
     }
 

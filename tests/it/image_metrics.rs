@@ -275,14 +275,13 @@ fn image_feature_metrics_give_their_values_and_details() {
     // The metric caps subsets at half the smaller set, so that they differ.
     let expected = kernel_distance(&x, &y, 10, 100, 11);
     assert_eq!(kid.value, expected.mean);
-    assert_eq!(
-        kid.details,
-        vec![("std", expected.std), ("subset_size", 100.0)]
-    );
+    assert_eq!(kid.details, vec![("std", expected.std)]);
+    assert_eq!(kid.facts, vec![("subset_size", "100".to_string())]);
     let pr = compute(&trial, "precision_recall", Some(&set)).unwrap();
     let (precision, recall) = precision_recall(&x, &y, 3);
     assert_eq!(pr.value, precision);
-    assert_eq!(pr.details, vec![("recall", recall), ("points", 200.0)]);
+    assert_eq!(pr.details, vec![("recall", recall)]);
+    assert_eq!(pr.facts, vec![("points", "200".to_string())]);
     // Diverged samples are never scored: the metric fails (the engine records NaN and the
     // message) and says how many were not finite.
     let nan = feature_set(Samples::new(4, vec![f64::NAN; 40]), y, None, None);

@@ -2,7 +2,7 @@
 //! small level does not (the samples stay in the basin where they started).
 
 use scorelab::evaluate::evaluate;
-use scorelab::plugins::metrics::mode_weights::{mode_shares, mode_weight_tv};
+use scorelab::plugins::metrics::mode_weights::{mode_shares, mode_weight_tv, Assignment};
 use scorelab::rng::Rng;
 
 use crate::common::resolve;
@@ -30,8 +30,8 @@ fn tv_of(overrides: &[&str]) -> (f64, Vec<f64>, u64) {
     let evaluation = evaluate(trial, &network, None, &mut |_| {}).unwrap();
     let mixture = trial.dataset.mixture().unwrap();
     (
-        mode_weight_tv(mixture, &evaluation.samples),
-        mode_shares(mixture, &evaluation.samples),
+        mode_weight_tv(mixture, &evaluation.samples, Assignment::Posterior),
+        mode_shares(mixture, &evaluation.samples, Assignment::Posterior),
         evaluation.nfe,
     )
 }

@@ -51,20 +51,34 @@ fn trial_of(data: &str, schedule: &str, eval: &str) -> Trial {
 /// Computes the trial's metric `index` on its held-out data with its exact model, under
 /// `schedule` (the trial's own when `None`).
 fn measure(trial: &Trial, index: usize, schedule: Option<&dyn Schedule>) -> Measured {
+    measure_with_estimator(trial, index, schedule).0
+}
+
+/// The measurement and the estimator its protocol states.
+fn measure_with_estimator(
+    trial: &Trial,
+    index: usize,
+    schedule: Option<&dyn Schedule>,
+) -> (Measured, String) {
     let model = trial.new_model(&mut Rng::from_seed(0)).unwrap();
     let metric: &dyn Metric = trial.metrics[index].1.as_ref();
-    metric
-        .compute(&MetricInput {
-            samples: &trial.held_out,
-            reference: &trial.held_out,
-            dataset: trial.dataset.as_ref(),
-            seed: trial.settings.seed,
-            model: &model,
-            schedule: schedule.unwrap_or(trial.schedule.as_ref()),
-            device: &trial.device,
-            features: None,
-        })
-        .unwrap()
+    let input = MetricInput {
+        samples: &trial.held_out,
+        reference: &trial.held_out,
+        dataset: trial.dataset.as_ref(),
+        seed: trial.settings.seed,
+        model: &model,
+        schedule: schedule.unwrap_or(trial.schedule.as_ref()),
+        device: &trial.device,
+        features: None,
+    };
+    let estimator = metric
+        .protocol(&input)
+        .into_iter()
+        .find(|(k, _)| *k == "estimator")
+        .map(|(_, v)| v)
+        .unwrap_or_default();
+    (metric.compute(&input).unwrap(), estimator)
 }
 
 fn detail(measured: &Measured, name: &str) -> f64 {
@@ -86,7 +100,7 @@ fn analytic_nll(trial: &Trial, n: usize, sigma: f64) -> f64 {
 fn nll_ode_of_the_exact_score_is_the_analytic_nll_of_gaussian_data() {
     let trial = trial_of(GAUSSIAN, WIDE_VE, "[nll_ode]");
     let start = std::time::Instant::now();
-    let measured = measure(&trial, 0, None);
+    let (measured, estimator) = measure_with_estimator(&trial, 0, None);
     let seconds = start.elapsed().as_secs_f64();
     let exact = analytic_nll(&trial, 500, 0.0);
     // The flow's density is the data's smoothed to sigma(t_end) ~ 1e-3: 2e-7 nats/dim off.
@@ -108,8 +122,8 @@ fn nll_ode_of_the_exact_score_is_the_analytic_nll_of_gaussian_data() {
         "{} vs {smoothed}",
         measured.value
     );
-    // Exact trace in 2D: no probes recorded; RK45's NFE is 6 per step plus 2.
-    assert!(measured.details.iter().all(|(n, _)| *n != "probes"));
+    // Exact trace in 2D; RK45's NFE is 6 per step plus 2.
+    assert_eq!(estimator, "exact trace");
     assert!(nfe > 20.0 && (nfe - 2.0) % 6.0 == 0.0, "{nfe}");
 }
 
@@ -184,8 +198,8 @@ fn nll_ode_with_hutchinson_probes_is_unbiased_per_point() {
             "{probes} probes: {mean} +- {se}"
         );
     }
-    let measured = measure(&trial, 0, None);
-    assert_eq!(detail(&measured, "probes"), 4.0);
+    let (_, estimator) = measure_with_estimator(&trial, 0, None);
+    assert_eq!(estimator, "Hutchinson, 4 Rademacher probe(s)");
 }
 
 /// Central differences of the model's score (f32 calls), per row a row-major dim x dim

@@ -4,7 +4,7 @@ use scorelab::dataset::Samples;
 use scorelab::metric::{Metric, MetricInput};
 use scorelab::plugins::metrics::fd::{frechet_distance, mean_and_covariance};
 use scorelab::plugins::metrics::mmd::mmd_squared;
-use scorelab::plugins::metrics::mode_weights::mode_weight_tv;
+use scorelab::plugins::metrics::mode_weights::{mode_weight_tv, Assignment};
 use scorelab::plugins::metrics::sliced_wasserstein::wasserstein_1d_squared;
 use scorelab::rng::Rng;
 
@@ -195,9 +195,32 @@ fn mode_weights_is_the_total_variation_of_shares() {
             .flat_map(|i| if i < 50 { [-4.0, -6.0] } else { [6.0, 4.0] })
             .collect(),
     );
-    assert!((mode_weight_tv(&mixture, &points) - 0.3).abs() < 1e-12);
+    assert!((mode_weight_tv(&mixture, &points, Assignment::Nearest) - 0.3).abs() < 1e-12);
+    // Ten standard deviations from the other mean, the posterior is 1 to within 1e-40.
+    assert!((mode_weight_tv(&mixture, &points, Assignment::Posterior) - 0.3).abs() < 1e-12);
     let exact = mixture.sample(20000, &mut Rng::from_seed(8));
-    assert!(mode_weight_tv(&mixture, &exact) < 0.01);
+    assert!(mode_weight_tv(&mixture, &exact, Assignment::Posterior) < 0.01);
+}
+
+#[test]
+fn posterior_shares_of_an_overlapping_mixture_are_unbiased_and_nearest_are_not() {
+    // Means 2 apart with stds 0.5 and 1.5: much of the wide component lies nearer the narrow
+    // one's mean. Nearest-mean shares move mass to the narrow component; posterior shares
+    // average p(k | x), whose expectation under exact samples is w_k.
+    let mixture = GaussianMixture::new(
+        vec![0.3, 0.7],
+        vec![vec![0.0, 0.0], vec![2.0, 0.0]],
+        vec![vec![0.5, 0.5], vec![1.5, 1.5]],
+    )
+    .unwrap();
+    let exact = mixture.sample(40000, &mut Rng::from_seed(21));
+    let posterior = mode_weight_tv(&mixture, &exact, Assignment::Posterior);
+    let nearest = mode_weight_tv(&mixture, &exact, Assignment::Nearest);
+    assert!(posterior < 0.01, "posterior TV {posterior}");
+    assert!(
+        nearest > 0.03,
+        "nearest-mean TV {nearest} should show its bias"
+    );
 }
 
 #[test]
@@ -281,6 +304,12 @@ fn mmd_records_its_bandwidth_the_upper_median_of_reference_distances() {
             features: None,
         })
         .unwrap();
-    assert_eq!(measured.details, vec![("bandwidth", 2.0)]);
+    assert_eq!(
+        measured.facts,
+        vec![(
+            "bandwidth",
+            "2 (auto: upper median of held-out distances)".to_string()
+        )]
+    );
     assert_eq!(measured.value, mmd_squared(&samples, &reference, 2.0));
 }

@@ -8,7 +8,7 @@ use candle_core::{DType, Device, Tensor};
 use scorelab::evaluate::evaluate;
 use scorelab::network::ScoreModel;
 use scorelab::ode::Tolerance;
-use scorelab::plugins::metrics::mode_weights::mode_weight_tv;
+use scorelab::plugins::metrics::mode_weights::{mode_weight_tv, Assignment};
 use scorelab::plugins::samplers::ddim::{Ddim, DdimParams};
 use scorelab::plugins::samplers::dpmpp_2m::{DpmPp2m, DpmPp2mParams};
 use scorelab::plugins::samplers::euler::{Euler, EulerParams};
@@ -361,7 +361,11 @@ fn run(schedule: &str, sampler: &str) -> Run {
             z = z.max((estimate - cov[a][b]).abs() / (sd / n.sqrt()));
         }
     }
-    let tv = mode_weight_tv(trial.dataset.mixture().unwrap(), points);
+    let tv = mode_weight_tv(
+        trial.dataset.mixture().unwrap(),
+        points,
+        Assignment::Posterior,
+    );
     eprintln!(
         "{sampler} on {schedule}: max z {z:.2}, mode TV {tv:.4}, NFE {}",
         evaluation.nfe
