@@ -163,3 +163,27 @@ fn seeded_charts_draw_each_configuration_once_with_error_bars() {
         "seeds are averaged, not drawn as lines"
     );
 }
+
+#[test]
+fn the_shipped_seeds_experiment_is_the_quickstart_with_three_seeds() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
+    // Each trial's model and its resolved config without the `seeds` setting.
+    let trials = |file: &str| -> Vec<(String, serde_json::Value)> {
+        let experiment = scorelab::sweep::Experiment::load(&root.join(file), &[]).unwrap();
+        let trials = scorelab::trial::resolve_all(&experiment).unwrap();
+        trials
+            .into_iter()
+            .map(|mut t| {
+                t.resolved.as_object_mut().unwrap().remove("seeds");
+                (t.train_id, t.resolved)
+            })
+            .collect()
+    };
+    let quickstart = trials("quickstart.yaml");
+    let seeded = trials("seeds.yaml");
+    assert_eq!(seeded.len(), 3 * quickstart.len());
+    // Seed 0 of each weighting is the quickstart's trial, with its model, so the numbers agree.
+    for trial in &quickstart {
+        assert!(seeded.contains(trial), "{trial:?} missing from seeds.yaml");
+    }
+}
