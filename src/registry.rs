@@ -62,10 +62,20 @@ impl Kind {
         }
     }
 
+    /// The experiment file's key for this kind (`data:`, `eval:`, ...).
+    pub fn key(self) -> &'static str {
+        match self {
+            Kind::Dataset => "data",
+            Kind::Metric => "eval",
+            other => other.name(),
+        }
+    }
+
+    /// A kind by its name, its plural or its key in experiment files (`data`, `eval`).
     pub fn parse(word: &str) -> Option<Kind> {
         Kind::ALL
             .into_iter()
-            .find(|k| k.name() == word || k.plural() == word)
+            .find(|k| k.name() == word || k.plural() == word || k.key() == word)
     }
 }
 

@@ -37,6 +37,13 @@ fn plugins_lists_every_plugin_of_a_kind_with_defaults() {
         !stdout.contains("annealed_langevin"),
         "only the kind asked for"
     );
+    // The keys users write in experiment files name the same kinds.
+    for (key, kind) in [("eval", "metric"), ("data", "dataset"), ("samplers", "sampler")] {
+        let (code, by_key, stderr) = runner(&["plugins", key]);
+        assert_eq!(code, 0, "{stderr}");
+        let (_, by_kind, _) = runner(&["plugins", kind]);
+        assert_eq!(by_key, by_kind, "`runner plugins {key}`");
+    }
 }
 
 #[test]
