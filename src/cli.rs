@@ -1,4 +1,6 @@
-//! The command line: `runner sweep FILE [key=value ...] [--device D]` and `runner plugins [KIND]`.
+//! The command line: `runner sweep FILE [key=value ...] [--device D] [--launcher slurm ...]`,
+//! `runner plugins [KIND]`, `runner report DIR`, and for Slurm sweeps `runner trial`,
+//! `runner status` and `runner collect`.
 //! Thin: it parses arguments and calls the library. A crate with its own plugins can call
 //! [`main`] from its binary to get the same CLI with its plugins registered.
 
@@ -8,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::registry::{self, Kind};
+use crate::run::launch::{self, LaunchError, Launched, LauncherArgs};
 use crate::run::{self, SweepOptions};
 
 #[derive(Parser, Debug)]
@@ -39,6 +42,59 @@ pub enum Command {
         /// over the file and the other overrides).
         #[arg(long)]
         device: Option<String>,
+        /// `local` (the default: the trials run here) or `slurm` (one Slurm job array, one
+        /// task per training group; the results folder must be on a filesystem shared with
+        /// the compute nodes). Also `launcher: {kind: ...}` in the experiment file.
+        #[arg(long)]
+        launcher: Option<String>,
+        /// Slurm: the partition (`sbatch --partition`).
+        #[arg(long)]
+        partition: Option<String>,
+        /// Slurm: each task's time limit (`sbatch --time`, e.g. 2:00:00).
+        #[arg(long)]
+        time: Option<String>,
+        /// Slurm: CPUs per task (default: the sweep's `threads`).
+        #[arg(long)]
+        cpus_per_task: Option<usize>,
+        /// Slurm: GPUs per task (`sbatch --gpus-per-task`).
+        #[arg(long)]
+        gpus_per_task: Option<usize>,
+        /// Slurm: tasks that run at once (`--array=...%K`).
+        #[arg(long)]
+        array_parallelism: Option<usize>,
+        /// Slurm: one more sbatch argument, e.g. `--sbatch-arg=--account=lab` (repeatable).
+        #[arg(long = "sbatch-arg", allow_hyphen_values = true)]
+        sbatch_arg: Vec<String>,
+        /// Slurm: seconds between looks at squeue while waiting (default 10; the first
+        /// looks come sooner).
+        #[arg(long)]
+        poll_seconds: Option<f64>,
+        /// Slurm: submit and return; `runner status DIR` and `runner collect DIR` follow up.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Run one training group of a sweep submitted with `--launcher slurm` (what each Slurm
+    /// array task runs); writes `RESULTS_DIR/slurm/status/GROUP.json`.
+    Trial {
+        /// The sweep's results folder.
+        results_dir: PathBuf,
+        /// The training group (the Slurm array index).
+        group: usize,
+        /// The plan's hash, checked against `RESULTS_DIR/slurm/plan.json`.
+        #[arg(long)]
+        plan: Option<String>,
+    },
+    /// Show each trial of a sweep submitted with `--launcher slurm`: queued, running, done or
+    /// failed (with the error, or the state Slurm gives a task that died).
+    Status {
+        /// The sweep's results folder, e.g. `results/quickstart`.
+        results_dir: PathBuf,
+    },
+    /// Build the tables, plots and report of a sweep submitted with `--launcher slurm` from
+    /// what its tasks left (as the local launcher does at its end).
+    Collect {
+        /// The sweep's results folder, e.g. `results/quickstart`.
+        results_dir: PathBuf,
     },
     /// (Re)build the sweep's self-contained HTML report, `RESULTS_DIR/report.html` (every
     /// sweep also writes it at its end).
@@ -48,7 +104,8 @@ pub enum Command {
     },
     /// List registered plugins with their parameters and defaults.
     Plugins {
-        /// Only this kind: dataset, schedule, weighting, network, sampler or metric.
+        /// Only this kind: dataset (or `data`), schedule, weighting, network, sampler, metric (or
+        /// `eval`) or features.
         kind: Option<String>,
     },
 }
@@ -89,6 +146,15 @@ pub fn execute_status(cli: Cli, out: &mut dyn std::io::Write) -> Result<u8, Stri
             dry_run,
             results,
             device,
+            launcher,
+            partition,
+            time,
+            cpus_per_task,
+            gpus_per_task,
+            array_parallelism,
+            sbatch_arg,
+            poll_seconds,
+            no_wait,
         } => {
             // Read here rather than by clap, so that a non-UTF-8 override names the file.
             let mut overrides = overrides
@@ -108,27 +174,43 @@ pub fn execute_status(cli: Cli, out: &mut dyn std::io::Write) -> Result<u8, Stri
                 overrides.push(format!("device={device}"));
             }
             let options = SweepOptions { results, dry_run };
-            let report = match run::sweep(&file, &overrides, &options, out) {
-                Ok(report) => report,
-                Err(run::RunError::Interrupted { message }) => {
-                    eprintln!(
-                        "interrupted: {message}. Finished trials and trained models are saved; \
-                         run the same command again to resume"
-                    );
-                    return Ok(crate::interrupt::EXIT_CODE as u8);
-                }
-                Err(e) => return Err(e.to_string()),
+            let args = LauncherArgs {
+                launcher,
+                partition,
+                time,
+                cpus_per_task,
+                gpus_per_task,
+                array_parallelism,
+                sbatch_args: sbatch_arg,
+                poll_seconds,
+                no_wait,
+                ..LauncherArgs::default()
             };
-            if report.failed > 0 {
-                eprintln!(
-                    "{} of {} trials failed; see {}",
-                    report.failed,
-                    report.trials,
-                    report.folder.table("csv").display()
-                );
-                return Ok(SOME_TRIALS_FAILED);
-            }
+            let report = match launch::sweep(&file, &overrides, &options, &args, out) {
+                Ok(Launched::Finished(report)) => report,
+                Ok(Launched::Submitted { .. }) => return Ok(0),
+                Err(e) => return launch_failure(e),
+            };
+            Ok(sweep_status(&report))
+        }
+        Command::Trial {
+            results_dir,
+            group,
+            plan,
+        } => {
+            let root = in_plan_folder(&results_dir)?;
+            launch::run_task(&root, group, plan.as_deref(), out).or_else(launch_failure)
+        }
+        Command::Status { results_dir } => {
+            launch::status(&results_dir, out).map_err(|e| e.to_string())?;
             Ok(0)
+        }
+        Command::Collect { results_dir } => {
+            let root = in_plan_folder(&results_dir)?;
+            match launch::collect(&root, out) {
+                Ok(report) => Ok(sweep_status(&report)),
+                Err(e) => launch_failure(e),
+            }
         }
         Command::Report { results_dir } => {
             let page = crate::results::html::write_report(&results_dir)?;
@@ -153,6 +235,52 @@ pub fn execute_status(cli: Cli, out: &mut dyn std::io::Write) -> Result<u8, Stri
             Ok(0)
         }
     }
+}
+
+/// The exit status of a finished sweep: 0, or [`SOME_TRIALS_FAILED`] (said on stderr).
+fn sweep_status(report: &run::SweepReport) -> u8 {
+    if report.failed > 0 {
+        eprintln!(
+            "{} of {} trials failed; see {}",
+            report.failed,
+            report.trials,
+            report.folder.table("csv").display()
+        );
+        return SOME_TRIALS_FAILED;
+    }
+    0
+}
+
+/// An interrupted sweep's status (with what to do on stderr), or the error's message.
+fn launch_failure(error: LaunchError) -> Result<u8, String> {
+    match error {
+        LaunchError::Run(e) => match *e {
+            run::RunError::Interrupted { message } => {
+                eprintln!(
+                    "interrupted: {message}. Finished trials and trained models are saved; \
+                     run the same command again to resume"
+                );
+                Ok(crate::interrupt::EXIT_CODE as u8)
+            }
+            other => Err(other.to_string()),
+        },
+        LaunchError::StoppedWaiting(message) => {
+            eprintln!("{message}");
+            Ok(crate::interrupt::EXIT_CODE as u8)
+        }
+        other => Err(other.to_string()),
+    }
+}
+
+/// `results_dir` made absolute (the plan's paths and the tasks' do not depend on where the
+/// command runs).
+fn in_plan_folder(results_dir: &std::path::Path) -> Result<PathBuf, String> {
+    std::path::absolute(results_dir).map_err(|e| {
+        format!(
+            "cannot make {} an absolute path: {e}",
+            results_dir.display()
+        )
+    })
 }
 
 /// Every plugin of the given kinds with its description and parameters.
@@ -187,6 +315,7 @@ fn settings_listing() -> String {
     for (section, docs) in [
         ("(top level)", crate::trial::Settings::docs()),
         ("train", crate::train::TrainSettings::docs()),
+        ("launcher", launch::LauncherSettings::docs()),
     ] {
         text.push_str(&format!("  {section}\n"));
         for param in docs {

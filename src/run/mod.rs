@@ -4,6 +4,7 @@
 
 mod error;
 mod hparams;
+pub mod launch;
 pub mod lock;
 mod models;
 mod preflight;
@@ -67,14 +68,20 @@ pub struct SweepReport {
     pub failed: usize,
 }
 
-/// Runs (or, with `dry_run`, lists) every trial of `file` with `overrides` applied.
-/// Progress and the summary go to `out`.
-pub fn sweep(
+/// A sweep resolved and validated, before anything runs: what every launcher starts from.
+pub(crate) struct Prepared {
+    pub experiment: Experiment,
+    pub trials: Vec<Trial>,
+    pub folder: SweepFolder,
+}
+
+/// Loads `file` with `overrides`, resolves and validates every trial, and names the sweep's
+/// folder under `results`.
+pub(crate) fn prepare(
     file: &Path,
     overrides: &[String],
-    options: &SweepOptions,
-    out: &mut dyn Write,
-) -> Result<SweepReport, RunError> {
+    results: &Path,
+) -> Result<Prepared, RunError> {
     registry::check().map_err(RunError::Registry)?;
     let experiment = Experiment::load(file, overrides)?;
     let trials = trial::resolve_all(&experiment)?;
@@ -83,51 +90,42 @@ pub fn sweep(
         .name
         .clone()
         .unwrap_or_else(|| experiment.stem.clone());
-    let folder = SweepFolder::new(&options.results, &name);
-    let count = trials.len();
+    let folder = SweepFolder::new(results, &name);
+    Ok(Prepared {
+        experiment,
+        trials,
+        folder,
+    })
+}
 
-    if options.dry_run {
-        for t in &trials {
-            let _ = writeln!(
-                out,
-                "[{}/{count}] {}  (trial {}, model {})",
-                t.index + 1,
-                t.label,
-                t.id,
-                t.train_id
-            );
-            let yaml = serde_yaml::to_string(&t.resolved).unwrap_or_default();
-            for line in yaml.lines() {
-                let _ = writeln!(out, "    {line}");
-            }
-        }
-        let _ = writeln!(out, "{}", trial::plan_summary(&trials));
-        let _ = writeln!(out, "results would go to {}", folder.root.display());
-        return Ok(SweepReport {
-            folder,
-            rows: Vec::new(),
-            trials: count,
-            skipped: 0,
-            failed: 0,
-        });
-    }
-
-    let _ = writeln!(out, "{}", trial::plan_summary(&trials));
-    // candle reads this for its CPU thread pools.
-    std::env::set_var("RAYON_NUM_THREADS", trials[0].settings.threads.to_string());
-    fs::create_dir_all(&folder.root).map_err(|e| write_error(&folder.root, e))?;
-    // Held until this function returns, whatever the outcome.
-    let _lock = lock::SweepLock::acquire(&folder.root, out)?;
-    preflight::check(&folder, &trials)?;
-    let leftovers = lock::remove_leftovers(&folder.root);
-    if leftovers > 0 {
+/// Prints every resolved trial, the plan and where results would go (`--dry-run`).
+pub(crate) fn print_dry_run(prepared: &Prepared, out: &mut dyn Write) {
+    let count = prepared.trials.len();
+    for t in &prepared.trials {
         let _ = writeln!(
             out,
-            "removed {leftovers} temporary file(s) or partial folder(s) left by an interrupted run"
+            "[{}/{count}] {}  (trial {}, model {})",
+            t.index + 1,
+            t.label,
+            t.id,
+            t.train_id
         );
+        let yaml = serde_yaml::to_string(&t.resolved).unwrap_or_default();
+        for line in yaml.lines() {
+            let _ = writeln!(out, "    {line}");
+        }
     }
-    write_real_data_grids(&folder, &trials)?;
+    let _ = writeln!(out, "{}", trial::plan_summary(&prepared.trials));
+    let _ = writeln!(
+        out,
+        "results would go to {}",
+        prepared.folder.root.display()
+    );
+}
 
+/// The trials grouped by the model they share (its `train_id`), groups and members in sweep
+/// order: one training group is trained once and then samples all its trials.
+pub(crate) fn training_groups(trials: &[Trial]) -> Vec<(String, Vec<usize>)> {
     let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
     for (i, t) in trials.iter().enumerate() {
         match groups.iter_mut().find(|(id, _)| *id == t.train_id) {
@@ -135,18 +133,128 @@ pub fn sweep(
             None => groups.push((t.train_id.clone(), vec![i])),
         }
     }
+    groups
+}
 
-    let swept = hparams::swept(&trials);
-    let mut feature_spaces: HashMap<String, FeatureSpace> = HashMap::new();
-    let mut failed_features: HashMap<String, String> = HashMap::new();
-    let mut rows: Vec<Option<TrialRow>> = vec![None; count];
-    let mut histories: Vec<(String, History)> = Vec::new();
-    let mut skipped = 0;
-    for (train_id, members) in &groups {
+/// Runs (or, with `dry_run`, lists) every trial of `file` with `overrides` applied.
+/// Progress and the summary go to `out`.
+pub fn sweep(
+    file: &Path,
+    overrides: &[String],
+    options: &SweepOptions,
+    out: &mut dyn Write,
+) -> Result<SweepReport, RunError> {
+    let prepared = prepare(file, overrides, &options.results)?;
+    run_local(prepared, file, overrides, options.dry_run, out)
+}
+
+/// The local launcher: runs every trial of a prepared sweep here, one training group after
+/// another (or, with `dry_run`, lists them).
+pub(crate) fn run_local(
+    prepared: Prepared,
+    file: &Path,
+    overrides: &[String],
+    dry_run: bool,
+    out: &mut dyn Write,
+) -> Result<SweepReport, RunError> {
+    if dry_run {
+        print_dry_run(&prepared, out);
+        return Ok(SweepReport {
+            folder: prepared.folder,
+            rows: Vec::new(),
+            trials: prepared.trials.len(),
+            skipped: 0,
+            failed: 0,
+        });
+    }
+    let Prepared {
+        experiment,
+        trials,
+        folder,
+    } = &prepared;
+
+    let _ = writeln!(out, "{}", trial::plan_summary(trials));
+    use_threads(trials);
+    fs::create_dir_all(&folder.root).map_err(|e| write_error(&folder.root, e))?;
+    // Held until this function returns, whatever the outcome.
+    let _lock = lock::SweepLock::acquire(&folder.root, out)?;
+    preflight::check(folder, trials)?;
+    let leftovers = lock::remove_leftovers(&folder.root);
+    if leftovers > 0 {
+        let _ = writeln!(
+            out,
+            "removed {leftovers} temporary file(s) or partial folder(s) left by an interrupted run"
+        );
+    }
+    write_real_data_grids(folder, trials)?;
+
+    let mut runner = GroupRunner::new(file, trials, folder);
+    for (train_id, members) in &training_groups(trials) {
+        runner.run(train_id, members, out, &mut |_, _| {})?;
+    }
+    let skipped = runner.skipped;
+    let histories = runner.histories;
+    let rows: Vec<TrialRow> = runner.rows.into_iter().flatten().collect();
+    write_results(
+        experiment, overrides, trials, folder, rows, &histories, skipped, out,
+    )
+}
+
+/// Sets candle's CPU thread pools to the sweep's `threads`.
+pub(crate) fn use_threads(trials: &[Trial]) {
+    // candle reads this for its CPU thread pools.
+    std::env::set_var("RAYON_NUM_THREADS", trials[0].settings.threads.to_string());
+}
+
+/// Runs training groups of one sweep, one after another, keeping what they share (prepared
+/// feature extractors) and what they produce (each trial's row, the loss histories).
+pub(crate) struct GroupRunner<'a> {
+    file: &'a Path,
+    trials: &'a [Trial],
+    folder: &'a SweepFolder,
+    swept: Vec<crate::results::tensorboard::HParam>,
+    feature_spaces: HashMap<String, FeatureSpace>,
+    failed_features: HashMap<String, String>,
+    /// One row per trial of the sweep, by index, once it is finished (or found finished).
+    pub rows: Vec<Option<TrialRow>>,
+    /// The loss history of each model trained or found, named for the plots.
+    pub histories: Vec<(String, History)>,
+    /// Trials found finished by an earlier run.
+    pub skipped: usize,
+}
+
+impl<'a> GroupRunner<'a> {
+    pub(crate) fn new(file: &'a Path, trials: &'a [Trial], folder: &'a SweepFolder) -> Self {
+        GroupRunner {
+            file,
+            trials,
+            folder,
+            swept: hparams::swept(trials),
+            feature_spaces: HashMap::new(),
+            failed_features: HashMap::new(),
+            rows: vec![None; trials.len()],
+            histories: Vec::new(),
+            skipped: 0,
+        }
+    }
+
+    /// Runs the unfinished trials of one training group (`members`, indices into the
+    /// sweep's trials): trains or loads their model once, then samples and scores each.
+    /// `saved(index, row)` is called as each trial's folder is in place, failed or not.
+    pub(crate) fn run(
+        &mut self,
+        train_id: &str,
+        members: &[usize],
+        out: &mut dyn Write,
+        saved: &mut dyn FnMut(usize, &TrialRow),
+    ) -> Result<(), RunError> {
+        let (trials, folder, file) = (self.trials, self.folder, self.file);
+        let count = trials.len();
+        let rows = &mut self.rows;
         let pending: Vec<usize> = members
             .iter()
             .copied()
-            .filter(|&i| match finished_row(&folder, &trials[i]) {
+            .filter(|&i| match finished_row(folder, &trials[i]) {
                 Some(row) => {
                     rows[i] = Some(row);
                     false
@@ -155,7 +263,7 @@ pub fn sweep(
             })
             .collect();
         for &i in members.iter().filter(|i| !pending.contains(i)) {
-            skipped += 1;
+            self.skipped += 1;
             let _ = writeln!(
                 out,
                 "[{}/{count}] {}: finished earlier, skipped",
@@ -165,16 +273,17 @@ pub fn sweep(
         }
         if pending.is_empty() {
             if let Some(history) = read_history(&folder.model(train_id)) {
-                histories.push((train_label(&trials[members[0]]), history));
+                self.histories
+                    .push((train_label(&trials[members[0]]), history));
             }
-            continue;
+            return Ok(());
         }
-        stop_if_interrupted(&rows)?;
+        stop_if_interrupted(&self.rows)?;
         let first = &trials[pending[0]];
         // A training failure fails every trial of the group, and only them.
         let obtained = match data_error(first) {
             Some(message) => Err(message),
-            None => match obtain_model(first, &folder, file, out) {
+            None => match obtain_model(first, folder, file, out) {
                 Ok(model) => Ok(model),
                 Err(RunError::Train { source, .. }) => Err(format!(
                     "training the model {train_id} (shared by {} trial(s)) failed: {source}",
@@ -187,53 +296,55 @@ pub fn sweep(
             Ok(model) => model,
             Err(message) => {
                 for &i in &pending {
-                    let row = save_failed_trial(&trials[i], &folder, &message, 0.0)?;
+                    let row = save_failed_trial(&trials[i], folder, &message, 0.0)?;
                     let _ = writeln!(
                         out,
                         "[{}/{count}] {}: FAILED: {message}",
                         i + 1,
                         trials[i].label
                     );
-                    rows[i] = Some(row);
+                    saved(i, &row);
+                    self.rows[i] = Some(row);
                 }
-                continue;
+                return Ok(());
             }
         };
         if first.architecture.trainable() {
-            histories.push((train_label(first), history.clone()));
+            self.histories.push((train_label(first), history.clone()));
         }
         for &i in &pending {
             let t = &trials[i];
-            stop_if_interrupted(&rows)?;
+            stop_if_interrupted(&self.rows)?;
             // A feature extractor that cannot be prepared fails the trials that use it (it
             // is tried once per sweep).
-            let prepared = match failed_features.get(&t.features_key) {
+            let prepared = match self.failed_features.get(&t.features_key) {
                 Some(message) => Err(message.clone()),
-                None => match feature_space(t, &folder, file, &mut feature_spaces, out) {
+                None => match feature_space(t, folder, file, &mut self.feature_spaces, out) {
                     Err(RunError::Features {
                         extractor, message, ..
                     }) => {
                         let message = format!(
                             "preparing the feature extractor `{extractor}` failed: {message}"
                         );
-                        failed_features.insert(t.features_key.clone(), message.clone());
+                        self.failed_features
+                            .insert(t.features_key.clone(), message.clone());
                         Err(message)
                     }
                     other => Ok(other?),
                 },
             };
             let row = match prepared {
-                Err(message) => save_failed_trial(t, &folder, &message, history.seconds)?,
+                Err(message) => save_failed_trial(t, folder, &message, history.seconds)?,
                 Ok(features) => match sample_with_progress(t, &network, features) {
                     Ok(evaluation) => save_trial(
                         t,
-                        &folder,
+                        folder,
                         &evaluation,
                         &history,
-                        &hparams::session(t, &swept),
+                        &hparams::session(t, &self.swept),
                     )?,
                     Err(source) => {
-                        save_failed_trial(t, &folder, &source.to_string(), history.seconds)?
+                        save_failed_trial(t, folder, &source.to_string(), history.seconds)?
                     }
                 },
             };
@@ -248,11 +359,28 @@ pub fn sweep(
             } else {
                 let _ = writeln!(out, "[{}/{count}] {}", i + 1, report::progress_line(&row));
             }
-            rows[i] = Some(row);
+            saved(i, &row);
+            self.rows[i] = Some(row);
         }
+        Ok(())
     }
+}
 
-    let rows: Vec<TrialRow> = rows.into_iter().flatten().collect();
+/// Writes the sweep's tables, summary, plots, HParams experiment, record and report from
+/// `rows` (one per trial with a result, in sweep order) and prints the summary: the end of
+/// every sweep, whichever launcher ran its trials.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn write_results(
+    experiment: &Experiment,
+    overrides: &[String],
+    trials: &[Trial],
+    folder: &SweepFolder,
+    rows: Vec<TrialRow>,
+    histories: &[(String, History)],
+    skipped: usize,
+    out: &mut dyn Write,
+) -> Result<SweepReport, RunError> {
+    let swept = hparams::swept(trials);
     // The record goes first and comes back last, so that it never describes other tables
     // than those beside it: a run killed in between leaves the tables without a record.
     let _ = fs::remove_file(folder.experiment_file());
@@ -280,7 +408,7 @@ pub fn sweep(
     };
     // Charts and the quality-vs-NFE table show the trials that have results.
     let ok_rows: Vec<TrialRow> = rows.iter().filter(|r| !r.failed()).cloned().collect();
-    report::write_plots(&folder.plots(), &axis_keys, &ok_rows, &histories)
+    report::write_plots(&folder.plots(), &axis_keys, &ok_rows, histories)
         .map_err(|e| write_error(&folder.plots(), e))?;
     if nfe::applies(&axis_keys) && !ok_rows.is_empty() {
         let path = folder.root.join("quality_vs_nfe.csv");
@@ -294,7 +422,7 @@ pub fn sweep(
     crate::crash::point("experiment");
     write_yaml(
         &folder.experiment_file(),
-        &experiment_record(&experiment, overrides, &trials),
+        &experiment_record(experiment, overrides, trials),
     )
     .map_err(|e| write_error(&folder.experiment_file(), e))?;
     let page = crate::results::html::write_report(&folder.root)
@@ -307,9 +435,9 @@ pub fn sweep(
     let _ = writeln!(out, "report: {}", page.display());
     let failed = rows.len() - ok_rows.len();
     Ok(SweepReport {
-        folder,
+        folder: folder.clone(),
         rows,
-        trials: count,
+        trials: trials.len(),
         skipped,
         failed,
     })

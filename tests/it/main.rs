@@ -38,6 +38,7 @@ mod schedules;
 mod sde_schedules;
 mod sde_sweeps;
 mod seeds;
+mod slurm;
 mod sweeps;
 mod training;
 mod unet;
