@@ -11,6 +11,7 @@ extern crate self as scorelab;
 
 pub mod analytic;
 pub mod cli;
+pub mod completions;
 pub mod config;
 pub mod crash;
 pub mod dataset;

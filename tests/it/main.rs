@@ -8,6 +8,7 @@ static ALLOCATOR: scorelab::Allocator = scorelab::Allocator;
 mod checkpoint;
 mod cli;
 mod common;
+mod completions;
 mod config_errors;
 mod conv;
 mod corpus;
