@@ -1,6 +1,12 @@
 //! Datasets: generators of points (2D toys, Gaussian mixtures) and images, with their
 //! analytic density where known.
 
+mod distance;
+
+pub use distance::{max_pairwise_distance, max_pairwise_distance_brute_force, squared_distance};
+
+use std::sync::OnceLock;
+
 use candle_core::{Device, Tensor};
 
 use crate::analytic::GaussianMixture;
@@ -10,11 +16,23 @@ use crate::rng::{Rng, Stream};
 /// row-major one flat row per item, with optional integer labels. The engine trains and
 /// samples on flat (n, dim) tensors; networks and plots that care about images read the
 /// shape.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Samples {
     shape: Vec<usize>,
     data: Vec<f64>,
     labels: Option<Vec<u32>>,
+    /// [`Samples::max_pairwise_distance`], computed at most once: trials that share these
+    /// samples (one draw per distinct data config) share it. The values never change after
+    /// construction (every method that alters a `Samples` consumes it and keeps the points).
+    max_distance: OnceLock<f64>,
+}
+
+/// Equal items, shapes and labels (whether the largest distance is known yet is no part
+/// of the value).
+impl PartialEq for Samples {
+    fn eq(&self, other: &Self) -> bool {
+        self.shape == other.shape && self.data == other.data && self.labels == other.labels
+    }
 }
 
 impl Samples {
@@ -34,6 +52,7 @@ impl Samples {
             shape: shape.to_vec(),
             data,
             labels: None,
+            max_distance: OnceLock::new(),
         }
     }
 
@@ -111,6 +130,7 @@ impl Samples {
                 .labels
                 .as_ref()
                 .map(|labels| indices.iter().map(|&i| labels[i]).collect()),
+            max_distance: OnceLock::new(),
         }
     }
 
@@ -154,21 +174,21 @@ impl Samples {
         Ok(Samples::new(dim, values))
     }
 
-    /// The largest distance between any two points (NCSNv2's choice of sigma_max).
+    /// The largest distance between any two items (NCSNv2's choice of sigma_max), computed
+    /// on first use and remembered. Exact: bit for bit the brute force over every pair
+    /// ([`max_pairwise_distance_brute_force`]), found without summing most pairs (ball-tree
+    /// bounds, and in high dimension blockwise gemm estimates ‖a‖² + ‖b‖² − 2a·b checked
+    /// against their rounding error; see [`max_pairwise_distance`]).
     pub fn max_pairwise_distance(&self) -> f64 {
-        let mut best = 0.0f64;
-        for i in 0..self.len() {
-            let a = self.row(i);
-            for j in i + 1..self.len() {
-                let d2: f64 = a
-                    .iter()
-                    .zip(self.row(j))
-                    .map(|(x, y)| (x - y) * (x - y))
-                    .sum();
-                best = best.max(d2);
-            }
-        }
-        best.sqrt()
+        *self
+            .max_distance
+            .get_or_init(|| max_pairwise_distance(&self.data, self.dim()))
+    }
+
+    /// The largest pairwise distance if it has been computed already (for resolution's
+    /// account of its shared work).
+    pub fn known_max_pairwise_distance(&self) -> Option<f64> {
+        self.max_distance.get().copied()
     }
 }
 

@@ -5,21 +5,24 @@ mod limits;
 mod naming;
 mod plan;
 mod settings;
+mod shared;
 mod slots;
 
 pub use limits::{duration_text, MAX_BATCH, MAX_ITEMS, MAX_LR, MAX_STEPS};
 pub use naming::{display_value, short_key, stable_hash};
 pub use plan::plan_summary;
 pub use settings::{Settings, PLUGIN_SLOTS, TRAINING_KEYS};
+pub use shared::ResolutionStats;
 pub use slots::schedules_where;
 
 use limits::{check_threads, check_train_limits};
 use naming::{label_of, sanitize};
 use settings::SECTION_KEYS;
+use shared::DataCache;
 use slots::{metric_slots, plugin_slot, section_dict, with_kind};
 
-use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use candle_core::Device;
 use figment::value::Dict;
@@ -83,7 +86,16 @@ impl Trial {
 
 /// Resolves every trial of the experiment, or returns the first error.
 pub fn resolve_all(experiment: &Experiment) -> Result<Vec<Trial>, ConfigError> {
-    let mut data_cache = HashMap::new();
+    resolve_with_stats(experiment).map(|(trials, _)| trials)
+}
+
+/// [`resolve_all`], with what it cost: its time, and how often data was drawn and
+/// `sigma_max: auto` computed (once per distinct data config, whatever the trial count).
+pub fn resolve_with_stats(
+    experiment: &Experiment,
+) -> Result<(Vec<Trial>, ResolutionStats), ConfigError> {
+    let start = Instant::now();
+    let mut data_cache = DataCache::default();
     let trials: Vec<Trial> = experiment
         .trials()
         .into_iter()
@@ -111,16 +123,14 @@ pub fn resolve_all(experiment: &Experiment) -> Result<Vec<Trial>, ConfigError> {
         }
     }
     check_threads(experiment, &trials[0].settings)?;
-    Ok(trials)
+    let stats = data_cache.stats(trials.len(), start.elapsed());
+    Ok((trials, stats))
 }
-
-/// A dataset with its training and held-out sets, shared by trials that draw the same data.
-type DataEntry = (Arc<dyn Dataset>, Arc<Samples>, Arc<Samples>);
 
 fn resolve(
     experiment: &Experiment,
     spec: TrialSpec,
-    data_cache: &mut HashMap<String, DataEntry>,
+    data_cache: &mut DataCache,
 ) -> Result<Trial, ConfigError> {
     let provenance = Provenance::new(&experiment.file, spec.figment.clone());
     let root = config::root_dict(&spec.figment, &experiment.file)?;
@@ -197,15 +207,12 @@ fn resolve(
     ])
     .to_string();
     let data_params = data_built.params;
-    let (dataset, training_data, held_out) = data_cache
-        .entry(data_key.clone())
-        .or_insert_with(|| {
-            let dataset: Arc<dyn Dataset> = Arc::from(data_built.plugin);
-            let (training, held_out) =
-                dataset.draw(train.train_size, settings.num_samples, settings.seed);
-            (dataset, Arc::new(training), Arc::new(held_out))
-        })
-        .clone();
+    let (dataset, training_data, held_out) = data_cache.get_or_draw(&data_key, || {
+        let dataset: Arc<dyn Dataset> = Arc::from(data_built.plugin);
+        let (training, held_out) =
+            dataset.draw(train.train_size, settings.num_samples, settings.seed);
+        (dataset, Arc::new(training), Arc::new(held_out))
+    });
 
     let (schedule_plugin, schedule_raw) = plugin_slot(
         experiment,

@@ -33,6 +33,7 @@ mod parameterisation;
 mod plugin_bounds;
 mod registry;
 mod report;
+mod resolution;
 mod results;
 mod samplers;
 mod schedules;
