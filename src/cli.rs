@@ -24,6 +24,9 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per process: the size of its largest variant (`sweep` with the launcher's
+// options) does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Train, sample and evaluate every trial of an experiment file.
