@@ -1,12 +1,15 @@
 //! `mlp`: a noise-conditional multilayer perceptron. A sinusoidal embedding of log(sigma)
 //! reaches every hidden layer through its own linear map (not only the input). The output
 //! is raw: the network's parameterisation (`score` divides it by sigma, NCSNv2 technique 3)
-//! makes it a denoiser.
+//! makes it a denoiser. Each hidden layer's silu(linear(h) + linear(embedding)) is two
+//! matmuls and one fused op (`scorelab::nn::fused::bias_add_silu`), the same numbers as the
+//! candle ops it replaces.
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{Linear, Module, VarMap};
 use scorelab::config::{Params, RawParams};
 use scorelab::network::{Architecture, Instance, Network, NetworkContext};
+use scorelab::nn::fused::bias_add_silu;
 use scorelab::nn::init::linear;
 use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
@@ -46,9 +49,23 @@ impl Architecture for MlpArchitecture {
         let mut conditions = Vec::new();
         let mut hidden = Vec::new();
         for layer in 0..p.layers {
-            conditions.push(linear(&variables, &format!("condition{layer}"), p.embedding, p.hidden, device, rng)?);
+            conditions.push(linear(
+                &variables,
+                &format!("condition{layer}"),
+                p.embedding,
+                p.hidden,
+                device,
+                rng,
+            )?);
             if layer > 0 {
-                hidden.push(linear(&variables, &format!("hidden{layer}"), p.hidden, p.hidden, device, rng)?);
+                hidden.push(linear(
+                    &variables,
+                    &format!("hidden{layer}"),
+                    p.hidden,
+                    p.hidden,
+                    device,
+                    rng,
+                )?);
             }
         }
         let output = linear(&variables, "output", p.hidden, self.dim, device, rng)?;
@@ -56,7 +73,14 @@ impl Architecture for MlpArchitecture {
         // ln(sigma) spans a few units and these resolve it finely without aliasing.
         let frequencies: Vec<f32> = (1..=p.embedding / 2).map(|k| k as f32).collect();
         let frequencies = Tensor::from_vec(frequencies, (1, p.embedding / 2), device)?;
-        Ok(Instance::Trainable(Box::new(Mlp { variables, input, conditions, hidden, output, frequencies })))
+        Ok(Instance::Trainable(Box::new(Mlp {
+            variables,
+            input,
+            conditions,
+            hidden,
+            output,
+            frequencies,
+        })))
     }
 }
 
@@ -68,11 +92,26 @@ impl Mlp {
 }
 
 impl Network for Mlp {
-    fn forward(&self, x: &Tensor, sigma: &Tensor, _labels: Option<&Tensor>) -> candle_core::Result<Tensor> {
+    fn forward(
+        &self,
+        x: &Tensor,
+        sigma: &Tensor,
+        _labels: Option<&Tensor>,
+    ) -> candle_core::Result<Tensor> {
         let embedding = self.embed(&sigma.to_dtype(DType::F32)?)?;
-        let mut h = self.input.forward(x)?.add(&self.conditions[0].forward(&embedding)?)?.silu()?;
-        for (layer, condition) in self.hidden.iter().zip(&self.conditions[1..]) {
-            h = layer.forward(&h)?.add(&condition.forward(&embedding)?)?.silu()?;
+        // silu(h·Wᵀ + b + (e·Vᵀ + d)), as Linear computes each product.
+        let layer =
+            |h: &Tensor, layer: &Linear, condition: &Linear| -> candle_core::Result<Tensor> {
+                let (Some(b), Some(d)) = (layer.bias(), condition.bias()) else {
+                    candle_core::bail!("mlp: every layer has a bias");
+                };
+                let a = h.matmul(&layer.weight().t()?)?;
+                let c = embedding.matmul(&condition.weight().t()?)?;
+                bias_add_silu(&a, b, &c, d)
+            };
+        let mut h = layer(x, &self.input, &self.conditions[0])?;
+        for (hidden, condition) in self.hidden.iter().zip(&self.conditions[1..]) {
+            h = layer(&h, hidden, condition)?;
         }
         self.output.forward(&h)
     }
@@ -91,9 +130,16 @@ fn build(raw: &RawParams, context: &NetworkContext) -> BuildResult<dyn Architect
         return Err(raw.invalid("layers", "must be at least 1", "set e.g. `layers: 3`"));
     }
     if params.embedding < 2 || params.embedding % 2 != 0 {
-        return Err(raw.invalid("embedding", format!("must be even and at least 2, not {}", params.embedding), "set e.g. `embedding: 32`"));
+        return Err(raw.invalid(
+            "embedding",
+            format!("must be even and at least 2, not {}", params.embedding),
+            "set e.g. `embedding: 32`",
+        ));
     }
-    let architecture = MlpArchitecture { dim: context.dim, params: params.clone() };
+    let architecture = MlpArchitecture {
+        dim: context.dim,
+        params: params.clone(),
+    };
     Ok(Built::new(Box::new(architecture), &params))
 }
 

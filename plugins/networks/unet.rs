@@ -337,7 +337,7 @@ impl Network for Unet {
         }
         let h = self
             .output
-            .forward(&self.output_norm.forward(&h)?.silu()?)?;
+            .forward(&self.output_norm.forward_silu(&h)?)?;
         h.reshape((n, dim))
     }
 

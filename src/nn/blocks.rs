@@ -160,14 +160,14 @@ impl ResBlock {
         embedding: Option<&Tensor>,
         dropout: &Dropout,
     ) -> candle_core::Result<Tensor> {
-        let mut h = self.conv1.forward(&self.norm1.forward(x)?.silu()?)?;
+        let mut h = self.conv1.forward(&self.norm1.forward_silu(x)?)?;
         if let (Some(layer), Some(embedding)) = (&self.embedding, embedding) {
             let (n, c, _, _) = h.dims4()?;
             h = h.broadcast_add(&layer.forward(embedding)?.reshape((n, c, 1, 1))?)?;
         }
         let h = self
             .conv2
-            .forward(&dropout.forward(&self.norm2.forward(&h)?.silu()?)?)?;
+            .forward(&dropout.forward(&self.norm2.forward_silu(&h)?)?)?;
         match &self.skip {
             Some(skip) => skip.forward(x)? + h,
             None => x + h,

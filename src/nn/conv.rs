@@ -8,14 +8,16 @@
 //! the input) and the input gradient as col2im of the weight times the output gradient. Each
 //! pass works on a few items at a time, so that the columns of a chunk (about 1 MB) stay in
 //! cache and no columns-sized buffer is ever allocated. The layer is one custom op over
-//! (input, weight, bias); its gradients are custom ops too, without a backward of their own
-//! (candle detaches gradients, so nothing differentiates them). Forward + backward of a 3x3
+//! (input, weight, bias); its three gradients are one custom op too (one pass over the chunks,
+//! the output gradient's rows and the columns shared), without a backward of its own (candle
+//! detaches gradients, so nothing differentiates them). Matmul products are read in place,
+//! not copied out. Forward + backward of a 3x3
 //! conv, batch 64, 32 -> 32 channels, 16x16, one thread (`time_forward_backward` in tests/it/conv.rs): 38–90 ms
 //! against 120–440 ms for candle's conv2d on the shared 2-core machine (3–5x; the spread is
 //! its load). Other devices fall back to candle's `Tensor::conv2d`.
 
 use candle_core::backend::BackendStorage;
-use candle_core::{CpuStorage, CustomOp2, CustomOp3, Device, Layout, Shape, Tensor, WithDType};
+use candle_core::{CpuStorage, CustomOp3, Device, Layout, Shape, Storage, Tensor, WithDType};
 use candle_nn::Module;
 
 use crate::nn::im2col::{col2im_add, im2col_into, Geometry};
@@ -79,6 +81,16 @@ fn gradient_rows<T: WithDType>(
     rows
 }
 
+/// Runs `f` on the elements of a contiguous CPU tensor (a matmul's product) without copying them.
+fn read<T: WithDType, R>(t: &Tensor, f: impl FnOnce(&[T]) -> R) -> candle_core::Result<R> {
+    let (storage, layout) = t.storage_and_layout();
+    let Storage::Cpu(cpu) = &*storage else {
+        candle_core::bail!("conv2d: expected a CPU tensor");
+    };
+    let data = cpu.as_slice::<T>()?;
+    Ok(f(contiguous(data, layout, "product")?))
+}
+
 fn contiguous<'a, T>(data: &'a [T], layout: &Layout, what: &str) -> candle_core::Result<&'a [T]> {
     match layout.contiguous_offsets() {
         Some((start, end)) => Ok(&data[start..end]),
@@ -123,17 +135,15 @@ fn conv_forward<T: WithDType>(
             (rows, count * positions),
             &device,
         )?;
-        let product = chunk
-            .t()?
-            .matmul(&transposed)?
-            .flatten_all()?
-            .to_vec1::<T>()?;
+        let product = chunk.t()?.matmul(&transposed)?;
         // (count·positions, out) -> (count, out, positions), adding the bias on the way.
-        for item in product.chunks_exact(positions * out) {
-            for (o, &bias) in bias.iter().enumerate() {
-                y.extend((0..positions).map(|p| item[p * out + o] + bias));
+        read(&product, |product: &[T]| {
+            for item in product.chunks_exact(positions * out) {
+                for (o, &bias) in bias.iter().enumerate() {
+                    y.extend((0..positions).map(|p| item[p * out + o] + bias));
+                }
             }
-        }
+        })?;
     }
     Ok(y)
 }
@@ -196,155 +206,81 @@ impl CustomOp3 for Conv2dOp {
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let (n, c, h, w) = x.dims4()?;
         let (out, _, kernel, _) = weight.dims4()?;
-        let grad = grad.contiguous()?;
-        let (stride, padding) = (self.stride, self.padding);
-        let grad_x = grad.apply_op2_no_bwd(
-            weight,
-            &ConvInputGrad {
-                kernel,
-                stride,
-                padding,
-                input: (n, c, h, w),
-            },
-        )?;
-        let grad_weight = grad.apply_op2_no_bwd(
+        let packed = grad.contiguous()?.apply_op3_no_bwd(
             x,
-            &ConvWeightGrad {
+            &weight.detach(),
+            &ConvGrad {
                 kernel,
-                stride,
-                padding,
+                stride: self.stride,
+                padding: self.padding,
             },
         )?;
-        let grad_bias = grad.reshape((n, out, ()))?.sum(2)?.sum(0)?;
+        let (dx_size, dw_size) = (n * c * h * w, out * c * kernel * kernel);
+        let grad_x = packed.narrow(0, 0, dx_size)?.reshape((n, c, h, w))?;
+        let grad_weight = packed
+            .narrow(0, dx_size, dw_size)?
+            .reshape((out, c, kernel, kernel))?;
+        let grad_bias = packed.narrow(0, dx_size + dw_size, out)?;
         Ok((Some(grad_x), Some(grad_weight), Some(grad_bias)))
     }
 }
 
-/// The input gradient of [`Conv2dOp`], arguments (output gradient, weight): col2im of
-/// Wᵀ · gradient, chunk by chunk.
-struct ConvInputGrad {
+/// The gradients of [`Conv2dOp`], arguments (output gradient, input, weight), packed as one
+/// vector [dx, dweight, dbias]. Chunk by chunk of items: the output gradient's rows G (out,
+/// items·positions) give dbias (their sums), dweight += G · columnsᵀ (the chunk's columns
+/// unfolded again) and dx = col2im(Wᵀ · G).
+struct ConvGrad {
     kernel: usize,
     stride: usize,
     padding: usize,
-    input: (usize, usize, usize, usize),
 }
 
-fn input_grad<T: WithDType>(
+fn conv_grad<T: WithDType>(
     grad: &[T],
+    x: (&[T], &Layout),
     weight: &[T],
     g: &Geometry,
     out: usize,
 ) -> candle_core::Result<Vec<T>> {
     let device = Device::Cpu;
     let (rows, positions) = (g.rows(), g.positions());
+    let (dx_size, dw_size) = (g.n * g.item_size(), out * rows);
+    let mut packed = vec![T::zero(); dx_size + dw_size + out];
+    let (dx, rest) = packed.split_at_mut(dx_size);
+    let (dw, db) = rest.split_at_mut(dw_size);
     let weight = Tensor::from_vec(weight.to_vec(), (out, rows), &device)?;
-    let mut dx = vec![T::zero(); g.n * g.item_size()];
-    for items in chunks(g) {
-        let count = items.len();
-        let rows_of_grad = Tensor::from_vec(
-            gradient_rows(grad, out, positions, items.clone()),
-            (out, count * positions),
-            &device,
-        )?;
-        let columns = weight
-            .t()?
-            .matmul(&rows_of_grad)?
-            .flatten_all()?
-            .to_vec1::<T>()?;
-        let chunk = Geometry { n: count, ..*g };
-        let target = &mut dx[items.start * g.item_size()..items.end * g.item_size()];
-        col2im_add(&columns, 0, (count * positions, 1), &chunk, target);
-    }
-    Ok(dx)
-}
-
-impl CustomOp2 for ConvInputGrad {
-    fn name(&self) -> &'static str {
-        "conv2d_input_grad"
-    }
-
-    fn cpu_fwd(
-        &self,
-        grad: &CpuStorage,
-        grad_layout: &Layout,
-        weight: &CpuStorage,
-        weight_layout: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let g = Geometry::new(self.input, self.kernel, self.stride, self.padding)?;
-        let out = weight_layout.dims()[0];
-        let result = match (grad, weight) {
-            (CpuStorage::F32(grad), CpuStorage::F32(weight)) => {
-                let weight = gather(weight, weight_layout);
-                CpuStorage::F32(input_grad(
-                    contiguous(grad, grad_layout, "gradient")?,
-                    &weight,
-                    &g,
-                    out,
-                )?)
-            }
-            (CpuStorage::F64(grad), CpuStorage::F64(weight)) => {
-                let weight = gather(weight, weight_layout);
-                CpuStorage::F64(input_grad(
-                    contiguous(grad, grad_layout, "gradient")?,
-                    &weight,
-                    &g,
-                    out,
-                )?)
-            }
-            _ => candle_core::bail!(
-                "conv2d backward: f32 or f64 only, all alike (gradient is {:?})",
-                grad.dtype()
-            ),
-        };
-        Ok((result, Shape::from(self.input)))
-    }
-}
-
-/// The weight gradient of [`Conv2dOp`], arguments (output gradient, input): the sum over
-/// chunks of gradient · columnsᵀ.
-struct ConvWeightGrad {
-    kernel: usize,
-    stride: usize,
-    padding: usize,
-}
-
-fn weight_grad<T: WithDType>(
-    grad: &[T],
-    x: (&[T], &Layout),
-    g: &Geometry,
-    out: usize,
-) -> candle_core::Result<Vec<T>> {
-    let device = Device::Cpu;
-    let (rows, positions) = (g.rows(), g.positions());
-    let mut dw = vec![T::zero(); out * rows];
     let mut columns = Vec::new();
     for items in chunks(g) {
         let count = items.len();
-        let rows_of_grad = Tensor::from_vec(
-            gradient_rows(grad, out, positions, items.clone()),
-            (out, count * positions),
-            &device,
-        )?;
-        im2col_into(x.0, x.1, g, items, &mut columns);
+        let gradient = gradient_rows(grad, out, positions, items.clone());
+        for (total, row) in db.iter_mut().zip(gradient.chunks_exact(count * positions)) {
+            *total += row.iter().fold(T::zero(), |sum, &v| sum + v);
+        }
+        let gradient = Tensor::from_vec(gradient, (out, count * positions), &device)?;
+        im2col_into(x.0, x.1, g, items.clone(), &mut columns);
         let chunk = Tensor::from_vec(
             std::mem::take(&mut columns),
             (rows, count * positions),
             &device,
         )?;
-        let part = rows_of_grad
-            .matmul(&chunk.t()?)?
-            .flatten_all()?
-            .to_vec1::<T>()?;
-        for (total, value) in dw.iter_mut().zip(part) {
-            *total += value;
-        }
+        read(&gradient.matmul(&chunk.t()?)?, |part: &[T]| {
+            for (total, &value) in dw.iter_mut().zip(part) {
+                *total += value;
+            }
+        })?;
+        let unfolded = weight.t()?.matmul(&gradient)?;
+        let geometry = Geometry { n: count, ..*g };
+        let target = &mut dx[items.start * g.item_size()..items.end * g.item_size()];
+        read(&unfolded, |columns: &[T]| {
+            col2im_add(columns, 0, (count * positions, 1), &geometry, target)
+        })?;
     }
-    Ok(dw)
+    Ok(packed)
 }
 
-impl CustomOp2 for ConvWeightGrad {
+impl CustomOp3 for ConvGrad {
     fn name(&self) -> &'static str {
-        "conv2d_weight_grad"
+        "conv2d_grad"
     }
 
     fn cpu_fwd(
@@ -353,30 +289,39 @@ impl CustomOp2 for ConvWeightGrad {
         grad_layout: &Layout,
         x: &CpuStorage,
         x_layout: &Layout,
+        weight: &CpuStorage,
+        weight_layout: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (&[n, c, h, w], &[_, out, _, _]) = (x_layout.dims(), grad_layout.dims()) else {
             candle_core::bail!("conv2d backward: expected 4D input and gradient");
         };
         let g = Geometry::new((n, c, h, w), self.kernel, self.stride, self.padding)?;
-        let result = match (grad, x) {
-            (CpuStorage::F32(grad), CpuStorage::F32(x)) => CpuStorage::F32(weight_grad(
-                contiguous(grad, grad_layout, "gradient")?,
-                (x, x_layout),
-                &g,
-                out,
-            )?),
-            (CpuStorage::F64(grad), CpuStorage::F64(x)) => CpuStorage::F64(weight_grad(
-                contiguous(grad, grad_layout, "gradient")?,
-                (x, x_layout),
-                &g,
-                out,
-            )?),
+        let result = match (grad, x, weight) {
+            (CpuStorage::F32(grad), CpuStorage::F32(x), CpuStorage::F32(weight)) => {
+                CpuStorage::F32(conv_grad(
+                    contiguous(grad, grad_layout, "gradient")?,
+                    (x, x_layout),
+                    &gather(weight, weight_layout),
+                    &g,
+                    out,
+                )?)
+            }
+            (CpuStorage::F64(grad), CpuStorage::F64(x), CpuStorage::F64(weight)) => {
+                CpuStorage::F64(conv_grad(
+                    contiguous(grad, grad_layout, "gradient")?,
+                    (x, x_layout),
+                    &gather(weight, weight_layout),
+                    &g,
+                    out,
+                )?)
+            }
             _ => candle_core::bail!(
                 "conv2d backward: f32 or f64 only, all alike (gradient is {:?})",
                 grad.dtype()
             ),
         };
-        Ok((result, Shape::from((out, c, self.kernel, self.kernel))))
+        let count = n * c * h * w + out * g.rows() + out;
+        Ok((result, Shape::from(count)))
     }
 }
 

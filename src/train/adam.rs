@@ -1,9 +1,13 @@
 //! Adam (Kingma & Ba 2015) whose moments can be saved and restored. candle-nn's `AdamW`
 //! keeps its state private, so a checkpoint could not resume it; this one does the same
-//! arithmetic in the same order (no weight decay), so results match it bit for bit.
+//! arithmetic in the same order (no weight decay), so results match it bit for bit. On the CPU
+//! the moments and the variable are updated in place (`super::inplace`), one pass each, with
+//! the same float operations; elsewhere by tensor arithmetic.
 
 use candle_core::backprop::GradStore;
 use candle_core::{Result, Tensor, Var};
+
+use super::inplace::{self, AdamUpdate, Average};
 
 /// Adam's hyper-parameters (PyTorch's defaults besides the learning rate).
 #[derive(Debug, Clone, Copy)]
@@ -76,24 +80,53 @@ impl Adam {
             .zip(self.second_moment.iter_mut())
         {
             let Some(g) = grads.get(var) else { continue };
+            if inplace::supported(&[var.as_tensor(), m, v, g]) {
+                m.inplace_op2(
+                    g,
+                    &Average {
+                        decay: beta1,
+                        square: false,
+                    },
+                )?;
+                v.inplace_op2(
+                    g,
+                    &Average {
+                        decay: beta2,
+                        square: true,
+                    },
+                )?;
+                let step = AdamUpdate {
+                    lr,
+                    eps,
+                    scale_m,
+                    scale_v,
+                };
+                var.as_tensor().inplace_op3(m, v, &step)?;
+                continue;
+            }
             let next_m = ((&*m * beta1)? + (g * (1.0 - beta1))?)?;
             let next_v = ((&*v * beta2)? + (g.sqr()? * (1.0 - beta2))?)?;
             let m_hat = (&next_m * scale_m)?;
             let v_hat = (&next_v * scale_v)?;
             let update = (m_hat / (v_hat.sqrt()? + eps)?)?;
             var.set(&(var.as_tensor() - (update * lr)?)?)?;
-            *m = next_m;
-            *v = next_v;
+            // Detached: a gradient can carry the op graph of the forward pass (a variable's
+            // gradient computed from activations), and the moments would then hold every
+            // step's graph, growing by the activations' size each step.
+            *m = next_m.detach();
+            *v = next_v.detach();
         }
         Ok(())
     }
 
-    /// A copy of the moments and step count.
+    /// A copy of the moments (not sharing their storage, which steps update in place) and the
+    /// step count.
     pub fn state(&self) -> AdamState {
+        let copy = |moments: &[Tensor]| moments.iter().map(|t| t.copy()).collect::<Result<_>>();
         AdamState {
             steps: self.steps,
-            first_moment: self.first_moment.clone(),
-            second_moment: self.second_moment.clone(),
+            first_moment: copy(&self.first_moment).expect("a copy of a moment"),
+            second_moment: copy(&self.second_moment).expect("a copy of a moment"),
         }
     }
 
@@ -109,9 +142,17 @@ impl Adam {
         if !fits(&state.first_moment) || !fits(&state.second_moment) {
             return Err("the optimiser state does not fit the network's variables".into());
         }
+        // Copies, contiguous: steps update them in place.
+        let copy = |moments: Vec<Tensor>| -> std::result::Result<Vec<Tensor>, String> {
+            moments
+                .iter()
+                .map(|t| t.detach().copy())
+                .collect::<Result<_>>()
+                .map_err(|e| e.to_string())
+        };
         self.steps = state.steps;
-        self.first_moment = state.first_moment;
-        self.second_moment = state.second_moment;
+        self.first_moment = copy(state.first_moment)?;
+        self.second_moment = copy(state.second_moment)?;
         Ok(())
     }
 }

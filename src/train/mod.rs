@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 mod adam;
+pub mod inplace;
 mod records;
 mod snapshot;
 
@@ -227,7 +228,12 @@ pub fn train_resumable(
         optimizer
             .restore(snapshot.adam)
             .map_err(TrainError::Resume)?;
-        ema = snapshot.ema;
+        // Copies: the average is updated in place.
+        ema = snapshot
+            .ema
+            .iter()
+            .map(|t| t.detach().copy())
+            .collect::<Result<_, _>>()?;
         rng = Rng::from_state(&progress.rng).map_err(TrainError::Resume)?;
         network
             .restore_random_state(&progress.network_rngs)
@@ -255,9 +261,16 @@ pub fn train_resumable(
                 history: history.clone(),
                 seconds: seconds_before + start.elapsed().as_secs_f64(),
             },
-            weights: vars.iter().map(|(_, v)| v.as_tensor().clone()).collect(),
+            // Copies: the weights and their average are updated in place after this.
+            weights: vars
+                .iter()
+                .map(|(_, v)| v.as_tensor().copy().expect("a copy of a weight"))
+                .collect(),
             adam: optimizer.state(),
-            ema: ema.to_vec(),
+            ema: ema
+                .iter()
+                .map(|t| t.copy().expect("a copy of an average"))
+                .collect(),
         }
     };
 
@@ -310,8 +323,17 @@ pub fn train_resumable(
                 .ema_decay
                 .min((1.0 + step as f64) / (10.0 + step as f64));
             for ((_, var), average) in vars.iter().zip(ema.iter_mut()) {
-                // Detached, or each average would hold the op graph of all earlier ones.
-                *average = ((&*average * decay)? + (var.as_tensor() * (1.0 - decay))?)?.detach();
+                let var = var.as_tensor();
+                if inplace::supported(&[average, var]) {
+                    let update = inplace::Average {
+                        decay,
+                        square: false,
+                    };
+                    average.inplace_op2(var, &update)?;
+                } else {
+                    // Detached, or each average would hold the op graph of all earlier ones.
+                    *average = ((&*average * decay)? + (var * (1.0 - decay))?)?.detach();
+                }
             }
         }
 

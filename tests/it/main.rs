@@ -23,6 +23,7 @@ mod image_files;
 mod image_metrics;
 mod image_sweep;
 mod inception;
+mod kernels;
 mod kill;
 mod langevin;
 mod likelihood;
