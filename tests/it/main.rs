@@ -30,6 +30,7 @@ mod likelihood;
 mod locking;
 mod metrics;
 mod oracle;
+mod overrides_grammar;
 mod parameterisation;
 mod plugin_bounds;
 mod registry;
