@@ -102,8 +102,9 @@ up() {
     else
         down_quietly
         write_config
-        # -D: foreground (no daemonising); -i: ignore state left by an earlier run.
-        nohup slurmctld -D -i -f "$conf" >>"$dir/log/slurmctld.out" 2>&1 </dev/null &
+        # -D: foreground (no daemonising). The state of an earlier run is recovered, so job
+        # ids keep growing and results folders never see an old id given to a new job.
+        nohup slurmctld -D -f "$conf" >>"$dir/log/slurmctld.out" 2>&1 </dev/null &
         echo $! >"$dir/slurmctld.pid.run"
         nohup slurmd -D -N localhost -f "$conf" >>"$dir/log/slurmd.out" 2>&1 </dev/null &
         echo $! >"$dir/slurmd.pid.run"
