@@ -357,6 +357,7 @@ fn a_slurm_dry_run_shows_the_array_it_would_submit() {
         "--time=0:10:00",
         "--qos=test",
         "--job-name=scorelab-grid",
+        "--signal=B:INT@120",
     ] {
         assert!(line.contains(arg), "{arg}: {line}");
     }

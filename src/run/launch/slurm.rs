@@ -190,9 +190,21 @@ pub(super) fn sbatch_args(
     if settings.gpus_per_task > 0 {
         args.push(format!("--gpus-per-task={}", settings.gpus_per_task));
     }
+    // Near its time limit a task gets Ctrl-C's signal: training stops at the next step with
+    // a checkpoint, which the resubmitted task resumes (Slurm's default, SIGTERM, kills it).
+    if !settings
+        .sbatch_args
+        .iter()
+        .any(|a| a.starts_with("--signal"))
+    {
+        args.push(format!("--signal=B:INT@{STOP_SECONDS}"));
+    }
     args.extend(settings.sbatch_args.iter().cloned());
     args
 }
+
+/// Seconds before its time limit at which a task is asked to stop (SIGINT).
+pub(super) const STOP_SECONDS: u32 = 120;
 
 /// The batch script: each array task runs its training group.
 pub(super) fn task_script(runner: &Path, root: &Path, plan_hash: &str) -> String {
