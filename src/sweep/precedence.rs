@@ -17,8 +17,8 @@ use std::path::Path;
 use figment::value::{Dict, Value};
 
 use super::file::{check_trial_count, parse_sweep_section, seeds_axis};
-use super::plugins::expand_glob;
-use super::tree::Tree;
+use super::plugins::{expand_glob, slot_kind};
+use super::tree::{Node, Tree};
 use super::{depth, is_null, Axis, Experiment, Layer, Setting, FILE};
 use crate::config::overrides::{
     is_multirun_flag, override_error, parse_override, Form, Override, OverrideValue,
@@ -39,13 +39,17 @@ fn at_or_below(key: &str, at: &str) -> bool {
     key == at || key.starts_with(&format!("{at}."))
 }
 
-/// Top-level keys that hold a table: in the file, or because some key below them is set
-/// by the sweep or an override.
-fn table_keys(tree: &Tree, axes: &[Axis], overrides: &[Override]) -> BTreeSet<String> {
-    let mut tables: BTreeSet<String> = tree
+/// Top-level keys whose plugin is named by a `kind`: the plugin slots, tables of the file
+/// that have a `kind`, and keys whose `kind` the sweep or an override sets. A name given to
+/// one of them (`sampler=heun`) is its `kind` (`sampler.kind=heun`).
+fn kinded_keys(tree: &Tree, axes: &[Axis], overrides: &[Override]) -> BTreeSet<String> {
+    let mut kinded: BTreeSet<String> = tree
         .root
         .iter()
-        .filter(|(_, node)| matches!(node, super::tree::Node::Table { .. }))
+        .filter(|(key, node)| {
+            slot_kind(key).is_some()
+                || matches!(node, Node::Table { entries, .. } if entries.contains_key("kind"))
+        })
         .map(|(k, _)| k.clone())
         .collect();
     let keys = axes
@@ -53,16 +57,17 @@ fn table_keys(tree: &Tree, axes: &[Axis], overrides: &[Override]) -> BTreeSet<St
         .flat_map(|a| a.keys.iter())
         .chain(overrides.iter().map(|o| &o.key));
     for key in keys {
-        if let Some((top, _)) = key.split_once('.') {
-            tables.insert(top.to_string());
+        let top = key.split('.').next().unwrap_or(key);
+        if slot_kind(top).is_some() || key.strip_suffix(".kind") == Some(top) {
+            kinded.insert(top.to_string());
         }
     }
-    tables
+    kinded
 }
 
-/// A plugin name given to a table key is its `kind`: the key and values to use.
-fn as_kind(tables: &BTreeSet<String>, key: &str, values: Vec<Value>) -> (String, Vec<Value>) {
-    if !tables.contains(key) {
+/// A plugin name given to a kinded key is its `kind`: the key and values to use.
+fn as_kind(kinded: &BTreeSet<String>, key: &str, values: Vec<Value>) -> (String, Vec<Value>) {
+    if !kinded.contains(key) {
         return (key.to_string(), values);
     }
     if values.iter().all(|v| matches!(v, Value::String(..))) {
@@ -185,9 +190,9 @@ impl Experiment {
             remove_from_file(file, o, &mut tree, &mut axes)?;
         }
 
-        // Plugin names given to tables are their `kind`, in the file and its sweep too.
-        let tables = table_keys(&tree, &axes, &parsed);
-        for key in &tables {
+        // Plugin names given to kinded keys are their `kind`, in the file and its sweep too.
+        let kinded = kinded_keys(&tree, &axes, &parsed);
+        for key in &kinded {
             if let Some(name @ Value::String(..)) = tree.get(key) {
                 tree.remove(key).ok();
                 tree.set(&format!("{key}.kind"), name, FILE).ok();
@@ -196,13 +201,13 @@ impl Experiment {
         for axis in axes.iter_mut() {
             if let [key] = axis.keys.as_slice() {
                 let values = axis.values.iter().map(|row| row[0].clone()).collect();
-                let (key, values) = as_kind(&tables, key, values);
+                let (key, values) = as_kind(&kinded, key, values);
                 axis.keys = vec![key];
                 axis.values = values.into_iter().map(|v| vec![v]).collect();
             } else {
                 for (i, key) in axis.keys.iter_mut().enumerate() {
                     let values = axis.values.iter().map(|row| row[i].clone()).collect();
-                    let (new_key, values) = as_kind(&tables, key, values);
+                    let (new_key, values) = as_kind(&kinded, key, values);
                     *key = new_key;
                     for (row, value) in axis.values.iter_mut().zip(values) {
                         row[i] = value;
@@ -217,11 +222,11 @@ impl Experiment {
             let text = shorten(&o.text, 120);
             let (key, value) = match &o.value {
                 OverrideValue::One(v) => {
-                    let (key, mut values) = as_kind(&tables, &o.key, vec![v.clone()]);
+                    let (key, mut values) = as_kind(&kinded, &o.key, vec![v.clone()]);
                     (key, OverrideValue::One(values.remove(0)))
                 }
                 OverrideValue::Sweep(values) => {
-                    let (key, values) = as_kind(&tables, &o.key, values.clone());
+                    let (key, values) = as_kind(&kinded, &o.key, values.clone());
                     (key, OverrideValue::Sweep(values))
                 }
                 OverrideValue::Glob { include, exclude } => {

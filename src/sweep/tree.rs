@@ -199,11 +199,21 @@ fn set_in(
             *leaf_source = source;
             Ok(())
         }
-        Node::Leaf { .. } => {
-            *node = Node::Table {
-                entries: BTreeMap::new(),
-                source,
-            };
+        Node::Leaf {
+            value: name,
+            source: named,
+        } => {
+            // A plugin named by its shorthand (`launcher: slurm`) keeps its name when a
+            // setting is made below it (`launcher.partition=gpu`); other values give way.
+            let mut entries = BTreeMap::new();
+            if let Value::String(..) = name {
+                let kind = Node::Leaf {
+                    value: name.clone(),
+                    source: *named,
+                };
+                entries.insert("kind".to_string(), kind);
+            }
+            *node = Node::Table { entries, source };
             match node {
                 Node::Table { entries, .. } => set_in(entries, rest, path, value, source),
                 Node::Leaf { .. } => Ok(()),

@@ -471,3 +471,30 @@ fn the_sweeps_slot_table_agrees_with_the_trials() {
         .collect();
     assert!(registered["sampler"] > 1, "{registered:?}");
 }
+
+/// A plugin named by its shorthand keeps its name when settings go below it, whichever
+/// order they come in; a plain value given to a table without `kind` is not a name.
+#[test]
+fn a_shorthand_name_stays_the_kind_under_settings_below_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "exp.yaml",
+        &format!("{SMALL_GMM}launcher: slurm\n"),
+    );
+    for overrides in [
+        ["launcher.partition=gpu", "seed=4"],
+        ["seed=4", "launcher.partition=gpu"],
+    ] {
+        let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+        let experiment = Experiment::load(&file, &overrides).unwrap();
+        let root = scorelab::config::root_dict(&experiment.base_figment(), &file).unwrap();
+        let launcher = scorelab::config::to_json(&root["launcher"]);
+        assert_eq!(launcher, json!({"kind": "slurm", "partition": "gpu"}));
+    }
+    let message = load_error(SMALL_GMM, &["train=fast"]);
+    assert!(
+        message.contains("key `train`") && message.contains("must be a table"),
+        "{message}"
+    );
+}
