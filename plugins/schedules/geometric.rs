@@ -15,7 +15,7 @@ params! {
     pub struct GeometricParams {
         /// Number of noise levels L. With one level, that level is sigma_min (plain Langevin).
         num_levels: usize = 10,
-        /// Largest noise level, or `auto`: the largest pairwise distance in the training data (NCSNv2, technique 1).
+        /// Largest noise level, or `auto`: the largest pairwise distance in the training data (NCSNv2, technique 1), computed once per training set and exact: the brute force's value to the last bit (a ball-tree search with matmul estimates, checked against their rounding error, picks the pairs to sum).
         sigma_max: NumberOrAuto = NumberOrAuto::Auto,
         /// Smallest noise level.
         sigma_min: f64 = 0.01,

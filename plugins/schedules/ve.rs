@@ -15,7 +15,7 @@ params! {
     pub struct VeParams {
         /// sigma(0), the smallest noise level of the SDE (score_sde: 0.01).
         sigma_min: f64 = 0.01,
-        /// sigma(1), the largest noise level (score_sde's CIFAR-10: 50), or `auto`: the largest pairwise distance in the training data (NCSNv2, technique 1).
+        /// sigma(1), the largest noise level (score_sde's CIFAR-10: 50), or `auto`: the largest pairwise distance in the training data (NCSNv2, technique 1), computed once per training set and exact: the brute force's value to the last bit (a ball-tree search with matmul estimates, checked against their rounding error, picks the pairs to sum).
         sigma_max: NumberOrAuto = NumberOrAuto::Number(50.0),
         /// Training draws t uniformly from [training_eps, 1] (score_sde: 1e-5).
         training_eps: f64 = 1e-5,

@@ -25,6 +25,26 @@ pub fn squared_distance(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
 }
 
+/// Squared distance summed in four interleaved parts: several times faster, and as good
+/// for bounds and searches (their rounding slack holds for any order of summation), but not
+/// always equal to [`squared_distance`] in the last bit, so never a result.
+fn squared_distance_fast(a: &[f64], b: &[f64]) -> f64 {
+    let mut parts = [0.0; 4];
+    let (a4, b4) = (a.chunks_exact(4), b.chunks_exact(4));
+    let tail: f64 = a4
+        .remainder()
+        .iter()
+        .zip(b4.remainder())
+        .map(|(x, y)| (x - y) * (x - y))
+        .sum();
+    for (x, y) in a4.zip(b4) {
+        for k in 0..4 {
+            parts[k] += (x[k] - y[k]) * (x[k] - y[k]);
+        }
+    }
+    (parts[0] + parts[1]) + (parts[2] + parts[3]) + tail
+}
+
 /// The largest distance by visiting every pair: O(n² d), the reference.
 pub fn max_pairwise_distance_brute_force(data: &[f64], dim: usize) -> f64 {
     let n = data.len() / dim;
@@ -103,10 +123,10 @@ impl<'a> Search<'a> {
             }
         }
         mean.iter_mut().for_each(|m| *m /= n as f64);
-        let centred: Vec<f64> = data
-            .chunks_exact(dim)
-            .flat_map(|row| row.iter().zip(&mean).map(|(v, m)| v - m))
-            .collect();
+        let mut centred = Vec::with_capacity(data.len());
+        for row in data.chunks_exact(dim) {
+            centred.extend(row.iter().zip(&mean).map(|(v, m)| v - m));
+        }
         let sq_norms: Vec<f64> = centred
             .chunks_exact(dim)
             .map(|y| y.iter().map(|v| v * v).sum())
@@ -163,17 +183,16 @@ impl<'a> Search<'a> {
             .max_by(|&a, &b| self.norms[a].total_cmp(&self.norms[b]))
             .unwrap_or(0);
         for _ in 0..SWEEPS {
-            let mut far = (from, -1.0);
-            for j in 0..n {
-                let d2 = self.exact(from, j);
-                if d2 > far.1 {
-                    far = (j, d2);
-                }
-            }
-            if far.0 == from {
+            let a = self.point(from);
+            let far = (0..n)
+                .map(|j| (j, squared_distance_fast(a, self.point(j))))
+                .fold((from, 0.0), |best, c| if c.1 > best.1 { c } else { best })
+                .0;
+            if far == from {
                 break;
             }
-            from = far.0;
+            self.exact(from, far);
+            from = far;
         }
         self.keep_reachable();
         if self.index.len() < 2 {
@@ -197,15 +216,44 @@ impl<'a> Search<'a> {
         self.reorder(&keep);
     }
 
-    /// Puts the points in the order `order` (positions in the current order), dropping
-    /// the others.
+    /// Puts the points in the order `order` (positions in the current order): either an
+    /// increasing subset (the others are dropped) or a permutation of all. In place, so the
+    /// centred copy is the only one (it is as large as the data).
     fn reorder(&mut self, order: &[usize]) {
         let dim = self.dim;
-        let mut centred = Vec::with_capacity(order.len() * dim);
-        for &i in order {
-            centred.extend_from_slice(self.point(i));
+        if order.windows(2).all(|w| w[0] < w[1]) {
+            for (k, &i) in order.iter().enumerate() {
+                self.centred.copy_within(i * dim..(i + 1) * dim, k * dim);
+            }
+            self.centred.truncate(order.len() * dim);
+        } else {
+            assert_eq!(
+                order.len(),
+                self.index.len(),
+                "a permutation of every point"
+            );
+            // Follow each cycle of the permutation with one spare row.
+            let mut done = vec![false; order.len()];
+            let mut spare = vec![0.0; dim];
+            for start in 0..order.len() {
+                if done[start] {
+                    continue;
+                }
+                spare.copy_from_slice(self.point(start));
+                let mut k = start;
+                loop {
+                    done[k] = true;
+                    let next = order[k];
+                    if next == start {
+                        self.centred[k * dim..(k + 1) * dim].copy_from_slice(&spare);
+                        break;
+                    }
+                    self.centred
+                        .copy_within(next * dim..(next + 1) * dim, k * dim);
+                    k = next;
+                }
+            }
         }
-        self.centred = centred;
         self.sq_norms = order.iter().map(|&i| self.sq_norms[i]).collect();
         self.norms = order.iter().map(|&i| self.norms[i]).collect();
         self.index = order.iter().map(|&i| self.index[i]).collect();
@@ -238,7 +286,7 @@ impl<'a> Search<'a> {
             order
                 .iter()
                 .copied()
-                .map(|j| (j, squared_distance(a, self.point(j))))
+                .map(|j| (j, squared_distance_fast(a, self.point(j))))
                 .fold((from, 0.0), |best, c| if c.1 > best.1 { c } else { best })
                 .0
         };
@@ -277,7 +325,7 @@ impl<'a> Search<'a> {
         }
         centre.iter_mut().for_each(|c| *c /= count as f64);
         let radius = (start..end)
-            .map(|i| squared_distance(self.point(i), &centre).sqrt())
+            .map(|i| squared_distance_fast(self.point(i), &centre).sqrt())
             .fold(0.0, f64::max);
         let max_norm = self.norms[start..end].iter().copied().fold(0.0, f64::max);
         let position = nodes.len();
@@ -302,7 +350,7 @@ impl<'a> Search<'a> {
     /// An upper bound on the brute force's squared distance of any pair from nodes `a`, `b`.
     fn node_bound(&self, nodes: &[Node], a: usize, b: usize) -> f64 {
         let (na, nb) = (&nodes[a], &nodes[b]);
-        let centres = squared_distance(&na.centre, &nb.centre).sqrt();
+        let centres = squared_distance_fast(&na.centre, &nb.centre).sqrt();
         self.upper(
             centres + na.radius + nb.radius,
             na.max_norm + nb.max_norm + na.centre_norm + nb.centre_norm,
@@ -363,6 +411,7 @@ impl<'a> Search<'a> {
         let right = DMatrixView::from_slice(&self.centred[b.start * dim..b.end * dim], dim, cols);
         let mut dots = DMatrix::<f64>::zeros(rows, cols);
         dots.gemm(1.0, &left, &right, 0.0);
+        let mut candidates = Vec::new();
         for j in 0..cols {
             let bj = b.start + j;
             let last = if same { j } else { rows };
@@ -370,10 +419,19 @@ impl<'a> Search<'a> {
                 let ai = a.start + i;
                 let estimate = self.sq_norms[ai] + self.sq_norms[bj] - 2.0 * dots[(i, j)];
                 let scale = self.norms[ai] + self.norms[bj];
-                if estimate + 2.0 * self.kappa * scale * scale > self.best {
-                    self.exact(ai, bj);
+                let upper = estimate + 2.0 * self.kappa * scale * scale;
+                if upper > self.best {
+                    candidates.push((upper, ai, bj));
                 }
             }
+        }
+        // Largest bound first: once the best beats a bound, it beats all the rest.
+        candidates.sort_unstable_by(|p, q| q.0.total_cmp(&p.0));
+        for (upper, ai, bj) in candidates {
+            if upper <= self.best {
+                break;
+            }
+            self.exact(ai, bj);
         }
     }
 }
