@@ -38,7 +38,7 @@ pub const PLUGIN_SLOTS: [(&str, Kind); 5] = [
 ];
 
 /// Keys that are not top-level settings.
-pub(super) const SECTION_KEYS: [&str; 9] = [
+pub(super) const SECTION_KEYS: [&str; 10] = [
     "data",
     "features",
     "schedule",
@@ -48,6 +48,8 @@ pub(super) const SECTION_KEYS: [&str; 9] = [
     "train",
     "eval",
     "sweep",
+    // How the sweep is run (local or Slurm); read by the launcher, not part of any trial.
+    "launcher",
 ];
 
 /// Keys whose values decide the trained model: trials that agree on them share one.

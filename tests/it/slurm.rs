@@ -383,6 +383,14 @@ fn the_launcher_section_is_read_and_checked() {
     assert_eq!(read.array_parallelism, 4);
     assert_eq!(read.sbatch_args, vec!["--qos=short".to_string()]);
     assert_eq!(settings("launcher: slurm\n").unwrap().kind, "slurm");
+    // The section is accepted by resolution and is part of no trial's identity.
+    let ids = |text: &str| -> Vec<String> {
+        let file = write(dir.path(), "ids.yaml", &format!("{SWEEP}{text}"));
+        let experiment = Experiment::load(&file, &[]).unwrap();
+        let trials = scorelab::trial::resolve_all(&experiment).unwrap();
+        trials.into_iter().map(|t| t.id).collect()
+    };
+    assert_eq!(ids("launcher: {kind: slurm, partition: gpu}\n"), ids(""));
     assert_eq!(settings("").unwrap().kind, "local");
     assert_eq!(settings("").unwrap().poll_seconds, 10.0);
 
