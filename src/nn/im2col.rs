@@ -94,8 +94,9 @@ impl Geometry {
 }
 
 /// Columns of the items `items` of `src` (an (n, c, h, w) tensor with any strides), written
-/// to `dst` (resized) as a (rows, items.len()·positions) matrix. Meant for a chunk of items
-/// whose columns fit in cache: `dst` is zeroed whole, then the entries inside the image copied.
+/// to `dst` (cleared first) as a (rows, items.len()·positions) matrix. Meant for a chunk of
+/// items whose columns fit in cache. Written in order, each entry once (the zeros of the
+/// padding included), so `dst` is never cleared to zero first.
 pub(crate) fn im2col_into<T: WithDType>(
     src: &[T],
     layout: &Layout,
@@ -107,31 +108,30 @@ pub(crate) fn im2col_into<T: WithDType>(
     let stride = layout.stride();
     let (s0, s1, s2, s3) = (stride[0], stride[1], stride[2], stride[3]);
     let offset = layout.start_offset();
-    let per_item = g.positions();
-    let columns = items.len() * per_item;
+    let zero = T::zero();
     dst.clear();
-    dst.resize(g.rows() * columns, T::zero());
+    dst.reserve(g.rows() * items.len() * g.positions());
     for ci in 0..g.c {
         for ki in 0..k {
             let (oy_low, oy_high) = g.valid(ki, g.h, g.h_out);
             for kj in 0..k {
                 let (ox_low, ox_high) = g.valid(kj, g.w, g.w_out);
-                let row = ((ci * k + ki) * k + kj) * columns;
-                for (local, b) in items.clone().enumerate() {
+                for b in items.clone() {
+                    dst.extend(std::iter::repeat_n(zero, oy_low * g.w_out));
                     for oy in oy_low..oy_high {
                         let base = offset + b * s0 + ci * s1 + (oy * s + ki - p) * s2;
-                        let out = &mut dst[row + local * per_item + oy * g.w_out..][..g.w_out];
+                        dst.extend(std::iter::repeat_n(zero, ox_low));
                         if s == 1 && s3 == 1 {
                             let start = base + ox_low + kj - p;
-                            out[ox_low..ox_high]
-                                .copy_from_slice(&src[start..start + ox_high - ox_low]);
+                            dst.extend_from_slice(&src[start..start + ox_high - ox_low]);
                         } else {
-                            for (ox, value) in out.iter_mut().enumerate().take(ox_high).skip(ox_low)
-                            {
-                                *value = src[base + (ox * s + kj - p) * s3];
-                            }
+                            dst.extend(
+                                (ox_low..ox_high).map(|ox| src[base + (ox * s + kj - p) * s3]),
+                            );
                         }
+                        dst.extend(std::iter::repeat_n(zero, g.w_out - ox_high));
                     }
+                    dst.extend(std::iter::repeat_n(zero, (g.h_out - oy_high) * g.w_out));
                 }
             }
         }

@@ -343,3 +343,22 @@ fn bias_add_silu_matches_candle_bit_for_bit() {
         }
     }
 }
+
+/// The branch-free exp of the fused GroupNorm + SiLU: relative error below 3e-7 against f64's
+/// exp over the range where it is not clamped, finite and positive at the clamps.
+#[test]
+fn fast_exp_is_accurate() {
+    use scorelab::nn::norm_op::fast_exp_f32;
+    let mut worst = 0f64;
+    for i in 0..=200_000 {
+        let x = -87.0 + 175.0 * i as f32 / 200_000.0;
+        let exact = (x as f64).exp();
+        worst = worst.max((fast_exp_f32(x) as f64 - exact).abs() / exact);
+    }
+    assert!(worst < 3e-7, "relative error {worst}");
+    for x in [-1e4f32, -100.0, 100.0, 1e4] {
+        let y = fast_exp_f32(x);
+        assert!(y.is_finite() && y > 0.0, "e^{x} gave {y}");
+    }
+    assert_eq!(fast_exp_f32(0.0), 1.0);
+}
