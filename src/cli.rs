@@ -111,6 +111,14 @@ pub enum Command {
         /// `eval`) or features.
         kind: Option<String>,
     },
+    /// Print a shell completion script: `runner completions bash > ~/.local/share/bash-completion/completions/runner`
+    /// (zsh: a file `_runner` on `$fpath`; fish: `~/.config/fish/completions/runner.fish`).
+    /// It completes subcommands, flags, plugin kinds and the start of every override
+    /// (`sampler=heun`, `sampler.steps=`, `train.lr=`), with the plugins of this binary.
+    Completions {
+        /// bash, zsh or fish.
+        shell: String,
+    },
 }
 
 /// The exit status of a sweep that ran to the end but in which some trials failed (1 is
@@ -218,6 +226,16 @@ pub fn execute_status(cli: Cli, out: &mut dyn std::io::Write) -> Result<u8, Stri
         Command::Report { results_dir } => {
             let page = crate::results::html::write_report(&results_dir)?;
             let _ = writeln!(out, "report: {}", page.display());
+            Ok(0)
+        }
+        Command::Completions { shell } => {
+            let Some(shell) = crate::completions::shell(&shell) else {
+                return Err(format!(
+                    "no completions for the shell `{shell}`. Fix: use one of {}",
+                    crate::completions::SHELLS.join(", ")
+                ));
+            };
+            crate::completions::write_script(shell, <Cli as clap::CommandFactory>::command(), out);
             Ok(0)
         }
         Command::Plugins { kind } => {

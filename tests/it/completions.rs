@@ -81,3 +81,18 @@ fn the_bash_script_is_valid_bash_and_completes_plugin_names() {
         "{stdout}"
     );
 }
+
+#[test]
+fn runner_completions_prints_the_script_and_names_the_shells_it_knows() {
+    let (code, stdout, stderr) = crate::common::runner(&["completions", "bash"]);
+    assert_eq!(code, 0, "{stderr}");
+    // The binary's own plugins (the test binary also registers test plugins).
+    assert!(stdout.starts_with("_runner() {"), "{stdout}");
+    assert!(stdout.contains("sampler=heun") && !stdout.contains("test_nan_data"));
+    let (code, _, stderr) = crate::common::runner(&["completions", "tcsh"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("`tcsh`") && stderr.contains("bash, zsh, fish"),
+        "{stderr}"
+    );
+}
