@@ -109,7 +109,7 @@ fn update<T: WithDType + num_sqrt::Sqrt>(w: &mut [T], m: &[T], v: &[T], op: &Ada
         let m_hat = m * scale_m + zero;
         let v_hat = v * scale_v + zero;
         let step = m_hat / (v_hat.sqrt() * one + eps);
-        *w = *w - (step * lr + zero);
+        *w -= step * lr + zero;
     }
 }
 
