@@ -22,6 +22,24 @@ pub(super) enum Node {
     },
 }
 
+/// The value with every tag reset, so that the provider it is served by tags it: each value
+/// then names its source (for errors and `runner show`) in the figment built here, whatever
+/// figment it was read from.
+fn untagged(value: &Value) -> Value {
+    match value {
+        Value::String(_, v) => Value::String(Tag::Default, v.clone()),
+        Value::Char(_, v) => Value::Char(Tag::Default, *v),
+        Value::Bool(_, v) => Value::Bool(Tag::Default, *v),
+        Value::Num(_, v) => Value::Num(Tag::Default, *v),
+        Value::Empty(_, v) => Value::Empty(Tag::Default, *v),
+        Value::Dict(_, dict) => Value::Dict(
+            Tag::Default,
+            dict.iter().map(|(k, v)| (k.clone(), untagged(v))).collect(),
+        ),
+        Value::Array(_, items) => Value::Array(Tag::Default, items.iter().map(untagged).collect()),
+    }
+}
+
 impl Node {
     fn from_value(value: &Value, source: usize) -> Node {
         match value {
@@ -33,7 +51,7 @@ impl Node {
                 source,
             },
             other => Node::Leaf {
-                value: other.clone(),
+                value: untagged(other),
                 source,
             },
         }
@@ -178,6 +196,7 @@ fn set_in(
                 }
             }
             value => {
+                let value = untagged(&value);
                 map.insert(head.to_string(), Node::Leaf { value, source });
             }
         }
@@ -238,7 +257,7 @@ fn index_error(key: &str, part: &str, len: usize) -> String {
 /// fresh tag, so that it is attributed to the source that changed it.
 fn set_in_value(target: &mut Value, parts: &[&str], key: &str, new: Value) -> Result<(), String> {
     let Some((head, rest)) = parts.split_first() else {
-        *target = new;
+        *target = untagged(&new);
         return Ok(());
     };
     let here = format!("{key}.{head}");
@@ -337,15 +356,29 @@ fn split(map: &BTreeMap<String, Node>, path: &mut Vec<String>, out: &mut [Dict])
     }
 }
 
+/// The tag of the tables that only hold other values: one that no figment built here has
+/// metadata for, so that a table is attributed to no source (each of its values names its
+/// own), where figment would otherwise give it the last source that set anything in it.
+fn table_tag() -> Tag {
+    static TAG: std::sync::OnceLock<Tag> = std::sync::OnceLock::new();
+    *TAG.get_or_init(|| {
+        let probe = Figment::new().merge(Layer {
+            metadata: Metadata::named("tables"),
+            dict: Dict::from([("t".to_string(), Value::from(0))]),
+        });
+        probe.find_value("t").map(|v| v.tag()).unwrap_or_default()
+    })
+}
+
 fn insert(dict: &mut Dict, path: &[String], value: Value) {
     let (last, parents) = path.split_last().expect("a path has a key");
     let mut dict = dict;
     for part in parents {
         let entry = dict
             .entry(part.clone())
-            .or_insert_with(|| Value::from(Dict::new()));
+            .or_insert_with(|| Value::Dict(table_tag(), Dict::new()));
         if !matches!(entry, Value::Dict(..)) {
-            *entry = Value::from(Dict::new());
+            *entry = Value::Dict(table_tag(), Dict::new());
         }
         dict = match entry {
             Value::Dict(_, inner) => inner,
