@@ -38,6 +38,11 @@ pub enum Command {
         /// Print every resolved trial and stop.
         #[arg(long)]
         dry_run: bool,
+        /// Training groups to run at once with the local launcher, each on its own thread
+        /// with the sweep's `threads` (on 2 cores, `--jobs 2` nearly doubles the throughput
+        /// of small trials). The tables do not depend on it.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=crate::run::MAX_JOBS as u64))]
+        jobs: u64,
         /// Parent folder for results.
         #[arg(long, default_value = "results")]
         results: PathBuf,
@@ -155,6 +160,7 @@ pub fn execute_status(cli: Cli, out: &mut dyn std::io::Write) -> Result<u8, Stri
             file,
             overrides,
             dry_run,
+            jobs,
             results,
             device,
             launcher,
@@ -184,7 +190,11 @@ pub fn execute_status(cli: Cli, out: &mut dyn std::io::Write) -> Result<u8, Stri
             if let Some(device) = device {
                 overrides.push(format!("device={device}"));
             }
-            let options = SweepOptions { results, dry_run };
+            let options = SweepOptions {
+                results,
+                dry_run,
+                jobs: jobs as usize,
+            };
             let args = LauncherArgs {
                 launcher,
                 partition,

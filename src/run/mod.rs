@@ -4,6 +4,7 @@
 
 mod error;
 mod hparams;
+mod jobs;
 pub mod launch;
 pub mod lock;
 mod models;
@@ -14,6 +15,7 @@ mod reference;
 mod trial_folder;
 
 pub use error::RunError;
+pub use jobs::MAX_JOBS;
 
 use error::write_error;
 use models::{obtain_model, read_history};
@@ -45,6 +47,9 @@ pub struct SweepOptions {
     pub results: PathBuf,
     /// Print the resolved trials and stop.
     pub dry_run: bool,
+    /// Training groups the local launcher runs at once (`--jobs`), each with the sweep's
+    /// `threads`.
+    pub jobs: usize,
 }
 
 impl Default for SweepOptions {
@@ -52,6 +57,7 @@ impl Default for SweepOptions {
         SweepOptions {
             results: PathBuf::from("results"),
             dry_run: false,
+            jobs: 1,
         }
     }
 }
@@ -145,7 +151,7 @@ pub fn sweep(
     out: &mut dyn Write,
 ) -> Result<SweepReport, RunError> {
     let prepared = prepare(file, overrides, &options.results)?;
-    run_local(prepared, file, overrides, options.dry_run, out)
+    run_local(prepared, file, overrides, options, out)
 }
 
 /// The local launcher: runs every trial of a prepared sweep here, one training group after
@@ -154,10 +160,10 @@ pub(crate) fn run_local(
     prepared: Prepared,
     file: &Path,
     overrides: &[String],
-    dry_run: bool,
+    options: &SweepOptions,
     out: &mut dyn Write,
 ) -> Result<SweepReport, RunError> {
-    if dry_run {
+    if options.dry_run {
         print_dry_run(&prepared, out);
         return Ok(SweepReport {
             folder: prepared.folder,
@@ -188,15 +194,26 @@ pub(crate) fn run_local(
     }
     write_real_data_grids(folder, trials)?;
 
-    let mut runner = GroupRunner::new(file, trials, folder);
-    for (train_id, members) in &training_groups(trials) {
-        runner.run(train_id, members, out, &mut |_, _| {})?;
+    let groups = training_groups(trials);
+    let jobs = options.jobs.clamp(1, groups.len().max(1));
+    if jobs > 1 {
+        let _ = writeln!(
+            out,
+            "running {jobs} training groups at once, each with {} thread(s)",
+            trials[0].settings.threads
+        );
     }
-    let skipped = runner.skipped;
-    let histories = runner.histories;
-    let rows: Vec<TrialRow> = runner.rows.into_iter().flatten().collect();
+    let outcome = jobs::run_groups(file, trials, folder, &groups, jobs, out)?;
+    let rows: Vec<TrialRow> = outcome.rows.into_iter().flatten().collect();
     write_results(
-        experiment, overrides, trials, folder, rows, &histories, skipped, out,
+        experiment,
+        overrides,
+        trials,
+        folder,
+        rows,
+        &outcome.histories,
+        outcome.skipped,
+        out,
     )
 }
 

@@ -2,15 +2,22 @@
 
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::evaluate::{self, EvaluateError, Evaluation};
 use crate::features::FeatureSpace;
 use crate::parameterisation::Model;
 use crate::trial::Trial;
 
+/// Every bar of the process, so that the bars of training groups run at once (`--jobs`)
+/// stack instead of overwriting each other.
+fn bars() -> &'static MultiProgress {
+    static BARS: std::sync::OnceLock<MultiProgress> = std::sync::OnceLock::new();
+    BARS.get_or_init(MultiProgress::new)
+}
+
 pub(super) fn bar(len: u64, template: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len);
+    let bar = bars().add(ProgressBar::new(len));
     if let Ok(style) = ProgressStyle::with_template(template) {
         bar.set_style(style);
     }

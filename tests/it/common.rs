@@ -56,6 +56,7 @@ pub fn sweep(file: &Path, overrides: &[&str], results: &Path) -> Result<SweepRep
     let options = SweepOptions {
         results: results.to_path_buf(),
         dry_run: false,
+        ..Default::default()
     };
     run::sweep(file, &overrides, &options, &mut std::io::sink())
 }

@@ -80,6 +80,7 @@ fn a_dead_holders_lock_is_taken_over_and_removed_after_the_sweep() {
     let options = scorelab::run::SweepOptions {
         results: results.clone(),
         dry_run: false,
+        ..Default::default()
     };
     let report = scorelab::run::sweep(&file, &[], &options, &mut out).unwrap();
     assert_eq!(report.failed, 0);
@@ -117,6 +118,7 @@ fn a_dry_run_takes_no_lock() {
     let options = scorelab::run::SweepOptions {
         results: results.clone(),
         dry_run: true,
+        ..Default::default()
     };
     scorelab::run::sweep(&file, &[], &options, &mut std::io::sink()).unwrap();
 }

@@ -24,6 +24,7 @@ mod image_metrics;
 mod image_sweep;
 mod inception;
 mod kernels;
+mod jobs;
 mod kill;
 mod langevin;
 mod likelihood;

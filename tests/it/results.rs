@@ -178,6 +178,7 @@ fn dry_run_prints_every_resolved_trial_and_writes_nothing() {
     let options = scorelab::run::SweepOptions {
         results: results.clone(),
         dry_run: true,
+        ..Default::default()
     };
     scorelab::run::sweep(&file, &[], &options, &mut out).unwrap();
     let text = String::from_utf8(out).unwrap();

@@ -170,9 +170,15 @@ pub fn sweep(
                     if flags.len() == 1 { "it" } else { "them" },
                 )));
             }
-            let report = super::run_local(prepared, file, overrides, options.dry_run, out)?;
+            let report = super::run_local(prepared, file, overrides, options, out)?;
             Ok(Launched::Finished(report))
         }
+        "slurm" if options.jobs > 1 => Err(LaunchError::Usage(format!(
+            "--jobs runs training groups at once on this machine, and this sweep goes to Slurm \
+             (from --launcher or `launcher.kind` in {}). Fix: drop --jobs; Slurm runs as many \
+             tasks at once as `--array-parallelism` allows",
+            file.display()
+        ))),
         "slurm" => submit::sweep(
             prepared,
             file,

@@ -1,0 +1,152 @@
+//! `--jobs N`: the local launcher runs N training groups at once, each on its own thread with
+//! the sweep's `threads` for its computation. Which group a worker takes next depends on
+//! timing, but nothing a trial computes does: its numbers come from its own seed, and the
+//! rows and loss histories are put back in sweep order, so the tables, plots and report are
+//! those of `--jobs 1`.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, Sender};
+
+use super::{GroupRunner, RunError};
+use crate::results::{SweepFolder, TrialRow};
+use crate::train::History;
+use crate::trial::Trial;
+
+/// Most concurrent jobs: beyond the cores of any machine this runs on, they only contend.
+pub const MAX_JOBS: usize = 256;
+
+/// What the groups produced: one row per trial (by index) and the loss histories in group
+/// order, and the count of trials found finished earlier.
+pub(super) struct Outcome {
+    pub rows: Vec<Option<TrialRow>>,
+    pub histories: Vec<(String, History)>,
+    pub skipped: usize,
+}
+
+/// Sends whole lines to the thread that owns the output, so that the lines of concurrent
+/// groups interleave but never mix.
+struct LineSender {
+    lines: Sender<Vec<u8>>,
+    pending: Vec<u8>,
+}
+
+impl Write for LineSender {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.pending.extend_from_slice(bytes);
+        if let Some(end) = self.pending.iter().rposition(|&b| b == b'\n') {
+            let rest = self.pending.split_off(end + 1);
+            let lines = std::mem::replace(&mut self.pending, rest);
+            // The receiver lives until every worker has finished.
+            let _ = self.lines.send(lines);
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if !self.pending.is_empty() {
+            let _ = self.lines.send(std::mem::take(&mut self.pending));
+        }
+        Ok(())
+    }
+}
+
+/// Runs `groups` (training id, member trial indices) with `jobs` workers; the first error
+/// stops the workers from starting further groups and is returned.
+pub(super) fn run_groups(
+    file: &Path,
+    trials: &[Trial],
+    folder: &SweepFolder,
+    groups: &[(String, Vec<usize>)],
+    jobs: usize,
+    out: &mut dyn Write,
+) -> Result<Outcome, RunError> {
+    if jobs <= 1 {
+        let mut runner = GroupRunner::new(file, trials, folder);
+        for (train_id, members) in groups {
+            runner.run(train_id, members, out, &mut |_, _| {})?;
+        }
+        return Ok(Outcome {
+            rows: runner.rows,
+            histories: runner.histories,
+            skipped: runner.skipped,
+        });
+    }
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let (lines, received) = channel::<Vec<u8>>();
+    type Histories = Vec<(usize, Vec<(String, History)>)>;
+    let results: Vec<Result<(GroupRunner, Histories), RunError>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..jobs.min(groups.len()))
+            .map(|_| {
+                let lines = lines.clone();
+                let (next, failed) = (&next, &failed);
+                scope.spawn(move || {
+                    let mut out = LineSender {
+                        lines,
+                        pending: Vec::new(),
+                    };
+                    let mut runner = GroupRunner::new(file, trials, folder);
+                    let mut histories = Vec::new();
+                    while !failed.load(Ordering::SeqCst) {
+                        let g = next.fetch_add(1, Ordering::SeqCst);
+                        let Some((train_id, members)) = groups.get(g) else {
+                            break;
+                        };
+                        let result = runner.run(train_id, members, &mut out, &mut |_, _| {});
+                        histories.push((g, std::mem::take(&mut runner.histories)));
+                        if let Err(e) = result {
+                            failed.store(true, Ordering::SeqCst);
+                            let _ = out.flush();
+                            return Err(e);
+                        }
+                    }
+                    let _ = out.flush();
+                    Ok((runner, histories))
+                })
+            })
+            .collect();
+        // Only the workers hold senders now, so the loop ends when the last one finishes.
+        drop(lines);
+        for chunk in received {
+            let _ = out.write_all(&chunk);
+        }
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    let mut outcome = Outcome {
+        rows: vec![None; trials.len()],
+        histories: Vec::new(),
+        skipped: 0,
+    };
+    let mut by_group: Histories = Vec::new();
+    let mut first_error = None;
+    for result in results {
+        match result {
+            Ok((runner, histories)) => {
+                for (i, row) in runner.rows.into_iter().enumerate() {
+                    if row.is_some() {
+                        outcome.rows[i] = row;
+                    }
+                }
+                outcome.skipped += runner.skipped;
+                by_group.extend(histories);
+            }
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    by_group.sort_by_key(|(g, _)| *g);
+    outcome.histories = by_group.into_iter().flat_map(|(_, h)| h).collect();
+    Ok(outcome)
+}
