@@ -61,8 +61,10 @@ fn backward<T: Real>(grad: &[T], a: &[T], c: &[T], biases: &[T], m: usize) -> Ve
     {
         for j in 0..m {
             let v = (a[j] + b[j]) + (c[j] + d[j]);
-            let y = v / (one + (zero - v).exp());
-            let s = one / ((zero - v).exp() * one + one);
+            // e^-v once: candle's forward divides by 1 + e^-v, its backward by e^-v·1 + 1.
+            let e = (zero - v).exp();
+            let y = v / (one + e);
+            let s = one / (e * one + one);
             let slope = s * (y * (zero - one) + one) + y;
             let du = zero + g[j] * slope;
             sums[j] += du;
