@@ -244,17 +244,20 @@ else
     devices=(cuda cpu)
 fi
 
-# figure DEVICE WHAT: one number from a bench log.
+# figure DEVICE WHAT: one number from a bench log's tables (markdown: `| workload | ... |`).
+# Training: the noise_scales mlp (128 x 3, batch 128) and the images unet, column "ours
+# steps/s"; sampling: Euler on the mlp and Heun on the unet, columns "samples/s" and
+# "ms per NFE".
 figure() {
     local log="$out/bench-$1.log"
+    cell() { awk -F'|' -v row="$1" -v col="$2" 'index($0, row) == 1 { gsub(/ /, "", $col); print $col; exit }' "$log"; }
     case "$2" in
-        mlp-train) awk '/^train  mlp/ { for (i = 1; i <= NF; i++) if ($i == "steps/s") print $(i-1) }' "$log" ;;
-        unet-train) awk '/^train  unet/ { for (i = 1; i <= NF; i++) if ($i == "steps/s,") print $(i-1) }' "$log" ;;
-        # `sample mlp    2000 points: 201 NFE in 0.60 s = ...`: items / seconds.
-        mlp-sample) awk '/^sample mlp/ && $7 == "in" { printf "%.0f\n", $3 / $8 }' "$log" ;;
-        unet-sample) awk '/^sample unet/ && $7 == "in" { printf "%.1f\n", $3 / $8 }' "$log" ;;
-        mlp-nfe) awk '/^sample mlp/ { for (i = 1; i <= NF; i++) if ($i == "ms") print $(i-1) }' "$log" ;;
-        unet-nfe) awk '/^sample unet/ { for (i = 1; i <= NF; i++) if ($i == "ms") print $(i-1) }' "$log" ;;
+        mlp-train) cell "| mlp 2-128x3-2, batch 128 |" 5 ;;
+        unet-train) cell "| unet " 5 ;;
+        mlp-sample) cell "| mlp 128x3 | euler |" 6 ;;
+        unet-sample) cell "| unet | heun |" 6 ;;
+        mlp-nfe) cell "| mlp 128x3 | euler |" 7 ;;
+        unet-nfe) cell "| unet | heun |" 7 ;;
     esac
 }
 

@@ -33,8 +33,13 @@ pub enum Command {
     Sweep {
         /// Experiment file (YAML or TOML).
         file: PathBuf,
-        /// Overrides `key.path=value` (win over the file); `key=a,b,c` or `key=range(1,5)` sweep.
+        /// Overrides in Hydra's grammar, which win over the file and its sweep: `key.path=value`,
+        /// `key=a,b,c` / `choice(...)` / `range(...)` / `glob(...)` to sweep, `key=null`, `~key`,
+        /// `+key=value`, `++key=value`, `list.0=value` (README, "Overrides and sweeps").
         overrides: Vec<std::ffi::OsString>,
+        /// Hydra's multirun switch, accepted for muscle memory and ignored: every run may sweep.
+        #[arg(short = 'm', long = "multirun")]
+        multirun: bool,
         /// Print every resolved trial and stop.
         #[arg(long)]
         dry_run: bool,
@@ -104,6 +109,18 @@ pub enum Command {
         /// The sweep's results folder, e.g. `results/quickstart`.
         results_dir: PathBuf,
     },
+    /// What a sweep would run, and why: the base config (every default filled in) with where
+    /// each value comes from (a default, the file, its sweep or the command line), then one
+    /// line per trial with the keys that vary. Nothing is run or written.
+    Show {
+        /// Experiment file (YAML or TOML).
+        file: PathBuf,
+        /// Overrides, as for `sweep`.
+        overrides: Vec<std::ffi::OsString>,
+        /// Accepted and ignored, as for `sweep`.
+        #[arg(short = 'm', long = "multirun")]
+        multirun: bool,
+    },
     /// (Re)build the sweep's self-contained HTML report, `RESULTS_DIR/report.html` (every
     /// sweep also writes it at its end).
     Report {
@@ -159,6 +176,7 @@ pub fn execute_status(cli: Cli, out: &mut dyn std::io::Write) -> Result<u8, Stri
         Command::Sweep {
             file,
             overrides,
+            multirun: _,
             dry_run,
             jobs,
             results,
@@ -173,20 +191,7 @@ pub fn execute_status(cli: Cli, out: &mut dyn std::io::Write) -> Result<u8, Stri
             poll_seconds,
             no_wait,
         } => {
-            // Read here rather than by clap, so that a non-UTF-8 override names the file.
-            let mut overrides = overrides
-                .into_iter()
-                .map(|o| {
-                    o.into_string().map_err(|o| {
-                        format!(
-                            "in {} (command-line override `{}`): the override is not UTF-8 text. \
-                             Fix: type it in UTF-8",
-                            file.display(),
-                            o.to_string_lossy()
-                        )
-                    })
-                })
-                .collect::<Result<Vec<String>, String>>()?;
+            let mut overrides = utf8_overrides(&file, overrides)?;
             if let Some(device) = device {
                 overrides.push(format!("device={device}"));
             }
@@ -232,6 +237,17 @@ pub fn execute_status(cli: Cli, out: &mut dyn std::io::Write) -> Result<u8, Stri
                 Ok(report) => Ok(sweep_status(&report)),
                 Err(e) => launch_failure(e),
             }
+        }
+        Command::Show {
+            file, overrides, ..
+        } => {
+            let overrides = utf8_overrides(&file, overrides)?;
+            registry::check().map_err(|e| e.to_string())?;
+            let experiment =
+                crate::sweep::Experiment::load(&file, &overrides).map_err(|e| e.to_string())?;
+            let trials = crate::trial::resolve_all(&experiment).map_err(|e| e.to_string())?;
+            let _ = write!(out, "{}", crate::show::describe(&experiment, &trials));
+            Ok(0)
         }
         Command::Report { results_dir } => {
             let page = crate::results::html::write_report(&results_dir)?;
@@ -362,4 +378,25 @@ fn param_line(param: &crate::config::ParamDoc) -> String {
         "      {:<18} {:<14} default {:<12} {}\n",
         param.name, param.ty, param.default, param.doc
     )
+}
+
+/// The overrides as text. Read here rather than by clap, so that a non-UTF-8 override names
+/// the file.
+fn utf8_overrides(
+    file: &std::path::Path,
+    overrides: Vec<std::ffi::OsString>,
+) -> Result<Vec<String>, String> {
+    overrides
+        .into_iter()
+        .map(|o| {
+            o.into_string().map_err(|o| {
+                format!(
+                    "in {} (command-line override `{}`): the override is not UTF-8 text. \
+                     Fix: type it in UTF-8",
+                    file.display(),
+                    o.to_string_lossy()
+                )
+            })
+        })
+        .collect()
 }

@@ -32,6 +32,7 @@ pub mod rng;
 pub mod run;
 pub mod sampler;
 pub mod schedule;
+pub mod show;
 pub mod sweep;
 pub mod train;
 pub mod trial;

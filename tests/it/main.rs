@@ -39,6 +39,7 @@ mod report;
 mod resolution;
 mod results;
 mod samplers;
+mod show;
 mod schedules;
 mod sde_schedules;
 mod sde_sweeps;

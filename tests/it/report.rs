@@ -121,8 +121,15 @@ fn every_value_has_its_protocol_in_protocols_csv() {
         "{text}"
     );
     assert!(text.contains("projections=16"), "{text}");
+    // The bandwidth the rule chose, with the rule.
+    let bandwidth = text
+        .split("bandwidth=")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|h| h.parse::<f64>().ok());
+    assert!(bandwidth.is_some_and(|h| h > 0.0), "{text}");
     assert!(
-        text.contains("bandwidth=auto (upper median of held-out distances); max_points=2000"),
+        text.contains(" (auto: upper median of held-out distances); max_points=2000"),
         "{text}"
     );
     let page = std::fs::read_to_string(report.folder.root.join("report.html")).unwrap();
