@@ -38,7 +38,11 @@ fn plugins_lists_every_plugin_of_a_kind_with_defaults() {
         "only the kind asked for"
     );
     // The keys users write in experiment files name the same kinds.
-    for (key, kind) in [("eval", "metric"), ("data", "dataset"), ("samplers", "sampler")] {
+    for (key, kind) in [
+        ("eval", "metric"),
+        ("data", "dataset"),
+        ("samplers", "sampler"),
+    ] {
         let (code, by_key, stderr) = runner(&["plugins", key]);
         assert_eq!(code, 0, "{stderr}");
         let (_, by_kind, _) = runner(&["plugins", kind]);

@@ -4,8 +4,11 @@ use scorelab::run::{self, SweepOptions};
 
 use crate::common::{runner, write, SMALL_GMM};
 
-/// Each trial's id, status and metrics, in sweep order, and the output's lines.
-fn sweep_with_jobs(jobs: usize) -> (Vec<(String, String, Vec<(String, u64)>)>, String, String) {
+/// A trial's id, status and metrics (as bits).
+type Row = (String, String, Vec<(String, u64)>);
+
+/// Each trial's row in sweep order, the output, and the header of `metrics.csv`.
+fn sweep_with_jobs(jobs: usize) -> (Vec<Row>, String, String) {
     let dir = tempfile::tempdir().unwrap();
     // Four training groups (learning rates) of two trials each (samplers).
     let yaml = format!(
