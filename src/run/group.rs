@@ -1,0 +1,230 @@
+//! One training group of a sweep: its model trained (or found) once, then each unfinished
+//! trial sampled, scored and saved. Every launcher runs groups through [`GroupRunner`]: the
+//! local one in turn or `--jobs` at once, a Slurm task one group per task.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+
+use super::hparams;
+use super::models::{obtain_model, read_history};
+use super::progress::sample_with_progress;
+use super::reference::feature_space;
+use super::trial_folder::{finished_row, save_failed_trial, save_trial};
+use super::RunError;
+use crate::features::FeatureSpace;
+use crate::results::report;
+use crate::results::{SweepFolder, TrialRow};
+use crate::train::History;
+use crate::trial::{display_value, short_key, Trial};
+
+/// Runs training groups of one sweep, one after another, keeping what they share (prepared
+/// feature extractors) and what they produce (each trial's row, the loss histories).
+pub(crate) struct GroupRunner<'a> {
+    file: &'a Path,
+    trials: &'a [Trial],
+    folder: &'a SweepFolder,
+    swept: Vec<crate::results::tensorboard::HParam>,
+    feature_spaces: HashMap<String, FeatureSpace>,
+    failed_features: HashMap<String, String>,
+    /// One row per trial of the sweep, by index, once it is finished (or found finished).
+    pub rows: Vec<Option<TrialRow>>,
+    /// The loss history of each model trained or found, named for the plots.
+    pub histories: Vec<(String, History)>,
+    /// Trials found finished by an earlier run.
+    pub skipped: usize,
+}
+
+impl<'a> GroupRunner<'a> {
+    pub(crate) fn new(file: &'a Path, trials: &'a [Trial], folder: &'a SweepFolder) -> Self {
+        GroupRunner {
+            file,
+            trials,
+            folder,
+            swept: hparams::swept(trials),
+            feature_spaces: HashMap::new(),
+            failed_features: HashMap::new(),
+            rows: vec![None; trials.len()],
+            histories: Vec::new(),
+            skipped: 0,
+        }
+    }
+
+    /// Runs the unfinished trials of one training group (`members`, indices into the
+    /// sweep's trials): trains or loads their model once, then samples and scores each.
+    /// `saved(index, row)` is called as each trial's folder is in place, failed or not.
+    pub(crate) fn run(
+        &mut self,
+        train_id: &str,
+        members: &[usize],
+        out: &mut dyn Write,
+        saved: &mut dyn FnMut(usize, &TrialRow),
+    ) -> Result<(), RunError> {
+        let (trials, folder, file) = (self.trials, self.folder, self.file);
+        let count = trials.len();
+        let rows = &mut self.rows;
+        let pending: Vec<usize> = members
+            .iter()
+            .copied()
+            .filter(|&i| match finished_row(folder, &trials[i]) {
+                Some(row) => {
+                    rows[i] = Some(row);
+                    false
+                }
+                None => true,
+            })
+            .collect();
+        for &i in members.iter().filter(|i| !pending.contains(i)) {
+            self.skipped += 1;
+            let _ = writeln!(
+                out,
+                "[{}/{count}] {}: finished earlier, skipped",
+                i + 1,
+                trials[i].label
+            );
+        }
+        if pending.is_empty() {
+            if let Some(history) = read_history(&folder.model(train_id)) {
+                self.histories
+                    .push((train_label(&trials[members[0]]), history));
+            }
+            return Ok(());
+        }
+        stop_if_interrupted(&self.rows)?;
+        let first = &trials[pending[0]];
+        // A training failure fails every trial of the group, and only them.
+        let obtained = match data_error(first) {
+            Some(message) => Err(message),
+            None => match obtain_model(first, folder, file, out) {
+                Ok(model) => Ok(model),
+                Err(RunError::Train { source, .. }) => Err(format!(
+                    "training the model {train_id} (shared by {} trial(s)) failed: {source}",
+                    members.len()
+                )),
+                Err(other) => return Err(other),
+            },
+        };
+        let (network, history) = match obtained {
+            Ok(model) => model,
+            Err(message) => {
+                for &i in &pending {
+                    let row = save_failed_trial(&trials[i], folder, &message, 0.0)?;
+                    let _ = writeln!(
+                        out,
+                        "[{}/{count}] {}: FAILED: {message}",
+                        i + 1,
+                        trials[i].label
+                    );
+                    saved(i, &row);
+                    self.rows[i] = Some(row);
+                }
+                return Ok(());
+            }
+        };
+        if first.architecture.trainable() {
+            self.histories.push((train_label(first), history.clone()));
+        }
+        for &i in &pending {
+            let t = &trials[i];
+            stop_if_interrupted(&self.rows)?;
+            // A feature extractor that cannot be prepared fails the trials that use it (it
+            // is tried once per sweep).
+            let prepared = match self.failed_features.get(&t.features_key) {
+                Some(message) => Err(message.clone()),
+                None => match feature_space(t, folder, file, &mut self.feature_spaces, out) {
+                    Err(RunError::Features {
+                        extractor, message, ..
+                    }) => {
+                        let message = format!(
+                            "preparing the feature extractor `{extractor}` failed: {message}"
+                        );
+                        self.failed_features
+                            .insert(t.features_key.clone(), message.clone());
+                        Err(message)
+                    }
+                    other => Ok(other?),
+                },
+            };
+            let row = match prepared {
+                Err(message) => save_failed_trial(t, folder, &message, history.seconds)?,
+                Ok(features) => match sample_with_progress(t, &network, features) {
+                    Ok(evaluation) => save_trial(
+                        t,
+                        folder,
+                        &evaluation,
+                        &history,
+                        &hparams::session(t, &self.swept),
+                    )?,
+                    Err(source) => {
+                        save_failed_trial(t, folder, &source.to_string(), history.seconds)?
+                    }
+                },
+            };
+            if row.failed() {
+                let _ = writeln!(
+                    out,
+                    "[{}/{count}] {}: FAILED: {}",
+                    i + 1,
+                    t.label,
+                    row.message
+                );
+            } else {
+                let _ = writeln!(out, "[{}/{count}] {}", i + 1, report::progress_line(&row));
+            }
+            saved(i, &row);
+            self.rows[i] = Some(row);
+        }
+        Ok(())
+    }
+}
+
+/// Stops the sweep when Ctrl-C was pressed, between trials (finished ones are saved).
+fn stop_if_interrupted(rows: &[Option<TrialRow>]) -> Result<(), RunError> {
+    if !crate::interrupt::requested() {
+        return Ok(());
+    }
+    let done = rows.iter().filter(|r| r.is_some()).count();
+    Err(RunError::Interrupted {
+        message: format!(
+            "stopped between trials; {done} of {} trial(s) are finished",
+            rows.len()
+        ),
+    })
+}
+
+/// Why the trial's training data rules out training, if it does: non-finite values come
+/// from the `data` section, not from the optimiser.
+fn data_error(trial: &Trial) -> Option<String> {
+    if trial.training_data.all_finite() {
+        return None;
+    }
+    let bad = trial
+        .training_data
+        .rows()
+        .filter(|r| r.iter().any(|v| !v.is_finite()))
+        .count();
+    Some(format!(
+        "data error: {bad} of {} training items drawn from the `data` section (kind `{}`) have \
+         non-finite values (NaN or inf), so nothing was trained or sampled. Fix: check the \
+         `data` section's parameters (means, stds, weights, scale) for NaN, inf or overflow",
+        trial.training_data.len(),
+        trial.resolved["data"]["kind"].as_str().unwrap_or("?")
+    ))
+}
+
+/// The swept training-relevant values of a trial, naming its model in plots.
+pub(crate) fn train_label(trial: &Trial) -> String {
+    let parts: Vec<String> = trial
+        .assignments
+        .iter()
+        .filter(|(key, _)| {
+            !key.starts_with("sampler") && !key.starts_with("eval") && key != "num_samples"
+        })
+        .map(|(key, value)| format!("{}={}", short_key(key), display_value(value)))
+        .collect();
+    if parts.is_empty() {
+        "model".to_string()
+    } else {
+        parts.join(",")
+    }
+}
