@@ -127,6 +127,13 @@ pub enum Command {
         /// A sweep's results folder, e.g. `results/quickstart`.
         results_dir: PathBuf,
     },
+    /// The sweeps in a results folder and every invocation of each (`invocations/NNNN.yaml`):
+    /// when, file, overrides, launcher, and how many of its trials are finished or failed.
+    List {
+        /// A results folder (the parent of the sweep folders).
+        #[arg(default_value = "results")]
+        results: PathBuf,
+    },
     /// List registered plugins with their parameters and defaults.
     Plugins {
         /// Only this kind: dataset (or `data`), schedule, weighting, network, sampler, metric (or
@@ -247,6 +254,10 @@ pub fn execute_status(cli: Cli, out: &mut dyn std::io::Write) -> Result<u8, Stri
                 crate::sweep::Experiment::load(&file, &overrides).map_err(|e| e.to_string())?;
             let trials = crate::trial::resolve_all(&experiment).map_err(|e| e.to_string())?;
             let _ = write!(out, "{}", crate::show::describe(&experiment, &trials));
+            Ok(0)
+        }
+        Command::List { results } => {
+            let _ = write!(out, "{}", crate::run::history::list(&results)?);
             Ok(0)
         }
         Command::Report { results_dir } => {

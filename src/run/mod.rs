@@ -4,6 +4,7 @@
 
 mod error;
 mod group;
+pub mod history;
 mod hparams;
 mod jobs;
 pub mod launch;
@@ -182,6 +183,7 @@ pub(crate) fn run_local(
     // Held until this function returns, whatever the outcome.
     let _lock = lock::SweepLock::acquire(&folder.root, out)?;
     preflight::check(folder, trials)?;
+    history::record_invocation(folder, file, overrides, "local", trials)?;
     let leftovers = lock::remove_leftovers(&folder.root);
     if leftovers > 0 {
         let _ = writeln!(

@@ -18,6 +18,7 @@ mod failures;
 mod features;
 mod filesystem;
 mod fuzz;
+mod history;
 mod image_data;
 mod image_files;
 mod image_metrics;

@@ -81,6 +81,13 @@ pub(super) fn sweep(
     // Held while submitting and waiting: one submitter per folder.
     let _lock = lock::SweepLock::acquire(&root, out)?;
     super::super::preflight::check(&prepared.folder, &prepared.trials)?;
+    super::super::history::record_invocation(
+        &prepared.folder,
+        file,
+        overrides,
+        "slurm",
+        &prepared.trials,
+    )?;
     if let Some(kind) =
         slurm::filesystem_type(&root).filter(|k| slurm::NODE_LOCAL.contains(&k.as_str()))
     {
