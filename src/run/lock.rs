@@ -212,9 +212,11 @@ pub fn remove_leftovers(folder: &Path) -> usize {
             remove_file(&path);
         }
     }
-    for (name, path, is_dir) in entries(folder) {
-        if !is_dir && name.starts_with(".tmp") {
-            remove_file(&path);
+    for dir in [folder.to_path_buf(), folder.join("invocations")] {
+        for (name, path, is_dir) in entries(&dir) {
+            if !is_dir && name.starts_with(".tmp") {
+                remove_file(&path);
+            }
         }
     }
     let mut dirs_removed = 0;

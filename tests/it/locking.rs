@@ -136,6 +136,7 @@ fn a_sweep_removes_leftovers_of_killed_runs_and_only_those() {
         folder.join("plots/.plot-x9Y8z7.tmp"),
         folder.join(".tmpAbC123"),
         folder.join("trials/.tmpQwErTy"),
+        folder.join("invocations/.tmpInV123"),
     ];
     for path in &stale {
         fs::write(path, "torn").unwrap();
@@ -153,6 +154,7 @@ fn a_sweep_removes_leftovers_of_killed_runs_and_only_those() {
         folder.join("plots/my.plot-notes.png"),
         folder.join("notes.tmp"),
         folder.join("trials/partial-notes.txt"),
+        folder.join("invocations/notes.tmp"),
     ];
     for path in &kept {
         fs::write(path, "mine").unwrap();
