@@ -9,14 +9,14 @@ mod shared;
 mod slots;
 
 pub use limits::{duration_text, MAX_BATCH, MAX_ITEMS, MAX_LR, MAX_STEPS};
-pub use naming::{display_value, short_key, stable_hash};
+pub use naming::{display_value, label_of, short_key, stable_hash};
 pub use plan::plan_summary;
 pub use settings::{Settings, PLUGIN_SLOTS, TRAINING_KEYS};
 pub use shared::ResolutionStats;
 pub use slots::schedules_where;
 
 use limits::{check_threads, check_train_limits};
-use naming::{label_of, sanitize};
+use naming::sanitize;
 use settings::SECTION_KEYS;
 use shared::DataCache;
 use slots::{metric_slots, plugin_slot, section_dict, with_kind};

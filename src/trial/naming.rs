@@ -78,7 +78,7 @@ pub fn short_key(key: &str) -> String {
 
 /// `num_levels=10,sigma_max=auto`: the last part of each swept key, or the whole path when
 /// two swept keys end alike.
-pub(super) fn label_of(assignments: &[(String, serde_json::Value)]) -> String {
+pub fn label_of(assignments: &[(String, serde_json::Value)]) -> String {
     if assignments.is_empty() {
         return "base".to_string();
     }
