@@ -44,12 +44,20 @@ fn aligned_table(rows: &[TrialRow]) -> String {
     let mut metric_names: Vec<&String> = rows.iter().flat_map(|r| r.metrics.keys()).collect();
     metric_names.sort();
     metric_names.dedup();
+    // Trials of several invocations: say which asked for each.
+    let invocations = rows.iter().any(|r| r.invocation != rows[0].invocation);
     let mut header = vec!["trial".to_string()];
+    if invocations {
+        header.push("invocation".to_string());
+    }
     header.extend(metric_names.iter().map(|m| m.to_string()));
     header.extend(["nfe", "train_s", "sample_s", "status"].map(String::from));
     let mut lines = vec![header];
     for row in rows {
         let mut line = vec![row.label.clone()];
+        if invocations {
+            line.push(row.invocation.clone());
+        }
         for name in &metric_names {
             line.push(
                 row.metrics

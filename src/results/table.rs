@@ -16,6 +16,10 @@ pub struct TrialRow {
     pub trial: String,
     pub label: String,
     pub train_id: String,
+    /// The invocations of the sweep folder that asked for this trial (`1`, `1,3`): set when
+    /// the folder's table is written, never saved with the trial.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub invocation: String,
     /// `ok`, or `failed` when training, sampling or a metric failed (see `message`). Rows
     /// written before this field existed read as `ok`. A rerun retries failed trials.
     #[serde(default = "ok_status")]
@@ -157,6 +161,14 @@ pub fn to_dataframe(rows: &[TrialRow]) -> PolarsResult<DataFrame> {
         "label".into(),
         rows.iter().map(|r| r.label.clone()).collect::<Vec<_>>(),
     ));
+    if rows.iter().any(|r| !r.invocation.is_empty()) {
+        columns.push(Column::new(
+            "invocation".into(),
+            rows.iter()
+                .map(|r| r.invocation.clone())
+                .collect::<Vec<_>>(),
+        ));
+    }
     let mut axis_names: Vec<String> = Vec::new();
     for row in rows {
         for (key, _) in &row.axes {

@@ -41,7 +41,7 @@ impl<'a> GroupRunner<'a> {
             file,
             trials,
             folder,
-            swept: hparams::swept(trials),
+            swept: hparams::swept(trials.iter().map(|t| t.assignments.as_slice())),
             feature_spaces: HashMap::new(),
             failed_features: HashMap::new(),
             rows: vec![None; trials.len()],
@@ -86,7 +86,7 @@ impl<'a> GroupRunner<'a> {
         if pending.is_empty() {
             if let Some(history) = read_history(&folder.model(train_id)) {
                 self.histories
-                    .push((train_label(&trials[members[0]]), history));
+                    .push((train_label(&trials[members[0]].assignments), history));
             }
             return Ok(());
         }
@@ -122,7 +122,8 @@ impl<'a> GroupRunner<'a> {
             }
         };
         if first.architecture.trainable() {
-            self.histories.push((train_label(first), history.clone()));
+            self.histories
+                .push((train_label(&first.assignments), history.clone()));
         }
         for &i in &pending {
             let t = &trials[i];
@@ -212,10 +213,9 @@ fn data_error(trial: &Trial) -> Option<String> {
     ))
 }
 
-/// The swept training-relevant values of a trial, naming its model in plots.
-pub(crate) fn train_label(trial: &Trial) -> String {
-    let parts: Vec<String> = trial
-        .assignments
+/// The training-relevant values among a trial's swept values, naming its model in plots.
+pub(crate) fn train_label(axes: &[(String, serde_json::Value)]) -> String {
+    let parts: Vec<String> = axes
         .iter()
         .filter(|(key, _)| {
             !key.starts_with("sampler") && !key.starts_with("eval") && key != "num_samples"

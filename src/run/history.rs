@@ -2,8 +2,10 @@
 //! `invocations/NNNN.yaml`: when it ran, its command line, file and overrides, the launcher,
 //! the scorelab version and commit, and the trials it asked for. `runner list` reads them
 //! back: each sweep folder of a results folder, its invocations, and how many of each one's
-//! trials are finished or failed now.
+//! trials are finished or failed now. The folder's tables cover the trials of every
+//! invocation ([`folder_trials`]).
 
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -11,8 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use super::error::write_error;
 use super::RunError;
+use crate::results::combined::FolderTrial;
 use crate::results::store::write_yaml;
-use crate::results::SweepFolder;
+use crate::results::{SweepFolder, TrialRow};
 use crate::trial::Trial;
 
 /// One invocation of a sweep into a folder, as recorded.
@@ -74,6 +77,58 @@ pub(super) fn record_invocation(
     let path = invocations_dir(&folder.root).join(format!("{number:04}.yaml"));
     write_yaml(&path, &invocation).map_err(|e| write_error(&path, e))?;
     Ok(invocation)
+}
+
+/// The trials the folder's tables show: this invocation's (`trials`, with `rows` for those
+/// that have a result) and the finished trials of earlier invocations (read back from their
+/// folders), in the order the invocations first asked for them.
+pub(super) fn folder_trials(root: &Path, trials: &[Trial], rows: &[TrialRow]) -> Vec<FolderTrial> {
+    let mut asked: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut order: Vec<String> = Vec::new();
+    let recorded = invocations(root);
+    let ids = recorded
+        .iter()
+        .flat_map(|i| i.trials.iter().map(move |id| (id, Some(i.number))))
+        .chain(trials.iter().map(|t| (&t.id, None)));
+    for (id, number) in ids {
+        let numbers = asked.entry(id.clone()).or_insert_with(|| {
+            order.push(id.clone());
+            Vec::new()
+        });
+        if let Some(n) = number.filter(|n| !numbers.contains(n)) {
+            numbers.push(n);
+        }
+    }
+    order
+        .into_iter()
+        .filter_map(|id| {
+            let invocations = asked.remove(&id).unwrap_or_default();
+            if let Some(t) = trials.iter().find(|t| t.id == id) {
+                return Some(FolderTrial {
+                    model: t.train_id.clone(),
+                    config: t.resolved.clone(),
+                    label: t.label.clone(),
+                    own_axes: t.assignments.clone(),
+                    invocations,
+                    row: rows.iter().find(|r| r.trial == id).cloned(),
+                    id,
+                });
+            }
+            let dir = root.join("trials").join(&id);
+            let read = |name: &str| fs::read_to_string(dir.join(name)).ok();
+            let row: TrialRow = serde_json::from_str(&read("metrics.json")?).ok()?;
+            let config: serde_json::Value = serde_yaml::from_str(&read("config.yaml")?).ok()?;
+            Some(FolderTrial {
+                model: row.train_id.clone(),
+                config,
+                label: row.label.clone(),
+                own_axes: row.axes.clone(),
+                invocations,
+                row: Some(row),
+                id,
+            })
+        })
+        .collect()
 }
 
 /// A trial folder's state: finished (`ok`), `failed`, or not (yet) there.

@@ -9,11 +9,14 @@ use crate::results::tensorboard::{write_hparams_experiment, HParam, HParamValue}
 use crate::results::TrialRow;
 use crate::trial::Trial;
 
-/// The swept keys with their values in sweep order, typed alike per key.
-pub(super) fn swept(trials: &[Trial]) -> Vec<HParam> {
+/// The swept keys with their values in sweep order, typed alike per key, from each trial's
+/// swept values (`Trial::assignments`, or a row's `axes`).
+pub(super) fn swept<'a>(
+    trials: impl IntoIterator<Item = &'a [(String, serde_json::Value)]>,
+) -> Vec<HParam> {
     let mut keys: Vec<HParam> = Vec::new();
-    for trial in trials {
-        for (key, value) in &trial.assignments {
+    for assignments in trials {
+        for (key, value) in assignments {
             let value = HParamValue::from_json(value);
             match keys.iter_mut().find(|h| h.name == *key) {
                 Some(h) if !h.values.contains(&value) => h.values.push(value),

@@ -29,6 +29,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::registry;
+use crate::results::combined;
 use crate::results::nfe;
 use crate::results::report;
 use crate::results::seeds;
@@ -210,7 +211,6 @@ pub(crate) fn run_local(
         trials,
         folder,
         rows,
-        &outcome.histories,
         outcome.skipped,
         out,
     )
@@ -222,9 +222,11 @@ pub(crate) fn use_threads(trials: &[Trial]) {
     std::env::set_var("RAYON_NUM_THREADS", trials[0].settings.threads.to_string());
 }
 
-/// Writes the sweep's tables, summary, plots, HParams experiment, record and report from
-/// `rows` (one per trial with a result, in sweep order) and prints the summary: the end of
-/// every sweep, whichever launcher ran its trials.
+/// Writes the sweep folder's tables, summary, plots, HParams experiment, record and report
+/// and prints the summary: the end of every sweep, whichever launcher ran its trials. `rows`
+/// are this invocation's results (one per trial with a result, in sweep order); the tables
+/// also show the finished trials of the folder's earlier invocations, with an `invocation`
+/// column, labelled by every key that differs between the trials.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn write_results(
     experiment: &Experiment,
@@ -232,27 +234,30 @@ pub(crate) fn write_results(
     trials: &[Trial],
     folder: &SweepFolder,
     rows: Vec<TrialRow>,
-    histories: &[(String, History)],
     skipped: usize,
     out: &mut dyn Write,
 ) -> Result<SweepReport, RunError> {
-    let swept = hparams::swept(trials);
-    // The record goes first and comes back last, so that it never describes other tables
-    // than those beside it: a run killed in between leaves the tables without a record.
-    let _ = fs::remove_file(folder.experiment_file());
-    crate::crash::point("tables");
-    table::write_tables(&rows, &folder.table("csv"), &folder.table("parquet"))
-        .map_err(|e| write_error(&folder.table("csv"), e))?;
-    let protocols = folder.root.join("protocols.csv");
-    table::write_protocols(&rows, &protocols).map_err(|e| write_error(&protocols, e))?;
-    let axis_keys: Vec<String> = experiment
+    let mut shown = history::folder_trials(&folder.root, trials, &rows);
+    let swept_now: Vec<String> = experiment
         .axes
         .iter()
         .flat_map(|a| a.keys.clone())
         .collect();
+    let axis_keys = combined::axis_keys(&shown, &swept_now);
+    combined::relabel(&mut shown, &axis_keys);
+    let table_rows: Vec<TrialRow> = shown.iter().filter_map(|t| t.row.clone()).collect();
+    let earlier = table_rows.len() - rows.len();
+    // The record goes first and comes back last, so that it never describes other tables
+    // than those beside it: a run killed in between leaves the tables without a record.
+    let _ = fs::remove_file(folder.experiment_file());
+    crate::crash::point("tables");
+    table::write_tables(&table_rows, &folder.table("csv"), &folder.table("parquet"))
+        .map_err(|e| write_error(&folder.table("csv"), e))?;
+    let protocols = folder.root.join("protocols.csv");
+    table::write_protocols(&table_rows, &protocols).map_err(|e| write_error(&protocols, e))?;
     // Seeds swept: one summary row per configuration, with confidence intervals.
     let seed_summary = if axis_keys.iter().any(|k| k == seeds::SEED_KEY) {
-        let configurations = seeds::summarise(&rows);
+        let configurations = seeds::summarise(&table_rows);
         let (csv, parquet) = (
             folder.root.join("summary.csv"),
             folder.root.join("summary.parquet"),
@@ -263,8 +268,9 @@ pub(crate) fn write_results(
         None
     };
     // Charts and the quality-vs-NFE table show the trials that have results.
-    let ok_rows: Vec<TrialRow> = rows.iter().filter(|r| !r.failed()).cloned().collect();
-    report::write_plots(&folder.plots(), &axis_keys, &ok_rows, histories)
+    let ok_rows: Vec<TrialRow> = table_rows.iter().filter(|r| !r.failed()).cloned().collect();
+    let histories = loss_histories(folder, &ok_rows);
+    report::write_plots(&folder.plots(), &axis_keys, &ok_rows, &histories)
         .map_err(|e| write_error(&folder.plots(), e))?;
     if nfe::applies(&axis_keys) && !ok_rows.is_empty() {
         let path = folder.root.join("quality_vs_nfe.csv");
@@ -273,23 +279,36 @@ pub(crate) fn write_results(
             .map_err(|e| write_error(&folder.plots(), e))?;
     }
     let tb = folder.root.join("tb");
-    hparams::write_experiment(&tb, &experiment.file.display().to_string(), &swept, &rows)
-        .map_err(|e| write_error(&tb, e))?;
+    hparams::write_experiment(
+        &tb,
+        &experiment.file.display().to_string(),
+        &hparams::swept(table_rows.iter().map(|r| r.axes.as_slice())),
+        &table_rows,
+    )
+    .map_err(|e| write_error(&tb, e))?;
     crate::crash::point("experiment");
+    let invocations = history::invocations(&folder.root);
     write_yaml(
         &folder.experiment_file(),
-        &experiment_record(experiment, overrides, trials),
+        &experiment_record(experiment, overrides, trials, &shown, &invocations),
     )
     .map_err(|e| write_error(&folder.experiment_file(), e))?;
     let page = crate::results::html::write_report(&folder.root)
         .map_err(|message| RunError::Report { message })?;
-    let _ = writeln!(out, "\n{}", report::summary_table(&rows));
+    let _ = writeln!(out, "\n{}", report::summary_table(&table_rows));
+    if earlier > 0 {
+        let _ = writeln!(
+            out,
+            "({earlier} of these trials come from earlier invocations into this folder: `runner list {}`)",
+            folder.root.parent().unwrap_or(Path::new(".")).display()
+        );
+    }
     if let Some(text) = seed_summary {
         let _ = writeln!(out, "\n{text}");
     }
     let _ = writeln!(out, "results: {}", folder.root.display());
     let _ = writeln!(out, "report: {}", page.display());
-    let failed = rows.len() - ok_rows.len();
+    let failed = rows.iter().filter(|r| r.failed()).count();
     Ok(SweepReport {
         folder: folder.clone(),
         rows,
@@ -297,4 +316,21 @@ pub(crate) fn write_results(
         skipped,
         failed,
     })
+}
+
+/// The loss history of every trained model the rows sampled, in row order, named by the
+/// rows' values of the training keys (`weighting=uniform`), read from the models' folders.
+fn loss_histories(folder: &SweepFolder, rows: &[TrialRow]) -> Vec<(String, History)> {
+    let mut seen: Vec<&str> = Vec::new();
+    rows.iter()
+        .filter(|r| {
+            let new = !seen.contains(&r.train_id.as_str());
+            seen.push(&r.train_id);
+            new
+        })
+        .filter_map(|r| {
+            let history = models::read_history(&folder.model(&r.train_id))?;
+            Some((train_label(&r.axes), history))
+        })
+        .collect()
 }

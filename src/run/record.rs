@@ -1,6 +1,9 @@
-//! The sweep's record, `experiment.yaml`: where it came from, what was swept, and every
-//! trial's resolved config.
+//! The sweep's record, `experiment.yaml`: where the latest invocation came from and what it
+//! swept, every invocation of the folder, and every trial the folder's tables show with its
+//! resolved config.
 
+use super::history::Invocation;
+use crate::results::combined::FolderTrial;
 use crate::sweep::Experiment;
 use crate::trial::Trial;
 
@@ -19,11 +22,14 @@ fn environment(trial: &Trial) -> serde_json::Value {
     })
 }
 
-/// The resolved experiment: where it came from, the sweep, and every trial's config.
+/// The resolved experiment: where it came from, the sweep, the invocations, and every shown
+/// trial's config.
 pub(super) fn experiment_record(
     experiment: &Experiment,
     overrides: &[String],
     trials: &[Trial],
+    shown: &[FolderTrial],
+    invocations: &[Invocation],
 ) -> serde_json::Value {
     let sweep: serde_json::Map<String, serde_json::Value> = experiment
         .axes
@@ -51,11 +57,21 @@ pub(super) fn experiment_record(
         "overrides": overrides,
         "sweep": sweep,
         "zipped": zipped,
-        "trials": trials.iter().map(|t| serde_json::json!({
+        "invocations": invocations.iter().map(|i| serde_json::json!({
+            "number": i.number,
+            "time": i.time,
+            "command_line": i.command_line,
+            "file": i.file,
+            "overrides": i.overrides,
+            "launcher": i.launcher,
+            "trials": i.trials.len(),
+        })).collect::<Vec<_>>(),
+        "trials": shown.iter().map(|t| serde_json::json!({
             "id": t.id,
             "label": t.label,
-            "model": t.train_id,
-            "config": t.resolved,
+            "model": t.model,
+            "invocation": t.invocation_text(),
+            "config": t.config,
         })).collect::<Vec<_>>(),
     })
 }

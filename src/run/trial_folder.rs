@@ -82,6 +82,7 @@ fn base_row(trial: &Trial, train_seconds: f64) -> TrialRow {
         trial: trial.id.clone(),
         label: trial.label.clone(),
         train_id: trial.train_id.clone(),
+        invocation: String::new(),
         status: table::OK.to_string(),
         message: String::new(),
         axes: trial.assignments.clone(),

@@ -85,20 +85,12 @@ pub(super) fn collect_prepared(
             root.display()
         );
     }
-    let mut histories = Vec::new();
-    for group in &plan.groups {
-        if let Some(history) = super::super::models::read_history(&folder.model(&group.train_id)) {
-            let first = &trials[group.trials[0].index];
-            histories.push((super::super::train_label(first), history));
-        }
-    }
     Ok(super::super::write_results(
         experiment,
         &plan.overrides,
         trials,
         folder,
         rows,
-        &histories,
         0,
         out,
     )?)

@@ -1,0 +1,224 @@
+//! `report.html`: one self-contained page per sweep, built from what the sweep left on disk
+//! (`experiment.yaml`, each trial's `metrics.json` and pictures, `plots/`). Pictures are
+//! embedded as data URIs and the table's sorting is an inline script, so the file opens
+//! anywhere, offline, and can be mailed as it is.
+
+mod tables;
+mod trials;
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::table::TrialRow;
+use super::write_atomic;
+use tables::{protocol_section, seeds_section, summary_section};
+use trials::{plots_section, trials_section};
+
+/// The report's file name inside the sweep's folder.
+pub const FILE: &str = "report.html";
+
+/// Builds `report.html` in the sweep folder `root` and returns its path.
+pub fn write_report(root: &Path) -> Result<PathBuf, String> {
+    let record_path = root.join("experiment.yaml");
+    let record: Value = fs::read_to_string(&record_path)
+        .map_err(|e| {
+            format!(
+                "cannot read {}: {e}. Fix: run the sweep to its end first (it writes the \
+                 record last), then `runner report {}`",
+                record_path.display(),
+                root.display()
+            )
+        })
+        .and_then(|text| {
+            serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", record_path.display()))
+        })?;
+    let trials = record["trials"].as_array().cloned().unwrap_or_default();
+    let rows: Vec<Option<TrialRow>> = trials
+        .iter()
+        .map(|t| {
+            let id = t["id"].as_str().unwrap_or_default();
+            let text = fs::read_to_string(root.join("trials").join(id).join("metrics.json"));
+            text.ok().and_then(|text| serde_json::from_str(&text).ok())
+        })
+        .collect();
+    let name = root
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+
+    let mut page = String::new();
+    let _ = write!(
+        page,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <title>{} — scorelab report</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
+         <h1>{}</h1>\n",
+        escape(&name),
+        escape(&name)
+    );
+    page.push_str(&experiment_section(&record, trials.len()));
+    page.push_str(&invocations_section(&record));
+    page.push_str(&seeds_section(&rows));
+    page.push_str(&summary_section(&trials, &rows));
+    page.push_str(&plots_section(&root.join("plots"))?);
+    page.push_str(&trials_section(root, &trials, &rows)?);
+    page.push_str(&protocol_section(&trials, &rows));
+    page.push_str(&environment_section(&record));
+    let _ = write!(page, "<script>{SCRIPT}</script>\n</body>\n</html>\n");
+    let path = root.join(FILE);
+    write_atomic(&path, page.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(path)
+}
+
+/// Text for HTML element content and attribute values.
+pub(super) fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A JSON value as the config files show it.
+pub(super) fn show(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn experiment_section(record: &Value, count: usize) -> String {
+    let mut html = String::from("<section id=\"experiment\">\n<h2>Experiment</h2>\n<dl>\n");
+    let _ = writeln!(
+        html,
+        "<dt>file</dt><dd><code>{}</code></dd>",
+        escape(&show(&record["source"]))
+    );
+    let overrides: Vec<String> = record["overrides"]
+        .as_array()
+        .map(|a| a.iter().map(show).collect())
+        .unwrap_or_default();
+    let _ = writeln!(
+        html,
+        "<dt>overrides</dt><dd>{}</dd>",
+        if overrides.is_empty() {
+            "none".to_string()
+        } else {
+            overrides
+                .iter()
+                .map(|o| format!("<code>{}</code>", escape(o)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        }
+    );
+    let _ = writeln!(html, "<dt>trials</dt><dd>{count}</dd>");
+    if let Some(sweep) = record["sweep"].as_object() {
+        for (key, values) in sweep {
+            let values: Vec<String> = values
+                .as_array()
+                .map(|a| a.iter().map(show).collect())
+                .unwrap_or_default();
+            let _ = writeln!(
+                html,
+                "<dt>swept <code>{}</code></dt><dd>{}</dd>",
+                escape(key),
+                escape(&values.join(", "))
+            );
+        }
+    }
+    html.push_str("</dl>\n</section>\n");
+    html
+}
+
+/// Every invocation of a sweep into this folder: when, what it asked for, and the command.
+fn invocations_section(record: &Value) -> String {
+    let invocations = record["invocations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if invocations.is_empty() {
+        return String::new();
+    }
+    let mut html = String::from(
+        "<section id=\"invocations\">\n<h2>Invocations</h2>\n\
+         <p>Every sweep into this folder; the tables show the finished trials of all of them.</p>\n\
+         <table>\n<thead><tr><th>#</th><th>time (UTC)</th><th>file</th><th>overrides</th>\
+         <th>launcher</th><th>trials</th><th>command line</th></tr></thead>\n<tbody>\n",
+    );
+    for i in &invocations {
+        let overrides: Vec<String> = i["overrides"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|o| format!("<code>{}</code>", escape(&show(o))))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let command: Vec<String> = i["command_line"]
+            .as_array()
+            .map(|a| a.iter().map(show).collect())
+            .unwrap_or_default();
+        let _ = writeln!(
+            html,
+            "<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td>\
+             <td>{}</td><td><code>{}</code></td></tr>",
+            escape(&show(&i["number"])),
+            escape(&show(&i["time"])),
+            escape(&show(&i["file"])),
+            if overrides.is_empty() {
+                "none".to_string()
+            } else {
+                overrides.join(" ")
+            },
+            escape(&show(&i["launcher"])),
+            escape(&show(&i["trials"])),
+            escape(&command.join(" "))
+        );
+    }
+    html.push_str("</tbody>\n</table>\n</section>\n");
+    html
+}
+
+fn environment_section(record: &Value) -> String {
+    let mut html = String::from("<section id=\"environment\">\n<h2>Environment</h2>\n<dl>\n");
+    if let Some(environment) = record["environment"].as_object() {
+        for (key, value) in environment {
+            let _ = writeln!(
+                html,
+                "<dt>{}</dt><dd>{}</dd>",
+                escape(key),
+                escape(&show(value))
+            );
+        }
+    }
+    html.push_str("</dl>\n</section>\n");
+    html
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222}\
+table{border-collapse:collapse;margin:0.5em 0}th,td{border:1px solid #ccc;padding:2px 8px;\
+text-align:right}td:first-child,th:first-child{text-align:left}\
+table.sortable th{cursor:pointer;background:#f3f3f3}tr.failed td{background:#fde8e8}\
+tr.missing td{color:#999}p.failed{color:#a00}figure{display:inline-block;margin:0.5em}\
+img{max-width:640px}article.trial{border-top:1px solid #ddd;padding-top:0.5em}\
+dt{font-weight:bold}dd{margin:0 0 0.3em 1em}table.config td{text-align:left}";
+
+/// Sorts a `sortable` table by the clicked column (numbers by `data-value`).
+const SCRIPT: &str = "document.querySelectorAll('table.sortable').forEach(function(table){\
+var heads=table.querySelectorAll('th');heads.forEach(function(th,col){\
+th.addEventListener('click',function(){var body=table.tBodies[0];\
+var rows=Array.prototype.slice.call(body.rows);var up=th.dataset.order!=='up';\
+heads.forEach(function(h){delete h.dataset.order;});th.dataset.order=up?'up':'down';\
+rows.sort(function(a,b){var x=a.cells[col],y=b.cells[col];\
+var p=parseFloat(x.dataset.value),q=parseFloat(y.dataset.value);\
+var r=(isNaN(p)||isNaN(q))?x.textContent.localeCompare(y.textContent):p-q;\
+return up?r:-r;});rows.forEach(function(row){body.appendChild(row);});});});});";
