@@ -87,7 +87,8 @@ impl Run {
 }
 
 /// What must not change across kills: per trial, its status, NFE and every metric value
-/// (timings excluded), from the table and from the trial folders.
+/// (timings excluded, and the invocations that asked for it: each rerun is one), from the
+/// table and from the trial folders.
 fn outcome(folder: &Path) -> BTreeMap<String, String> {
     let mut found = BTreeMap::new();
     let mut table = CsvReadOptions::default()
@@ -98,7 +99,7 @@ fn outcome(folder: &Path) -> BTreeMap<String, String> {
     let timings: Vec<String> = table
         .get_column_names()
         .into_iter()
-        .filter(|name| name.ends_with("seconds"))
+        .filter(|name| name.ends_with("seconds") || name.as_str() == "invocation")
         .map(|name| name.to_string())
         .collect();
     table = table.drop_many(timings);

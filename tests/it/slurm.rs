@@ -85,13 +85,14 @@ fn run(conf: &Option<PathBuf>, args: &[&str]) -> (i32, String, String) {
     )
 }
 
-/// The table without its timing columns (which differ from run to run).
+/// The table without its timing columns (which differ from run to run) and its invocation
+/// column (which says how many sweeps it took to fill the folder).
 fn timeless(csv: &Path) -> Vec<Vec<String>> {
     let text = std::fs::read_to_string(csv).unwrap();
     let mut lines = text.lines().map(fields);
     let header = lines.next().unwrap();
     let keep: Vec<usize> = (0..header.len())
-        .filter(|&i| !header[i].ends_with("_seconds"))
+        .filter(|&i| !header[i].ends_with("_seconds") && header[i] != "invocation")
         .collect();
     std::iter::once(header)
         .chain(lines)
