@@ -76,16 +76,34 @@ impl GaussianMixture {
         &self.means
     }
 
+    /// Per-component, per-coordinate standard deviations.
+    pub fn stds(&self) -> &[Vec<f64>] {
+        &self.stds
+    }
+
     pub fn sample(&self, n: usize, rng: &mut Rng) -> Samples {
+        let (data, _) = self.draw(n, rng);
+        Samples::new(self.dim(), data)
+    }
+
+    /// [`GaussianMixture::sample`] (the same points) labelled with the component each came from.
+    pub fn sample_labelled(&self, n: usize, rng: &mut Rng) -> Samples {
+        let (data, components) = self.draw(n, rng);
+        Samples::new(self.dim(), data).with_labels(components)
+    }
+
+    fn draw(&self, n: usize, rng: &mut Rng) -> (Vec<f64>, Vec<u32>) {
         let dim = self.dim();
         let mut data = Vec::with_capacity(n * dim);
+        let mut components = Vec::with_capacity(n);
         for _ in 0..n {
             let k = rng.categorical(&self.weights);
+            components.push(k as u32);
             for d in 0..dim {
                 data.push(self.means[k][d] + self.stds[k][d] * rng.normal());
             }
         }
-        Samples::new(dim, data)
+        (data, components)
     }
 
     /// log N(x; mu_k, diag(s_k^2 + sigma^2)) for every component k.
@@ -136,6 +154,14 @@ impl GaussianMixture {
                     })
                     .sum()
             })
+            .collect()
+    }
+
+    /// The score of component k alone, noised: grad_x log N(x; mu_k, diag(s_k^2 + sigma^2)) =
+    /// (mu_k - x) / (s_k^2 + sigma^2), the class-conditional score when classes are components.
+    pub fn component_score(&self, x: &[f64], sigma: f64, k: usize) -> Vec<f64> {
+        (0..self.dim())
+            .map(|d| (self.means[k][d] - x[d]) / (self.stds[k][d].powi(2) + sigma * sigma))
             .collect()
     }
 

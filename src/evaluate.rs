@@ -1,5 +1,6 @@
-//! Evaluation of one trial: draw from the prior (and, for a class-conditional model, a target
-//! class per sample), run the sampler on the model, score the samples with every metric.
+//! Evaluation of one trial: draw from the prior (and, where there are classes to target, a
+//! target class per sample), run the sampler on the model as the trial's guidance presents
+//! it, score the samples with every metric.
 //! The engine, not the sampler, counts score evaluations, and traces one sample along the
 //! way for the denoising strip of image data.
 
@@ -204,22 +205,28 @@ pub fn evaluate(
     let mut rng = Rng::new(trial.settings.seed, Stream::Sampling);
     let n = trial.settings.num_samples;
     let prior = prior_sample(trial.schedule.as_ref(), n, trial.dataset.dim(), &mut rng);
-    let classes = trial.architecture.classes();
+    // The classes of a guidance's own classifier, else those the network conditions on.
+    let classes = trial
+        .guidance
+        .classes()
+        .unwrap_or(trial.architecture.classes());
     let targets: Option<Vec<u32>> = (classes > 0).then(|| {
-        let mut draw = Rng::new(trial.settings.seed, Stream::TargetClasses);
-        (0..n).map(|_| draw.below(classes) as u32).collect()
+        trial
+            .guidance
+            .target()
+            .draw(classes, n, trial.settings.seed)
     });
     let labels = match &targets {
         Some(t) => Some(Tensor::from_slice(t, t.len(), &trial.device)?),
         None => None,
     };
-    let conditioned = model.conditioned(labels);
+    let guided = trial.guidance.guide(model, labels.as_ref());
     let grid = Grid::new(trial.schedule.as_ref(), trial.sampler.grid());
     let shape = trial.dataset.shape();
     let counting = if shape.len() == 3 {
-        CountingModel::tracing(&conditioned)
+        CountingModel::tracing(guided.as_ref())
     } else {
-        CountingModel::new(&conditioned)
+        CountingModel::new(guided.as_ref())
     };
     let out = trial.sampler.sample(
         &counting,
@@ -232,7 +239,8 @@ pub fn evaluate(
     if let Some(targets) = targets {
         samples = samples.with_labels(targets);
     }
-    let nfe = counting.calls();
+    // Classifier-free guidance evaluates the model twice per call.
+    let nfe = counting.calls() * trial.guidance.evaluations_per_call();
     let trace = counting.trace()?;
     let sample_seconds = start.elapsed().as_secs_f64();
     if let Some(error) = diverged(trial, &samples) {

@@ -18,6 +18,7 @@ pub mod dataset;
 pub mod device;
 pub mod evaluate;
 pub mod features;
+pub mod guidance;
 pub mod images;
 pub mod interrupt;
 pub mod metric;

@@ -17,6 +17,18 @@ pub trait ScoreModel {
     /// grad_x log p_sigma(x).
     fn score(&self, x: &Tensor, sigma: &Tensor) -> candle_core::Result<Tensor>;
 
+    /// The score for per-row class `labels` (a (n,) u32 tensor; a label equal to the number
+    /// of classes, or `None`, is the null label: the unconditional score). Exact models that
+    /// know their classes override it; by default labels are ignored.
+    fn score_labelled(
+        &self,
+        x: &Tensor,
+        sigma: &Tensor,
+        _labels: Option<&Tensor>,
+    ) -> candle_core::Result<Tensor> {
+        self.score(x, sigma)
+    }
+
     /// The denoiser D(x; sigma) = E[x0 | x] = x + sigma^2 score (Tweedie).
     fn denoise(&self, x: &Tensor, sigma: &Tensor) -> candle_core::Result<Tensor> {
         x.add(&self.score(x, sigma)?.broadcast_mul(&sigma.sqr()?)?)
@@ -69,7 +81,8 @@ pub trait ScoreModel {
 pub trait Network: Send {
     /// F(x, sigma) for a flat (n, dim) batch at per-row noise levels (n, 1). `labels` (a (n,)
     /// u32 tensor) reaches class-conditional networks; `None` asks for the unconditional
-    /// output (the null label).
+    /// output (the null label), and so does a row whose label equals the number of classes
+    /// (classifier-free guidance drops labels to it per row).
     fn forward(
         &self,
         x: &Tensor,

@@ -19,6 +19,10 @@
 pub mod prelude {
     pub use crate::config::{ConfigError, NoParams, NumberOrAuto, Params, RawParams};
     pub use crate::dataset::{Dataset, Samples};
+    pub use crate::guidance::{
+        log_prob_gradient, Classifier, Guidance, GuidanceContext, Labelled, LabelledScore,
+        TargetClass,
+    };
     pub use crate::metric::{Measured, Metric, MetricContext, MetricInput};
     pub use crate::network::{
         constant_sigma, sigma_column, Architecture, Instance, Network, NetworkContext, ScoreModel,

@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 use crate::config::{ConfigError, ParamDoc, RawParams};
 use crate::dataset::Dataset;
 use crate::features::{FeatureExtractor, FeaturesContext};
+use crate::guidance::{Guidance, GuidanceContext};
 use crate::metric::{Metric, MetricContext};
 use crate::network::{Architecture, NetworkContext};
 use crate::sampler::Sampler;
@@ -24,10 +25,11 @@ pub enum Kind {
     Sampler,
     Metric,
     Features,
+    Guidance,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::Dataset,
         Kind::Schedule,
         Kind::Weighting,
@@ -35,6 +37,7 @@ impl Kind {
         Kind::Sampler,
         Kind::Metric,
         Kind::Features,
+        Kind::Guidance,
     ];
 
     /// The word used on the command line (`runner plugins sampler`).
@@ -47,6 +50,7 @@ impl Kind {
             Kind::Sampler => "sampler",
             Kind::Metric => "metric",
             Kind::Features => "features",
+            Kind::Guidance => "guidance",
         }
     }
 
@@ -59,6 +63,7 @@ impl Kind {
             Kind::Sampler => "samplers",
             Kind::Metric => "metrics",
             Kind::Features => "features",
+            Kind::Guidance => "guidance",
         }
     }
 
@@ -124,6 +129,7 @@ pub enum Builder {
     Sampler(fn(&RawParams) -> BuildResult<dyn Sampler>),
     Metric(fn(&RawParams, &MetricContext) -> BuildResult<dyn Metric>),
     Features(fn(&RawParams, &FeaturesContext) -> BuildResult<dyn FeatureExtractor>),
+    Guidance(fn(&RawParams, &GuidanceContext) -> BuildResult<dyn Guidance>),
 }
 
 impl Builder {
@@ -136,6 +142,7 @@ impl Builder {
             Builder::Sampler(_) => Kind::Sampler,
             Builder::Metric(_) => Kind::Metric,
             Builder::Features(_) => Kind::Features,
+            Builder::Guidance(_) => Kind::Guidance,
         }
     }
 }

@@ -1,5 +1,7 @@
 //! `gmm`: a Gaussian mixture in any dimension. It knows its log density and the exact score
-//! of every noised marginal, which makes it the ground truth for samplers and metrics.
+//! of every noised marginal, which makes it the ground truth for samplers and metrics. With
+//! `labelled: true` each point carries the index of the component it came from as its class
+//! label (the same points either way), for class-conditional networks and guidance.
 
 use scorelab::analytic::GaussianMixture;
 use scorelab::config::{number, ConfigError, Params, RawParams};
@@ -26,11 +28,14 @@ params! {
         stds: Vec<Spread> = vec![Spread::Isotropic(1.0), Spread::Isotropic(1.0)],
         /// Mixture weights, one per component, summing to 1 (within 1e-6).
         weights: Vec<f64> = vec![0.8, 0.2],
+        /// Label each point with its component's index (classes 0, 1, ...), for class-conditional networks and guidance.
+        labelled: bool = false,
     }
 }
 
 pub struct Gmm {
     mixture: GaussianMixture,
+    labelled: bool,
 }
 
 impl Dataset for Gmm {
@@ -38,8 +43,20 @@ impl Dataset for Gmm {
         self.mixture.dim()
     }
 
+    fn classes(&self) -> usize {
+        if self.labelled {
+            self.mixture.num_components()
+        } else {
+            0
+        }
+    }
+
     fn sample(&self, n: usize, rng: &mut Rng) -> Samples {
-        self.mixture.sample(n, rng)
+        if self.labelled {
+            self.mixture.sample_labelled(n, rng)
+        } else {
+            self.mixture.sample(n, rng)
+        }
     }
 
     fn mixture(&self) -> Option<&GaussianMixture> {
@@ -217,7 +234,18 @@ fn build(raw: &RawParams) -> BuildResult<dyn Dataset> {
                 "give `means`, `stds` and `weights` one entry per component",
             )
         })?;
-    Ok(Built::new(Box::new(Gmm { mixture }), &params))
+    let mut built = Built::<dyn Dataset>::new(
+        Box::new(Gmm {
+            mixture,
+            labelled: params.labelled,
+        }),
+        &params,
+    );
+    // Unlabelled data is recorded as before `labelled` existed, so its trial ids stay.
+    if let (false, Some(map)) = (params.labelled, built.params.as_object_mut()) {
+        map.remove("labelled");
+    }
+    Ok(built)
 }
 
 inventory::submit! {

@@ -274,8 +274,11 @@ pub fn train_resumable(
         }
     };
 
-    // A class-conditional network learns from the data's labels.
-    let conditional = trial.architecture.classes() > 0;
+    // A class-conditional network learns from the data's labels; classifier-free guidance
+    // replaces each with the null label (the class count) with probability `dropout`.
+    let classes = trial.architecture.classes();
+    let conditional = classes > 0;
+    let dropout = trial.guidance.label_dropout();
     network.set_training(true);
     let dim = data.dim();
     let tail_start = settings.steps - settings.steps / 4;
@@ -287,10 +290,13 @@ pub fn train_resumable(
             .collect();
         let batch = data.gather(&indices);
         let x0 = batch.to_tensor(device)?;
-        let labels = if conditional {
-            batch.labels_tensor(device)?
-        } else {
-            None
+        let labels = match batch.labels() {
+            Some(labels) if conditional && dropout > 0.0 => {
+                let kept = crate::guidance::drop_labels(labels, dropout, classes as u32, &mut rng);
+                Some(Tensor::from_vec(kept, labels.len(), device)?)
+            }
+            _ if conditional => batch.labels_tensor(device)?,
+            _ => None,
         };
         let draws = schedule.training_sigmas(settings.batch_size, &mut rng);
         let sigmas: Vec<f64> = draws.iter().map(|(s, _)| *s).collect();

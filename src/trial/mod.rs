@@ -11,7 +11,7 @@ mod slots;
 pub use limits::{duration_text, MAX_BATCH, MAX_ITEMS, MAX_LR, MAX_STEPS};
 pub use naming::{display_value, label_of, short_key, stable_hash};
 pub use plan::plan_summary;
-pub use settings::{Settings, PLUGIN_SLOTS, TRAINING_KEYS};
+pub use settings::{Settings, DEFAULT_GUIDANCE, PLUGIN_SLOTS, TRAINING_KEYS};
 pub use shared::ResolutionStats;
 pub use slots::schedules_where;
 
@@ -19,7 +19,9 @@ use limits::{check_threads, check_train_limits};
 use naming::sanitize;
 use settings::SECTION_KEYS;
 use shared::DataCache;
-use slots::{metric_slots, plugin_slot, section_dict, with_kind};
+use slots::{
+    guidance_slot, metric_slots, optional_slot, plugin_slot, section_dict, training_part, with_kind,
+};
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -30,6 +32,7 @@ use figment::value::Dict;
 use crate::config::{self, number, ConfigError, Params, Provenance, RawParams};
 use crate::dataset::{Dataset, Samples};
 use crate::features::{FeatureExtractor, FeaturesContext};
+use crate::guidance::{Guidance, GuidanceContext};
 use crate::metric::{Metric, MetricContext};
 use crate::network::{Architecture, NetworkContext};
 use crate::parameterisation::{Model, ModelSettings};
@@ -66,6 +69,9 @@ pub struct Trial {
     /// How the network's raw output becomes a denoiser (trainable networks only).
     pub model_settings: ModelSettings,
     pub sampler: Box<dyn Sampler>,
+    /// How sampling is guided toward a class (the `guidance:` slot; default `none`), and
+    /// whether training drops labels for it.
+    pub guidance: Arc<dyn Guidance>,
     pub metrics: Vec<(String, Box<dyn Metric>)>,
     /// The feature space of FID-style metrics (the `features:` slot; default `raw`).
     pub features: Arc<dyn FeatureExtractor>,
@@ -311,6 +317,14 @@ fn resolve(
     };
     let sampler = build_sampler(&sampler_raw)?;
 
+    let context = GuidanceContext {
+        dataset: &dataset,
+        data_classes: dataset.classes(),
+        network_classes: network.plugin.classes(),
+        network: network_plugin.name,
+    };
+    let (guidance_name, guidance) = guidance_slot(experiment, &spec, &root, &provenance, &context)?;
+
     let mut metrics = Vec::new();
     let mut metric_params = Vec::new();
     for (position, (plugin, raw)) in metric_slots(&root, &provenance)?.into_iter().enumerate() {
@@ -347,22 +361,14 @@ fn resolve(
         metrics.push((plugin.name.to_string(), built.plugin));
     }
 
-    let (features_plugin, features_raw) = match root.get("features") {
-        Some(_) => plugin_slot(
-            experiment,
-            &spec,
-            &root,
-            "features",
-            Kind::Features,
-            &provenance,
-        )?,
-        None => (
-            registry::find(Kind::Features, "raw").map_err(|unknown| {
-                provenance.default_error("features", unknown.message(), unknown.fix())
-            })?,
-            RawParams::new("features", Dict::new(), &provenance),
-        ),
-    };
+    let (features_plugin, features_raw) = optional_slot(
+        experiment,
+        &spec,
+        &root,
+        "features",
+        (Kind::Features, "raw"),
+        &provenance,
+    )?;
     let Builder::Features(build_features) = features_plugin.build else {
         unreachable!("kind checked")
     };
@@ -407,6 +413,12 @@ fn resolve(
         "sampler".into(),
         with_kind(sampler_plugin.name, sampler.params),
     );
+    // A guidance that changes nothing (`none` toward uniform classes) is not recorded, so
+    // experiments without a `guidance:` section keep their ids.
+    let guidance_section = with_kind(guidance_name, guidance.params);
+    if !guidance.plugin.neutral() {
+        resolved.insert("guidance".into(), guidance_section.clone());
+    }
     resolved.insert("eval".into(), serde_json::Value::Array(metric_params));
     // Only experiments with feature metrics record the feature space, so the ids of trials
     // without them stay as they were.
@@ -420,6 +432,14 @@ fn resolve(
         for key in &schedule.sampling_only {
             section.remove(*key);
         }
+    }
+    // Only a guidance's training parameters (classifier-free guidance's label dropout)
+    // decide the model; its scale and target class only shape sampling.
+    if let (Some(part), Some(map)) = (
+        training_part(&guidance_section, &guidance.sampling_only),
+        training.as_object_mut(),
+    ) {
+        map.insert("guidance".into(), part);
     }
     let train_id = format!("{}-{}", network_plugin.name, stable_hash(&training));
 
@@ -448,6 +468,7 @@ fn resolve(
         architecture: Arc::from(network.plugin),
         model_settings,
         sampler: sampler.plugin,
+        guidance: Arc::from(guidance.plugin),
         metrics,
         features: Arc::from(features.plugin),
         features_key,

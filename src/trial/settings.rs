@@ -28,23 +28,29 @@ params! {
     }
 }
 
-/// The plugin slots of an experiment file and their kinds.
-pub const PLUGIN_SLOTS: [(&str, Kind); 5] = [
+/// The plugin slots of an experiment file and their kinds (`features`, optional, is read
+/// with the metrics that use it). `guidance` is optional: absent, it is `none`.
+pub const PLUGIN_SLOTS: [(&str, Kind); 6] = [
     ("data", Kind::Dataset),
     ("schedule", Kind::Schedule),
     ("weighting", Kind::Weighting),
     ("network", Kind::Network),
     ("sampler", Kind::Sampler),
+    ("guidance", Kind::Guidance),
 ];
 
+/// The guidance an experiment without a `guidance:` section gets.
+pub const DEFAULT_GUIDANCE: &str = "none";
+
 /// Keys that are not top-level settings.
-pub(super) const SECTION_KEYS: [&str; 10] = [
+pub(super) const SECTION_KEYS: [&str; 11] = [
     "data",
     "features",
     "schedule",
     "weighting",
     "network",
     "sampler",
+    "guidance",
     "train",
     "eval",
     "sweep",

@@ -6,9 +6,12 @@ use figment::value::{Dict, Value};
 
 use crate::config::{ConfigError, Provenance, RawParams};
 use crate::dataset::Samples;
-use crate::registry::{self, Builder, Kind, Plugin};
+use crate::guidance::{Guidance, GuidanceContext};
+use crate::registry::{self, Builder, Built, Kind, Plugin};
 use crate::schedule::{Schedule, ScheduleContext};
 use crate::sweep::{Experiment, TrialSpec};
+
+use super::settings::DEFAULT_GUIDANCE;
 
 /// A section that must be a table (or absent: all defaults).
 pub(super) fn section_dict(
@@ -68,6 +71,61 @@ pub(super) fn plugin_slot<'p>(
         None => {}
     }
     Ok((plugin, raw))
+}
+
+/// An optional plugin slot: as [`plugin_slot`] when the experiment has the section, else
+/// the plugin `default` with its defaults.
+pub(super) fn optional_slot<'p>(
+    experiment: &Experiment,
+    spec: &TrialSpec,
+    root: &Dict,
+    key: &str,
+    (kind, default): (Kind, &str),
+    provenance: &'p Provenance,
+) -> Result<(&'static Plugin, RawParams<'p>), ConfigError> {
+    if root.get(key).is_some() {
+        return plugin_slot(experiment, spec, root, key, kind, provenance);
+    }
+    let plugin = registry::find(kind, default)
+        .map_err(|unknown| provenance.default_error(key, unknown.message(), unknown.fix()))?;
+    Ok((plugin, RawParams::new(key, Dict::new(), provenance)))
+}
+
+/// The `guidance:` slot (absent: [`DEFAULT_GUIDANCE`]), built for the trial's data and
+/// network: the plugin's name and the built guidance.
+pub(super) fn guidance_slot(
+    experiment: &Experiment,
+    spec: &TrialSpec,
+    root: &Dict,
+    provenance: &Provenance,
+    context: &GuidanceContext,
+) -> Result<(&'static str, Built<dyn Guidance>), ConfigError> {
+    let (plugin, raw) = optional_slot(
+        experiment,
+        spec,
+        root,
+        "guidance",
+        (Kind::Guidance, DEFAULT_GUIDANCE),
+        provenance,
+    )?;
+    let Builder::Guidance(build) = plugin.build else {
+        unreachable!("kind checked")
+    };
+    Ok((plugin.name, build(&raw, context)?))
+}
+
+/// The part of a resolved plugin section that decides training: the section without its
+/// sampling-only parameters, or `None` when nothing but `kind` is left (the plugin then
+/// leaves training as it is, whichever plugin it is).
+pub(super) fn training_part(
+    section: &serde_json::Value,
+    sampling_only: &[&str],
+) -> Option<serde_json::Value> {
+    let mut part = section.as_object()?.clone();
+    part.retain(|key, _| !sampling_only.contains(&key.as_str()));
+    part.keys()
+        .any(|key| key != "kind")
+        .then_some(serde_json::Value::Object(part))
 }
 
 fn plugin_from_value<'p>(

@@ -16,6 +16,7 @@ mod device;
 mod external_sampler;
 mod failures;
 mod features;
+mod guidance;
 mod filesystem;
 mod fuzz;
 mod history;
