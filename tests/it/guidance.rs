@@ -487,3 +487,36 @@ fn runner_plugins_lists_the_guidance_kind() {
         assert!(words.iter().any(|w| w == word), "completions lack {word}");
     }
 }
+
+/// Classifier-free guidance on images: a class-conditional U-Net trained once with label
+/// dropout, sampled at two scales (the guided one evaluates the model twice per step).
+#[test]
+fn cfg_on_a_class_conditional_unet_trains_once_and_doubles_the_nfe() {
+    std::env::set_var("RAYON_NUM_THREADS", "1");
+    let text = r#"
+name: tiny_cfg
+seed: 1
+num_samples: 12
+data: {kind: shapes, size: 8, channels: 1}
+schedule: edm
+weighting: edm
+network: {kind: unet, channels: 8, channel_mult: [1, 2], attention_resolutions: [4], groups: 4, classes: 5, parameterisation: edm}
+train: {steps: 4, batch_size: 8, train_size: 100, log_every: 2}
+sampler: {kind: euler, steps: 3}
+guidance: {kind: cfg, scale: 2.0, class: 3, p_uncond: 0.2}
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let file = crate::common::write(dir.path(), "cfg.yaml", text);
+    let results = dir.path().join("results");
+    let report = crate::common::sweep(&file, &["guidance.scale=0,2"], &results).unwrap();
+    let nfe: Vec<u64> = report.rows.iter().map(|r| r.nfe).collect();
+    assert_eq!(
+        nfe,
+        vec![3, 6],
+        "one model evaluation per step at w = 0, two at w = 2"
+    );
+    let models = std::fs::read_dir(results.join("tiny_cfg").join("models"))
+        .unwrap()
+        .count();
+    assert_eq!(models, 1, "the scale does not split the training group");
+}
