@@ -4,6 +4,14 @@
 //! makes it a denoiser. Each hidden layer's silu(linear(h) + linear(embedding)) is two
 //! matmuls and one fused op (`scorelab::nn::fused::bias_add_silu`), the same numbers as the
 //! candle ops it replaces.
+//!
+//! A batch at one noise level (every sampler step) has one embedding: its products with the
+//! condition layers are taken for [`SHARED_ROWS`] rows instead of the whole batch, and their
+//! first row is shared by every row of the batch. gemm computes each entry of a product as
+//! the same ordered sum whichever row it is in, as long as both products take its blocked
+//! path (more than 2-wide sums of at most 512 terms, at least 2 rows and more than 256
+//! entries), so the numbers are the same bit for bit (tests/it/mlp_inference.rs checks it
+//! against the plain candle ops).
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{Linear, Module, VarMap};
@@ -84,10 +92,35 @@ impl Architecture for MlpArchitecture {
     }
 }
 
+/// Rows of the shared condition products: a multiple of gemm's 16-row tile, so that the
+/// first row is computed by the same kernel as in the whole batch's product.
+const SHARED_ROWS: usize = 16;
+
 impl Mlp {
     fn embed(&self, sigma: &Tensor) -> candle_core::Result<Tensor> {
         let angles = sigma.log()?.broadcast_mul(&self.frequencies)?;
         Tensor::cat(&[angles.sin()?, angles.cos()?], 1)
+    }
+
+    /// The rows whose embedding the condition products take: `SHARED_ROWS` when every row
+    /// of the batch is at the same noise level and the products are the same that way (see
+    /// the module's documentation), else all.
+    fn condition_rows(&self, sigma: &Tensor, hidden: usize) -> candle_core::Result<usize> {
+        let rows = sigma.dim(0)?;
+        let embedding = self.frequencies.dim(1)? * 2;
+        let blocked = (3..=512).contains(&embedding)
+            && hidden >= 2
+            && SHARED_ROWS * hidden > 256
+            && rows > SHARED_ROWS;
+        if !blocked || !sigma.device().is_cpu() || sigma.elem_count() != rows {
+            return Ok(rows);
+        }
+        let levels = sigma
+            .flatten_all()?
+            .to_dtype(DType::F32)?
+            .to_vec1::<f32>()?;
+        let one_level = levels.iter().all(|s| s.to_bits() == levels[0].to_bits());
+        Ok(if one_level { SHARED_ROWS } else { rows })
     }
 }
 
@@ -98,7 +131,9 @@ impl Network for Mlp {
         sigma: &Tensor,
         _labels: Option<&Tensor>,
     ) -> candle_core::Result<Tensor> {
-        let embedding = self.embed(&sigma.to_dtype(DType::F32)?)?;
+        let rows = sigma.dim(0)?;
+        let shared = self.condition_rows(sigma, self.input.weight().dim(0)?)?;
+        let embedding = self.embed(&sigma.narrow(0, 0, shared)?.to_dtype(DType::F32)?)?;
         // silu(h·Wᵀ + b + (e·Vᵀ + d)), as Linear computes each product.
         let layer =
             |h: &Tensor, layer: &Linear, condition: &Linear| -> candle_core::Result<Tensor> {
@@ -106,7 +141,10 @@ impl Network for Mlp {
                     candle_core::bail!("mlp: every layer has a bias");
                 };
                 let a = h.matmul(&layer.weight().t()?)?;
-                let c = embedding.matmul(&condition.weight().t()?)?;
+                let mut c = embedding.matmul(&condition.weight().t()?)?;
+                if shared < rows {
+                    c = c.narrow(0, 0, 1)?;
+                }
                 bias_add_silu(&a, b, &c, d)
             };
         let mut h = layer(x, &self.input, &self.conditions[0])?;

@@ -32,6 +32,7 @@ mod langevin;
 mod likelihood;
 mod locking;
 mod metrics;
+mod mlp_inference;
 mod oracle;
 mod overrides_grammar;
 mod parameterisation;

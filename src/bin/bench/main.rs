@@ -15,8 +15,9 @@
 //! (`--image-samples` images).
 //!
 //! Options: `--steps 2000` (mlp), `--image-steps 60` (unet), `--rounds 2`, `--only mlp128,unet`,
-//! `--nfe 100`, `--samples 2000`, `--image-samples 64`, `--no-sampling`, `--features` (also
-//! time the classifier and Inception feature extractors).
+//! `--nfe 100`, `--samples 2000`, `--image-samples 64`, `--no-sampling`, `--no-training`,
+//! `--samplers euler,heun` (only these samplers; `--no-images` skips the `unet`'s),
+//! `--features` (also time the classifier and Inception feature extractors).
 
 mod features;
 mod runs;
@@ -130,12 +131,16 @@ fn main() -> Result<(), String> {
     let samples = number("--samples", 2000)?;
     let image_samples = number("--image-samples", 64)?;
     let chosen: Vec<&Workload> = match value("--only") {
+        Some(_) if flag("--no-training") => Vec::new(),
         Some(list) => list
             .split(',')
             .map(workloads::workload)
             .collect::<Result<_, _>>()?,
+        None if flag("--no-training") => Vec::new(),
         None => WORKLOADS.iter().collect(),
     };
+    let samplers: Option<Vec<String>> =
+        value("--samplers").map(|list| list.split(',').map(str::to_string).collect());
     let python = if flag("--pytorch") {
         Some(runs::reference_python()?)
     } else {
@@ -158,19 +163,26 @@ fn main() -> Result<(), String> {
         }
         rows.push(training_row(workload, &ours, &theirs)?);
     }
-    println!(
-        "\n| training, one thread, best of {rounds} | shipped in | parameters | ours steps/s | \
-         PyTorch steps/s | ratio | per round | ours peak MiB | PyTorch peak MiB |"
-    );
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
-    for row in rows {
-        println!("{row}");
+    if !rows.is_empty() {
+        println!(
+            "\n| training, one thread, best of {rounds} | shipped in | parameters | ours steps/s | \
+             PyTorch steps/s | ratio | per round | ours peak MiB | PyTorch peak MiB |"
+        );
+        println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
+        for row in rows {
+            println!("{row}");
+        }
     }
 
     if !flag("--no-sampling") {
         println!("\n| sampling, one thread | sampler | samples | NFE | samples/s | ms per NFE |");
         println!("|---|---|---:|---:|---:|---:|");
-        workloads::sampling(nfe, samples, image_samples, &mut |s| {
+        let image_samples = if flag("--no-images") {
+            0
+        } else {
+            image_samples
+        };
+        workloads::sampling(nfe, samples, image_samples, samplers.as_deref(), &mut |s| {
             println!(
                 "| {} | {} | {} | {} | {:.0} | {:.2} |",
                 s.network,

@@ -186,11 +186,13 @@ fn sampler_settings(nfe: usize) -> Vec<String> {
 }
 
 /// Sampling throughput of an untrained network (the cost does not depend on the weights): the
-/// `mlp` 128 x 3 over every sampler, the `unet` with images.yaml's two samplers.
+/// `mlp` 128 x 3 over every sampler, the `unet` with images.yaml's two samplers (none when
+/// `images` is 0); `only` keeps the samplers of these kinds.
 pub fn sampling(
     nfe: usize,
     points: usize,
     images: usize,
+    only: Option<&[String]>,
     on_row: &mut dyn FnMut(&Sampling),
 ) -> Result<(), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
@@ -198,11 +200,23 @@ pub fn sampling(
         format!("{{kind: heun, steps: {}}}", nfe / 2 + 1),
         format!("{{kind: euler, steps: {nfe}}}"),
     ];
+    let image_samplers = if images == 0 {
+        &[][..]
+    } else {
+        &image_samplers[..]
+    };
     let runs = sampler_settings(nfe)
         .into_iter()
         .map(|s| (false, s))
-        .chain(image_samplers.into_iter().map(|s| (true, s)));
-    for (image, sampler) in runs {
+        .chain(image_samplers.iter().map(|s| (true, s.clone())));
+    let kept = |sampler: &str| match only {
+        Some(kinds) => kinds.iter().any(|kind| {
+            sampler.starts_with(&format!("{{kind: {kind},"))
+                || sampler == format!("{{kind: {kind}}}")
+        }),
+        None => true,
+    };
+    for (image, sampler) in runs.filter(|(_, s)| kept(s)) {
         let count = if image { images } else { points };
         let overrides = vec![
             format!("sampler={sampler}"),
