@@ -1,11 +1,13 @@
 //! Self-attention over the positions of a feature map (DDPM's AttnBlock): group norm, q/k/v by
 //! one 1x1 convolution, softmax(qᵀk / sqrt(c)) over the keys, an output 1x1 convolution and a
-//! residual connection. One head. The softmax is `candle_nn::ops::softmax`, which carries
-//! gradients (`softmax_last_dim` does not).
+//! residual connection. One head. On the CPU the attention itself is one op with its own
+//! backward ([`crate::nn::attention_op`]); elsewhere candle ops, the softmax
+//! `candle_nn::ops::softmax`, which carries gradients (`softmax_last_dim` does not).
 
 use candle_core::{Device, Tensor, D};
 use candle_nn::{Module, VarMap};
 
+use crate::nn::attention_op::AttentionOp;
 use crate::nn::conv::Conv2d;
 use crate::nn::norm::GroupNorm;
 use crate::nn::{init, norm};
@@ -65,10 +67,16 @@ impl Module for SelfAttention {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let (n, c, h, w) = x.dims4()?;
         let positions = h * w;
-        let qkv = self
-            .qkv
-            .forward(&self.norm.forward(x)?)?
-            .reshape((n, 3, c, positions))?;
+        let qkv = self.qkv.forward(&self.norm.forward(x)?)?;
+        if x.device().is_cpu() {
+            let scale = 1.0 / (self.channels as f64).sqrt();
+            let attended = qkv
+                .reshape((n, 3 * c, positions))?
+                .apply_op1(AttentionOp { scale })?
+                .reshape((n, c, h, w))?;
+            return x + self.output.forward(&attended)?;
+        }
+        let qkv = qkv.reshape((n, 3, c, positions))?;
         let part = |i: usize| qkv.narrow(1, i, 1)?.reshape((n, c, positions));
         let (q, k, v) = (part(0)?, part(1)?, part(2)?);
         let scores = (q.transpose(1, 2)?.matmul(&k)? / (self.channels as f64).sqrt())?;

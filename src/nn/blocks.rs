@@ -160,11 +160,14 @@ impl ResBlock {
         embedding: Option<&Tensor>,
         dropout: &Dropout,
     ) -> candle_core::Result<Tensor> {
-        let mut h = self.conv1.forward(&self.norm1.forward_silu(x)?)?;
-        if let (Some(layer), Some(embedding)) = (&self.embedding, embedding) {
-            let (n, c, _, _) = h.dims4()?;
-            h = h.broadcast_add(&layer.forward(embedding)?.reshape((n, c, 1, 1))?)?;
-        }
+        let normed = self.norm1.forward_silu(x)?;
+        // The embedding's projection is added per item and channel by the convolution itself.
+        let h = match (&self.embedding, embedding) {
+            (Some(layer), Some(embedding)) => self
+                .conv1
+                .forward_shifted(&normed, &layer.forward(embedding)?)?,
+            _ => self.conv1.forward(&normed)?,
+        };
         let h = self
             .conv2
             .forward(&dropout.forward(&self.norm2.forward_silu(&h)?)?)?;

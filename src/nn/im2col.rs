@@ -8,10 +8,13 @@
 //! the convolution itself (`crate::nn::conv`) calls the functions below on a few items at a
 //! time so that the columns stay in cache.
 
+use std::mem::MaybeUninit;
 use std::ops::Range;
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor, WithDType};
+
+use crate::nn::simd::multiversion;
 
 /// Geometry of one square convolution: input (n, c, h, w), output (h_out, w_out).
 #[derive(Clone, Copy, Debug)]
@@ -93,11 +96,22 @@ impl Geometry {
     }
 }
 
-/// Columns of the items `items` of `src` (an (n, c, h, w) tensor with any strides), written
-/// to `dst` (cleared first) as a (rows, items.len()·positions) matrix. Meant for a chunk of
-/// items whose columns fit in cache. Written in order, each entry once (the zeros of the
-/// padding included), so `dst` is never cleared to zero first.
-pub(crate) fn im2col_into<T: WithDType>(
+multiversion! {
+    /// Columns of the items `items` of `src` (an (n, c, h, w) tensor with any strides), written
+    /// to `dst` (cleared first) as a (rows, items.len()·positions) matrix. Meant for a chunk of
+    /// items whose columns fit in cache. Every entry is written once, in order (the padding's
+    /// zeros included), straight into `dst`'s spare capacity: no clearing pass, no per-run calls.
+    pub(crate) fn im2col_into<T: WithDType>(
+        src: &[T],
+        layout: &Layout,
+        g: &Geometry,
+        items: Range<usize>,
+        dst: &mut Vec<T>,
+    ) -> () = im2col_body;
+}
+
+#[inline(always)]
+fn im2col_body<T: WithDType>(
     src: &[T],
     layout: &Layout,
     g: &Geometry,
@@ -109,32 +123,118 @@ pub(crate) fn im2col_into<T: WithDType>(
     let (s0, s1, s2, s3) = (stride[0], stride[1], stride[2], stride[3]);
     let offset = layout.start_offset();
     let zero = T::zero();
+    let total = g.rows() * items.len() * g.positions();
     dst.clear();
-    dst.reserve(g.rows() * items.len() * g.positions());
+    if total == 0 {
+        return;
+    }
+    dst.reserve(total);
+    let spare = &mut dst.spare_capacity_mut()[..total];
+    let mut rows = spare.chunks_exact_mut(items.len() * g.positions());
+    // Stride 1 with an output the input's size, rows contiguous: each row of an item's columns
+    // is its channel's plane shifted by (ki − p)·w + (kj − p), the columns that wrapped around
+    // an edge then zeroed: one copy per row instead of one per line.
+    let same = s == 1 && s3 == 1 && s2 == g.w && g.w_out == g.w && g.h_out == g.h;
     for ci in 0..g.c {
         for ki in 0..k {
             let (oy_low, oy_high) = g.valid(ki, g.h, g.h_out);
             for kj in 0..k {
                 let (ox_low, ox_high) = g.valid(kj, g.w, g.w_out);
-                for b in items.clone() {
-                    dst.extend(std::iter::repeat_n(zero, oy_low * g.w_out));
-                    for oy in oy_low..oy_high {
+                let row = rows.next().expect("one row per (channel, ki, kj)");
+                if same {
+                    for (b, item) in items.clone().zip(row.chunks_exact_mut(g.positions())) {
+                        let plane = &src[offset + b * s0 + ci * s1..][..g.h * g.w];
+                        shifted_plane(
+                            plane,
+                            item,
+                            g,
+                            (ki, kj),
+                            (oy_low, oy_high),
+                            (ox_low, ox_high),
+                        );
+                    }
+                    continue;
+                }
+                for (b, item) in items.clone().zip(row.chunks_exact_mut(g.positions())) {
+                    for (oy, line) in item.chunks_exact_mut(g.w_out).enumerate() {
+                        if oy < oy_low || oy >= oy_high {
+                            line.iter_mut().for_each(|v| {
+                                v.write(zero);
+                            });
+                            continue;
+                        }
                         let base = offset + b * s0 + ci * s1 + (oy * s + ki - p) * s2;
-                        dst.extend(std::iter::repeat_n(zero, ox_low));
+                        let (head, rest) = line.split_at_mut(ox_low);
+                        let (body, tail) = rest.split_at_mut(ox_high - ox_low);
+                        head.iter_mut().for_each(|v| {
+                            v.write(zero);
+                        });
+                        tail.iter_mut().for_each(|v| {
+                            v.write(zero);
+                        });
                         if s == 1 && s3 == 1 {
                             let start = base + ox_low + kj - p;
-                            dst.extend_from_slice(&src[start..start + ox_high - ox_low]);
+                            let values = &src[start..start + body.len()];
+                            for (v, &x) in body.iter_mut().zip(values) {
+                                v.write(x);
+                            }
                         } else {
-                            dst.extend(
-                                (ox_low..ox_high).map(|ox| src[base + (ox * s + kj - p) * s3]),
-                            );
+                            for (v, ox) in body.iter_mut().zip(ox_low..) {
+                                v.write(src[base + (ox * s + kj - p) * s3]);
+                            }
                         }
-                        dst.extend(std::iter::repeat_n(zero, g.w_out - ox_high));
                     }
-                    dst.extend(std::iter::repeat_n(zero, (g.h_out - oy_high) * g.w_out));
                 }
             }
         }
+    }
+    // SAFETY: the loops above wrote every one of the `total` entries: `rows` splits them into
+    // c·k·k rows, each row into one item's positions per item; `shifted_plane` writes all of
+    // an item's positions, and otherwise each item splits into h_out lines of w_out entries,
+    // every line written whole (zeros, or head + body + tail).
+    unsafe { dst.set_len(total) };
+}
+
+/// One row of one item's columns for a stride-1 convolution whose output has the input's size:
+/// `dst[oy·w + ox] = plane[(oy + ki − p)·w + ox + kj − p]`, zero where that falls outside the
+/// image. Writes every entry of `dst` (h·w of them).
+#[inline(always)]
+fn shifted_plane<T: WithDType>(
+    plane: &[T],
+    dst: &mut [MaybeUninit<T>],
+    g: &Geometry,
+    (ki, kj): (usize, usize),
+    (oy_low, oy_high): (usize, usize),
+    (ox_low, ox_high): (usize, usize),
+) {
+    let zero = T::zero();
+    let w = g.w;
+    let shift = (ki * w + kj) as isize - (g.padding * w + g.padding) as isize;
+    let (low, high) = (oy_low * w, oy_high * w);
+    dst[..low].iter_mut().for_each(|v| {
+        v.write(zero);
+    });
+    dst[high..].iter_mut().for_each(|v| {
+        v.write(zero);
+    });
+    // Inside rows low..high, the entries whose source lies inside the plane; the others are
+    // wrapped-around edge columns, zeroed below with the rest of them.
+    let first = low.max((-shift).max(0) as usize);
+    let last = high.min((plane.len() as isize - shift).max(0) as usize);
+    if first < last {
+        let source = &plane[(first as isize + shift) as usize..(last as isize + shift) as usize];
+        for (v, &x) in dst[first..last].iter_mut().zip(source) {
+            v.write(x);
+        }
+    }
+    for line in dst[low..high].chunks_exact_mut(w) {
+        let (head, rest) = line.split_at_mut(ox_low);
+        head.iter_mut().for_each(|v| {
+            v.write(zero);
+        });
+        rest[ox_high - ox_low..].iter_mut().for_each(|v| {
+            v.write(zero);
+        });
     }
 }
 

@@ -4,12 +4,16 @@
 //! (see DEPENDENCIES.md).
 
 pub mod attention;
+pub mod attention_op;
 pub mod blocks;
 pub mod conv;
+mod conv_kernels;
 pub mod embedding;
 pub mod fused;
+pub(crate) mod gemm;
 pub mod im2col;
 pub mod init;
 pub mod norm;
 pub mod norm_op;
 pub mod pool;
+mod simd;

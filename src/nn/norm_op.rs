@@ -18,6 +18,8 @@
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor, WithDType};
 
+use crate::nn::simd::multiversion;
+
 /// The float types the kernels run on.
 pub(crate) trait Real: WithDType {
     fn exp(self) -> Self;
@@ -31,6 +33,7 @@ impl Real for f32 {
         f32::exp(self)
     }
 
+    #[inline(always)]
     fn fast_exp(self) -> Self {
         fast_exp_f32(self)
     }
@@ -41,6 +44,7 @@ impl Real for f64 {
         f64::exp(self)
     }
 
+    #[inline(always)]
     fn fast_exp(self) -> Self {
         f64::exp(self)
     }
@@ -105,6 +109,7 @@ fn contiguous<'a, T>(data: &'a [T], layout: &Layout, what: &str) -> candle_core:
 
 /// Mean and 1 / sqrt(variance + eps) of one group's values (two passes, f64 sums in
 /// independent lanes so that the loops vectorise).
+#[inline(always)]
 fn statistics<T: Real>(block: &[T], eps: f64) -> (f64, f64) {
     const LANES: usize = 8;
     let lane_sum = |f: &dyn Fn(T) -> f64| -> f64 {
@@ -128,6 +133,7 @@ fn statistics<T: Real>(block: &[T], eps: f64) -> (f64, f64) {
 
 /// Σg and Σg·x̂ over one channel (x̂ = (x − mean)·rstd), in LANES independent accumulators
 /// so that the loop vectorises, added up in f64.
+#[inline(always)]
 fn sums<T: Real>(g: &[T], x: &[T], mean: T, rstd: T) -> (f64, f64) {
     const LANES: usize = 8;
     let (mut plain, mut weighted) = ([T::zero(); LANES], [T::zero(); LANES]);
@@ -153,11 +159,29 @@ fn sums<T: Real>(g: &[T], x: &[T], mean: T, rstd: T) -> (f64, f64) {
     totals
 }
 
+#[inline(always)]
 fn sigmoid<T: Real>(u: T) -> T {
     T::one() / (T::one() + (T::zero() - u).fast_exp())
 }
 
-fn forward<T: Real>(x: &[T], weight: &[T], bias: &[T], dims: &[usize], op: &GroupNormOp) -> Vec<T> {
+multiversion! {
+    fn forward<T: Real>(
+        x: &[T],
+        weight: &[T],
+        bias: &[T],
+        dims: &[usize],
+        op: &GroupNormOp,
+    ) -> Vec<T> = forward_body;
+}
+
+#[inline(always)]
+fn forward_body<T: Real>(
+    x: &[T],
+    weight: &[T],
+    bias: &[T],
+    dims: &[usize],
+    op: &GroupNormOp,
+) -> Vec<T> {
     let (_, channels, positions) = geometry(dims, op.groups).expect("checked by cpu_fwd");
     let per_group = channels / op.groups;
     let mut y = Vec::with_capacity(x.len());
@@ -184,8 +208,19 @@ fn forward<T: Real>(x: &[T], weight: &[T], bias: &[T], dims: &[usize], op: &Grou
     y
 }
 
-/// [dx, dweight, dbias] for input `x`, output gradient `grad`, and `affine` = [weight, bias].
-fn backward<T: Real>(
+multiversion! {
+    /// [dx, dweight, dbias] for input `x`, output gradient `grad`, and `affine` = [weight, bias].
+    fn backward<T: Real>(
+        x: &[T],
+        grad: &[T],
+        affine: &[T],
+        dims: &[usize],
+        op: &GroupNormOp,
+    ) -> Vec<T> = backward_body;
+}
+
+#[inline(always)]
+fn backward_body<T: Real>(
     x: &[T],
     grad: &[T],
     affine: &[T],

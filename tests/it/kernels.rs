@@ -1,6 +1,7 @@
 //! Custom CPU kernels against candle's own ops and finite differences: the fused GroupNorm
-//! (+ SiLU), the fused linear + bias + SiLU layer of the `mlp`, and the in-place Adam and EMA
-//! updates (bit for bit against the tensor arithmetic they replace).
+//! (+ SiLU), the convolution's paths (bias per channel or per item), the attention op, the
+//! fused linear + bias + SiLU layer of the `mlp`, and the in-place Adam and EMA updates (bit
+//! for bit against the tensor arithmetic they replace).
 
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::Module;
@@ -361,4 +362,168 @@ fn fast_exp_is_accurate() {
         assert!(y.is_finite() && y > 0.0, "e^{x} gave {y}");
     }
     assert_eq!(fast_exp_f32(0.0), 1.0);
+}
+
+/// Values and gradients of `ours` against `reference` (candle's own ops) on `inputs`, within
+/// relative errors `tolerance` (values, gradients).
+fn compare_with_candle(
+    case: &str,
+    ours: &dyn Fn(&[Tensor]) -> Tensor,
+    reference: &dyn Fn(&[Tensor]) -> Tensor,
+    inputs: &[Tensor],
+    rng: &mut Rng,
+    tolerance: (f64, f64),
+) {
+    let vars: Vec<Var> = inputs
+        .iter()
+        .map(|t| Var::from_tensor(t).unwrap())
+        .collect();
+    let tensors: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
+    let (a, b) = (ours(&tensors), reference(&tensors));
+    let error = relative_error(&a, &b);
+    assert!(error < tolerance.0, "{case}: output relative error {error}");
+    let upstream = random(rng, b.dims(), b.dtype());
+    let ours = gradients(ours, &vars, &upstream);
+    let reference = gradients(reference, &vars, &upstream);
+    for (which, (a, b)) in ours.iter().zip(&reference).enumerate() {
+        let error = relative_error(a, b);
+        assert!(
+            error < tolerance.1,
+            "{case}: gradient of input {which}: relative error {error}"
+        );
+    }
+}
+
+/// (input shape, out channels, kernel, stride, padding): every path of the convolution's
+/// kernels. Stride 1 with padding below the kernel takes both gradients from the output
+/// gradient's columns (padded by k - 1 - padding: 2 for padding 0, 0 for padding 2), 1x1 with
+/// stride 1 and no padding multiplies the input itself, the rest unfolds it and folds back.
+const CONV_CASES: &[([usize; 4], usize, usize, usize, usize)] = &[
+    ([2, 3, 7, 5], 4, 3, 1, 0),
+    ([2, 3, 6, 7], 2, 3, 1, 2),
+    ([3, 2, 9, 8], 3, 5, 1, 2),
+    ([2, 5, 5, 5], 3, 5, 1, 1),
+    ([3, 4, 6, 6], 5, 1, 1, 0),
+    ([2, 4, 7, 7], 3, 1, 2, 0),
+    ([2, 3, 9, 7], 4, 3, 2, 1),
+    ([1, 2, 4, 4], 3, 3, 1, 1),
+    // 288 x 256 columns of the output gradient per item: three items per chunk, three chunks.
+    ([9, 16, 16, 16], 32, 3, 1, 1),
+];
+
+/// Our convolution with a bias per channel or per item (a residual block's embedding), on
+/// contiguous and transposed (strided) inputs, against candle's conv2d + broadcast_add.
+#[test]
+fn conv_paths_and_per_item_bias_match_candle() {
+    use scorelab::nn::conv::conv2d;
+    let mut rng = Rng::from_seed(26);
+    for &([n, c, h, w], out, kernel, stride, padding) in CONV_CASES {
+        for (per_item, strided) in [(false, false), (true, false), (true, true)] {
+            let bias_shape = if per_item { vec![n, out] } else { vec![out] };
+            // A strided input is read as the transpose of an (n, c, w, h) tensor.
+            let stored = if strided { [n, c, w, h] } else { [n, c, h, w] };
+            let inputs = [
+                random(&mut rng, &stored, DType::F32),
+                random(&mut rng, &[out, c, kernel, kernel], DType::F32),
+                random(&mut rng, &bias_shape, DType::F32),
+            ];
+            let input = |t: &Tensor| match strided {
+                true => t.transpose(2, 3).unwrap(),
+                false => t.clone(),
+            };
+            let ours =
+                |t: &[Tensor]| conv2d(&input(&t[0]), &t[1], Some(&t[2]), stride, padding).unwrap();
+            let reference = |t: &[Tensor]| {
+                let bias = match per_item {
+                    true => t[2].reshape((n, out, 1, 1)).unwrap(),
+                    false => t[2].reshape((1, out, 1, 1)).unwrap(),
+                };
+                input(&t[0])
+                    .contiguous()
+                    .unwrap()
+                    .conv2d(&t[1], padding, stride, 1, 1)
+                    .unwrap()
+                    .broadcast_add(&bias)
+                    .unwrap()
+            };
+            let case = format!(
+                "{:?} -> {out}, k {kernel}, stride {stride}, padding {padding}, bias per item {per_item}, strided {strided}",
+                [n, c, h, w]
+            );
+            assert!(ours(&inputs).is_contiguous(), "{case}");
+            compare_with_candle(&case, &ours, &reference, &inputs, &mut rng, (1e-5, 1e-4));
+        }
+    }
+}
+
+/// A per-item bias's gradient and the new paths against finite differences in f64.
+#[test]
+fn conv_per_item_bias_matches_finite_differences() {
+    let mut rng = Rng::from_seed(27);
+    for &(shape, out, kernel, stride, padding) in &CONV_CASES[..7] {
+        let [n, c, _, _] = shape;
+        let inputs = [
+            random(&mut rng, &shape, DType::F64),
+            random(&mut rng, &[out, c, kernel, kernel], DType::F64),
+            random(&mut rng, &[n, out], DType::F64),
+        ];
+        let case = format!("{shape:?} -> {out}, k {kernel}, stride {stride}, padding {padding}");
+        let f = |t: &[Tensor]| {
+            scorelab::nn::conv::conv2d(&t[0], &t[1], Some(&t[2]), stride, padding).unwrap()
+        };
+        check_finite_differences(&case, &f, &inputs, &mut rng, 4);
+    }
+}
+
+/// candle's ops for one-head attention over qkv (n, 3c, positions): what the U-Net's
+/// attention computed before it became one op.
+fn reference_attention(qkv: &Tensor, c: usize) -> Tensor {
+    let (n, _, positions) = qkv.dims3().unwrap();
+    let qkv = qkv.reshape((n, 3, c, positions)).unwrap();
+    let part = |i: usize| {
+        qkv.narrow(1, i, 1)
+            .unwrap()
+            .reshape((n, c, positions))
+            .unwrap()
+    };
+    let (q, k, v) = (part(0), part(1), part(2));
+    let scores = (q.transpose(1, 2).unwrap().matmul(&k).unwrap() / (c as f64).sqrt()).unwrap();
+    let weights = candle_nn::ops::softmax(&scores, candle_core::D::Minus1).unwrap();
+    v.matmul(&weights.transpose(1, 2).unwrap().contiguous().unwrap())
+        .unwrap()
+}
+
+fn our_attention(qkv: &Tensor, c: usize) -> Tensor {
+    let op = scorelab::nn::attention_op::AttentionOp {
+        scale: 1.0 / (c as f64).sqrt(),
+    };
+    qkv.apply_op1(op).unwrap()
+}
+
+/// (items, channels, positions), odd sizes included.
+const ATTENTION_CASES: &[(usize, usize, usize)] = &[(2, 4, 16), (3, 3, 15), (1, 5, 7), (2, 32, 64)];
+
+#[test]
+fn attention_matches_candle_values_and_gradients() {
+    let mut rng = Rng::from_seed(28);
+    for &(n, c, positions) in ATTENTION_CASES {
+        for dtype in [DType::F32, DType::F64] {
+            let inputs = [random(&mut rng, &[n, 3 * c, positions], dtype)];
+            let case = format!("n {n}, c {c}, positions {positions}, {dtype:?}");
+            let ours = |t: &[Tensor]| our_attention(&t[0], c);
+            let reference = |t: &[Tensor]| reference_attention(&t[0], c);
+            compare_with_candle(&case, &ours, &reference, &inputs, &mut rng, (1e-5, 1e-4));
+        }
+    }
+}
+
+#[test]
+fn attention_gradients_match_finite_differences() {
+    let mut rng = Rng::from_seed(29);
+    for &(n, c, positions) in &ATTENTION_CASES[..3] {
+        let inputs = [random(&mut rng, &[n, 3 * c, positions], DType::F64)];
+        let case = format!("n {n}, c {c}, positions {positions}");
+        let f = |t: &[Tensor]| our_attention(&t[0], c);
+        check_finite_differences(&case, &f, &inputs, &mut rng, 8);
+    }
 }
