@@ -168,7 +168,8 @@ impl EventWriter {
         });
 
         let name = format!("events.out.tfevents.{}.scorelab", now.as_secs());
-        let mut temp = writer.write_temp(dir)?;
+        // The file claims its name; `flush` rewrites it whole (synced), so it is not synced.
+        let mut temp = writer.write_temp(dir, false)?;
         let mut attempt = 0;
         loop {
             let path = match attempt {
@@ -213,7 +214,7 @@ impl EventWriter {
     /// file each time).
     pub fn flush(&mut self) -> Result<(), TensorBoardError> {
         let dir = self.path.parent().unwrap_or_else(|| Path::new("."));
-        let temp = self.write_temp(dir)?;
+        let temp = self.write_temp(dir, true)?;
         temp.persist(&self.path)
             .map_err(|err| io_error(&self.path, err.error))?;
         Ok(())
@@ -224,11 +225,22 @@ impl EventWriter {
         &self.path
     }
 
-    /// Everything buffered, in a synced temporary file in `dir` ready to be renamed.
-    fn write_temp(&self, dir: &Path) -> Result<tempfile::NamedTempFile, TensorBoardError> {
+    /// Everything buffered, in a temporary file in `dir` (synced if `sync`) ready to be
+    /// renamed.
+    fn write_temp(
+        &self,
+        dir: &Path,
+        sync: bool,
+    ) -> Result<tempfile::NamedTempFile, TensorBoardError> {
         let mut temp = temp_file_in(dir).map_err(|source| io_error(dir, source))?;
         temp.write_all(&self.records)
-            .and_then(|()| temp.as_file().sync_all())
+            .and_then(|()| {
+                if sync {
+                    temp.as_file().sync_all()
+                } else {
+                    Ok(())
+                }
+            })
             .map_err(|source| io_error(temp.path(), source))?;
         Ok(temp)
     }
