@@ -220,7 +220,7 @@ pub fn evaluate(
         Some(t) => Some(Tensor::from_slice(t, t.len(), &trial.device)?),
         None => None,
     };
-    let guided = trial.guidance.guide(model, labels.as_ref());
+    let guided = trial.guidance.guide(model, labels.as_ref())?;
     let grid = Grid::new(trial.schedule.as_ref(), trial.sampler.grid());
     let shape = trial.dataset.shape();
     let counting = if shape.len() == 3 {

@@ -8,14 +8,15 @@
 
 use std::sync::Arc;
 
-use candle_core::{Tensor, Var};
+use candle_core::{Device, Tensor, Var};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ConfigError, RawParams};
-use crate::dataset::Dataset;
+use crate::dataset::{Dataset, Samples};
 use crate::network::ScoreModel;
 use crate::parameterisation::Model;
 use crate::rng::{Rng, Stream};
+use crate::schedule::Schedule;
 
 /// The class each sample is generated for: `uniform` over the classes (drawn per sample from
 /// the seed), or one fixed class for every sample.
@@ -99,9 +100,15 @@ impl TargetClass {
     }
 }
 
-/// What a guidance plugin may check when it is built.
+/// What a guidance plugin may check when it is built, and train a classifier on.
 pub struct GuidanceContext<'a> {
     pub dataset: &'a Arc<dyn Dataset>,
+    pub training_data: &'a Arc<Samples>,
+    pub schedule: &'a dyn Schedule,
+    pub seed: u64,
+    pub device: &'a Device,
+    /// Identifies the training data and schedule (for caching what is trained on them).
+    pub training_key: String,
     /// Classes of the data's labels (0: unlabelled).
     pub data_classes: usize,
     /// Classes the network is conditioned on (0: unconditional).
@@ -141,11 +148,12 @@ pub trait Guidance: Send + Sync {
 
     /// The model samplers see: `model` guided toward one class per row (`labels`; `None`
     /// when no class is targeted).
+    /// (A guidance that trains a classifier trains it at its first call.)
     fn guide<'a>(
         &'a self,
         model: &'a dyn LabelledScore,
         labels: Option<&'a Tensor>,
-    ) -> Box<dyn ScoreModel + 'a>;
+    ) -> candle_core::Result<Box<dyn ScoreModel + 'a>>;
 }
 
 /// A score model that takes per-row class labels (`None`, or a label equal to the number of

@@ -83,15 +83,15 @@ impl Guidance for ClassifierFree {
         &'a self,
         model: &'a dyn LabelledScore,
         labels: Option<&'a Tensor>,
-    ) -> Box<dyn ScoreModel + 'a> {
-        match labels {
+    ) -> candle_core::Result<Box<dyn ScoreModel + 'a>> {
+        Ok(match labels {
             Some(labels) if self.scale != 0.0 => Box::new(Mixed {
                 model,
                 labels,
                 scale: self.scale,
             }),
             _ => Box::new(Labelled { model, labels }),
-        }
+        })
     }
 }
 

@@ -34,8 +34,8 @@ impl Guidance for NoGuidance {
         &'a self,
         model: &'a dyn LabelledScore,
         labels: Option<&'a Tensor>,
-    ) -> Box<dyn ScoreModel + 'a> {
-        Box::new(Labelled { model, labels })
+    ) -> candle_core::Result<Box<dyn ScoreModel + 'a>> {
+        Ok(Box::new(Labelled { model, labels }))
     }
 }
 

@@ -319,6 +319,12 @@ fn resolve(
 
     let context = GuidanceContext {
         dataset: &dataset,
+        training_data: &training_data,
+        schedule: schedule.plugin.as_ref(),
+        seed: settings.seed,
+        device: &device.device,
+        training_key: serde_json::json!([&data_key, schedule_plugin.name, &schedule.params])
+            .to_string(),
         data_classes: dataset.classes(),
         network_classes: network.plugin.classes(),
         network: network_plugin.name,
