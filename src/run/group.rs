@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::Path;
 
 use super::hparams;
-use super::models::{obtain_model, read_history};
+use super::models::obtain_model;
 use super::progress::sample_with_progress;
 use super::reference::feature_space;
 use super::trial_folder::{finished_row, save_failed_trial, save_trial};
@@ -15,11 +15,10 @@ use super::RunError;
 use crate::features::FeatureSpace;
 use crate::results::report;
 use crate::results::{SweepFolder, TrialRow};
-use crate::train::History;
-use crate::trial::{display_value, short_key, Trial};
+use crate::trial::Trial;
 
 /// Runs training groups of one sweep, one after another, keeping what they share (prepared
-/// feature extractors) and what they produce (each trial's row, the loss histories).
+/// feature extractors) and what they produce (each trial's row).
 pub(crate) struct GroupRunner<'a> {
     file: &'a Path,
     trials: &'a [Trial],
@@ -29,8 +28,6 @@ pub(crate) struct GroupRunner<'a> {
     failed_features: HashMap<String, String>,
     /// One row per trial of the sweep, by index, once it is finished (or found finished).
     pub rows: Vec<Option<TrialRow>>,
-    /// The loss history of each model trained or found, named for the plots.
-    pub histories: Vec<(String, History)>,
     /// Trials found finished by an earlier run.
     pub skipped: usize,
 }
@@ -45,7 +42,6 @@ impl<'a> GroupRunner<'a> {
             feature_spaces: HashMap::new(),
             failed_features: HashMap::new(),
             rows: vec![None; trials.len()],
-            histories: Vec::new(),
             skipped: 0,
         }
     }
@@ -84,10 +80,6 @@ impl<'a> GroupRunner<'a> {
             );
         }
         if pending.is_empty() {
-            if let Some(history) = read_history(&folder.model(train_id)) {
-                self.histories
-                    .push((train_label(&trials[members[0]].assignments), history));
-            }
             return Ok(());
         }
         stop_if_interrupted(&self.rows)?;
@@ -121,10 +113,6 @@ impl<'a> GroupRunner<'a> {
                 return Ok(());
             }
         };
-        if first.architecture.trainable() {
-            self.histories
-                .push((train_label(&first.assignments), history.clone()));
-        }
         for &i in &pending {
             let t = &trials[i];
             stop_if_interrupted(&self.rows)?;
@@ -211,20 +199,4 @@ fn data_error(trial: &Trial) -> Option<String> {
         trial.training_data.len(),
         trial.resolved["data"]["kind"].as_str().unwrap_or("?")
     ))
-}
-
-/// The training-relevant values among a trial's swept values, naming its model in plots.
-pub(crate) fn train_label(axes: &[(String, serde_json::Value)]) -> String {
-    let parts: Vec<String> = axes
-        .iter()
-        .filter(|(key, _)| {
-            !key.starts_with("sampler") && !key.starts_with("eval") && key != "num_samples"
-        })
-        .map(|(key, value)| format!("{}={}", short_key(key), display_value(value)))
-        .collect();
-    if parts.is_empty() {
-        "model".to_string()
-    } else {
-        parts.join(",")
-    }
 }

@@ -1,8 +1,7 @@
 //! `--jobs N`: the local launcher runs N training groups at once, each on its own thread with
 //! the sweep's `threads` for its computation. Which group a worker takes next depends on
 //! timing, but nothing a trial computes does: its numbers come from its own seed, and the
-//! rows and loss histories are put back in sweep order, so the tables, plots and report are
-//! those of `--jobs 1`.
+//! rows are put back in sweep order, so the tables, plots and report are those of `--jobs 1`.
 
 use std::io::Write;
 use std::path::Path;
@@ -11,17 +10,15 @@ use std::sync::mpsc::{channel, Sender};
 
 use super::{GroupRunner, RunError};
 use crate::results::{SweepFolder, TrialRow};
-use crate::train::History;
 use crate::trial::Trial;
 
 /// Most concurrent jobs: beyond the cores of any machine this runs on, they only contend.
 pub const MAX_JOBS: usize = 256;
 
-/// What the groups produced: one row per trial (by index) and the loss histories in group
-/// order, and the count of trials found finished earlier.
+/// What the groups produced: one row per trial (by index), and the count of trials found
+/// finished earlier.
 pub(super) struct Outcome {
     pub rows: Vec<Option<TrialRow>>,
-    pub histories: Vec<(String, History)>,
     pub skipped: usize,
 }
 
@@ -69,15 +66,13 @@ pub(super) fn run_groups(
         }
         return Ok(Outcome {
             rows: runner.rows,
-            histories: runner.histories,
             skipped: runner.skipped,
         });
     }
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let (lines, received) = channel::<Vec<u8>>();
-    type Histories = Vec<(usize, Vec<(String, History)>)>;
-    let results: Vec<Result<(GroupRunner, Histories), RunError>> = std::thread::scope(|scope| {
+    let results: Vec<Result<GroupRunner, RunError>> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..jobs.min(groups.len()))
             .map(|_| {
                 let lines = lines.clone();
@@ -88,14 +83,12 @@ pub(super) fn run_groups(
                         pending: Vec::new(),
                     };
                     let mut runner = GroupRunner::new(file, trials, folder);
-                    let mut histories = Vec::new();
                     while !failed.load(Ordering::SeqCst) {
                         let g = next.fetch_add(1, Ordering::SeqCst);
                         let Some((train_id, members)) = groups.get(g) else {
                             break;
                         };
                         let result = runner.run(train_id, members, &mut out, &mut |_, _| {});
-                        histories.push((g, std::mem::take(&mut runner.histories)));
                         if let Err(e) = result {
                             failed.store(true, Ordering::SeqCst);
                             let _ = out.flush();
@@ -103,7 +96,7 @@ pub(super) fn run_groups(
                         }
                     }
                     let _ = out.flush();
-                    Ok((runner, histories))
+                    Ok(runner)
                 })
             })
             .collect();
@@ -122,21 +115,18 @@ pub(super) fn run_groups(
     });
     let mut outcome = Outcome {
         rows: vec![None; trials.len()],
-        histories: Vec::new(),
         skipped: 0,
     };
-    let mut by_group: Histories = Vec::new();
     let mut first_error = None;
     for result in results {
         match result {
-            Ok((runner, histories)) => {
+            Ok(runner) => {
                 for (i, row) in runner.rows.into_iter().enumerate() {
                     if row.is_some() {
                         outcome.rows[i] = row;
                     }
                 }
                 outcome.skipped += runner.skipped;
-                by_group.extend(histories);
             }
             Err(e) => {
                 first_error.get_or_insert(e);
@@ -146,7 +136,5 @@ pub(super) fn run_groups(
     if let Some(e) = first_error {
         return Err(e);
     }
-    by_group.sort_by_key(|(g, _)| *g);
-    outcome.histories = by_group.into_iter().flat_map(|(_, h)| h).collect();
     Ok(outcome)
 }

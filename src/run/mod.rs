@@ -17,7 +17,7 @@ mod reference;
 mod trial_folder;
 
 pub use error::RunError;
-pub(crate) use group::{train_label, GroupRunner};
+pub(crate) use group::GroupRunner;
 pub use jobs::MAX_JOBS;
 
 use error::write_error;
@@ -37,7 +37,7 @@ use crate::results::store::write_yaml;
 use crate::results::{table, SweepFolder, TrialRow};
 use crate::sweep::Experiment;
 use crate::train::History;
-use crate::trial::{self, Trial};
+use crate::trial::{self, display_value, short_key, Trial};
 
 /// How to run a sweep.
 #[derive(Debug, Clone)]
@@ -333,4 +333,20 @@ fn loss_histories(folder: &SweepFolder, rows: &[TrialRow]) -> Vec<(String, Histo
             Some((train_label(&r.axes), history))
         })
         .collect()
+}
+
+/// The training-relevant values among a trial's swept values, naming its model in plots.
+fn train_label(axes: &[(String, serde_json::Value)]) -> String {
+    let parts: Vec<String> = axes
+        .iter()
+        .filter(|(key, _)| {
+            !key.starts_with("sampler") && !key.starts_with("eval") && key != "num_samples"
+        })
+        .map(|(key, value)| format!("{}={}", short_key(key), display_value(value)))
+        .collect();
+    if parts.is_empty() {
+        "model".to_string()
+    } else {
+        parts.join(",")
+    }
 }
