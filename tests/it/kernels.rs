@@ -1,5 +1,5 @@
 //! Custom CPU kernels against candle's own ops and finite differences: the fused GroupNorm
-//! (+ SiLU), the convolution's paths (bias per channel or per item), the attention op, the
+//! (+ SiLU), the convolution's paths (bias per channel or per item), the
 //! fused linear + bias + SiLU layer of the `mlp`, and the in-place Adam and EMA updates (bit
 //! for bit against the tensor arithmetic they replace).
 
@@ -9,7 +9,7 @@ use candle_nn::Module;
 use scorelab::nn::norm::GroupNorm;
 use scorelab::rng::Rng;
 
-fn random(rng: &mut Rng, shape: &[usize], dtype: DType) -> Tensor {
+pub(crate) fn random(rng: &mut Rng, shape: &[usize], dtype: DType) -> Tensor {
     let count = shape.iter().product();
     Tensor::from_vec(rng.normal_f32(count), shape, &Device::Cpu)
         .unwrap()
@@ -57,7 +57,7 @@ fn gradients(f: &dyn Fn(&[Tensor]) -> Tensor, inputs: &[Var], upstream: &Tensor)
 
 /// Central differences (step 1e-6, f64) of sum(f(inputs) * upstream) at `probes` entries of
 /// every input, against the analytic gradients.
-fn check_finite_differences(
+pub(crate) fn check_finite_differences(
     case: &str,
     f: &dyn Fn(&[Tensor]) -> Tensor,
     inputs: &[Tensor],
@@ -366,7 +366,7 @@ fn fast_exp_is_accurate() {
 
 /// Values and gradients of `ours` against `reference` (candle's own ops) on `inputs`, within
 /// relative errors `tolerance` (values, gradients).
-fn compare_with_candle(
+pub(crate) fn compare_with_candle(
     case: &str,
     ours: &dyn Fn(&[Tensor]) -> Tensor,
     reference: &dyn Fn(&[Tensor]) -> Tensor,
@@ -472,58 +472,5 @@ fn conv_per_item_bias_matches_finite_differences() {
             scorelab::nn::conv::conv2d(&t[0], &t[1], Some(&t[2]), stride, padding).unwrap()
         };
         check_finite_differences(&case, &f, &inputs, &mut rng, 4);
-    }
-}
-
-/// candle's ops for one-head attention over qkv (n, 3c, positions): what the U-Net's
-/// attention computed before it became one op.
-fn reference_attention(qkv: &Tensor, c: usize) -> Tensor {
-    let (n, _, positions) = qkv.dims3().unwrap();
-    let qkv = qkv.reshape((n, 3, c, positions)).unwrap();
-    let part = |i: usize| {
-        qkv.narrow(1, i, 1)
-            .unwrap()
-            .reshape((n, c, positions))
-            .unwrap()
-    };
-    let (q, k, v) = (part(0), part(1), part(2));
-    let scores = (q.transpose(1, 2).unwrap().matmul(&k).unwrap() / (c as f64).sqrt()).unwrap();
-    let weights = candle_nn::ops::softmax(&scores, candle_core::D::Minus1).unwrap();
-    v.matmul(&weights.transpose(1, 2).unwrap().contiguous().unwrap())
-        .unwrap()
-}
-
-fn our_attention(qkv: &Tensor, c: usize) -> Tensor {
-    let op = scorelab::nn::attention_op::AttentionOp {
-        scale: 1.0 / (c as f64).sqrt(),
-    };
-    qkv.apply_op1(op).unwrap()
-}
-
-/// (items, channels, positions), odd sizes included.
-const ATTENTION_CASES: &[(usize, usize, usize)] = &[(2, 4, 16), (3, 3, 15), (1, 5, 7), (2, 32, 64)];
-
-#[test]
-fn attention_matches_candle_values_and_gradients() {
-    let mut rng = Rng::from_seed(28);
-    for &(n, c, positions) in ATTENTION_CASES {
-        for dtype in [DType::F32, DType::F64] {
-            let inputs = [random(&mut rng, &[n, 3 * c, positions], dtype)];
-            let case = format!("n {n}, c {c}, positions {positions}, {dtype:?}");
-            let ours = |t: &[Tensor]| our_attention(&t[0], c);
-            let reference = |t: &[Tensor]| reference_attention(&t[0], c);
-            compare_with_candle(&case, &ours, &reference, &inputs, &mut rng, (1e-5, 1e-4));
-        }
-    }
-}
-
-#[test]
-fn attention_gradients_match_finite_differences() {
-    let mut rng = Rng::from_seed(29);
-    for &(n, c, positions) in &ATTENTION_CASES[..3] {
-        let inputs = [random(&mut rng, &[n, 3 * c, positions], DType::F64)];
-        let case = format!("n {n}, c {c}, positions {positions}");
-        let f = |t: &[Tensor]| our_attention(&t[0], c);
-        check_finite_differences(&case, &f, &inputs, &mut rng, 8);
     }
 }

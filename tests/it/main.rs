@@ -5,6 +5,7 @@
 #[global_allocator]
 static ALLOCATOR: scorelab::Allocator = scorelab::Allocator;
 
+mod attention_kernel;
 mod checkpoint;
 mod cli;
 mod common;
@@ -16,9 +17,9 @@ mod device;
 mod external_sampler;
 mod failures;
 mod features;
-mod guidance;
 mod filesystem;
 mod fuzz;
+mod guidance;
 mod history;
 mod image_data;
 mod image_files;
