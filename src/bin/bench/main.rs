@@ -12,14 +12,16 @@
 //! and the ratio ours / PyTorch (above 1: we are faster), with the range of per-round ratios.
 //! Sampling: samples/s of every sampler at about `--nfe` score evaluations with the `mlp`
 //! 128 x 3 (`--samples` points), and of images.yaml's samplers with the `unet`
-//! (`--image-samples` images).
+//! (`--image-samples` images). Resolution: the time to resolve sweeps (data drawn and
+//! `sigma_max: auto` computed) at 10k and 100k points, 10k images, and every shipped experiment.
 //!
 //! Options: `--steps 2000` (mlp), `--image-steps 60` (unet), `--rounds 2`, `--only mlp128,unet`,
 //! `--nfe 100`, `--samples 2000`, `--image-samples 64`, `--no-sampling`, `--no-training`,
 //! `--samplers euler,heun` (only these samplers; `--no-images` skips the `unet`'s),
-//! `--features` (also time the classifier and Inception feature extractors).
+//! `--no-resolution`, `--features` (also time the classifier and Inception feature extractors).
 
 mod features;
+mod resolution;
 mod runs;
 mod workloads;
 
@@ -193,6 +195,9 @@ fn main() -> Result<(), String> {
                 1000.0 * s.seconds / s.nfe.max(1) as f64
             );
         })?;
+    }
+    if !flag("--no-resolution") {
+        resolution::run()?;
     }
     if flag("--features") {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
