@@ -182,7 +182,7 @@ impl Drop for SweepLock {
 
 /// Removes what killed runs left in the sweep's folder: `plots/.plot-*` files, the
 /// `.partial-*` folders under `trials/` and `models/`, and tempfile's `.tmp*` files in the
-/// folder and those subfolders. Only those names; the count removed is returned.
+/// folder, those subfolders, `invocations/`, `tb/` and each trial's log folder in `tb/`. Only those names; the count removed is returned.
 pub fn remove_leftovers(folder: &Path) -> usize {
     let mut removed = 0;
     let entries = |dir: &Path| -> Vec<(String, PathBuf, bool)> {
@@ -212,7 +212,19 @@ pub fn remove_leftovers(folder: &Path) -> usize {
             remove_file(&path);
         }
     }
-    for dir in [folder.to_path_buf(), folder.join("invocations")] {
+    // TensorBoard's files (the HParams experiment in `tb/`, each trial's log in `tb/<id>/`)
+    // are also written under temporary names and renamed.
+    let logs: Vec<PathBuf> = entries(&folder.join("tb"))
+        .into_iter()
+        .filter(|(_, _, is_dir)| *is_dir)
+        .map(|(_, path, _)| path)
+        .collect();
+    let flat = [
+        folder.to_path_buf(),
+        folder.join("invocations"),
+        folder.join("tb"),
+    ];
+    for dir in flat.into_iter().chain(logs) {
         for (name, path, is_dir) in entries(&dir) {
             if !is_dir && name.starts_with(".tmp") {
                 remove_file(&path);

@@ -137,7 +137,10 @@ fn a_sweep_removes_leftovers_of_killed_runs_and_only_those() {
         folder.join(".tmpAbC123"),
         folder.join("trials/.tmpQwErTy"),
         folder.join("invocations/.tmpInV123"),
+        folder.join("tb/.tmpHpArAm"),
+        folder.join("tb/some-trial-0123456789/.tmpEvEnTs"),
     ];
+    fs::create_dir_all(folder.join("tb/some-trial-0123456789")).unwrap();
     for path in &stale {
         fs::write(path, "torn").unwrap();
     }
@@ -155,6 +158,7 @@ fn a_sweep_removes_leftovers_of_killed_runs_and_only_those() {
         folder.join("notes.tmp"),
         folder.join("trials/partial-notes.txt"),
         folder.join("invocations/notes.tmp"),
+        folder.join("tb/notes.tmp"),
     ];
     for path in &kept {
         fs::write(path, "mine").unwrap();
