@@ -131,6 +131,32 @@ pub struct NetworkContext<'a> {
     pub dataset: &'a Arc<dyn Dataset>,
 }
 
+impl NetworkContext<'_> {
+    /// Refuses a network parameter `key` (under `raw`) asking for `classes` > 0 class labels
+    /// the data does not have.
+    pub fn check_classes(
+        &self,
+        raw: &crate::config::RawParams,
+        key: &str,
+        classes: usize,
+    ) -> Result<(), crate::config::ConfigError> {
+        if classes == 0 || classes == self.classes {
+            return Ok(());
+        }
+        let (message, fix) = match self.classes {
+            0 => (
+                format!("conditions on {classes} classes, but the data is unlabelled"),
+                format!("set `{key}: 0` or use labelled data"),
+            ),
+            data => (
+                format!("conditions on {classes} classes, but the data has {data}"),
+                format!("set `{key}: {data}` (or 0 for an unconditional network)"),
+            ),
+        };
+        Err(raw.invalid(key, message, fix))
+    }
+}
+
 /// A network as configured: instantiates fresh weights for a training run.
 pub trait Architecture: Send + Sync {
     fn instantiate(&self, device: &Device, rng: &mut Rng) -> candle_core::Result<Instance>;

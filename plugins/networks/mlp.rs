@@ -12,13 +12,17 @@
 //! path (more than 2-wide sums of at most 512 terms, at least 2 rows and more than 256
 //! entries), so the numbers are the same bit for bit (tests/it/mlp_inference.rs checks it
 //! against the plain candle ops).
+//!
+//! With `classes` above 0 a learned embedding of the class label (one more row for the null
+//! label, used when a sample has no label or classifier-free guidance drops it) is added to
+//! the noise embedding, and every row keeps its own condition products.
 
 use candle_core::{DType, Device, Tensor};
-use candle_nn::{Linear, Module, VarMap};
+use candle_nn::{Embedding, Linear, Module, VarMap};
 use scorelab::config::{Params, RawParams};
 use scorelab::network::{Architecture, Instance, Network, NetworkContext};
 use scorelab::nn::fused::bias_add_silu;
-use scorelab::nn::init::linear;
+use scorelab::nn::init::{self, linear};
 use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 use scorelab::rng::Rng;
@@ -32,6 +36,8 @@ params! {
         layers: usize = 3,
         /// Size of the sinusoidal embedding of log(sigma) (even).
         embedding: usize = 32,
+        /// Number of classes to condition on (0: unconditional); must match the data's labels.
+        classes: usize = 0,
     }
 }
 
@@ -47,6 +53,8 @@ pub struct Mlp {
     hidden: Vec<Linear>,
     output: Linear,
     frequencies: Tensor,
+    /// The label embedding and the null label's index, for a class-conditional network.
+    labels: Option<(Embedding, u32)>,
 }
 
 impl Architecture for MlpArchitecture {
@@ -81,6 +89,20 @@ impl Architecture for MlpArchitecture {
         // ln(sigma) spans a few units and these resolve it finely without aliasing.
         let frequencies: Vec<f32> = (1..=p.embedding / 2).map(|k| k as f32).collect();
         let frequencies = Tensor::from_vec(frequencies, (1, p.embedding / 2), device)?;
+        // Drawn after every other weight, so an unconditional network's are as before.
+        let labels = match p.classes {
+            0 => None,
+            classes => {
+                // nn.Embedding's N(0, 1); the last row is the null label.
+                let table = Tensor::from_vec(
+                    rng.normal_f32((classes + 1) * p.embedding),
+                    (classes + 1, p.embedding),
+                    device,
+                )?;
+                let table = init::register(&variables, "labels", table)?;
+                Some((Embedding::new(table, p.embedding), classes as u32))
+            }
+        };
         Ok(Instance::Trainable(Box::new(Mlp {
             variables,
             input,
@@ -88,7 +110,12 @@ impl Architecture for MlpArchitecture {
             hidden,
             output,
             frequencies,
+            labels,
         })))
+    }
+
+    fn classes(&self) -> usize {
+        self.params.classes
     }
 }
 
@@ -112,7 +139,8 @@ impl Mlp {
             && hidden >= 2
             && SHARED_ROWS * hidden > 256
             && rows > SHARED_ROWS;
-        if !blocked || !sigma.device().is_cpu() || sigma.elem_count() != rows {
+        let labelled = self.labels.is_some();
+        if labelled || !blocked || !sigma.device().is_cpu() || sigma.elem_count() != rows {
             return Ok(rows);
         }
         let levels = sigma
@@ -129,11 +157,18 @@ impl Network for Mlp {
         &self,
         x: &Tensor,
         sigma: &Tensor,
-        _labels: Option<&Tensor>,
+        labels: Option<&Tensor>,
     ) -> candle_core::Result<Tensor> {
         let rows = sigma.dim(0)?;
         let shared = self.condition_rows(sigma, self.input.weight().dim(0)?)?;
-        let embedding = self.embed(&sigma.narrow(0, 0, shared)?.to_dtype(DType::F32)?)?;
+        let mut embedding = self.embed(&sigma.narrow(0, 0, shared)?.to_dtype(DType::F32)?)?;
+        if let Some((table, null)) = &self.labels {
+            let labels = match labels {
+                Some(labels) => labels.clone(),
+                None => Tensor::full(*null, rows, x.device())?,
+            };
+            embedding = embedding.add(&table.forward(&labels)?)?;
+        }
         // silu(h·Wᵀ + b + (e·Vᵀ + d)), as Linear computes each product.
         let layer =
             |h: &Tensor, layer: &Linear, condition: &Linear| -> candle_core::Result<Tensor> {
@@ -174,11 +209,17 @@ fn build(raw: &RawParams, context: &NetworkContext) -> BuildResult<dyn Architect
             "set e.g. `embedding: 32`",
         ));
     }
+    context.check_classes(raw, "classes", params.classes)?;
     let architecture = MlpArchitecture {
         dim: context.dim,
         params: params.clone(),
     };
-    Ok(Built::new(Box::new(architecture), &params))
+    let mut built = Built::<dyn Architecture>::new(Box::new(architecture), &params);
+    // An unconditional mlp is recorded as before `classes` existed, so its trial ids stay.
+    if let (0, Some(map)) = (params.classes, built.params.as_object_mut()) {
+        map.remove("classes");
+    }
+    Ok(built)
 }
 
 inventory::submit! {

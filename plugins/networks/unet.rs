@@ -435,23 +435,7 @@ fn build(raw: &RawParams, context: &NetworkContext) -> BuildResult<dyn Architect
             "choose `groups` dividing `channels` × every `channel_mult` entry (e.g. 8 with `channels: 32`)",
         ));
     }
-    if params.classes > 0 && params.classes != context.classes {
-        let message = match context.classes {
-            0 => format!(
-                "conditions on {} classes, but the data is unlabelled",
-                params.classes
-            ),
-            data => format!(
-                "conditions on {} classes, but the data has {data}",
-                params.classes
-            ),
-        };
-        let fix = match context.classes {
-            0 => "set `classes: 0` or use labelled data".to_string(),
-            data => format!("set `classes: {data}` (or 0 for an unconditional network)"),
-        };
-        return Err(raw.invalid("classes", message, fix));
-    }
+    context.check_classes(raw, "classes", params.classes)?;
     let architecture = UnetArchitecture {
         image: (c, h, w),
         params: params.clone(),

@@ -10,6 +10,7 @@ mod checkpoint;
 mod cli;
 mod common;
 mod completions;
+mod conditional_mlp;
 mod config_errors;
 mod conv;
 mod corpus;
