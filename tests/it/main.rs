@@ -21,6 +21,7 @@ mod features;
 mod filesystem;
 mod fuzz;
 mod guidance;
+mod guidance_trained;
 mod history;
 mod image_data;
 mod image_files;
