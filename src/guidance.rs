@@ -5,7 +5,12 @@
 //!
 //! Labels are per row of a batch, a (n,) u32 tensor; a label equal to the number of classes,
 //! or no labels at all, is the null label: the unconditional score.
+//!
+//! A guidance that trains something (a classifier) does it in [`Guidance::prepare`], which the
+//! engine calls before a trial samples, and keeps it in a folder of its own under the sweep's
+//! `models/`, so its training time is not the trial's sampling time and later runs load it.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use candle_core::{Device, Tensor, Var};
@@ -104,6 +109,8 @@ impl TargetClass {
 pub struct GuidanceContext<'a> {
     pub dataset: &'a Arc<dyn Dataset>,
     pub training_data: &'a Arc<Samples>,
+    /// Held-out data from the same distribution (a classifier's accuracy is measured on it).
+    pub held_out: &'a Arc<Samples>,
     pub schedule: &'a dyn Schedule,
     pub seed: u64,
     pub device: &'a Device,
@@ -115,6 +122,18 @@ pub struct GuidanceContext<'a> {
     pub network_classes: usize,
     /// The network's plugin name, for messages.
     pub network: &'a str,
+    /// Whether the network is trained (an exact `oracle` is not): a trained class-conditional
+    /// network has an unconditional score only where training dropped labels to the null label.
+    pub network_trainable: bool,
+}
+
+/// What preparing a guidance may use (see [`Guidance::prepare`]).
+pub struct GuidancePrepare<'a> {
+    /// The sweep's `models/` folder: a guidance keeps what it trains in a folder of its own
+    /// there, written under a temporary name and renamed into place when complete.
+    pub models: &'a Path,
+    /// Progress lines for the user.
+    pub log: &'a mut dyn FnMut(&str),
 }
 
 /// A guidance as configured.
@@ -146,9 +165,16 @@ pub trait Guidance: Send + Sync {
         1
     }
 
+    /// Makes the guidance ready to sample: loads what it trained from `models/` or trains
+    /// and saves it. The engine calls it before each trial samples (quick once prepared).
+    /// The message of an error says what failed and how to fix it.
+    fn prepare(&self, _context: &mut GuidancePrepare) -> Result<(), String> {
+        Ok(())
+    }
+
     /// The model samplers see: `model` guided toward one class per row (`labels`; `None`
-    /// when no class is targeted).
-    /// (A guidance that trains a classifier trains it at its first call.)
+    /// when no class is targeted). (A guidance that needs a classifier and was not prepared,
+    /// as when a library caller skips [`Guidance::prepare`], trains it in memory here.)
     fn guide<'a>(
         &'a self,
         model: &'a dyn LabelledScore,

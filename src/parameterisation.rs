@@ -205,30 +205,6 @@ impl Model {
             },
         }
     }
-
-    /// The model seen by samplers when each row is generated for a given class.
-    pub fn conditioned(&self, labels: Option<Tensor>) -> Conditioned<'_> {
-        Conditioned {
-            model: self,
-            labels,
-        }
-    }
-}
-
-/// A model bound to one class per row of the batch it samples.
-pub struct Conditioned<'a> {
-    model: &'a Model,
-    labels: Option<Tensor>,
-}
-
-impl ScoreModel for Conditioned<'_> {
-    fn score(&self, x: &Tensor, sigma: &Tensor) -> candle_core::Result<Tensor> {
-        self.model.score_given(x, sigma, self.labels.as_ref())
-    }
-
-    fn denoise(&self, x: &Tensor, sigma: &Tensor) -> candle_core::Result<Tensor> {
-        self.model.denoise_given(x, sigma, self.labels.as_ref())
-    }
 }
 
 impl ScoreModel for Model {

@@ -6,48 +6,56 @@
 //!
 //! with w = `scale`, the gradient taken by autograd through a noise-conditional classifier.
 //! w = 0 is the unconditional model, w = 1 the exact conditional when the classifier is
-//! exact, w > 1 sharper. The model's unconditional score is used (the null label of a
-//! class-conditional network). Training is unchanged: every parameter only shapes sampling.
-//! Classifiers: `oracle`, the exact posterior of a `gmm` dataset's components; `mlp`, a small
-//! noise-conditional MLP trained on the labelled training data noised at the levels samplers
-//! visit (see `noisy_mlp`), trained at the trial's first sampling and kept for the rest of the
-//! process, so a sweep of the scale or class trains it once (not yet on disk).
+//! exact, w > 1 sharper. The model's unconditional score is used: the null label of a
+//! class-conditional network, which a trained network learns only where training drops labels
+//! to it, so on a trained class-conditional network training drops them with probability
+//! `p_uncond` as classifier-free guidance does (the model of `cfg` at the same `p_uncond`,
+//! shared). Classifiers: `oracle`, the exact posterior of a `gmm` dataset's components; `mlp`
+//! (points) and `cnn` (images), trained on the labelled training data noised at the levels
+//! samplers visit (see `noisy.rs`), before the first trial samples, and kept in the sweep's
+//! `models/` (see `trained_classifier.rs`). Every other parameter only shapes sampling.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, OnceLock};
-
-use candle_core::{Device, Tensor};
+use candle_core::Tensor;
 use scorelab::config::{Params, RawParams};
-use scorelab::dataset::Samples;
 use scorelab::guidance::{
-    log_prob_gradient, Classifier, Guidance, GuidanceContext, Labelled, LabelledScore, TargetClass,
+    log_prob_gradient, Classifier, Guidance, GuidanceContext, GuidancePrepare, Labelled,
+    LabelledScore, TargetClass,
 };
 use scorelab::network::ScoreModel;
 use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 
-use super::noisy_mlp::{self, NoisyMlp};
+use super::noisy::Training;
 use super::oracle_classifier::MixtureClassifier;
+use super::trained_classifier::{Net, TrainedClassifier};
+use super::{noisy_cnn, noisy_mlp};
 
 /// The classifiers `classifier` may name.
-pub const CLASSIFIERS: [&str; 2] = ["oracle", "mlp"];
+pub const CLASSIFIERS: [&str; 3] = ["oracle", "mlp", "cnn"];
 
-/// Parameters that only the trained classifier reads (left out of an oracle's record).
-const TRAINED_ONLY: [&str; 2] = ["classifier_steps", "classifier_hidden"];
+/// Parameters that only a trained classifier reads (left out of an oracle's record), and
+/// those of one network only.
+const TRAINED_ONLY: [&str; 3] = ["classifier_steps", "classifier_hidden", "classifier_width"];
+const MLP_ONLY: &str = "classifier_hidden";
+const CNN_ONLY: &str = "classifier_width";
 
 params! {
     /// Parameters of `classifier`.
     pub struct ClassifierParams {
         /// Guidance weight w: sampling follows s(x, null) + w grad_x log p(y | x, sigma) (0: unguided, 1: the conditional under an exact classifier).
         scale: f64 = 1.0,
-        /// The noise-conditional classifier p(y | x, sigma): `oracle` (the exact posterior of a `gmm` dataset's components) or `mlp` (trained on the labelled training data, noised).
+        /// The noise-conditional classifier p(y | x, sigma): `oracle` (the exact posterior of a `gmm` dataset's components), `mlp` (points) or `cnn` (images), trained on the labelled training data, noised.
         classifier: String = "oracle".to_string(),
-        /// Training steps of the `mlp` classifier (256 examples each, Adam at 0.002).
+        /// Training steps of a trained classifier (Adam at 0.002; 256 points or 64 images a step).
         classifier_steps: usize = 1500,
         /// Width of the `mlp` classifier's two hidden layers.
         classifier_hidden: usize = 64,
+        /// Channels of the `cnn` classifier's first convolution (2x and 4x in the next two).
+        classifier_width: usize = 16,
         /// The class each sample is generated for: `uniform` (drawn per sample from the seed) or a class number.
         class: TargetClass = TargetClass::Uniform,
+        /// On a trained class-conditional network: probability with which training replaces a label by the null label, whose score guidance uses (as `cfg`'s; recorded only there).
+        p_uncond: f64 = 0.1,
     }
 }
 
@@ -55,48 +63,15 @@ pub struct ClassifierGuidance {
     scale: f64,
     target: TargetClass,
     classes: usize,
+    /// Label dropout asked of training (0 unless the network is trained and conditional).
+    p_uncond: f64,
     classifier: Source,
 }
 
-/// The classifier, exact or trained on first use.
+/// The classifier, exact or trained.
 enum Source {
     Exact(Box<dyn Classifier>),
-    Trained(Box<Training>),
-}
-
-struct Training {
-    data: Arc<Samples>,
-    settings: noisy_mlp::Settings,
-    device: Device,
-    /// The training data, schedule and settings: trials that agree on it share one classifier.
-    key: String,
-    trained: OnceLock<Arc<NoisyMlp>>,
-}
-
-/// Classifiers trained in this process, by [`Training::key`].
-static TRAINED: Mutex<BTreeMap<String, Arc<NoisyMlp>>> = Mutex::new(BTreeMap::new());
-
-impl Training {
-    fn classifier(&self, classes: usize) -> candle_core::Result<&NoisyMlp> {
-        if let Some(trained) = self.trained.get() {
-            return Ok(trained);
-        }
-        let mut cache = TRAINED.lock().unwrap_or_else(|e| e.into_inner());
-        let trained = match cache.get(&self.key) {
-            Some(trained) => trained.clone(),
-            None => {
-                let trained = Arc::new(NoisyMlp::train(
-                    &self.data,
-                    classes,
-                    self.settings,
-                    &self.device,
-                )?);
-                cache.insert(self.key.clone(), trained.clone());
-                trained
-            }
-        };
-        Ok(self.trained.get_or_init(|| trained))
-    }
+    Trained(Box<TrainedClassifier>),
 }
 
 /// The unconditional model plus the classifier's weighted log-probability gradient.
@@ -136,6 +111,17 @@ impl Guidance for ClassifierGuidance {
         Some(self.classes)
     }
 
+    fn label_dropout(&self) -> f64 {
+        self.p_uncond
+    }
+
+    fn prepare(&self, context: &mut GuidancePrepare) -> Result<(), String> {
+        match &self.classifier {
+            Source::Trained(trained) => trained.prepare(context.models, context.log),
+            Source::Exact(_) => Ok(()),
+        }
+    }
+
     fn guide<'a>(
         &'a self,
         model: &'a dyn LabelledScore,
@@ -150,7 +136,7 @@ impl Guidance for ClassifierGuidance {
         };
         let classifier: &dyn Classifier = match &self.classifier {
             Source::Exact(classifier) => classifier.as_ref(),
-            Source::Trained(training) => training.classifier(self.classes)?,
+            Source::Trained(trained) => trained.classifier()?,
         };
         Ok(Box::new(Guided {
             model,
@@ -185,7 +171,7 @@ fn build(raw: &RawParams, context: &GuidanceContext) -> BuildResult<dyn Guidance
                 ))
             }
         },
-        "mlp" => (trained(raw, &params, context)?, context.data_classes),
+        "mlp" | "cnn" => (trained(raw, &params, context)?, context.data_classes),
         other => {
             return Err(raw.invalid(
                 "classifier",
@@ -199,18 +185,36 @@ fn build(raw: &RawParams, context: &GuidanceContext) -> BuildResult<dyn Guidance
         params.classifier
     );
     params.class.check(raw, "class", classes, &what)?;
-    let oracle = matches!(classifier, Source::Exact(_));
+    // Only a trained class-conditional network needs its null label trained.
+    let dropout = context.network_trainable && context.network_classes > 0;
+    if dropout && !(params.p_uncond > 0.0 && params.p_uncond <= 1.0) {
+        return Err(raw.invalid(
+            "p_uncond",
+            format!(
+                "must be in (0, 1], not {}: classifier guidance follows the unconditional score, \
+                 which network `{}` learns only from labels dropped to its null label",
+                params.p_uncond, context.network
+            ),
+            "set e.g. `p_uncond: 0.1`, or train an unconditional network (`network.classes: 0`)",
+        ));
+    }
+    let unused: Vec<&str> = match params.classifier.as_str() {
+        "oracle" => TRAINED_ONLY.to_vec(),
+        "mlp" => vec![CNN_ONLY],
+        _ => vec![MLP_ONLY],
+    };
     let mut built = Built::<dyn Guidance>::new(
         Box::new(ClassifierGuidance {
             scale: params.scale,
             target: params.class,
             classes,
+            p_uncond: if dropout { params.p_uncond } else { 0.0 },
             classifier,
         }),
         &params,
     );
-    if let (true, Some(map)) = (oracle, built.params.as_object_mut()) {
-        map.retain(|key, _| !TRAINED_ONLY.contains(&key.as_str()));
+    if let Some(map) = built.params.as_object_mut() {
+        map.retain(|key, _| !unused.contains(&key.as_str()) && (dropout || key != "p_uncond"));
     }
     let sampling_only = ["scale", "class", "classifier"];
     Ok(built
@@ -218,17 +222,19 @@ fn build(raw: &RawParams, context: &GuidanceContext) -> BuildResult<dyn Guidance
         .sampling_only(&TRAINED_ONLY))
 }
 
-/// The `mlp` classifier's training, checked: labelled data, sizes within reason.
+/// A trained classifier's training, checked: labelled data (images for `cnn`), sizes within
+/// reason; noise levels from the schedule's smallest loss level to its prior's std.
 fn trained(
     raw: &RawParams,
     params: &ClassifierParams,
     context: &GuidanceContext,
 ) -> Result<Source, scorelab::config::ConfigError> {
+    let name = params.classifier.as_str();
     if context.data_classes == 0 || context.training_data.labels().is_none() {
         return Err(raw.invalid(
             "classifier",
-            "the `mlp` classifier trains on the data's labels, but the data is unlabelled",
-            "use labelled data (e.g. `gmm` with `labelled: true`), or `classifier: oracle` on `gmm` data",
+            format!("the `{name}` classifier trains on the data's labels, but the data is unlabelled"),
+            "use labelled data (e.g. `gmm` with `labelled: true`, or `shapes`), or `classifier: oracle` on `gmm` data",
         ));
     }
     raw.check_within(
@@ -238,13 +244,37 @@ fn trained(
         "training steps",
         "set e.g. `classifier_steps: 1500`",
     )?;
-    raw.check_within(
-        "classifier_hidden",
-        params.classifier_hidden as f64,
-        (1.0, 4096.0),
-        "a layer width",
-        "set e.g. `classifier_hidden: 64`",
-    )?;
+    let (net, batch_size, lr) = if name == "cnn" {
+        if context.training_data.image_shape().is_none() {
+            return Err(raw.invalid(
+                "classifier",
+                format!(
+                    "the `cnn` classifier takes images [C, H, W], and the data's items have shape {:?}",
+                    context.training_data.shape()
+                ),
+                "use `classifier: mlp` on points, or image data (e.g. `data: shapes`)",
+            ));
+        }
+        raw.check_within(
+            "classifier_width",
+            params.classifier_width as f64,
+            (1.0, 1024.0),
+            "a channel count",
+            "set e.g. `classifier_width: 16`",
+        )?;
+        let width = params.classifier_width;
+        (Net::Cnn { width }, noisy_cnn::BATCH, noisy_cnn::LR)
+    } else {
+        raw.check_within(
+            "classifier_hidden",
+            params.classifier_hidden as f64,
+            (1.0, 4096.0),
+            "a layer width",
+            "set e.g. `classifier_hidden: 64`",
+        )?;
+        let hidden = params.classifier_hidden;
+        (Net::Mlp { hidden }, noisy_mlp::BATCH, noisy_mlp::LR)
+    };
     let levels = context.schedule.loss_levels();
     let low = levels
         .iter()
@@ -252,23 +282,22 @@ fn trained(
         .filter(|s| *s > 0.0)
         .fold(f64::INFINITY, f64::min);
     let high = context.schedule.prior_std();
-    let settings = noisy_mlp::Settings {
-        hidden: params.classifier_hidden,
+    let training = Training {
         steps: params.classifier_steps,
+        batch_size,
+        lr,
         sigma_range: (low.min(high), high),
         seed: context.seed,
     };
-    Ok(Source::Trained(Box::new(Training {
-        data: context.training_data.clone(),
-        settings,
-        device: context.device.clone(),
-        key: format!(
-            "{}/{settings:?}/{:?}",
-            context.training_key,
-            context.device.location()
-        ),
-        trained: OnceLock::new(),
-    })))
+    Ok(Source::Trained(Box::new(TrainedClassifier::new(
+        net,
+        context.data_classes,
+        training,
+        context.training_data.clone(),
+        context.held_out.clone(),
+        context.device.clone(),
+        &context.training_key,
+    ))))
 }
 
 inventory::submit! {

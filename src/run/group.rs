@@ -134,6 +134,10 @@ impl<'a> GroupRunner<'a> {
                     other => Ok(other?),
                 },
             };
+            // A guidance trains what it needs (a classifier) here, outside the sampling time.
+            let prepared = prepared.and_then(|features| {
+                super::guidance_prep::prepare_guidance(t, folder, out).map(|()| features)
+            });
             let row = match prepared {
                 Err(message) => save_failed_trial(t, folder, &message, history.seconds)?,
                 Ok(features) => match sample_with_progress(t, &network, features) {

@@ -4,6 +4,7 @@
 
 mod error;
 mod group;
+mod guidance_prep;
 pub mod history;
 mod hparams;
 mod jobs;

@@ -320,6 +320,7 @@ fn resolve(
     let context = GuidanceContext {
         dataset: &dataset,
         training_data: &training_data,
+        held_out: &held_out,
         schedule: schedule.plugin.as_ref(),
         seed: settings.seed,
         device: &device.device,
@@ -328,6 +329,7 @@ fn resolve(
         data_classes: dataset.classes(),
         network_classes: network.plugin.classes(),
         network: network_plugin.name,
+        network_trainable: network.plugin.trainable(),
     };
     let (guidance_name, guidance) = guidance_slot(experiment, &spec, &root, &provenance, &context)?;
 

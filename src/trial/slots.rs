@@ -115,17 +115,16 @@ pub(super) fn guidance_slot(
 }
 
 /// The part of a resolved plugin section that decides training: the section without its
-/// sampling-only parameters, or `None` when nothing but `kind` is left (the plugin then
-/// leaves training as it is, whichever plugin it is).
+/// `kind` and sampling-only parameters, or `None` when nothing is left. Whichever plugin
+/// asks for the same training (e.g. `cfg` and `classifier` guidance at one label dropout)
+/// shares its model.
 pub(super) fn training_part(
     section: &serde_json::Value,
     sampling_only: &[&str],
 ) -> Option<serde_json::Value> {
     let mut part = section.as_object()?.clone();
-    part.retain(|key, _| !sampling_only.contains(&key.as_str()));
-    part.keys()
-        .any(|key| key != "kind")
-        .then_some(serde_json::Value::Object(part))
+    part.retain(|key, _| key != "kind" && !sampling_only.contains(&key.as_str()));
+    (!part.is_empty()).then_some(serde_json::Value::Object(part))
 }
 
 fn plugin_from_value<'p>(

@@ -148,16 +148,26 @@ guidance: {kind: cfg, scale: 2.0, class: 3, p_uncond: 0.2}
 /// class.
 #[test]
 fn a_trained_noise_conditional_classifier_agrees_with_the_exact_one_and_guides() {
-    use scorelab::plugins::guidance::noisy_mlp::{NoisyMlp, Settings};
+    use scorelab::plugins::guidance::noisy::{self, Training};
+    use scorelab::plugins::guidance::noisy_mlp::NoisyMlp;
     let t = trial(LABELLED);
-    let settings = Settings {
-        hidden: 64,
+    let training = Training {
         steps: 300,
+        batch_size: 256,
+        lr: 2e-3,
         sigma_range: (0.002, 80.0),
         seed: 1,
     };
     let start = std::time::Instant::now();
-    let trained = NoisyMlp::train(&t.training_data, 3, settings, &Device::Cpu).unwrap();
+    let trained = NoisyMlp::new(&t.training_data, 3, 64, 1, &Device::Cpu).unwrap();
+    noisy::train(
+        &trained,
+        &t.training_data,
+        &training,
+        &Device::Cpu,
+        &mut |_| {},
+    )
+    .unwrap();
     let seconds = start.elapsed().as_secs_f64();
     let exact = MixtureClassifier::new(mixture(&t));
     let mut rng = Rng::from_seed(9);

@@ -21,6 +21,7 @@ mod features;
 mod filesystem;
 mod fuzz;
 mod guidance;
+mod guidance_classifier;
 mod guidance_trained;
 mod history;
 mod image_data;

@@ -1,0 +1,180 @@
+//! The `cnn` noise-conditional classifier p(y | x, sigma) for images: the input scaled to
+//! unit variance, x / sqrt(s_d^2 + sigma^2) (s_d the data's standard deviation), through three
+//! 3x3 convolutions (`width`, 2 `width` and 4 `width` channels, the last two at stride 2),
+//! each followed by SiLU, with the noise level's embedding (sinusoids of ln(sigma) / 4 and
+//! a SiLU layer) added to every convolution's output channels; then a global average pool
+//! and a linear layer to one logit per class. The convolutions are the repository's im2col
+//! + gemm op, whose backward gives the input gradient classifier guidance needs. Trained by
+//! [`super::noisy::train`] (64 images a step).
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{Linear, Module, VarMap};
+use scorelab::dataset::Samples;
+use scorelab::guidance::{log_sum_exp_keepdim, Classifier};
+use scorelab::nn::conv::Conv2d;
+use scorelab::nn::embedding::{NoiseEmbedding, NoiseEmbeddingKind};
+use scorelab::nn::init::{linear, uniform_variable};
+use scorelab::rng::{Rng, Stream};
+
+use super::noisy::NoisyNet;
+use super::noisy_mlp::data_std;
+
+/// Size of the sinusoidal embedding of the noise level.
+const EMBEDDING: usize = 32;
+/// Images per training step.
+pub const BATCH: usize = 64;
+/// Adam's learning rate.
+pub const LR: f64 = 2e-3;
+
+/// One convolution stage: the convolution and the projection of the noise embedding that
+/// shifts its output channels.
+struct Stage {
+    conv: Conv2d,
+    shift: Linear,
+}
+
+pub struct NoisyCnn {
+    classes: usize,
+    shape: [usize; 3],
+    data_std: f64,
+    embedding: NoiseEmbedding,
+    embed: Linear,
+    stages: Vec<Stage>,
+    output: Linear,
+    variables: VarMap,
+}
+
+/// A 3x3 convolution (padding 1) with He-uniform weights, U(±sqrt(6 / fan_in)), and
+/// PyTorch's default bias (the feature classifier's initialisation, which learns at once).
+fn he_conv(
+    variables: &VarMap,
+    name: &str,
+    (input, output, stride): (usize, usize, usize),
+    device: &Device,
+    rng: &mut Rng,
+) -> candle_core::Result<Conv2d> {
+    let fan_in = (input * 9) as f64;
+    let weight = uniform_variable(
+        variables,
+        &format!("{name}.weight"),
+        (output, input, 3, 3),
+        (6.0 / fan_in).sqrt(),
+        device,
+        rng,
+    )?;
+    let bias = uniform_variable(
+        variables,
+        &format!("{name}.bias"),
+        output,
+        1.0 / fan_in.sqrt(),
+        device,
+        rng,
+    )?;
+    Conv2d::new(weight, Some(bias), stride, 1)
+}
+
+impl NoisyCnn {
+    /// A freshly initialised classifier of images like `data`'s (shape [C, H, W]) into
+    /// `classes` classes, `width` channels in its first convolution (seeded from `seed`).
+    pub fn new(
+        data: &Samples,
+        classes: usize,
+        width: usize,
+        seed: u64,
+        device: &Device,
+    ) -> candle_core::Result<NoisyCnn> {
+        let Some((c, h, w)) = data.image_shape() else {
+            candle_core::bail!(
+                "the `cnn` classifier takes images [C, H, W], and the data's items have shape {:?}",
+                data.shape()
+            );
+        };
+        let mut rng = Rng::new(seed, Stream::NetworkInit);
+        let variables = VarMap::new();
+        let embedding =
+            NoiseEmbedding::new(NoiseEmbeddingKind::Sinusoidal, EMBEDDING, device, &mut rng)?;
+        let hidden = 4 * width;
+        let embed = linear(&variables, "embed", EMBEDDING, hidden, device, &mut rng)?;
+        let mut stages = Vec::new();
+        for (i, geometry) in [
+            (c, width, 1),
+            (width, 2 * width, 2),
+            (2 * width, 4 * width, 2),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let conv = he_conv(
+                &variables,
+                &format!("conv{}", i + 1),
+                geometry,
+                device,
+                &mut rng,
+            )?;
+            let shift = linear(
+                &variables,
+                &format!("shift{}", i + 1),
+                hidden,
+                geometry.1,
+                device,
+                &mut rng,
+            )?;
+            stages.push(Stage { conv, shift });
+        }
+        let output = linear(&variables, "output", 4 * width, classes, device, &mut rng)?;
+        Ok(NoisyCnn {
+            classes,
+            shape: [c, h, w],
+            data_std: data_std(data),
+            embedding,
+            embed,
+            stages,
+            output,
+            variables,
+        })
+    }
+}
+
+impl NoisyNet for NoisyCnn {
+    fn logits(&self, x: &Tensor, sigma: &Tensor) -> candle_core::Result<Tensor> {
+        let n = x.dim(0)?;
+        let [c, h, w] = self.shape;
+        let sigma = sigma.to_dtype(DType::F32)?;
+        let scale = ((sigma.sqr()? + self.data_std * self.data_std)?.sqrt()?).recip()?;
+        let mut hidden = x
+            .to_dtype(DType::F32)?
+            .broadcast_mul(&scale)?
+            .reshape((n, c, h, w))?;
+        let embedding = self
+            .embed
+            .forward(&self.embedding.forward(&sigma)?)?
+            .silu()?;
+        for stage in &self.stages {
+            let shift = stage.shift.forward(&embedding)?;
+            hidden = stage.conv.forward_shifted(&hidden, &shift)?.silu()?;
+        }
+        let pooled = hidden.flatten_from(2)?.mean(2)?;
+        self.output.forward(&pooled)
+    }
+
+    fn variables(&self) -> &VarMap {
+        &self.variables
+    }
+
+    fn as_classifier(&self) -> &dyn Classifier {
+        self
+    }
+}
+
+impl Classifier for NoisyCnn {
+    fn classes(&self) -> usize {
+        self.classes
+    }
+
+    fn log_probs(&self, x: &Tensor, sigma: &Tensor) -> candle_core::Result<Tensor> {
+        let logits = self.logits(x, sigma)?;
+        logits
+            .broadcast_sub(&log_sum_exp_keepdim(&logits)?)?
+            .to_dtype(x.dtype())
+    }
+}

@@ -1,0 +1,42 @@
+//! A trial's guidance made ready before it samples: what the guidance trains (a
+//! noise-conditional classifier) is loaded from a folder of its own under the sweep's
+//! `models/`, or trained and saved there, so its training time is not the trial's sampling
+//! time and every trial and later run with the same classifier shares it.
+
+use std::fs;
+use std::io::Write;
+
+use crate::guidance::GuidancePrepare;
+use crate::results::SweepFolder;
+use crate::trial::Trial;
+
+/// Prepares `trial`'s guidance; the error is the message its trial fails with.
+pub(super) fn prepare_guidance(
+    trial: &Trial,
+    folder: &SweepFolder,
+    out: &mut dyn Write,
+) -> Result<(), String> {
+    let models = folder.root.join("models");
+    let kind = trial
+        .resolved
+        .get("guidance")
+        .and_then(|g| g["kind"].as_str())
+        .unwrap_or("none");
+    fs::create_dir_all(&models).map_err(|e| {
+        format!(
+            "preparing the guidance `{kind}` failed: cannot create {}: {e}. Fix: check that \
+             the results folder is writable",
+            models.display()
+        )
+    })?;
+    let mut log = |line: &str| {
+        let _ = writeln!(out, "  guidance: {line}");
+    };
+    trial
+        .guidance
+        .prepare(&mut GuidancePrepare {
+            models: &models,
+            log: &mut log,
+        })
+        .map_err(|message| format!("preparing the guidance `{kind}` failed: {message}"))
+}
