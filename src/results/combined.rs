@@ -118,7 +118,15 @@ pub fn axis_keys(trials: &[FolderTrial], first: &[String]) -> Vec<String> {
         let shown_by_plugin = leaves
             .iter()
             .any(|other| other != leaf && other.ends_with(".kind") && covers(other, leaf));
-        if !shown_by_plugin && !keys.iter().any(|k| covers(k, leaf)) {
+        // A section only some trials have (`distill` when an axis switches it on) differs by
+        // its presence, which that axis shows, when the trials that have it agree.
+        let section = leaf.split('.').next().unwrap_or_default();
+        let present: Vec<&Value> = configs.iter().filter_map(|c| lookup(c, leaf)).collect();
+        let shown_by_section = present.len() < configs.len()
+            && present.windows(2).all(|w| w[0] == w[1])
+            && configs.iter().any(|c| c.get(section).is_none())
+            && keys.iter().any(|k| k.split('.').next() == Some(section));
+        if !shown_by_plugin && !shown_by_section && !keys.iter().any(|k| covers(k, leaf)) {
             keys.push(leaf.clone());
         }
     }

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
 use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use super::error::{write_error, RunError};
 use super::progress::bar;
@@ -20,21 +21,61 @@ pub(super) fn read_history(model_folder: &Path) -> Option<History> {
     serde_json::from_str(&fs::read_to_string(model_folder.join("history.json")).ok()?).ok()
 }
 
-/// Loads the trial's model from its checkpoint, or trains and saves it.
+/// Loads the trial's model from its checkpoint, or trains and saves it; a distilled trial's
+/// model is its last round's student (`super::distill`).
 pub(super) fn obtain_model(
     trial: &Trial,
     folder: &SweepFolder,
     file: &Path,
     out: &mut dyn Write,
 ) -> Result<(Model, History), RunError> {
-    let model = trial
+    if let Some(plan) = &trial.distill {
+        return super::distill::obtain_student(trial, plan, folder, file, out);
+    }
+    obtain_trained(trial, &trial.train_id, &trial.training, folder, file, out)
+}
+
+/// The lock of one model id within this process: `--jobs` groups that need the same model
+/// (a teacher, or a round that several students build on) train it once, the others wait
+/// and load it.
+pub(super) fn model_lock(id: &str) -> Arc<Mutex<()>> {
+    static LOCKS: OnceLock<Mutex<HashMap<String, Arc<Mutex<()>>>>> = OnceLock::new();
+    let mut locks = LOCKS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    locks.entry(id.to_string()).or_default().clone()
+}
+
+/// A fresh model for the trial (weights drawn from its seed).
+pub(super) fn fresh_model(trial: &Trial, file: &Path) -> Result<Model, RunError> {
+    trial
         .new_model(&mut Rng::new(trial.settings.seed, Stream::NetworkInit))
-        .map_err(|e| RunError::Train {
-            file: file.display().to_string(),
-            index: trial.index + 1,
-            label: trial.label.clone(),
-            source: Box::new(e.into()),
-        })?;
+        .map_err(|e| train_failure(trial, file, TrainError::from(e)))
+}
+
+/// The error of a failed training run of the trial's model.
+pub(super) fn train_failure(trial: &Trial, file: &Path, source: TrainError) -> RunError {
+    RunError::Train {
+        file: file.display().to_string(),
+        index: trial.index + 1,
+        label: trial.label.clone(),
+        source: Box::new(source),
+    }
+}
+
+/// The model the trial's `train:` section trains, saved as `id` with the training config
+/// `config`: loaded from its folder when it is complete, else trained (resuming from its
+/// snapshot) and saved.
+pub(super) fn obtain_trained(
+    trial: &Trial,
+    id: &str,
+    config: &serde_json::Value,
+    folder: &SweepFolder,
+    file: &Path,
+    out: &mut dyn Write,
+) -> Result<(Model, History), RunError> {
+    let model = fresh_model(trial, file)?;
     let levels = trial.schedule.loss_levels();
     let Some(variables) = model.network().map(|n| n.variables()) else {
         return Ok((
@@ -45,54 +86,37 @@ pub(super) fn obtain_model(
             },
         ));
     };
-    let model_folder = folder.model(&trial.train_id);
-    let checkpoint = model_folder.join("model.safetensors");
-    if is_complete(&model_folder) {
-        if let Some(history) = read_history(&model_folder) {
-            // Left when a run was killed between saving the model and removing it.
-            let _ = fs::remove_file(snapshot_path(&model_folder));
-            let bytes = fs::read(&checkpoint).map_err(|e| RunError::Checkpoint {
-                path: checkpoint.clone(),
-                message: e.to_string(),
-            })?;
-            let tensors =
-                candle_core::safetensors::load_buffer(&bytes, &trial.device).map_err(|e| {
-                    RunError::Checkpoint {
-                        path: checkpoint.clone(),
-                        message: e.to_string(),
-                    }
-                })?;
-            train::load_variables(variables, &tensors).map_err(|message| RunError::Checkpoint {
-                path: checkpoint.clone(),
-                message,
-            })?;
-            return Ok((model, history));
-        }
+    let model_folder = folder.model(id);
+    let lock = model_lock(id);
+    let _held = lock.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(history) = load_finished(&model, &model_folder, trial)? {
+        return Ok((model, history));
     }
 
     let names: Vec<String> = train::sorted_vars(variables)
         .into_iter()
         .map(|(name, _)| name)
         .collect();
-    let config = trial.training.to_string();
+    let config_text = config.to_string();
     let snapshot_path = snapshot_path(&model_folder);
-    let resume = read_snapshot(&snapshot_path, &names, &config, trial, out);
+    let steps = trial.train.steps;
+    let resume = read_snapshot(
+        &snapshot_path,
+        &names,
+        &config_text,
+        (id, steps),
+        trial,
+        out,
+    );
     let progress = bar(
-        trial.train.steps as u64,
+        steps as u64,
         "  train {msg} [{bar:30}] {pos}/{len} loss {prefix} ({per_sec}, eta {eta})",
     );
-    progress.set_message(trial.train_id.clone());
+    progress.set_message(id.to_string());
     if let Some(snapshot) = &resume {
         progress.set_position(snapshot.progress.step as u64);
     }
-    let mut save = |snapshot: &Snapshot| -> Result<(), String> {
-        let bytes = snapshot.to_bytes(&names, &config)?;
-        crate::crash::point("checkpoint.write");
-        write_atomic(&snapshot_path, &bytes)
-            .map_err(|e| format!("{}: {e}", snapshot_path.display()))?;
-        crate::crash::point("checkpoint.written");
-        Ok(())
-    };
+    let mut save = snapshot_writer(&snapshot_path, &names, &config_text);
     let trained = train::train_resumable(
         &model,
         trial,
@@ -108,34 +132,88 @@ pub(super) fn obtain_model(
         },
     );
     progress.finish_and_clear();
-    let history = match trained {
-        Ok(history) => history,
-        Err(TrainError::Interrupted { step, steps }) => {
-            return Err(RunError::Interrupted {
-                message: format!(
-                    "training of the model {} stopped after step {step} of {steps}; its \
-                     checkpoint is {}",
-                    trial.train_id,
-                    snapshot_path.display()
-                ),
-            })
-        }
-        Err(source) => {
-            return Err(RunError::Train {
-                file: file.display().to_string(),
-                index: trial.index + 1,
-                label: trial.label.clone(),
-                source: Box::new(source),
-            })
-        }
-    };
-    save_model(trial, &model_folder, variables, &history)?;
+    let history =
+        trained.map_err(|e| stopped_or_failed(e, "training", id, &snapshot_path, trial, file))?;
+    save_model((id, config, steps), &model_folder, variables, &history)?;
     Ok((model, history))
+}
+
+/// A training error as the run reports it: a stop on request names the snapshot to resume
+/// from (`what`: "training", "distillation").
+pub(super) fn stopped_or_failed(
+    error: TrainError,
+    what: &str,
+    id: &str,
+    snapshot_path: &Path,
+    trial: &Trial,
+    file: &Path,
+) -> RunError {
+    match error {
+        TrainError::Interrupted { step, steps } => RunError::Interrupted {
+            message: format!(
+                "{what} of the model {id} stopped after step {step} of {steps}; its \
+                 checkpoint is {}",
+                snapshot_path.display()
+            ),
+        },
+        source => train_failure(trial, file, source),
+    }
+}
+
+/// Saves each snapshot atomically to `path`.
+pub(super) fn snapshot_writer<'a>(
+    path: &'a Path,
+    names: &'a [String],
+    config: &'a str,
+) -> impl FnMut(&Snapshot) -> Result<(), String> + 'a {
+    move |snapshot: &Snapshot| -> Result<(), String> {
+        let bytes = snapshot.to_bytes(names, config)?;
+        crate::crash::point("checkpoint.write");
+        write_atomic(path, &bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        crate::crash::point("checkpoint.written");
+        Ok(())
+    }
+}
+
+/// Loads a finished model folder's weights into `model` and returns its history; `None`
+/// when the folder is missing or incomplete.
+pub(super) fn load_finished(
+    model: &Model,
+    model_folder: &Path,
+    trial: &Trial,
+) -> Result<Option<History>, RunError> {
+    let Some(variables) = model.network().map(|n| n.variables()) else {
+        return Ok(None);
+    };
+    if !is_complete(model_folder) {
+        return Ok(None);
+    }
+    let Some(history) = read_history(model_folder) else {
+        return Ok(None);
+    };
+    // Left when a run was killed between saving the model and removing it.
+    let _ = fs::remove_file(snapshot_path(model_folder));
+    let checkpoint = model_folder.join("model.safetensors");
+    let bytes = fs::read(&checkpoint).map_err(|e| RunError::Checkpoint {
+        path: checkpoint.clone(),
+        message: e.to_string(),
+    })?;
+    let tensors = candle_core::safetensors::load_buffer(&bytes, &trial.device).map_err(|e| {
+        RunError::Checkpoint {
+            path: checkpoint.clone(),
+            message: e.to_string(),
+        }
+    })?;
+    train::load_variables(variables, &tensors).map_err(|message| RunError::Checkpoint {
+        path: checkpoint.clone(),
+        message,
+    })?;
+    Ok(Some(history))
 }
 
 /// The training checkpoint of an unfinished model, beside the folder it will have:
 /// `models/<id>.checkpoint.safetensors`, removed once the model is saved.
-fn snapshot_path(model_folder: &Path) -> std::path::PathBuf {
+pub(super) fn snapshot_path(model_folder: &Path) -> std::path::PathBuf {
     let mut name = model_folder.file_name().unwrap_or_default().to_os_string();
     name.push(".checkpoint.safetensors");
     model_folder.with_file_name(name)
@@ -149,16 +227,17 @@ const MODEL_FILES: [&str; 4] = [
     "loss.csv",
 ];
 
-fn is_complete(model_folder: &Path) -> bool {
+pub(super) fn is_complete(model_folder: &Path) -> bool {
     MODEL_FILES.iter().all(|f| model_folder.join(f).is_file())
 }
 
 /// The snapshot to resume from, if one fits this model; one that does not is reported and
 /// training starts over (it is replaced by the next snapshot).
-fn read_snapshot(
+pub(super) fn read_snapshot(
     path: &Path,
     names: &[String],
     config: &str,
+    (id, steps): (&str, usize),
     trial: &Trial,
     out: &mut dyn Write,
 ) -> Option<Snapshot> {
@@ -167,8 +246,8 @@ fn read_snapshot(
         Ok(snapshot) => {
             let _ = writeln!(
                 out,
-                "  resuming the model {} from its checkpoint at step {} of {}",
-                trial.train_id, snapshot.progress.step, trial.train.steps
+                "  resuming the model {id} from its checkpoint at step {} of {steps}",
+                snapshot.progress.step
             );
             Some(snapshot)
         }
@@ -185,8 +264,8 @@ fn read_snapshot(
 
 /// Writes the checkpoint (config in its metadata), the training config and the loss
 /// history into a partial folder, then renames it into place.
-fn save_model(
-    trial: &Trial,
+pub(super) fn save_model(
+    (id, training_config, steps): (&str, &serde_json::Value, usize),
     model_folder: &Path,
     variables: &candle_nn::VarMap,
     history: &History,
@@ -200,11 +279,10 @@ fn save_model(
     ));
     let _ = fs::remove_dir_all(&partial);
     fs::create_dir_all(&partial).map_err(|e| write_error(&partial, e))?;
-    let training_config = &trial.training;
     let metadata = HashMap::from([
         ("config".to_string(), training_config.to_string()),
-        ("model".to_string(), trial.train_id.clone()),
-        ("steps".to_string(), trial.train.steps.to_string()),
+        ("model".to_string(), id.to_string()),
+        ("steps".to_string(), steps.to_string()),
     ]);
     let tensors = train::sorted_vars(variables);
     let bytes = safetensors::serialize(

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 mod adam;
+pub mod distill;
 pub mod inplace;
 mod records;
 mod snapshot;

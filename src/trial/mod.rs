@@ -1,6 +1,7 @@
 //! Trial resolution: every trial of a sweep becomes a fully built, validated object before
 //! the first one runs (plugins constructed, data generated, invariants checked).
 
+mod distill;
 mod limits;
 mod naming;
 mod plan;
@@ -8,6 +9,7 @@ mod settings;
 mod shared;
 mod slots;
 
+pub use distill::{DistillPlan, DistillSettings, RoundModel};
 pub use limits::{duration_text, MAX_BATCH, MAX_ITEMS, MAX_LR, MAX_STEPS};
 pub use naming::{display_value, label_of, short_key, stable_hash};
 pub use plan::plan_summary;
@@ -79,6 +81,8 @@ pub struct Trial {
     pub features_key: String,
     pub training_data: Arc<Samples>,
     pub held_out: Arc<Samples>,
+    /// Progressive distillation: the rounds whose last student this trial samples.
+    pub distill: Option<DistillPlan>,
 }
 
 impl Trial {
@@ -196,6 +200,8 @@ fn resolve(
     let train = TrainSettings::from_raw(&train_raw)?;
     train.validate(&train_raw)?;
     check_train_limits(&train, &train_raw)?;
+    let distill_section = section_dict(&root, "distill", &provenance)?;
+    let distill_raw = RawParams::new("distill", distill_section, &provenance);
 
     // Data: generated once per distinct data config, seed and sizes.
     let (data_plugin, data_raw) =
@@ -316,6 +322,7 @@ fn resolve(
         unreachable!("kind checked")
     };
     let sampler = build_sampler(&sampler_raw)?;
+    let distill_settings = distill::read(&distill_raw, sampler.plugin.grid().steps)?;
 
     let context = GuidanceContext {
         dataset: &dataset,
@@ -427,6 +434,9 @@ fn resolve(
     if !guidance.plugin.neutral() {
         resolved.insert("guidance".into(), guidance_section.clone());
     }
+    if let Some(d) = &distill_settings {
+        resolved.insert("distill".into(), d.resolved());
+    }
     resolved.insert("eval".into(), serde_json::Value::Array(metric_params));
     // Only experiments with feature metrics record the feature space, so the ids of trials
     // without them stay as they were.
@@ -449,7 +459,22 @@ fn resolve(
     ) {
         map.insert("guidance".into(), part);
     }
-    let train_id = format!("{}-{}", network_plugin.name, stable_hash(&training));
+    let mut train_id = format!("{}-{}", network_plugin.name, stable_hash(&training));
+    let (mut sampler, mut distill) = (sampler.plugin, None);
+    if let Some(settings) = distill_settings.filter(|d| d.rounds.count() > 0) {
+        let subject = distill::Subject {
+            network: network_plugin.name,
+            trainable: network.plugin.trainable(),
+            classes: network.plugin.classes(),
+            schedule: schedule.plugin.as_ref(),
+            sampler_raw: &sampler_raw,
+            sampler_kind: sampler_plugin.name,
+        };
+        let plan;
+        (train_id, training, sampler, plan) =
+            distill::plan(settings, &distill_raw, subject, sampler, training)?;
+        distill = Some(plan);
+    }
 
     let assignments: Vec<(String, serde_json::Value)> = spec
         .assignments
@@ -475,13 +500,14 @@ fn resolve(
         weighting: Arc::from(weighting.plugin),
         architecture: Arc::from(network.plugin),
         model_settings,
-        sampler: sampler.plugin,
+        sampler,
         guidance: Arc::from(guidance.plugin),
         metrics,
         features: Arc::from(features.plugin),
         features_key,
         training_data,
         held_out,
+        distill,
     })
 }
 

@@ -43,7 +43,7 @@ pub const PLUGIN_SLOTS: [(&str, Kind); 6] = [
 pub const DEFAULT_GUIDANCE: &str = "none";
 
 /// Keys that are not top-level settings.
-pub(super) const SECTION_KEYS: [&str; 11] = [
+pub(super) const SECTION_KEYS: [&str; 12] = [
     "data",
     "features",
     "schedule",
@@ -52,6 +52,8 @@ pub(super) const SECTION_KEYS: [&str; 11] = [
     "sampler",
     "guidance",
     "train",
+    // Progressive distillation (`crate::trial::DistillSettings`).
+    "distill",
     "eval",
     "sweep",
     // How the sweep is run (local or Slurm); read by the launcher, not part of any trial.
