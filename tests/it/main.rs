@@ -15,6 +15,8 @@ mod config_errors;
 mod conv;
 mod corpus;
 mod device;
+mod distillation;
+mod distillation_runs;
 mod external_sampler;
 mod failures;
 mod features;
