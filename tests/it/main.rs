@@ -24,6 +24,7 @@ mod filesystem;
 mod fuzz;
 mod guidance;
 mod guidance_classifier;
+mod guidance_coverage;
 mod guidance_trained;
 mod history;
 mod image_data;

@@ -1,0 +1,131 @@
+//! `coverage`: density and coverage (Naeem et al. 2020) in the trial's feature space. Both
+//! use balls around the reference points only, each reaching the point's k-th nearest
+//! reference neighbour, so samples far off the data (which inflate k-NN recall by widening
+//! the samples' own balls) cannot make them look diverse:
+//!
+//!   coverage = share of reference points whose ball holds at least one sample (diversity:
+//!              falls when samples collapse onto fewer modes),
+//!   density  = (1 / (k M)) sum over samples of the number of reference balls holding it
+//!              (fidelity; 1 on average for samples from the data, can exceed 1).
+//!
+//! The value is the coverage and detail `density` the density; HIGHER is better for both.
+
+use nalgebra::DMatrix;
+use scorelab::config::{Params, RawParams};
+use scorelab::dataset::Samples;
+use scorelab::metric::{require_finite, Measured, Metric, MetricContext, MetricInput};
+use scorelab::params;
+use scorelab::plugins::metrics::fid::feature_set;
+use scorelab::plugins::metrics::precision_recall::{knn_radii, squared_distances};
+use scorelab::registry::{BuildResult, Builder, Built, Plugin};
+
+params! {
+    /// Parameters of `coverage`.
+    pub struct CoverageParams {
+        /// Each reference point's ball reaches its k-th nearest reference neighbour.
+        k: usize = 5,
+        /// At most this many items of each set are used (the first ones; the cost is quadratic).
+        max_points: usize = 2000,
+    }
+}
+
+fn matrix(points: &Samples) -> DMatrix<f64> {
+    DMatrix::from_row_slice(points.len(), points.dim(), points.as_slice())
+}
+
+/// (coverage, density) of `samples` against `reference` (more than k reference points).
+pub fn coverage_density(samples: &Samples, reference: &Samples, k: usize) -> (f64, f64) {
+    assert_eq!(
+        samples.dim(),
+        reference.dim(),
+        "coverage compares sets of one feature dimension"
+    );
+    let (x, y) = (matrix(samples), matrix(reference));
+    let radii = knn_radii(&y, k);
+    // Rows: reference points; columns: samples.
+    let distances = squared_distances(&y, &x);
+    let mut covered = vec![false; y.nrows()];
+    let mut held = 0usize;
+    for column in distances.column_iter() {
+        for (j, (d, r)) in column.iter().zip(&radii).enumerate() {
+            if d <= r {
+                covered[j] = true;
+                held += 1;
+            }
+        }
+    }
+    let coverage = covered.iter().filter(|c| **c).count() as f64 / y.nrows() as f64;
+    let density = held as f64 / (k * x.nrows()) as f64;
+    (coverage, density)
+}
+
+pub struct Coverage {
+    params: CoverageParams,
+}
+
+impl Metric for Coverage {
+    fn protocol(&self, _input: &MetricInput) -> Vec<(&'static str, String)> {
+        vec![
+            ("k", self.params.k.to_string()),
+            ("max_points", self.params.max_points.to_string()),
+        ]
+    }
+
+    fn compute(&self, input: &MetricInput) -> Result<Measured, String> {
+        let features = feature_set(input, "coverage")?;
+        let x = features.samples.head(self.params.max_points);
+        let y = features.reference.head(self.params.max_points);
+        let k = self.params.k;
+        if x.is_empty() || y.len() <= k {
+            return Err(format!(
+                "`coverage` needs samples and more than k = {k} reference items, got {} and {}. Fix: raise `num_samples` or lower `k`",
+                x.len(),
+                y.len()
+            ));
+        }
+        require_finite(&x, "sample features")?;
+        let (coverage, density) = coverage_density(&x, &y, k);
+        Ok(Measured {
+            value: coverage,
+            details: vec![("density", density)],
+            facts: vec![("points", x.len().min(y.len()).to_string())],
+        })
+    }
+
+    fn uses_features(&self) -> bool {
+        true
+    }
+
+    fn min_samples(&self) -> usize {
+        self.params.k + 1
+    }
+}
+
+fn build(raw: &RawParams, _context: &MetricContext) -> BuildResult<dyn Metric> {
+    let params = CoverageParams::from_raw(raw)?;
+    if params.k == 0 {
+        return Err(raw.invalid("k", "must be at least 1", "set e.g. `k: 5`"));
+    }
+    if params.max_points <= params.k {
+        return Err(raw.invalid(
+            "max_points",
+            format!("must exceed k = {}, not {}", params.k, params.max_points),
+            "set e.g. `max_points: 2000`",
+        ));
+    }
+    Ok(Built::new(
+        Box::new(Coverage {
+            params: params.clone(),
+        }),
+        &params,
+    ))
+}
+
+inventory::submit! {
+    Plugin {
+        name: "coverage",
+        about: "coverage (value: share of reference points with a sample in their k-NN ball) and density (detail), robust to outlying samples; higher is better",
+        params: CoverageParams::docs,
+        build: Builder::Metric(build),
+    }
+}
