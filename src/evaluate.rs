@@ -204,7 +204,13 @@ pub fn evaluate(
     let start = Instant::now();
     let mut rng = Rng::new(trial.settings.seed, Stream::Sampling);
     let n = trial.settings.num_samples;
-    let prior = prior_sample(trial.schedule.as_ref(), n, trial.dataset.dim(), &mut rng);
+    // A latent trial samples latents (decoded below); `identity`'s are the data's own.
+    let latent = trial
+        .latent
+        .active()
+        .then(|| trial.latent.require())
+        .transpose()?;
+    let prior = prior_sample(trial.schedule.as_ref(), n, trial.latent.dim(), &mut rng);
     // The classes of a guidance's own classifier, else those the network conditions on.
     let classes = trial
         .guidance
@@ -235,14 +241,23 @@ pub fn evaluate(
         &mut rng,
         on_step,
     )?;
+    // Classifier-free guidance evaluates the model twice per call.
+    let nfe = counting.calls() * trial.guidance.evaluations_per_call();
+    let mut trace = counting.trace()?;
+    let sample_seconds = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    let out = match latent {
+        Some(prepared) => {
+            trace = decode_trace(prepared, trace, &trial.device)?;
+            prepared.decode(&out)?
+        }
+        None => out,
+    };
+    let decode_seconds = start.elapsed().as_secs_f64();
     let mut samples = Samples::from_tensor(&out)?.reshaped(&shape);
     if let Some(targets) = targets {
         samples = samples.with_labels(targets);
     }
-    // Classifier-free guidance evaluates the model twice per call.
-    let nfe = counting.calls() * trial.guidance.evaluations_per_call();
-    let trace = counting.trace()?;
-    let sample_seconds = start.elapsed().as_secs_f64();
     if let Some(error) = diverged(trial, &samples) {
         return Err(error);
     }
@@ -257,13 +272,20 @@ pub fn evaluate(
     let mut metrics = Vec::new();
     let mut protocols = BTreeMap::new();
     let mut failures = Vec::new();
+    let latent_model = latent.map(|_| DataSpaceOnly {
+        latent: trial.latent.name,
+    });
+    let metric_model: &dyn ScoreModel = match &latent_model {
+        Some(guard) => guard,
+        None => model,
+    };
     for (name, metric) in &trial.metrics {
         let input = MetricInput {
             samples: &samples,
             reference: &trial.held_out,
             dataset: trial.dataset.as_ref(),
             seed: trial.settings.seed,
-            model,
+            model: metric_model,
             schedule: trial.schedule.as_ref(),
             device: &trial.device,
             features: feature_set.as_ref(),
@@ -316,6 +338,19 @@ pub fn evaluate(
             }
         }
     }
+    // Latent trials: the autoencoder's training and the training set's encoding (once per
+    // autoencoder) and the decoding of these samples; sampling plus decoding per sample in
+    // milliseconds.
+    if let Some(prepared) = latent {
+        metrics.push(("autoencoder_s".to_string(), prepared.history.seconds));
+        metrics.push(("encode_s".to_string(), prepared.encode_seconds));
+        metrics.push(("decode_s".to_string(), decode_seconds));
+    }
+    // In a sweep with latent trials, every trial (pixel ones too).
+    if trial.latent.reports_time_per_image() {
+        let per_image = 1000.0 * (sample_seconds + decode_seconds) / n as f64;
+        metrics.push(("sample_ms_per_image".to_string(), per_image));
+    }
     if let (Some(space), Some(_)) = (features, &feature_set) {
         for (fact, value) in space.map.facts() {
             metrics.push((format!("features_{fact}"), value));
@@ -351,4 +386,63 @@ fn with_facts(
         .chain(facts.iter().cloned())
         .map(|(k, v)| (k.to_string(), v))
         .collect()
+}
+
+/// The trace of a latent run, decoded: each traced latent as the image it decodes to.
+fn decode_trace(
+    prepared: &crate::latent::Prepared,
+    trace: Trace,
+    device: &candle_core::Device,
+) -> candle_core::Result<Trace> {
+    if trace.is_empty() {
+        return Ok(trace);
+    }
+    let dim = trace[0].1.len();
+    let values: Vec<f32> = trace
+        .iter()
+        .flat_map(|(_, row)| row.iter().map(|v| *v as f32))
+        .collect();
+    let latents = Tensor::from_vec(values, (trace.len(), dim), device)?;
+    let decoded = Samples::from_tensor(&prepared.decode(&latents)?)?;
+    Ok(trace
+        .iter()
+        .zip(decoded.rows())
+        .map(|((sigma, _), row)| (*sigma, row.to_vec()))
+        .collect())
+}
+
+/// What metrics see as the model of a latent trial: its score model scores latents, so a
+/// metric that evaluates it on data-space points (a likelihood) gets this error instead.
+struct DataSpaceOnly {
+    latent: &'static str,
+}
+
+impl DataSpaceOnly {
+    fn refuse(&self) -> candle_core::Error {
+        candle_core::Error::Msg(format!(
+            "it evaluates the score model on data-space points, but with `latent: {}` the \
+             model scores the autoencoder's latents. Fix: remove it from `eval`, or set \
+             `latent: identity`",
+            self.latent
+        ))
+    }
+}
+
+impl ScoreModel for DataSpaceOnly {
+    fn score(&self, _x: &Tensor, _sigma: &Tensor) -> candle_core::Result<Tensor> {
+        Err(self.refuse())
+    }
+
+    fn denoise(&self, _x: &Tensor, _sigma: &Tensor) -> candle_core::Result<Tensor> {
+        Err(self.refuse())
+    }
+
+    fn score_divergence(
+        &self,
+        _x: &Tensor,
+        _sigma: &Tensor,
+        _probes: &[Tensor],
+    ) -> candle_core::Result<(Tensor, Tensor)> {
+        Err(self.refuse())
+    }
 }

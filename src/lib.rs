@@ -21,6 +21,7 @@ pub mod features;
 pub mod guidance;
 pub mod images;
 pub mod interrupt;
+pub mod latent;
 pub mod metric;
 pub mod network;
 pub mod nn;

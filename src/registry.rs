@@ -9,6 +9,7 @@ use crate::config::{ConfigError, ParamDoc, RawParams};
 use crate::dataset::Dataset;
 use crate::features::{FeatureExtractor, FeaturesContext};
 use crate::guidance::{Guidance, GuidanceContext};
+use crate::latent::{Latent, LatentContext};
 use crate::metric::{Metric, MetricContext};
 use crate::network::{Architecture, NetworkContext};
 use crate::sampler::Sampler;
@@ -26,10 +27,11 @@ pub enum Kind {
     Metric,
     Features,
     Guidance,
+    Latent,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Dataset,
         Kind::Schedule,
         Kind::Weighting,
@@ -38,6 +40,7 @@ impl Kind {
         Kind::Metric,
         Kind::Features,
         Kind::Guidance,
+        Kind::Latent,
     ];
 
     /// The word used on the command line (`runner plugins sampler`).
@@ -51,6 +54,7 @@ impl Kind {
             Kind::Metric => "metric",
             Kind::Features => "features",
             Kind::Guidance => "guidance",
+            Kind::Latent => "latent",
         }
     }
 
@@ -64,6 +68,7 @@ impl Kind {
             Kind::Metric => "metrics",
             Kind::Features => "features",
             Kind::Guidance => "guidance",
+            Kind::Latent => "latents",
         }
     }
 
@@ -130,6 +135,7 @@ pub enum Builder {
     Metric(fn(&RawParams, &MetricContext) -> BuildResult<dyn Metric>),
     Features(fn(&RawParams, &FeaturesContext) -> BuildResult<dyn FeatureExtractor>),
     Guidance(fn(&RawParams, &GuidanceContext) -> BuildResult<dyn Guidance>),
+    Latent(fn(&RawParams, &LatentContext) -> BuildResult<dyn Latent>),
 }
 
 impl Builder {
@@ -143,6 +149,7 @@ impl Builder {
             Builder::Metric(_) => Kind::Metric,
             Builder::Features(_) => Kind::Features,
             Builder::Guidance(_) => Kind::Guidance,
+            Builder::Latent(_) => Kind::Latent,
         }
     }
 }

@@ -85,7 +85,10 @@ impl<'a> GroupRunner<'a> {
         stop_if_interrupted(&self.rows)?;
         let first = &trials[pending[0]];
         // A training failure fails every trial of the group, and only them.
-        let obtained = match data_error(first) {
+        // A latent trial's autoencoder is trained (or loaded) before its diffusion model.
+        let setup = data_error(first)
+            .or_else(|| super::autoencoder::prepare_group(trials, &pending, folder, out).err());
+        let obtained = match setup {
             Some(message) => Err(message),
             None => match obtain_model(first, folder, file, out) {
                 Ok(model) => Ok(model),

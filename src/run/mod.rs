@@ -2,6 +2,7 @@
 //! sample and score each trial, and write results. Finished trials are found by their
 //! stable ids and skipped, so an interrupted sweep resumes where it stopped.
 
+pub mod autoencoder;
 mod distill;
 mod error;
 mod group;

@@ -12,13 +12,14 @@ use crate::registry::{self, Kind};
 /// The plugin slots of an experiment file and their kinds: `crate::trial::PLUGIN_SLOTS` and
 /// `features`. Kept here because the trial module builds on this one (a test holds the two
 /// tables equal).
-const SLOTS: [(&str, Kind); 7] = [
+const SLOTS: [(&str, Kind); 8] = [
     ("data", Kind::Dataset),
     ("schedule", Kind::Schedule),
     ("weighting", Kind::Weighting),
     ("network", Kind::Network),
     ("sampler", Kind::Sampler),
     ("guidance", Kind::Guidance),
+    ("latent", Kind::Latent),
     ("features", Kind::Features),
 ];
 

@@ -190,8 +190,13 @@ pub fn train_resumable(
 ) -> Result<History, TrainError> {
     let start = Instant::now();
     let (schedule, weighting) = (trial.schedule.as_ref(), trial.weighting.as_ref());
+    // A latent trial trains on its encoded, scaled training set.
+    let latents = match trial.latent.active() {
+        true => Some(trial.latent.require()?.training_latents.clone()),
+        false => None,
+    };
     let (data, settings, seed, device) = (
-        trial.training_data.as_ref(),
+        latents.as_deref().unwrap_or(&trial.training_data),
         &trial.train,
         trial.settings.seed,
         &trial.device,

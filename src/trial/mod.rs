@@ -2,6 +2,7 @@
 //! the first one runs (plugins constructed, data generated, invariants checked).
 
 mod distill;
+mod latent;
 mod limits;
 mod naming;
 mod plan;
@@ -10,6 +11,7 @@ mod shared;
 mod slots;
 
 pub use distill::{DistillPlan, DistillSettings, RoundModel};
+pub use latent::DEFAULT_LATENT;
 pub use limits::{duration_text, MAX_BATCH, MAX_ITEMS, MAX_LR, MAX_STEPS};
 pub use naming::{display_value, label_of, short_key, stable_hash};
 pub use plan::plan_summary;
@@ -41,7 +43,7 @@ use crate::parameterisation::{Model, ModelSettings};
 use crate::registry::{self, Builder, Kind};
 use crate::rng::Rng;
 use crate::sampler::Sampler;
-use crate::schedule::{Schedule, ScheduleContext};
+use crate::schedule::Schedule;
 use crate::sweep::{Experiment, TrialSpec};
 use crate::train::TrainSettings;
 use crate::weighting::Weighting;
@@ -74,6 +76,8 @@ pub struct Trial {
     /// How sampling is guided toward a class (the `guidance:` slot; default `none`), and
     /// whether training drops labels for it.
     pub guidance: Arc<dyn Guidance>,
+    /// The latent space diffusion runs in (the `latent:` slot; default `identity`: the data).
+    pub latent: Arc<crate::latent::LatentSpace>,
     pub metrics: Vec<(String, Box<dyn Metric>)>,
     /// The feature space of FID-style metrics (the `features:` slot; default `raw`).
     pub features: Arc<dyn FeatureExtractor>,
@@ -133,6 +137,7 @@ pub fn resolve_with_stats(
         }
     }
     check_threads(experiment, &trials[0].settings)?;
+    latent::report_times(&trials);
     let stats = data_cache.stats(trials.len(), start.elapsed());
     Ok((trials, stats))
 }
@@ -237,12 +242,20 @@ fn resolve(
     let Builder::Schedule(build_schedule) = schedule_plugin.build else {
         unreachable!("kind checked")
     };
-    let schedule = build_schedule(
-        &schedule_raw,
-        &ScheduleContext {
-            training_data: &training_data,
-        },
+    let data_section = with_kind(data_plugin.name, data_params.clone());
+    let id_parts = (settings.seed, train.train_size, device.name);
+    let latent = latent::latent_slot(
+        experiment,
+        &spec,
+        &root,
+        &provenance,
+        &dataset.shape(),
+        &data_section,
+        id_parts,
     )?;
+    let schedule_slot = (schedule_plugin.name, &schedule_raw);
+    let schedule =
+        latent::build_schedule(build_schedule, schedule_slot, &training_data, &latent)?;
 
     let (weighting_plugin, weighting_raw) = plugin_slot(
         experiment,
@@ -280,8 +293,8 @@ fn resolve(
     let network = build_network(
         &network_raw,
         &NetworkContext {
-            dim: dataset.dim(),
-            shape: &dataset.shape(),
+            dim: latent.space.dim(),
+            shape: &latent.space.shape,
             classes: dataset.classes(),
             dataset: &dataset,
         },
@@ -339,6 +352,8 @@ fn resolve(
         network_trainable: network.plugin.trainable(),
     };
     let (guidance_name, guidance) = guidance_slot(experiment, &spec, &root, &provenance, &context)?;
+    let network_facts = (network_plugin.name, network.plugin.trainable());
+    latent::check(&latent, network_facts, (guidance_name, guidance.plugin.as_ref()))?;
 
     let mut metrics = Vec::new();
     let mut metric_params = Vec::new();
@@ -434,6 +449,9 @@ fn resolve(
     if !guidance.plugin.neutral() {
         resolved.insert("guidance".into(), guidance_section.clone());
     }
+    if let Some(section) = latent.section {
+        resolved.insert("latent".into(), section);
+    }
     if let Some(d) = &distill_settings {
         resolved.insert("distill".into(), d.resolved());
     }
@@ -502,6 +520,7 @@ fn resolve(
         model_settings,
         sampler,
         guidance: Arc::from(guidance.plugin),
+        latent: Arc::new(latent.space),
         metrics,
         features: Arc::from(features.plugin),
         features_key,

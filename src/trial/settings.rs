@@ -29,21 +29,23 @@ params! {
 }
 
 /// The plugin slots of an experiment file and their kinds (`features`, optional, is read
-/// with the metrics that use it). `guidance` is optional: absent, it is `none`.
-pub const PLUGIN_SLOTS: [(&str, Kind); 6] = [
+/// with the metrics that use it). `guidance` and `latent` are optional: absent, they are
+/// `none` and `identity`.
+pub const PLUGIN_SLOTS: [(&str, Kind); 7] = [
     ("data", Kind::Dataset),
     ("schedule", Kind::Schedule),
     ("weighting", Kind::Weighting),
     ("network", Kind::Network),
     ("sampler", Kind::Sampler),
     ("guidance", Kind::Guidance),
+    ("latent", Kind::Latent),
 ];
 
 /// The guidance an experiment without a `guidance:` section gets.
 pub const DEFAULT_GUIDANCE: &str = "none";
 
 /// Keys that are not top-level settings.
-pub(super) const SECTION_KEYS: [&str; 12] = [
+pub(super) const SECTION_KEYS: [&str; 13] = [
     "data",
     "features",
     "schedule",
@@ -51,6 +53,7 @@ pub(super) const SECTION_KEYS: [&str; 12] = [
     "network",
     "sampler",
     "guidance",
+    "latent",
     "train",
     // Progressive distillation (`crate::trial::DistillSettings`).
     "distill",
@@ -61,7 +64,7 @@ pub(super) const SECTION_KEYS: [&str; 12] = [
 ];
 
 /// Keys whose values decide the trained model: trials that agree on them share one.
-pub const TRAINING_KEYS: [&str; 7] = [
+pub const TRAINING_KEYS: [&str; 8] = [
     "seed",
     "device",
     "data",
@@ -69,4 +72,6 @@ pub const TRAINING_KEYS: [&str; 7] = [
     "weighting",
     "network",
     "train",
+    // Recorded only when not `identity`.
+    "latent",
 ];

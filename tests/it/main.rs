@@ -36,6 +36,8 @@ mod jobs;
 mod kernels;
 mod kill;
 mod langevin;
+mod latent;
+mod latent_runs;
 mod likelihood;
 mod locking;
 mod metrics;

@@ -1,0 +1,371 @@
+//! Latent diffusion: the experiment's `latent:` slot (default `identity`). A latent plugin
+//! is an autoencoder (a convolutional VAE for images, an MLP VAE for points); the engine
+//! trains it first on the training set (MSE reconstruction plus a small KL term, with a
+//! reparameterised Gaussian posterior), encodes the training set to the posterior means,
+//! scales them to unit variance (latent diffusion's `scale_by_std`), trains the diffusion
+//! network on those latents, samples in latent space and decodes the samples before any
+//! metric sees them. `identity` changes nothing and is not recorded, so a trial with it has
+//! the id and numbers of a trial without a `latent:` section.
+//!
+//! Training latents are the posterior means, not posterior samples: they are a deterministic
+//! function of the data (no draw to seed or store), and with the small KL weights used here
+//! the posterior's standard deviation is small against the spread of the means, so a sample
+//! would mostly add noise the decoder has learnt to ignore.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarMap;
+use serde::{Deserialize, Serialize};
+
+use crate::dataset::Samples;
+use crate::rng::{Rng, Stream};
+use crate::train::{sorted_vars, Adam, AdamParams};
+
+/// Added to the experiment's seed for the autoencoder's random streams, so they are not
+/// those of the diffusion network (same stream names, another key).
+pub const SEED_OFFSET: u64 = 0x6c61_7465_6e74;
+
+/// Rows per batch when encoding or decoding a whole set.
+const CHUNK: usize = 256;
+
+/// What a latent plugin may check when it is built.
+pub struct LatentContext<'a> {
+    /// One data item's shape: `[dim]` for points, `[C, H, W]` for images.
+    pub shape: &'a [usize],
+}
+
+/// How the engine trains an autoencoder (the plugin's parameters).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AutoencoderTraining {
+    pub steps: usize,
+    pub batch_size: usize,
+    pub lr: f64,
+    /// beta: the loss is MSE + beta · KL / D per example (D the data's dimension).
+    pub kl_weight: f64,
+}
+
+/// A latent autoencoder as configured.
+pub trait Latent: Send + Sync {
+    /// True when it changes nothing (`identity`): the trial diffuses on the data itself and
+    /// records no `latent` section.
+    fn neutral(&self) -> bool {
+        false
+    }
+
+    /// One latent's shape (`[C, H, W]` or `[dim]`).
+    fn shape(&self) -> Vec<usize>;
+
+    fn training(&self) -> AutoencoderTraining;
+
+    /// A fresh autoencoder with seeded initial weights.
+    fn instantiate(
+        &self,
+        device: &Device,
+        rng: &mut Rng,
+    ) -> candle_core::Result<Box<dyn Autoencoder>>;
+}
+
+/// An autoencoder on flat rows: data (n, D) to latents (n, L) and back.
+pub trait Autoencoder: Send + Sync {
+    /// The posterior's mean and log-variance, each (n, L), of every row of `x` (n, D).
+    fn encode(&self, x: &Tensor) -> candle_core::Result<(Tensor, Tensor)>;
+
+    /// Reconstructions (n, D) of latents `z` (n, L).
+    fn decode(&self, z: &Tensor) -> candle_core::Result<Tensor>;
+
+    fn variables(&self) -> &VarMap;
+}
+
+/// The autoencoder's training record: reconstruction MSE and KL (per latent coordinate
+/// summed, per example averaged) over each logging window.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AutoencoderHistory {
+    pub steps: Vec<usize>,
+    pub recon: Vec<f64>,
+    pub kl: Vec<f64>,
+    pub seconds: f64,
+}
+
+/// A trained autoencoder with what the diffusion needs from it.
+pub struct Prepared {
+    pub autoencoder: Box<dyn Autoencoder>,
+    /// 1 / std of the encoded training latents: diffusion sees latents times this.
+    pub scale: f64,
+    /// The training set encoded (posterior means) and scaled, with the data's labels.
+    pub training_latents: Arc<Samples>,
+    /// Seconds it took to encode the training set.
+    pub encode_seconds: f64,
+    pub history: AutoencoderHistory,
+}
+
+/// A trial's latent space: the plugin, where its autoencoder is kept, and (once the runner
+/// has trained or loaded it) the autoencoder itself.
+pub struct LatentSpace {
+    pub name: &'static str,
+    pub plugin: Arc<dyn Latent>,
+    /// The autoencoder's folder under `models/`: `latent-<kind>-<hash of config>`.
+    pub id: String,
+    /// What decides the autoencoder: the data, seed, training-set size, device and the
+    /// resolved `latent` section.
+    pub config: serde_json::Value,
+    /// One latent's shape (the data's own for `identity`).
+    pub shape: Vec<usize>,
+    prepared: OnceLock<Arc<Prepared>>,
+    /// Whether the trial reports its sampling time per image (every trial of a sweep that
+    /// has a latent trial, so pixel and latent trials compare in one column).
+    per_image: AtomicBool,
+}
+
+impl LatentSpace {
+    pub fn new(
+        name: &'static str,
+        plugin: Arc<dyn Latent>,
+        id: String,
+        config: serde_json::Value,
+        shape: Vec<usize>,
+    ) -> Self {
+        LatentSpace {
+            name,
+            plugin,
+            id,
+            config,
+            shape,
+            prepared: OnceLock::new(),
+            per_image: AtomicBool::new(false),
+        }
+    }
+
+    /// Asks the trial to report `sample_ms_per_image`.
+    pub fn report_time_per_image(&self) {
+        self.per_image.store(true, Ordering::Relaxed);
+    }
+
+    pub fn reports_time_per_image(&self) -> bool {
+        self.active() || self.per_image.load(Ordering::Relaxed)
+    }
+
+    /// Whether the diffusion runs in a latent space (not `identity`).
+    pub fn active(&self) -> bool {
+        !self.plugin.neutral()
+    }
+
+    pub fn dim(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// The trained autoencoder, once the runner has set it.
+    pub fn prepared(&self) -> Option<&Arc<Prepared>> {
+        self.prepared.get()
+    }
+
+    /// Sets the trained autoencoder (a second call keeps the first).
+    pub fn set_prepared(&self, prepared: Arc<Prepared>) {
+        let _ = self.prepared.set(prepared);
+    }
+
+    /// The trained autoencoder, or an error saying the runner did not prepare it.
+    pub fn require(&self) -> candle_core::Result<&Arc<Prepared>> {
+        match self.prepared() {
+            Some(prepared) => Ok(prepared),
+            None => candle_core::bail!(
+                "the `{}` autoencoder {} has not been trained or loaded: prepare it first \
+                 (scorelab::run::autoencoder::prepare, which the runner calls)",
+                self.name,
+                self.id
+            ),
+        }
+    }
+}
+
+/// Trains `autoencoder` on `data` in place: batches drawn with replacement, the
+/// reparameterised posterior sample z = mu + exp(logvar / 2) · eps, loss
+/// MSE(decode(z), x) + beta · KL(q(z|x) || N(0, I)) / D, Adam. `on_log(step, steps, mse)`
+/// is called at every record (50 per run).
+pub fn train_autoencoder(
+    autoencoder: &dyn Autoencoder,
+    data: &Samples,
+    settings: &AutoencoderTraining,
+    seed: u64,
+    device: &Device,
+    on_log: &mut dyn FnMut(usize, usize, f64),
+) -> candle_core::Result<AutoencoderHistory> {
+    let start = Instant::now();
+    let vars: Vec<_> = sorted_vars(autoencoder.variables())
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect();
+    let mut adam = Adam::new(vars, AdamParams::with_lr(settings.lr))?;
+    let mut rng = Rng::new(seed.wrapping_add(SEED_OFFSET), Stream::TrainingNoise);
+    let dim = data.dim() as f64;
+    let log_every = (settings.steps / 50).max(1);
+    let mut history = AutoencoderHistory::default();
+    let (mut recon_sum, mut kl_sum, mut count) = (0.0, 0.0, 0usize);
+    for step in 1..=settings.steps {
+        let indices: Vec<usize> = (0..settings.batch_size)
+            .map(|_| rng.below(data.len()))
+            .collect();
+        let x = data.gather(&indices).to_tensor(device)?;
+        let (mean, log_var) = autoencoder.encode(&x)?;
+        let log_var = log_var.clamp(-30f32, 20f32)?;
+        let (n, latent) = mean.dims2()?;
+        let eps = Tensor::from_vec(rng.normal_f32(n * latent), (n, latent), device)?;
+        let z = mean.add(&(log_var.affine(0.5, 0.0)?.exp()?.mul(&eps)?))?;
+        let recon = autoencoder.decode(&z)?.sub(&x)?.sqr()?.mean_all()?;
+        // KL(N(mu, s^2) || N(0, 1)) summed over latent coordinates, averaged over the batch.
+        let kl = ((mean.sqr()? + log_var.exp()?)? - log_var)?
+            .affine(0.5, -0.5)?
+            .sum(1)?
+            .mean_all()?;
+        let loss = recon.add(&kl.affine(settings.kl_weight / dim, 0.0)?)?;
+        adam.backward_step(&loss)?;
+        let (r, k) = (
+            recon.to_dtype(DType::F64)?.to_scalar::<f64>()?,
+            kl.to_dtype(DType::F64)?.to_scalar::<f64>()?,
+        );
+        if !(r.is_finite() && k.is_finite()) {
+            candle_core::bail!(
+                "autoencoder training diverged: the loss became non-finite at step {step} \
+                 (reconstruction {r}, KL {k}). Fix: lower `latent.lr` (now {}) or \
+                 `latent.kl_weight` (now {})",
+                settings.lr,
+                settings.kl_weight
+            );
+        }
+        (recon_sum, kl_sum, count) = (recon_sum + r, kl_sum + k, count + 1);
+        if step % log_every == 0 || step == settings.steps {
+            let mse = recon_sum / count as f64;
+            history.steps.push(step);
+            history.recon.push(mse);
+            history.kl.push(kl_sum / count as f64);
+            on_log(step, settings.steps, mse);
+            (recon_sum, kl_sum, count) = (0.0, 0.0, 0);
+        }
+    }
+    history.seconds = start.elapsed().as_secs_f64();
+    Ok(history)
+}
+
+/// The posterior means of every item of `data`, (n · L) values in row order, in batches.
+pub fn encode_means(
+    autoencoder: &dyn Autoencoder,
+    data: &Samples,
+    device: &Device,
+) -> candle_core::Result<Vec<f32>> {
+    let mut values = Vec::new();
+    for first in (0..data.len()).step_by(CHUNK) {
+        let indices: Vec<usize> = (first..(first + CHUNK).min(data.len())).collect();
+        let (mean, _) = autoencoder.encode(&data.gather(&indices).to_tensor(device)?)?;
+        values.extend(mean.detach().flatten_all()?.to_vec1::<f32>()?);
+    }
+    Ok(values)
+}
+
+/// 1 / the standard deviation of all values (population, about their mean): the factor
+/// that gives the encoded training set unit variance.
+pub fn unit_variance_scale(values: &[f32]) -> f64 {
+    let n = values.len().max(1) as f64;
+    let mean = values.iter().map(|v| *v as f64).sum::<f64>() / n;
+    let variance = values
+        .iter()
+        .map(|v| (*v as f64 - mean).powi(2))
+        .sum::<f64>()
+        / n;
+    1.0 / variance.sqrt().max(1e-12)
+}
+
+/// Latents (means, unscaled) times `scale`, rounded to f32 (what the network trains on, so
+/// the set is the same whether freshly encoded or read back from disk), with `data`'s labels.
+pub fn scaled_latents(means: &[f32], scale: f64, shape: &[usize], data: &Samples) -> Samples {
+    let values = means
+        .iter()
+        .map(|v| ((*v as f64) * scale) as f32 as f64)
+        .collect();
+    let latents = Samples::with_shape(shape, values);
+    match data.labels() {
+        Some(labels) => latents.with_labels(labels.to_vec()),
+        None => latents,
+    }
+}
+
+/// Trains a fresh autoencoder of `space` on `data` and encodes it: the prepared latent space.
+pub fn train_and_encode(
+    space: &LatentSpace,
+    data: &Samples,
+    seed: u64,
+    device: &Device,
+    on_log: &mut dyn FnMut(usize, usize, f64),
+) -> candle_core::Result<Prepared> {
+    let mut init = Rng::new(seed.wrapping_add(SEED_OFFSET), Stream::NetworkInit);
+    let autoencoder = space.plugin.instantiate(device, &mut init)?;
+    let history = train_autoencoder(
+        autoencoder.as_ref(),
+        data,
+        &space.plugin.training(),
+        seed,
+        device,
+        on_log,
+    )?;
+    let start = Instant::now();
+    let means = encode_means(autoencoder.as_ref(), data, device)?;
+    let encode_seconds = start.elapsed().as_secs_f64();
+    let scale = unit_variance_scale(&means);
+    Ok(Prepared {
+        training_latents: Arc::new(scaled_latents(&means, scale, &space.shape, data)),
+        autoencoder,
+        scale,
+        encode_seconds,
+        history,
+    })
+}
+
+impl Prepared {
+    /// Data-space items (n, D) of scaled latents `z` (n, L): decode(z / scale), in batches.
+    pub fn decode(&self, z: &Tensor) -> candle_core::Result<Tensor> {
+        let n = z.dim(0)?;
+        let mut parts = Vec::new();
+        for first in (0..n).step_by(CHUNK) {
+            let rows = z.narrow(0, first, CHUNK.min(n - first))?;
+            let decoded = self.autoencoder.decode(&(rows / self.scale)?)?;
+            parts.push(decoded.detach());
+        }
+        Tensor::cat(&parts, 0)
+    }
+}
+
+impl AutoencoderTraining {
+    /// Refuses training settings outside their range (keys `steps`, `batch_size`, `lr`,
+    /// `kl_weight` under `raw`).
+    pub fn check(&self, raw: &crate::config::RawParams) -> Result<(), crate::config::ConfigError> {
+        raw.check_within(
+            "steps",
+            self.steps as f64,
+            (1.0, crate::trial::MAX_STEPS as f64),
+            "autoencoder training steps",
+            "set e.g. `steps: 2000`",
+        )?;
+        raw.check_within(
+            "batch_size",
+            self.batch_size as f64,
+            (1.0, crate::trial::MAX_BATCH as f64),
+            "examples per step",
+            "set e.g. `batch_size: 64`",
+        )?;
+        raw.check_within(
+            "lr",
+            self.lr,
+            (1e-12, crate::trial::MAX_LR),
+            "Adam's learning rate",
+            "set e.g. `lr: 0.002`",
+        )?;
+        raw.check_within(
+            "kl_weight",
+            self.kl_weight,
+            (0.0, 1e6),
+            "the KL term's weight beta",
+            "set e.g. `kl_weight: 0.0001`",
+        )
+    }
+}

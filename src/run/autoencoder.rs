@@ -1,0 +1,260 @@
+//! Latent autoencoders on disk, trained before the diffusion model that needs them:
+//! `models/latent-<kind>-<hash>/` (the hash of the data, seed, training-set size, device and
+//! the `latent` section) holds the weights (`autoencoder.safetensors`, config in its
+//! metadata), the scaled training latents (`latents.safetensors`), the scale, timings and
+//! reconstruction history (`autoencoder.json`) and the loss table (`loss.csv`). It is
+//! assembled in a partial folder and renamed into place; a complete one is loaded, so every
+//! trial and model that shares it, in this run or a later one, trains it once.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use candle_core::{Device, Tensor};
+use polars::prelude::{Column, DataFrame};
+use serde::{Deserialize, Serialize};
+
+use super::progress::bar;
+use crate::dataset::Samples;
+use crate::latent::{self, AutoencoderHistory, LatentSpace, Prepared};
+use crate::results::store::{write_json, write_yaml};
+use crate::results::{table, write_atomic, SweepFolder};
+use crate::rng::{Rng, Stream};
+use crate::train;
+use crate::trial::Trial;
+
+/// Files a finished autoencoder folder holds; one without all of them is trained again.
+const FILES: [&str; 5] = [
+    "autoencoder.safetensors",
+    "latents.safetensors",
+    "autoencoder.json",
+    "config.yaml",
+    "loss.csv",
+];
+
+/// What `autoencoder.json` holds besides the weights.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Record {
+    id: String,
+    /// 1 / std of the encoded training latents.
+    scale: f64,
+    /// One latent's shape.
+    shape: Vec<usize>,
+    /// Seconds it took to encode the training set when the autoencoder was trained.
+    encode_seconds: f64,
+    history: AutoencoderHistory,
+}
+
+/// Trains or loads the autoencoder of the group's trials (`members`, indices into `trials`)
+/// and hands it to each of them that shares it. Nothing to do for `identity`.
+pub(super) fn prepare_group(
+    trials: &[Trial],
+    members: &[usize],
+    folder: &SweepFolder,
+    out: &mut dyn Write,
+) -> Result<(), String> {
+    let Some(first) = members.first().map(|&i| &trials[i]) else {
+        return Ok(());
+    };
+    if !first.latent.active() {
+        return Ok(());
+    }
+    let dir = folder.model(&first.latent.id);
+    let models = dir.parent().unwrap_or(&dir).to_path_buf();
+    prepare(first, &models, out)?;
+    let prepared = first.latent.prepared().cloned();
+    for &i in members {
+        if let (Some(p), true) = (&prepared, trials[i].latent.id == first.latent.id) {
+            trials[i].latent.set_prepared(p.clone());
+        }
+    }
+    Ok(())
+}
+
+/// Trains the trial's autoencoder into `models/<latent id>/`, or loads it from there when
+/// complete, and sets it on the trial's latent space. Errors say what failed and where.
+pub fn prepare(trial: &Trial, models: &Path, out: &mut dyn Write) -> Result<(), String> {
+    let space = trial.latent.as_ref();
+    if !space.active() || space.prepared().is_some() {
+        return Ok(());
+    }
+    let dir = models.join(&space.id);
+    let complete = FILES.iter().all(|f| dir.join(f).is_file());
+    if complete {
+        match load(space, &dir, &trial.training_data, &trial.device) {
+            Ok(prepared) => {
+                let _ = writeln!(out, "  autoencoder {}: loaded", space.id);
+                space.set_prepared(Arc::new(prepared));
+                return Ok(());
+            }
+            Err(message) => {
+                let _ = writeln!(
+                    out,
+                    "  ignoring the autoencoder {} ({message}); training it again",
+                    dir.display()
+                );
+            }
+        }
+    }
+    let steps = space.plugin.training().steps as u64;
+    let progress = bar(
+        steps,
+        "  autoencoder {msg} [{bar:30}] {pos}/{len} mse {prefix} ({per_sec}, eta {eta})",
+    );
+    progress.set_message(space.id.clone());
+    let trained = latent::train_and_encode(
+        space,
+        &trial.training_data,
+        trial.settings.seed,
+        &trial.device,
+        &mut |step, _, mse| {
+            progress.set_position(step as u64);
+            progress.set_prefix(format!("{mse:.5}"));
+        },
+    );
+    progress.finish_and_clear();
+    let prepared = trained.map_err(|e| {
+        format!(
+            "training the autoencoder {} (`latent: {}`) failed: {e}",
+            space.id, space.name
+        )
+    })?;
+    save(space, &dir, &prepared).map_err(|e| format!("saving {}: {e}", dir.display()))?;
+    let last = prepared.history.recon.last().copied().unwrap_or(f64::NAN);
+    let _ = writeln!(
+        out,
+        "  autoencoder {}: trained in {:.1} s (reconstruction MSE {last:.5}, latent scale {:.4})",
+        space.id, prepared.history.seconds, prepared.scale
+    );
+    space.set_prepared(Arc::new(prepared));
+    Ok(())
+}
+
+fn save(space: &LatentSpace, dir: &Path, prepared: &Prepared) -> Result<(), String> {
+    let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("latent");
+    // Named for this process and call: `--jobs` groups that share an autoencoder may train
+    // it at once (the last rename wins; both folders hold the same weights).
+    static SAVES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = SAVES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let partial = dir.with_file_name(format!(".partial-{name}-{}-{call}", std::process::id()));
+    let _ = fs::remove_dir_all(&partial);
+    fs::create_dir_all(&partial).map_err(|e| e.to_string())?;
+    let metadata = HashMap::from([
+        ("config".to_string(), space.config.to_string()),
+        ("autoencoder".to_string(), space.id.clone()),
+    ]);
+    let vars = train::sorted_vars(prepared.autoencoder.variables());
+    let weights = safetensors::serialize(
+        vars.iter()
+            .map(|(name, var)| (name.clone(), var.as_tensor())),
+        Some(metadata),
+    )
+    .map_err(|e| e.to_string())?;
+    write_atomic(&partial.join("autoencoder.safetensors"), &weights).map_err(|e| e.to_string())?;
+    let latents = &prepared.training_latents;
+    let values: Vec<f32> = latents.as_slice().iter().map(|v| *v as f32).collect();
+    let tensor = Tensor::from_vec(values, (latents.len(), latents.dim()), &Device::Cpu)
+        .map_err(|e| e.to_string())?;
+    let bytes = safetensors::serialize([("latents", &tensor)], None).map_err(|e| e.to_string())?;
+    write_atomic(&partial.join("latents.safetensors"), &bytes).map_err(|e| e.to_string())?;
+    let record = Record {
+        id: space.id.clone(),
+        scale: prepared.scale,
+        shape: space.shape.clone(),
+        encode_seconds: prepared.encode_seconds,
+        history: prepared.history.clone(),
+    };
+    write_json(&partial.join("autoencoder.json"), &record).map_err(|e| e.to_string())?;
+    write_yaml(&partial.join("config.yaml"), &space.config).map_err(|e| e.to_string())?;
+    let history = &prepared.history;
+    let frame = DataFrame::new(
+        history.steps.len(),
+        vec![
+            Column::new(
+                "step".into(),
+                history.steps.iter().map(|s| *s as u64).collect::<Vec<_>>(),
+            ),
+            Column::new("recon_mse".into(), history.recon.clone()),
+            Column::new("kl".into(), history.kl.clone()),
+        ],
+    );
+    table::write_csv(frame, &partial.join("loss.csv"))?;
+    let _ = fs::remove_dir_all(dir);
+    match fs::rename(&partial, dir) {
+        // Another job put the same autoencoder there in between.
+        Err(_) if FILES.iter().all(|f| dir.join(f).is_file()) => {
+            let _ = fs::remove_dir_all(&partial);
+            Ok(())
+        }
+        other => other.map_err(|e| e.to_string()),
+    }
+}
+
+fn load(
+    space: &LatentSpace,
+    dir: &Path,
+    data: &Samples,
+    device: &Device,
+) -> Result<Prepared, String> {
+    let record: Record = serde_json::from_str(
+        &fs::read_to_string(dir.join("autoencoder.json")).map_err(|e| e.to_string())?,
+    )
+    .map_err(|e| format!("autoencoder.json: {e}"))?;
+    if record.shape != space.shape {
+        return Err(format!(
+            "its latents have shape {:?}, not {:?}",
+            record.shape, space.shape
+        ));
+    }
+    let read = |file: &str| -> Result<HashMap<String, Tensor>, String> {
+        let bytes = fs::read(dir.join(file)).map_err(|e| format!("{file}: {e}"))?;
+        candle_core::safetensors::load_buffer(&bytes, device).map_err(|e| format!("{file}: {e}"))
+    };
+    // Initial weights drawn as in training, then overwritten by the saved ones.
+    let mut init = Rng::new(
+        trial_seed(space).wrapping_add(latent::SEED_OFFSET),
+        Stream::NetworkInit,
+    );
+    let autoencoder = space
+        .plugin
+        .instantiate(device, &mut init)
+        .map_err(|e| e.to_string())?;
+    train::load_variables(autoencoder.variables(), &read("autoencoder.safetensors")?)?;
+    let latents = read("latents.safetensors")?;
+    let Some(latents) = latents.get("latents") else {
+        return Err("latents.safetensors has no tensor `latents`".to_string());
+    };
+    let values: Vec<f64> = latents
+        .flatten_all()
+        .and_then(|t| t.to_vec1::<f32>())
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|v| v as f64)
+        .collect();
+    if values.len() != data.len() * space.dim() {
+        return Err(format!(
+            "{} latent values for {} training items of {} coordinates",
+            values.len(),
+            data.len(),
+            space.dim()
+        ));
+    }
+    let mut samples = Samples::with_shape(&space.shape, values);
+    if let Some(labels) = data.labels() {
+        samples = samples.with_labels(labels.to_vec());
+    }
+    Ok(Prepared {
+        autoencoder,
+        scale: record.scale,
+        training_latents: Arc::new(samples),
+        encode_seconds: record.encode_seconds,
+        history: record.history,
+    })
+}
+
+/// The seed in the autoencoder's config.
+fn trial_seed(space: &LatentSpace) -> u64 {
+    space.config["seed"].as_u64().unwrap_or(0)
+}
