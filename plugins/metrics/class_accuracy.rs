@@ -1,8 +1,8 @@
 //! `class_accuracy`: the share of samples assigned to the class they were generated for
-//! (fidelity under guidance). On data from a known mixture (`gmm`, whose classes are its
-//! components) a sample's class is its most likely component under the exact clean
-//! posterior p(k | x), and no feature space is needed; on other data it is the class the
-//! feature extractor's classifier assigns (`features: classifier`). Higher is better. The
+//! (fidelity under guidance). On a labelled mixture (`gmm` with `labelled: true`, whose
+//! classes are its components) a sample's class is its most likely component under the
+//! exact clean posterior p(k | x), and no feature space is needed; on other data it is the
+//! class the feature extractor's classifier assigns (`features: classifier`). Higher is better. The
 //! samples need intended classes: a class-conditional network, or classifier guidance.
 
 use scorelab::analytic::GaussianMixture;
@@ -89,14 +89,19 @@ impl Metric for ClassAccuracy {
 
 fn build(raw: &RawParams, context: &MetricContext) -> BuildResult<dyn Metric> {
     let params = NoParams::from_raw(raw)?;
-    let mixture = context.dataset.mixture().cloned();
+    // A labelled mixture's classes are its components; other data need the classifier.
+    let mixture = context
+        .dataset
+        .mixture()
+        .filter(|_| context.dataset.classes() > 0)
+        .cloned();
     Ok(Built::new(Box::new(ClassAccuracy { mixture }), &params))
 }
 
 inventory::submit! {
     Plugin {
         name: "class_accuracy",
-        about: "share of samples assigned to their intended class (exact posterior on `gmm`, else the classifier extractor); higher is better",
+        about: "share of samples assigned to their intended class (exact posterior on a labelled `gmm`, else the classifier extractor); higher is better",
         params: NoParams::docs,
         build: Builder::Metric(build),
     }
