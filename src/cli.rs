@@ -373,6 +373,7 @@ fn settings_listing() -> String {
     for (section, docs) in [
         ("(top level)", crate::trial::Settings::docs()),
         ("train", crate::train::TrainSettings::docs()),
+        ("distill", crate::trial::DistillSettings::docs()),
         ("launcher", launch::LauncherSettings::docs()),
     ] {
         text.push_str(&format!("  {section}\n"));

@@ -38,6 +38,11 @@ pub fn override_words() -> Vec<String> {
                 .iter()
                 .map(|p| format!("train.{}=", p.name)),
         )
+        .chain(
+            crate::trial::DistillSettings::docs()
+                .iter()
+                .map(|p| format!("distill.{}=", p.name)),
+        )
         .collect();
     let slots = PLUGIN_SLOTS
         .iter()

@@ -279,3 +279,86 @@ fn trained_student_is_closer_to_the_teacher_than_plain_ddim() {
         "student {distilled} vs plain {plain_nested} / {plain_own}"
     );
 }
+
+/// A round stopped part-way leaves a snapshot (written and read back as a file would be)
+/// from which the round finishes with exactly the weights and losses of an uninterrupted one.
+#[test]
+fn an_interrupted_round_resumes_exactly() {
+    use scorelab::train::{sorted_vars, Snapshot, TrainError};
+    use std::cell::{Cell, RefCell};
+
+    let overrides = ["train.steps=100", "distill.steps=60", "train.log_every=10"];
+    let trial = resolve(GAUSSIAN, &overrides).unwrap().remove(0);
+    let settings = &trial.distill.as_ref().unwrap().settings;
+    let teacher = trial
+        .new_model(&mut Rng::new(2, Stream::NetworkInit))
+        .unwrap();
+    train(&teacher, &trial, &mut |_, _, _| {}).unwrap();
+    let student = || {
+        let model = trial
+            .new_model(&mut Rng::new(5, Stream::NetworkInit))
+            .unwrap();
+        copy_weights(&teacher, &model).unwrap();
+        model
+    };
+    let weights = |model: &scorelab::parameterisation::Model| -> Vec<Vec<f32>> {
+        sorted_vars(model.network().unwrap().variables())
+            .iter()
+            .map(|(_, v)| values(v.as_tensor()))
+            .collect()
+    };
+    let names: Vec<String> = sorted_vars(teacher.network().unwrap().variables())
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    let run = |model: &scorelab::parameterisation::Model,
+               resume: Option<Snapshot>,
+               stop_at: usize,
+               saved: &RefCell<Option<Vec<u8>>>| {
+        let polls = Cell::new(0);
+        distill_round(
+            &teacher,
+            model,
+            &trial,
+            settings,
+            1,
+            resume,
+            Hooks {
+                on_log: &mut |_, _, _| {},
+                snapshot_every: 0,
+                on_snapshot: &mut |s| {
+                    *saved.borrow_mut() = Some(s.to_bytes(&names, "round 1")?);
+                    Ok(())
+                },
+                stop_requested: &|| {
+                    polls.set(polls.get() + 1);
+                    polls.get() >= stop_at
+                },
+            },
+        )
+    };
+    let whole = student();
+    let saved = RefCell::new(None);
+    let history = run(&whole, None, usize::MAX, &saved).unwrap();
+    assert!(saved.borrow().is_none());
+
+    let stopped = student();
+    match run(&stopped, None, 23, &saved) {
+        Err(TrainError::Interrupted {
+            step: 23,
+            steps: 60,
+        }) => {}
+        other => panic!(
+            "expected a stop after step 23, got {:?}",
+            other.map(|h| h.steps)
+        ),
+    }
+    let bytes = saved.borrow_mut().take().expect("a snapshot at the stop");
+    let snapshot = Snapshot::from_bytes(&bytes, &names, "round 1", &Device::Cpu).unwrap();
+    assert_eq!(snapshot.progress.step, 23);
+    let resumed = student();
+    let finished = run(&resumed, Some(snapshot), usize::MAX, &saved).unwrap();
+    assert_eq!(weights(&resumed), weights(&whole));
+    assert_eq!(finished.loss, history.loss);
+    assert_eq!(finished.level_loss, history.level_loss);
+}
