@@ -15,7 +15,8 @@ use candle_core::{Device, Tensor};
 use serde_json::Value;
 
 use super::naming::stable_hash;
-use crate::config::{number, ConfigError, Params, RawParams};
+use crate::config::{number, ConfigError, Params, Provenance, RawParams};
+use crate::network::Architecture;
 use crate::network::ScoreModel;
 use crate::params;
 use crate::rng::{Rng, Stream};
@@ -214,20 +215,64 @@ impl DistillSettings {
     }
 }
 
+/// The `distill` section of a trial's config (empty when absent).
+pub(super) fn section<'p>(
+    root: &figment::value::Dict,
+    provenance: &'p Provenance,
+) -> Result<RawParams<'p>, ConfigError> {
+    let dict = super::slots::section_dict(root, "distill", provenance)?;
+    Ok(RawParams::new("distill", dict, provenance))
+}
+
+/// Records the section in the resolved config when [`read`] says so.
+pub(super) fn record(
+    resolved: &mut serde_json::Map<String, Value>,
+    settings: Option<&DistillSettings>,
+) {
+    if let Some(settings) = settings {
+        resolved.insert("distill".into(), settings.resolved());
+    }
+}
+
 /// What the network, schedule and sampler of a trial are, for [`plan`].
-pub(super) struct Subject<'a> {
-    pub network: &'a str,
-    pub trainable: bool,
-    pub classes: usize,
-    pub schedule: &'a dyn Schedule,
-    pub sampler_raw: &'a RawParams<'a>,
-    pub sampler_kind: &'a str,
+struct Subject<'a> {
+    network: &'a str,
+    trainable: bool,
+    classes: usize,
+    schedule: &'a dyn Schedule,
+    sampler_raw: &'a RawParams<'a>,
+    sampler_kind: &'a str,
+}
+
+/// The trial's model id, training config, sampler and distillation plan: as given without
+/// rounds, else those of [`plan`].
+#[allow(clippy::type_complexity)]
+pub(super) fn apply(
+    (settings, raw): (Option<DistillSettings>, &RawParams),
+    (train_id, training): (String, Value),
+    (network, architecture): (&str, &dyn Architecture),
+    schedule: &dyn Schedule,
+    (sampler, sampler_raw, sampler_kind): (Box<dyn Sampler>, &RawParams, &str),
+) -> Result<(String, Value, Box<dyn Sampler>, Option<DistillPlan>), ConfigError> {
+    let Some(settings) = settings.filter(|s| s.rounds.count() > 0) else {
+        return Ok((train_id, training, sampler, None));
+    };
+    let subject = Subject {
+        network,
+        trainable: architecture.trainable(),
+        classes: architecture.classes(),
+        schedule,
+        sampler_raw,
+        sampler_kind,
+    };
+    let (id, training, sampler, plan) = plan(settings, raw, subject, sampler, training)?;
+    Ok((id, training, sampler, Some(plan)))
 }
 
 /// The plan of a distilled trial: checks that its network, schedule and sampler fit, and
 /// returns the student's id and training config (the trial's), the trial's sampler walking
 /// the student's grid, and each round's model.
-pub(super) fn plan(
+fn plan(
     settings: DistillSettings,
     raw: &RawParams,
     subject: Subject,

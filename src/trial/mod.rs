@@ -10,7 +10,7 @@ mod settings;
 mod shared;
 mod slots;
 
-pub use distill::{DistillPlan, DistillSettings, RoundModel};
+pub use distill::{DistillPlan, DistillSettings, RoundModel, Rounds};
 pub use latent::DEFAULT_LATENT;
 pub use limits::{duration_text, MAX_BATCH, MAX_ITEMS, MAX_LR, MAX_STEPS};
 pub use naming::{display_value, label_of, short_key, stable_hash};
@@ -205,8 +205,7 @@ fn resolve(
     let train = TrainSettings::from_raw(&train_raw)?;
     train.validate(&train_raw)?;
     check_train_limits(&train, &train_raw)?;
-    let distill_section = section_dict(&root, "distill", &provenance)?;
-    let distill_raw = RawParams::new("distill", distill_section, &provenance);
+    let distill_raw = distill::section(&root, &provenance)?;
 
     // Data: generated once per distinct data config, seed and sizes.
     let (data_plugin, data_raw) =
@@ -452,9 +451,7 @@ fn resolve(
     if let Some(section) = latent.section {
         resolved.insert("latent".into(), section);
     }
-    if let Some(d) = &distill_settings {
-        resolved.insert("distill".into(), d.resolved());
-    }
+    distill::record(&mut resolved, distill_settings.as_ref());
     resolved.insert("eval".into(), serde_json::Value::Array(metric_params));
     // Only experiments with feature metrics record the feature space, so the ids of trials
     // without them stay as they were.
@@ -477,22 +474,16 @@ fn resolve(
     ) {
         map.insert("guidance".into(), part);
     }
-    let mut train_id = format!("{}-{}", network_plugin.name, stable_hash(&training));
-    let (mut sampler, mut distill) = (sampler.plugin, None);
-    if let Some(settings) = distill_settings.filter(|d| d.rounds.count() > 0) {
-        let subject = distill::Subject {
-            network: network_plugin.name,
-            trainable: network.plugin.trainable(),
-            classes: network.plugin.classes(),
-            schedule: schedule.plugin.as_ref(),
-            sampler_raw: &sampler_raw,
-            sampler_kind: sampler_plugin.name,
-        };
-        let plan;
-        (train_id, training, sampler, plan) =
-            distill::plan(settings, &distill_raw, subject, sampler, training)?;
-        distill = Some(plan);
-    }
+    let train_id = format!("{}-{}", network_plugin.name, stable_hash(&training));
+    let network_part = (network_plugin.name, network.plugin.as_ref());
+    let sampler_part = (sampler.plugin, &sampler_raw, sampler_plugin.name);
+    let (train_id, training, sampler, distill) = distill::apply(
+        (distill_settings, &distill_raw),
+        (train_id, training),
+        network_part,
+        schedule.plugin.as_ref(),
+        sampler_part,
+    )?;
 
     let assignments: Vec<(String, serde_json::Value)> = spec
         .assignments
