@@ -119,7 +119,13 @@ pub fn distill_round(
             ..History::default()
         });
     };
-    let (data, device) = (trial.training_data.as_ref(), &trial.device);
+    // A latent trial's students learn on its encoded, scaled training set, as its teacher did.
+    let latents = match trial.latent.active() {
+        true => Some(trial.latent.require()?.training_latents.clone()),
+        false => None,
+    };
+    let data = latents.as_deref().unwrap_or(&trial.training_data);
+    let device = &trial.device;
     let vars = sorted_vars(network.variables());
     let mut optimizer = Adam::new(
         vars.iter().map(|(_, v)| v.clone()).collect(),
