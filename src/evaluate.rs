@@ -272,6 +272,10 @@ pub fn evaluate(
     let mut metrics = Vec::new();
     let mut protocols = BTreeMap::new();
     let mut failures = Vec::new();
+    let recon_set = match (latent, features, &feature_set) {
+        (Some(prepared), Some(space), Some(_)) => Some(reconstructions(prepared, space, trial)?),
+        _ => None,
+    };
     let latent_model = latent.map(|_| DataSpaceOnly {
         latent: trial.latent.name,
     });
@@ -334,6 +338,19 @@ pub fn evaluate(
                 metrics.push((format!("{name}_floor"), measured.value));
                 for (detail, value) in measured.details {
                     metrics.push((format!("{name}_floor_{detail}"), value));
+                }
+            }
+        }
+        // A latent trial's autoencoder floor: the floor's training items encoded and decoded.
+        if let (true, Some(recon)) = (metric.uses_features(), &recon_set) {
+            let input = MetricInput {
+                features: Some(recon),
+                ..input
+            };
+            if let Ok(measured) = metric.compute(&input) {
+                metrics.push((format!("{name}_recon"), measured.value));
+                for (detail, value) in measured.details {
+                    metrics.push((format!("{name}_recon_{detail}"), value));
                 }
             }
         }
@@ -445,4 +462,29 @@ impl ScoreModel for DataSpaceOnly {
     ) -> candle_core::Result<(Tensor, Tensor)> {
         Err(self.refuse())
     }
+}
+
+/// The features of the real-vs-real floor's training items after encode -> decode (their
+/// scaled posterior means decoded): what a perfect latent model would reach.
+fn reconstructions(
+    prepared: &crate::latent::Prepared,
+    space: &FeatureSpace,
+    trial: &Trial,
+) -> Result<FeatureSet, EvaluateError> {
+    let latents = prepared
+        .training_latents
+        .head(trial.settings.num_samples)
+        .to_tensor(&trial.device)?;
+    let decoded =
+        Samples::from_tensor(&prepared.decode(&latents)?)?.reshaped(&trial.dataset.shape());
+    Ok(FeatureSet {
+        samples: space
+            .map
+            .extract(&decoded)
+            .map_err(EvaluateError::Features)?,
+        reference: space.reference.clone(),
+        predicted: None,
+        intended: None,
+        identity: space.map.identity(),
+    })
 }

@@ -166,7 +166,9 @@ pub struct Hooks<'a> {
 }
 
 /// Trains `model` on the trial's data, schedule, weighting and settings, in place; on
-/// return its variables hold the EMA weights. An exact model is returned untouched.
+/// return its variables hold the EMA weights. An exact model is returned untouched. A latent
+/// trial trains on its encoded, scaled training set, so its autoencoder must be prepared
+/// first (`scorelab::run::autoencoder::prepare`, which the runner calls).
 pub fn train(model: &Model, trial: &Trial, on_step: OnStep) -> Result<History, TrainError> {
     train_resumable(
         model,

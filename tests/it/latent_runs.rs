@@ -212,3 +212,39 @@ sampler: {kind: heun, steps: 4}
     );
     assert!(message.contains("1x1"), "{message}");
 }
+
+#[test]
+fn an_image_latent_trial_decodes_its_samples_and_reports_the_autoencoder_floor() {
+    let text = r#"
+seed: 4
+num_samples: 200
+data: {kind: shapes, size: 8, channels: 1}
+schedule: edm
+weighting: edm
+network: {kind: unet, channels: 8, channel_mult: [1], attention_resolutions: [], groups: 4, parameterisation: edm}
+train: {steps: 20, batch_size: 16, train_size: 400, log_every: 10}
+sampler: {kind: heun, steps: 4}
+latent: {kind: vae, downsample: 2, latent_channels: 4, channels: 8, groups: 4, steps: 400, batch_size: 16, lr: 0.003}
+features: raw
+eval: [fid]
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let (report, _) = sweep_text(dir.path(), text, &dir.path().join("r"));
+    let row = &report.rows[0];
+    assert!(!row.failed(), "{}", row.message);
+    let m = &row.metrics;
+    let (fid, recon, floor) = (m["fid"], m["fid_recon"], m["fid_floor"]);
+    eprintln!("8x8 shapes in pixel features: fid {fid:.3} (20 training steps), autoencoder floor {recon:.3}, real floor {floor:.3}");
+    // Reconstructions of real images are far closer to the data than 20-step samples, and
+    // no closer than real images themselves.
+    assert!(floor < recon && recon < 0.5 * fid, "{floor} {recon} {fid}");
+    // Samples are images of the data's shape; the denoising strip shows decoded latents.
+    let trial = report.folder.trial(&row.trial);
+    let saved = candle_core::safetensors::load(
+        trial.join("samples.safetensors"),
+        &candle_core::Device::Cpu,
+    )
+    .unwrap();
+    assert_eq!(saved["images"].dims(), &[200, 1, 8, 8]);
+    assert!(trial.join("denoising.png").is_file());
+}
