@@ -4,8 +4,8 @@
 //! each followed by SiLU, with the noise level's embedding (sinusoids of ln(sigma) / 4 and
 //! a SiLU layer) added to every convolution's output channels; then a global average pool
 //! and a linear layer to one logit per class. The convolutions are the repository's im2col
-//! + gemm op, whose backward gives the input gradient classifier guidance needs. Trained by
-//! [`super::noisy::train`] (64 images a step).
+//! and gemm op, whose backward gives the input gradient classifier guidance needs. Trained
+//! by [`super::noisy::train`] (64 images a step).
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{Linear, Module, VarMap};
