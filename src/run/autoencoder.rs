@@ -6,11 +6,11 @@
 //! assembled in a partial folder and renamed into place; a complete one is loaded, so every
 //! trial and model that shares it, in this run or a later one, trains it once.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io::Write;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use candle_core::{Device, Tensor};
 use polars::prelude::{Column, DataFrame};
@@ -81,6 +81,9 @@ pub fn prepare(trial: &Trial, models: &Path, out: &mut dyn Write) -> Result<(), 
         return Ok(());
     }
     let dir = models.join(&space.id);
+    // `--jobs` groups that share the autoencoder wait for the one training it, then load it.
+    let lock = claim(&dir);
+    let _held = lock.lock().unwrap_or_else(|e| e.into_inner());
     let complete = FILES.iter().all(|f| dir.join(f).is_file());
     if complete {
         match load(space, &dir, &trial.training_data, &trial.device) {
@@ -132,10 +135,17 @@ pub fn prepare(trial: &Trial, models: &Path, out: &mut dyn Write) -> Result<(), 
     Ok(())
 }
 
+/// One lock per autoencoder folder in this process.
+fn claim(dir: &Path) -> Arc<Mutex<()>> {
+    static LOCKS: Mutex<BTreeMap<PathBuf, Arc<Mutex<()>>>> = Mutex::new(BTreeMap::new());
+    let mut locks = LOCKS.lock().unwrap_or_else(|e| e.into_inner());
+    locks.entry(dir.to_path_buf()).or_default().clone()
+}
+
 fn save(space: &LatentSpace, dir: &Path, prepared: &Prepared) -> Result<(), String> {
     let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("latent");
-    // Named for this process and call: `--jobs` groups that share an autoencoder may train
-    // it at once (the last rename wins; both folders hold the same weights).
+    // Named for this process and call: separate processes (Slurm tasks) that share an
+    // autoencoder may train it at once (the last rename wins; both hold the same weights).
     static SAVES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let call = SAVES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let partial = dir.with_file_name(format!(".partial-{name}-{}-{call}", std::process::id()));

@@ -25,11 +25,15 @@ eval: [fd, mmd]
 const MLP_VAE: &str = "latent: {kind: mlp_vae, latent_dim: 2, hidden: 32, steps: 500}\n";
 
 fn sweep_text(dir: &Path, text: &str, results: &Path) -> (SweepReport, String) {
+    sweep_jobs(dir, text, results, 1)
+}
+
+fn sweep_jobs(dir: &Path, text: &str, results: &Path, jobs: usize) -> (SweepReport, String) {
     let file = write(dir, "exp.yaml", text);
     let options = SweepOptions {
         results: results.to_path_buf(),
         dry_run: false,
-        ..Default::default()
+        jobs,
     };
     let mut out = Vec::new();
     let report = run::sweep(&file, &[], &options, &mut out).unwrap();
@@ -247,4 +251,25 @@ eval: [fid]
     .unwrap();
     assert_eq!(saved["images"].dims(), &[200, 1, 8, 8]);
     assert!(trial.join("denoising.png").is_file());
+}
+
+#[test]
+fn models_that_share_an_autoencoder_train_it_once_even_at_once() {
+    let text = format!("{MOONS}{MLP_VAE}sweep:\n  network.hidden: [16, 24]\n")
+        .replace("steps: 600", "steps: 100");
+    let dir = tempfile::tempdir().unwrap();
+    let (sequential, out) = sweep_text(dir.path(), &text, &dir.path().join("a"));
+    assert_eq!(out.matches("trained in").count(), 1, "{out}");
+    assert!(out.contains(": loaded"), "{out}");
+    let (parallel, out) = sweep_jobs(dir.path(), &text, &dir.path().join("b"), 2);
+    assert_eq!(out.matches("autoencoder latent-").count(), 2, "{out}");
+    let rows = &parallel.rows;
+    assert_ne!(rows[0].train_id, rows[1].train_id);
+    assert_eq!(
+        rows[0].metrics["autoencoder_s"],
+        rows[1].metrics["autoencoder_s"]
+    );
+    for (a, b) in sequential.rows.iter().zip(rows) {
+        assert_eq!(a.metrics["fd"].to_bits(), b.metrics["fd"].to_bits());
+    }
 }
