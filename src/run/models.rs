@@ -270,12 +270,15 @@ pub(super) fn save_model(
     variables: &candle_nn::VarMap,
     history: &History,
 ) -> Result<(), RunError> {
+    // One partial folder per process: Slurm tasks of different groups may save the same
+    // model (a teacher, or a round several students build on) at once.
     let partial = model_folder.with_file_name(format!(
-        ".partial-{}",
+        ".partial-{}-{}",
         model_folder
             .file_name()
             .and_then(|n| n.to_str())
-            .unwrap_or("model")
+            .unwrap_or("model"),
+        std::process::id()
     ));
     let _ = fs::remove_dir_all(&partial);
     fs::create_dir_all(&partial).map_err(|e| write_error(&partial, e))?;
@@ -300,8 +303,18 @@ pub(super) fn save_model(
     table::write_loss_table(history, &partial.join("loss.csv"))
         .map_err(|e| write_error(&partial, e))?;
     crate::crash::point("model.save");
-    let _ = fs::remove_dir_all(model_folder);
-    fs::rename(&partial, model_folder).map_err(|e| write_error(model_folder, e))?;
+    // Another process saved the same model (the same numbers) first: keep its folder.
+    if is_complete(model_folder) && read_history(model_folder).is_some() {
+        let _ = fs::remove_dir_all(&partial);
+    } else {
+        let _ = fs::remove_dir_all(model_folder);
+        if let Err(e) = fs::rename(&partial, model_folder) {
+            if !is_complete(model_folder) {
+                return Err(write_error(model_folder, e));
+            }
+            let _ = fs::remove_dir_all(&partial);
+        }
+    }
     crate::crash::point("model.saved");
     let _ = fs::remove_file(snapshot_path(model_folder));
     Ok(())
