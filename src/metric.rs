@@ -97,4 +97,10 @@ pub trait Metric: Send + Sync {
     fn min_samples(&self) -> usize {
         0
     }
+
+    /// Whether the metric evaluates the score model on data points (a likelihood): it then
+    /// cannot run where the model lives in another space than the data (a latent space).
+    fn evaluates_model_on_data(&self) -> bool {
+        false
+    }
 }

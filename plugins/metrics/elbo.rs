@@ -131,6 +131,10 @@ pub fn elbo_terms(input: &MetricInput, points: usize) -> Result<ElboTerms, Strin
 }
 
 impl Metric for Elbo {
+    fn evaluates_model_on_data(&self) -> bool {
+        true
+    }
+
     fn protocol(&self, input: &MetricInput) -> Vec<(&'static str, String)> {
         vec![
             (

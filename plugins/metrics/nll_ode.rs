@@ -149,6 +149,10 @@ pub fn log_likelihoods(
 }
 
 impl Metric for NllOde {
+    fn evaluates_model_on_data(&self) -> bool {
+        true
+    }
+
     fn protocol(&self, input: &MetricInput) -> Vec<(&'static str, String)> {
         let dim = input.reference.dim();
         let estimator = if dim <= self.params.exact_max_dim {

@@ -8,8 +8,9 @@
 //! - an exact network (`oracle`): it scores the data, not latents;
 //! - a guidance that brings its own classifier: the classifier reads data-space points.
 //!
-//! Metrics that evaluate the score model on data-space points (likelihoods) fail at
-//! evaluation with a message saying so (see `crate::evaluate`).
+//! Metrics that evaluate the score model on data-space points (likelihoods) are refused
+//! with the `eval` list (`trial::metrics`); `crate::evaluate` still hands them a model that
+//! fails saying why, should a library caller build such a trial by hand.
 
 use std::sync::Arc;
 

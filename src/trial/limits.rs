@@ -8,6 +8,35 @@ use crate::train::TrainSettings;
 
 use super::Settings;
 
+/// Settings that belong to the sweep as a whole (one results folder, one thread pool) must
+/// agree between its trials.
+pub(super) fn check_sweep_wide(
+    experiment: &Experiment,
+    settings: &[&Settings],
+) -> Result<(), ConfigError> {
+    for trial in &settings[1..] {
+        let first = settings[0];
+        let (key, differs) = if trial.name != first.name {
+            ("name", true)
+        } else {
+            ("threads", trial.threads != first.threads)
+        };
+        if differs {
+            return Err(ConfigError::Key {
+                origin: experiment.file.display().to_string(),
+                key: key.to_string(),
+                message: format!(
+                    "`{key}` differs between trials, but it applies to the whole sweep"
+                ),
+                fix: format!(
+                    "set `{key}` once, outside `sweep` (run separate sweeps to compare values)"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// `threads` may not exceed the cores this process may use: candle's pools spin-wait, so
 /// more threads than cores makes every step much slower (1000 threads on 2 cores took 314 s
 /// for a 3.5 s sweep).

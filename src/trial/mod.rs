@@ -4,6 +4,7 @@
 mod distill;
 mod latent;
 mod limits;
+mod metrics;
 mod naming;
 mod plan;
 mod settings;
@@ -19,12 +20,12 @@ pub use settings::{Settings, DEFAULT_GUIDANCE, PLUGIN_SLOTS, TRAINING_KEYS};
 pub use shared::ResolutionStats;
 pub use slots::schedules_where;
 
-use limits::{check_threads, check_train_limits};
+use limits::{check_sweep_wide, check_threads, check_train_limits};
 use naming::sanitize;
 use settings::SECTION_KEYS;
 use shared::DataCache;
 use slots::{
-    guidance_slot, metric_slots, optional_slot, plugin_slot, section_dict, training_part, with_kind,
+    guidance_slot, optional_slot, plugin_slot, section_dict, training_part, with_kind,
 };
 
 use std::sync::Arc;
@@ -115,27 +116,8 @@ pub fn resolve_with_stats(
         .into_iter()
         .map(|spec| resolve(experiment, spec, &mut data_cache))
         .collect::<Result<_, _>>()?;
-    // These settings belong to the sweep as a whole (one results folder, one thread pool).
-    for trial in &trials[1..] {
-        let first = &trials[0].settings;
-        let (key, differs) = if trial.settings.name != first.name {
-            ("name", true)
-        } else {
-            ("threads", trial.settings.threads != first.threads)
-        };
-        if differs {
-            return Err(ConfigError::Key {
-                origin: experiment.file.display().to_string(),
-                key: key.to_string(),
-                message: format!(
-                    "`{key}` differs between trials, but it applies to the whole sweep"
-                ),
-                fix: format!(
-                    "set `{key}` once, outside `sweep` (run separate sweeps to compare values)"
-                ),
-            });
-        }
-    }
+    let settings: Vec<&Settings> = trials.iter().map(|t| &t.settings).collect();
+    check_sweep_wide(experiment, &settings)?;
     check_threads(experiment, &trials[0].settings)?;
     latent::report_times(&trials);
     let stats = data_cache.stats(trials.len(), start.elapsed());
@@ -354,41 +336,17 @@ fn resolve(
     let network_facts = (network_plugin.name, network.plugin.trainable());
     latent::check(&latent, network_facts, (guidance_name, guidance.plugin.as_ref()))?;
 
-    let mut metrics = Vec::new();
-    let mut metric_params = Vec::new();
-    for (position, (plugin, raw)) in metric_slots(&root, &provenance)?.into_iter().enumerate() {
-        let Builder::Metric(build_metric) = plugin.build else {
-            unreachable!("kind checked")
-        };
-        let built = build_metric(
-            &raw,
-            &MetricContext {
-                dataset: dataset.as_ref(),
-                schedule: schedule.plugin.as_ref(),
-                schedule_name: schedule_plugin.name,
-            },
-        )?;
-        if metrics.iter().any(|(name, _)| name == plugin.name) {
-            return Err(raw.invalid(
-                "kind",
-                format!("metric `{}` is listed twice", plugin.name),
-                format!("list each metric once (remove eval[{position}])"),
-            ));
-        }
-        let needed = built.plugin.min_samples();
-        if settings.num_samples < needed {
-            return Err(raw.invalid(
-                "kind",
-                format!(
-                    "metric `{}` needs at least {needed} samples, but `num_samples` is {}",
-                    plugin.name, settings.num_samples
-                ),
-                format!("raise `num_samples` to {needed} or more (e.g. 2000), or remove eval[{position}]"),
-            ));
-        }
-        metric_params.push(with_kind(plugin.name, built.params));
-        metrics.push((plugin.name.to_string(), built.plugin));
-    }
+    let (metrics, metric_params) = metrics::build_metrics(
+        &root,
+        &provenance,
+        &MetricContext {
+            dataset: dataset.as_ref(),
+            schedule: schedule.plugin.as_ref(),
+            schedule_name: schedule_plugin.name,
+        },
+        settings.num_samples,
+        latent.space.active().then_some(latent.space.name),
+    )?;
 
     let (features_plugin, features_raw) = optional_slot(
         experiment,

@@ -119,27 +119,27 @@ fn latent_diffusion_on_moons_samples_the_data_and_its_autoencoder_is_cached() {
 }
 
 #[test]
-fn a_likelihood_metric_in_a_latent_trial_fails_saying_why() {
-    let dir = tempfile::tempdir().unwrap();
-    let text = format!("{MOONS}{MLP_VAE}")
-        .replace("eval: [fd, mmd]", "eval: [fd, nll_ode]")
-        .replace("steps: 600", "steps: 20")
-        .replace("steps: 500", "steps: 20");
-    let (report, _) = sweep_text(dir.path(), &text, &dir.path().join("r"));
-    let row = &report.rows[0];
-    assert!(row.failed());
-    assert!(row.metrics["fd"].is_finite());
-    assert!(
-        row.message.contains("metric `nll_ode` failed"),
-        "{}",
-        row.message
-    );
-    assert!(
-        row.message
-            .contains("remove it from `eval`, or set `latent: identity`"),
-        "{}",
-        row.message
-    );
+fn a_likelihood_metric_in_a_latent_trial_is_refused_while_resolving() {
+    for metric in ["nll_ode", "elbo"] {
+        let plain = MOONS
+            .replace("eval: [fd, mmd]", &format!("eval: [fd, {metric}]"))
+            .replace("schedule: edm", "schedule: ddpm");
+        let message = resolve_error(&format!("{plain}{MLP_VAE}"), &[]);
+        assert!(message.contains("exp.yaml"), "{message}");
+        assert!(message.contains("eval[1]"), "{message}");
+        assert!(
+            message.contains(&format!(
+                "metric `{metric}` evaluates the score model on data points"
+            )),
+            "{message}"
+        );
+        assert!(
+            message.contains("remove eval[1], or set `latent: identity`"),
+            "{message}"
+        );
+        // Without a latent space the same list resolves.
+        resolve(&plain, &[]).unwrap();
+    }
 }
 
 #[test]
