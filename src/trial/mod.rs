@@ -24,9 +24,7 @@ use limits::{check_sweep_wide, check_threads, check_train_limits};
 use naming::sanitize;
 use settings::SECTION_KEYS;
 use shared::DataCache;
-use slots::{
-    guidance_slot, optional_slot, plugin_slot, section_dict, training_part, with_kind,
-};
+use slots::{guidance_slot, optional_slot, plugin_slot, section_dict, training_part, with_kind};
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -235,8 +233,7 @@ fn resolve(
         id_parts,
     )?;
     let schedule_slot = (schedule_plugin.name, &schedule_raw);
-    let schedule =
-        latent::build_schedule(build_schedule, schedule_slot, &training_data, &latent)?;
+    let schedule = latent::build_schedule(build_schedule, schedule_slot, &training_data, &latent)?;
 
     let (weighting_plugin, weighting_raw) = plugin_slot(
         experiment,
@@ -334,7 +331,11 @@ fn resolve(
     };
     let (guidance_name, guidance) = guidance_slot(experiment, &spec, &root, &provenance, &context)?;
     let network_facts = (network_plugin.name, network.plugin.trainable());
-    latent::check(&latent, network_facts, (guidance_name, guidance.plugin.as_ref()))?;
+    latent::check(
+        &latent,
+        network_facts,
+        (guidance_name, guidance.plugin.as_ref()),
+    )?;
 
     let (metrics, metric_params) = metrics::build_metrics(
         &root,

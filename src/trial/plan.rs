@@ -11,22 +11,17 @@ pub fn plan_summary(trials: &[Trial]) -> String {
     let mut models: Vec<&str> = Vec::new();
     let mut train_examples = 0u128;
     let mut train_steps = 0u128;
-    for t in trials {
-        if models.contains(&t.train_id.as_str()) {
-            continue;
-        }
-        models.push(&t.train_id);
-        if t.architecture.trainable() {
-            train_steps += t.train.steps as u128;
-            train_examples += t.train.steps as u128 * t.train.batch_size as u128;
+    for t in trials.iter().filter(|t| t.architecture.trainable()) {
+        for (id, steps, batch) in models_of(t) {
+            if models.contains(&id) {
+                continue;
+            }
+            models.push(id);
+            train_steps += steps as u128;
+            train_examples += steps as u128 * batch as u128;
         }
     }
-    let trained = trials
-        .iter()
-        .filter(|t| t.architecture.trainable())
-        .map(|t| t.train_id.as_str())
-        .collect::<std::collections::HashSet<_>>()
-        .len();
+    let trained = models.len();
     let mut sample_steps = 0u128;
     let mut schedule_grids = 0usize;
     for t in trials {
@@ -58,4 +53,26 @@ pub fn plan_summary(trials: &[Trial]) -> String {
         ));
     }
     line
+}
+
+/// The models a trainable trial needs, each with its optimiser steps and batch size: its
+/// trained model, or for a distilled student the teacher and every round up to its own.
+fn models_of(trial: &Trial) -> Vec<(&str, usize, usize)> {
+    let train = (trial.train.steps, trial.train.batch_size);
+    match &trial.distill {
+        None => vec![(trial.train_id.as_str(), train.0, train.1)],
+        Some(plan) => plan
+            .rounds
+            .iter()
+            .enumerate()
+            .map(|(round, model)| {
+                let (steps, batch) = if round == 0 {
+                    train
+                } else {
+                    (plan.settings.steps, plan.settings.batch_size)
+                };
+                (model.id.as_str(), steps, batch)
+            })
+            .collect(),
+    }
 }
