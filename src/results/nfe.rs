@@ -3,7 +3,8 @@
 //! (e.g. one for the trained network, one for the oracle) with one line per sampler
 //! configuration, the points of a line being its cost settings (sampler settings named
 //! `*steps*`, `levels`, `rtol` or `atol`, swept on their own or inside swept sampler tables);
-//! `quality_vs_nfe.csv` holds the same numbers.
+//! `quality_vs_nfe.csv` holds the same numbers. Where trials report their sampling time per
+//! item (sweeps with latent trials), every metric is also drawn against it.
 
 use std::path::Path;
 
@@ -144,6 +145,63 @@ pub fn write_charts(dir: &Path, rows: &[TrialRow]) -> Result<(), PlotError> {
             };
             plots::line_chart(&dir.join(stem), &drawn)?;
         }
+    }
+    Ok(())
+}
+
+/// The metric that holds a trial's sampling cost per item in milliseconds (sampling plus
+/// decoding), reported where a sweep compares spaces of different cost (latent diffusion).
+pub const TIME_PER_ITEM: &str = "sample_ms_per_image";
+
+/// `quality_vs_time_<metric>.png/.svg`, where the rows report [`TIME_PER_ITEM`]: every
+/// metric against sampling time per item (log), one line per configuration apart from the
+/// sampler's cost settings, so that pixel and latent models meet in one chart.
+pub fn write_time_charts(dir: &Path, rows: &[TrialRow]) -> Result<(), PlotError> {
+    if !rows.iter().any(|r| r.metrics.contains_key(TIME_PER_ITEM)) {
+        return Ok(());
+    }
+    let points = points(rows);
+    // Timings are the x axis or bookkeeping, not quality.
+    let metric_names: Vec<String> = super::table::varying_metrics(rows)
+        .into_iter()
+        .filter(|m| m != TIME_PER_ITEM && !m.ends_with("_s"))
+        .collect();
+    for metric in &metric_names {
+        let mut series: Vec<Series> = Vec::new();
+        for (context, line, _, row) in &points {
+            let label = [context.as_str(), line.as_str()]
+                .iter()
+                .filter(|part| !part.is_empty() && **part != "sampler")
+                .copied()
+                .collect::<Vec<_>>()
+                .join(",");
+            let point = (
+                row.metrics.get(TIME_PER_ITEM).copied().unwrap_or(f64::NAN),
+                row.metrics.get(metric).copied().unwrap_or(f64::NAN),
+            );
+            match series.iter_mut().find(|s| s.label == label) {
+                Some(s) => s.points.push(point),
+                None => series.push(Series {
+                    intervals: Vec::new(),
+                    label,
+                    points: vec![point],
+                }),
+            }
+        }
+        for s in &mut series {
+            s.points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        }
+        let title = format!("{metric} against sampling time per item");
+        let drawn = LineChart {
+            title: &title,
+            x_label: "sampling ms per item (log)",
+            y_label: metric,
+            x_scale: Scale::Log,
+            y_scale: Scale::Linear,
+            x_categories: None,
+            series,
+        };
+        plots::line_chart(&dir.join(format!("quality_vs_time_{metric}")), &drawn)?;
     }
     Ok(())
 }

@@ -281,6 +281,8 @@ pub(crate) fn write_results(
         nfe::write_charts(&folder.plots(), &ok_rows)
             .map_err(|e| write_error(&folder.plots(), e))?;
     }
+    nfe::write_time_charts(&folder.plots(), &ok_rows)
+        .map_err(|e| write_error(&folder.plots(), e))?;
     let tb = folder.root.join("tb");
     hparams::write_experiment(
         &tb,

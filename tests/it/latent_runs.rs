@@ -272,4 +272,15 @@ fn models_that_share_an_autoencoder_train_it_once_even_at_once() {
     for (a, b) in sequential.rows.iter().zip(rows) {
         assert_eq!(a.metrics["fd"].to_bits(), b.metrics["fd"].to_bits());
     }
+    // Quality against sampling time per item: one chart per quality metric, none for the
+    // timings themselves.
+    let plots = dir.path().join("a/exp/plots");
+    for metric in ["fd", "mmd"] {
+        let chart = plots.join(format!("quality_vs_time_{metric}.png"));
+        assert!(chart.is_file(), "{}", chart.display());
+    }
+    assert!(!plots.join("quality_vs_time_decode_s.png").exists());
+    assert!(!plots
+        .join("quality_vs_time_sample_ms_per_image.png")
+        .exists());
 }
