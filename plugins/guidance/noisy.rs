@@ -4,10 +4,10 @@
 //! standard deviation (the range samplers visit), and its accuracy on noised held-out items.
 //! The same settings, seed and data train the same weights.
 
-use candle_core::{Device, Tensor, D};
+use candle_core::{DType, Device, Tensor, D};
 use candle_nn::VarMap;
 use scorelab::dataset::Samples;
-use scorelab::guidance::Classifier;
+use scorelab::guidance::{log_sum_exp_keepdim, Classifier};
 use scorelab::rng::{Rng, Stream};
 use scorelab::train::{sorted_vars, Adam, AdamParams};
 use serde::Serialize;
@@ -21,6 +21,13 @@ pub trait NoisyNet: Classifier {
     fn variables(&self) -> &VarMap;
 
     fn as_classifier(&self) -> &dyn Classifier;
+}
+
+/// log p(y | x, sigma) for every class from class logits: the log-softmax, in `dtype`.
+pub fn log_probs_from(logits: &Tensor, dtype: DType) -> candle_core::Result<Tensor> {
+    logits
+        .broadcast_sub(&log_sum_exp_keepdim(logits)?)?
+        .to_dtype(dtype)
 }
 
 /// How one is trained.

@@ -10,13 +10,13 @@
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{Linear, Module, VarMap};
 use scorelab::dataset::Samples;
-use scorelab::guidance::{log_sum_exp_keepdim, Classifier};
+use scorelab::guidance::Classifier;
 use scorelab::nn::conv::Conv2d;
 use scorelab::nn::embedding::{NoiseEmbedding, NoiseEmbeddingKind};
 use scorelab::nn::init::{linear, uniform_variable};
 use scorelab::rng::{Rng, Stream};
 
-use super::noisy::NoisyNet;
+use super::noisy::{log_probs_from, NoisyNet};
 use super::noisy_mlp::data_std;
 
 /// Size of the sinusoidal embedding of the noise level.
@@ -172,9 +172,6 @@ impl Classifier for NoisyCnn {
     }
 
     fn log_probs(&self, x: &Tensor, sigma: &Tensor) -> candle_core::Result<Tensor> {
-        let logits = self.logits(x, sigma)?;
-        logits
-            .broadcast_sub(&log_sum_exp_keepdim(&logits)?)?
-            .to_dtype(x.dtype())
+        log_probs_from(&self.logits(x, sigma)?, x.dtype())
     }
 }

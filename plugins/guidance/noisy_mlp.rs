@@ -6,11 +6,11 @@
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{Linear, Module, VarMap};
 use scorelab::dataset::Samples;
-use scorelab::guidance::{log_sum_exp_keepdim, Classifier};
+use scorelab::guidance::Classifier;
 use scorelab::nn::init::linear;
 use scorelab::rng::{Rng, Stream};
 
-use super::noisy::NoisyNet;
+use super::noisy::{log_probs_from, NoisyNet};
 
 /// Size of the sinusoidal embedding of ln(sigma).
 const EMBEDDING: usize = 16;
@@ -119,9 +119,6 @@ impl Classifier for NoisyMlp {
     }
 
     fn log_probs(&self, x: &Tensor, sigma: &Tensor) -> candle_core::Result<Tensor> {
-        let logits = self.logits(x, sigma)?;
-        logits
-            .broadcast_sub(&log_sum_exp_keepdim(&logits)?)?
-            .to_dtype(x.dtype())
+        log_probs_from(&self.logits(x, sigma)?, x.dtype())
     }
 }

@@ -10,13 +10,14 @@
 //!
 //! The value is the coverage and detail `density` the density; HIGHER is better for both.
 
-use nalgebra::DMatrix;
 use scorelab::config::{Params, RawParams};
 use scorelab::dataset::Samples;
 use scorelab::metric::{require_finite, Measured, Metric, MetricContext, MetricInput};
 use scorelab::params;
 use scorelab::plugins::metrics::fid::feature_set;
-use scorelab::plugins::metrics::precision_recall::{knn_radii, squared_distances};
+use scorelab::plugins::metrics::precision_recall::{
+    check_neighbours, knn_radii, matrix, squared_distances,
+};
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 
 params! {
@@ -27,10 +28,6 @@ params! {
         /// At most this many items of each set are used (the first ones; the cost is quadratic).
         max_points: usize = 2000,
     }
-}
-
-fn matrix(points: &Samples) -> DMatrix<f64> {
-    DMatrix::from_row_slice(points.len(), points.dim(), points.as_slice())
 }
 
 /// (coverage, density) of `samples` against `reference` (more than k reference points).
@@ -103,16 +100,7 @@ impl Metric for Coverage {
 
 fn build(raw: &RawParams, _context: &MetricContext) -> BuildResult<dyn Metric> {
     let params = CoverageParams::from_raw(raw)?;
-    if params.k == 0 {
-        return Err(raw.invalid("k", "must be at least 1", "set e.g. `k: 5`"));
-    }
-    if params.max_points <= params.k {
-        return Err(raw.invalid(
-            "max_points",
-            format!("must exceed k = {}, not {}", params.k, params.max_points),
-            "set e.g. `max_points: 2000`",
-        ));
-    }
+    check_neighbours(raw, params.k, params.max_points, 5)?;
     Ok(Built::new(
         Box::new(Coverage {
             params: params.clone(),

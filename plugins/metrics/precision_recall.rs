@@ -26,7 +26,7 @@ params! {
     }
 }
 
-fn matrix(points: &Samples) -> DMatrix<f64> {
+pub fn matrix(points: &Samples) -> DMatrix<f64> {
     DMatrix::from_row_slice(points.len(), points.dim(), points.as_slice())
 }
 
@@ -137,16 +137,7 @@ impl Metric for PrecisionRecall {
 
 fn build(raw: &RawParams, _context: &MetricContext) -> BuildResult<dyn Metric> {
     let params = PrecisionRecallParams::from_raw(raw)?;
-    if params.k == 0 {
-        return Err(raw.invalid("k", "must be at least 1", "set e.g. `k: 3`"));
-    }
-    if params.max_points <= params.k {
-        return Err(raw.invalid(
-            "max_points",
-            format!("must exceed k = {}, not {}", params.k, params.max_points),
-            "set e.g. `max_points: 2000`",
-        ));
-    }
+    check_neighbours(raw, params.k, params.max_points, 3)?;
     Ok(Built::new(
         Box::new(PrecisionRecall {
             params: params.clone(),
@@ -162,4 +153,29 @@ inventory::submit! {
         params: PrecisionRecallParams::docs,
         build: Builder::Metric(build),
     }
+}
+
+/// Refuses a k-NN metric's `k` of 0 and a `max_points` that leaves no more than k points
+/// (`example_k`: the value the fix suggests).
+pub fn check_neighbours(
+    raw: &RawParams,
+    k: usize,
+    max_points: usize,
+    example_k: usize,
+) -> Result<(), scorelab::config::ConfigError> {
+    if k == 0 {
+        return Err(raw.invalid(
+            "k",
+            "must be at least 1",
+            format!("set e.g. `k: {example_k}`"),
+        ));
+    }
+    if max_points <= k {
+        return Err(raw.invalid(
+            "max_points",
+            format!("must exceed k = {k}, not {max_points}"),
+            "set e.g. `max_points: 2000`",
+        ));
+    }
+    Ok(())
 }

@@ -8,15 +8,13 @@ use std::io::Write;
 use std::path::Path;
 
 use super::models::{
-    fresh_model, load_finished, model_lock, obtain_trained, read_snapshot, save_model,
-    snapshot_path, snapshot_writer, stopped_or_failed, train_failure,
+    fresh_model, load_finished, model_lock, obtain_trained, train_and_save, train_failure, Job,
 };
-use super::progress::bar;
 use super::RunError;
 use crate::parameterisation::Model;
 use crate::results::SweepFolder;
 use crate::train::distill::{copy_weights, distill_round};
-use crate::train::{self, History, Hooks, TrainError};
+use crate::train::{History, TrainError};
 use crate::trial::{DistillPlan, Trial};
 
 /// Loads round `plan.settings.rounds`' student, or distils it (and the rounds before it that
@@ -87,59 +85,24 @@ fn distil(
     };
     let settings = &plan.settings;
     let model = &plan.rounds[round];
-    let model_folder = folder.model(&model.id);
-    let names: Vec<String> = train::sorted_vars(variables)
-        .into_iter()
-        .map(|(name, _)| name)
-        .collect();
-    let config = model.training.to_string();
-    let snapshot = snapshot_path(&model_folder);
-    let resume = read_snapshot(
-        &snapshot,
-        &names,
-        &config,
-        (&model.id, settings.steps),
+    let job = Job {
+        id: &model.id,
+        config: &model.training,
+        steps: settings.steps,
+        what: "distillation",
+        verb: "distil",
+        message: format!(
+            "{} (round {round}: {} steps)",
+            model.id,
+            settings.student_steps(round)
+        ),
+    };
+    train_and_save(
         trial,
-        out,
-    );
-    let progress = bar(
-        settings.steps as u64,
-        "  distil {msg} [{bar:30}] {pos}/{len} loss {prefix} ({per_sec}, eta {eta})",
-    );
-    progress.set_message(format!(
-        "{} (round {round}: {} steps)",
-        model.id,
-        settings.student_steps(round)
-    ));
-    if let Some(snapshot) = &resume {
-        progress.set_position(snapshot.progress.step as u64);
-    }
-    let mut save = snapshot_writer(&snapshot, &names, &config);
-    let trained = distill_round(
-        teacher,
-        student,
-        trial,
-        settings,
-        round,
-        resume,
-        Hooks {
-            on_log: &mut |step, _, loss| {
-                progress.set_position(step as u64);
-                progress.set_prefix(format!("{loss:.4}"));
-            },
-            snapshot_every: trial.settings.checkpoint_every,
-            on_snapshot: &mut save,
-            stop_requested: &crate::interrupt::requested,
-        },
-    );
-    progress.finish_and_clear();
-    let history = trained
-        .map_err(|e| stopped_or_failed(e, "distillation", &model.id, &snapshot, trial, file))?;
-    save_model(
-        (&model.id, &model.training, settings.steps),
-        &model_folder,
+        job,
         variables,
-        &history,
-    )?;
-    Ok(history)
+        (folder, file),
+        out,
+        |resume, hooks| distill_round(teacher, student, trial, settings, round, resume, hooks),
+    )
 }

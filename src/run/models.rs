@@ -93,33 +93,76 @@ pub(super) fn obtain_trained(
         return Ok((model, history));
     }
 
+    let job = Job {
+        id,
+        config,
+        steps: trial.train.steps,
+        what: "training",
+        verb: "train",
+        message: id.to_string(),
+    };
+    let history = train_and_save(
+        trial,
+        job,
+        variables,
+        (folder, file),
+        out,
+        |resume, hooks| train::train_resumable(&model, trial, resume, hooks),
+    )?;
+    Ok((model, history))
+}
+
+/// One model to train resumably: its id, the config it is saved with, its optimiser steps,
+/// what the work is called in messages (`what`: "training") and on its progress bar (`verb`:
+/// "train", with `message`).
+pub(super) struct Job<'a> {
+    pub id: &'a str,
+    pub config: &'a serde_json::Value,
+    pub steps: usize,
+    pub what: &'a str,
+    pub verb: &'a str,
+    pub message: String,
+}
+
+/// Trains a model's `variables` and saves its folder: resumes from the snapshot beside the
+/// folder when one fits, runs `train` with a progress bar, a snapshot every
+/// `checkpoint_every` steps and Ctrl-C as its stop request.
+pub(super) fn train_and_save(
+    trial: &Trial,
+    job: Job,
+    variables: &candle_nn::VarMap,
+    (folder, file): (&SweepFolder, &Path),
+    out: &mut dyn Write,
+    train: impl FnOnce(Option<Snapshot>, Hooks) -> Result<History, TrainError>,
+) -> Result<History, RunError> {
+    let model_folder = folder.model(job.id);
     let names: Vec<String> = train::sorted_vars(variables)
         .into_iter()
         .map(|(name, _)| name)
         .collect();
-    let config_text = config.to_string();
+    let config_text = job.config.to_string();
     let snapshot_path = snapshot_path(&model_folder);
-    let steps = trial.train.steps;
     let resume = read_snapshot(
         &snapshot_path,
         &names,
         &config_text,
-        (id, steps),
+        (job.id, job.steps),
         trial,
         out,
     );
     let progress = bar(
-        steps as u64,
-        "  train {msg} [{bar:30}] {pos}/{len} loss {prefix} ({per_sec}, eta {eta})",
+        job.steps as u64,
+        &format!(
+            "  {} {{msg}} [{{bar:30}}] {{pos}}/{{len}} loss {{prefix}} ({{per_sec}}, eta {{eta}})",
+            job.verb
+        ),
     );
-    progress.set_message(id.to_string());
+    progress.set_message(job.message);
     if let Some(snapshot) = &resume {
         progress.set_position(snapshot.progress.step as u64);
     }
     let mut save = snapshot_writer(&snapshot_path, &names, &config_text);
-    let trained = train::train_resumable(
-        &model,
-        trial,
+    let trained = train(
         resume,
         Hooks {
             on_log: &mut |step, _, loss| {
@@ -133,14 +176,19 @@ pub(super) fn obtain_trained(
     );
     progress.finish_and_clear();
     let history =
-        trained.map_err(|e| stopped_or_failed(e, "training", id, &snapshot_path, trial, file))?;
-    save_model((id, config, steps), &model_folder, variables, &history)?;
-    Ok((model, history))
+        trained.map_err(|e| stopped_or_failed(e, job.what, job.id, &snapshot_path, trial, file))?;
+    save_model(
+        (job.id, job.config, job.steps),
+        &model_folder,
+        variables,
+        &history,
+    )?;
+    Ok(history)
 }
 
 /// A training error as the run reports it: a stop on request names the snapshot to resume
 /// from (`what`: "training", "distillation").
-pub(super) fn stopped_or_failed(
+fn stopped_or_failed(
     error: TrainError,
     what: &str,
     id: &str,
@@ -161,7 +209,7 @@ pub(super) fn stopped_or_failed(
 }
 
 /// Saves each snapshot atomically to `path`.
-pub(super) fn snapshot_writer<'a>(
+fn snapshot_writer<'a>(
     path: &'a Path,
     names: &'a [String],
     config: &'a str,
@@ -213,7 +261,7 @@ pub(super) fn load_finished(
 
 /// The training checkpoint of an unfinished model, beside the folder it will have:
 /// `models/<id>.checkpoint.safetensors`, removed once the model is saved.
-pub(super) fn snapshot_path(model_folder: &Path) -> std::path::PathBuf {
+fn snapshot_path(model_folder: &Path) -> std::path::PathBuf {
     let mut name = model_folder.file_name().unwrap_or_default().to_os_string();
     name.push(".checkpoint.safetensors");
     model_folder.with_file_name(name)
@@ -233,7 +281,7 @@ pub(super) fn is_complete(model_folder: &Path) -> bool {
 
 /// The snapshot to resume from, if one fits this model; one that does not is reported and
 /// training starts over (it is replaced by the next snapshot).
-pub(super) fn read_snapshot(
+fn read_snapshot(
     path: &Path,
     names: &[String],
     config: &str,
@@ -264,7 +312,7 @@ pub(super) fn read_snapshot(
 
 /// Writes the checkpoint (config in its metadata), the training config and the loss
 /// history into a partial folder, then renames it into place.
-pub(super) fn save_model(
+fn save_model(
     (id, training_config, steps): (&str, &serde_json::Value, usize),
     model_folder: &Path,
     variables: &candle_nn::VarMap,
