@@ -8,39 +8,6 @@ use scorelab::nn::init;
 use scorelab::plugins::features::classifier::ClassifierParams;
 use scorelab::rng::Rng;
 
-/// A 3x3 convolution (padding 1) with He-uniform weights, U(±sqrt(6 / fan_in)), and
-/// PyTorch's default bias. With PyTorch's default weights (sqrt(6) times smaller) the
-/// activations shrink layer by layer and training sat at chance for a few hundred steps
-/// before it learned (measured on `shapes`); with these it starts learning at once.
-fn he_conv(
-    variables: &VarMap,
-    name: &str,
-    input: usize,
-    output: usize,
-    stride: usize,
-    device: &Device,
-    rng: &mut Rng,
-) -> candle_core::Result<Conv2d> {
-    let fan_in = (input * 9) as f64;
-    let weight = init::uniform_variable(
-        variables,
-        &format!("{name}.weight"),
-        (output, input, 3, 3),
-        (6.0 / fan_in).sqrt(),
-        device,
-        rng,
-    )?;
-    let bias = init::uniform_variable(
-        variables,
-        &format!("{name}.bias"),
-        output,
-        1.0 / fan_in.sqrt(),
-        device,
-        rng,
-    )?;
-    Conv2d::new(weight, Some(bias), stride, 1)
-}
-
 /// The network: convolutions, pooled features, logits.
 pub struct ClassifierNet {
     convs: Vec<Conv2d>,
@@ -64,12 +31,10 @@ impl ClassifierNet {
         let stages = [(channels, w, 1), (w, 2 * w, 2), (2 * w, 4 * w, 2)];
         let mut convs = Vec::new();
         for (i, (input, output, stride)) in stages.into_iter().enumerate() {
-            convs.push(he_conv(
+            convs.push(init::he_conv3x3(
                 variables,
                 &format!("conv{}", i + 1),
-                input,
-                output,
-                stride,
+                (input, output, stride),
                 device,
                 rng,
             )?);

@@ -13,7 +13,7 @@ use scorelab::dataset::Samples;
 use scorelab::guidance::Classifier;
 use scorelab::nn::conv::Conv2d;
 use scorelab::nn::embedding::{NoiseEmbedding, NoiseEmbeddingKind};
-use scorelab::nn::init::{linear, uniform_variable};
+use scorelab::nn::init::{he_conv3x3, linear};
 use scorelab::rng::{Rng, Stream};
 
 use super::noisy::{log_probs_from, NoisyNet};
@@ -42,35 +42,6 @@ pub struct NoisyCnn {
     stages: Vec<Stage>,
     output: Linear,
     variables: VarMap,
-}
-
-/// A 3x3 convolution (padding 1) with He-uniform weights, U(±sqrt(6 / fan_in)), and
-/// PyTorch's default bias (the feature classifier's initialisation, which learns at once).
-fn he_conv(
-    variables: &VarMap,
-    name: &str,
-    (input, output, stride): (usize, usize, usize),
-    device: &Device,
-    rng: &mut Rng,
-) -> candle_core::Result<Conv2d> {
-    let fan_in = (input * 9) as f64;
-    let weight = uniform_variable(
-        variables,
-        &format!("{name}.weight"),
-        (output, input, 3, 3),
-        (6.0 / fan_in).sqrt(),
-        device,
-        rng,
-    )?;
-    let bias = uniform_variable(
-        variables,
-        &format!("{name}.bias"),
-        output,
-        1.0 / fan_in.sqrt(),
-        device,
-        rng,
-    )?;
-    Conv2d::new(weight, Some(bias), stride, 1)
 }
 
 impl NoisyCnn {
@@ -104,7 +75,7 @@ impl NoisyCnn {
         .into_iter()
         .enumerate()
         {
-            let conv = he_conv(
+            let conv = he_conv3x3(
                 &variables,
                 &format!("conv{}", i + 1),
                 geometry,
