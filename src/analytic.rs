@@ -2,8 +2,8 @@
 //! and the density and score of its marginal after adding N(0, sigma^2 I) noise, because
 //! each component stays Gaussian with variance s_k^2 + sigma^2.
 
-use crate::dataset::Samples;
 use crate::rng::Rng;
+use crate::samples::Samples;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct GaussianMixture {

@@ -14,15 +14,13 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::Samples;
 use crate::rng::{Rng, Stream};
-use crate::train::{sorted_vars, Adam, AdamParams};
 
 /// Added to the experiment's seed for the autoencoder's random streams, so they are not
 /// those of the diffusion network (same stream names, another key).
@@ -147,6 +145,16 @@ impl LatentSpace {
         self.active() || self.per_image.load(Ordering::Relaxed)
     }
 
+    /// A fresh autoencoder with weights drawn from the seed's own stream.
+    pub fn fresh_autoencoder(
+        &self,
+        seed: u64,
+        device: &Device,
+    ) -> candle_core::Result<Box<dyn Autoencoder>> {
+        let mut init = Rng::new(seed.wrapping_add(SEED_OFFSET), Stream::NetworkInit);
+        self.plugin.instantiate(device, &mut init)
+    }
+
     /// Whether the diffusion runs in a latent space (not `identity`).
     pub fn active(&self) -> bool {
         !self.plugin.neutral()
@@ -178,74 +186,6 @@ impl LatentSpace {
             ),
         }
     }
-}
-
-/// Trains `autoencoder` on `data` in place: batches drawn with replacement, the
-/// reparameterised posterior sample z = mu + exp(logvar / 2) · eps, loss
-/// MSE(decode(z), x) + beta · KL(q(z|x) || N(0, I)) / D, Adam. `on_log(step, steps, mse)`
-/// is called at every record (50 per run).
-pub fn train_autoencoder(
-    autoencoder: &dyn Autoencoder,
-    data: &Samples,
-    settings: &AutoencoderTraining,
-    seed: u64,
-    device: &Device,
-    on_log: &mut dyn FnMut(usize, usize, f64),
-) -> candle_core::Result<AutoencoderHistory> {
-    let start = Instant::now();
-    let vars: Vec<_> = sorted_vars(autoencoder.variables())
-        .into_iter()
-        .map(|(_, v)| v)
-        .collect();
-    let mut adam = Adam::new(vars, AdamParams::with_lr(settings.lr))?;
-    let mut rng = Rng::new(seed.wrapping_add(SEED_OFFSET), Stream::TrainingNoise);
-    let dim = data.dim() as f64;
-    let log_every = (settings.steps / 50).max(1);
-    let mut history = AutoencoderHistory::default();
-    let (mut recon_sum, mut kl_sum, mut count) = (0.0, 0.0, 0usize);
-    for step in 1..=settings.steps {
-        let indices: Vec<usize> = (0..settings.batch_size)
-            .map(|_| rng.below(data.len()))
-            .collect();
-        let x = data.gather(&indices).to_tensor(device)?;
-        let (mean, log_var) = autoencoder.encode(&x)?;
-        let log_var = log_var.clamp(-30f32, 20f32)?;
-        let (n, latent) = mean.dims2()?;
-        let eps = Tensor::from_vec(rng.normal_f32(n * latent), (n, latent), device)?;
-        let z = mean.add(&(log_var.affine(0.5, 0.0)?.exp()?.mul(&eps)?))?;
-        let recon = autoencoder.decode(&z)?.sub(&x)?.sqr()?.mean_all()?;
-        // KL(N(mu, s^2) || N(0, 1)) summed over latent coordinates, averaged over the batch.
-        let kl = ((mean.sqr()? + log_var.exp()?)? - log_var)?
-            .affine(0.5, -0.5)?
-            .sum(1)?
-            .mean_all()?;
-        let loss = recon.add(&kl.affine(settings.kl_weight / dim, 0.0)?)?;
-        adam.backward_step(&loss)?;
-        let (r, k) = (
-            recon.to_dtype(DType::F64)?.to_scalar::<f64>()?,
-            kl.to_dtype(DType::F64)?.to_scalar::<f64>()?,
-        );
-        if !(r.is_finite() && k.is_finite()) {
-            candle_core::bail!(
-                "autoencoder training diverged: the loss became non-finite at step {step} \
-                 (reconstruction {r}, KL {k}). Fix: lower `latent.lr` (now {}) or \
-                 `latent.kl_weight` (now {})",
-                settings.lr,
-                settings.kl_weight
-            );
-        }
-        (recon_sum, kl_sum, count) = (recon_sum + r, kl_sum + k, count + 1);
-        if step % log_every == 0 || step == settings.steps {
-            let mse = recon_sum / count as f64;
-            history.steps.push(step);
-            history.recon.push(mse);
-            history.kl.push(kl_sum / count as f64);
-            on_log(step, settings.steps, mse);
-            (recon_sum, kl_sum, count) = (0.0, 0.0, 0);
-        }
-    }
-    history.seconds = start.elapsed().as_secs_f64();
-    Ok(history)
 }
 
 /// The posterior means of every item of `data`, (n · L) values in row order, in batches.
@@ -290,37 +230,6 @@ pub fn scaled_latents(means: &[f32], scale: f64, shape: &[usize], data: &Samples
     }
 }
 
-/// Trains a fresh autoencoder of `space` on `data` and encodes it: the prepared latent space.
-pub fn train_and_encode(
-    space: &LatentSpace,
-    data: &Samples,
-    seed: u64,
-    device: &Device,
-    on_log: &mut dyn FnMut(usize, usize, f64),
-) -> candle_core::Result<Prepared> {
-    let mut init = Rng::new(seed.wrapping_add(SEED_OFFSET), Stream::NetworkInit);
-    let autoencoder = space.plugin.instantiate(device, &mut init)?;
-    let history = train_autoencoder(
-        autoencoder.as_ref(),
-        data,
-        &space.plugin.training(),
-        seed,
-        device,
-        on_log,
-    )?;
-    let start = Instant::now();
-    let means = encode_means(autoencoder.as_ref(), data, device)?;
-    let encode_seconds = start.elapsed().as_secs_f64();
-    let scale = unit_variance_scale(&means);
-    Ok(Prepared {
-        training_latents: Arc::new(scaled_latents(&means, scale, &space.shape, data)),
-        autoencoder,
-        scale,
-        encode_seconds,
-        history,
-    })
-}
-
 impl Prepared {
     /// Data-space items (n, D) of scaled latents `z` (n, L): decode(z / scale), in batches.
     pub fn decode(&self, z: &Tensor) -> candle_core::Result<Tensor> {
@@ -342,21 +251,21 @@ impl AutoencoderTraining {
         raw.check_within(
             "steps",
             self.steps as f64,
-            (1.0, crate::trial::MAX_STEPS as f64),
+            (1.0, crate::config::limits::MAX_STEPS as f64),
             "autoencoder training steps",
             "set e.g. `steps: 2000`",
         )?;
         raw.check_within(
             "batch_size",
             self.batch_size as f64,
-            (1.0, crate::trial::MAX_BATCH as f64),
+            (1.0, crate::config::limits::MAX_BATCH as f64),
             "examples per step",
             "set e.g. `batch_size: 64`",
         )?;
         raw.check_within(
             "lr",
             self.lr,
-            (1e-12, crate::trial::MAX_LR),
+            (1e-12, crate::config::limits::MAX_LR),
             "Adam's learning rate",
             "set e.g. `lr: 0.002`",
         )?;

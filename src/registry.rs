@@ -222,16 +222,6 @@ pub fn names(kind: Kind) -> Vec<&'static str> {
     plugins(kind).iter().map(|p| p.name).collect()
 }
 
-/// The registered name closest to `wanted`, if any is reasonably close.
-pub fn nearest<'a>(wanted: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    known
-        .into_iter()
-        .map(|name| (strsim::normalized_damerau_levenshtein(wanted, name), name))
-        .filter(|(score, _)| *score >= 0.5)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, name)| name)
-}
-
 /// Why a lookup failed: the registered names and the nearest one.
 #[derive(Debug, Clone)]
 pub struct Unknown {
@@ -270,7 +260,7 @@ pub fn find(kind: Kind, name: &str) -> Result<&'static Plugin, Unknown> {
     Err(Unknown {
         kind,
         name: name.to_string(),
-        suggestion: nearest(name, known.iter().copied()),
+        suggestion: crate::config::nearest(name, known.iter().copied()),
         known,
     })
 }

@@ -10,4 +10,10 @@ pub trait Weighting: Send + Sync {
     /// lambda at noise level `sigma` of `schedule` (a weighting may need the schedule's
     /// SDE, as the likelihood weighting g^2 does).
     fn lambda(&self, sigma: f64, schedule: &dyn Schedule) -> f64;
+
+    /// Whether lambda = sigma^2, which puts every level's loss on one scale (a divergence
+    /// report suggests such a weighting to trials that use another).
+    fn equalises_levels(&self) -> bool {
+        false
+    }
 }

@@ -9,7 +9,7 @@ use candle_nn::VarMap;
 use scorelab::dataset::Samples;
 use scorelab::guidance::{log_sum_exp_keepdim, Classifier};
 use scorelab::rng::{Rng, Stream};
-use scorelab::train::{sorted_vars, Adam, AdamParams};
+use scorelab::optim::{sorted_vars, Adam, AdamParams};
 use serde::Serialize;
 
 /// A trainable noise-conditional classifier on sigma-space inputs (n, dim).

@@ -223,7 +223,7 @@ impl TrainedClassifier {
             })
             .map_err(|e| format!("{}: {e}", path.display()))?;
         let net = self.fresh().map_err(|e| e.to_string())?;
-        scorelab::train::load_variables(net.variables(), &tensors)
+        scorelab::optim::load_variables(net.variables(), &tensors)
             .map_err(|e| format!("{}: {e}", path.display()))?;
         Ok((net, info))
     }
@@ -244,7 +244,7 @@ impl TrainedClassifier {
         ));
         fs::create_dir_all(&partial).map_err(|e| error(&partial, &e))?;
         let metadata = HashMap::from([("config".to_string(), self.config.to_string())]);
-        let tensors = scorelab::train::sorted_vars(net.variables());
+        let tensors = scorelab::optim::sorted_vars(net.variables());
         let bytes = safetensors::serialize(
             tensors
                 .iter()

@@ -12,6 +12,10 @@ impl Weighting for SigmaSquared {
     fn lambda(&self, sigma: f64, _schedule: &dyn Schedule) -> f64 {
         sigma * sigma
     }
+
+    fn equalises_levels(&self) -> bool {
+        true
+    }
 }
 
 fn build(raw: &RawParams) -> BuildResult<dyn Weighting> {

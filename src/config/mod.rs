@@ -1,6 +1,7 @@
 //! Experiment files: loading (YAML or TOML through figment), command-line overrides, and the
 //! provenance that lets every error name the file and key path a bad value came from.
 
+pub mod limits;
 pub mod overrides;
 pub mod params;
 pub mod text;
@@ -373,4 +374,15 @@ pub fn root_dict(figment: &Figment, file: &Path) -> Result<Dict, ConfigError> {
         )
     })?;
     Ok(data.remove(&Profile::Default).unwrap_or_default())
+}
+
+/// The known name closest to `wanted` (a plugin, a key), if any is reasonably close: the
+/// "did you mean" of every unknown-name error.
+pub fn nearest<'a>(wanted: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    known
+        .into_iter()
+        .map(|name| (strsim::normalized_damerau_levenshtein(wanted, name), name))
+        .filter(|(score, _)| *score >= 0.5)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, name)| name)
 }

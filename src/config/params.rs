@@ -84,7 +84,7 @@ impl<'a> RawParams<'a> {
                 } else {
                     format!("its parameters are: {}", known.join(", "))
                 };
-                let fix = match crate::registry::nearest(key, known.iter().copied()) {
+                let fix = match super::nearest(key, known.iter().copied()) {
                     Some(near) => format!("did you mean `{near}`? ({listing})"),
                     None => format!("remove it ({listing})"),
                 };

@@ -22,7 +22,7 @@ use crate::latent::{self, AutoencoderHistory, LatentSpace, Prepared};
 use crate::results::store::{write_json, write_yaml};
 use crate::results::{table, write_atomic, SweepFolder};
 use crate::rng::{Rng, Stream};
-use crate::train;
+
 use crate::trial::Trial;
 
 /// Files a finished autoencoder folder holds; one without all of them is trained again.
@@ -107,15 +107,15 @@ pub fn prepare(trial: &Trial, models: &Path, out: &mut dyn Write) -> Result<(), 
         "  autoencoder {msg} [{bar:30}] {pos}/{len} mse {prefix} ({per_sec}, eta {eta})",
     );
     progress.set_message(space.id.clone());
-    let trained = latent::train_and_encode(
+    let trained = crate::train::autoencoder::train_and_encode(
         space,
         &trial.training_data,
-        trial.settings.seed,
-        &trial.device,
-        &mut |step, _, mse| {
+        (trial.settings.seed, &trial.device),
+        None,
+        crate::train::Hooks::quiet(&mut |step, _, mse| {
             progress.set_position(step as u64);
             progress.set_prefix(format!("{mse:.5}"));
-        },
+        }),
     );
     progress.finish_and_clear();
     let prepared = trained.map_err(|e| {
@@ -155,7 +155,7 @@ fn save(space: &LatentSpace, dir: &Path, prepared: &Prepared) -> Result<(), Stri
         ("config".to_string(), space.config.to_string()),
         ("autoencoder".to_string(), space.id.clone()),
     ]);
-    let vars = train::sorted_vars(prepared.autoencoder.variables());
+    let vars = crate::optim::sorted_vars(prepared.autoencoder.variables());
     let weights = safetensors::serialize(
         vars.iter()
             .map(|(name, var)| (name.clone(), var.as_tensor())),
@@ -231,7 +231,7 @@ fn load(
         .plugin
         .instantiate(device, &mut init)
         .map_err(|e| e.to_string())?;
-    train::load_variables(autoencoder.variables(), &read("autoencoder.safetensors")?)?;
+    crate::optim::load_variables(autoencoder.variables(), &read("autoencoder.safetensors")?)?;
     let latents = read("latents.safetensors")?;
     let Some(latents) = latents.get("latents") else {
         return Err("latents.safetensors has no tensor `latents`".to_string());

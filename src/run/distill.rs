@@ -103,6 +103,9 @@ fn distil(
         variables,
         (folder, file),
         out,
-        |resume, hooks| distill_round(teacher, student, trial, settings, round, resume, hooks),
+        |resume, hooks| {
+            let job = trial.round_job(plan, round)?;
+            distill_round(teacher, student, &job, resume, hooks)
+        },
     )
 }

@@ -101,13 +101,16 @@ pub(super) fn obtain_trained(
         verb: "train",
         message: id.to_string(),
     };
+    let train_job = trial
+        .train_job()
+        .map_err(|e| train_failure(trial, file, e.into()))?;
     let history = train_and_save(
         trial,
         job,
         variables,
         (folder, file),
         out,
-        |resume, hooks| train::train_resumable(&model, trial, resume, hooks),
+        |resume, hooks| train::train_resumable(&model, &train_job, resume, hooks),
     )?;
     Ok((model, history))
 }
@@ -136,7 +139,7 @@ pub(super) fn train_and_save(
     train: impl FnOnce(Option<Snapshot>, Hooks) -> Result<History, TrainError>,
 ) -> Result<History, RunError> {
     let model_folder = folder.model(job.id);
-    let names: Vec<String> = train::sorted_vars(variables)
+    let names: Vec<String> = crate::optim::sorted_vars(variables)
         .into_iter()
         .map(|(name, _)| name)
         .collect();
@@ -161,7 +164,7 @@ pub(super) fn train_and_save(
     if let Some(snapshot) = &resume {
         progress.set_position(snapshot.progress.step as u64);
     }
-    let mut save = snapshot_writer(&snapshot_path, &names, &config_text);
+    let save = snapshot_writer(&snapshot_path, &names, &config_text);
     let trained = train(
         resume,
         Hooks {
@@ -170,7 +173,7 @@ pub(super) fn train_and_save(
                 progress.set_prefix(format!("{loss:.4}"));
             },
             snapshot_every: trial.settings.checkpoint_every,
-            on_snapshot: &mut save,
+            on_snapshot: Box::new(save),
             stop_requested: &crate::interrupt::requested,
         },
     );
@@ -252,7 +255,7 @@ pub(super) fn load_finished(
             message: e.to_string(),
         }
     })?;
-    train::load_variables(variables, &tensors).map_err(|message| RunError::Checkpoint {
+    crate::optim::load_variables(variables, &tensors).map_err(|message| RunError::Checkpoint {
         path: checkpoint.clone(),
         message,
     })?;
@@ -335,7 +338,7 @@ fn save_model(
         ("model".to_string(), id.to_string()),
         ("steps".to_string(), steps.to_string()),
     ]);
-    let tensors = train::sorted_vars(variables);
+    let tensors = crate::optim::sorted_vars(variables);
     let bytes = safetensors::serialize(
         tensors
             .iter()

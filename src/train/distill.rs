@@ -12,19 +12,39 @@
 //! ema_decay 0); the weights, Adam's moments and the random stream are snapshotted like
 //! training's, so an interrupted round resumes exactly.
 
-use std::time::Instant;
+use std::sync::Arc;
 
-use candle_core::Tensor;
+use candle_core::{Device, Tensor};
 
-use super::records::PendingLosses;
-use super::TrainError;
-use super::{sorted_vars, Adam, AdamParams, History, Hooks, LossWindow, Progress, Snapshot};
+use super::records::{LevelRecords, LevelState, Records};
+use super::resumable::{self, Fit, Hooks, NetworkTrainee, Plan};
+use super::{History, Snapshot, TrainError};
+use crate::dataset::Samples;
 use crate::network::{sigma_column, ScoreModel};
+use crate::optim::{sorted_vars, AdamParams};
 use crate::parameterisation::Model;
 use crate::rng::{Rng, Stream};
 use crate::sampler::steps::{denoise_at, euler_step, ode_derivative};
 use crate::schedule::{Grid, GridRequest, Schedule, Spacing};
-use crate::trial::{DistillSettings, Trial};
+
+/// What one round of distillation needs, and nothing else.
+#[derive(Clone)]
+pub struct RoundJob {
+    /// The training set the teacher learnt from (a latent trial's scaled latents).
+    pub data: Arc<Samples>,
+    pub schedule: Arc<dyn Schedule>,
+    pub seed: u64,
+    pub device: Device,
+    /// The round (1 distils the trained model itself).
+    pub round: usize,
+    /// The teacher's DDIM steps of round 0.
+    pub teacher_steps: usize,
+    pub steps: usize,
+    pub lr: f64,
+    pub batch_size: usize,
+    /// Steps between loss records.
+    pub log_every: usize,
+}
 
 /// The teacher's grid: the schedule's own `steps` levels and the final 0, the grid `ddim`
 /// (or any sampler on the default spacing) walks at `steps` steps.
@@ -89,22 +109,19 @@ pub fn two_step_target(
         .broadcast_div(&(ratio.neg()? + 1.0)?)
 }
 
-/// Trains `student` (already holding its teacher's weights) for one round: round `round`
-/// of `settings`, from the teacher's grid of round - 1 on the trial's schedule and training
-/// data. On return the student's variables hold the trained weights.
+/// Trains `student` (already holding its teacher's weights) for the job's round, from the
+/// teacher's grid of the round before. On return the student's variables hold the trained
+/// weights.
 pub fn distill_round(
     teacher: &Model,
     student: &Model,
-    trial: &Trial,
-    settings: &DistillSettings,
-    round: usize,
-    resume: Option<Snapshot>,
-    hooks: Hooks,
+    job: &RoundJob,
+    resume: Option<Snapshot<LevelState>>,
+    hooks: Hooks<LevelState>,
 ) -> Result<History, TrainError> {
-    let start = Instant::now();
     let fine = round_grid(
-        &teacher_grid(trial.schedule.as_ref(), settings.teacher_steps),
-        round - 1,
+        &teacher_grid(job.schedule.as_ref(), job.teacher_steps),
+        job.round - 1,
     );
     // Student level j goes from fine[2j] over fine[2j + 1] to fine[2j + 2].
     let levels: Vec<f64> = fine
@@ -119,138 +136,72 @@ pub fn distill_round(
             ..History::default()
         });
     };
-    // A latent trial's students learn on its encoded, scaled training set, as its teacher did.
-    let latents = match trial.latent.active() {
-        true => Some(trial.latent.require()?.training_latents.clone()),
-        false => None,
+    let diverged = |step, loss| TrainError::NonFinite {
+        step,
+        loss,
+        what: "truncated SNR weighting (distillation)".into(),
+        fix: format!("lower `distill.lr` (now {})", job.lr),
     };
-    let data = latents.as_deref().unwrap_or(&trial.training_data);
-    let device = &trial.device;
-    let vars = sorted_vars(network.variables());
-    let mut optimizer = Adam::new(
-        vars.iter().map(|(_, v)| v.clone()).collect(),
-        AdamParams::with_lr(settings.lr),
-    )?;
-    // A stream of its own per round (not the teacher's training draws again).
-    let mut rng = Rng::new(
-        trial
-            .settings
-            .seed
-            .wrapping_add(0x9e37_79b9_7f4a_7c15u64.wrapping_mul(round as u64)),
-        Stream::TrainingNoise,
-    );
-    let mut window = LossWindow::new(levels.len());
-    let mut tail = LossWindow::new(levels.len());
-    let mut history = History {
-        levels: levels.clone(),
-        ..History::default()
+    let fit = Fit {
+        plan: Plan {
+            steps: job.steps,
+            log_every: job.log_every,
+            adam: AdamParams::with_lr(job.lr),
+            ema_decay: 0.0,
+        },
+        trainee: &NetworkTrainee(network),
+        // A stream of its own per round (not the teacher's training draws again).
+        rng: Rng::new(
+            job.seed
+                .wrapping_add(0x9e37_79b9_7f4a_7c15u64.wrapping_mul(job.round as u64)),
+            Stream::TrainingNoise,
+        ),
+        records: LevelRecords::new(levels.clone(), job.steps),
+        diverged: &diverged,
     };
-    let (mut first_step, mut seconds_before) = (1, 0.0);
-    if let Some(snapshot) = resume {
-        let progress = snapshot.progress;
-        for ((_, var), value) in vars.iter().zip(&snapshot.weights) {
-            var.set(value)?;
-        }
-        optimizer
-            .restore(snapshot.adam)
-            .map_err(TrainError::Resume)?;
-        rng = Rng::from_state(&progress.rng).map_err(TrainError::Resume)?;
-        network
-            .restore_random_state(&progress.network_rngs)
-            .map_err(TrainError::Resume)?;
-        (window, tail, history) = (progress.window, progress.tail, progress.history);
-        first_step = progress.step + 1;
-        seconds_before = progress.seconds;
-    }
-    network.set_training(true);
-    let (steps, batch) = (settings.steps, settings.batch_size);
-    let tail_start = steps - steps / 4;
-    let mut pending = PendingLosses::default();
-    let dim = data.dim();
-    for step in first_step..=steps {
-        let indices: Vec<usize> = (0..batch).map(|_| rng.below(data.len())).collect();
-        let x0 = data.gather(&indices).to_tensor(device)?;
-        let draws: Vec<(f64, usize)> = (0..batch)
-            .map(|_| {
-                let j = rng.below(levels.len());
-                (levels[j], j)
-            })
-            .collect();
-        let column = |offset: usize| -> candle_core::Result<Tensor> {
-            let values: Vec<f64> = draws.iter().map(|(_, j)| fine[2 * j + offset]).collect();
-            sigma_column(&values, device)
-        };
-        let (sigma, mid, next) = (column(0)?, column(1)?, column(2)?);
-        let z = Tensor::from_vec(rng.normal_f32(batch * dim), (batch, dim), device)?;
-        let x = x0.add(&z.broadcast_mul(&sigma)?)?;
-        let target = two_step_target(teacher, &x, &sigma, &mid, &next)?;
-        let error = student.denoise(&x, &sigma)?.sub(&target)?;
-        // 0.5 ||(D - D~) / sigma||^2: the normalised per-level loss training records.
-        let normalised = (error.broadcast_div(&sigma)?.sqr()?.sum(1)? * 0.5)?;
-        let weights: Vec<f32> = draws
-            .iter()
-            .map(|(s, _)| (1.0f64).max(1.0 / (s * s)) as f32)
-            .collect();
-        let weights = Tensor::from_vec(weights, batch, device)?;
-        let loss = (error.sqr()?.mean(1)?.mul(&weights)?).mean_all()?;
-        optimizer.backward_step(&loss)?;
-        pending.push(step, loss.detach(), normalised.detach(), draws);
+    let (records, seconds) = resumable::run(fit, resume, hooks, &mut |_, rng| {
+        round_loss(teacher, student, job, (&fine, &levels), rng)
+    })?;
+    Ok(records.finish(seconds))
+}
 
-        let stopping = step < steps && (hooks.stop_requested)();
-        let snapshot_due = stopping
-            || (hooks.snapshot_every > 0 && step % hooks.snapshot_every == 0 && step < steps);
-        let record_due = step % trial.train.log_every == 0 || step == steps;
-        if record_due || snapshot_due {
-            if let Some((step, loss)) = pending.drain_into(&mut window, &mut tail, tail_start)? {
-                network.set_training(false);
-                return Err(TrainError::NonFinite {
-                    step,
-                    loss,
-                    lr: settings.lr,
-                    weighting: "truncated SNR (distillation)".into(),
-                });
-            }
-        }
-        if record_due {
-            let (mean, per_level) = window.take();
-            history.steps.push(step);
-            history.loss.push(mean);
-            history.level_loss.push(per_level);
-            (hooks.on_log)(step, steps, mean);
-        }
-        crate::crash::point("train.step");
-        if snapshot_due {
-            let weights: Vec<Tensor> = vars
-                .iter()
-                .map(|(_, v)| v.as_tensor().copy())
-                .collect::<Result<_, _>>()?;
-            let frozen = Snapshot {
-                progress: Progress {
-                    step,
-                    adam_steps: optimizer.state().steps,
-                    rng: rng.state(),
-                    network_rngs: network.random_state(),
-                    window: window.clone(),
-                    tail: tail.clone(),
-                    history: history.clone(),
-                    seconds: seconds_before + start.elapsed().as_secs_f64(),
-                },
-                // No average: the snapshot's EMA slot holds the weights.
-                ema: weights.clone(),
-                weights,
-                adam: optimizer.state(),
-            };
-            (hooks.on_snapshot)(&frozen).map_err(TrainError::Snapshot)?;
-            if stopping {
-                network.set_training(false);
-                return Err(TrainError::Interrupted { step, steps });
-            }
-        }
-    }
-    history.final_level_loss = tail.take().1;
-    network.set_training(false);
-    history.seconds = seconds_before + start.elapsed().as_secs_f64();
-    Ok(history)
+/// One batch of a round: the student's truncated-SNR-weighted error against the two-step
+/// target at levels drawn uniformly from its grid.
+fn round_loss(
+    teacher: &Model,
+    student: &Model,
+    job: &RoundJob,
+    (fine, levels): (&[f64], &[f64]),
+    rng: &mut Rng,
+) -> Result<(Tensor, <LevelRecords as Records>::Step), TrainError> {
+    let (data, device, batch) = (job.data.as_ref(), &job.device, job.batch_size);
+    let indices: Vec<usize> = (0..batch).map(|_| rng.below(data.len())).collect();
+    let x0 = data.gather(&indices).to_tensor(device)?;
+    let draws: Vec<(f64, usize)> = (0..batch)
+        .map(|_| {
+            let j = rng.below(levels.len());
+            (levels[j], j)
+        })
+        .collect();
+    let column = |offset: usize| -> candle_core::Result<Tensor> {
+        let values: Vec<f64> = draws.iter().map(|(_, j)| fine[2 * j + offset]).collect();
+        sigma_column(&values, device)
+    };
+    let (sigma, mid, next) = (column(0)?, column(1)?, column(2)?);
+    let dim = data.dim();
+    let z = Tensor::from_vec(rng.normal_f32(batch * dim), (batch, dim), device)?;
+    let x = x0.add(&z.broadcast_mul(&sigma)?)?;
+    let target = two_step_target(teacher, &x, &sigma, &mid, &next)?;
+    let error = student.denoise(&x, &sigma)?.sub(&target)?;
+    // 0.5 ||(D - D~) / sigma||^2: the normalised per-level loss training records.
+    let normalised = (error.broadcast_div(&sigma)?.sqr()?.sum(1)? * 0.5)?;
+    let weights: Vec<f32> = draws
+        .iter()
+        .map(|(s, _)| (1.0f64).max(1.0 / (s * s)) as f32)
+        .collect();
+    let weights = Tensor::from_vec(weights, batch, device)?;
+    let loss = (error.sqr()?.mean(1)?.mul(&weights)?).mean_all()?;
+    Ok((loss.clone(), (loss.detach(), normalised.detach(), draws)))
 }
 
 /// Copies `from`'s weights into `to` (the same architecture): a student starts as its

@@ -1,12 +1,201 @@
-//! The loss records of a training run: the running sums since the last record (overall and
-//! per noise level), and the steps whose losses are still on the device.
+//! The loss records of a training run: what each step leaves on the device until the next
+//! record reads it in one copy, the running sums since the last record, and the history.
+//! Two kinds: per noise level (diffusion models and distillation rounds) and named scalars
+//! (autoencoders, classifiers).
 
 use candle_core::Tensor;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
+use super::History;
+
+/// The records a training run keeps, as the loop sees them.
+pub trait Records {
+    /// What one step leaves to record (its losses, still on the device).
+    type Step;
+    /// What a snapshot saves of the records.
+    type State: Clone + Serialize + DeserializeOwned;
+
+    fn push(&mut self, step: usize, losses: Self::Step);
+
+    /// Reads the pending steps into the running sums; the first step whose loss is not
+    /// finite, with that loss, if any.
+    fn settle(&mut self) -> candle_core::Result<Option<(usize, f64)>>;
+
+    /// Closes a record at `step` (after [`Records::settle`]); the value progress shows.
+    fn record(&mut self, step: usize) -> f64;
+
+    fn state(&self) -> Self::State;
+
+    fn restore(&mut self, state: Self::State);
+}
+
+/// Per-level records of a denoising loss: the weighted loss of each step and the normalised
+/// loss of each example with the level it was drawn at.
+pub struct LevelRecords {
+    pending: PendingLosses,
+    state: LevelState,
+    /// Steps after this one count toward the final per-level loss.
+    tail_start: usize,
+}
+
+/// What a snapshot keeps of [`LevelRecords`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LevelState {
+    window: LossWindow,
+    tail: LossWindow,
+    history: History,
+}
+
+/// One step of a denoising loss: (weighted loss, normalised loss per example, (sigma, level)
+/// per example).
+pub type LevelStep = (Tensor, Tensor, Vec<(f64, usize)>);
+
+impl LevelRecords {
+    /// Records over the loss levels `levels` of a run of `steps` steps.
+    pub fn new(levels: Vec<f64>, steps: usize) -> Self {
+        LevelRecords {
+            pending: PendingLosses::default(),
+            state: LevelState {
+                window: LossWindow::new(levels.len()),
+                tail: LossWindow::new(levels.len()),
+                history: History {
+                    levels,
+                    ..History::default()
+                },
+            },
+            tail_start: steps - steps / 4,
+        }
+    }
+
+    /// The history, with the per-level loss of the last quarter of training.
+    pub fn finish(mut self, seconds: f64) -> History {
+        self.state.history.final_level_loss = self.state.tail.take().1;
+        self.state.history.seconds = seconds;
+        self.state.history
+    }
+}
+
+impl Records for LevelRecords {
+    type Step = LevelStep;
+    type State = LevelState;
+
+    fn push(&mut self, step: usize, (loss, per_example, draws): LevelStep) {
+        self.pending.push(step, loss, per_example, draws);
+    }
+
+    fn settle(&mut self) -> candle_core::Result<Option<(usize, f64)>> {
+        let state = &mut self.state;
+        self.pending
+            .drain_into(&mut state.window, &mut state.tail, self.tail_start)
+    }
+
+    fn record(&mut self, step: usize) -> f64 {
+        let (mean, per_level) = self.state.window.take();
+        let history = &mut self.state.history;
+        history.steps.push(step);
+        history.loss.push(mean);
+        history.level_loss.push(per_level);
+        mean
+    }
+
+    fn state(&self) -> LevelState {
+        self.state.clone()
+    }
+
+    fn restore(&mut self, state: LevelState) {
+        self.state = state;
+    }
+}
+
+/// Records of named scalar losses (an autoencoder's reconstruction and KL, a classifier's
+/// cross-entropy): each record is the mean of every component since the previous one.
+pub struct ScalarRecords {
+    pending: Vec<(usize, Vec<Tensor>)>,
+    state: ScalarState,
+}
+
+/// What a snapshot keeps of [`ScalarRecords`].
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ScalarState {
+    /// Per component, the sum since the last record, and how many steps it holds.
+    sums: Vec<f64>,
+    count: usize,
+    /// Steps at which a record was closed, and each record's mean per component.
+    pub steps: Vec<usize>,
+    pub means: Vec<Vec<f64>>,
+}
+
+impl ScalarRecords {
+    /// Records of `components` scalars a step; the first is what progress shows.
+    pub fn new(components: usize) -> Self {
+        ScalarRecords {
+            pending: Vec::new(),
+            state: ScalarState {
+                sums: vec![0.0; components],
+                ..ScalarState::default()
+            },
+        }
+    }
+
+    /// Every record: its step and the mean of each component.
+    pub fn finish(self) -> ScalarState {
+        self.state
+    }
+}
+
+impl Records for ScalarRecords {
+    /// Each component a scalar tensor.
+    type Step = Vec<Tensor>;
+    type State = ScalarState;
+
+    fn push(&mut self, step: usize, losses: Vec<Tensor>) {
+        self.pending.push((step, losses));
+    }
+
+    fn settle(&mut self) -> candle_core::Result<Option<(usize, f64)>> {
+        if self.pending.is_empty() {
+            return Ok(None);
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let flat: Vec<Tensor> = pending.iter().flat_map(|(_, l)| l.clone()).collect();
+        let values = Tensor::stack(&flat, 0)?.to_vec1::<f32>()?;
+        let width = self.state.sums.len();
+        for ((step, _), row) in pending.iter().zip(values.chunks(width)) {
+            if let Some(bad) = row.iter().find(|v| !v.is_finite()) {
+                return Ok(Some((*step, *bad as f64)));
+            }
+            for (sum, value) in self.state.sums.iter_mut().zip(row) {
+                *sum += *value as f64;
+            }
+            self.state.count += 1;
+        }
+        Ok(None)
+    }
+
+    fn record(&mut self, step: usize) -> f64 {
+        let count = self.state.count.max(1) as f64;
+        let means: Vec<f64> = self.state.sums.iter().map(|s| s / count).collect();
+        self.state.sums.iter_mut().for_each(|s| *s = 0.0);
+        self.state.count = 0;
+        self.state.steps.push(step);
+        let shown = means.first().copied().unwrap_or(f64::NAN);
+        self.state.means.push(means);
+        shown
+    }
+
+    fn state(&self) -> ScalarState {
+        self.state.clone()
+    }
+
+    fn restore(&mut self, state: ScalarState) {
+        self.state = state;
+    }
+}
 
 /// The losses of the steps since the last record, still on the device.
 #[derive(Default)]
-pub(super) struct PendingLosses {
+struct PendingLosses {
     steps: Vec<usize>,
     /// Per step: the weighted loss (a scalar) and the normalised loss of each example.
     losses: Vec<Tensor>,
@@ -15,13 +204,7 @@ pub(super) struct PendingLosses {
 }
 
 impl PendingLosses {
-    pub(super) fn push(
-        &mut self,
-        step: usize,
-        loss: Tensor,
-        per_example: Tensor,
-        draws: Vec<(f64, usize)>,
-    ) {
+    fn push(&mut self, step: usize, loss: Tensor, per_example: Tensor, draws: Vec<(f64, usize)>) {
         self.steps.push(step);
         self.losses.push(loss);
         self.per_example.push(per_example);
@@ -31,7 +214,7 @@ impl PendingLosses {
     /// Copies the pending losses to the host in one transfer each and adds them, step by
     /// step, to `window` (and to `tail` past `tail_start`). Stops at the first step whose
     /// loss is not finite and returns it with that loss.
-    pub(super) fn drain_into(
+    fn drain_into(
         &mut self,
         window: &mut LossWindow,
         tail: &mut LossWindow,
@@ -59,7 +242,7 @@ impl PendingLosses {
 
 /// Running sums of the loss, overall and per level.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct LossWindow {
+struct LossWindow {
     total: f64,
     count: usize,
     level_sum: Vec<f64>,
@@ -67,7 +250,7 @@ pub(crate) struct LossWindow {
 }
 
 impl LossWindow {
-    pub(super) fn new(levels: usize) -> Self {
+    fn new(levels: usize) -> Self {
         LossWindow {
             total: 0.0,
             count: 0,
@@ -76,7 +259,7 @@ impl LossWindow {
         }
     }
 
-    pub(super) fn add(&mut self, loss: f64, draws: &[(f64, usize)], per_example: &[f32]) {
+    fn add(&mut self, loss: f64, draws: &[(f64, usize)], per_example: &[f32]) {
         self.total += loss;
         self.count += 1;
         for ((_, level), value) in draws.iter().zip(per_example) {
@@ -87,7 +270,7 @@ impl LossWindow {
         }
     }
 
-    pub(super) fn take(&mut self) -> (f64, Vec<f64>) {
+    fn take(&mut self) -> (f64, Vec<f64>) {
         let mean = self.total / self.count.max(1) as f64;
         let per_level = self
             .level_sum

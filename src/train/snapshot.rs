@@ -5,40 +5,43 @@
 use std::collections::HashMap;
 
 use candle_core::{Device, Tensor};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::adam::AdamState;
-use super::{History, LossWindow};
+use super::records::LevelState;
+use crate::optim::AdamState;
 use crate::rng::RngState;
 
-/// The tensor-free part of a snapshot, stored as JSON in the file's metadata.
+/// The tensor-free part of a snapshot, stored as JSON in the file's metadata. `S` is the
+/// state of the run's loss records (a diffusion model's: loss windows and history).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Progress {
+pub struct Progress<S = LevelState> {
     /// Steps completed.
     pub step: usize,
     pub adam_steps: usize,
-    /// The training-noise stream (batches, noise levels, noise).
+    /// The training stream (batches, noise levels, noise).
     pub rng: RngState,
     /// The network's own streams (dropout), in the network's order.
     pub network_rngs: Vec<RngState>,
-    pub(super) window: LossWindow,
-    pub(super) tail: LossWindow,
-    pub history: History,
+    /// The loss records (their fields sit beside the others, as before they were generic).
+    #[serde(flatten)]
+    pub records: S,
     /// Training seconds spent before the snapshot.
     pub seconds: f64,
 }
 
-pub struct Snapshot {
-    pub progress: Progress,
+pub struct Snapshot<S = LevelState> {
+    pub progress: Progress<S>,
     /// In the network's sorted variable order, like every tensor list here.
     pub weights: Vec<Tensor>,
     pub adam: AdamState,
+    /// The weights' moving average (the weights themselves when the run keeps none).
     pub ema: Vec<Tensor>,
 }
 
 const GROUPS: [&str; 4] = ["weights", "adam_m", "adam_v", "ema"];
 
-impl Snapshot {
+impl<S: Serialize + DeserializeOwned> Snapshot<S> {
     /// The snapshot as a safetensors file; `config` (the training config) is stored so a
     /// snapshot is never resumed under another config.
     pub fn to_bytes(&self, names: &[String], config: &str) -> Result<Vec<u8>, String> {
@@ -68,14 +71,14 @@ impl Snapshot {
         names: &[String],
         config: &str,
         device: &Device,
-    ) -> Result<Snapshot, String> {
+    ) -> Result<Snapshot<S>, String> {
         let (_, header) =
             safetensors::SafeTensors::read_metadata(bytes).map_err(|e| e.to_string())?;
         let metadata = header.metadata().clone().unwrap_or_default();
         if metadata.get("config").map(String::as_str) != Some(config) {
             return Err("it was written for another training config".into());
         }
-        let progress: Progress = serde_json::from_str(
+        let progress: Progress<S> = serde_json::from_str(
             metadata
                 .get("progress")
                 .ok_or("it has no progress record")?,

@@ -135,23 +135,23 @@ pub(super) fn read(
     raw.check_within(
         "steps",
         settings.steps as f64,
-        (1.0, super::MAX_STEPS as f64),
+        (1.0, crate::config::limits::MAX_STEPS as f64),
         "optimiser steps per round",
         &example("steps", "2000"),
     )?;
     raw.check_within(
         "batch_size",
         settings.batch_size as f64,
-        (1.0, super::MAX_BATCH as f64),
+        (1.0, crate::config::limits::MAX_BATCH as f64),
         "examples per step",
         &example("batch_size", "256"),
     )?;
-    if !(settings.lr > 0.0 && settings.lr <= super::MAX_LR) {
+    if !(settings.lr > 0.0 && settings.lr <= crate::config::limits::MAX_LR) {
         return Err(raw.invalid(
             "lr",
             format!(
                 "must be positive, finite and at most {}, not {}",
-                number(super::MAX_LR),
+                number(crate::config::limits::MAX_LR),
                 number(settings.lr)
             ),
             example("lr", "0.0001"),

@@ -2,6 +2,7 @@
 //! machine or a run can sensibly do (threads past the cores, absurd step counts and sizes),
 //! each refused with the reason and the source of the value.
 
+use crate::config::limits::{MAX_BATCH, MAX_ITEMS, MAX_LR, MAX_STEPS};
 use crate::config::{self, number, ConfigError, Provenance, RawParams};
 use crate::sweep::Experiment;
 use crate::train::TrainSettings;
@@ -60,16 +61,6 @@ pub(super) fn check_threads(
     }
     Ok(())
 }
-
-/// Most items a data set or sample set may have (they are held in memory).
-pub const MAX_ITEMS: usize = 100_000_000;
-/// Most training steps: 10^9 steps of even a tiny network take weeks on a CPU.
-pub const MAX_STEPS: usize = 1_000_000_000;
-/// Most examples per training step.
-pub const MAX_BATCH: usize = 1_000_000;
-/// Largest learning rate accepted: Adam's steps are about `lr` in size, so anything above
-/// this diverges at once.
-pub const MAX_LR: f64 = 10.0;
 
 /// Bounds beyond [`TrainSettings::validate`]: values that are valid numbers but absurd, each
 /// refused with the limit and why.

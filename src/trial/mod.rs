@@ -2,6 +2,7 @@
 //! the first one runs (plugins constructed, data generated, invariants checked).
 
 mod distill;
+mod jobs;
 mod latent;
 mod limits;
 mod metrics;
@@ -11,9 +12,10 @@ mod settings;
 mod shared;
 mod slots;
 
+use crate::config::limits::MAX_ITEMS;
 pub use distill::{DistillPlan, DistillSettings, RoundModel, Rounds};
 pub use latent::DEFAULT_LATENT;
-pub use limits::{duration_text, MAX_BATCH, MAX_ITEMS, MAX_LR, MAX_STEPS};
+pub use limits::duration_text;
 pub use naming::{display_value, label_of, short_key, stable_hash};
 pub use plan::plan_summary;
 pub use settings::{Settings, DEFAULT_GUIDANCE, PLUGIN_SLOTS, TRAINING_KEYS};
@@ -39,7 +41,7 @@ use crate::guidance::{Guidance, GuidanceContext};
 use crate::metric::{Metric, MetricContext};
 use crate::network::{Architecture, NetworkContext};
 use crate::parameterisation::{Model, ModelSettings};
-use crate::registry::{self, Builder, Kind};
+use crate::registry::{Builder, Kind};
 use crate::rng::Rng;
 use crate::sampler::Sampler;
 use crate::schedule::Schedule;
@@ -68,6 +70,8 @@ pub struct Trial {
     pub dataset: Arc<dyn Dataset>,
     pub schedule: Arc<dyn Schedule>,
     pub weighting: Arc<dyn Weighting>,
+    /// The weighting's registered name (for messages).
+    pub weighting_name: &'static str,
     pub architecture: Arc<dyn Architecture>,
     /// How the network's raw output becomes a denoiser (trainable networks only).
     pub model_settings: ModelSettings,
@@ -134,7 +138,7 @@ fn resolve(
     let all_keys: Vec<&str> = setting_names.iter().copied().chain(SECTION_KEYS).collect();
     for (key, value) in &root {
         if !all_keys.contains(&key.as_str()) {
-            let fix = match registry::nearest(key, all_keys.iter().copied()) {
+            let fix = match config::nearest(key, all_keys.iter().copied()) {
                 Some(near) => format!(
                     "did you mean `{near}`? (top-level keys: {})",
                     all_keys.join(", ")
@@ -466,6 +470,7 @@ fn resolve(
         dataset,
         schedule: Arc::from(schedule.plugin),
         weighting: Arc::from(weighting.plugin),
+        weighting_name: weighting_plugin.name,
         architecture: Arc::from(network.plugin),
         model_settings,
         sampler,

@@ -2,8 +2,9 @@
 //! exactly the weights and loss history of a run never stopped (Adam's moments, the EMA,
 //! the training-noise stream and the U-Net's dropout stream all carried over).
 
+use scorelab::optim::sorted_vars;
 use scorelab::rng::{Rng, Stream};
-use scorelab::train::{self, sorted_vars, train_resumable, Hooks, Snapshot, TrainError};
+use scorelab::train::{self, train_resumable, Hooks, LevelState, Snapshot, TrainError};
 use scorelab::trial::Trial;
 
 use crate::common::resolve;
@@ -56,15 +57,15 @@ fn trained(trial: &Trial, stop_at: Option<usize>) -> (Vec<Vec<f32>>, train::Hist
     let polls = std::cell::Cell::new(0usize);
     let first = train_resumable(
         &model,
-        trial,
+        &trial.train_job().unwrap(),
         None,
         Hooks {
             on_log: &mut |_, _, _| {},
             snapshot_every: 0,
-            on_snapshot: &mut |snapshot: &Snapshot| {
+            on_snapshot: Box::new(|snapshot: &Snapshot| {
                 saved = Some(snapshot.to_bytes(&names, &config)?);
                 Ok(())
-            },
+            }),
             // Polled once after every step but the last.
             stop_requested: &|| {
                 polls.set(polls.get() + 1);
@@ -92,12 +93,12 @@ fn trained(trial: &Trial, stop_at: Option<usize>) -> (Vec<Vec<f32>>, train::Hist
             let model = fresh();
             let history = train_resumable(
                 &model,
-                trial,
+                &trial.train_job().unwrap(),
                 Some(snapshot),
                 Hooks {
                     on_log: &mut |_, _, _| {},
                     snapshot_every: 0,
-                    on_snapshot: &mut |_| Ok(()),
+                    on_snapshot: Box::new(|_| Ok(())),
                     stop_requested: &|| false,
                 },
             )
@@ -150,26 +151,31 @@ fn a_snapshot_is_refused_under_another_training_config() {
     let mut bytes = None;
     let _ = train_resumable(
         &model,
-        trial,
+        &trial.train_job().unwrap(),
         None,
         Hooks {
             on_log: &mut |_, _, _| {},
             snapshot_every: 0,
-            on_snapshot: &mut |s: &Snapshot| {
+            on_snapshot: Box::new(|s: &Snapshot| {
                 bytes = Some(s.to_bytes(&names, "config A")?);
                 Ok(())
-            },
+            }),
             stop_requested: &|| true,
         },
     );
     let bytes = bytes.unwrap();
-    let error = Snapshot::from_bytes(&bytes, &names, "config B", &trial.device)
+    let error = Snapshot::<LevelState>::from_bytes(&bytes, &names, "config B", &trial.device)
         .err()
         .unwrap();
     assert!(error.contains("another training config"), "{error}");
-    let error = Snapshot::from_bytes(&bytes[..bytes.len() / 2], &names, "config A", &trial.device)
-        .err()
-        .expect("a torn snapshot is refused");
+    let error = Snapshot::<LevelState>::from_bytes(
+        &bytes[..bytes.len() / 2],
+        &names,
+        "config A",
+        &trial.device,
+    )
+    .err()
+    .expect("a torn snapshot is refused");
     assert!(!error.is_empty());
 }
 

@@ -237,23 +237,20 @@ fn trained_student_is_closer_to_the_teacher_than_plain_ddim() {
     let teacher = trial
         .new_model(&mut Rng::new(2, Stream::NetworkInit))
         .unwrap();
-    train(&teacher, &trial, &mut |_, _, _| {}).unwrap();
+    train(&teacher, &trial.train_job().unwrap(), &mut |_, _, _| {}).unwrap();
     let student = trial
         .new_model(&mut Rng::new(2, Stream::NetworkInit))
         .unwrap();
     copy_weights(&teacher, &student).unwrap();
-    let settings = &trial.distill.as_ref().unwrap().settings;
     let history = distill_round(
         &teacher,
         &student,
-        &trial,
-        settings,
-        1,
+        &trial.round_job(trial.distill.as_ref().unwrap(), 1).unwrap(),
         None,
         Hooks {
             on_log: &mut |_, _, _| {},
             snapshot_every: 0,
-            on_snapshot: &mut |_| Ok(()),
+            on_snapshot: Box::new(|_| Ok(())),
             stop_requested: &|| false,
         },
     )
@@ -284,16 +281,16 @@ fn trained_student_is_closer_to_the_teacher_than_plain_ddim() {
 /// from which the round finishes with exactly the weights and losses of an uninterrupted one.
 #[test]
 fn an_interrupted_round_resumes_exactly() {
-    use scorelab::train::{sorted_vars, Snapshot, TrainError};
+    use scorelab::optim::sorted_vars;
+    use scorelab::train::{Snapshot, TrainError};
     use std::cell::{Cell, RefCell};
 
     let overrides = ["train.steps=100", "distill.steps=60", "train.log_every=10"];
     let trial = resolve(GAUSSIAN, &overrides).unwrap().remove(0);
-    let settings = &trial.distill.as_ref().unwrap().settings;
     let teacher = trial
         .new_model(&mut Rng::new(2, Stream::NetworkInit))
         .unwrap();
-    train(&teacher, &trial, &mut |_, _, _| {}).unwrap();
+    train(&teacher, &trial.train_job().unwrap(), &mut |_, _, _| {}).unwrap();
     let student = || {
         let model = trial
             .new_model(&mut Rng::new(5, Stream::NetworkInit))
@@ -319,17 +316,15 @@ fn an_interrupted_round_resumes_exactly() {
         distill_round(
             &teacher,
             model,
-            &trial,
-            settings,
-            1,
+            &trial.round_job(trial.distill.as_ref().unwrap(), 1).unwrap(),
             resume,
             Hooks {
                 on_log: &mut |_, _, _| {},
                 snapshot_every: 0,
-                on_snapshot: &mut |s| {
+                on_snapshot: Box::new(|s| {
                     *saved.borrow_mut() = Some(s.to_bytes(&names, "round 1")?);
                     Ok(())
-                },
+                }),
                 stop_requested: &|| {
                     polls.set(polls.get() + 1);
                     polls.get() >= stop_at

@@ -197,7 +197,7 @@ fn a_training_divergence_fails_its_group_only() {
                 "train.lr",
                 "shared by 2 trial(s)",
                 "weighting `test_overflow_weighting`",
-                "or use `weighting: sigma_squared`",
+                "or use a weighting with lambda = sigma^2",
             ] {
                 assert!(row.message.contains(part), "{part}: {}", row.message);
             }

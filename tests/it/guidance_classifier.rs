@@ -114,7 +114,7 @@ fn the_cnn_classifiers_gradient_in_x_matches_finite_differences() {
     let logits = net.logits(&x, &sigma).unwrap();
     let loss = candle_nn::loss::cross_entropy(&logits, &y).unwrap();
     let grads = loss.backward().unwrap();
-    for (name, var) in scorelab::train::sorted_vars(net.variables()) {
+    for (name, var) in scorelab::optim::sorted_vars(net.variables()) {
         let g = grads
             .get(var.as_tensor())
             .unwrap_or_else(|| panic!("{name}: no gradient"));

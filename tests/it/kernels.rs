@@ -227,7 +227,7 @@ fn conv_gradients_match_finite_differences() {
 /// The in-place moving average gives the tensor arithmetic's numbers bit for bit.
 #[test]
 fn in_place_average_matches_tensor_arithmetic() {
-    use scorelab::train::inplace::Average;
+    use scorelab::optim::inplace::Average;
     let mut rng = Rng::from_seed(25);
     for dtype in [DType::F32, DType::F64] {
         for (decay, square) in [(0.9, false), (0.999, true), (0.5, false)] {
@@ -249,7 +249,7 @@ fn in_place_average_matches_tensor_arithmetic() {
 /// the same weights bit for bit; and its saved state does not move with later steps.
 #[test]
 fn adam_in_place_matches_tensor_arithmetic() {
-    use scorelab::train::{Adam, AdamParams};
+    use scorelab::optim::{Adam, AdamParams};
     let mut rng = Rng::from_seed(26);
     let shapes: [&[usize]; 3] = [&[5, 3], &[17], &[2, 3, 4]];
     let params = AdamParams::with_lr(0.01);

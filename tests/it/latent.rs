@@ -5,7 +5,8 @@
 
 use candle_core::{Device, Var};
 use scorelab::dataset::Samples;
-use scorelab::latent::{self, Prepared};
+use scorelab::latent::Prepared;
+use scorelab::train::Hooks;
 use scorelab::trial::Trial;
 
 use crate::common::resolve;
@@ -40,12 +41,12 @@ fn trial(text: &str, latent: &str) -> Trial {
 }
 
 fn train(trial: &Trial) -> Prepared {
-    latent::train_and_encode(
+    scorelab::train::autoencoder::train_and_encode(
         &trial.latent,
         &trial.training_data,
-        trial.settings.seed,
-        &Device::Cpu,
-        &mut |_, _, _| {},
+        (trial.settings.seed, &Device::Cpu),
+        None,
+        Hooks::quiet(&mut |_, _, _| {}),
     )
     .unwrap()
 }
@@ -139,7 +140,7 @@ fn every_vae_parameter_receives_a_gradient() {
             + log_var.sqr().unwrap().sum_all().unwrap())
         .unwrap();
         let grads = loss.backward().unwrap();
-        let vars: Vec<(String, Var)> = scorelab::train::sorted_vars(ae.variables());
+        let vars: Vec<(String, Var)> = scorelab::optim::sorted_vars(ae.variables());
         assert!(vars.len() > 4);
         for (name, var) in vars {
             let g = grads

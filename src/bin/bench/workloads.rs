@@ -136,12 +136,13 @@ pub fn run_worker(name: &str, steps: usize) -> Result<(), String> {
     let network = model
         .network()
         .ok_or("the workload's network is not trainable")?;
-    let parameters: usize = scorelab::train::sorted_vars(network.variables())
+    let parameters: usize = scorelab::optim::sorted_vars(network.variables())
         .iter()
         .map(|(_, v)| v.elem_count())
         .sum();
     let start = Instant::now();
-    scorelab::train::train(&model, &trial, &mut |_, _, _| {}).map_err(|e| e.to_string())?;
+    let job = trial.train_job().map_err(|e| e.to_string())?;
+    scorelab::train::train(&model, &job, &mut |_, _, _| {}).map_err(|e| e.to_string())?;
     let seconds = start.elapsed().as_secs_f64();
     let line = serde_json::json!({
         "steps": steps,

@@ -1,0 +1,214 @@
+//! The one training loop every trained thing goes through (diffusion models, distillation
+//! rounds, autoencoders, classifiers): Adam over the trainee's variables in name order, the
+//! weights' moving average, the loss records, a snapshot every `snapshot_every` steps and on
+//! a stop request, resuming from a snapshot, and the kill point `train.step`. What a step
+//! computes is the caller's: a closure draws its batch from the run's random stream and
+//! returns the loss to minimise with what to record of it.
+
+use std::time::Instant;
+
+use candle_core::Tensor;
+use candle_nn::VarMap;
+
+use super::records::Records;
+use super::snapshot::{Progress, Snapshot};
+use super::TrainError;
+use crate::network::Network;
+use crate::optim::{sorted_vars, Adam, AdamParams, Ema};
+use crate::rng::{Rng, RngState};
+
+/// What is trained: its variables, and the streams and modes of its own that a snapshot
+/// must carry (a network's dropout).
+pub trait Trainee {
+    fn variables(&self) -> &VarMap;
+
+    /// Switches layers that act differently in training (dropout).
+    fn set_training(&self, _training: bool) {}
+
+    fn random_state(&self) -> Vec<RngState> {
+        Vec::new()
+    }
+
+    fn restore_random_state(&self, states: &[RngState]) -> Result<(), String> {
+        match states.is_empty() {
+            true => Ok(()),
+            false => Err("the snapshot has random streams this trainee does not".into()),
+        }
+    }
+}
+
+/// Plain variables: nothing but weights to train.
+impl Trainee for VarMap {
+    fn variables(&self) -> &VarMap {
+        self
+    }
+}
+
+/// A network, with its dropout streams and training mode.
+pub struct NetworkTrainee<'a>(pub &'a dyn Network);
+
+impl Trainee for NetworkTrainee<'_> {
+    fn variables(&self) -> &VarMap {
+        self.0.variables()
+    }
+
+    fn set_training(&self, training: bool) {
+        self.0.set_training(training)
+    }
+
+    fn random_state(&self) -> Vec<RngState> {
+        self.0.random_state()
+    }
+
+    fn restore_random_state(&self, states: &[RngState]) -> Result<(), String> {
+        self.0.restore_random_state(states)
+    }
+}
+
+/// Progress callback: (step, steps, the record's loss).
+pub type OnStep<'a> = &'a mut dyn FnMut(usize, usize, f64);
+
+/// Receives each snapshot (to save it).
+pub type OnSnapshot<'a, S> = Box<dyn FnMut(&Snapshot<S>) -> Result<(), String> + 'a>;
+
+/// How a training run reports progress, saves snapshots and is stopped.
+pub struct Hooks<'a, S = super::records::LevelState> {
+    /// Called at every loss record with (step, steps, mean loss since the previous record).
+    pub on_log: OnStep<'a>,
+    /// Steps between snapshots handed to `on_snapshot` (0: none, except when stopping).
+    pub snapshot_every: usize,
+    pub on_snapshot: OnSnapshot<'a, S>,
+    /// Polled after every step; when it says yes, training saves a snapshot and returns
+    /// [`TrainError::Interrupted`].
+    pub stop_requested: &'a dyn Fn() -> bool,
+}
+
+impl<'a, S> Hooks<'a, S> {
+    /// Progress to `on_log` only: no snapshots, never stopped.
+    pub fn quiet(on_log: OnStep<'a>) -> Self {
+        Hooks {
+            on_log,
+            snapshot_every: 0,
+            on_snapshot: Box::new(|_| Ok(())),
+            stop_requested: &|| false,
+        }
+    }
+}
+
+/// The shape of a run: its length, record interval, optimiser and average.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    pub steps: usize,
+    /// Steps between loss records.
+    pub log_every: usize,
+    pub adam: AdamParams,
+    /// Decay of the weights' moving average, which the trainee holds at the end (0: none).
+    pub ema_decay: f64,
+}
+
+/// One step's loss: what to minimise and what to record.
+pub type StepLoss<R> = Result<(Tensor, <R as Records>::Step), TrainError>;
+
+/// A run in the making: plan, trainee, its random stream, its records and how divergence
+/// is reported (from the step and the loss).
+pub struct Fit<'a, R: Records> {
+    pub plan: Plan,
+    pub trainee: &'a dyn Trainee,
+    pub rng: Rng,
+    pub records: R,
+    pub diverged: &'a dyn Fn(usize, f64) -> TrainError,
+}
+
+/// Runs `fit` to its last step (or from `resume`'s), calling `step_loss` for each step's
+/// loss; returns the records and the training seconds (including those before `resume`).
+pub fn run<R: Records>(
+    mut fit: Fit<R>,
+    resume: Option<Snapshot<R::State>>,
+    mut hooks: Hooks<R::State>,
+    step_loss: &mut dyn FnMut(usize, &mut Rng) -> StepLoss<R>,
+) -> Result<(R, f64), TrainError> {
+    let start = Instant::now();
+    let vars: Vec<_> = sorted_vars(fit.trainee.variables())
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect();
+    let mut optimizer = Adam::new(vars.clone(), fit.plan.adam)?;
+    let mut ema = Ema::new(&vars, fit.plan.ema_decay)?;
+    let (mut first_step, mut seconds_before) = (1, 0.0);
+    if let Some(snapshot) = resume {
+        let progress = snapshot.progress;
+        for (var, value) in vars.iter().zip(&snapshot.weights) {
+            var.set(value)?;
+        }
+        optimizer
+            .restore(snapshot.adam)
+            .map_err(TrainError::Resume)?;
+        ema.restore(&snapshot.ema)?;
+        fit.rng = Rng::from_state(&progress.rng).map_err(TrainError::Resume)?;
+        fit.trainee
+            .restore_random_state(&progress.network_rngs)
+            .map_err(TrainError::Resume)?;
+        fit.records.restore(progress.records);
+        first_step = progress.step + 1;
+        seconds_before = progress.seconds;
+    }
+    let seconds = || seconds_before + start.elapsed().as_secs_f64();
+    let freeze = |step: usize, optimizer: &Adam, ema: &Ema, fit: &Fit<R>| {
+        Ok::<_, TrainError>(Snapshot {
+            progress: Progress {
+                step,
+                adam_steps: optimizer.state().steps,
+                rng: fit.rng.state(),
+                network_rngs: fit.trainee.random_state(),
+                records: fit.records.state(),
+                seconds: seconds(),
+            },
+            // Copies: the weights and their average are updated in place after this.
+            weights: vars
+                .iter()
+                .map(|v| v.as_tensor().copy())
+                .collect::<Result<_, _>>()?,
+            adam: optimizer.state(),
+            ema: ema.copies()?,
+        })
+    };
+
+    let steps = fit.plan.steps;
+    fit.trainee.set_training(true);
+    let outcome = (|| {
+        for step in first_step..=steps {
+            let (loss, recorded) = step_loss(step, &mut fit.rng)?;
+            optimizer.backward_step(&loss)?;
+            // Kept on the device and read once per record (no per-step copy to the host).
+            fit.records.push(step, recorded);
+            ema.update(&vars, step)?;
+
+            let stopping = step < steps && (hooks.stop_requested)();
+            let snapshot_due = stopping
+                || (hooks.snapshot_every > 0 && step % hooks.snapshot_every == 0 && step < steps);
+            let record_due = step % fit.plan.log_every == 0 || step == steps;
+            if record_due || snapshot_due {
+                if let Some((step, loss)) = fit.records.settle()? {
+                    return Err((fit.diverged)(step, loss));
+                }
+            }
+            if record_due {
+                let mean = fit.records.record(step);
+                (hooks.on_log)(step, steps, mean);
+            }
+            crate::crash::point("train.step");
+            if snapshot_due {
+                let frozen = freeze(step, &optimizer, &ema, &fit)?;
+                (hooks.on_snapshot)(&frozen).map_err(TrainError::Snapshot)?;
+                if stopping {
+                    return Err(TrainError::Interrupted { step, steps });
+                }
+            }
+        }
+        Ok(())
+    })();
+    fit.trainee.set_training(false);
+    outcome?;
+    ema.copy_into(&vars)?;
+    Ok((fit.records, seconds()))
+}
