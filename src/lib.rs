@@ -10,6 +10,7 @@
 extern crate self as scorelab;
 
 pub mod analytic;
+pub mod artifact;
 pub mod cli;
 pub mod completions;
 pub mod config;

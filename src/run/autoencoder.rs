@@ -6,22 +6,24 @@
 //! assembled in a partial folder and renamed into place; a complete one is loaded, so every
 //! trial and model that shares it, in this run or a later one, trains it once.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
+use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
 use polars::prelude::{Column, DataFrame};
 use serde::{Deserialize, Serialize};
 
 use super::progress::bar;
+use crate::artifact::{Artifact, Obtained, PlaceError};
 use crate::dataset::Samples;
-use crate::latent::{self, AutoencoderHistory, LatentSpace, Prepared};
+use crate::latent::{AutoencoderHistory, LatentSpace, Prepared};
 use crate::results::store::{write_json, write_yaml};
 use crate::results::{table, write_atomic, SweepFolder};
-use crate::rng::{Rng, Stream};
+use crate::train::checkpoint::Checkpoints;
+use crate::train::TrainError;
 
 use crate::trial::Trial;
 
@@ -73,34 +75,101 @@ pub(super) fn prepare_group(
     Ok(())
 }
 
-/// Trains the trial's autoencoder into `models/<latent id>/`, or loads it from there when
-/// complete, and sets it on the trial's latent space. Errors say what failed and where.
+/// Trains the trial's autoencoder into `models/<latent id>/` (resuming from its snapshot
+/// when a run was stopped), or loads it from there when complete, and sets it on the
+/// trial's latent space. Errors say what failed and where.
 pub fn prepare(trial: &Trial, models: &Path, out: &mut dyn Write) -> Result<(), String> {
     let space = trial.latent.as_ref();
     if !space.active() || space.prepared().is_some() {
         return Ok(());
     }
     let dir = models.join(&space.id);
-    // `--jobs` groups that share the autoencoder wait for the one training it, then load it.
-    let lock = claim(&dir);
-    let _held = lock.lock().unwrap_or_else(|e| e.into_inner());
-    let complete = FILES.iter().all(|f| dir.join(f).is_file());
-    if complete {
-        match load(space, &dir, &trial.training_data, &trial.device) {
-            Ok(prepared) => {
-                let _ = writeln!(out, "  autoencoder {}: loaded", space.id);
-                space.set_prepared(Arc::new(prepared));
-                return Ok(());
-            }
-            Err(message) => {
-                let _ = writeln!(
-                    out,
-                    "  ignoring the autoencoder {} ({message}); training it again",
-                    dir.display()
-                );
-            }
+    let artifact = Artifact::new(&dir, &FILES);
+    // Loading and training both report to `out`.
+    let out = std::cell::RefCell::new(out);
+    let reuse = |dir: &Path| match load(space, dir, &trial.training_data, &trial.device) {
+        Ok(prepared) => {
+            let _ = writeln!(out.borrow_mut(), "  autoencoder {}: loaded", space.id);
+            Ok::<_, Failure>(Some(prepared))
         }
+        Err(message) => {
+            let _ = writeln!(
+                out.borrow_mut(),
+                "  ignoring the autoencoder {} ({message}); training it again",
+                dir.display()
+            );
+            Ok(None)
+        }
+    };
+    let prepared = artifact
+        .obtain(
+            reuse,
+            || Ok(train(trial, &artifact, &mut **out.borrow_mut())?),
+            |prepared, partial| {
+                save(space, partial, prepared)
+                    .map_err(|e| Failure(format!("saving {}: {e}", dir.display())))
+            },
+        )
+        .map_err(|e: Failure| e.0)?;
+    if let Obtained::Made(prepared) = &prepared {
+        let last = prepared.history.recon.last().copied().unwrap_or(f64::NAN);
+        let _ = writeln!(
+            out.borrow_mut(),
+            "  autoencoder {}: trained in {:.1} s (reconstruction MSE {last:.5}, latent scale {:.4})",
+            space.id, prepared.history.seconds, prepared.scale
+        );
     }
+    space.set_prepared(Arc::new(prepared.into_inner()));
+    Ok(())
+}
+
+/// A failure to prepare an autoencoder, as the trials that need it report it.
+struct Failure(String);
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure(message)
+    }
+}
+
+impl From<PlaceError> for Failure {
+    fn from(failure: PlaceError) -> Self {
+        Failure(format!("saving the autoencoder: {failure}"))
+    }
+}
+
+/// Trains a fresh autoencoder for the trial, from the artifact's snapshot when one fits,
+/// with a progress bar and a snapshot every `checkpoint_every` steps.
+fn train(trial: &Trial, artifact: &Artifact, out: &mut dyn Write) -> Result<Prepared, String> {
+    let space = trial.latent.as_ref();
+    let seed = trial.settings.seed;
+    // The variable names the snapshot is checked against, from an autoencoder like the one
+    // training builds.
+    let names_from = space
+        .fresh_autoencoder(seed, &trial.device)
+        .map_err(|e| e.to_string())?;
+    let checkpoints = Checkpoints::new(
+        artifact.checkpoint(),
+        names_from.variables(),
+        space.config.to_string(),
+        trial.settings.checkpoint_every,
+    );
+    let resume = checkpoints.resume(&trial.device, &mut |found| {
+        let _ = match found {
+            Ok(snapshot) => writeln!(
+                out,
+                "  resuming the autoencoder {} from its checkpoint at step {} of {}",
+                space.id,
+                snapshot.progress.step,
+                space.plugin.training().steps
+            ),
+            Err(message) => writeln!(
+                out,
+                "  ignoring the checkpoint {} ({message}); training from step 0",
+                checkpoints.path.display()
+            ),
+        };
+    });
     let steps = space.plugin.training().steps as u64;
     let progress = bar(
         steps,
@@ -110,47 +179,28 @@ pub fn prepare(trial: &Trial, models: &Path, out: &mut dyn Write) -> Result<(), 
     let trained = crate::train::autoencoder::train_and_encode(
         space,
         &trial.training_data,
-        (trial.settings.seed, &trial.device),
-        None,
-        crate::train::Hooks::quiet(&mut |step, _, mse| {
+        (seed, &trial.device),
+        resume,
+        checkpoints.hooks(&mut |step, _, mse| {
             progress.set_position(step as u64);
             progress.set_prefix(format!("{mse:.5}"));
         }),
     );
     progress.finish_and_clear();
-    let prepared = trained.map_err(|e| {
-        format!(
+    trained.map_err(|e| match e {
+        TrainError::Interrupted { step, steps } => format!(
+            "training the autoencoder {} stopped after step {step} of {steps}; its checkpoint              is {}",
+            space.id,
+            checkpoints.path.display()
+        ),
+        e => format!(
             "training the autoencoder {} (`latent: {}`) failed: {e}",
             space.id, space.name
-        )
-    })?;
-    save(space, &dir, &prepared).map_err(|e| format!("saving {}: {e}", dir.display()))?;
-    let last = prepared.history.recon.last().copied().unwrap_or(f64::NAN);
-    let _ = writeln!(
-        out,
-        "  autoencoder {}: trained in {:.1} s (reconstruction MSE {last:.5}, latent scale {:.4})",
-        space.id, prepared.history.seconds, prepared.scale
-    );
-    space.set_prepared(Arc::new(prepared));
-    Ok(())
-}
-
-/// One lock per autoencoder folder in this process.
-fn claim(dir: &Path) -> Arc<Mutex<()>> {
-    static LOCKS: Mutex<BTreeMap<PathBuf, Arc<Mutex<()>>>> = Mutex::new(BTreeMap::new());
-    let mut locks = LOCKS.lock().unwrap_or_else(|e| e.into_inner());
-    locks.entry(dir.to_path_buf()).or_default().clone()
+        ),
+    })
 }
 
 fn save(space: &LatentSpace, dir: &Path, prepared: &Prepared) -> Result<(), String> {
-    let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("latent");
-    // Named for this process and call: separate processes (Slurm tasks) that share an
-    // autoencoder may train it at once (the last rename wins; both hold the same weights).
-    static SAVES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let call = SAVES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let partial = dir.with_file_name(format!(".partial-{name}-{}-{call}", std::process::id()));
-    let _ = fs::remove_dir_all(&partial);
-    fs::create_dir_all(&partial).map_err(|e| e.to_string())?;
     let metadata = HashMap::from([
         ("config".to_string(), space.config.to_string()),
         ("autoencoder".to_string(), space.id.clone()),
@@ -162,13 +212,13 @@ fn save(space: &LatentSpace, dir: &Path, prepared: &Prepared) -> Result<(), Stri
         Some(metadata),
     )
     .map_err(|e| e.to_string())?;
-    write_atomic(&partial.join("autoencoder.safetensors"), &weights).map_err(|e| e.to_string())?;
+    write_atomic(&dir.join("autoencoder.safetensors"), &weights).map_err(|e| e.to_string())?;
     let latents = &prepared.training_latents;
     let values: Vec<f32> = latents.as_slice().iter().map(|v| *v as f32).collect();
     let tensor = Tensor::from_vec(values, (latents.len(), latents.dim()), &Device::Cpu)
         .map_err(|e| e.to_string())?;
     let bytes = safetensors::serialize([("latents", &tensor)], None).map_err(|e| e.to_string())?;
-    write_atomic(&partial.join("latents.safetensors"), &bytes).map_err(|e| e.to_string())?;
+    write_atomic(&dir.join("latents.safetensors"), &bytes).map_err(|e| e.to_string())?;
     let record = Record {
         id: space.id.clone(),
         scale: prepared.scale,
@@ -176,8 +226,8 @@ fn save(space: &LatentSpace, dir: &Path, prepared: &Prepared) -> Result<(), Stri
         encode_seconds: prepared.encode_seconds,
         history: prepared.history.clone(),
     };
-    write_json(&partial.join("autoencoder.json"), &record).map_err(|e| e.to_string())?;
-    write_yaml(&partial.join("config.yaml"), &space.config).map_err(|e| e.to_string())?;
+    write_json(&dir.join("autoencoder.json"), &record).map_err(|e| e.to_string())?;
+    write_yaml(&dir.join("config.yaml"), &space.config).map_err(|e| e.to_string())?;
     let history = &prepared.history;
     let frame = DataFrame::new(
         history.steps.len(),
@@ -190,16 +240,7 @@ fn save(space: &LatentSpace, dir: &Path, prepared: &Prepared) -> Result<(), Stri
             Column::new("kl".into(), history.kl.clone()),
         ],
     );
-    table::write_csv(frame, &partial.join("loss.csv"))?;
-    let _ = fs::remove_dir_all(dir);
-    match fs::rename(&partial, dir) {
-        // Another job put the same autoencoder there in between.
-        Err(_) if FILES.iter().all(|f| dir.join(f).is_file()) => {
-            let _ = fs::remove_dir_all(&partial);
-            Ok(())
-        }
-        other => other.map_err(|e| e.to_string()),
-    }
+    table::write_csv(frame, &dir.join("loss.csv"))
 }
 
 fn load(
@@ -223,13 +264,8 @@ fn load(
         candle_core::safetensors::load_buffer(&bytes, device).map_err(|e| format!("{file}: {e}"))
     };
     // Initial weights drawn as in training, then overwritten by the saved ones.
-    let mut init = Rng::new(
-        trial_seed(space).wrapping_add(latent::SEED_OFFSET),
-        Stream::NetworkInit,
-    );
     let autoencoder = space
-        .plugin
-        .instantiate(device, &mut init)
+        .fresh_autoencoder(trial_seed(space), device)
         .map_err(|e| e.to_string())?;
     crate::optim::load_variables(autoencoder.variables(), &read("autoencoder.safetensors")?)?;
     let latents = read("latents.safetensors")?;

@@ -1,20 +1,21 @@
-//! A distilled trial's model: round r's student, each round a model folder of its own
-//! (`models/<round id>/`, saved like any model), found or trained in turn. The newest
-//! finished round at or below r is loaded (the teacher only when no round is finished), and
-//! each later round is trained from the one before, resuming from its snapshot
+//! A distilled trial's model: round r's student, each round a model of its own in the
+//! artifact store (`models/<round id>/`), found or trained in turn. The newest finished
+//! round at or below r is loaded (the teacher only when no round is finished), and each
+//! later round is trained from the one before, resuming from its snapshot
 //! (`models/<round id>.checkpoint.safetensors`) when a run was stopped.
 
 use std::io::Write;
 use std::path::Path;
 
 use super::models::{
-    fresh_model, load_finished, model_lock, obtain_trained, train_and_save, train_failure, Job,
+    fresh_model, load_finished, obtain_or_train, obtain_trained, Job, MODEL_FILES,
 };
 use super::RunError;
+use crate::artifact::Artifact;
 use crate::parameterisation::Model;
 use crate::results::SweepFolder;
 use crate::train::distill::{copy_weights, distill_round};
-use crate::train::{History, TrainError};
+use crate::train::History;
 use crate::trial::{DistillPlan, Trial};
 
 /// Loads round `plan.settings.rounds`' student, or distils it (and the rounds before it that
@@ -27,16 +28,7 @@ pub(super) fn obtain_student(
     out: &mut dyn Write,
 ) -> Result<(Model, History), RunError> {
     let last = plan.rounds.len() - 1;
-    let mut found = None;
-    for round in (1..=last).rev() {
-        let model = fresh_model(trial, file)?;
-        if let Some(history) = load_finished(&model, &folder.model(&plan.rounds[round].id), trial)?
-        {
-            found = Some((round, model, history));
-            break;
-        }
-    }
-    let (first, mut teacher, mut history) = match found {
+    let (first, mut teacher, mut history) = match newest_finished(trial, plan, folder, file)? {
         Some((round, model, history)) => (round + 1, model, history),
         None => {
             let base = &plan.rounds[0];
@@ -47,42 +39,46 @@ pub(super) fn obtain_student(
     };
     for round in first..=last {
         let student = fresh_model(trial, file)?;
-        let id = &plan.rounds[round].id;
-        let lock = model_lock(id);
-        let _held = lock.lock().unwrap_or_else(|e| e.into_inner());
-        // Another `--jobs` group may have distilled it while this one waited.
-        history = match load_finished(&student, &folder.model(id), trial)? {
-            Some(history) => history,
-            None => {
-                copy_weights(&teacher, &student)
-                    .map_err(|e| train_failure(trial, file, e.into()))?;
-                distil(trial, plan, round, &teacher, &student, folder, file, out)?
-            }
-        };
+        history = distil(trial, plan, round, (&teacher, &student), folder, file, out)?;
         teacher = student;
     }
     Ok((teacher, history))
 }
 
-/// Trains round `round`'s student (holding its teacher's weights) and saves it.
-#[allow(clippy::too_many_arguments)]
+/// The newest round whose folder is complete, loaded.
+fn newest_finished(
+    trial: &Trial,
+    plan: &DistillPlan,
+    folder: &SweepFolder,
+    file: &Path,
+) -> Result<Option<(usize, Model, History)>, RunError> {
+    for round in (1..plan.rounds.len()).rev() {
+        let model_folder = folder.model(&plan.rounds[round].id);
+        if !Artifact::new(&model_folder, &MODEL_FILES).is_complete() {
+            continue;
+        }
+        let model = fresh_model(trial, file)?;
+        let Some(variables) = model.network().map(|n| n.variables()) else {
+            return Ok(None);
+        };
+        if let Some(history) = load_finished(variables, &model_folder, &trial.device)? {
+            return Ok(Some((round, model, history)));
+        }
+    }
+    Ok(None)
+}
+
+/// Round `round`'s student: loaded when another `--jobs` group or an earlier run finished
+/// it, else trained from its teacher's weights and saved.
 fn distil(
     trial: &Trial,
     plan: &DistillPlan,
     round: usize,
-    teacher: &Model,
-    student: &Model,
+    (teacher, student): (&Model, &Model),
     folder: &SweepFolder,
     file: &Path,
     out: &mut dyn Write,
 ) -> Result<History, RunError> {
-    let Some(variables) = student.network().map(|n| n.variables()) else {
-        return Err(train_failure(
-            trial,
-            file,
-            TrainError::Resume("an exact model has nothing to distil".into()),
-        ));
-    };
     let settings = &plan.settings;
     let model = &plan.rounds[round];
     let job = Job {
@@ -97,15 +93,10 @@ fn distil(
             settings.student_steps(round)
         ),
     };
-    train_and_save(
-        trial,
-        job,
-        variables,
-        (folder, file),
-        out,
-        |resume, hooks| {
-            let job = trial.round_job(plan, round)?;
-            distill_round(teacher, student, &job, resume, hooks)
-        },
-    )
+    let obtained = obtain_or_train(trial, job, student, (folder, file), out, |resume, hooks| {
+        copy_weights(teacher, student)?;
+        let job = trial.round_job(plan, round)?;
+        distill_round(teacher, student, &job, resume, hooks)
+    });
+    Ok(obtained?.into_inner())
 }

@@ -1,21 +1,36 @@
-//! Trained models on disk: a checkpoint is loaded when its folder is complete, otherwise the
-//! model is trained and saved (safetensors with the training config in its metadata, the
-//! training config, the loss history) into a partial folder renamed into place.
+//! Trained models in the artifact store (`models/<id>/`): a complete folder is loaded,
+//! otherwise the model is trained, resuming from its snapshot, and saved (safetensors with
+//! the training config in its metadata, the training config, the loss history).
 
 use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
 use std::path::Path;
-use std::sync::{Arc, Mutex, OnceLock};
 
 use super::error::{write_error, RunError};
 use super::progress::bar;
+use crate::artifact::{Artifact, Obtained, PlaceError};
 use crate::parameterisation::Model;
 use crate::results::store::{write_json, write_yaml};
 use crate::results::{table, write_atomic, SweepFolder};
 use crate::rng::{Rng, Stream};
+use crate::train::checkpoint::Checkpoints;
 use crate::train::{self, History, Hooks, Snapshot, TrainError};
 use crate::trial::Trial;
+
+/// Files a finished model folder holds; one without all of them is trained again.
+pub(super) const MODEL_FILES: [&str; 4] = [
+    "model.safetensors",
+    "train_config.yaml",
+    "history.json",
+    "loss.csv",
+];
+
+impl From<PlaceError> for RunError {
+    fn from(failure: PlaceError) -> Self {
+        write_error(&failure.path, failure.error)
+    }
+}
 
 pub(super) fn read_history(model_folder: &Path) -> Option<History> {
     serde_json::from_str(&fs::read_to_string(model_folder.join("history.json")).ok()?).ok()
@@ -33,18 +48,6 @@ pub(super) fn obtain_model(
         return super::distill::obtain_student(trial, plan, folder, file, out);
     }
     obtain_trained(trial, &trial.train_id, &trial.training, folder, file, out)
-}
-
-/// The lock of one model id within this process: `--jobs` groups that need the same model
-/// (a teacher, or a round that several students build on) train it once, the others wait
-/// and load it.
-pub(super) fn model_lock(id: &str) -> Arc<Mutex<()>> {
-    static LOCKS: OnceLock<Mutex<HashMap<String, Arc<Mutex<()>>>>> = OnceLock::new();
-    let mut locks = LOCKS
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    locks.entry(id.to_string()).or_default().clone()
 }
 
 /// A fresh model for the trial (weights drawn from its seed).
@@ -76,8 +79,8 @@ pub(super) fn obtain_trained(
     out: &mut dyn Write,
 ) -> Result<(Model, History), RunError> {
     let model = fresh_model(trial, file)?;
-    let levels = trial.schedule.loss_levels();
-    let Some(variables) = model.network().map(|n| n.variables()) else {
+    if model.network().is_none() {
+        let levels = trial.schedule.loss_levels();
         return Ok((
             model,
             History {
@@ -85,14 +88,7 @@ pub(super) fn obtain_trained(
                 ..History::default()
             },
         ));
-    };
-    let model_folder = folder.model(id);
-    let lock = model_lock(id);
-    let _held = lock.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(history) = load_finished(&model, &model_folder, trial)? {
-        return Ok((model, history));
     }
-
     let job = Job {
         id,
         config,
@@ -101,18 +97,11 @@ pub(super) fn obtain_trained(
         verb: "train",
         message: id.to_string(),
     };
-    let train_job = trial
-        .train_job()
-        .map_err(|e| train_failure(trial, file, e.into()))?;
-    let history = train_and_save(
-        trial,
-        job,
-        variables,
-        (folder, file),
-        out,
-        |resume, hooks| train::train_resumable(&model, &train_job, resume, hooks),
-    )?;
-    Ok((model, history))
+    let history = obtain_or_train(trial, job, &model, (folder, file), out, |resume, hooks| {
+        let train_job = trial.train_job()?;
+        train::train_resumable(&model, &train_job, resume, hooks)
+    })?;
+    Ok((model, history.into_inner()))
 }
 
 /// One model to train resumably: its id, the config it is saved with, its optimiser steps,
@@ -127,32 +116,62 @@ pub(super) struct Job<'a> {
     pub message: String,
 }
 
-/// Trains a model's `variables` and saves its folder: resumes from the snapshot beside the
-/// folder when one fits, runs `train` with a progress bar, a snapshot every
-/// `checkpoint_every` steps and Ctrl-C as its stop request.
-pub(super) fn train_and_save(
+/// The job's model in `model` (a trainable one): loaded from its complete folder, or
+/// trained by `train` (from the snapshot beside the folder when one fits, with a progress
+/// bar, a snapshot every `checkpoint_every` steps and Ctrl-C as its stop request) and saved.
+pub(super) fn obtain_or_train(
     trial: &Trial,
     job: Job,
-    variables: &candle_nn::VarMap,
+    model: &Model,
     (folder, file): (&SweepFolder, &Path),
     out: &mut dyn Write,
     train: impl FnOnce(Option<Snapshot>, Hooks) -> Result<History, TrainError>,
-) -> Result<History, RunError> {
+) -> Result<Obtained<History>, RunError> {
+    let Some(variables) = model.network().map(|n| n.variables()) else {
+        return Err(train_failure(
+            trial,
+            file,
+            TrainError::Resume("an exact model has nothing to train".into()),
+        ));
+    };
     let model_folder = folder.model(job.id);
-    let names: Vec<String> = crate::optim::sorted_vars(variables)
-        .into_iter()
-        .map(|(name, _)| name)
-        .collect();
-    let config_text = job.config.to_string();
-    let snapshot_path = snapshot_path(&model_folder);
-    let resume = read_snapshot(
-        &snapshot_path,
-        &names,
-        &config_text,
-        (job.id, job.steps),
-        trial,
-        out,
+    let artifact = Artifact::new(&model_folder, &MODEL_FILES);
+    let checkpoints = Checkpoints::new(
+        artifact.checkpoint(),
+        variables,
+        job.config.to_string(),
+        trial.settings.checkpoint_every,
     );
+    artifact.obtain(
+        |dir| load_finished(variables, dir, &trial.device),
+        || train_with_progress(trial, &job, &checkpoints, file, out, train),
+        |history, partial| write_model(partial, &job, variables, history),
+    )
+}
+
+/// Runs `train` from the job's snapshot, with its progress bar.
+fn train_with_progress(
+    trial: &Trial,
+    job: &Job,
+    checkpoints: &Checkpoints,
+    file: &Path,
+    out: &mut dyn Write,
+    train: impl FnOnce(Option<Snapshot>, Hooks) -> Result<History, TrainError>,
+) -> Result<History, RunError> {
+    let resume = checkpoints.resume(&trial.device, &mut |found| {
+        let _ = match found {
+            Ok(snapshot) => writeln!(
+                out,
+                "  resuming the model {} from its checkpoint at step {} of {}",
+                job.id, snapshot.progress.step, job.steps
+            ),
+            Err(message) => writeln!(
+                out,
+                "  ignoring the checkpoint {} ({message}); training from step 0",
+                checkpoints.path.display()
+            ),
+        };
+    });
     let progress = bar(
         job.steps as u64,
         &format!(
@@ -160,41 +179,26 @@ pub(super) fn train_and_save(
             job.verb
         ),
     );
-    progress.set_message(job.message);
+    progress.set_message(job.message.clone());
     if let Some(snapshot) = &resume {
         progress.set_position(snapshot.progress.step as u64);
     }
-    let save = snapshot_writer(&snapshot_path, &names, &config_text);
     let trained = train(
         resume,
-        Hooks {
-            on_log: &mut |step, _, loss| {
-                progress.set_position(step as u64);
-                progress.set_prefix(format!("{loss:.4}"));
-            },
-            snapshot_every: trial.settings.checkpoint_every,
-            on_snapshot: Box::new(save),
-            stop_requested: &crate::interrupt::requested,
-        },
+        checkpoints.hooks(&mut |step, _, loss| {
+            progress.set_position(step as u64);
+            progress.set_prefix(format!("{loss:.4}"));
+        }),
     );
     progress.finish_and_clear();
-    let history =
-        trained.map_err(|e| stopped_or_failed(e, job.what, job.id, &snapshot_path, trial, file))?;
-    save_model(
-        (job.id, job.config, job.steps),
-        &model_folder,
-        variables,
-        &history,
-    )?;
-    Ok(history)
+    trained.map_err(|e| stopped_or_failed(e, job, &checkpoints.path, trial, file))
 }
 
 /// A training error as the run reports it: a stop on request names the snapshot to resume
-/// from (`what`: "training", "distillation").
+/// from.
 fn stopped_or_failed(
     error: TrainError,
-    what: &str,
-    id: &str,
+    job: &Job,
     snapshot_path: &Path,
     trial: &Trial,
     file: &Path,
@@ -202,8 +206,9 @@ fn stopped_or_failed(
     match error {
         TrainError::Interrupted { step, steps } => RunError::Interrupted {
             message: format!(
-                "{what} of the model {id} stopped after step {step} of {steps}; its \
-                 checkpoint is {}",
+                "{} of the model {} stopped after step {step} of {steps}; its checkpoint is {}",
+                job.what,
+                job.id,
                 snapshot_path.display()
             ),
         },
@@ -211,132 +216,40 @@ fn stopped_or_failed(
     }
 }
 
-/// Saves each snapshot atomically to `path`.
-fn snapshot_writer<'a>(
-    path: &'a Path,
-    names: &'a [String],
-    config: &'a str,
-) -> impl FnMut(&Snapshot) -> Result<(), String> + 'a {
-    move |snapshot: &Snapshot| -> Result<(), String> {
-        let bytes = snapshot.to_bytes(names, config)?;
-        crate::crash::point("checkpoint.write");
-        write_atomic(path, &bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-        crate::crash::point("checkpoint.written");
-        Ok(())
-    }
-}
-
-/// Loads a finished model folder's weights into `model` and returns its history; `None`
-/// when the folder is missing or incomplete.
+/// Loads a finished model folder's weights into `variables` and returns its history;
+/// `None` when its history is unreadable (the model is trained again).
 pub(super) fn load_finished(
-    model: &Model,
+    variables: &candle_nn::VarMap,
     model_folder: &Path,
-    trial: &Trial,
+    device: &candle_core::Device,
 ) -> Result<Option<History>, RunError> {
-    let Some(variables) = model.network().map(|n| n.variables()) else {
-        return Ok(None);
-    };
-    if !is_complete(model_folder) {
-        return Ok(None);
-    }
     let Some(history) = read_history(model_folder) else {
         return Ok(None);
     };
-    // Left when a run was killed between saving the model and removing it.
-    let _ = fs::remove_file(snapshot_path(model_folder));
     let checkpoint = model_folder.join("model.safetensors");
-    let bytes = fs::read(&checkpoint).map_err(|e| RunError::Checkpoint {
-        path: checkpoint.clone(),
-        message: e.to_string(),
-    })?;
-    let tensors = candle_core::safetensors::load_buffer(&bytes, &trial.device).map_err(|e| {
-        RunError::Checkpoint {
-            path: checkpoint.clone(),
-            message: e.to_string(),
-        }
-    })?;
-    crate::optim::load_variables(variables, &tensors).map_err(|message| RunError::Checkpoint {
+    let failure = |message: String| RunError::Checkpoint {
         path: checkpoint.clone(),
         message,
-    })?;
+    };
+    let bytes = fs::read(&checkpoint).map_err(|e| failure(e.to_string()))?;
+    let tensors = candle_core::safetensors::load_buffer(&bytes, device)
+        .map_err(|e| failure(e.to_string()))?;
+    crate::optim::load_variables(variables, &tensors).map_err(failure)?;
     Ok(Some(history))
 }
 
-/// The training checkpoint of an unfinished model, beside the folder it will have:
-/// `models/<id>.checkpoint.safetensors`, removed once the model is saved.
-fn snapshot_path(model_folder: &Path) -> std::path::PathBuf {
-    let mut name = model_folder.file_name().unwrap_or_default().to_os_string();
-    name.push(".checkpoint.safetensors");
-    model_folder.with_file_name(name)
-}
-
-/// Files a finished model folder holds; one without all of them is trained again.
-const MODEL_FILES: [&str; 4] = [
-    "model.safetensors",
-    "train_config.yaml",
-    "history.json",
-    "loss.csv",
-];
-
-pub(super) fn is_complete(model_folder: &Path) -> bool {
-    MODEL_FILES.iter().all(|f| model_folder.join(f).is_file())
-}
-
-/// The snapshot to resume from, if one fits this model; one that does not is reported and
-/// training starts over (it is replaced by the next snapshot).
-fn read_snapshot(
-    path: &Path,
-    names: &[String],
-    config: &str,
-    (id, steps): (&str, usize),
-    trial: &Trial,
-    out: &mut dyn Write,
-) -> Option<Snapshot> {
-    let bytes = fs::read(path).ok()?;
-    match Snapshot::from_bytes(&bytes, names, config, &trial.device) {
-        Ok(snapshot) => {
-            let _ = writeln!(
-                out,
-                "  resuming the model {id} from its checkpoint at step {} of {steps}",
-                snapshot.progress.step
-            );
-            Some(snapshot)
-        }
-        Err(message) => {
-            let _ = writeln!(
-                out,
-                "  ignoring the checkpoint {} ({message}); training from step 0",
-                path.display()
-            );
-            None
-        }
-    }
-}
-
-/// Writes the checkpoint (config in its metadata), the training config and the loss
-/// history into a partial folder, then renames it into place.
-fn save_model(
-    (id, training_config, steps): (&str, &serde_json::Value, usize),
-    model_folder: &Path,
+/// Writes the weights (the training config in their metadata), the training config and
+/// the loss history into `dir`.
+fn write_model(
+    dir: &Path,
+    job: &Job,
     variables: &candle_nn::VarMap,
     history: &History,
 ) -> Result<(), RunError> {
-    // One partial folder per process: Slurm tasks of different groups may save the same
-    // model (a teacher, or a round several students build on) at once.
-    let partial = model_folder.with_file_name(format!(
-        ".partial-{}-{}",
-        model_folder
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or("model"),
-        std::process::id()
-    ));
-    let _ = fs::remove_dir_all(&partial);
-    fs::create_dir_all(&partial).map_err(|e| write_error(&partial, e))?;
     let metadata = HashMap::from([
-        ("config".to_string(), training_config.to_string()),
-        ("model".to_string(), id.to_string()),
-        ("steps".to_string(), steps.to_string()),
+        ("config".to_string(), job.config.to_string()),
+        ("model".to_string(), job.id.to_string()),
+        ("steps".to_string(), job.steps.to_string()),
     ]);
     let tensors = crate::optim::sorted_vars(variables);
     let bytes = safetensors::serialize(
@@ -345,28 +258,10 @@ fn save_model(
             .map(|(name, var)| (name.clone(), var.as_tensor())),
         Some(metadata),
     )
-    .map_err(|e| write_error(&partial.join("model.safetensors"), e))?;
-    write_atomic(&partial.join("model.safetensors"), &bytes)
-        .map_err(|e| write_error(&partial, e))?;
-    write_yaml(&partial.join("train_config.yaml"), training_config)
-        .map_err(|e| write_error(&partial, e))?;
-    write_json(&partial.join("history.json"), history).map_err(|e| write_error(&partial, e))?;
-    table::write_loss_table(history, &partial.join("loss.csv"))
-        .map_err(|e| write_error(&partial, e))?;
-    crate::crash::point("model.save");
-    // Another process saved the same model (the same numbers) first: keep its folder.
-    if is_complete(model_folder) && read_history(model_folder).is_some() {
-        let _ = fs::remove_dir_all(&partial);
-    } else {
-        let _ = fs::remove_dir_all(model_folder);
-        if let Err(e) = fs::rename(&partial, model_folder) {
-            if !is_complete(model_folder) {
-                return Err(write_error(model_folder, e));
-            }
-            let _ = fs::remove_dir_all(&partial);
-        }
-    }
-    crate::crash::point("model.saved");
-    let _ = fs::remove_file(snapshot_path(model_folder));
+    .map_err(|e| write_error(&dir.join("model.safetensors"), e))?;
+    write_atomic(&dir.join("model.safetensors"), &bytes).map_err(|e| write_error(dir, e))?;
+    write_yaml(&dir.join("train_config.yaml"), job.config).map_err(|e| write_error(dir, e))?;
+    write_json(&dir.join("history.json"), history).map_err(|e| write_error(dir, e))?;
+    table::write_loss_table(history, &dir.join("loss.csv")).map_err(|e| write_error(dir, e))?;
     Ok(())
 }

@@ -4,6 +4,7 @@
 //! progressive distillation rounds (`distill`).
 
 pub mod autoencoder;
+pub mod checkpoint;
 mod diffusion;
 pub mod distill;
 mod records;

@@ -5,6 +5,7 @@
 #[global_allocator]
 static ALLOCATOR: scorelab::Allocator = scorelab::Allocator;
 
+mod artifacts;
 mod attention_kernel;
 mod checkpoint;
 mod cli;
