@@ -264,3 +264,26 @@ pub fn find(kind: Kind, name: &str) -> Result<&'static Plugin, Unknown> {
         known,
     })
 }
+
+/// The registered schedules that, built with their defaults (on a two-point stand-in for
+/// the training data), satisfy `holds`: a plugin's fix lists them (e.g. `elbo` the discrete
+/// chains it accepts).
+pub fn schedules_where(holds: impl Fn(&dyn Schedule) -> bool) -> Vec<&'static str> {
+    let stand_in = crate::samples::Samples::new(1, vec![-1.0, 1.0]);
+    let provenance =
+        crate::config::Provenance::new(std::path::Path::new("(defaults)"), figment::Figment::new());
+    plugins(Kind::Schedule)
+        .into_iter()
+        .filter(|plugin| {
+            let Builder::Schedule(build) = plugin.build else {
+                return false;
+            };
+            let raw = RawParams::new("schedule", figment::value::Dict::new(), &provenance);
+            let context = ScheduleContext {
+                training_data: &stand_in,
+            };
+            build(&raw, &context).is_ok_and(|built| holds(built.plugin.as_ref()))
+        })
+        .map(|plugin| plugin.name)
+        .collect()
+}

@@ -30,13 +30,10 @@ use candle_core::Device;
 use scorelab::config::{Params, RawParams};
 use scorelab::dataset::Samples;
 use scorelab::features::{FeatureExtractor, FeatureMap, FeaturesContext, PrepareContext};
+use scorelab::nn::inception::{check_header, read_header, InceptionNet, WEIGHTS_FIX};
 use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 
-pub use super::inception_net::{
-    check_header, conv_specs, expected_tensors, read_header, ConvSpec, Header, InceptionNet,
-    FEATURES, INPUT_SIZE, WEIGHTS_FIX,
-};
 
 params! {
     /// Parameters of `inception`.

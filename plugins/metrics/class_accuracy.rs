@@ -7,8 +7,7 @@
 
 use scorelab::analytic::GaussianMixture;
 use scorelab::config::{NoParams, Params, RawParams};
-use scorelab::metric::{require_finite, Measured, Metric, MetricContext, MetricInput};
-use scorelab::plugins::metrics::fid::feature_set;
+use scorelab::metric::{feature_set, require_finite, Measured, Metric, MetricContext, MetricInput};
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 
 /// Share of positions where `predicted` equals `intended` (equal lengths, at least one).

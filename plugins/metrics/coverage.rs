@@ -12,12 +12,9 @@
 
 use scorelab::config::{Params, RawParams};
 use scorelab::dataset::Samples;
-use scorelab::metric::{require_finite, Measured, Metric, MetricContext, MetricInput};
+use scorelab::metric::neighbours::{check_neighbours, knn_radii, points_matrix, squared_distances};
+use scorelab::metric::{feature_set, require_finite, Measured, Metric, MetricContext, MetricInput};
 use scorelab::params;
-use scorelab::plugins::metrics::fid::feature_set;
-use scorelab::plugins::metrics::precision_recall::{
-    check_neighbours, knn_radii, matrix, squared_distances,
-};
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 
 params! {
@@ -37,7 +34,7 @@ pub fn coverage_density(samples: &Samples, reference: &Samples, k: usize) -> (f6
         reference.dim(),
         "coverage compares sets of one feature dimension"
     );
-    let (x, y) = (matrix(samples), matrix(reference));
+    let (x, y) = (points_matrix(samples), points_matrix(reference));
     let radii = knn_radii(&y, k);
     // Rows: reference points; columns: samples.
     let distances = squared_distances(&y, &x);

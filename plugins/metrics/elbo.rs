@@ -174,7 +174,7 @@ fn build(raw: &RawParams, context: &MetricContext) -> BuildResult<dyn Metric> {
         return Err(raw.invalid("points", "must be at least 1", "set e.g. `points: 500`"));
     }
     let Some(levels) = context.schedule.discrete_levels() else {
-        let names = scorelab::trial::schedules_where(is_discrete);
+        let names = scorelab::registry::schedules_where(is_discrete);
         return Err(raw.invalid(
             "kind",
             format!(

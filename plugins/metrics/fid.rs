@@ -9,9 +9,8 @@
 
 use scorelab::config::{NoParams, Params, RawParams};
 use scorelab::dataset::Samples;
-use scorelab::features::FeatureSet;
-use scorelab::metric::{require_finite, Measured, Metric, MetricContext, MetricInput};
-use scorelab::plugins::metrics::fd::{frechet_distance, mean_and_covariance};
+use scorelab::metric::frechet::{frechet_distance, mean_and_covariance};
+use scorelab::metric::{feature_set, require_finite, Measured, Metric, MetricContext, MetricInput};
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 
 /// Fréchet distance between the Gaussian fits of two feature sets.
@@ -27,14 +26,6 @@ pub fn feature_frechet_distance(samples: &Samples, reference: &Samples) -> f64 {
 }
 
 pub struct Fid;
-
-/// The trial's feature set, or an error naming the metric (the engine computes it for every
-/// metric whose `uses_features()` is true, so this only fails for a caller that skips it).
-pub fn feature_set<'a>(input: &MetricInput<'a>, metric: &str) -> Result<&'a FeatureSet, String> {
-    input.features.ok_or_else(|| {
-        format!("`{metric}` compares features, but no feature set was computed for this trial. Fix: pass `MetricInput::features` (the runner does so from the `features:` slot; default `raw`)")
-    })
-}
 
 impl Metric for Fid {
     fn compute(&self, input: &MetricInput) -> Result<Measured, String> {

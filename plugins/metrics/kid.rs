@@ -14,9 +14,8 @@
 use nalgebra::DMatrix;
 use scorelab::config::{Params, RawParams};
 use scorelab::dataset::Samples;
-use scorelab::metric::{require_finite, Measured, Metric, MetricContext, MetricInput};
+use scorelab::metric::{feature_set, require_finite, Measured, Metric, MetricContext, MetricInput};
 use scorelab::params;
-use scorelab::plugins::metrics::fid::feature_set;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 use scorelab::rng::{Rng, Stream};
 

@@ -11,9 +11,9 @@
 use nalgebra::DMatrix;
 use scorelab::config::{Params, RawParams};
 use scorelab::dataset::Samples;
-use scorelab::metric::{require_finite, Measured, Metric, MetricContext, MetricInput};
+use scorelab::metric::neighbours::{check_neighbours, knn_radii, points_matrix, squared_distances};
+use scorelab::metric::{feature_set, require_finite, Measured, Metric, MetricContext, MetricInput};
 use scorelab::params;
-use scorelab::plugins::metrics::fid::feature_set;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 
 params! {
@@ -24,47 +24,6 @@ params! {
         /// At most this many items of each set are used (the first ones; the cost is quadratic).
         max_points: usize = 2000,
     }
-}
-
-pub fn matrix(points: &Samples) -> DMatrix<f64> {
-    DMatrix::from_row_slice(points.len(), points.dim(), points.as_slice())
-}
-
-/// Squared Euclidean distances between every row of `a` and every row of `b`, through one
-/// matrix product (||a||² + ||b||² − 2 aᵀb, clamped at 0 against round-off).
-pub fn squared_distances(a: &DMatrix<f64>, b: &DMatrix<f64>) -> DMatrix<f64> {
-    let norms = |m: &DMatrix<f64>| -> Vec<f64> { m.row_iter().map(|r| r.norm_squared()).collect() };
-    let (na, nb) = (norms(a), norms(b));
-    let mut result = a * b.transpose();
-    for (j, column) in result.column_iter_mut().enumerate() {
-        for (i, v) in column.into_iter().enumerate() {
-            *v = (na[i] + nb[j] - 2.0 * *v).max(0.0);
-        }
-    }
-    result
-}
-
-/// For each point, the squared distance to its k-th nearest neighbour in the same set (the
-/// point itself excluded; needs more than k points).
-pub fn knn_radii(points: &DMatrix<f64>, k: usize) -> Vec<f64> {
-    let n = points.nrows();
-    assert!(
-        k >= 1 && n > k,
-        "k-NN radii need more than k = {k} points, got {n}"
-    );
-    let distances = squared_distances(points, points);
-    (0..n)
-        .map(|i| {
-            let mut others: Vec<f64> = distances
-                .column(i)
-                .iter()
-                .enumerate()
-                .filter(|(j, _)| *j != i)
-                .map(|(_, d)| *d)
-                .collect();
-            *others.select_nth_unstable_by(k - 1, f64::total_cmp).1
-        })
-        .collect()
 }
 
 /// Share of `queries` inside the manifold of `points`: within the k-NN radius of at least
@@ -85,7 +44,7 @@ pub fn precision_recall(samples: &Samples, reference: &Samples, k: usize) -> (f6
         reference.dim(),
         "precision_recall compares sets of one feature dimension"
     );
-    let (x, y) = (matrix(samples), matrix(reference));
+    let (x, y) = (points_matrix(samples), points_matrix(reference));
     let precision = manifold_share(&x, &y, &knn_radii(&y, k));
     let recall = manifold_share(&y, &x, &knn_radii(&x, k));
     (precision, recall)
@@ -153,29 +112,4 @@ inventory::submit! {
         params: PrecisionRecallParams::docs,
         build: Builder::Metric(build),
     }
-}
-
-/// Refuses a k-NN metric's `k` of 0 and a `max_points` that leaves no more than k points
-/// (`example_k`: the value the fix suggests).
-pub fn check_neighbours(
-    raw: &RawParams,
-    k: usize,
-    max_points: usize,
-    example_k: usize,
-) -> Result<(), scorelab::config::ConfigError> {
-    if k == 0 {
-        return Err(raw.invalid(
-            "k",
-            "must be at least 1",
-            format!("set e.g. `k: {example_k}`"),
-        ));
-    }
-    if max_points <= k {
-        return Err(raw.invalid(
-            "max_points",
-            format!("must exceed k = {k}, not {max_points}"),
-            "set e.g. `max_points: 2000`",
-        ));
-    }
-    Ok(())
 }

@@ -13,7 +13,7 @@ use scorelab::rng::Rng;
 use scorelab::sampler::steps::{
     ancestral_split, ancestral_step, denoise_at, walk_levels, AncestralSplit,
 };
-use scorelab::sampler::{check_non_negative, check_steps, Sampler, StepInfo};
+use scorelab::sampler::{check_non_negative, check_steps, Sampler, StepInfo, MAX_S_NOISE};
 use scorelab::schedule::{Grid, GridRequest, Spacing};
 
 params! {
@@ -78,7 +78,7 @@ fn build(raw: &RawParams) -> BuildResult<dyn Sampler> {
     raw.check_within(
         "s_noise",
         params.s_noise,
-        (0.0, scorelab::plugins::samplers::heun::MAX_S_NOISE),
+        (0.0, MAX_S_NOISE),
         "it scales the fresh noise of each step; 1 is exact",
         "set e.g. `s_noise: 1`",
     )?;

@@ -9,6 +9,7 @@ use std::f64::consts::FRAC_PI_2;
 use scorelab::config::{Params, RawParams};
 use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
+use scorelab::schedule::checks::{check_chain, check_timesteps};
 use scorelab::schedule::discrete::DiscreteChain;
 use scorelab::schedule::{Schedule, ScheduleContext};
 
@@ -74,9 +75,9 @@ fn build(raw: &RawParams, _context: &ScheduleContext) -> BuildResult<dyn Schedul
             "set e.g. `max_beta: 0.999`",
         ));
     }
-    scorelab::plugins::schedules::ddpm::check_timesteps(raw, params.timesteps)?;
+    check_timesteps(raw, params.timesteps)?;
     let betas = cosine_betas(params.timesteps, params.offset, params.max_beta);
-    scorelab::plugins::schedules::ddpm::check_chain(
+    check_chain(
         raw,
         "offset",
         &betas,

@@ -4,9 +4,10 @@
 //! draws a step uniformly; sampling walks all T steps by default (see
 //! `scorelab::schedule::discrete` for how samplers see the chain between steps).
 
-use scorelab::config::{number, ConfigError, Params, RawParams};
+use scorelab::config::{Params, RawParams};
 use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
+use scorelab::schedule::checks::{check_chain, check_timesteps};
 use scorelab::schedule::discrete::DiscreteChain;
 use scorelab::schedule::{Schedule, ScheduleContext};
 
@@ -30,68 +31,6 @@ pub fn linear_betas(start: f64, end: f64, timesteps: usize) -> Vec<f64> {
     (0..timesteps)
         .map(|i| start + (end - start) * i as f64 / (timesteps - 1) as f64)
         .collect()
-}
-
-/// Most steps a discrete chain may have (its tables are built when the trial is resolved;
-/// DDPM uses 1000, improved DDPM up to 4000).
-pub const MAX_TIMESTEPS: usize = 100_000;
-
-/// Refuses `timesteps` above [`MAX_TIMESTEPS`].
-pub fn check_timesteps(raw: &RawParams, timesteps: usize) -> Result<(), ConfigError> {
-    if timesteps > MAX_TIMESTEPS {
-        return Err(raw.invalid(
-            "timesteps",
-            format!(
-                "{timesteps} is above the limit of {} (the chain's tables are built before the sweep starts; DDPM uses 1000)",
-                number(MAX_TIMESTEPS as f64)
-            ),
-            "set e.g. `timesteps: 1000`",
-        ));
-    }
-    Ok(())
-}
-
-/// The chain's betas give noise levels that are positive at the first step and at most
-/// 1e20 at the last: sigma_T^2 = 1 / alpha_bar_T - 1, so many steps of large betas overflow
-/// (and a beta of 0 gives sigma = 0, where scores are infinite). `key` names the parameter
-/// to change.
-pub fn check_chain(
-    raw: &RawParams,
-    key: &str,
-    betas: &[f64],
-    fix: &str,
-) -> Result<(), ConfigError> {
-    let limit = scorelab::plugins::schedules::ve::SIGMA_MAX_LIMIT;
-    let mut log_alpha_bar = 0.0;
-    for (i, beta) in betas.iter().enumerate() {
-        if !(*beta > 0.0 && *beta < 1.0) {
-            return Err(raw.invalid(
-                key,
-                format!(
-                    "gives beta_{} = {}, but every beta must lie in (0, 1)",
-                    i + 1,
-                    number(*beta)
-                ),
-                fix,
-            ));
-        }
-        log_alpha_bar += (1.0 - beta).ln();
-    }
-    let sigma_last = (-log_alpha_bar).exp_m1().sqrt();
-    // NaN (an overflowing chain) fails too.
-    if sigma_last.is_nan() || sigma_last > limit {
-        return Err(raw.invalid(
-            key,
-            format!(
-                "gives a last noise level sigma_T = {} (alpha_bar_T = e^{:.1}), above the limit of {}",
-                number(sigma_last),
-                log_alpha_bar,
-                number(limit)
-            ),
-            fix,
-        ));
-    }
-    Ok(())
 }
 
 fn build(raw: &RawParams, _context: &ScheduleContext) -> BuildResult<dyn Schedule> {

@@ -3,10 +3,11 @@
 //! grid (eq. 5) of 18 levels from sigma_max to sigma_min with exponent rho, then takes the
 //! final denoising step. sigma_min, sigma_max and rho only shape sampling.
 
-use scorelab::config::{Params, RawParams};
+use scorelab::config::{NumberOrAuto, Params, RawParams};
 use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 use scorelab::rng::Rng;
+use scorelab::schedule::checks::{check_sigma_max, check_sigma_min};
 use scorelab::schedule::grid::karras_sigmas;
 use scorelab::schedule::{LogBins, Schedule, ScheduleContext};
 
@@ -86,38 +87,14 @@ pub const MAX_RHO: f64 = 1000.0;
 
 fn build(raw: &RawParams, _context: &ScheduleContext) -> BuildResult<dyn Schedule> {
     let params = EdmParams::from_raw(raw)?;
-    if !(params.sigma_min > 0.0 && params.sigma_min.is_finite()) {
-        return Err(raw.invalid(
-            "sigma_min",
-            format!(
-                "must be positive, not {}",
-                scorelab::config::number(params.sigma_min)
-            ),
-            "set e.g. `sigma_min: 0.002`",
-        ));
-    }
-    scorelab::plugins::schedules::ve::check_sigma_min(raw, params.sigma_min, "0.002")?;
-    if params.sigma_max > scorelab::plugins::schedules::ve::SIGMA_MAX_LIMIT {
-        return Err(raw.invalid(
-            "sigma_max",
-            format!(
-                "must be at most 1e20, not {}",
-                scorelab::config::number(params.sigma_max)
-            ),
-            "set e.g. `sigma_max: 80`",
-        ));
-    }
-    if !(params.sigma_max > params.sigma_min && params.sigma_max.is_finite()) {
-        return Err(raw.invalid(
-            "sigma_max",
-            format!(
-                "sigma_max ({}) must be above sigma_min ({})",
-                scorelab::config::number(params.sigma_max),
-                scorelab::config::number(params.sigma_min)
-            ),
-            "raise `sigma_max` or lower `sigma_min`",
-        ));
-    }
+    check_sigma_min(raw, params.sigma_min, "0.002")?;
+    check_sigma_max(
+        raw,
+        NumberOrAuto::Number(params.sigma_max),
+        params.sigma_max,
+        params.sigma_min,
+        "set e.g. `sigma_max: 80`",
+    )?;
     if !(params.rho > 0.0 && params.rho.is_finite()) {
         return Err(raw.invalid(
             "rho",

@@ -8,6 +8,7 @@ use scorelab::config::{NumberOrAuto, Params, RawParams};
 use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 use scorelab::rng::Rng;
+use scorelab::schedule::checks::{check_sigma_max, check_sigma_min};
 use scorelab::schedule::{Schedule, ScheduleContext};
 
 params! {
@@ -113,47 +114,18 @@ fn build(raw: &RawParams, context: &ScheduleContext) -> BuildResult<dyn Schedule
             "set e.g. `num_levels: 10`",
         ));
     }
-    if !(params.sigma_min > 0.0 && params.sigma_min.is_finite()) {
-        return Err(raw.invalid(
-            "sigma_min",
-            format!(
-                "must be positive, not {}",
-                scorelab::config::number(params.sigma_min)
-            ),
-            "set e.g. `sigma_min: 0.01`",
-        ));
-    }
-    scorelab::plugins::schedules::ve::check_sigma_min(raw, params.sigma_min, "0.01")?;
+    check_sigma_min(raw, params.sigma_min, "0.01")?;
     let sigma_max = match params.sigma_max {
         NumberOrAuto::Number(v) => v,
         NumberOrAuto::Auto => context.training_data.max_pairwise_distance(),
     };
-    if sigma_max > scorelab::plugins::schedules::ve::SIGMA_MAX_LIMIT {
-        return Err(raw.invalid(
-            "sigma_max",
-            format!(
-                "must be at most 1e20, not {}",
-                scorelab::config::number(sigma_max)
-            ),
-            "set `sigma_max: auto` (the data's largest pairwise distance)",
-        ));
-    }
-    if !(sigma_max > params.sigma_min && sigma_max.is_finite()) {
-        let what = match params.sigma_max {
-            NumberOrAuto::Auto => {
-                format!("`auto` (the data's largest pairwise distance, {sigma_max:.4})")
-            }
-            NumberOrAuto::Number(v) => scorelab::config::number(v),
-        };
-        return Err(raw.invalid(
-            "sigma_min",
-            format!(
-                "sigma_min ({}) must be below sigma_max ({what})",
-                scorelab::config::number(params.sigma_min)
-            ),
-            "lower `sigma_min` or raise `sigma_max`",
-        ));
-    }
+    check_sigma_max(
+        raw,
+        params.sigma_max,
+        sigma_max,
+        params.sigma_min,
+        "set `sigma_max: auto` (the data's largest pairwise distance)",
+    )?;
     let levels = geometric_levels(sigma_max, params.sigma_min, params.num_levels);
     let schedule = Geometric {
         levels,

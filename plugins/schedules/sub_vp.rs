@@ -6,11 +6,10 @@
 //! and training times are `vp`'s.
 
 use scorelab::config::{Params, RawParams};
-use scorelab::plugins::schedules::vp::{
-    training_bins, uniform_t_grid, uniform_t_sigmas, vp_settings, VpParams, VpSettings,
-};
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 use scorelab::rng::Rng;
+use scorelab::schedule::linear_beta::{vp_settings, VpParams, VpSettings};
+use scorelab::schedule::uniform_t::{training_bins, uniform_t_grid, uniform_t_sigmas};
 use scorelab::schedule::{LogBins, Schedule, ScheduleContext};
 
 pub struct SubVp {

@@ -8,6 +8,8 @@ use scorelab::config::{NumberOrAuto, Params, RawParams};
 use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 use scorelab::rng::Rng;
+use scorelab::schedule::checks::{check_eps, check_sigma_max, check_sigma_min};
+use scorelab::schedule::uniform_t::uniform_t_grid;
 use scorelab::schedule::{LogBins, Schedule, ScheduleContext};
 
 params! {
@@ -24,9 +26,6 @@ params! {
     }
 }
 
-/// Levels sampling takes by default: score_sde's N = 1000 discretisation steps.
-pub const DEFAULT_STEPS: usize = 1000;
-
 pub struct Ve {
     sigma_min: f64,
     sigma_max: f64,
@@ -40,16 +39,6 @@ impl Ve {
     fn log_ratio(&self) -> f64 {
         (self.sigma_max / self.sigma_min).ln()
     }
-}
-
-/// `n` times uniform from `high` down to `low` (one time: `high`).
-pub fn uniform_times(high: f64, low: f64, n: usize) -> Vec<f64> {
-    if n <= 1 {
-        return vec![high];
-    }
-    (0..n)
-        .map(|i| high + (low - high) * i as f64 / (n - 1) as f64)
-        .collect()
 }
 
 impl Schedule for Ve {
@@ -88,11 +77,7 @@ impl Schedule for Ve {
     }
 
     fn default_grid(&self, steps: Option<usize>) -> Vec<f64> {
-        let n = steps.unwrap_or(DEFAULT_STEPS).max(1);
-        uniform_times(1.0, self.sampling_eps, n)
-            .into_iter()
-            .map(|t| self.sigma(t))
-            .collect()
+        uniform_t_grid(self, self.sampling_eps, steps)
     }
 
     fn drift(&self, _t: f64) -> f64 {
@@ -105,93 +90,20 @@ impl Schedule for Ve {
     }
 }
 
-/// The largest `sigma_max` accepted: beyond it sigma^2 overflows f32 and every sample is NaN.
-pub const SIGMA_MAX_LIMIT: f64 = 1e20;
-
-/// The smallest `sigma_min` accepted (`ve`, `geometric`, `edm`): 1e-20 was tested to
-/// train and sample, 1e-308 gives NaN (scores scale as 1/sigma^2).
-pub const SIGMA_MIN_LIMIT: f64 = 1e-20;
-
-/// Refuses a positive `sigma_min` below [`SIGMA_MIN_LIMIT`] (call after the positivity check).
-pub fn check_sigma_min(
-    raw: &RawParams,
-    sigma_min: f64,
-    example: &str,
-) -> Result<(), scorelab::config::ConfigError> {
-    if sigma_min < SIGMA_MIN_LIMIT {
-        return Err(raw.invalid(
-            "sigma_min",
-            format!(
-                "{} is below the limit of {} (scores scale as 1/sigma^2, which overflows)",
-                scorelab::config::number(sigma_min),
-                scorelab::config::number(SIGMA_MIN_LIMIT)
-            ),
-            format!("set e.g. `sigma_min: {example}`"),
-        ));
-    }
-    Ok(())
-}
-
-/// Checks that `eps` (the value of `key`) lies in (0, 1).
-pub fn check_eps(
-    raw: &RawParams,
-    key: &str,
-    eps: f64,
-) -> Result<(), scorelab::config::ConfigError> {
-    if eps > 0.0 && eps < 1.0 {
-        Ok(())
-    } else {
-        Err(raw.invalid(
-            key,
-            format!("must lie in (0, 1), not {}", scorelab::config::number(eps)),
-            format!("set e.g. `{key}: 1e-5`"),
-        ))
-    }
-}
-
 fn build(raw: &RawParams, context: &ScheduleContext) -> BuildResult<dyn Schedule> {
     let params = VeParams::from_raw(raw)?;
-    if !(params.sigma_min > 0.0 && params.sigma_min.is_finite()) {
-        return Err(raw.invalid(
-            "sigma_min",
-            format!(
-                "must be positive, not {}",
-                scorelab::config::number(params.sigma_min)
-            ),
-            "set e.g. `sigma_min: 0.01`",
-        ));
-    }
+    check_sigma_min(raw, params.sigma_min, "0.01")?;
     let sigma_max = match params.sigma_max {
         NumberOrAuto::Number(v) => v,
         NumberOrAuto::Auto => context.training_data.max_pairwise_distance(),
     };
-    check_sigma_min(raw, params.sigma_min, "0.01")?;
-    if sigma_max > scorelab::plugins::schedules::ve::SIGMA_MAX_LIMIT {
-        return Err(raw.invalid(
-            "sigma_max",
-            format!(
-                "must be at most 1e20, not {}",
-                scorelab::config::number(sigma_max)
-            ),
-            "set `sigma_max: auto` (the data's largest pairwise distance)",
-        ));
-    }
-    if !(sigma_max > params.sigma_min && sigma_max.is_finite()) {
-        let what = match params.sigma_max {
-            NumberOrAuto::Auto => {
-                format!("`auto` (the data's largest pairwise distance, {sigma_max:.4})")
-            }
-            NumberOrAuto::Number(v) => scorelab::config::number(v),
-        };
-        return Err(raw.invalid(
-            "sigma_max",
-            format!(
-                "sigma_max ({what}) must be above sigma_min ({})",
-                scorelab::config::number(params.sigma_min)
-            ),
-            "raise `sigma_max` or lower `sigma_min`",
-        ));
-    }
+    check_sigma_max(
+        raw,
+        params.sigma_max,
+        sigma_max,
+        params.sigma_min,
+        "set `sigma_max: auto` (the data's largest pairwise distance)",
+    )?;
     check_eps(raw, "training_eps", params.training_eps)?;
     check_eps(raw, "sampling_eps", params.sampling_eps)?;
     let mut schedule = Ve {

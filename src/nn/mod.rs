@@ -12,6 +12,7 @@ pub mod embedding;
 pub mod fused;
 pub(crate) mod gemm;
 pub mod im2col;
+pub mod inception;
 pub mod init;
 pub mod norm;
 pub mod norm_op;

@@ -51,6 +51,10 @@ pub fn check_steps(raw: &RawParams, steps: usize, example: usize) -> Result<(), 
 /// would otherwise run until killed.
 pub const MAX_STEPS: usize = 1_000_000;
 
+/// Largest `s_noise` of the samplers that scale their fresh noise by it (`heun`'s churn,
+/// `euler_ancestral`'s ancestral steps): 1 is exact, EDM tunes it within 1.000 to 1.007.
+pub const MAX_S_NOISE: f64 = 10.0;
+
 /// A step count of `key` must be in 1..=[`MAX_STEPS`].
 pub fn check_count(
     raw: &RawParams,

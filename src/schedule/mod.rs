@@ -7,9 +7,17 @@
 //! Training, the denoiser and every sampler that only needs (s, sigma) work in "sigma space"
 //! x^ = x / s, where every family is variance exploding: x^ = x0 + sigma z. Samplers that
 //! follow the SDE in x itself (Euler-Maruyama) convert with `Grid::scale`.
+//!
+//! What several schedule plugins share lives here, never in one of them: the checks of their
+//! parameters (`checks`, with the one `sigma_max` check), the times of the continuous SDEs
+//! (`uniform_t`), the linear beta of `vp` and `sub_vp` (`linear_beta`) and the discrete
+//! chains of `ddpm` and `cosine` (`discrete`).
 
+pub mod checks;
 pub mod discrete;
 pub mod grid;
+pub mod linear_beta;
+pub mod uniform_t;
 
 pub use grid::{Grid, GridRequest, Spacing};
 

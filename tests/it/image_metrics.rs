@@ -4,13 +4,14 @@
 use nalgebra::DMatrix;
 use scorelab::dataset::Samples;
 use scorelab::features::FeatureSet;
+use scorelab::metric::neighbours::knn_radii;
 use scorelab::metric::{Measured, MetricInput};
 use scorelab::plugins::metrics::class_accuracy::class_accuracy;
 use scorelab::plugins::metrics::fid::feature_frechet_distance;
 use scorelab::plugins::metrics::kid::{
     kernel_distance, kernel_distance_within, polynomial_kernel, polynomial_mmd,
 };
-use scorelab::plugins::metrics::precision_recall::{knn_radii, precision_recall};
+use scorelab::plugins::metrics::precision_recall::precision_recall;
 use scorelab::rng::Rng;
 use scorelab::trial::Trial;
 

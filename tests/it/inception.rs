@@ -11,9 +11,8 @@ use safetensors::tensor::TensorView;
 use safetensors::Dtype;
 use scorelab::dataset::Samples;
 use scorelab::nn::pool;
-use scorelab::plugins::features::inception::{
-    conv_specs, expected_tensors, InceptionMap, InceptionNet, FEATURES,
-};
+use scorelab::nn::inception::{conv_specs, expected_tensors, InceptionNet, FEATURES};
+use scorelab::plugins::features::inception::InceptionMap;
 use scorelab::rng::Rng;
 use sha2::{Digest, Sha256};
 

@@ -1,8 +1,8 @@
 use nalgebra::{DMatrix, DVector};
 use scorelab::analytic::GaussianMixture;
 use scorelab::dataset::Samples;
+use scorelab::metric::frechet::{frechet_distance, mean_and_covariance};
 use scorelab::metric::{Metric, MetricInput};
-use scorelab::plugins::metrics::fd::{frechet_distance, mean_and_covariance};
 use scorelab::plugins::metrics::mmd::mmd_squared;
 use scorelab::plugins::metrics::mode_weights::{mode_weight_tv, Assignment};
 use scorelab::plugins::metrics::sliced_wasserstein::wasserstein_1d_squared;

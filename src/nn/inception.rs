@@ -1,14 +1,14 @@
 //! The FID Inception-v3 network of the `inception` feature extractor: its architecture as a
 //! table (which also gives the tensor names and shapes a weights file must hold), reading and
-//! checking those weights, and the forward pass to the 2048-d pool3 features. See
-//! `inception.rs` for what it reproduces and how the weights are obtained.
+//! checking those weights, and the forward pass to the 2048-d pool3 features. See the plugin,
+//! `plugins/features/inception.rs`, for what it reproduces and how the weights are obtained.
 
 use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
-use scorelab::dataset::Samples;
-use scorelab::nn::pool;
+use crate::nn::pool;
+use crate::samples::Samples;
 use sha2::{Digest, Sha256};
 
 /// Side of the square images the network sees.

@@ -2,6 +2,14 @@
 //! the dataset knows it), or score held-out data under the model (likelihoods), or compare
 //! both in a learned feature space (FID, KID). Lower is better for the distances and
 //! likelihoods; higher for precision, recall and class accuracy, which are shares.
+//!
+//! The math several metric plugins share lives here, never in one of them: Gaussian fits and
+//! the Fréchet distance (`frechet`: `fd` and `fid`), k-nearest-neighbour balls
+//! (`neighbours`: `precision_recall` and `coverage`), and [`feature_set`] for every metric
+//! that compares features.
+
+pub mod frechet;
+pub mod neighbours;
 
 use candle_core::Device;
 
@@ -52,6 +60,15 @@ pub fn require_finite(items: &Samples, what: &str) -> Result<(), String> {
             items.len()
         ))
     }
+}
+
+/// The trial's feature set, or an error naming the metric (the engine computes it for every
+/// metric whose [`Metric::uses_features`] is true, so this only fails for a caller that skips
+/// it).
+pub fn feature_set<'a>(input: &MetricInput<'a>, metric: &str) -> Result<&'a FeatureSet, String> {
+    input.features.ok_or_else(|| {
+        format!("`{metric}` compares features, but no feature set was computed for this trial. Fix: pass `MetricInput::features` (the runner does so from the `features:` slot; default `raw`)")
+    })
 }
 
 /// A metric's value, with secondary figures recorded beside it as `<metric>_<name>` (e.g. the
