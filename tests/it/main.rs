@@ -38,6 +38,7 @@ mod kill;
 mod langevin;
 mod latent;
 mod latent_runs;
+mod layering;
 mod likelihood;
 mod locking;
 mod metrics;
