@@ -39,6 +39,7 @@ mod kill;
 mod langevin;
 mod latent;
 mod latent_runs;
+mod layering;
 mod likelihood;
 mod locking;
 mod metrics;

@@ -1,0 +1,3 @@
+pub fn list() {
+    super::value::value();
+}

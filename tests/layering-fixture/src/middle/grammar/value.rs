@@ -1,0 +1,3 @@
+pub fn value() {
+    super::list::list();
+}
