@@ -6,9 +6,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use candle_core::{DType, Device, Tensor};
 use crate::nn::pool;
 use crate::samples::Samples;
+use candle_core::{DType, Device, Tensor};
 use sha2::{Digest, Sha256};
 
 /// Side of the square images the network sees.
