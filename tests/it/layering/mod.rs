@@ -43,6 +43,7 @@ const ORDER: &[&str] = &[
     "rng",
     "ode",
     "config",
+    "artifact",
     "samples",
     "analytic",
     // Contracts: the traits plugins implement and the shared math they use.
