@@ -18,7 +18,7 @@
 
 use candle_core::{DType, Tensor};
 use scorelab::config::{Params, RawParams};
-use scorelab::evaluate::CountingModel;
+use scorelab::network::counting::CountingModel;
 use scorelab::metric::{Measured, Metric, MetricContext, MetricInput};
 use scorelab::network::{constant_sigma, ScoreModel};
 use scorelab::ode::{solve_rk45, Tolerance};

@@ -3,6 +3,8 @@
 //! denoiser D(x^; sigma) and a score (D - x^) / sigma^2 in sigma space. Analytic networks
 //! (the oracle) are score models already.
 
+pub mod counting;
+
 use std::sync::Arc;
 
 use candle_core::{Device, Tensor, Var};
