@@ -88,21 +88,17 @@ fn diverged(trial: &Trial, samples: &Samples) -> Option<EvaluateError> {
     if bad == 0 {
         return None;
     }
-    let sampler = &trial.resolved["sampler"];
-    let step = ["eps", "snr", "step_size"]
-        .iter()
-        .find_map(|key| Some((*key, sampler.get(key)?)));
-    let fix = match step {
+    let fix = match trial.sampler.step_size() {
         Some((key, value)) => format!(
             "lower the step size (`sampler.{key}`, now {}) or use more steps",
-            crate::trial::display_value(value)
+            crate::trial::display_value(&serde_json::json!(value))
         ),
         None => "lower the step size or use more steps, or try another sampler \
                  (`sampler.kind`)"
             .to_string(),
     };
     Some(EvaluateError::NonFiniteSamples {
-        sampler: sampler["kind"].as_str().unwrap_or("?").to_string(),
+        sampler: trial.names.sampler.to_string(),
         bad,
         total: samples.len(),
         fix,

@@ -154,6 +154,59 @@ impl Builder {
     }
 }
 
+/// A plugin kind as a type (`dyn Dataset`, `dyn Sampler`, ...): which [`Kind`] it is and
+/// which [`Builder`] variant builds it. The one match from a builder to its typed function
+/// is here, so code that asks the registry for a kind gets the function it can call.
+pub trait PluginKind {
+    const KIND: Kind;
+    type Build: Copy;
+    fn build_of(builder: &Builder) -> Option<Self::Build>;
+}
+
+macro_rules! plugin_kinds {
+    ($($variant:ident: $plugin:ty => $build:ty;)*) => {$(
+        impl PluginKind for $plugin {
+            const KIND: Kind = Kind::$variant;
+            type Build = $build;
+            fn build_of(builder: &Builder) -> Option<$build> {
+                match builder {
+                    Builder::$variant(build) => Some(*build),
+                    _ => None,
+                }
+            }
+        }
+    )*};
+}
+
+plugin_kinds! {
+    Dataset: dyn Dataset => fn(&RawParams) -> BuildResult<dyn Dataset>;
+    Schedule: dyn Schedule => fn(&RawParams, &ScheduleContext) -> BuildResult<dyn Schedule>;
+    Weighting: dyn Weighting => fn(&RawParams) -> BuildResult<dyn Weighting>;
+    Network: dyn Architecture => fn(&RawParams, &NetworkContext) -> BuildResult<dyn Architecture>;
+    Sampler: dyn Sampler => fn(&RawParams) -> BuildResult<dyn Sampler>;
+    Metric: dyn Metric => fn(&RawParams, &MetricContext) -> BuildResult<dyn Metric>;
+    Features: dyn FeatureExtractor =>
+        fn(&RawParams, &FeaturesContext) -> BuildResult<dyn FeatureExtractor>;
+    Guidance: dyn Guidance => fn(&RawParams, &GuidanceContext) -> BuildResult<dyn Guidance>;
+    Latent: dyn Latent => fn(&RawParams, &LatentContext) -> BuildResult<dyn Latent>;
+}
+
+/// A registered plugin of kind `K`: its name and its build function.
+pub struct Found<K: PluginKind + ?Sized> {
+    pub name: &'static str,
+    pub build: K::Build,
+}
+
+impl<K: PluginKind + ?Sized> Found<K> {
+    fn of(plugin: &'static Plugin) -> Self {
+        Found {
+            name: plugin.name,
+            build: K::build_of(&plugin.build)
+                .expect("the index files every plugin under its builder's kind"),
+        }
+    }
+}
+
 /// The registration record each plugin submits with `inventory::submit!`.
 pub struct Plugin {
     pub name: &'static str,
@@ -252,6 +305,16 @@ impl Unknown {
     }
 }
 
+/// The plugin of kind `K` called `name`, ready to build.
+pub fn find_of<K: PluginKind + ?Sized>(name: &str) -> Result<Found<K>, Unknown> {
+    find(K::KIND, name).map(Found::of)
+}
+
+/// Every plugin of kind `K`, sorted by name, ready to build.
+pub fn all_of<K: PluginKind + ?Sized>() -> Vec<Found<K>> {
+    plugins(K::KIND).into_iter().map(Found::of).collect()
+}
+
 pub fn find(kind: Kind, name: &str) -> Result<&'static Plugin, Unknown> {
     if let Some(plugin) = index().by_kind.get(&kind).and_then(|m| m.get(name)) {
         return Ok(plugin);
@@ -272,18 +335,15 @@ pub fn schedules_where(holds: impl Fn(&dyn Schedule) -> bool) -> Vec<&'static st
     let stand_in = crate::samples::Samples::new(1, vec![-1.0, 1.0]);
     let provenance =
         crate::config::Provenance::new(std::path::Path::new("(defaults)"), figment::Figment::new());
-    plugins(Kind::Schedule)
+    let context = ScheduleContext {
+        training_data: &stand_in,
+    };
+    all_of::<dyn Schedule>()
         .into_iter()
-        .filter(|plugin| {
-            let Builder::Schedule(build) = plugin.build else {
-                return false;
-            };
+        .filter(|schedule| {
             let raw = RawParams::new("schedule", figment::value::Dict::new(), &provenance);
-            let context = ScheduleContext {
-                training_data: &stand_in,
-            };
-            build(&raw, &context).is_ok_and(|built| holds(built.plugin.as_ref()))
+            (schedule.build)(&raw, &context).is_ok_and(|built| holds(built.plugin.as_ref()))
         })
-        .map(|plugin| plugin.name)
+        .map(|schedule| schedule.name)
         .collect()
 }

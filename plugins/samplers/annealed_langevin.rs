@@ -39,6 +39,10 @@ impl Sampler for AnnealedLangevin {
         GridRequest::new(self.params.levels, Spacing::Default)
     }
 
+    fn step_size(&self) -> Option<(&'static str, f64)> {
+        Some(("eps", self.params.eps))
+    }
+
     fn sample(
         &self,
         model: &dyn ScoreModel,

@@ -135,6 +135,10 @@ impl Sampler for Pc {
         GridRequest::new(Some(self.params.steps), self.params.grid)
     }
 
+    fn step_size(&self) -> Option<(&'static str, f64)> {
+        Some(("snr", self.params.snr))
+    }
+
     fn sample(
         &self,
         model: &dyn ScoreModel,

@@ -204,6 +204,6 @@ fn data_error(trial: &Trial) -> Option<String> {
          non-finite values (NaN or inf), so nothing was trained or sampled. Fix: check the \
          `data` section's parameters (means, stds, weights, scale) for NaN, inf or overflow",
         trial.training_data.len(),
-        trial.resolved["data"]["kind"].as_str().unwrap_or("?")
+        trial.names.data
     ))
 }

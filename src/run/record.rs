@@ -16,7 +16,7 @@ fn environment(trial: &Trial) -> serde_json::Value {
     serde_json::json!({
         "scorelab": env!("CARGO_PKG_VERSION"),
         "commit": env!("SCORELAB_GIT_COMMIT"),
-        "device": trial.resolved["device"],
+        "device": trial.device_name,
         "threads": trial.settings.threads,
         "build features": if features.is_empty() { "default".to_string() } else { features.join(", ") },
     })

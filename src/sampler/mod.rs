@@ -31,6 +31,13 @@ pub trait Sampler: Send + Sync {
         GridRequest::default()
     }
 
+    /// The parameter that sizes its steps beyond the grid, with its value (annealed
+    /// Langevin's `eps`, a corrector's `snr`): what the fix of a diverged run names. `None`
+    /// when the grid alone sets the steps.
+    fn step_size(&self) -> Option<(&'static str, f64)> {
+        None
+    }
+
     fn sample(
         &self,
         model: &dyn ScoreModel,

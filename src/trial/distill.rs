@@ -419,6 +419,10 @@ impl Sampler for OnStudentGrid {
         self.inner.grid()
     }
 
+    fn step_size(&self) -> Option<(&'static str, f64)> {
+        self.inner.step_size()
+    }
+
     fn sample(
         &self,
         model: &dyn ScoreModel,

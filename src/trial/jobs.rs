@@ -24,7 +24,7 @@ impl Trial {
             data: self.training_set()?,
             schedule: self.schedule.clone(),
             weighting: self.weighting.clone(),
-            weighting_name: self.weighting_name.to_string(),
+            weighting_name: self.names.weighting.to_string(),
             settings: self.train.clone(),
             seed: self.settings.seed,
             device: self.device.clone(),

@@ -14,17 +14,15 @@
 
 use std::sync::Arc;
 
-use figment::value::Dict;
 
 use super::naming::stable_hash;
-use super::slots::{optional_slot, with_kind};
-use crate::config::{ConfigError, Provenance, RawParams};
+use super::slots::{with_kind, SlotReader};
+use crate::config::{ConfigError, RawParams};
 use crate::dataset::Samples;
 use crate::guidance::Guidance;
-use crate::latent::{LatentContext, LatentSpace};
-use crate::registry::{BuildResult, Builder, Kind};
+use crate::latent::{Latent, LatentContext, LatentSpace};
+use crate::registry::{BuildResult, Found};
 use crate::schedule::{Schedule, ScheduleContext};
-use crate::sweep::{Experiment, TrialSpec};
 
 /// The latent plugin an experiment without a `latent:` section gets.
 pub const DEFAULT_LATENT: &str = "identity";
@@ -39,28 +37,14 @@ pub(super) struct Resolved<'p> {
 
 /// Builds the `latent:` slot for data items of `shape`. `data_section` and `train_size`
 /// (with the seed and device) identify the training set the autoencoder learns from.
-#[allow(clippy::too_many_arguments)]
 pub(super) fn latent_slot<'p>(
-    experiment: &Experiment,
-    spec: &TrialSpec,
-    root: &Dict,
-    provenance: &'p Provenance,
+    slots: &SlotReader<'p>,
     shape: &[usize],
     data_section: &serde_json::Value,
     (seed, train_size, device): (u64, usize, &str),
 ) -> Result<Resolved<'p>, ConfigError> {
-    let (plugin, raw) = optional_slot(
-        experiment,
-        spec,
-        root,
-        "latent",
-        (Kind::Latent, DEFAULT_LATENT),
-        provenance,
-    )?;
-    let Builder::Latent(build) = plugin.build else {
-        unreachable!("kind checked")
-    };
-    let built = build(&raw, &LatentContext { shape })?;
+    let (plugin, raw) = slots.optional::<dyn Latent>("latent", DEFAULT_LATENT)?;
+    let built = (plugin.build)(&raw, &LatentContext { shape })?;
     let section = with_kind(plugin.name, built.params);
     let config = serde_json::json!({
         "data": data_section,
@@ -101,11 +85,12 @@ fn stand_ins(shape: &[usize]) -> [Samples; 2] {
 /// Builds the schedule: on the training data for `identity`; for a latent space on stand-in
 /// latents, refusing a schedule that measures its training data.
 pub(super) fn build_schedule(
-    build: fn(&RawParams, &ScheduleContext) -> BuildResult<dyn Schedule>,
-    (name, raw): (&str, &RawParams),
+    schedule: &Found<dyn Schedule>,
+    raw: &RawParams,
     training_data: &Samples,
     latent: &Resolved,
 ) -> BuildResult<dyn Schedule> {
+    let (build, name) = (schedule.build, schedule.name);
     if !latent.space.active() {
         return build(raw, &ScheduleContext { training_data });
     }

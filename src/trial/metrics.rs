@@ -6,7 +6,6 @@ use figment::value::Dict;
 use super::slots::{metric_slots, with_kind};
 use crate::config::{ConfigError, Provenance};
 use crate::metric::{Metric, MetricContext};
-use crate::registry::Builder;
 
 /// The built metrics, by name, and their resolved sections (for the trial's record).
 pub(super) type BuiltMetrics = (Vec<(String, Box<dyn Metric>)>, Vec<serde_json::Value>);
@@ -23,10 +22,7 @@ pub(super) fn build_metrics(
     let mut metrics: Vec<(String, Box<dyn Metric>)> = Vec::new();
     let mut params = Vec::new();
     for (position, (plugin, raw)) in metric_slots(root, provenance)?.into_iter().enumerate() {
-        let Builder::Metric(build_metric) = plugin.build else {
-            unreachable!("kind checked")
-        };
-        let built = build_metric(&raw, context)?;
+        let built = (plugin.build)(&raw, context)?;
         if metrics.iter().any(|(name, _)| name == plugin.name) {
             return Err(raw.invalid(
                 "kind",

@@ -5,10 +5,9 @@
 use figment::value::{Dict, Value};
 
 use crate::config::{ConfigError, Provenance, RawParams};
-use crate::dataset::Samples;
 use crate::guidance::{Guidance, GuidanceContext};
-use crate::registry::{self, Builder, Built, Kind, Plugin};
-use crate::schedule::{Schedule, ScheduleContext};
+use crate::metric::Metric;
+use crate::registry::{self, Built, Found, PluginKind};
 use crate::sweep::{Experiment, TrialSpec};
 
 use super::settings::DEFAULT_GUIDANCE;
@@ -31,20 +30,64 @@ pub(super) fn section_dict(
     }
 }
 
+/// Reads one trial's plugin slots: the experiment (for which values its file set), the
+/// trial's sweep point, its config's root table and where each value came from.
+pub(super) struct SlotReader<'a> {
+    pub experiment: &'a Experiment,
+    pub spec: &'a TrialSpec,
+    pub root: &'a Dict,
+    pub provenance: &'a Provenance,
+}
+
+impl<'a> SlotReader<'a> {
+    pub fn plugin<K: PluginKind + ?Sized>(
+        &self,
+        key: &str,
+    ) -> Result<(Found<K>, RawParams<'a>), ConfigError> {
+        plugin_slot(self.experiment, self.spec, self.root, key, self.provenance)
+    }
+
+    /// An optional slot: the plugin `default` with its defaults when the section is absent.
+    pub fn optional<K: PluginKind + ?Sized>(
+        &self,
+        key: &str,
+        default: &str,
+    ) -> Result<(Found<K>, RawParams<'a>), ConfigError> {
+        if self.root.get(key).is_some() {
+            return self.plugin(key);
+        }
+        let plugin = registry::find_of::<K>(default).map_err(|unknown| {
+            self.provenance
+                .default_error(key, unknown.message(), unknown.fix())
+        })?;
+        Ok((plugin, RawParams::new(key, Dict::new(), self.provenance)))
+    }
+
+    /// The `guidance:` slot (absent: [`DEFAULT_GUIDANCE`]), built for the trial's data and
+    /// network: the plugin's name and the built guidance.
+    pub fn guidance(
+        &self,
+        context: &GuidanceContext,
+    ) -> Result<(&'static str, Built<dyn Guidance>), ConfigError> {
+        let (guidance, raw) = self.optional::<dyn Guidance>("guidance", DEFAULT_GUIDANCE)?;
+        Ok((guidance.name, (guidance.build)(&raw, context)?))
+    }
+}
+
 /// Reads a plugin slot: `{kind: NAME, ...params}`, or just `NAME` for all defaults.
 ///
 /// When an override or sweep value switches the slot to another plugin than the file's, the
 /// file's parameters for that slot are dropped: they were written for the other plugin.
 /// When it names the file's own plugin (`sampler=annealed_langevin,other` as an ablation),
 /// the file's parameters are kept, so the baseline is the file's tuned sampler.
-pub(super) fn plugin_slot<'p>(
+fn plugin_slot<'p, K: PluginKind + ?Sized>(
     experiment: &Experiment,
     spec: &TrialSpec,
     root: &Dict,
     key: &str,
-    kind: Kind,
     provenance: &'p Provenance,
-) -> Result<(&'static Plugin, RawParams<'p>), ConfigError> {
+) -> Result<(Found<K>, RawParams<'p>), ConfigError> {
+    let kind = K::KIND;
     let Some(value) = root.get(key) else {
         return Err(provenance.default_error(
             key,
@@ -56,7 +99,7 @@ pub(super) fn plugin_slot<'p>(
             ),
         ));
     };
-    let (plugin, mut raw) = plugin_from_value(value, key, kind, provenance)?;
+    let (plugin, mut raw) = plugin_from_value::<K>(value, key, provenance)?;
     match experiment.file_kind(key) {
         Some(file_kind) if file_kind != plugin.name => {
             // Values written in the file's `sweep:` section count as set outside the slot.
@@ -73,47 +116,6 @@ pub(super) fn plugin_slot<'p>(
     Ok((plugin, raw))
 }
 
-/// An optional plugin slot: as [`plugin_slot`] when the experiment has the section, else
-/// the plugin `default` with its defaults.
-pub(super) fn optional_slot<'p>(
-    experiment: &Experiment,
-    spec: &TrialSpec,
-    root: &Dict,
-    key: &str,
-    (kind, default): (Kind, &str),
-    provenance: &'p Provenance,
-) -> Result<(&'static Plugin, RawParams<'p>), ConfigError> {
-    if root.get(key).is_some() {
-        return plugin_slot(experiment, spec, root, key, kind, provenance);
-    }
-    let plugin = registry::find(kind, default)
-        .map_err(|unknown| provenance.default_error(key, unknown.message(), unknown.fix()))?;
-    Ok((plugin, RawParams::new(key, Dict::new(), provenance)))
-}
-
-/// The `guidance:` slot (absent: [`DEFAULT_GUIDANCE`]), built for the trial's data and
-/// network: the plugin's name and the built guidance.
-pub(super) fn guidance_slot(
-    experiment: &Experiment,
-    spec: &TrialSpec,
-    root: &Dict,
-    provenance: &Provenance,
-    context: &GuidanceContext,
-) -> Result<(&'static str, Built<dyn Guidance>), ConfigError> {
-    let (plugin, raw) = optional_slot(
-        experiment,
-        spec,
-        root,
-        "guidance",
-        (Kind::Guidance, DEFAULT_GUIDANCE),
-        provenance,
-    )?;
-    let Builder::Guidance(build) = plugin.build else {
-        unreachable!("kind checked")
-    };
-    Ok((plugin.name, build(&raw, context)?))
-}
-
 /// The part of a resolved plugin section that decides training: the section without its
 /// `kind` and sampling-only parameters, or `None` when nothing is left. Whichever plugin
 /// asks for the same training (e.g. `cfg` and `classifier` guidance at one label dropout)
@@ -127,12 +129,12 @@ pub(super) fn training_part(
     (!part.is_empty()).then_some(serde_json::Value::Object(part))
 }
 
-fn plugin_from_value<'p>(
+fn plugin_from_value<'p, K: PluginKind + ?Sized>(
     value: &Value,
     path: &str,
-    kind: Kind,
     provenance: &'p Provenance,
-) -> Result<(&'static Plugin, RawParams<'p>), ConfigError> {
+) -> Result<(Found<K>, RawParams<'p>), ConfigError> {
+    let kind = K::KIND;
     let (name_value, mut dict) = match value {
         Value::String(..) => (value.clone(), Dict::new()),
         Value::Dict(_, dict) => match dict.get("kind") {
@@ -168,7 +170,7 @@ fn plugin_from_value<'p>(
             format!("write the {kind} name as a string"),
         ));
     };
-    let plugin = registry::find(kind, name).map_err(|unknown| {
+    let plugin = registry::find_of::<K>(name).map_err(|unknown| {
         provenance.key_error(
             &name_value,
             &format!("{path}.kind"),
@@ -186,14 +188,14 @@ fn plugin_from_value<'p>(
 pub(super) fn metric_slots<'p>(
     root: &Dict,
     provenance: &'p Provenance,
-) -> Result<Vec<(&'static Plugin, RawParams<'p>)>, ConfigError> {
+) -> Result<Vec<(Found<dyn Metric>, RawParams<'p>)>, ConfigError> {
     match root.get("eval") {
         None => Ok(Vec::new()),
         Some(Value::Array(_, items)) => items
             .iter()
             .enumerate()
             .map(|(i, item)| {
-                plugin_from_value(item, &format!("eval[{i}]"), Kind::Metric, provenance)
+                plugin_from_value::<dyn Metric>(item, &format!("eval[{i}]"), provenance)
             })
             .collect(),
         Some(other) => Err(provenance.key_error(
@@ -212,26 +214,4 @@ pub(super) fn with_kind(name: &str, params: serde_json::Value) -> serde_json::Va
         map.extend(fields);
     }
     serde_json::Value::Object(map)
-}
-
-/// The registered schedules for which `holds` is true, each built with its defaults on a
-/// tiny stand-in data set: for errors that list the valid choices (e.g. the discrete
-/// schedules a metric needs).
-pub fn schedules_where(holds: impl Fn(&dyn Schedule) -> bool) -> Vec<&'static str> {
-    let stand_in = Samples::new(1, vec![-1.0, 1.0]);
-    let provenance = Provenance::new(std::path::Path::new("(defaults)"), figment::Figment::new());
-    registry::plugins(Kind::Schedule)
-        .into_iter()
-        .filter(|plugin| {
-            let Builder::Schedule(build) = plugin.build else {
-                return false;
-            };
-            let raw = RawParams::new("schedule", Dict::new(), &provenance);
-            let context = ScheduleContext {
-                training_data: &stand_in,
-            };
-            build(&raw, &context).is_ok_and(|built| holds(built.plugin.as_ref()))
-        })
-        .map(|plugin| plugin.name)
-        .collect()
 }

@@ -230,10 +230,7 @@ pub fn sampling(
             .new_model(&mut Rng::from_seed(0))
             .map_err(|e| e.to_string())?;
         let evaluation = evaluate(&trial, &model, None, &mut |_| {}).map_err(|e| e.to_string())?;
-        let kind = trial.resolved["sampler"]["kind"]
-            .as_str()
-            .unwrap_or("?")
-            .to_string();
+        let kind = trial.names.sampler.to_string();
         on_row(&Sampling {
             network: if image { "unet" } else { "mlp 128x3" },
             sampler: kind,
