@@ -1,6 +1,7 @@
 //! Experiment files: loading (YAML or TOML through figment), command-line overrides, and the
 //! provenance that lets every error name the file and key path a bad value came from.
 
+mod error;
 pub mod limits;
 pub mod overrides;
 pub mod params;
@@ -12,35 +13,8 @@ use figment::providers::{Format, Toml, Yaml};
 use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
 
+pub use error::ConfigError;
 pub use params::{NoParams, NumberOrAuto, ParamDoc, Params, RawParams};
-
-/// A problem with the experiment: what is wrong, where, and how to fix it.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum ConfigError {
-    #[error("{file}: {message}. Fix: {fix}")]
-    File {
-        file: String,
-        message: String,
-        fix: String,
-    },
-    #[error("in {origin}, key `{key}`: {message}. Fix: {fix}")]
-    Key {
-        origin: String,
-        key: String,
-        message: String,
-        fix: String,
-    },
-}
-
-impl ConfigError {
-    pub fn file(file: &Path, message: impl Into<String>, fix: impl Into<String>) -> Self {
-        ConfigError::File {
-            file: file.display().to_string(),
-            message: message.into(),
-            fix: fix.into(),
-        }
-    }
-}
 
 /// Longest key path and message shown in an error (characters).
 const MAX_KEY_CHARS: usize = 120;

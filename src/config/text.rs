@@ -13,7 +13,7 @@ use std::path::Path;
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::ConfigError;
+use super::error::ConfigError;
 
 /// Largest experiment file read (bytes).
 pub const MAX_FILE_BYTES: usize = 1 << 20;

@@ -4,6 +4,7 @@
 //! anywhere, offline, and can be mailed as it is.
 
 mod tables;
+mod text;
 mod trials;
 
 use std::fmt::Write as _;
@@ -15,6 +16,7 @@ use serde_json::Value;
 use super::table::TrialRow;
 use super::write_atomic;
 use tables::{protocol_section, seeds_section, summary_section};
+use text::{escape, show};
 use trials::{plots_section, trials_section};
 
 /// The report's file name inside the sweep's folder.
@@ -70,30 +72,6 @@ pub fn write_report(root: &Path) -> Result<PathBuf, String> {
     let path = root.join(FILE);
     write_atomic(&path, page.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(path)
-}
-
-/// Text for HTML element content and attribute values.
-pub(super) fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// A JSON value as the config files show it.
-pub(super) fn show(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
 }
 
 fn experiment_section(record: &Value, count: usize) -> String {

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use super::{escape, show};
+use super::text::{escape, show};
 use crate::results::seeds;
 use crate::results::table::TrialRow;
 

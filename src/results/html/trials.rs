@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use serde_json::Value;
 
-use super::{escape, show};
+use super::text::{escape, show};
 use crate::results::combined::flatten;
 use crate::results::table::TrialRow;
 

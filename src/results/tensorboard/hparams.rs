@@ -8,7 +8,12 @@ use std::path::Path;
 
 use prost::Message;
 
-use super::{Event, EventWriter, Payload, Summary, SummaryValue, TensorBoardError, What};
+use super::error::TensorBoardError;
+use super::event::{
+    Dimension, Event, Payload, PluginData, Summary, SummaryMetadata, SummaryValue, TensorProto,
+    TensorShape, What,
+};
+use super::writer::{wall_time_now, EventWriter};
 
 const PLUGIN_NAME: &str = "hparams";
 const EXPERIMENT_TAG: &str = "_hparams_/experiment";
@@ -23,44 +28,6 @@ const SUCCESS: i32 = 1;
 const FAILURE: i32 = 2;
 /// `DataType.DT_FLOAT` of TensorFlow's `types.proto`.
 const DT_FLOAT: i32 = 1;
-
-/// `tensorflow.SummaryMetadata`.
-#[derive(Clone, PartialEq, Message)]
-pub(super) struct SummaryMetadata {
-    #[prost(message, optional, tag = "1")]
-    plugin_data: Option<PluginData>,
-}
-
-/// `SummaryMetadata.PluginData`.
-#[derive(Clone, PartialEq, Message)]
-struct PluginData {
-    #[prost(string, tag = "1")]
-    plugin_name: String,
-    #[prost(bytes = "vec", tag = "2")]
-    content: Vec<u8>,
-}
-
-/// `tensorflow.TensorProto`, only as the empty float vector the plugin puts beside its
-/// metadata (TensorBoard reads such values as tensors).
-#[derive(Clone, PartialEq, Message)]
-pub(super) struct TensorProto {
-    #[prost(int32, tag = "1")]
-    dtype: i32,
-    #[prost(message, optional, tag = "2")]
-    tensor_shape: Option<TensorShape>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct TensorShape {
-    #[prost(message, repeated, tag = "2")]
-    dim: Vec<Dimension>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct Dimension {
-    #[prost(int64, tag = "1")]
-    size: i64,
-}
 
 #[derive(Clone, PartialEq, Message)]
 struct PluginDataProto {
@@ -226,7 +193,7 @@ fn plugin_value(tag: &str, data: Data) -> SummaryValue {
 impl EventWriter {
     fn push_plugin_value(&mut self, value: SummaryValue) {
         self.push(Event {
-            wall_time: super::wall_time_now(),
+            wall_time: wall_time_now(),
             step: 0,
             what: Some(What::Summary(Summary { value: vec![value] })),
         });
@@ -241,7 +208,7 @@ impl EventWriter {
                 .map(|(k, v)| (k.clone(), v.to_proto()))
                 .collect(),
             group_name: group.to_owned(),
-            start_time_secs: super::wall_time_now(),
+            start_time_secs: wall_time_now(),
         };
         self.push_plugin_value(plugin_value(SESSION_START_TAG, Data::SessionStart(start)));
     }
@@ -250,7 +217,7 @@ impl EventWriter {
     pub fn end_hparams_session(&mut self, succeeded: bool) {
         let end = SessionEndInfo {
             status: if succeeded { SUCCESS } else { FAILURE },
-            end_time_secs: super::wall_time_now(),
+            end_time_secs: wall_time_now(),
         };
         self.push_plugin_value(plugin_value(SESSION_END_TAG, Data::SessionEnd(end)));
     }

@@ -1,6 +1,15 @@
 //! Round trips of the event writer and reader.
 
-use super::*;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use prost::Message;
+
+use super::error::TensorBoardError;
+use super::event::{Event, What};
+use super::reader::{event_files, read_events, EventValue};
+use super::record::{frame_record, masked_crc};
+use super::writer::EventWriter;
 
 /// A PNG header for a `width` x `height` RGB image; enough for these tests,
 /// which only move bytes around.

@@ -5,10 +5,10 @@
 use std::io::Write;
 use std::path::Path;
 
+use super::outcome::LaunchError;
 use super::plan::{read_jobs, Plan};
 use super::slurm;
 use super::status::{absolute, plan_jobs, recorded_row, survey, TrialState};
-use super::LaunchError;
 use crate::results::SweepFolder;
 use crate::run::{lock, SweepReport};
 

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use super::LauncherSettings;
+use super::settings::LauncherSettings;
 
 /// The Slurm commands in `PATH` answer: `Ok(version)`, or why not with the fix.
 pub(super) fn check_available() -> Result<String, String> {

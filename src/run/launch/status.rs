@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::outcome::LaunchError;
 use super::plan::{latest_job, log_path, read_jobs, status_path, Plan, Submission};
 use super::slurm::{self, TaskState};
-use super::LaunchError;
 use crate::results::store::write_json;
 use crate::results::{table, TrialRow};
 

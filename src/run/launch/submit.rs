@@ -11,28 +11,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::collect::collect_prepared;
+use super::outcome::{LaunchError, Launched};
 use super::plan::{logs_dir, now, read_jobs, slurm_dir, write_jobs, Plan, Submission};
+use super::settings::LauncherSettings;
 use super::slurm::{self, TaskState};
 use super::status::{absolute, plan_jobs, survey, trial_line, TrialState};
-use super::{Launched, LauncherSettings};
 use crate::results::write_atomic;
 use crate::run::{lock, Prepared, RunError, SweepOptions, SweepReport};
-
-/// Why a launch stopped.
-#[derive(Debug, thiserror::Error)]
-pub enum LaunchError {
-    #[error(transparent)]
-    Run(Box<RunError>),
-    /// Slurm refused, or what it or the tasks left cannot be used.
-    #[error("{0}")]
-    Slurm(String),
-    /// Options that do not go together.
-    #[error("{0}")]
-    Usage(String),
-    /// Ctrl-C while waiting: the submitted tasks keep running.
-    #[error("{0}")]
-    StoppedWaiting(String),
-}
 
 /// Submits the sweep's unfinished training groups and, unless `no_wait`, waits for them and
 /// collects the tables.

@@ -6,9 +6,9 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
+use super::outcome::LaunchError;
 use super::plan::{now, status_path, Plan};
 use super::status::{TaskStatus, TrialStatus};
-use super::LaunchError;
 use crate::results::SweepFolder;
 
 /// Runs group `group` of the plan in `root` (a sweep's results folder). `plan_hash`, when
