@@ -14,7 +14,6 @@
 
 use std::sync::Arc;
 
-
 use super::naming::stable_hash;
 use super::slots::{with_kind, SlotReader};
 use crate::config::{ConfigError, RawParams};

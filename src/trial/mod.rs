@@ -18,9 +18,9 @@ pub use latent::DEFAULT_LATENT;
 pub use limits::duration_text;
 pub use naming::{display_value, label_of, short_key, stable_hash};
 pub use plan::plan_summary;
+pub use resolve::{resolve_all, resolve_with_stats};
 pub use settings::{Settings, DEFAULT_GUIDANCE, PLUGIN_SLOTS, TRAINING_KEYS};
 pub use shared::ResolutionStats;
-pub use resolve::{resolve_all, resolve_with_stats};
 
 use std::sync::Arc;
 
@@ -105,4 +105,3 @@ impl Trial {
         Ok(Model::new(instance, self.model_settings.clone()))
     }
 }
-

@@ -119,7 +119,8 @@ fn resolve(
     let id_parts = (settings.seed, train.train_size, device.name);
     let data_section = with_kind(data.name, data.params.clone());
     let latent = latent::latent_slot(&slots, &data.dataset.shape(), &data_section, id_parts)?;
-    let schedule = latent::build_schedule(&schedule_plugin, &schedule_raw, &data.training, &latent)?;
+    let schedule =
+        latent::build_schedule(&schedule_plugin, &schedule_raw, &data.training, &latent)?;
     let (weighting_plugin, weighting_raw) = slots.plugin::<dyn Weighting>("weighting")?;
     let weighting = (weighting_plugin.build)(&weighting_raw)?;
     let network = build_network(&slots, &latent, &data.dataset)?;
@@ -131,7 +132,11 @@ fn resolve(
         &data, &schedule, &network, &settings, &device,
     ))?;
     let network_facts = (network.name, network.built.plugin.trainable());
-    latent::check(&latent, network_facts, (guidance.0, guidance.1.plugin.as_ref()))?;
+    latent::check(
+        &latent,
+        network_facts,
+        (guidance.0, guidance.1.plugin.as_ref()),
+    )?;
     let metrics = build_metrics(
         &root,
         &provenance,
@@ -285,7 +290,10 @@ fn build_network(
         if let Some(key) = model_keys.iter().find(|k| model_raw.get(k).is_some()) {
             return Err(model_raw.invalid(
                 key,
-                format!("network `{}` is exact: it has no parameterisation", plugin.name),
+                format!(
+                    "network `{}` is exact: it has no parameterisation",
+                    plugin.name
+                ),
                 format!("remove `network.{key}`, or use a trainable network such as `mlp`"),
             ));
         }
@@ -323,8 +331,7 @@ fn guidance_context<'a>(
         schedule: schedule.plugin.as_ref(),
         seed: settings.seed,
         device: &device.device,
-        training_key: serde_json::json!([&data.key, schedule_name, &schedule.params])
-            .to_string(),
+        training_key: serde_json::json!([&data.key, schedule_name, &schedule.params]).to_string(),
         data_classes: data.dataset.classes(),
         network_classes: network.built.plugin.classes(),
         network: network.name,
@@ -458,7 +465,12 @@ fn record(parts: &Parts, distill: Option<&distill::DistillSettings>) -> serde_js
     );
     // Only experiments with feature metrics record the feature space, so the ids of trials
     // without them stay as they were.
-    if parts.metrics.0.iter().any(|(_, metric)| metric.uses_features()) {
+    if parts
+        .metrics
+        .0
+        .iter()
+        .any(|(_, metric)| metric.uses_features())
+    {
         let (name, features) = &parts.features;
         resolved.insert("features".into(), with_kind(name, features.params.clone()));
     }

@@ -30,6 +30,9 @@ pub(super) fn section_dict(
     }
 }
 
+/// A slot's plugin, ready to build, and its raw parameters.
+pub(super) type Slot<'p, K> = (Found<K>, RawParams<'p>);
+
 /// Reads one trial's plugin slots: the experiment (for which values its file set), the
 /// trial's sweep point, its config's root table and where each value came from.
 pub(super) struct SlotReader<'a> {
@@ -188,7 +191,7 @@ fn plugin_from_value<'p, K: PluginKind + ?Sized>(
 pub(super) fn metric_slots<'p>(
     root: &Dict,
     provenance: &'p Provenance,
-) -> Result<Vec<(Found<dyn Metric>, RawParams<'p>)>, ConfigError> {
+) -> Result<Vec<Slot<'p, dyn Metric>>, ConfigError> {
     match root.get("eval") {
         None => Ok(Vec::new()),
         Some(Value::Array(_, items)) => items
