@@ -12,8 +12,7 @@
 //! the posterior's standard deviation is small against the spread of the means, so a sample
 //! would mostly add noise the decoder has learnt to ignore.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
@@ -99,8 +98,9 @@ pub struct Prepared {
     pub history: AutoencoderHistory,
 }
 
-/// A trial's latent space: the plugin, where its autoencoder is kept, and (once the runner
-/// has trained or loaded it) the autoencoder itself.
+/// A trial's latent space: the plugin and where its autoencoder is kept. The trained
+/// autoencoder ([`Prepared`]) is not part of it: the runner obtains it before training and
+/// passes it on, so a resolved trial never changes.
 pub struct LatentSpace {
     pub name: &'static str,
     pub plugin: Arc<dyn Latent>,
@@ -111,10 +111,6 @@ pub struct LatentSpace {
     pub config: serde_json::Value,
     /// One latent's shape (the data's own for `identity`).
     pub shape: Vec<usize>,
-    prepared: OnceLock<Arc<Prepared>>,
-    /// Whether the trial reports its sampling time per image (every trial of a sweep that
-    /// has a latent trial, so pixel and latent trials compare in one column).
-    per_image: AtomicBool,
 }
 
 impl LatentSpace {
@@ -131,18 +127,7 @@ impl LatentSpace {
             id,
             config,
             shape,
-            prepared: OnceLock::new(),
-            per_image: AtomicBool::new(false),
         }
-    }
-
-    /// Asks the trial to report `sample_ms_per_image`.
-    pub fn report_time_per_image(&self) {
-        self.per_image.store(true, Ordering::Relaxed);
-    }
-
-    pub fn reports_time_per_image(&self) -> bool {
-        self.active() || self.per_image.load(Ordering::Relaxed)
     }
 
     /// A fresh autoencoder with weights drawn from the seed's own stream.
@@ -162,29 +147,6 @@ impl LatentSpace {
 
     pub fn dim(&self) -> usize {
         self.shape.iter().product()
-    }
-
-    /// The trained autoencoder, once the runner has set it.
-    pub fn prepared(&self) -> Option<&Arc<Prepared>> {
-        self.prepared.get()
-    }
-
-    /// Sets the trained autoencoder (a second call keeps the first).
-    pub fn set_prepared(&self, prepared: Arc<Prepared>) {
-        let _ = self.prepared.set(prepared);
-    }
-
-    /// The trained autoencoder, or an error saying the runner did not prepare it.
-    pub fn require(&self) -> candle_core::Result<&Arc<Prepared>> {
-        match self.prepared() {
-            Some(prepared) => Ok(prepared),
-            None => candle_core::bail!(
-                "the `{}` autoencoder {} has not been trained or loaded: prepare it first \
-                 (scorelab::run::autoencoder::prepare, which the runner calls)",
-                self.name,
-                self.id
-            ),
-        }
     }
 }
 

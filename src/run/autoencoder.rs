@@ -49,40 +49,26 @@ struct Record {
     history: AutoencoderHistory,
 }
 
-/// Trains or loads the autoencoder of the group's trials (`members`, indices into `trials`)
-/// and hands it to each of them that shares it. Nothing to do for `identity`.
+/// The autoencoder of a training group's trials (they share their training config, so
+/// their latent space), trained or loaded; `None` for `identity`.
 pub(super) fn prepare_group(
-    trials: &[Trial],
-    members: &[usize],
+    first: &Trial,
     folder: &SweepFolder,
     out: &mut dyn Write,
-) -> Result<(), String> {
-    let Some(first) = members.first().map(|&i| &trials[i]) else {
-        return Ok(());
-    };
+) -> Result<Option<Arc<Prepared>>, String> {
     if !first.latent.active() {
-        return Ok(());
+        return Ok(None);
     }
     let dir = folder.model(&first.latent.id);
     let models = dir.parent().unwrap_or(&dir).to_path_buf();
-    prepare(first, &models, out)?;
-    let prepared = first.latent.prepared().cloned();
-    for &i in members {
-        if let (Some(p), true) = (&prepared, trials[i].latent.id == first.latent.id) {
-            trials[i].latent.set_prepared(p.clone());
-        }
-    }
-    Ok(())
+    prepare(first, &models, out).map(|prepared| Some(Arc::new(prepared)))
 }
 
 /// Trains the trial's autoencoder into `models/<latent id>/` (resuming from its snapshot
-/// when a run was stopped), or loads it from there when complete, and sets it on the
-/// trial's latent space. Errors say what failed and where.
-pub fn prepare(trial: &Trial, models: &Path, out: &mut dyn Write) -> Result<(), String> {
+/// when a run was stopped), or loads it from there when complete. Errors say what failed
+/// and where.
+pub fn prepare(trial: &Trial, models: &Path, out: &mut dyn Write) -> Result<Prepared, String> {
     let space = trial.latent.as_ref();
-    if !space.active() || space.prepared().is_some() {
-        return Ok(());
-    }
     let dir = models.join(&space.id);
     let artifact = Artifact::new(&dir, &FILES);
     // Loading and training both report to `out`.
@@ -119,8 +105,7 @@ pub fn prepare(trial: &Trial, models: &Path, out: &mut dyn Write) -> Result<(), 
             space.id, prepared.history.seconds, prepared.scale
         );
     }
-    space.set_prepared(Arc::new(prepared.into_inner()));
-    Ok(())
+    Ok(prepared.into_inner())
 }
 
 /// A failure to prepare an autoencoder, as the trials that need it report it.

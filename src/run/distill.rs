@@ -7,10 +7,10 @@
 use std::io::Write;
 use std::path::Path;
 
+use super::error::RunError;
 use super::models::{
-    fresh_model, load_finished, obtain_or_train, obtain_trained, Job, MODEL_FILES,
+    fresh_model, load_finished, obtain_or_train, obtain_trained, Job, TrainingPlace, MODEL_FILES,
 };
-use super::RunError;
 use crate::artifact::Artifact;
 use crate::parameterisation::Model;
 use crate::results::SweepFolder;
@@ -23,23 +23,22 @@ use crate::trial::{DistillPlan, Trial};
 pub(super) fn obtain_student(
     trial: &Trial,
     plan: &DistillPlan,
-    folder: &SweepFolder,
-    file: &Path,
+    place: &TrainingPlace,
     out: &mut dyn Write,
 ) -> Result<(Model, History), RunError> {
     let last = plan.rounds.len() - 1;
-    let (first, mut teacher, mut history) = match newest_finished(trial, plan, folder, file)? {
+    let found = newest_finished(trial, plan, place.folder, place.file)?;
+    let (first, mut teacher, mut history) = match found {
         Some((round, model, history)) => (round + 1, model, history),
         None => {
             let base = &plan.rounds[0];
-            let (model, history) =
-                obtain_trained(trial, &base.id, &base.training, folder, file, out)?;
+            let (model, history) = obtain_trained(trial, (&base.id, &base.training), place, out)?;
             (1, model, history)
         }
     };
     for round in first..=last {
-        let student = fresh_model(trial, file)?;
-        history = distil(trial, plan, round, (&teacher, &student), folder, file, out)?;
+        let student = fresh_model(trial, place.file)?;
+        history = distil(trial, (plan, round), (&teacher, &student), place, out)?;
         teacher = student;
     }
     Ok((teacher, history))
@@ -72,11 +71,9 @@ fn newest_finished(
 /// it, else trained from its teacher's weights and saved.
 fn distil(
     trial: &Trial,
-    plan: &DistillPlan,
-    round: usize,
+    (plan, round): (&DistillPlan, usize),
     (teacher, student): (&Model, &Model),
-    folder: &SweepFolder,
-    file: &Path,
+    place: &TrainingPlace,
     out: &mut dyn Write,
 ) -> Result<History, RunError> {
     let settings = &plan.settings;
@@ -93,9 +90,9 @@ fn distil(
             settings.student_steps(round)
         ),
     };
-    let obtained = obtain_or_train(trial, job, student, (folder, file), out, |resume, hooks| {
+    let obtained = obtain_or_train(trial, job, student, place, out, |resume, hooks| {
         copy_weights(teacher, student)?;
-        let job = trial.round_job(plan, round)?;
+        let job = trial.round_job(plan, round, place.data.clone());
         distill_round(teacher, student, &job, resume, hooks)
     });
     Ok(obtained?.into_inner())

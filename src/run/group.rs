@@ -6,12 +6,13 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 
+use super::error::RunError;
 use super::hparams;
-use super::models::obtain_model;
 use super::progress::sample_with_progress;
 use super::reference::feature_space;
+use super::stages;
 use super::trial_folder::{finished_row, save_failed_trial, save_trial};
-use super::RunError;
+use crate::evaluate::{Around, SampleSpace};
 use crate::features::FeatureSpace;
 use crate::results::report;
 use crate::results::{SweepFolder, TrialRow};
@@ -26,6 +27,8 @@ pub(crate) struct GroupRunner<'a> {
     swept: Vec<crate::results::tensorboard::HParam>,
     feature_spaces: HashMap<String, FeatureSpace>,
     failed_features: HashMap<String, String>,
+    /// Whether trials record their sampling time per item (see [`stages::time_per_item`]).
+    time_per_item: bool,
     /// One row per trial of the sweep, by index, once it is finished (or found finished).
     pub rows: Vec<Option<TrialRow>>,
     /// Trials found finished by an earlier run.
@@ -41,6 +44,7 @@ impl<'a> GroupRunner<'a> {
             swept: hparams::swept(trials.iter().map(|t| t.assignments.as_slice())),
             feature_spaces: HashMap::new(),
             failed_features: HashMap::new(),
+            time_per_item: stages::time_per_item(trials),
             rows: vec![None; trials.len()],
             skipped: 0,
         }
@@ -85,13 +89,14 @@ impl<'a> GroupRunner<'a> {
         stop_if_interrupted(&self.rows)?;
         let first = &trials[pending[0]];
         // A training failure fails every trial of the group, and only them.
-        // A latent trial's autoencoder is trained (or loaded) before its diffusion model.
-        let setup = data_error(first)
-            .or_else(|| super::autoencoder::prepare_group(trials, &pending, folder, out).err());
-        let obtained = match setup {
+        let staged = match data_error(first) {
             Some(message) => Err(message),
-            None => match obtain_model(first, folder, file, out) {
-                Ok(model) => Ok(model),
+            None => stages::before_training(first, folder, out),
+        };
+        let obtained = match staged {
+            Err(message) => Err(message),
+            Ok(staged) => match staged.model(first, folder, file, out) {
+                Ok(model) => Ok((staged, model)),
                 Err(RunError::Train { source, .. }) => Err(format!(
                     "training the model {train_id} (shared by {} trial(s)) failed: {source}",
                     members.len()
@@ -99,7 +104,7 @@ impl<'a> GroupRunner<'a> {
                 Err(other) => return Err(other),
             },
         };
-        let (network, history) = match obtained {
+        let (staged, (network, history)) = match obtained {
             Ok(model) => model,
             Err(message) => {
                 for &i in &pending {
@@ -141,9 +146,15 @@ impl<'a> GroupRunner<'a> {
             let prepared = prepared.and_then(|features| {
                 super::guidance_prep::prepare_guidance(t, folder, out).map(|()| features)
             });
+            let space = staged.sample_space(t);
+            let around = |features| Around {
+                features,
+                space: space.as_ref().map(|s| s as &dyn SampleSpace),
+                time_per_item: self.time_per_item,
+            };
             let row = match prepared {
                 Err(message) => save_failed_trial(t, folder, &message, history.seconds)?,
-                Ok(features) => match sample_with_progress(t, &network, features) {
+                Ok(features) => match sample_with_progress(t, &network, &around(features)) {
                     Ok(evaluation) => save_trial(
                         t,
                         folder,

@@ -11,8 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::error::write_error;
-use super::RunError;
+use super::error::{write_error, RunError};
 use crate::results::combined::FolderTrial;
 use crate::results::store::write_yaml;
 use crate::results::{SweepFolder, TrialRow};

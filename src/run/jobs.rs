@@ -8,7 +8,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{channel, Sender};
 
-use super::{GroupRunner, RunError};
+use super::error::RunError;
+use super::group::GroupRunner;
 use crate::results::{SweepFolder, TrialRow};
 use crate::trial::Trial;
 

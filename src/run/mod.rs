@@ -10,6 +10,7 @@ mod guidance_prep;
 pub mod history;
 mod hparams;
 mod jobs;
+mod latent_sampling;
 pub mod launch;
 pub mod lock;
 mod models;
@@ -17,6 +18,7 @@ mod preflight;
 mod progress;
 mod record;
 mod reference;
+mod stages;
 mod trial_folder;
 
 pub use error::RunError;

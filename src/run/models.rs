@@ -6,10 +6,12 @@ use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 
 use super::error::{write_error, RunError};
 use super::progress::bar;
 use crate::artifact::{Artifact, Obtained, PlaceError};
+use crate::dataset::Samples;
 use crate::parameterisation::Model;
 use crate::results::store::{write_json, write_yaml};
 use crate::results::{table, write_atomic, SweepFolder};
@@ -36,18 +38,13 @@ pub(super) fn read_history(model_folder: &Path) -> Option<History> {
     serde_json::from_str(&fs::read_to_string(model_folder.join("history.json")).ok()?).ok()
 }
 
-/// Loads the trial's model from its checkpoint, or trains and saves it; a distilled trial's
-/// model is its last round's student (`super::distill`).
-pub(super) fn obtain_model(
-    trial: &Trial,
-    folder: &SweepFolder,
-    file: &Path,
-    out: &mut dyn Write,
-) -> Result<(Model, History), RunError> {
-    if let Some(plan) = &trial.distill {
-        return super::distill::obtain_student(trial, plan, folder, file, out);
-    }
-    obtain_trained(trial, &trial.train_id, &trial.training, folder, file, out)
+/// What training a group's models needs besides the trial: where they are kept, the
+/// experiment file (for errors), and the set they learn from (the data, or what a stage made
+/// of it).
+pub(super) struct TrainingPlace<'a> {
+    pub folder: &'a SweepFolder,
+    pub file: &'a Path,
+    pub data: Arc<Samples>,
 }
 
 /// A fresh model for the trial (weights drawn from its seed).
@@ -72,13 +69,11 @@ pub(super) fn train_failure(trial: &Trial, file: &Path, source: TrainError) -> R
 /// snapshot) and saved.
 pub(super) fn obtain_trained(
     trial: &Trial,
-    id: &str,
-    config: &serde_json::Value,
-    folder: &SweepFolder,
-    file: &Path,
+    (id, config): (&str, &serde_json::Value),
+    place: &TrainingPlace,
     out: &mut dyn Write,
 ) -> Result<(Model, History), RunError> {
-    let model = fresh_model(trial, file)?;
+    let model = fresh_model(trial, place.file)?;
     if model.network().is_none() {
         let levels = trial.schedule.loss_levels();
         return Ok((
@@ -97,8 +92,8 @@ pub(super) fn obtain_trained(
         verb: "train",
         message: id.to_string(),
     };
-    let history = obtain_or_train(trial, job, &model, (folder, file), out, |resume, hooks| {
-        let train_job = trial.train_job()?;
+    let history = obtain_or_train(trial, job, &model, place, out, |resume, hooks| {
+        let train_job = trial.train_job(place.data.clone());
         train::train_resumable(&model, &train_job, resume, hooks)
     })?;
     Ok((model, history.into_inner()))
@@ -123,10 +118,11 @@ pub(super) fn obtain_or_train(
     trial: &Trial,
     job: Job,
     model: &Model,
-    (folder, file): (&SweepFolder, &Path),
+    place: &TrainingPlace,
     out: &mut dyn Write,
     train: impl FnOnce(Option<Snapshot>, Hooks) -> Result<History, TrainError>,
 ) -> Result<Obtained<History>, RunError> {
+    let (folder, file) = (place.folder, place.file);
     let Some(variables) = model.network().map(|n| n.variables()) else {
         return Err(train_failure(
             trial,

@@ -4,8 +4,7 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
-use crate::evaluate::{self, EvaluateError, Evaluation};
-use crate::features::FeatureSpace;
+use crate::evaluate::{self, Around, EvaluateError, Evaluation};
 use crate::parameterisation::Model;
 use crate::trial::Trial;
 
@@ -28,10 +27,10 @@ pub(super) fn bar(len: u64, template: &str) -> ProgressBar {
 pub(super) fn sample_with_progress(
     trial: &Trial,
     network: &Model,
-    features: Option<&FeatureSpace>,
+    around: &Around,
 ) -> Result<Evaluation, EvaluateError> {
     let progress = bar(0, "  sample [{bar:30}] {pos}/{len} sigma {prefix}");
-    let result = evaluate::evaluate(trial, network, features, &mut |info| {
+    let result = evaluate::evaluate(trial, network, around, &mut |info| {
         progress.set_length(info.total as u64);
         progress.set_position(info.step as u64);
         progress.set_prefix(format!("{:.4}", info.sigma));

@@ -170,13 +170,3 @@ pub(super) fn check(
     }
     Ok(())
 }
-
-/// In a sweep with a latent trial, every trial reports its sampling time per image (pixel
-/// trials too, so the table compares them in one column); other sweeps keep their columns.
-pub(super) fn report_times(trials: &[super::Trial]) {
-    if trials.iter().any(|t| t.latent.active()) {
-        for trial in trials {
-            trial.latent.report_time_per_image();
-        }
-    }
-}

@@ -50,7 +50,6 @@ pub fn resolve_with_stats(
     let settings: Vec<&Settings> = trials.iter().map(|t| &t.settings).collect();
     check_sweep_wide(experiment, &settings)?;
     check_threads(experiment, &trials[0].settings)?;
-    latent::report_times(&trials);
     let stats = data_cache.stats(trials.len(), start.elapsed());
     Ok((trials, stats))
 }

@@ -57,7 +57,7 @@ fn trained(trial: &Trial, stop_at: Option<usize>) -> (Vec<Vec<f32>>, train::Hist
     let polls = std::cell::Cell::new(0usize);
     let first = train_resumable(
         &model,
-        &trial.train_job().unwrap(),
+        &trial.train_job(trial.training_data.clone()),
         None,
         Hooks {
             on_log: &mut |_, _, _| {},
@@ -93,7 +93,7 @@ fn trained(trial: &Trial, stop_at: Option<usize>) -> (Vec<Vec<f32>>, train::Hist
             let model = fresh();
             let history = train_resumable(
                 &model,
-                &trial.train_job().unwrap(),
+                &trial.train_job(trial.training_data.clone()),
                 Some(snapshot),
                 Hooks {
                     on_log: &mut |_, _, _| {},
@@ -151,7 +151,7 @@ fn a_snapshot_is_refused_under_another_training_config() {
     let mut bytes = None;
     let _ = train_resumable(
         &model,
-        &trial.train_job().unwrap(),
+        &trial.train_job(trial.training_data.clone()),
         None,
         Hooks {
             on_log: &mut |_, _, _| {},

@@ -237,7 +237,12 @@ fn trained_student_is_closer_to_the_teacher_than_plain_ddim() {
     let teacher = trial
         .new_model(&mut Rng::new(2, Stream::NetworkInit))
         .unwrap();
-    train(&teacher, &trial.train_job().unwrap(), &mut |_, _, _| {}).unwrap();
+    train(
+        &teacher,
+        &trial.train_job(trial.training_data.clone()),
+        &mut |_, _, _| {},
+    )
+    .unwrap();
     let student = trial
         .new_model(&mut Rng::new(2, Stream::NetworkInit))
         .unwrap();
@@ -245,7 +250,11 @@ fn trained_student_is_closer_to_the_teacher_than_plain_ddim() {
     let history = distill_round(
         &teacher,
         &student,
-        &trial.round_job(trial.distill.as_ref().unwrap(), 1).unwrap(),
+        &trial.round_job(
+            trial.distill.as_ref().unwrap(),
+            1,
+            trial.training_data.clone(),
+        ),
         None,
         Hooks {
             on_log: &mut |_, _, _| {},
@@ -290,7 +299,12 @@ fn an_interrupted_round_resumes_exactly() {
     let teacher = trial
         .new_model(&mut Rng::new(2, Stream::NetworkInit))
         .unwrap();
-    train(&teacher, &trial.train_job().unwrap(), &mut |_, _, _| {}).unwrap();
+    train(
+        &teacher,
+        &trial.train_job(trial.training_data.clone()),
+        &mut |_, _, _| {},
+    )
+    .unwrap();
     let student = || {
         let model = trial
             .new_model(&mut Rng::new(5, Stream::NetworkInit))
@@ -316,7 +330,11 @@ fn an_interrupted_round_resumes_exactly() {
         distill_round(
             &teacher,
             model,
-            &trial.round_job(trial.distill.as_ref().unwrap(), 1).unwrap(),
+            &trial.round_job(
+                trial.distill.as_ref().unwrap(),
+                1,
+                trial.training_data.clone(),
+            ),
             resume,
             Hooks {
                 on_log: &mut |_, _, _| {},

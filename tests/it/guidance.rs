@@ -4,7 +4,7 @@
 
 use candle_core::{DType, Device, Tensor};
 use scorelab::analytic::GaussianMixture;
-use scorelab::evaluate::{evaluate, Evaluation};
+use scorelab::evaluate::{evaluate, Around, Evaluation};
 use scorelab::guidance::{drop_labels, log_prob_gradient, Classifier};
 use scorelab::plugins::guidance::oracle_classifier::MixtureClassifier;
 use scorelab::registry::Kind;
@@ -44,7 +44,7 @@ pub(crate) fn trial(text: &str) -> Trial {
 
 pub(crate) fn run(trial: &Trial) -> Evaluation {
     let model = trial.new_model(&mut Rng::from_seed(0)).unwrap();
-    evaluate(trial, &model, None, &mut |_| {}).unwrap()
+    evaluate(trial, &model, &Around::default(), &mut |_| {}).unwrap()
 }
 
 pub(crate) fn mixture(trial: &Trial) -> &GaussianMixture {

@@ -85,7 +85,12 @@ fn training_labels(guidance: &str) -> Vec<u32> {
     let t = trial(&format!("{text}guidance: {guidance}\n"));
     let model = t.new_model(&mut Rng::from_seed(0)).unwrap();
     SEEN.lock().unwrap().clear();
-    scorelab::train::train(&model, &t.train_job().unwrap(), &mut |_, _, _| {}).unwrap();
+    scorelab::train::train(
+        &model,
+        &t.train_job(t.training_data.clone()),
+        &mut |_, _, _| {},
+    )
+    .unwrap();
     std::mem::take(&mut *SEEN.lock().unwrap())
 }
 

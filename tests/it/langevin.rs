@@ -1,7 +1,7 @@
 //! Annealed Langevin with the exact score: many levels recover a mixture's weights, one
 //! small level does not (the samples stay in the basin where they started).
 
-use scorelab::evaluate::evaluate;
+use scorelab::evaluate::{evaluate, Around};
 use scorelab::plugins::metrics::mode_weights::{mode_shares, mode_weight_tv, Assignment};
 use scorelab::rng::Rng;
 
@@ -27,7 +27,7 @@ fn tv_of(overrides: &[&str]) -> (f64, Vec<f64>, u64) {
     let trials = resolve(WELL_SEPARATED, overrides).unwrap();
     let trial = &trials[0];
     let network = trial.new_model(&mut Rng::from_seed(0)).unwrap();
-    let evaluation = evaluate(trial, &network, None, &mut |_| {}).unwrap();
+    let evaluation = evaluate(trial, &network, &Around::default(), &mut |_| {}).unwrap();
     let mixture = trial.dataset.mixture().unwrap();
     (
         mode_weight_tv(mixture, &evaluation.samples, Assignment::Posterior),

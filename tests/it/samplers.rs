@@ -5,7 +5,7 @@
 //! reproduces the mixture's mean, covariance and mode weights on `ve` and on `vp`.
 
 use candle_core::{DType, Device, Tensor};
-use scorelab::evaluate::evaluate;
+use scorelab::evaluate::{evaluate, Around};
 use scorelab::network::ScoreModel;
 use scorelab::ode::Tolerance;
 use scorelab::plugins::metrics::mode_weights::{mode_weight_tv, Assignment};
@@ -331,7 +331,7 @@ fn run(schedule: &str, sampler: &str) -> Run {
     let trials = resolve(&text, &[]).unwrap();
     let trial = &trials[0];
     let model = trial.new_model(&mut Rng::from_seed(0)).unwrap();
-    let evaluation = evaluate(trial, &model, None, &mut |_| {}).unwrap();
+    let evaluation = evaluate(trial, &model, &Around::default(), &mut |_| {}).unwrap();
     let points = &evaluation.samples;
     assert!(
         points.all_finite(),
@@ -430,7 +430,9 @@ fn nfe_is_what_the_engine_counts() {
         let trials = resolve(&text, &[]).unwrap();
         let trial = &trials[0];
         let model = trial.new_model(&mut Rng::from_seed(0)).unwrap();
-        evaluate(trial, &model, None, &mut |_| {}).unwrap().nfe
+        evaluate(trial, &model, &Around::default(), &mut |_| {})
+            .unwrap()
+            .nfe
     };
     assert_eq!(small("{kind: heun, steps: 18}"), 2 * 18 - 1);
     assert_eq!(small("{kind: euler, steps: 30}"), 30);

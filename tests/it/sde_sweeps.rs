@@ -169,7 +169,13 @@ fn annealed_langevin_walks_l_levels_of_any_schedule() {
         let model = trial
             .new_model(&mut scorelab::rng::Rng::from_seed(0))
             .unwrap();
-        scorelab::evaluate::evaluate(trial, &model, None, &mut |_| {}).unwrap()
+        scorelab::evaluate::evaluate(
+            trial,
+            &model,
+            &scorelab::evaluate::Around::default(),
+            &mut |_| {},
+        )
+        .unwrap()
     };
     // The file's geometric schedule has 5 levels and 5 steps per level: 25 + the denoising step.
     assert_eq!(run(&["network=oracle"]).nfe, 26);

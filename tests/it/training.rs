@@ -104,7 +104,12 @@ fn training_lowers_the_loss_and_approaches_the_oracle_score() {
     let trial = &trials[0];
     let network = trial.new_model(&mut Rng::from_seed(0)).unwrap();
     let untrained = fixed_batch_loss(&network, trial);
-    let history = train(&network, &trial.train_job().unwrap(), &mut |_, _, _| {}).unwrap();
+    let history = train(
+        &network,
+        &trial.train_job(trial.training_data.clone()),
+        &mut |_, _, _| {},
+    )
+    .unwrap();
     assert_eq!(history.steps.len(), 15);
     assert!(
         history.final_level_loss.iter().all(|l| l.is_finite()),

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use scorelab::evaluate::evaluate;
+use scorelab::evaluate::{evaluate, Around};
 use scorelab::rng::Rng;
 use scorelab::sweep::Experiment;
 use scorelab::trial::{resolve_all, Trial};
@@ -141,7 +141,7 @@ pub fn run_worker(name: &str, steps: usize) -> Result<(), String> {
         .map(|(_, v)| v.elem_count())
         .sum();
     let start = Instant::now();
-    let job = trial.train_job().map_err(|e| e.to_string())?;
+    let job = trial.train_job(trial.training_data.clone());
     scorelab::train::train(&model, &job, &mut |_, _, _| {}).map_err(|e| e.to_string())?;
     let seconds = start.elapsed().as_secs_f64();
     let line = serde_json::json!({
@@ -229,7 +229,8 @@ pub fn sampling(
         let model = trial
             .new_model(&mut Rng::from_seed(0))
             .map_err(|e| e.to_string())?;
-        let evaluation = evaluate(&trial, &model, None, &mut |_| {}).map_err(|e| e.to_string())?;
+        let evaluation =
+            evaluate(&trial, &model, &Around::default(), &mut |_| {}).map_err(|e| e.to_string())?;
         let kind = trial.names.sampler.to_string();
         on_row(&Sampling {
             network: if image { "unet" } else { "mlp 128x3" },

@@ -1,0 +1,256 @@
+//! Evaluation of one trial: draw from the prior (and, where there are classes to target, a
+//! target class per sample), run the sampler on the model as the trial's guidance presents
+//! it, score the samples with every metric.
+//! The engine, not the sampler, counts score evaluations, and traces one sample along the
+//! way for the denoising strip of image data. What the runner composes around this path (a
+//! space sampling runs in, feature spaces) comes in as [`Around`].
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use candle_core::Tensor;
+use serde::{Deserialize, Serialize};
+
+mod metrics;
+mod space;
+
+pub use space::{Around, SampleSpace};
+
+use crate::dataset::Samples;
+use crate::network::counting::{CountingModel, Trace};
+use crate::parameterisation::Model;
+use crate::rng::{Rng, Stream};
+use crate::sampler::StepInfo;
+use crate::schedule::{Grid, Schedule};
+use crate::trial::Trial;
+
+pub struct Evaluation {
+    /// With the shape of the data, and the class each was generated for where the model is
+    /// class-conditional.
+    pub samples: Samples,
+    pub nfe: u64,
+    pub sample_seconds: f64,
+    /// In the order of the experiment's `eval` list.
+    pub metrics: Vec<(String, f64)>,
+    pub metric_seconds: f64,
+    /// The feature space the metrics used, where one was.
+    pub features_identity: Option<String>,
+    /// For image data: (sigma, first sample) at every score evaluation of the run.
+    pub trace: Trace,
+    /// How each metric was measured, by metric name.
+    pub protocols: BTreeMap<String, Protocol>,
+    /// Metrics that failed (their values are NaN in `metrics`): why, one line each.
+    pub failures: Vec<String>,
+}
+
+/// What a metric value needs beside it to be compared with another: how many samples it
+/// saw, against which reference set of what size, and in which feature space.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Protocol {
+    pub samples: usize,
+    /// `held_out`: data drawn from the dataset apart from the training set.
+    pub reference: String,
+    pub reference_size: usize,
+    /// Score-network evaluations the sampler used per sample batch.
+    pub nfe: u64,
+    /// The feature extractor and its hash, for metrics computed in a feature space.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub features: Option<String>,
+    /// The metric's own estimator and settings ([`crate::metric::Metric::protocol`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub settings: BTreeMap<String, String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EvaluateError {
+    #[error("sampling failed in the tensor library: {0}")]
+    Candle(#[from] candle_core::Error),
+    #[error("metric `{metric}` failed: {message}")]
+    Metric { metric: String, message: String },
+    #[error("feature extraction failed: {0}")]
+    Features(String),
+    #[error(
+        "sampler `{sampler}` diverged: {bad} of {total} samples are non-finite (NaN or inf). \
+         Fix: {fix}"
+    )]
+    NonFiniteSamples {
+        sampler: String,
+        bad: usize,
+        total: usize,
+        fix: String,
+    },
+}
+
+/// The error for samples with non-finite values, naming the sampler's step size where it
+/// has one.
+fn diverged(trial: &Trial, samples: &Samples) -> Option<EvaluateError> {
+    let bad = samples
+        .rows()
+        .filter(|r| r.iter().any(|v| !v.is_finite()))
+        .count();
+    if bad == 0 {
+        return None;
+    }
+    let fix = match trial.sampler.step_size() {
+        Some((key, value)) => format!(
+            "lower the step size (`sampler.{key}`, now {}) or use more steps",
+            crate::trial::display_value(&serde_json::json!(value))
+        ),
+        None => "lower the step size or use more steps, or try another sampler \
+                 (`sampler.kind`)"
+            .to_string(),
+    };
+    Some(EvaluateError::NonFiniteSamples {
+        sampler: trial.names.sampler.to_string(),
+        bad,
+        total: samples.len(),
+        fix,
+    })
+}
+
+/// Samples `trial.settings.num_samples` items and computes the trial's metrics, with the
+/// stages `around` composes (see [`Around`]). Each feature metric is also computed on real
+/// training items in place of samples, recorded as `<metric>_floor`: the value a perfect
+/// model would get.
+pub fn evaluate(
+    trial: &Trial,
+    model: &Model,
+    around: &Around,
+    on_step: &mut dyn FnMut(StepInfo),
+) -> Result<Evaluation, EvaluateError> {
+    let start = Instant::now();
+    let run = sample(trial, model, around.space, on_step)?;
+    let sample_seconds = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    let (out, trace) = match around.space {
+        Some(space) => (
+            space.to_data(&run.out)?,
+            map_trace(space, run.trace, trial)?,
+        ),
+        None => (run.out, run.trace),
+    };
+    let map_seconds = start.elapsed().as_secs_f64();
+    let mut samples = Samples::from_tensor(&out)?.reshaped(&trial.dataset.shape());
+    if let Some(targets) = run.targets {
+        samples = samples.with_labels(targets);
+    }
+    if let Some(error) = diverged(trial, &samples) {
+        return Err(error);
+    }
+
+    let start = Instant::now();
+    let scored = metrics::score(trial, model, &samples, around, run.nfe)?;
+    let mut metrics = scored.values;
+    if let Some(space) = around.space {
+        for (name, seconds) in space.costs() {
+            metrics.push((name.to_string(), seconds));
+        }
+        metrics.push(("decode_s".to_string(), map_seconds));
+    }
+    if around.time_per_item {
+        let per_item = 1000.0 * (sample_seconds + map_seconds) / samples.len() as f64;
+        metrics.push(("sample_ms_per_image".to_string(), per_item));
+    }
+    if let (Some(space), Some(_)) = (around.features, &scored.identity) {
+        for (fact, value) in space.map.facts() {
+            metrics.push((format!("features_{fact}"), value));
+        }
+    }
+    Ok(Evaluation {
+        samples,
+        nfe: run.nfe,
+        sample_seconds,
+        metrics,
+        metric_seconds: start.elapsed().as_secs_f64(),
+        features_identity: scored.identity,
+        trace,
+        protocols: scored.protocols,
+        failures: scored.failures,
+    })
+}
+
+/// One sampling run: the sampler's output (in the space it ran in), the class each sample
+/// was generated for, the network evaluations and the traced first sample.
+struct Run {
+    out: Tensor,
+    targets: Option<Vec<u32>>,
+    nfe: u64,
+    trace: Trace,
+}
+
+/// Draws the prior (in `space` when given) and a target class per sample where there are
+/// classes to target, and runs the sampler on the model as the guidance presents it.
+fn sample(
+    trial: &Trial,
+    model: &Model,
+    space: Option<&dyn SampleSpace>,
+    on_step: &mut dyn FnMut(StepInfo),
+) -> Result<Run, EvaluateError> {
+    let mut rng = Rng::new(trial.settings.seed, Stream::Sampling);
+    let n = trial.settings.num_samples;
+    let dim = space.map_or(trial.dataset.dim(), |s| s.dim());
+    let prior = prior_sample(trial.schedule.as_ref(), n, dim, &mut rng);
+    // The classes of a guidance's own classifier, else those the network conditions on.
+    let classes = trial
+        .guidance
+        .classes()
+        .unwrap_or(trial.architecture.classes());
+    let targets: Option<Vec<u32>> = (classes > 0).then(|| {
+        trial
+            .guidance
+            .target()
+            .draw(classes, n, trial.settings.seed)
+    });
+    let labels = match &targets {
+        Some(t) => Some(Tensor::from_slice(t, t.len(), &trial.device)?),
+        None => None,
+    };
+    let guided = trial.guidance.guide(model, labels.as_ref())?;
+    let grid = Grid::new(trial.schedule.as_ref(), trial.sampler.grid());
+    let counting = if trial.dataset.shape().len() == 3 {
+        CountingModel::tracing(guided.as_ref())
+    } else {
+        CountingModel::new(guided.as_ref())
+    };
+    let out = trial.sampler.sample(
+        &counting,
+        prior.to_tensor(&trial.device)?,
+        &grid,
+        &mut rng,
+        on_step,
+    )?;
+    // Classifier-free guidance evaluates the model twice per call.
+    let nfe = counting.calls() * trial.guidance.evaluations_per_call();
+    Ok(Run {
+        out,
+        targets,
+        nfe,
+        trace: counting.trace()?,
+    })
+}
+
+/// Draws from the schedule's prior in sigma space, N(0, prior_std^2 I).
+pub fn prior_sample(schedule: &dyn Schedule, n: usize, dim: usize, rng: &mut Rng) -> Samples {
+    let std = schedule.prior_std();
+    Samples::new(dim, (0..n * dim).map(|_| std * rng.normal()).collect())
+}
+
+/// The trace of a run in another space, mapped back: each traced item as the data-space
+/// item it stands for.
+fn map_trace(space: &dyn SampleSpace, trace: Trace, trial: &Trial) -> candle_core::Result<Trace> {
+    if trace.is_empty() {
+        return Ok(trace);
+    }
+    let dim = trace[0].1.len();
+    let values: Vec<f32> = trace
+        .iter()
+        .flat_map(|(_, row)| row.iter().map(|v| *v as f32))
+        .collect();
+    let items = Tensor::from_vec(values, (trace.len(), dim), &trial.device)?;
+    let mapped = Samples::from_tensor(&space.to_data(&items)?)?;
+    Ok(trace
+        .iter()
+        .zip(mapped.rows())
+        .map(|((sigma, _), row)| (*sigma, row.to_vec()))
+        .collect())
+}
