@@ -38,6 +38,7 @@ pub mod sampler;
 pub mod samples;
 pub mod schedule;
 pub mod show;
+pub mod stages;
 pub mod sweep;
 pub mod train;
 pub mod trial;

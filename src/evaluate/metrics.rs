@@ -5,15 +5,14 @@
 
 use std::collections::BTreeMap;
 
-use super::{EvaluateError, Protocol, SampleSpace};
+use super::outcome::{EvaluateError, Protocol};
+use super::space::{Around, SampleSpace};
 use crate::dataset::Samples;
 use crate::features::{FeatureSet, FeatureSpace};
 use crate::metric::{Metric, MetricInput};
 use crate::network::ScoreModel;
 use crate::parameterisation::Model;
 use crate::trial::Trial;
-
-use super::space::Around;
 
 /// The metrics of one trial, in the order of its `eval` list.
 pub(super) struct Scored {

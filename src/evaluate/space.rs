@@ -7,8 +7,9 @@ use candle_core::Tensor;
 use crate::features::FeatureSpace;
 use crate::network::ScoreModel;
 
-/// A space sampling runs in instead of the data's (a latent space): the prior is drawn in
-/// it, the samples and the trace are mapped back to data space before any metric sees them.
+/// A space sampling runs in instead of the data's (one a stage maps the data into): the
+/// prior is drawn in it, the samples and the trace are mapped back to data space before any
+/// metric sees them.
 pub trait SampleSpace {
     /// The dimension of one item of the space (what the prior is drawn in).
     fn dim(&self) -> usize;

@@ -161,7 +161,7 @@ fn train(trial: &Trial, artifact: &Artifact, out: &mut dyn Write) -> Result<Prep
         "  autoencoder {msg} [{bar:30}] {pos}/{len} mse {prefix} ({per_sec}, eta {eta})",
     );
     progress.set_message(space.id.clone());
-    let trained = crate::train::autoencoder::train_and_encode(
+    let trained = crate::stages::latent::train_and_encode(
         space,
         &trial.training_data,
         (seed, &trial.device),

@@ -14,7 +14,7 @@ use super::models::{
 use crate::artifact::Artifact;
 use crate::parameterisation::Model;
 use crate::results::SweepFolder;
-use crate::train::distill::{copy_weights, distill_round};
+use crate::stages::distill::{copy_weights, distill_round};
 use crate::train::History;
 use crate::trial::{DistillPlan, Trial};
 

@@ -20,7 +20,7 @@ use crate::weighting::Weighting;
 /// What training a diffusion model needs, and nothing else.
 #[derive(Clone)]
 pub struct TrainJob {
-    /// The training set (for a latent trial, its encoded and scaled latents).
+    /// The training set: the data, or what a stage made of it (the data mapped into another space).
     pub data: Arc<Samples>,
     pub schedule: Arc<dyn Schedule>,
     pub weighting: Arc<dyn Weighting>,

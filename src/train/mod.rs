@@ -1,12 +1,10 @@
-//! Training: one resumable loop (`resumable`) that every trained thing goes through, and
-//! what each computes per step: denoising score matching for diffusion models
-//! (`diffusion`, with the exponential moving average of the weights that evaluation uses),
-//! progressive distillation rounds (`distill`).
+//! Training: one resumable loop (`resumable`) that every trained thing goes through, its
+//! loss records and snapshots, and the plain path's loss: denoising score matching for
+//! diffusion models (`diffusion`, with the exponential moving average of the weights that
+//! evaluation uses). What the stages train (`crate::stages`) goes through the same loop.
 
-pub mod autoencoder;
 pub mod checkpoint;
 mod diffusion;
-pub mod distill;
 mod records;
 pub mod resumable;
 mod snapshot;
@@ -111,7 +109,7 @@ pub struct History {
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
-    /// `what` names the loss (the weighting, distillation, the autoencoder…), `fix` says
+    /// `what` names the loss (the weighting, or what a stage trains), `fix` says
     /// which settings to change.
     #[error("training diverged: the loss became {loss} at step {step} ({what}). Fix: {fix}")]
     NonFinite {

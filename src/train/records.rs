@@ -1,7 +1,7 @@
 //! The loss records of a training run: what each step leaves on the device until the next
 //! record reads it in one copy, the running sums since the last record, and the history.
-//! Two kinds: per noise level (diffusion models and distillation rounds) and named scalars
-//! (autoencoders, classifiers).
+//! Two kinds: per noise level (for losses over noise levels, as denoising score matching's)
+//! and named scalars (a reconstruction, a cross-entropy).
 
 use candle_core::Tensor;
 use serde::de::DeserializeOwned;
@@ -108,8 +108,8 @@ impl Records for LevelRecords {
     }
 }
 
-/// Records of named scalar losses (an autoencoder's reconstruction and KL, a classifier's
-/// cross-entropy): each record is the mean of every component since the previous one.
+/// Records of named scalar losses (a reconstruction and a KL term, a cross-entropy): each
+/// record is the mean of every component since the previous one.
 pub struct ScalarRecords {
     pending: Vec<(usize, Vec<Tensor>)>,
     state: ScalarState,

@@ -1,5 +1,5 @@
-//! The one training loop every trained thing goes through (diffusion models, distillation
-//! rounds, autoencoders, classifiers): Adam over the trainee's variables in name order, the
+//! The one training loop every trained thing goes through (diffusion models and what the
+//! stages and plugins train): Adam over the trainee's variables in name order, the
 //! weights' moving average, the loss records, a snapshot every `snapshot_every` steps and on
 //! a stop request, resuming from a snapshot, and the kill point `train.step`. What a step
 //! computes is the caller's: a closure draws its batch from the run's random stream and

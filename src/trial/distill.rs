@@ -22,7 +22,7 @@ use crate::params;
 use crate::rng::{Rng, Stream};
 use crate::sampler::{Sampler, StepInfo};
 use crate::schedule::{Grid, GridRequest, Schedule, Spacing};
-use crate::train::distill::{ddim_walk, round_grid, teacher_grid};
+use crate::stages::distill::{ddim_walk, round_grid, teacher_grid};
 
 params! {
     /// Progressive distillation (the `distill:` section; Salimans & Ho 2022).

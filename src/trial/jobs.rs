@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::{DistillPlan, Trial};
 use crate::dataset::Samples;
-use crate::train::distill::RoundJob;
+use crate::stages::distill::RoundJob;
 use crate::train::TrainJob;
 
 impl Trial {

@@ -5,7 +5,7 @@
 use candle_core::{Device, Tensor};
 use scorelab::network::{sigma_column, ScoreModel};
 use scorelab::rng::{Rng, Stream};
-use scorelab::train::distill::{
+use scorelab::stages::distill::{
     copy_weights, ddim_walk, distill_round, round_grid, teacher_grid, two_step_target,
 };
 use scorelab::train::{train, Hooks};

@@ -41,7 +41,7 @@ fn trial(text: &str, latent: &str) -> Trial {
 }
 
 fn train(trial: &Trial) -> Prepared {
-    scorelab::train::autoencoder::train_and_encode(
+    scorelab::stages::latent::train_and_encode(
         &trial.latent,
         &trial.training_data,
         (trial.settings.seed, &Device::Cpu),

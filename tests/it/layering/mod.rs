@@ -64,6 +64,8 @@ const ORDER: &[&str] = &[
     "registry",
     "plugin",
     "train",
+    // The stages' own training (latent autoencoders, distillation rounds), on that loop.
+    "stages",
     // Experiments: resolve trials, run them, write results; the commands on top.
     "sweep",
     "trial",

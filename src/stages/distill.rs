@@ -16,9 +16,6 @@ use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
 
-use super::records::{LevelRecords, LevelState, Records};
-use super::resumable::{self, Fit, Hooks, NetworkTrainee, Plan};
-use super::{History, Snapshot, TrainError};
 use crate::dataset::Samples;
 use crate::network::{sigma_column, ScoreModel};
 use crate::optim::{sorted_vars, AdamParams};
@@ -26,6 +23,8 @@ use crate::parameterisation::Model;
 use crate::rng::{Rng, Stream};
 use crate::sampler::steps::{denoise_at, euler_step, ode_derivative};
 use crate::schedule::{Grid, GridRequest, Schedule, Spacing};
+use crate::train::resumable::{self, Fit, Hooks, NetworkTrainee, Plan};
+use crate::train::{History, LevelRecords, LevelState, Records, Snapshot, TrainError};
 
 /// What one round of distillation needs, and nothing else.
 #[derive(Clone)]

@@ -8,9 +8,6 @@ use std::time::Instant;
 
 use candle_core::{Device, Tensor};
 
-use super::records::{ScalarRecords, ScalarState};
-use super::resumable::{self, Fit, Hooks, Plan};
-use super::{Snapshot, TrainError};
 use crate::dataset::Samples;
 use crate::latent::{
     encode_means, scaled_latents, unit_variance_scale, Autoencoder, AutoencoderHistory,
@@ -18,6 +15,8 @@ use crate::latent::{
 };
 use crate::optim::AdamParams;
 use crate::rng::{Rng, Stream};
+use crate::train::resumable::{self, Fit, Hooks, Plan};
+use crate::train::{ScalarRecords, ScalarState, Snapshot, TrainError};
 
 /// Records per run (the reconstruction MSE and KL averaged over each).
 const RECORDS: usize = 50;
