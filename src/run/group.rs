@@ -10,13 +10,18 @@ use super::error::RunError;
 use super::hparams;
 use super::progress::sample_with_progress;
 use super::reference::feature_space;
-use super::stages;
+use super::stages::{self, Staged};
 use super::trial_folder::{finished_row, save_failed_trial, save_trial};
 use crate::evaluate::{Around, SampleSpace};
 use crate::features::FeatureSpace;
+use crate::parameterisation::Model;
 use crate::results::report;
 use crate::results::{SweepFolder, TrialRow};
+use crate::train::History;
 use crate::trial::Trial;
+
+/// A group's model with what the stages prepared for it.
+type Trained = (Staged, (Model, History));
 
 /// Runs training groups of one sweep, one after another, keeping what they share (prepared
 /// feature extractors) and what they produce (each trial's row).
@@ -60,128 +65,157 @@ impl<'a> GroupRunner<'a> {
         out: &mut dyn Write,
         saved: &mut dyn FnMut(usize, &TrialRow),
     ) -> Result<(), RunError> {
-        let (trials, folder, file) = (self.trials, self.folder, self.file);
-        let count = trials.len();
-        let rows = &mut self.rows;
-        let pending: Vec<usize> = members
-            .iter()
-            .copied()
-            .filter(|&i| match finished_row(folder, &trials[i]) {
-                Some(row) => {
-                    rows[i] = Some(row);
-                    false
-                }
-                None => true,
-            })
-            .collect();
-        for &i in members.iter().filter(|i| !pending.contains(i)) {
-            self.skipped += 1;
-            let _ = writeln!(
-                out,
-                "[{}/{count}] {}: finished earlier, skipped",
-                i + 1,
-                trials[i].label
-            );
-        }
+        let pending = self.skip_finished(members, out);
         if pending.is_empty() {
             return Ok(());
         }
         stop_if_interrupted(&self.rows)?;
-        let first = &trials[pending[0]];
-        // A training failure fails every trial of the group, and only them.
-        let staged = match data_error(first) {
-            Some(message) => Err(message),
-            None => stages::before_training(first, folder, out),
+        let message = |source| {
+            format!(
+                "training the model {train_id} (shared by {} trial(s)) failed: {source}",
+                members.len()
+            )
         };
-        let obtained = match staged {
-            Err(message) => Err(message),
-            Ok(staged) => match staged.model(first, folder, file, out) {
-                Ok(model) => Ok((staged, model)),
-                Err(RunError::Train { source, .. }) => Err(format!(
-                    "training the model {train_id} (shared by {} trial(s)) failed: {source}",
-                    members.len()
-                )),
-                Err(other) => return Err(other),
-            },
-        };
-        let (staged, (network, history)) = match obtained {
-            Ok(model) => model,
+        match self.train(&self.trials[pending[0]], out, message)? {
+            Ok((staged, model)) => {
+                for &i in &pending {
+                    stop_if_interrupted(&self.rows)?;
+                    let row = self.sample_and_score(i, &staged, &model, out)?;
+                    self.finish(i, row, out, saved);
+                }
+            }
+            // A training failure fails every trial of the group, and only them.
             Err(message) => {
                 for &i in &pending {
-                    let row = save_failed_trial(&trials[i], folder, &message, 0.0)?;
-                    let _ = writeln!(
-                        out,
-                        "[{}/{count}] {}: FAILED: {message}",
-                        i + 1,
-                        trials[i].label
-                    );
-                    saved(i, &row);
-                    self.rows[i] = Some(row);
+                    let row = save_failed_trial(&self.trials[i], self.folder, &message, 0.0)?;
+                    self.finish(i, row, out, saved);
                 }
-                return Ok(());
             }
-        };
-        for &i in &pending {
-            let t = &trials[i];
-            stop_if_interrupted(&self.rows)?;
-            // A feature extractor that cannot be prepared fails the trials that use it (it
-            // is tried once per sweep).
-            let prepared = match self.failed_features.get(&t.features_key) {
-                Some(message) => Err(message.clone()),
-                None => match feature_space(t, folder, file, &mut self.feature_spaces, out) {
-                    Err(RunError::Features {
-                        extractor, message, ..
-                    }) => {
-                        let message = format!(
-                            "preparing the feature extractor `{extractor}` failed: {message}"
-                        );
-                        self.failed_features
-                            .insert(t.features_key.clone(), message.clone());
-                        Err(message)
-                    }
-                    other => Ok(other?),
-                },
-            };
-            // A guidance trains what it needs (a classifier) here, outside the sampling time.
-            let prepared = prepared.and_then(|features| {
-                super::guidance_prep::prepare_guidance(t, folder, out).map(|()| features)
-            });
-            let space = staged.sample_space(t);
-            let around = |features| Around {
-                features,
-                space: space.as_ref().map(|s| s as &dyn SampleSpace),
-                time_per_item: self.time_per_item,
-            };
-            let row = match prepared {
-                Err(message) => save_failed_trial(t, folder, &message, history.seconds)?,
-                Ok(features) => match sample_with_progress(t, &network, &around(features)) {
-                    Ok(evaluation) => save_trial(
-                        t,
-                        folder,
-                        &evaluation,
-                        &history,
-                        &hparams::session(t, &self.swept),
-                    )?,
-                    Err(source) => {
-                        save_failed_trial(t, folder, &source.to_string(), history.seconds)?
-                    }
-                },
-            };
-            if row.failed() {
-                let _ = writeln!(
-                    out,
-                    "[{}/{count}] {}: FAILED: {}",
-                    i + 1,
-                    t.label,
-                    row.message
-                );
-            } else {
-                let _ = writeln!(out, "[{}/{count}] {}", i + 1, report::progress_line(&row));
-            }
-            saved(i, &row);
-            self.rows[i] = Some(row);
         }
         Ok(())
+    }
+
+    /// The members not finished by an earlier run; the finished ones' rows are read back.
+    fn skip_finished(&mut self, members: &[usize], out: &mut dyn Write) -> Vec<usize> {
+        let mut pending = Vec::new();
+        for &i in members {
+            let trial = &self.trials[i];
+            match finished_row(self.folder, trial) {
+                Some(row) => self.rows[i] = Some(row),
+                None => pending.push(i),
+            }
+        }
+        for &i in members.iter().filter(|i| !pending.contains(i)) {
+            self.skipped += 1;
+            let count = self.trials.len();
+            let label = &self.trials[i].label;
+            let _ = writeln!(
+                out,
+                "[{}/{count}] {label}: finished earlier, skipped",
+                i + 1
+            );
+        }
+        pending
+    }
+
+    /// The group's model, with what the stages prepared for it: `Ok(Err(message))` when its
+    /// data or training failed (which fails the group's trials), `Err` when the sweep must
+    /// stop.
+    fn train(
+        &self,
+        first: &Trial,
+        out: &mut dyn Write,
+        message: impl Fn(String) -> String,
+    ) -> Result<Result<Trained, String>, RunError> {
+        if let Some(message) = data_error(first) {
+            return Ok(Err(message));
+        }
+        let staged = match stages::before_training(first, self.folder, out) {
+            Ok(staged) => staged,
+            Err(message) => return Ok(Err(message)),
+        };
+        match staged.model(first, self.folder, self.file, out) {
+            Ok(model) => Ok(Ok((staged, model))),
+            Err(RunError::Train { source, .. }) => Ok(Err(message(source.to_string()))),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Prepares the trial's feature space and guidance, samples the model and scores the
+    /// samples, and saves the trial's folder (failed, with its message, when any step
+    /// failed).
+    fn sample_and_score(
+        &mut self,
+        i: usize,
+        staged: &Staged,
+        (network, history): &(Model, History),
+        out: &mut dyn Write,
+    ) -> Result<TrialRow, RunError> {
+        let (t, folder, time_per_item) = (&self.trials[i], self.folder, self.time_per_item);
+        let prepared = self.features_of(t, out)?.and_then(|features| {
+            // A guidance trains what it needs (a classifier) here, outside the sampling time.
+            super::guidance_prep::prepare_guidance(t, folder, out).map(|()| features)
+        });
+        let features = match prepared {
+            Ok(features) => features,
+            Err(message) => return save_failed_trial(t, folder, &message, history.seconds),
+        };
+        let space = staged.sample_space(t);
+        let around = Around {
+            features,
+            space: space.as_ref().map(|s| s as &dyn SampleSpace),
+            time_per_item,
+        };
+        match sample_with_progress(t, network, &around) {
+            Ok(evaluation) => {
+                let session = hparams::session(t, &self.swept);
+                save_trial(t, folder, &evaluation, history, &session)
+            }
+            Err(source) => save_failed_trial(t, folder, &source.to_string(), history.seconds),
+        }
+    }
+
+    /// The trial's prepared feature space (`None` when no metric uses features). An
+    /// extractor that cannot be prepared fails the trials that use it (`Ok(Err(message))`);
+    /// it is tried once per sweep.
+    fn features_of(
+        &mut self,
+        t: &Trial,
+        out: &mut dyn Write,
+    ) -> Result<Result<Option<&FeatureSpace>, String>, RunError> {
+        if let Some(message) = self.failed_features.get(&t.features_key) {
+            return Ok(Err(message.clone()));
+        }
+        match feature_space(t, self.folder, self.file, &mut self.feature_spaces, out) {
+            Err(RunError::Features {
+                extractor, message, ..
+            }) => {
+                let message =
+                    format!("preparing the feature extractor `{extractor}` failed: {message}");
+                self.failed_features
+                    .insert(t.features_key.clone(), message.clone());
+                Ok(Err(message))
+            }
+            other => Ok(Ok(other?)),
+        }
+    }
+
+    /// Reports the trial's row and keeps it.
+    fn finish(
+        &mut self,
+        i: usize,
+        row: TrialRow,
+        out: &mut dyn Write,
+        saved: &mut dyn FnMut(usize, &TrialRow),
+    ) {
+        let (count, label) = (self.trials.len(), &self.trials[i].label);
+        let _ = if row.failed() {
+            writeln!(out, "[{}/{count}] {label}: FAILED: {}", i + 1, row.message)
+        } else {
+            writeln!(out, "[{}/{count}] {}", i + 1, report::progress_line(&row))
+        };
+        saved(i, &row);
+        self.rows[i] = Some(row);
     }
 }
 

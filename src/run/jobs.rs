@@ -60,62 +60,105 @@ pub(super) fn run_groups(
     jobs: usize,
     out: &mut dyn Write,
 ) -> Result<Outcome, RunError> {
+    let shared = Shared {
+        file,
+        trials,
+        folder,
+        groups,
+        next: AtomicUsize::new(0),
+        failed: AtomicBool::new(false),
+    };
     if jobs <= 1 {
-        let mut runner = GroupRunner::new(file, trials, folder);
-        for (train_id, members) in groups {
+        return shared.run_in_turn(out);
+    }
+    let results = shared.run_at_once(jobs, out);
+    merge(results, trials.len())
+}
+
+/// What every worker reads: the sweep, the groups, and which group is next.
+struct Shared<'a> {
+    file: &'a Path,
+    trials: &'a [Trial],
+    folder: &'a SweepFolder,
+    groups: &'a [(String, Vec<usize>)],
+    /// The index of the next group a worker takes.
+    next: AtomicUsize,
+    /// Set by the first worker that fails, so that no worker starts another group.
+    failed: AtomicBool,
+}
+
+impl<'a> Shared<'a> {
+    /// `--jobs 1`: every group in sweep order on this thread, writing straight to `out`.
+    fn run_in_turn(&self, out: &mut dyn Write) -> Result<Outcome, RunError> {
+        let mut runner = GroupRunner::new(self.file, self.trials, self.folder);
+        for (train_id, members) in self.groups {
             runner.run(train_id, members, out, &mut |_, _| {})?;
         }
-        return Ok(Outcome {
+        Ok(Outcome {
             rows: runner.rows,
             skipped: runner.skipped,
-        });
+        })
     }
-    let next = AtomicUsize::new(0);
-    let failed = AtomicBool::new(false);
-    let (lines, received) = channel::<Vec<u8>>();
-    let results: Vec<Result<GroupRunner, RunError>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..jobs.min(groups.len()))
-            .map(|_| {
-                let lines = lines.clone();
-                let (next, failed) = (&next, &failed);
-                scope.spawn(move || {
-                    let mut out = LineSender {
-                        lines,
-                        pending: Vec::new(),
-                    };
-                    let mut runner = GroupRunner::new(file, trials, folder);
-                    while !failed.load(Ordering::SeqCst) {
-                        let g = next.fetch_add(1, Ordering::SeqCst);
-                        let Some((train_id, members)) = groups.get(g) else {
-                            break;
-                        };
-                        let result = runner.run(train_id, members, &mut out, &mut |_, _| {});
-                        if let Err(e) = result {
-                            failed.store(true, Ordering::SeqCst);
-                            let _ = out.flush();
-                            return Err(e);
-                        }
-                    }
-                    let _ = out.flush();
-                    Ok(runner)
+
+    /// Runs `jobs` workers (no more than there are groups) and copies their lines to `out`
+    /// as they come; returns each worker's runner or error, in worker order.
+    fn run_at_once(
+        &self,
+        jobs: usize,
+        out: &mut dyn Write,
+    ) -> Vec<Result<GroupRunner<'a>, RunError>> {
+        let (lines, received) = channel::<Vec<u8>>();
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..jobs.min(self.groups.len()))
+                .map(|_| {
+                    let lines = lines.clone();
+                    scope.spawn(move || self.work(lines))
                 })
-            })
-            .collect();
-        // Only the workers hold senders now, so the loop ends when the last one finishes.
-        drop(lines);
-        for chunk in received {
-            let _ = out.write_all(&chunk);
+                .collect();
+            // Only the workers hold senders now, so the loop ends when the last one finishes.
+            drop(lines);
+            for chunk in received {
+                let _ = out.write_all(&chunk);
+            }
+            workers
+                .into_iter()
+                .map(|w| {
+                    w.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        })
+    }
+
+    /// One worker: takes the next group until none is left or some worker has failed.
+    fn work(&self, lines: Sender<Vec<u8>>) -> Result<GroupRunner<'a>, RunError> {
+        let mut out = LineSender {
+            lines,
+            pending: Vec::new(),
+        };
+        let mut runner = GroupRunner::new(self.file, self.trials, self.folder);
+        while !self.failed.load(Ordering::SeqCst) {
+            let g = self.next.fetch_add(1, Ordering::SeqCst);
+            let Some((train_id, members)) = self.groups.get(g) else {
+                break;
+            };
+            let result = runner.run(train_id, members, &mut out, &mut |_, _| {});
+            if let Err(e) = result {
+                self.failed.store(true, Ordering::SeqCst);
+                let _ = out.flush();
+                return Err(e);
+            }
         }
-        workers
-            .into_iter()
-            .map(|w| {
-                w.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
-    });
+        let _ = out.flush();
+        Ok(runner)
+    }
+}
+
+/// The workers' rows put back by trial index and their skipped counts summed, or the
+/// first worker's error.
+fn merge(results: Vec<Result<GroupRunner, RunError>>, trials: usize) -> Result<Outcome, RunError> {
     let mut outcome = Outcome {
-        rows: vec![None; trials.len()],
+        rows: vec![None; trials],
         skipped: 0,
     };
     let mut first_error = None;

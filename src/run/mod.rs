@@ -34,7 +34,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::registry;
-use crate::results::combined;
+use crate::results::combined::{self, FolderTrial};
 use crate::results::nfe;
 use crate::results::report;
 use crate::results::seeds;
@@ -210,15 +210,15 @@ pub(crate) fn run_local(
     }
     let outcome = jobs::run_groups(file, trials, folder, &groups, jobs, out)?;
     let rows: Vec<TrialRow> = outcome.rows.into_iter().flatten().collect();
-    write_results(
+    let input = ResultsInput {
         experiment,
         overrides,
         trials,
         folder,
         rows,
-        outcome.skipped,
-        out,
-    )
+        skipped: outcome.skipped,
+    };
+    write_results(input, out)
 }
 
 /// Sets candle's CPU thread pools to the sweep's `threads`.
@@ -227,82 +227,167 @@ pub(crate) fn use_threads(trials: &[Trial]) {
     std::env::set_var("RAYON_NUM_THREADS", trials[0].settings.threads.to_string());
 }
 
+/// What [`write_results`] writes from: the sweep and what this invocation produced.
+pub(crate) struct ResultsInput<'a> {
+    pub experiment: &'a Experiment,
+    pub overrides: &'a [String],
+    pub trials: &'a [Trial],
+    pub folder: &'a SweepFolder,
+    /// This invocation's results: one per trial with a result, in sweep order.
+    pub rows: Vec<TrialRow>,
+    /// Trials found finished from an earlier run.
+    pub skipped: usize,
+}
+
 /// Writes the sweep folder's tables, summary, plots, HParams experiment, record and report
-/// and prints the summary: the end of every sweep, whichever launcher ran its trials. `rows`
-/// are this invocation's results (one per trial with a result, in sweep order); the tables
-/// also show the finished trials of the folder's earlier invocations, with an `invocation`
-/// column, labelled by every key that differs between the trials.
-#[allow(clippy::too_many_arguments)]
+/// and prints the summary: the end of every sweep, whichever launcher ran its trials. The
+/// input's `rows` are this invocation's results; the tables also show the finished trials
+/// of the folder's earlier invocations, with an `invocation` column, labelled by every key
+/// that differs between the trials.
 pub(crate) fn write_results(
-    experiment: &Experiment,
-    overrides: &[String],
-    trials: &[Trial],
-    folder: &SweepFolder,
-    rows: Vec<TrialRow>,
-    skipped: usize,
+    input: ResultsInput,
     out: &mut dyn Write,
 ) -> Result<SweepReport, RunError> {
-    let mut shown = history::folder_trials(&folder.root, trials, &rows);
-    let swept_now: Vec<String> = experiment
-        .axes
-        .iter()
-        .flat_map(|a| a.keys.clone())
-        .collect();
-    let axis_keys = combined::axis_keys(&shown, &swept_now);
-    combined::relabel(&mut shown, &axis_keys);
-    let table_rows: Vec<TrialRow> = shown.iter().filter_map(|t| t.row.clone()).collect();
-    let earlier = table_rows.len() - rows.len();
+    let folder = input.folder;
+    let shown = Shown::of(&input);
+    let earlier = shown.rows.len() - input.rows.len();
     // The record goes first and comes back last, so that it never describes other tables
     // than those beside it: a run killed in between leaves the tables without a record.
     let _ = fs::remove_file(folder.experiment_file());
     crate::crash::point("tables");
-    table::write_tables(&table_rows, &folder.table("csv"), &folder.table("parquet"))
+    write_tables(folder, &shown.rows)?;
+    let seed_summary = write_seed_summary(folder, &shown)?;
+    write_charts(folder, &shown)?;
+    write_hparams(input.experiment, folder, &shown.rows)?;
+    crate::crash::point("experiment");
+    write_record(&input, &shown.trials)?;
+    let page = crate::results::html::write_report(&folder.root)
+        .map_err(|message| RunError::Report { message })?;
+    print_summary(folder, &shown.rows, earlier, seed_summary, &page, out);
+    let failed = input.rows.iter().filter(|r| r.failed()).count();
+    Ok(SweepReport {
+        folder: folder.clone(),
+        rows: input.rows,
+        trials: input.trials.len(),
+        skipped: input.skipped,
+        failed,
+    })
+}
+
+/// The trials the tables show (this invocation's and the folder's earlier ones), relabelled
+/// by the keys that differ between them.
+struct Shown {
+    trials: Vec<FolderTrial>,
+    /// Every key that differs between the trials, this sweep's axes first.
+    axis_keys: Vec<String>,
+    /// The rows of the trials that have one.
+    rows: Vec<TrialRow>,
+}
+
+impl Shown {
+    /// Gathers the folder's trials and labels them by the keys that differ.
+    fn of(input: &ResultsInput) -> Shown {
+        let mut trials = history::folder_trials(&input.folder.root, input.trials, &input.rows);
+        let swept_now: Vec<String> = input
+            .experiment
+            .axes
+            .iter()
+            .flat_map(|a| a.keys.clone())
+            .collect();
+        let axis_keys = combined::axis_keys(&trials, &swept_now);
+        combined::relabel(&mut trials, &axis_keys);
+        let rows: Vec<TrialRow> = trials.iter().filter_map(|t| t.row.clone()).collect();
+        Shown {
+            trials,
+            axis_keys,
+            rows,
+        }
+    }
+}
+
+/// Writes the trial tables (CSV and Parquet) and the protocols table.
+fn write_tables(folder: &SweepFolder, rows: &[TrialRow]) -> Result<(), RunError> {
+    table::write_tables(rows, &folder.table("csv"), &folder.table("parquet"))
         .map_err(|e| write_error(&folder.table("csv"), e))?;
     let protocols = folder.root.join("protocols.csv");
-    table::write_protocols(&table_rows, &protocols).map_err(|e| write_error(&protocols, e))?;
-    // Seeds swept: one summary row per configuration, with confidence intervals.
-    let seed_summary = if axis_keys.iter().any(|k| k == seeds::SEED_KEY) {
-        let configurations = seeds::summarise(&table_rows);
-        let (csv, parquet) = (
-            folder.root.join("summary.csv"),
-            folder.root.join("summary.parquet"),
-        );
-        seeds::write_summary(&configurations, &csv, &parquet).map_err(|e| write_error(&csv, e))?;
-        Some(seeds::console_table(&configurations))
-    } else {
-        None
-    };
-    // Charts and the quality-vs-NFE table show the trials that have results.
-    let ok_rows: Vec<TrialRow> = table_rows.iter().filter(|r| !r.failed()).cloned().collect();
+    table::write_protocols(rows, &protocols).map_err(|e| write_error(&protocols, e))
+}
+
+/// Seeds swept: writes one summary row per configuration, with confidence intervals, and
+/// returns its console table; `None` when no seed is swept.
+fn write_seed_summary(folder: &SweepFolder, shown: &Shown) -> Result<Option<String>, RunError> {
+    if !shown.axis_keys.iter().any(|k| k == seeds::SEED_KEY) {
+        return Ok(None);
+    }
+    let configurations = seeds::summarise(&shown.rows);
+    let (csv, parquet) = (
+        folder.root.join("summary.csv"),
+        folder.root.join("summary.parquet"),
+    );
+    seeds::write_summary(&configurations, &csv, &parquet).map_err(|e| write_error(&csv, e))?;
+    Ok(Some(seeds::console_table(&configurations)))
+}
+
+/// Writes the plots and, where NFE is swept, the quality-vs-NFE table and charts: they show
+/// the trials that have results.
+fn write_charts(folder: &SweepFolder, shown: &Shown) -> Result<(), RunError> {
+    let ok_rows: Vec<TrialRow> = shown.rows.iter().filter(|r| !r.failed()).cloned().collect();
     let histories = loss_histories(folder, &ok_rows);
-    report::write_plots(&folder.plots(), &axis_keys, &ok_rows, &histories)
+    report::write_plots(&folder.plots(), &shown.axis_keys, &ok_rows, &histories)
         .map_err(|e| write_error(&folder.plots(), e))?;
-    if nfe::applies(&axis_keys) && !ok_rows.is_empty() {
+    if nfe::applies(&shown.axis_keys) && !ok_rows.is_empty() {
         let path = folder.root.join("quality_vs_nfe.csv");
         table::write_csv(nfe::table(&ok_rows), &path).map_err(|e| write_error(&path, e))?;
         nfe::write_charts(&folder.plots(), &ok_rows)
             .map_err(|e| write_error(&folder.plots(), e))?;
     }
-    nfe::write_time_charts(&folder.plots(), &ok_rows)
-        .map_err(|e| write_error(&folder.plots(), e))?;
+    nfe::write_time_charts(&folder.plots(), &ok_rows).map_err(|e| write_error(&folder.plots(), e))
+}
+
+/// Writes the TensorBoard HParams experiment of the rows under `tb/`.
+fn write_hparams(
+    experiment: &Experiment,
+    folder: &SweepFolder,
+    rows: &[TrialRow],
+) -> Result<(), RunError> {
     let tb = folder.root.join("tb");
     hparams::write_experiment(
         &tb,
         &experiment.file.display().to_string(),
-        &hparams::swept(table_rows.iter().map(|r| r.axes.as_slice())),
-        &table_rows,
+        &hparams::swept(rows.iter().map(|r| r.axes.as_slice())),
+        rows,
     )
-    .map_err(|e| write_error(&tb, e))?;
-    crate::crash::point("experiment");
+    .map_err(|e| write_error(&tb, e))
+}
+
+/// Writes the experiment record of the shown trials and the folder's invocations.
+fn write_record(input: &ResultsInput, shown: &[FolderTrial]) -> Result<(), RunError> {
+    let folder = input.folder;
     let invocations = history::invocations(&folder.root);
     write_yaml(
         &folder.experiment_file(),
-        &experiment_record(experiment, overrides, trials, &shown, &invocations),
+        &experiment_record(
+            input.experiment,
+            input.overrides,
+            input.trials,
+            shown,
+            &invocations,
+        ),
     )
-    .map_err(|e| write_error(&folder.experiment_file(), e))?;
-    let page = crate::results::html::write_report(&folder.root)
-        .map_err(|message| RunError::Report { message })?;
-    let _ = writeln!(out, "\n{}", report::summary_table(&table_rows));
+    .map_err(|e| write_error(&folder.experiment_file(), e))
+}
+
+/// Prints the summary table, how many rows come from earlier invocations, the seed summary
+/// and where the results and the report are.
+fn print_summary(
+    folder: &SweepFolder,
+    rows: &[TrialRow],
+    earlier: usize,
+    seed_summary: Option<String>,
+    page: &Path,
+    out: &mut dyn Write,
+) {
+    let _ = writeln!(out, "\n{}", report::summary_table(rows));
     if earlier > 0 {
         let _ = writeln!(
             out,
@@ -315,14 +400,6 @@ pub(crate) fn write_results(
     }
     let _ = writeln!(out, "results: {}", folder.root.display());
     let _ = writeln!(out, "report: {}", page.display());
-    let failed = rows.iter().filter(|r| r.failed()).count();
-    Ok(SweepReport {
-        folder: folder.clone(),
-        rows,
-        trials: trials.len(),
-        skipped,
-        failed,
-    })
 }
 
 /// The loss history of every trained model the rows sampled, in row order, named by the

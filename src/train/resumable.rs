@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use candle_core::Tensor;
+use candle_core::{Tensor, Var};
 use candle_nn::VarMap;
 
 use super::records::Records;
@@ -128,87 +128,135 @@ pub fn run<R: Records>(
     step_loss: &mut dyn FnMut(usize, &mut Rng) -> StepLoss<R>,
 ) -> Result<(R, f64), TrainError> {
     let start = Instant::now();
-    let vars: Vec<_> = sorted_vars(fit.trainee.variables())
-        .into_iter()
-        .map(|(_, v)| v)
-        .collect();
-    let mut optimizer = Adam::new(vars.clone(), fit.plan.adam)?;
-    let mut ema = Ema::new(&vars, fit.plan.ema_decay)?;
-    let (mut first_step, mut seconds_before) = (1, 0.0);
-    if let Some(snapshot) = resume {
+    let mut optimised = Optimised::new(fit.trainee, &fit.plan)?;
+    let (first_step, seconds_before) = match resume {
+        Some(snapshot) => optimised.restore(&mut fit, snapshot)?,
+        None => (1, 0.0),
+    };
+    let seconds = || seconds_before + start.elapsed().as_secs_f64();
+    fit.trainee.set_training(true);
+    let outcome = take_steps(
+        &mut fit,
+        &mut optimised,
+        (first_step, &mut hooks),
+        step_loss,
+        &seconds,
+    );
+    fit.trainee.set_training(false);
+    outcome?;
+    optimised.ema.copy_into(&optimised.vars)?;
+    Ok((fit.records, seconds()))
+}
+
+/// Steps `first_step..=steps`: loss, update, records, the kill point, snapshots and the
+/// stop request.
+fn take_steps<R: Records>(
+    fit: &mut Fit<R>,
+    optimised: &mut Optimised,
+    (first_step, hooks): (usize, &mut Hooks<R::State>),
+    step_loss: &mut dyn FnMut(usize, &mut Rng) -> StepLoss<R>,
+    seconds: &dyn Fn() -> f64,
+) -> Result<(), TrainError> {
+    let steps = fit.plan.steps;
+    for step in first_step..=steps {
+        let (loss, recorded) = step_loss(step, &mut fit.rng)?;
+        optimised.adam.backward_step(&loss)?;
+        // Kept on the device and read once per record (no per-step copy to the host).
+        fit.records.push(step, recorded);
+        optimised.ema.update(&optimised.vars, step)?;
+
+        let stopping = step < steps && (hooks.stop_requested)();
+        let snapshot_due = stopping
+            || (hooks.snapshot_every > 0 && step % hooks.snapshot_every == 0 && step < steps);
+        let record_due = step % fit.plan.log_every == 0 || step == steps;
+        if record_due || snapshot_due {
+            if let Some((step, loss)) = fit.records.settle()? {
+                return Err((fit.diverged)(step, loss));
+            }
+        }
+        if record_due {
+            let mean = fit.records.record(step);
+            (hooks.on_log)(step, steps, mean);
+        }
+        crate::crash::point("train.step");
+        if snapshot_due {
+            let frozen = optimised.freeze(step, fit, seconds())?;
+            (hooks.on_snapshot)(&frozen).map_err(TrainError::Snapshot)?;
+            if stopping {
+                return Err(TrainError::Interrupted { step, steps });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The trainee's variables in name order with their optimiser and moving average.
+struct Optimised {
+    vars: Vec<Var>,
+    adam: Adam,
+    ema: Ema,
+}
+
+impl Optimised {
+    fn new(trainee: &dyn Trainee, plan: &Plan) -> Result<Self, TrainError> {
+        let vars: Vec<Var> = sorted_vars(trainee.variables())
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect();
+        Ok(Optimised {
+            adam: Adam::new(vars.clone(), plan.adam)?,
+            ema: Ema::new(&vars, plan.ema_decay)?,
+            vars,
+        })
+    }
+
+    /// Puts the run back where `snapshot` left it: weights, optimiser, average, random
+    /// streams and records. Returns the first step to take and the seconds already spent.
+    fn restore<R: Records>(
+        &mut self,
+        fit: &mut Fit<R>,
+        snapshot: Snapshot<R::State>,
+    ) -> Result<(usize, f64), TrainError> {
         let progress = snapshot.progress;
-        for (var, value) in vars.iter().zip(&snapshot.weights) {
+        for (var, value) in self.vars.iter().zip(&snapshot.weights) {
             var.set(value)?;
         }
-        optimizer
+        self.adam
             .restore(snapshot.adam)
             .map_err(TrainError::Resume)?;
-        ema.restore(&snapshot.ema)?;
+        self.ema.restore(&snapshot.ema)?;
         fit.rng = Rng::from_state(&progress.rng).map_err(TrainError::Resume)?;
         fit.trainee
             .restore_random_state(&progress.network_rngs)
             .map_err(TrainError::Resume)?;
         fit.records.restore(progress.records);
-        first_step = progress.step + 1;
-        seconds_before = progress.seconds;
+        Ok((progress.step + 1, progress.seconds))
     }
-    let seconds = || seconds_before + start.elapsed().as_secs_f64();
-    let freeze = |step: usize, optimizer: &Adam, ema: &Ema, fit: &Fit<R>| {
-        Ok::<_, TrainError>(Snapshot {
+
+    /// The run after `step`, to resume from.
+    fn freeze<R: Records>(
+        &self,
+        step: usize,
+        fit: &Fit<R>,
+        seconds: f64,
+    ) -> Result<Snapshot<R::State>, TrainError> {
+        Ok(Snapshot {
             progress: Progress {
                 step,
-                adam_steps: optimizer.state().steps,
+                adam_steps: self.adam.state().steps,
                 rng: fit.rng.state(),
                 network_rngs: fit.trainee.random_state(),
                 records: fit.records.state(),
-                seconds: seconds(),
+                seconds,
             },
             // Copies: the weights and their average are updated in place after this.
-            weights: vars
+            weights: self
+                .vars
                 .iter()
                 .map(|v| v.as_tensor().copy())
                 .collect::<Result<_, _>>()?,
-            adam: optimizer.state(),
-            ema: ema.copies()?,
+            adam: self.adam.state(),
+            ema: self.ema.copies()?,
         })
-    };
-
-    let steps = fit.plan.steps;
-    fit.trainee.set_training(true);
-    let outcome = (|| {
-        for step in first_step..=steps {
-            let (loss, recorded) = step_loss(step, &mut fit.rng)?;
-            optimizer.backward_step(&loss)?;
-            // Kept on the device and read once per record (no per-step copy to the host).
-            fit.records.push(step, recorded);
-            ema.update(&vars, step)?;
-
-            let stopping = step < steps && (hooks.stop_requested)();
-            let snapshot_due = stopping
-                || (hooks.snapshot_every > 0 && step % hooks.snapshot_every == 0 && step < steps);
-            let record_due = step % fit.plan.log_every == 0 || step == steps;
-            if record_due || snapshot_due {
-                if let Some((step, loss)) = fit.records.settle()? {
-                    return Err((fit.diverged)(step, loss));
-                }
-            }
-            if record_due {
-                let mean = fit.records.record(step);
-                (hooks.on_log)(step, steps, mean);
-            }
-            crate::crash::point("train.step");
-            if snapshot_due {
-                let frozen = freeze(step, &optimizer, &ema, &fit)?;
-                (hooks.on_snapshot)(&frozen).map_err(TrainError::Snapshot)?;
-                if stopping {
-                    return Err(TrainError::Interrupted { step, steps });
-                }
-            }
-        }
-        Ok(())
-    })();
-    fit.trainee.set_training(false);
-    outcome?;
-    ema.copy_into(&vars)?;
-    Ok((fit.records, seconds()))
+    }
 }

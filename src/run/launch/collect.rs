@@ -10,7 +10,7 @@ use super::plan::{read_jobs, Plan};
 use super::slurm;
 use super::status::{absolute, plan_jobs, recorded_row, survey, TrialState};
 use crate::results::SweepFolder;
-use crate::run::{lock, SweepReport};
+use crate::run::{lock, ResultsInput, SweepReport};
 
 /// `runner collect RESULTS_DIR`: builds the tables, plots and report of a submitted sweep
 /// from what its tasks left. Trials whose task ended without them are recorded as failed
@@ -85,13 +85,13 @@ pub(super) fn collect_prepared(
             root.display()
         );
     }
-    Ok(super::super::write_results(
+    let input = ResultsInput {
         experiment,
-        &plan.overrides,
+        overrides: &plan.overrides,
         trials,
         folder,
         rows,
-        0,
-        out,
-    )?)
+        skipped: 0,
+    };
+    Ok(super::super::write_results(input, out)?)
 }
