@@ -25,10 +25,11 @@ use scorelab::network::ScoreModel;
 use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 
-use super::noisy::Training;
-use super::oracle_classifier::MixtureClassifier;
+use scorelab::guidance::noisy::Training;
+use scorelab::guidance::oracle::MixtureClassifier;
+use scorelab::guidance::{cnn as noisy_cnn, mlp as noisy_mlp};
+
 use super::trained_classifier::{Net, TrainedClassifier};
-use super::{noisy_cnn, noisy_mlp};
 
 /// The classifiers `classifier` may name.
 pub const CLASSIFIERS: [&str; 3] = ["oracle", "mlp", "cnn"];

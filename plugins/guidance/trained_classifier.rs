@@ -21,9 +21,9 @@ use scorelab::results::write_atomic;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::noisy::{self, LossHistory, NoisedAccuracy, NoisyNet, Training};
-use super::noisy_cnn::NoisyCnn;
-use super::noisy_mlp::NoisyMlp;
+use scorelab::guidance::cnn::NoisyCnn;
+use scorelab::guidance::mlp::NoisyMlp;
+use scorelab::guidance::noisy::{self, LossHistory, NoisedAccuracy, NoisyNet, Training};
 
 /// The network of a trained classifier.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]

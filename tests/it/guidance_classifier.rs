@@ -7,9 +7,9 @@
 use std::path::Path;
 
 use candle_core::{Device, Tensor};
+use scorelab::guidance::cnn::NoisyCnn;
+use scorelab::guidance::noisy::{self, NoisyNet, Training};
 use scorelab::guidance::{log_prob_gradient, Classifier};
-use scorelab::plugins::guidance::noisy::{self, NoisyNet, Training};
-use scorelab::plugins::guidance::noisy_cnn::NoisyCnn;
 use scorelab::rng::Rng;
 use scorelab::run::{self, SweepOptions};
 use serde_json::json;

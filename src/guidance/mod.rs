@@ -9,6 +9,15 @@
 //! A guidance that trains something (a classifier) does it in [`Guidance::prepare`], which the
 //! engine calls before a trial samples, and keeps it in a folder of its own under the sweep's
 //! `models/`, so its training time is not the trial's sampling time and later runs load it.
+//!
+//! The classifiers themselves are the engine's, so that plugins share them without naming
+//! each other: the exact posterior of a Gaussian mixture (`oracle`), and the trainable
+//! noise-conditional networks (`noisy`: their trait, loss and accuracy; `mlp`, `cnn`).
+
+pub mod cnn;
+pub mod mlp;
+pub mod noisy;
+pub mod oracle;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -4,12 +4,12 @@
 //! standard deviation (the range samplers visit), and its accuracy on noised held-out items.
 //! The same settings, seed and data train the same weights.
 
+use super::{log_sum_exp_keepdim, Classifier};
+use crate::dataset::Samples;
+use crate::optim::{sorted_vars, Adam, AdamParams};
+use crate::rng::{Rng, Stream};
 use candle_core::{DType, Device, Tensor, D};
 use candle_nn::VarMap;
-use scorelab::dataset::Samples;
-use scorelab::guidance::{log_sum_exp_keepdim, Classifier};
-use scorelab::rng::{Rng, Stream};
-use scorelab::optim::{sorted_vars, Adam, AdamParams};
 use serde::Serialize;
 
 /// A trainable noise-conditional classifier on sigma-space inputs (n, dim).
@@ -28,6 +28,15 @@ pub fn log_probs_from(logits: &Tensor, dtype: DType) -> candle_core::Result<Tens
     logits
         .broadcast_sub(&log_sum_exp_keepdim(logits)?)?
         .to_dtype(dtype)
+}
+
+/// The standard deviation of every coordinate of `data` pooled (at least 1e-3).
+pub fn data_std(data: &Samples) -> f64 {
+    let values = data.as_slice();
+    let mean = values.iter().sum::<f64>() / values.len().max(1) as f64;
+    (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / values.len().max(1) as f64)
+        .sqrt()
+        .max(1e-3)
 }
 
 /// How one is trained.
@@ -73,7 +82,7 @@ pub fn train(
         let sigmas: Vec<f64> = (0..batch)
             .map(|_| (low + (high - low) * rng.uniform()).exp())
             .collect();
-        let sigma = scorelab::network::sigma_column(&sigmas, device)?;
+        let sigma = crate::network::sigma_column(&sigmas, device)?;
         let z = Tensor::from_vec(rng.normal_f32(batch * dim), (batch, dim), device)?;
         let noisy = items.to_tensor(device)?.add(&z.broadcast_mul(&sigma)?)?;
         let logits = net.logits(&noisy, &sigma)?;
@@ -134,7 +143,7 @@ pub fn noised_accuracy(
             let n = end - start;
             let z = Tensor::from_vec(rng.normal_f32(n * dim), (n, dim), device)?;
             let x = (chunk.to_tensor(device)? + (z * sigma)?)?;
-            let s = scorelab::network::constant_sigma(sigma, n, device)?;
+            let s = crate::network::constant_sigma(sigma, n, device)?;
             let predicted = net.logits(&x, &s)?.argmax(D::Minus1)?.to_vec1::<u32>()?;
             hits += predicted
                 .iter()
