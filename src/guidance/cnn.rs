@@ -5,7 +5,7 @@
 //! a SiLU layer) added to every convolution's output channels; then a global average pool
 //! and a linear layer to one logit per class. The convolutions are the repository's im2col
 //! and gemm op, whose backward gives the input gradient classifier guidance needs. Trained
-//! by [`super::noisy::train`] (64 images a step).
+//! by the engine's one loop (`train::guidance_classifier`, 64 images a step).
 
 use super::Classifier;
 use crate::dataset::Samples;

@@ -1,7 +1,7 @@
 //! The `mlp` noise-conditional classifier p(y | x, sigma): an MLP on the scaled input
 //! x / sqrt(s_d^2 + sigma^2) (s_d the data's standard deviation) and a sinusoidal embedding
 //! of ln(sigma), with two SiLU hidden layers and one logit per class. Trained by
-//! [`super::noisy::train`] (256 examples a step).
+//! the engine's one loop (`train::guidance_classifier`, 256 examples a step).
 
 use super::Classifier;
 use crate::dataset::Samples;

@@ -1,12 +1,15 @@
 //! Training: one resumable loop (`resumable`) that every trained thing goes through, and
 //! what each computes per step: denoising score matching for diffusion models
 //! (`diffusion`, with the exponential moving average of the weights that evaluation uses),
-//! progressive distillation rounds (`distill`).
+//! progressive distillation rounds (`distill`), latent autoencoders (`autoencoder`), and the
+//! classifiers of guidance (`guidance_classifier`), each kept in the artifact store with its
+//! checkpoint.
 
 pub mod autoencoder;
 pub mod checkpoint;
 mod diffusion;
 pub mod distill;
+pub mod guidance_classifier;
 mod records;
 pub mod resumable;
 mod snapshot;

@@ -149,7 +149,8 @@ guidance: {kind: cfg, scale: 2.0, class: 3, p_uncond: 0.2}
 #[test]
 fn a_trained_noise_conditional_classifier_agrees_with_the_exact_one_and_guides() {
     use scorelab::guidance::mlp::NoisyMlp;
-    use scorelab::guidance::noisy::{self, Training};
+    use scorelab::guidance::noisy::Training;
+    use scorelab::train::{guidance_classifier, Hooks};
     let t = trial(LABELLED);
     let training = Training {
         steps: 300,
@@ -160,12 +161,13 @@ fn a_trained_noise_conditional_classifier_agrees_with_the_exact_one_and_guides()
     };
     let start = std::time::Instant::now();
     let trained = NoisyMlp::new(&t.training_data, 3, 64, 1, &Device::Cpu).unwrap();
-    noisy::train(
+    guidance_classifier::train_noisy(
         &trained,
         &t.training_data,
         &training,
         &Device::Cpu,
-        &mut |_| {},
+        None,
+        Hooks::quiet(&mut |_, _, _| {}),
     )
     .unwrap();
     let seconds = start.elapsed().as_secs_f64();
