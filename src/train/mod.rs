@@ -2,13 +2,14 @@
 //! what each computes per step: denoising score matching for diffusion models
 //! (`diffusion`, with the exponential moving average of the weights that evaluation uses),
 //! progressive distillation rounds (`distill`), latent autoencoders (`autoencoder`), and the
-//! classifiers of guidance (`guidance_classifier`), each kept in the artifact store with its
-//! checkpoint.
+//! classifiers of guidance (`guidance_classifier`) and of FID-style features
+//! (`feature_classifier`), each kept in the artifact store with its checkpoint.
 
 pub mod autoencoder;
 pub mod checkpoint;
 mod diffusion;
 pub mod distill;
+pub mod feature_classifier;
 pub mod guidance_classifier;
 mod records;
 pub mod resumable;
