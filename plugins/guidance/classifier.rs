@@ -12,8 +12,9 @@
 //! `p_uncond` as classifier-free guidance does (the model of `cfg` at the same `p_uncond`,
 //! shared). Classifiers: `oracle`, the exact posterior of a `gmm` dataset's components; `mlp`
 //! (points) and `cnn` (images), trained on the labelled training data noised at the levels
-//! samplers visit (see `noisy.rs`), before the first trial samples, and kept in the sweep's
-//! `models/` (see `trained_classifier.rs`). Every other parameter only shapes sampling.
+//! samplers visit (the engine's `guidance::noisy`), before the first trial samples, and kept
+//! in the sweep's `models/` (`guidance::trained`, trained by `train::guidance_classifier`).
+//! Every other parameter only shapes sampling.
 
 use candle_core::Tensor;
 use scorelab::config::{Params, RawParams};
@@ -25,10 +26,11 @@ use scorelab::network::ScoreModel;
 use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 
-use super::noisy::Training;
-use super::oracle_classifier::MixtureClassifier;
-use super::trained_classifier::{Net, TrainedClassifier};
-use super::{noisy_cnn, noisy_mlp};
+use scorelab::guidance::noisy::Training;
+use scorelab::guidance::oracle::MixtureClassifier;
+use scorelab::guidance::trained::{Net, TrainedClassifier};
+use scorelab::guidance::{cnn, mlp};
+use scorelab::train::guidance_classifier;
 
 /// The classifiers `classifier` may name.
 pub const CLASSIFIERS: [&str; 3] = ["oracle", "mlp", "cnn"];
@@ -117,7 +119,7 @@ impl Guidance for ClassifierGuidance {
 
     fn prepare(&self, context: &mut GuidancePrepare) -> Result<(), String> {
         match &self.classifier {
-            Source::Trained(trained) => trained.prepare(context.models, context.log),
+            Source::Trained(trained) => guidance_classifier::prepare(trained, context),
             Source::Exact(_) => Ok(()),
         }
     }
@@ -136,7 +138,7 @@ impl Guidance for ClassifierGuidance {
         };
         let classifier: &dyn Classifier = match &self.classifier {
             Source::Exact(classifier) => classifier.as_ref(),
-            Source::Trained(trained) => trained.classifier()?,
+            Source::Trained(trained) => guidance_classifier::classifier(trained)?,
         };
         Ok(Box::new(Guided {
             model,
@@ -263,7 +265,7 @@ fn trained(
             "set e.g. `classifier_width: 16`",
         )?;
         let width = params.classifier_width;
-        (Net::Cnn { width }, noisy_cnn::BATCH, noisy_cnn::LR)
+        (Net::Cnn { width }, cnn::BATCH, cnn::LR)
     } else {
         raw.check_within(
             "classifier_hidden",
@@ -273,7 +275,7 @@ fn trained(
             "set e.g. `classifier_hidden: 64`",
         )?;
         let hidden = params.classifier_hidden;
-        (Net::Mlp { hidden }, noisy_mlp::BATCH, noisy_mlp::LR)
+        (Net::Mlp { hidden }, mlp::BATCH, mlp::LR)
     };
     let levels = context.schedule.loss_levels();
     let low = levels

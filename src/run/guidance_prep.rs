@@ -36,6 +36,7 @@ pub(super) fn prepare_guidance(
         .guidance
         .prepare(&mut GuidancePrepare {
             models: &models,
+            checkpoint_every: trial.settings.checkpoint_every,
             log: &mut log,
         })
         .map_err(|message| format!("preparing the guidance `{kind}` failed: {message}"))

@@ -72,6 +72,7 @@ pub(super) fn feature_space<'m>(
                 cache: &cache,
                 device: &trial.device,
                 seed: trial.settings.seed,
+                checkpoint_every: trial.settings.checkpoint_every,
                 log: &mut log,
             })
             .map_err(failed)?;

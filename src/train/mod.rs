@@ -1,10 +1,15 @@
 //! Training: one resumable loop (`resumable`) that every trained thing goes through, its
 //! loss records and snapshots, and the plain path's loss: denoising score matching for
 //! diffusion models (`diffusion`, with the exponential moving average of the weights that
-//! evaluation uses). What the stages train (`crate::stages`) goes through the same loop.
+//! evaluation uses), and the classifiers plugins train on it: guidance's
+//! (`guidance_classifier`) and FID-style features' (`feature_classifier`), each kept in the
+//! artifact store with its checkpoint. What the stages train (`crate::stages`) goes through
+//! the same loop.
 
 pub mod checkpoint;
 mod diffusion;
+pub mod feature_classifier;
+pub mod guidance_classifier;
 mod records;
 pub mod resumable;
 mod snapshot;

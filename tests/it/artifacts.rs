@@ -158,7 +158,7 @@ eval: [fd]
 
 /// Runs the runner on `text` in `dir`, killed the `nth` time it passes `point` if given;
 /// returns its stdout.
-fn run_runner(dir: &Path, text: &str, kill_at: Option<&str>) -> String {
+pub(crate) fn run_runner(dir: &Path, text: &str, kill_at: Option<&str>) -> String {
     let file = crate::common::write(dir, "exp.yaml", text);
     let mut command = Command::new(env!("CARGO_BIN_EXE_runner"));
     command
@@ -184,7 +184,7 @@ fn run_runner(dir: &Path, text: &str, kill_at: Option<&str>) -> String {
 }
 
 /// The one folder under `models/` whose name starts with `prefix`.
-fn model_folder(dir: &Path, prefix: &str) -> PathBuf {
+pub(crate) fn model_folder(dir: &Path, prefix: &str) -> PathBuf {
     let models = dir.join("results").join("exp").join("models");
     fs::read_dir(&models)
         .unwrap()
@@ -222,11 +222,11 @@ fn an_autoencoder_killed_mid_training_resumes_to_the_same_bytes() {
 }
 
 /// A tensor's name, shape and raw bytes.
-type NamedTensor = (String, Vec<usize>, Vec<u8>);
+pub(crate) type NamedTensor = (String, Vec<usize>, Vec<u8>);
 
 /// A safetensors file's metadata and every tensor's name, shape and bytes, in name order
 /// (the header's key order is not part of the value).
-fn tensors(path: &Path) -> (Vec<(String, String)>, Vec<NamedTensor>) {
+pub(crate) fn tensors(path: &Path) -> (Vec<(String, String)>, Vec<NamedTensor>) {
     let bytes = fs::read(path).unwrap();
     let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
     let mut metadata: Vec<(String, String)> = header

@@ -5,10 +5,11 @@
 use candle_core::{Device, Tensor};
 use candle_nn::VarMap;
 use scorelab::dataset::{Dataset, Samples};
+use scorelab::features::classifier::{ClassifierNet, ClassifierSpec};
+use scorelab::features::trained::FeatureClassifier;
 use scorelab::features::{FeatureExtractor, FeatureMap, PrepareContext};
 use scorelab::plugins::datasets::shapes::{Shapes, ShapesParams};
 use scorelab::plugins::features::classifier::{Classifier, ClassifierParams};
-use scorelab::plugins::features::classifier_net::ClassifierNet;
 use scorelab::plugins::features::raw::Raw;
 use scorelab::rng::Rng;
 
@@ -31,6 +32,7 @@ fn prepare(
             cache,
             device: &Device::Cpu,
             seed,
+            checkpoint_every: 0,
             log: &mut log,
         })
         .unwrap();
@@ -55,12 +57,13 @@ fn classifier_every_parameter_gets_a_gradient_through_the_cross_entropy() {
     let device = Device::Cpu;
     let variables = VarMap::new();
     let mut rng = Rng::from_seed(0);
-    let params = ClassifierParams {
+    let spec = ClassifierParams {
         width: 4,
         features: 8,
         ..ClassifierParams::default()
-    };
-    let net = ClassifierNet::new(&variables, 3, 5, &params, &device, &mut rng).unwrap();
+    }
+    .spec();
+    let net = ClassifierNet::new(&variables, 3, 5, &spec, &device, &mut rng).unwrap();
     let x = Tensor::from_vec(rng.normal_f32(6 * 3 * 8 * 8), (6, 3, 8, 8), &device).unwrap();
     let labels = Tensor::from_vec(vec![0u32, 1, 2, 3, 4, 0], 6, &device).unwrap();
     let features = net.features(&x).unwrap();
@@ -96,17 +99,18 @@ fn classifier_learns_shapes_and_is_reused_from_its_cache() {
     std::env::set_var("RAYON_NUM_THREADS", "1");
     let shapes = Shapes::new(ShapesParams::default()).unwrap();
     let (training, held_out) = shapes.draw(2000, 500, 0);
-    let classifier = Classifier {
-        params: ClassifierParams {
+    let classifier = Classifier(FeatureClassifier {
+        spec: ClassifierParams {
             steps: 300,
             batch_size: 32,
             width: 8,
             lr: 0.005,
             ..ClassifierParams::default()
-        },
+        }
+        .spec(),
         shape: [1, 16, 16],
         classes: shapes.classes(),
-    };
+    });
     let cache = tempfile::tempdir().unwrap();
     let (trained, lines) = prepare(&classifier, &training, &held_out, cache.path(), 0);
     assert!(
@@ -138,7 +142,7 @@ fn classifier_learns_shapes_and_is_reused_from_its_cache() {
     // Cached under a folder named by the key, with the weights and the accuracy.
     let folder = cache.path().join(format!(
         "classifier-{}",
-        classifier.cache_key(&training, &held_out, 0)
+        classifier.0.cache_key(&training, &held_out, 0)
     ));
     assert!(folder.join("model.safetensors").is_file() && folder.join("info.json").is_file());
 
@@ -153,13 +157,14 @@ fn classifier_learns_shapes_and_is_reused_from_its_cache() {
     assert_eq!(loaded.identity(), trained.identity());
 
     // Another seed, other data or other parameters are another cache entry.
+    let classifier = classifier.0;
     let key = classifier.cache_key(&training, &held_out, 0);
     assert_ne!(key, classifier.cache_key(&training, &held_out, 1));
     assert_ne!(key, classifier.cache_key(&held_out, &training, 0));
-    let wider = Classifier {
-        params: ClassifierParams {
+    let wider = FeatureClassifier {
+        spec: ClassifierSpec {
             width: 16,
-            ..classifier.params.clone()
+            ..classifier.spec.clone()
         },
         ..classifier
     };

@@ -5,8 +5,8 @@
 use candle_core::{DType, Device, Tensor};
 use scorelab::analytic::GaussianMixture;
 use scorelab::evaluate::{evaluate, Around, Evaluation};
+use scorelab::guidance::oracle::MixtureClassifier;
 use scorelab::guidance::{drop_labels, log_prob_gradient, Classifier};
-use scorelab::plugins::guidance::oracle_classifier::MixtureClassifier;
 use scorelab::registry::Kind;
 use scorelab::rng::Rng;
 use scorelab::trial::Trial;

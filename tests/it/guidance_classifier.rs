@@ -7,11 +7,12 @@
 use std::path::Path;
 
 use candle_core::{Device, Tensor};
+use scorelab::guidance::cnn::NoisyCnn;
+use scorelab::guidance::noisy::{NoisyNet, Training};
 use scorelab::guidance::{log_prob_gradient, Classifier};
-use scorelab::plugins::guidance::noisy::{self, NoisyNet, Training};
-use scorelab::plugins::guidance::noisy_cnn::NoisyCnn;
 use scorelab::rng::Rng;
 use scorelab::run::{self, SweepOptions};
+use scorelab::train::{guidance_classifier, Hooks};
 use serde_json::json;
 
 use crate::common::{resolve, write};
@@ -42,7 +43,15 @@ fn the_cnn_classifiers_gradient_in_x_matches_finite_differences() {
         sigma_range: (0.002, 80.0),
         seed: 3,
     };
-    noisy::train(&net, data, &training, &Device::Cpu, &mut |_| {}).unwrap();
+    guidance_classifier::train_noisy(
+        &net,
+        data,
+        &training,
+        &Device::Cpu,
+        None,
+        Hooks::quiet(&mut |_, _, _| {}),
+    )
+    .unwrap();
 
     let (n, dim) = (12, data.dim());
     let mut rng = Rng::from_seed(11);

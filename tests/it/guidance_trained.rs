@@ -6,8 +6,8 @@ use std::sync::Mutex;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{Init, VarMap};
+use scorelab::guidance::oracle::MixtureClassifier;
 use scorelab::plugin::prelude::*;
-use scorelab::plugins::guidance::oracle_classifier::MixtureClassifier;
 use scorelab::rng::Rng;
 use serde_json::json;
 
@@ -153,8 +153,9 @@ guidance: {kind: cfg, scale: 2.0, class: 3, p_uncond: 0.2}
 /// class.
 #[test]
 fn a_trained_noise_conditional_classifier_agrees_with_the_exact_one_and_guides() {
-    use scorelab::plugins::guidance::noisy::{self, Training};
-    use scorelab::plugins::guidance::noisy_mlp::NoisyMlp;
+    use scorelab::guidance::mlp::NoisyMlp;
+    use scorelab::guidance::noisy::Training;
+    use scorelab::train::{guidance_classifier, Hooks};
     let t = trial(LABELLED);
     let training = Training {
         steps: 300,
@@ -165,12 +166,13 @@ fn a_trained_noise_conditional_classifier_agrees_with_the_exact_one_and_guides()
     };
     let start = std::time::Instant::now();
     let trained = NoisyMlp::new(&t.training_data, 3, 64, 1, &Device::Cpu).unwrap();
-    noisy::train(
+    guidance_classifier::train_noisy(
         &trained,
         &t.training_data,
         &training,
         &Device::Cpu,
-        &mut |_| {},
+        None,
+        Hooks::quiet(&mut |_, _, _| {}),
     )
     .unwrap();
     let seconds = start.elapsed().as_secs_f64();

@@ -45,6 +45,7 @@ pub fn run(dir: &Path) -> Result<(), String> {
         cache: &dir.join("features"),
         device: &trial.device,
         seed: 0,
+        checkpoint_every: 0,
         log: &mut |_| {},
     })?;
     let prepared = start.elapsed().as_secs_f64();

@@ -5,19 +5,18 @@
 //! a SiLU layer) added to every convolution's output channels; then a global average pool
 //! and a linear layer to one logit per class. The convolutions are the repository's im2col
 //! and gemm op, whose backward gives the input gradient classifier guidance needs. Trained
-//! by [`super::noisy::train`] (64 images a step).
+//! by the engine's one loop (`train::guidance_classifier`, 64 images a step).
 
+use super::Classifier;
+use crate::dataset::Samples;
+use crate::nn::conv::Conv2d;
+use crate::nn::embedding::{NoiseEmbedding, NoiseEmbeddingKind};
+use crate::nn::init::{he_conv3x3, linear};
+use crate::rng::{Rng, Stream};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{Linear, Module, VarMap};
-use scorelab::dataset::Samples;
-use scorelab::guidance::Classifier;
-use scorelab::nn::conv::Conv2d;
-use scorelab::nn::embedding::{NoiseEmbedding, NoiseEmbeddingKind};
-use scorelab::nn::init::{he_conv3x3, linear};
-use scorelab::rng::{Rng, Stream};
 
-use super::noisy::{log_probs_from, NoisyNet};
-use super::noisy_mlp::data_std;
+use super::noisy::{data_std, log_probs_from, NoisyNet};
 
 /// Size of the sinusoidal embedding of the noise level.
 const EMBEDDING: usize = 32;

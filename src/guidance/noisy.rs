@@ -1,16 +1,16 @@
-//! Training of a noise-conditional classifier p(y | x, sigma) (the `mlp` and `cnn` of
-//! classifier guidance): Adam on the cross-entropy of labelled training items noised at
-//! levels drawn log-uniformly between the schedule's smallest loss level and its prior's
-//! standard deviation (the range samplers visit), and its accuracy on noised held-out items.
-//! The same settings, seed and data train the same weights.
+//! A trainable noise-conditional classifier p(y | x, sigma) (the `mlp` and `cnn` of
+//! classifier guidance): its trait, what one training step minimises (the cross-entropy of
+//! labelled training items noised at levels drawn log-uniformly between the schedule's
+//! smallest loss level and its prior's standard deviation, the range samplers visit), and its
+//! accuracy on noised held-out items. The loop that trains it is the engine's one loop
+//! (`train::guidance_classifier`), which this module is below.
 
+use super::{log_sum_exp_keepdim, Classifier};
+use crate::dataset::Samples;
+use crate::rng::{Rng, Stream};
 use candle_core::{DType, Device, Tensor, D};
 use candle_nn::VarMap;
-use scorelab::dataset::Samples;
-use scorelab::guidance::{log_sum_exp_keepdim, Classifier};
-use scorelab::rng::{Rng, Stream};
-use scorelab::optim::{sorted_vars, Adam, AdamParams};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A trainable noise-conditional classifier on sigma-space inputs (n, dim).
 pub trait NoisyNet: Classifier {
@@ -30,6 +30,15 @@ pub fn log_probs_from(logits: &Tensor, dtype: DType) -> candle_core::Result<Tens
         .to_dtype(dtype)
 }
 
+/// The standard deviation of every coordinate of `data` pooled (at least 1e-3).
+pub fn data_std(data: &Samples) -> f64 {
+    let values = data.as_slice();
+    let mean = values.iter().sum::<f64>() / values.len().max(1) as f64;
+    (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / values.len().max(1) as f64)
+        .sqrt()
+        .max(1e-3)
+}
+
 /// How one is trained.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Training {
@@ -44,65 +53,39 @@ pub struct Training {
 /// The mean cross-entropy over each tenth of training: (last step, mean loss).
 pub type LossHistory = Vec<(usize, f64)>;
 
-/// Trains `net` on the labelled `data`; returns the running loss ten times.
-pub fn train(
+/// One training step's loss: a batch of `training.batch_size` labelled items of `data`
+/// drawn with replacement from `rng`, each noised at a level drawn log-uniformly in
+/// `training.sigma_range`, and the mean cross-entropy of `net`'s logits against their
+/// labels. The draws come in one order (indices, levels, noise), so the same stream trains
+/// the same weights whichever loop runs it.
+pub fn batch_loss(
     net: &dyn NoisyNet,
     data: &Samples,
     training: &Training,
     device: &Device,
-    log: &mut dyn FnMut(&str),
-) -> candle_core::Result<LossHistory> {
+    rng: &mut Rng,
+) -> candle_core::Result<Tensor> {
     let Some(labels) = data.labels() else {
         candle_core::bail!("the classifier needs labelled training data");
     };
-    let dim = data.dim();
-    let vars: Vec<_> = sorted_vars(net.variables())
-        .into_iter()
-        .map(|(_, v)| v)
-        .collect();
-    let mut adam = Adam::new(vars, AdamParams::with_lr(training.lr))?;
-    let mut rng = Rng::new(training.seed, Stream::TrainingNoise);
+    let (dim, batch) = (data.dim(), training.batch_size);
     let (low, high) = (training.sigma_range.0.ln(), training.sigma_range.1.ln());
-    let (batch, report) = (training.batch_size, (training.steps / 10).max(1));
-    let mut pending: Vec<Tensor> = Vec::new();
-    let mut history = Vec::new();
-    for step in 1..=training.steps {
-        let indices: Vec<usize> = (0..batch).map(|_| rng.below(data.len())).collect();
-        let items = data.gather(&indices);
-        let targets: Vec<u32> = indices.iter().map(|&i| labels[i]).collect();
-        let sigmas: Vec<f64> = (0..batch)
-            .map(|_| (low + (high - low) * rng.uniform()).exp())
-            .collect();
-        let sigma = scorelab::network::sigma_column(&sigmas, device)?;
-        let z = Tensor::from_vec(rng.normal_f32(batch * dim), (batch, dim), device)?;
-        let noisy = items.to_tensor(device)?.add(&z.broadcast_mul(&sigma)?)?;
-        let logits = net.logits(&noisy, &sigma)?;
-        let targets = Tensor::from_vec(targets, batch, device)?;
-        let loss = candle_nn::loss::cross_entropy(&logits, &targets)?;
-        adam.backward_step(&loss)?;
-        pending.push(loss.detach());
-        if step % report == 0 || step == training.steps {
-            let values = Tensor::stack(&pending, 0)?.to_vec1::<f32>()?;
-            let mean = values.iter().map(|v| *v as f64).sum::<f64>() / values.len() as f64;
-            if !mean.is_finite() {
-                candle_core::bail!(
-                    "the classifier's loss became {mean} by step {step}; lower `classifier_lr` (now {})",
-                    training.lr
-                );
-            }
-            log(&format!(
-                "step {step}/{} cross-entropy {mean:.4}",
-                training.steps
-            ));
-            history.push((step, mean));
-            pending.clear();
-        }
-    }
-    Ok(history)
+    let indices: Vec<usize> = (0..batch).map(|_| rng.below(data.len())).collect();
+    let items = data.gather(&indices);
+    let targets: Vec<u32> = indices.iter().map(|&i| labels[i]).collect();
+    let sigmas: Vec<f64> = (0..batch)
+        .map(|_| (low + (high - low) * rng.uniform()).exp())
+        .collect();
+    let sigma = crate::network::sigma_column(&sigmas, device)?;
+    let z = Tensor::from_vec(rng.normal_f32(batch * dim), (batch, dim), device)?;
+    let noisy = items.to_tensor(device)?.add(&z.broadcast_mul(&sigma)?)?;
+    let logits = net.logits(&noisy, &sigma)?;
+    let targets = Tensor::from_vec(targets, batch, device)?;
+    candle_nn::loss::cross_entropy(&logits, &targets)
 }
 
 /// The classifier's accuracy on one noise level.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct NoisedAccuracy {
     pub sigma: f64,
     pub accuracy: f64,
@@ -134,7 +117,7 @@ pub fn noised_accuracy(
             let n = end - start;
             let z = Tensor::from_vec(rng.normal_f32(n * dim), (n, dim), device)?;
             let x = (chunk.to_tensor(device)? + (z * sigma)?)?;
-            let s = scorelab::network::constant_sigma(sigma, n, device)?;
+            let s = crate::network::constant_sigma(sigma, n, device)?;
             let predicted = net.logits(&x, &s)?.argmax(D::Minus1)?.to_vec1::<u32>()?;
             hits += predicted
                 .iter()

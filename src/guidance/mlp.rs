@@ -1,16 +1,16 @@
 //! The `mlp` noise-conditional classifier p(y | x, sigma): an MLP on the scaled input
 //! x / sqrt(s_d^2 + sigma^2) (s_d the data's standard deviation) and a sinusoidal embedding
 //! of ln(sigma), with two SiLU hidden layers and one logit per class. Trained by
-//! [`super::noisy::train`] (256 examples a step).
+//! the engine's one loop (`train::guidance_classifier`, 256 examples a step).
 
+use super::Classifier;
+use crate::dataset::Samples;
+use crate::nn::init::linear;
+use crate::rng::{Rng, Stream};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{Linear, Module, VarMap};
-use scorelab::dataset::Samples;
-use scorelab::guidance::Classifier;
-use scorelab::nn::init::linear;
-use scorelab::rng::{Rng, Stream};
 
-use super::noisy::{log_probs_from, NoisyNet};
+use super::noisy::{data_std, log_probs_from, NoisyNet};
 
 /// Size of the sinusoidal embedding of ln(sigma).
 const EMBEDDING: usize = 16;
@@ -26,15 +26,6 @@ pub struct NoisyMlp {
     output: Linear,
     frequencies: Tensor,
     variables: VarMap,
-}
-
-/// The standard deviation of every coordinate of `data` pooled (at least 1e-3).
-pub fn data_std(data: &Samples) -> f64 {
-    let values = data.as_slice();
-    let mean = values.iter().sum::<f64>() / values.len().max(1) as f64;
-    (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / values.len().max(1) as f64)
-        .sqrt()
-        .max(1e-3)
 }
 
 impl NoisyMlp {

@@ -6,9 +6,9 @@
 //! computed with tensor operations in the input's dtype, so autograd gives its gradient in
 //! x (the classifier guidance's term) as it would for a trained classifier.
 
+use super::{log_sum_exp_keepdim, Classifier};
+use crate::analytic::GaussianMixture;
 use candle_core::Tensor;
-use scorelab::analytic::GaussianMixture;
-use scorelab::guidance::{log_sum_exp_keepdim, Classifier};
 
 pub struct MixtureClassifier {
     classes: usize,

@@ -9,6 +9,18 @@
 //! A guidance that trains something (a classifier) does it in [`Guidance::prepare`], which the
 //! engine calls before a trial samples, and keeps it in a folder of its own under the sweep's
 //! `models/`, so its training time is not the trial's sampling time and later runs load it.
+//!
+//! The classifiers themselves are the engine's, so that plugins share them without naming
+//! each other: the exact posterior of a Gaussian mixture (`oracle`), the trainable
+//! noise-conditional networks (`noisy`: their trait, loss and accuracy; `mlp`, `cnn`) and a
+//! trained one's folder in the artifact store (`trained`). Training them is the one loop's
+//! (`train::guidance_classifier`), a layer above this one.
+
+pub mod cnn;
+pub mod mlp;
+pub mod noisy;
+pub mod oracle;
+pub mod trained;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -132,6 +144,9 @@ pub struct GuidancePrepare<'a> {
     /// The sweep's `models/` folder: a guidance keeps what it trains in a folder of its own
     /// there, written under a temporary name and renamed into place when complete.
     pub models: &'a Path,
+    /// Training steps between snapshots of what it trains (the trial's `checkpoint_every`), so
+    /// a killed run resumes there.
+    pub checkpoint_every: usize,
     /// Progress lines for the user.
     pub log: &'a mut dyn FnMut(&str),
 }

@@ -2,6 +2,13 @@
 //! generated samples with held-out data (pixels, a classifier's penultimate layer, Inception's
 //! pool3). An extractor is prepared once per sweep (it may train or load a network and cache
 //! it under the results folder); metrics then see the features of one trial's samples.
+//!
+//! The `classifier` extractor's network (`classifier`) and its trained feature map and cache
+//! folder (`trained`) are the engine's; the one loop trains it (`train::feature_classifier`,
+//! a layer above), and the plugin fills in its spec.
+
+pub mod classifier;
+pub mod trained;
 
 use std::path::Path;
 
@@ -25,6 +32,9 @@ pub struct PrepareContext<'a> {
     pub cache: &'a Path,
     pub device: &'a Device,
     pub seed: u64,
+    /// Training steps between snapshots of what it trains (the trial's `checkpoint_every`), so
+    /// a killed run resumes there.
+    pub checkpoint_every: usize,
     /// Progress lines for the user (training a classifier takes a while).
     pub log: &'a mut dyn FnMut(&str),
 }
