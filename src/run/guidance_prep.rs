@@ -17,11 +17,7 @@ pub(super) fn prepare_guidance(
     out: &mut dyn Write,
 ) -> Result<(), String> {
     let models = folder.root.join("models");
-    let kind = trial
-        .resolved
-        .get("guidance")
-        .and_then(|g| g["kind"].as_str())
-        .unwrap_or("none");
+    let kind = trial.names.guidance;
     fs::create_dir_all(&models).map_err(|e| {
         format!(
             "preparing the guidance `{kind}` failed: cannot create {}: {e}. Fix: check that \

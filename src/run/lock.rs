@@ -181,8 +181,10 @@ impl Drop for SweepLock {
 }
 
 /// Removes what killed runs left in the sweep's folder: `plots/.plot-*` files, the
-/// `.partial-*` folders under `trials/` and `models/`, and tempfile's `.tmp*` files in the
-/// folder, those subfolders, `invocations/`, `tb/` and each trial's log folder in `tb/`. Only those names; the count removed is returned.
+/// `.partial-*` folders under `trials/`, `models/` and `features/` (the artifact store's
+/// folders in the making), and tempfile's `.tmp*` files in the folder, those subfolders,
+/// `invocations/`, `tb/` and each trial's log folder in `tb/`. Only those names; the count
+/// removed is returned.
 pub fn remove_leftovers(folder: &Path) -> usize {
     let mut removed = 0;
     let entries = |dir: &Path| -> Vec<(String, PathBuf, bool)> {
@@ -232,7 +234,7 @@ pub fn remove_leftovers(folder: &Path) -> usize {
         }
     }
     let mut dirs_removed = 0;
-    for sub in ["trials", "models"] {
+    for sub in ["trials", "models", "features"] {
         for (name, path, is_dir) in entries(&folder.join(sub)) {
             if is_dir && name.starts_with(".partial-") {
                 if fs::remove_dir_all(&path).is_ok() {

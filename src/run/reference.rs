@@ -58,10 +58,7 @@ pub(super) fn feature_space<'m>(
         };
         let failed = |message: String| RunError::Features {
             file: file.display().to_string(),
-            extractor: trial.resolved["features"]["kind"]
-                .as_str()
-                .unwrap_or("?")
-                .to_string(),
+            extractor: trial.names.features.to_string(),
             message,
         };
         let map = trial

@@ -147,6 +147,7 @@ fn a_sweep_removes_leftovers_of_killed_runs_and_only_those() {
     let stale_dirs = [
         folder.join("trials/.partial-gone-1234abcd"),
         folder.join("models/.partial-gone-5678ef01"),
+        folder.join("features/.partial-classifier-gone-4321"),
     ];
     for path in &stale_dirs {
         fs::create_dir_all(path).unwrap();

@@ -107,7 +107,6 @@ fn listed(violations: &[Violation]) -> String {
 }
 
 #[test]
-#[ignore = "enabled once the redesign's cycles are cut"]
 fn the_repository_keeps_its_layers() {
     let violations = check(repository(), &RULES);
     assert!(violations.is_empty(), "{}", listed(&violations));
