@@ -71,14 +71,6 @@ impl Guidance for ClassifierFree {
         self.p_uncond
     }
 
-    fn evaluations_per_call(&self) -> u64 {
-        if self.scale == 0.0 {
-            1
-        } else {
-            2
-        }
-    }
-
     fn guide<'a>(
         &'a self,
         model: &'a dyn LabelledScore,

@@ -17,6 +17,7 @@ pub use outcome::{EvaluateError, Evaluation, Protocol};
 pub use space::{Around, SampleSpace};
 
 use crate::dataset::Samples;
+use crate::guidance::CountedModel;
 use crate::network::counting::{CountingModel, Trace};
 use crate::parameterisation::Model;
 use crate::rng::{Rng, Stream};
@@ -148,27 +149,30 @@ fn sample(
         Some(t) => Some(Tensor::from_slice(t, t.len(), &trial.device)?),
         None => None,
     };
-    let guided = trial.guidance.guide(model, labels.as_ref())?;
+    // Counted beneath the guidance, so every evaluation it makes is one.
+    let counted = CountedModel::new(model);
+    let guided = trial.guidance.guide(&counted, labels.as_ref())?;
     let grid = Grid::new(trial.schedule.as_ref(), trial.sampler.grid());
-    let counting = if trial.dataset.shape().len() == 3 {
+    // The sampler sees the guided model detached from the weights' graph, and for image
+    // data traces its first sample.
+    let sampled = if trial.dataset.shape().len() == 3 {
         CountingModel::tracing(guided.as_ref())
     } else {
         CountingModel::new(guided.as_ref())
     };
     let out = trial.sampler.sample(
-        &counting,
+        &sampled,
         prior.to_tensor(&trial.device)?,
         &grid,
         &mut rng,
         on_step,
     )?;
-    // Classifier-free guidance evaluates the model twice per call.
-    let nfe = counting.calls() * trial.guidance.evaluations_per_call();
+    let nfe = counted.calls();
     Ok(Run {
         out,
         targets,
         nfe,
-        trace: counting.trace()?,
+        trace: sampled.trace()?,
     })
 }
 

@@ -173,13 +173,6 @@ pub trait Guidance: Send + Sync {
         0.0
     }
 
-    /// Score-model evaluations behind one call of the guided model (2 for classifier-free
-    /// guidance, which evaluates the model with and without the label): the trial's NFE is
-    /// its sampler's calls times this.
-    fn evaluations_per_call(&self) -> u64 {
-        1
-    }
-
     /// Makes the guidance ready to sample: loads what it trained from `models/` or trains
     /// and saves it. The engine calls it before each trial samples (quick once prepared).
     /// The message of an error says what failed and how to fix it.
@@ -213,6 +206,51 @@ pub trait LabelledScore {
         sigma: &Tensor,
         labels: Option<&Tensor>,
     ) -> candle_core::Result<Tensor>;
+}
+
+/// A labelled model that counts its evaluations: given to a guidance to wrap, it counts
+/// every evaluation the guided model makes (two per call for classifier-free guidance, with
+/// and without the label), so the trial's NFE is counted in one place, whatever the
+/// guidance does.
+pub struct CountedModel<'a> {
+    model: &'a dyn LabelledScore,
+    calls: std::cell::Cell<u64>,
+}
+
+impl<'a> CountedModel<'a> {
+    pub fn new(model: &'a dyn LabelledScore) -> Self {
+        CountedModel {
+            model,
+            calls: std::cell::Cell::new(0),
+        }
+    }
+
+    /// Evaluations so far: one per call on the whole batch.
+    pub fn calls(&self) -> u64 {
+        self.calls.get()
+    }
+}
+
+impl LabelledScore for CountedModel<'_> {
+    fn score_given(
+        &self,
+        x: &Tensor,
+        sigma: &Tensor,
+        labels: Option<&Tensor>,
+    ) -> candle_core::Result<Tensor> {
+        self.calls.set(self.calls.get() + 1);
+        self.model.score_given(x, sigma, labels)
+    }
+
+    fn denoise_given(
+        &self,
+        x: &Tensor,
+        sigma: &Tensor,
+        labels: Option<&Tensor>,
+    ) -> candle_core::Result<Tensor> {
+        self.calls.set(self.calls.get() + 1);
+        self.model.denoise_given(x, sigma, labels)
+    }
 }
 
 /// Trained networks take labels through their parameterisation; exact models through
