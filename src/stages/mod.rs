@@ -5,3 +5,4 @@
 
 pub mod distill;
 pub mod latent;
+pub mod student_grid;

@@ -11,18 +11,16 @@
 //! recurrence x' = D + (sigma' / sigma)(x - D). The trial's sampler then walks the student's
 //! grid (every 2^r-th teacher level), which the schedule's own N / 2^r grid is not in general.
 
-use candle_core::{Device, Tensor};
 use serde_json::Value;
 
 use super::naming::stable_hash;
 use crate::config::{number, ConfigError, Params, Provenance, RawParams};
 use crate::network::Architecture;
-use crate::network::ScoreModel;
 use crate::params;
-use crate::rng::{Rng, Stream};
-use crate::sampler::{Sampler, StepInfo};
-use crate::schedule::{Grid, GridRequest, Schedule, Spacing};
-use crate::stages::distill::{ddim_walk, round_grid, teacher_grid};
+use crate::sampler::Sampler;
+use crate::schedule::{GridRequest, Schedule, Spacing};
+use crate::stages::distill::{round_grid, teacher_grid};
+use crate::stages::student_grid::{check_deterministic_ddim, on_student_grid};
 
 params! {
     /// Progressive distillation (the `distill:` section; Salimans & Ho 2022).
@@ -121,7 +119,39 @@ pub(super) fn read(
     sampler_steps: Option<usize>,
 ) -> Result<Option<DistillSettings>, ConfigError> {
     let mut settings = DistillSettings::from_raw(raw)?;
-    let example = |key: &str, value: &str| format!("set e.g. `distill.{key}: {value}`");
+    check_training(&settings, raw)?;
+    let auto = settings.rounds == Rounds::Auto;
+    if auto {
+        settings.rounds = Rounds::Count(auto_rounds(&settings, raw, sampler_steps)?);
+    }
+    let rounds = settings.rounds.count();
+    if rounds > MAX_ROUNDS || settings.teacher_steps % (1usize << rounds.min(63)) != 0 {
+        let most = settings
+            .teacher_steps
+            .trailing_zeros()
+            .min(MAX_ROUNDS as u32);
+        return Err(raw.invalid(
+            "rounds",
+            format!(
+                "{} round(s) halve `teacher_steps` ({}) {} time(s), but it is not a multiple \
+                 of 2^{}",
+                rounds, settings.teacher_steps, rounds, rounds
+            ),
+            format!(
+                "set `distill.rounds` to at most {most}, or `distill.teacher_steps` to a power \
+                 of two such as 64"
+            ),
+        ));
+    }
+    Ok((rounds > 0 || auto).then_some(settings))
+}
+
+fn example(key: &str, value: &str) -> String {
+    format!("set e.g. `distill.{key}: {value}`")
+}
+
+/// The rounds' training settings within their ranges.
+fn check_training(settings: &DistillSettings, raw: &RawParams) -> Result<(), ConfigError> {
     if settings.teacher_steps == 0 {
         return Err(raw.invalid(
             "teacher_steps",
@@ -157,50 +187,35 @@ pub(super) fn read(
             example("lr", "0.0001"),
         ));
     }
-    let auto = settings.rounds == Rounds::Auto;
-    if auto {
-        let n = settings.teacher_steps;
-        let derived = sampler_steps
-            .filter(|s| *s > 0 && n % s == 0 && (n / s).is_power_of_two())
-            .map(|s| (n / s).trailing_zeros() as usize);
-        let Some(k) = derived else {
-            let steps = sampler_steps.map_or("not a count".to_string(), |s| s.to_string());
-            return Err(raw.invalid(
-                "rounds",
-                format!(
-                    "`auto` takes as many rounds as halve distill.teacher_steps ({n}) to \
-                     `sampler.steps`, but that is {steps}"
-                ),
-                format!(
-                    "set `sampler.steps` to {n} halved 0 or more times ({}, {}, ...), or give \
-                     `distill.rounds` as a number",
-                    n,
-                    n / 2
-                ),
-            ));
-        };
-        settings.rounds = Rounds::Count(k);
-    }
-    let rounds = settings.rounds.count();
-    if rounds > MAX_ROUNDS || settings.teacher_steps % (1usize << rounds.min(63)) != 0 {
-        let most = settings
-            .teacher_steps
-            .trailing_zeros()
-            .min(MAX_ROUNDS as u32);
-        return Err(raw.invalid(
+    Ok(())
+}
+
+/// `rounds: auto`: as many rounds as halve `teacher_steps` to the sampler's step count.
+fn auto_rounds(
+    settings: &DistillSettings,
+    raw: &RawParams,
+    sampler_steps: Option<usize>,
+) -> Result<usize, ConfigError> {
+    let n = settings.teacher_steps;
+    let derived = sampler_steps
+        .filter(|s| *s > 0 && n.is_multiple_of(*s) && (n / s).is_power_of_two())
+        .map(|s| (n / s).trailing_zeros() as usize);
+    derived.ok_or_else(|| {
+        let steps = sampler_steps.map_or("not a count".to_string(), |s| s.to_string());
+        raw.invalid(
             "rounds",
             format!(
-                "{} round(s) halve `teacher_steps` ({}) {} time(s), but it is not a multiple \
-                 of 2^{}",
-                rounds, settings.teacher_steps, rounds, rounds
+                "`auto` takes as many rounds as halve distill.teacher_steps ({n}) to \
+                 `sampler.steps`, but that is {steps}"
             ),
             format!(
-                "set `distill.rounds` to at most {most}, or `distill.teacher_steps` to a power \
-                 of two such as 64"
+                "set `sampler.steps` to {n} halved 0 or more times ({}, {}, ...), or give \
+                 `distill.rounds` as a number",
+                n,
+                n / 2
             ),
-        ));
-    }
-    Ok((rounds > 0 || auto).then_some(settings))
+        )
+    })
 }
 
 impl DistillSettings {
@@ -279,6 +294,50 @@ fn plan(
     sampler: Box<dyn Sampler>,
     training: Value,
 ) -> Result<(String, Value, Box<dyn Sampler>, DistillPlan), ConfigError> {
+    check_network(raw, &subject)?;
+    let (r, n) = (settings.rounds.count(), settings.teacher_steps);
+    check_sampler_grid(sampler.grid(), (r, n), &subject)?;
+    let teacher = teacher_grid(subject.schedule, n);
+    if teacher.len() != n + 1 || teacher.windows(2).any(|w| w[1] >= w[0]) {
+        return Err(raw.invalid(
+            "teacher_steps",
+            format!(
+                "the schedule's own grid at {n} steps has {} distinct level(s), not {n}, so its \
+                 levels cannot be halved",
+                teacher.len() - 1
+            ),
+            "lower `distill.teacher_steps` to at most the schedule's level count",
+        ));
+    }
+    let sigmas = round_grid(&teacher, r);
+    check_deterministic_ddim(sampler.as_ref(), subject.schedule, &sigmas).map_err(|found| {
+        subject.sampler_raw.invalid(
+            "kind",
+            format!(
+                "the student learns to replace two deterministic DDIM steps with one, but \
+                 sampler `{}` takes other steps on its grid ({found})",
+                subject.sampler_kind
+            ),
+            format!(
+                "sample students with deterministic DDIM: `sampler: {{kind: ddim, eta: 0, \
+                 steps: {}}}` (`euler` is the same step in sigma space)",
+                settings.student_steps(r)
+            ),
+        )
+    })?;
+    let rounds = round_models(&settings, &training, subject.network);
+    let last = rounds[r].clone();
+    let plan = DistillPlan { settings, rounds };
+    Ok((
+        last.id,
+        last.training,
+        on_student_grid(sampler, sigmas),
+        plan,
+    ))
+}
+
+/// A student needs a trained, unconditional network to learn from.
+fn check_network(raw: &RawParams, subject: &Subject) -> Result<(), ConfigError> {
     let off = "remove the `distill` section (or set `distill.rounds: 0`)";
     if !subject.trainable {
         return Err(raw.invalid(
@@ -301,20 +360,22 @@ fn plan(
             format!("{off}, or set `network.classes: 0`"),
         ));
     }
-    let (r, n) = (settings.rounds.count(), settings.teacher_steps);
-    let student = settings.student_steps(r);
+    Ok(())
+}
+
+/// The sampler asks for exactly round `r`'s student steps (`n` halved `r` times) on the
+/// schedule's own spacing.
+fn check_sampler_grid(
+    request: GridRequest,
+    (r, n): (usize, usize),
+    subject: &Subject,
+) -> Result<(), ConfigError> {
+    let student = n >> r;
     let ks: Vec<usize> = (1..=(n.trailing_zeros() as usize).clamp(1, 3)).collect();
     let list = |f: &dyn Fn(usize) -> usize| {
         let items: Vec<String> = ks.iter().map(|k| f(*k).to_string()).collect();
         items.join(", ")
     };
-    let zip = format!(
-        "set `sampler.steps: {student}`, or sweep them together: `zip: {{distill.rounds: [{}], \
-         sampler.steps: [{}]}}`",
-        list(&|k| k),
-        list(&|k| n >> k)
-    );
-    let request = sampler.grid();
     match request.steps {
         Some(steps) if steps == student => {}
         Some(steps) => {
@@ -324,7 +385,12 @@ fn plan(
                     "round {r}'s student takes {student} steps (distill.teacher_steps {n} halved \
                      {r} time(s)), but `sampler.steps` is {steps}"
                 ),
-                zip,
+                format!(
+                    "set `sampler.steps: {student}`, or sweep them together: `zip: \
+                     {{distill.rounds: [{}], sampler.steps: [{}]}}`",
+                    list(&|k| k),
+                    list(&|k| n >> k)
+                ),
             ))
         }
         None => {
@@ -351,34 +417,13 @@ fn plan(
             "remove `sampler.grid` (or set `grid: default`)",
         ));
     }
-    let teacher = teacher_grid(subject.schedule, n);
-    if teacher.len() != n + 1 || teacher.windows(2).any(|w| w[1] >= w[0]) {
-        return Err(raw.invalid(
-            "teacher_steps",
-            format!(
-                "the schedule's own grid at {n} steps has {} distinct level(s), not {n}, so its \
-                 levels cannot be halved",
-                teacher.len() - 1
-            ),
-            "lower `distill.teacher_steps` to at most the schedule's level count",
-        ));
-    }
-    let sigmas = round_grid(&teacher, r);
-    check_deterministic_ddim(sampler.as_ref(), subject.schedule, &sigmas).map_err(|found| {
-        subject.sampler_raw.invalid(
-            "kind",
-            format!(
-                "the student learns to replace two deterministic DDIM steps with one, but \
-                 sampler `{}` takes other steps on its grid ({found})",
-                subject.sampler_kind
-            ),
-            format!(
-                "sample students with deterministic DDIM: `sampler: {{kind: ddim, eta: 0, \
-                 steps: {student}}}` (`euler` is the same step in sigma space)"
-            ),
-        )
-    })?;
-    let rounds: Vec<RoundModel> = (0..=r)
+    Ok(())
+}
+
+/// Round k's model for k = 0 (the teacher, with the trial's training config) ..= rounds:
+/// the training config with the section at k rounds, and its id.
+fn round_models(settings: &DistillSettings, training: &Value, network: &str) -> Vec<RoundModel> {
+    (0..=settings.rounds.count())
         .map(|k| {
             let mut config = training.clone();
             if k > 0 {
@@ -389,101 +434,9 @@ fn plan(
                 }
             }
             RoundModel {
-                id: format!("{}-{}", subject.network, stable_hash(&config)),
+                id: format!("{network}-{}", stable_hash(&config)),
                 training: config,
             }
         })
-        .collect();
-    let last = rounds[r].clone();
-    let on_grid: Box<dyn Sampler> = Box::new(OnStudentGrid {
-        inner: sampler,
-        sigmas,
-    });
-    Ok((
-        last.id,
-        last.training,
-        on_grid,
-        DistillPlan { settings, rounds },
-    ))
-}
-
-/// The trial's sampler on a student's grid (every 2^r-th level of the teacher's) in place of
-/// the schedule's own grid of the same length.
-struct OnStudentGrid {
-    inner: Box<dyn Sampler>,
-    sigmas: Vec<f64>,
-}
-
-impl Sampler for OnStudentGrid {
-    fn grid(&self) -> GridRequest {
-        self.inner.grid()
-    }
-
-    fn step_size(&self) -> Option<(&'static str, f64)> {
-        self.inner.step_size()
-    }
-
-    fn sample(
-        &self,
-        model: &dyn ScoreModel,
-        x: Tensor,
-        grid: &Grid,
-        rng: &mut Rng,
-        on_step: &mut dyn FnMut(StepInfo),
-    ) -> candle_core::Result<Tensor> {
-        let student = Grid::from_sigmas(grid.schedule(), self.sigmas.clone());
-        self.inner.sample(model, x, &student, rng, on_step)
-    }
-}
-
-/// The exact denoiser of N(0, 1) data, x / (1 + sigma^2): a probe for samplers.
-struct UnitGaussian;
-
-impl ScoreModel for UnitGaussian {
-    fn score(&self, x: &Tensor, sigma: &Tensor) -> candle_core::Result<Tensor> {
-        x.broadcast_div(&(sigma.sqr()? + 1.0)?)?.neg()
-    }
-
-    fn denoise(&self, x: &Tensor, sigma: &Tensor) -> candle_core::Result<Tensor> {
-        x.broadcast_div(&(sigma.sqr()? + 1.0)?)
-    }
-}
-
-/// Runs `sampler` on the grid `sigmas` with the probe denoiser and compares the result with
-/// the deterministic DDIM walk; `Err` says how far they are apart.
-fn check_deterministic_ddim(
-    sampler: &dyn Sampler,
-    schedule: &dyn Schedule,
-    sigmas: &[f64],
-) -> Result<(), String> {
-    let start = [1.0f32, -0.5, 2.0, 0.3].map(|v| v * sigmas[0] as f32);
-    let fail = |e: candle_core::Error| format!("the probe failed: {e}");
-    let x = Tensor::from_slice(&start, (4, 1), &Device::Cpu).map_err(fail)?;
-    let grid = Grid::from_sigmas(schedule, sigmas.to_vec());
-    let mut rng = Rng::new(0, Stream::Sampling);
-    let out = sampler
-        .sample(&UnitGaussian, x.clone(), &grid, &mut rng, &mut |_| {})
-        .and_then(|t| t.flatten_all()?.to_vec1::<f32>())
-        .map_err(fail)?;
-    let expected = ddim_walk(&UnitGaussian, &x, sigmas)
-        .and_then(|t| t.flatten_all()?.to_vec1::<f32>())
-        .map_err(fail)?;
-    let gap = out
-        .iter()
-        .zip(&expected)
-        .map(|(a, b)| ((a - b).abs() / b.abs().max(1e-3)) as f64)
-        .fold(0.0, |most: f64, g| {
-            if most.is_nan() || g.is_nan() {
-                f64::NAN
-            } else {
-                most.max(g)
-            }
-        });
-    if gap.is_nan() || gap > 1e-4 {
-        return Err(format!(
-            "with the exact denoiser of N(0, 1) data its samples differ from DDIM's by up to \
-             {gap:.3} relative"
-        ));
-    }
-    Ok(())
+        .collect()
 }
