@@ -49,7 +49,6 @@ struct NormConv {
 }
 
 impl NormConv {
-    #[allow(clippy::too_many_arguments)]
     fn new(
         vars: &VarMap,
         name: &str,
@@ -61,17 +60,7 @@ impl NormConv {
     ) -> candle_core::Result<Self> {
         Ok(NormConv {
             norm: group_norm(vars, &format!("{name}.norm"), groups, input, device)?,
-            conv: init::conv2d(
-                vars,
-                &format!("{name}.conv"),
-                input,
-                output,
-                3,
-                stride,
-                1,
-                device,
-                rng,
-            )?,
+            conv: init::conv2d(vars, &format!("{name}.conv"), (input, output), (3, stride, 1), device, rng)?,
         })
     }
 
@@ -106,7 +95,7 @@ impl ConvVae {
         let (ch, g, lc) = (params.channels, params.groups, params.latent_channels);
         let halvings = params.downsample.trailing_zeros() as usize;
         let conv = |vars: &VarMap, name: &str, i, o, rng: &mut Rng| {
-            init::conv2d(vars, name, i, o, 3, 1, 1, device, rng)
+            init::conv2d(vars, name, (i, o), (3, 1, 1), device, rng)
         };
         let encoder_in = conv(&vars, "encoder.in", c, ch, rng)?;
         let down = (0..halvings)

@@ -140,7 +140,7 @@ impl Architecture for UnetArchitecture {
                 Some((Embedding::new(table, embedding_dim), classes as u32))
             }
         };
-        let input = init::conv2d(v, "input", image_channels, width, 3, 1, 1, device, rng)?;
+        let input = init::conv2d(v, "input", (image_channels, width), (3, 1, 1), device, rng)?;
         let attention_at = |level: usize| p.attention_resolutions.contains(&(height >> level));
         let stage = |name: String,
                      input: usize,
@@ -148,16 +148,7 @@ impl Architecture for UnetArchitecture {
                      level: usize,
                      rng: &mut Rng|
          -> candle_core::Result<Stage> {
-            let block = ResBlock::new(
-                v,
-                &name,
-                input,
-                output,
-                embedding_dim,
-                p.groups,
-                device,
-                rng,
-            )?;
+            let block = ResBlock::new(v, &name, (input, output), embedding_dim, p.groups, device, rng)?;
             let attention = match attention_at(level) {
                 true => Some(SelfAttention::new(
                     v,
@@ -205,27 +196,9 @@ impl Architecture for UnetArchitecture {
             down.push((stages, resample));
         }
         let middle = (
-            ResBlock::new(
-                v,
-                "middle.block0",
-                channels,
-                channels,
-                embedding_dim,
-                p.groups,
-                device,
-                rng,
-            )?,
+            ResBlock::new(v, "middle.block0", (channels, channels), embedding_dim, p.groups, device, rng)?,
             SelfAttention::new(v, "middle.attention", channels, p.groups, device, rng)?,
-            ResBlock::new(
-                v,
-                "middle.block1",
-                channels,
-                channels,
-                embedding_dim,
-                p.groups,
-                device,
-                rng,
-            )?,
+            ResBlock::new(v, "middle.block1", (channels, channels), embedding_dim, p.groups, device, rng)?,
         );
         let mut up = Vec::new();
         for (level, mult) in p.channel_mult.iter().enumerate().rev() {
@@ -254,17 +227,7 @@ impl Architecture for UnetArchitecture {
             up.push((stages, resample));
         }
         let output_norm = norm::group_norm(v, "output.norm", p.groups, channels, device)?;
-        let output = init::conv2d(
-            v,
-            "output.conv",
-            channels,
-            image_channels,
-            3,
-            1,
-            1,
-            device,
-            rng,
-        )?;
+        let output = init::conv2d(v, "output.conv", (channels, image_channels), (3, 1, 1), device, rng)?;
         let dropout_seed = (rng.uniform() * (1u64 << 53) as f64) as u64;
         let dropout = Dropout::new(p.dropout, Rng::from_seed(dropout_seed))?;
         Ok(Instance::Trainable(Box::new(Unet {

@@ -34,22 +34,16 @@ impl SelfAttention {
         let qkv = init::conv2d(
             variables,
             &format!("{name}.qkv"),
-            channels,
-            3 * channels,
-            1,
-            1,
-            0,
+            (channels, 3 * channels),
+            (1, 1, 0),
             device,
             rng,
         )?;
         let output = init::conv2d(
             variables,
             &format!("{name}.output"),
-            channels,
-            channels,
-            1,
-            1,
-            0,
+            (channels, channels),
+            (1, 1, 0),
             device,
             rng,
         )?;

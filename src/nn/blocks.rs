@@ -83,12 +83,10 @@ impl ResBlock {
     /// Parameters under `name.norm1`, `name.conv1`, `name.embedding` (absent when
     /// `embedding_dim` is 0), `name.norm2`, `name.conv2` and `name.skip` (when `input !=
     /// output`). `groups` must divide both channel counts.
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         variables: &VarMap,
         name: &str,
-        input: usize,
-        output: usize,
+        (input, output): (usize, usize),
         embedding_dim: usize,
         groups: usize,
         device: &Device,
@@ -98,11 +96,8 @@ impl ResBlock {
         let conv1 = init::conv2d(
             variables,
             &format!("{name}.conv1"),
-            input,
-            output,
-            3,
-            1,
-            1,
+            (input, output),
+            (3, 1, 1),
             device,
             rng,
         )?;
@@ -121,11 +116,8 @@ impl ResBlock {
         let conv2 = init::conv2d(
             variables,
             &format!("{name}.conv2"),
-            output,
-            output,
-            3,
-            1,
-            1,
+            (output, output),
+            (3, 1, 1),
             device,
             rng,
         )?;
@@ -134,11 +126,8 @@ impl ResBlock {
             false => Some(init::conv2d(
                 variables,
                 &format!("{name}.skip"),
-                input,
-                output,
-                1,
-                1,
-                0,
+                (input, output),
+                (1, 1, 0),
                 device,
                 rng,
             )?),
@@ -332,11 +321,8 @@ impl Upsample {
             conv: init::conv2d(
                 variables,
                 &format!("{name}.conv"),
-                channels,
-                channels,
-                3,
-                1,
-                1,
+                (channels, channels),
+                (3, 1, 1),
                 device,
                 rng,
             )?,
@@ -361,11 +347,8 @@ pub fn downsample(
     init::conv2d(
         variables,
         &format!("{name}.conv"),
-        channels,
-        channels,
-        3,
-        2,
-        1,
+        (channels, channels),
+        (3, 2, 1),
         device,
         rng,
     )

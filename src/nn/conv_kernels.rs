@@ -154,7 +154,7 @@ pub(crate) fn gradients<T: WithDType>(
     }
     let direct = direct_input(g, x_layout);
     if g.stride == 1 && g.padding < g.kernel && direct.is_none() {
-        flipped_gradients(grad, x, x_layout, weight, g, out, dx, dw);
+        flipped_gradients(grad, x, x_layout, weight, g, (out, dx, dw));
         return packed;
     }
     let w = View::rows(weight, 0, out, rows);
@@ -232,16 +232,13 @@ fn plane_rows<T: WithDType>(
 ///   dx_item (c, h·w) = W' (c, out·k·k) · columns(G)_item;
 /// - dW[o, ci, a, b] = Σ_q x[ci, q] · G[o, q − (a, b) + padding], which is entry
 ///   ((o, k−1−a, k−1−b), ci) of columns(G) · Xᵀ, X the input's planes (c, items·h·w).
-#[allow(clippy::too_many_arguments)]
 fn flipped_gradients<T: WithDType>(
     grad: &[T],
     x: &[T],
     x_layout: &Layout,
     weight: &[T],
     g: &Geometry,
-    out: usize,
-    dx: &mut [T],
-    dw: &mut [T],
+    (out, dx, dw): (usize, &mut [T], &mut [T]),
 ) {
     let k = g.kernel;
     let geometry = Geometry::new((g.n, out, g.h_out, g.w_out), k, 1, k - 1 - g.padding)

@@ -83,15 +83,11 @@ pub fn linear(
 
 /// A 2D convolution with a bias and a square `kernel`, weight (out, in, kernel, kernel), with
 /// PyTorch's default initialisation (fan_in = in_channels * kernel²).
-#[allow(clippy::too_many_arguments)]
 pub fn conv2d(
     variables: &VarMap,
     name: &str,
-    in_channels: usize,
-    out_channels: usize,
-    kernel: usize,
-    stride: usize,
-    padding: usize,
+    (in_channels, out_channels): (usize, usize),
+    (kernel, stride, padding): (usize, usize, usize),
     device: &Device,
     rng: &mut Rng,
 ) -> candle_core::Result<Conv2d> {
