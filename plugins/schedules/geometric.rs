@@ -8,7 +8,7 @@ use scorelab::config::{NumberOrAuto, Params, RawParams};
 use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 use scorelab::rng::Rng;
-use scorelab::schedule::checks::{check_sigma_max, check_sigma_min};
+use scorelab::schedule::checks::{check_sigma_min, resolve_sigma_max};
 use scorelab::schedule::{Schedule, ScheduleContext};
 
 params! {
@@ -115,16 +115,11 @@ fn build(raw: &RawParams, context: &ScheduleContext) -> BuildResult<dyn Schedule
         ));
     }
     check_sigma_min(raw, params.sigma_min, "0.01")?;
-    let sigma_max = match params.sigma_max {
-        NumberOrAuto::Number(v) => v,
-        NumberOrAuto::Auto => context.training_data.max_pairwise_distance(),
-    };
-    check_sigma_max(
+    let sigma_max = resolve_sigma_max(
         raw,
         params.sigma_max,
-        sigma_max,
         params.sigma_min,
-        "set `sigma_max: auto` (the data's largest pairwise distance)",
+        context.training_data,
     )?;
     let levels = geometric_levels(sigma_max, params.sigma_min, params.num_levels);
     let schedule = Geometric {

@@ -8,7 +8,7 @@ use scorelab::config::{NumberOrAuto, Params, RawParams};
 use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 use scorelab::rng::Rng;
-use scorelab::schedule::checks::{check_eps, check_sigma_max, check_sigma_min};
+use scorelab::schedule::checks::{check_eps, check_sigma_min, resolve_sigma_max};
 use scorelab::schedule::uniform_t::uniform_t_grid;
 use scorelab::schedule::{LogBins, Schedule, ScheduleContext};
 
@@ -93,16 +93,11 @@ impl Schedule for Ve {
 fn build(raw: &RawParams, context: &ScheduleContext) -> BuildResult<dyn Schedule> {
     let params = VeParams::from_raw(raw)?;
     check_sigma_min(raw, params.sigma_min, "0.01")?;
-    let sigma_max = match params.sigma_max {
-        NumberOrAuto::Number(v) => v,
-        NumberOrAuto::Auto => context.training_data.max_pairwise_distance(),
-    };
-    check_sigma_max(
+    let sigma_max = resolve_sigma_max(
         raw,
         params.sigma_max,
-        sigma_max,
         params.sigma_min,
-        "set `sigma_max: auto` (the data's largest pairwise distance)",
+        context.training_data,
     )?;
     check_eps(raw, "training_eps", params.training_eps)?;
     check_eps(raw, "sampling_eps", params.sampling_eps)?;

@@ -4,6 +4,7 @@
 //! levels of discrete chains.
 
 use crate::config::{number, ConfigError, NumberOrAuto, RawParams};
+use crate::samples::Samples;
 
 /// The largest noise level accepted: beyond it sigma^2 overflows f32 and every sample is NaN.
 pub const SIGMA_MAX_LIMIT: f64 = 1e20;
@@ -38,6 +39,29 @@ pub fn check_sigma_min(raw: &RawParams, sigma_min: f64, example: &str) -> Result
         ));
     }
     Ok(())
+}
+
+/// `sigma_max` as written, `auto` taken as the training data's largest pairwise distance
+/// (SMLD's technique 1), checked by [`check_sigma_max`] with the fix of schedules that
+/// accept `auto`.
+pub fn resolve_sigma_max(
+    raw: &RawParams,
+    written: NumberOrAuto,
+    sigma_min: f64,
+    training_data: &Samples,
+) -> Result<f64, ConfigError> {
+    let sigma_max = match written {
+        NumberOrAuto::Number(v) => v,
+        NumberOrAuto::Auto => training_data.max_pairwise_distance(),
+    };
+    check_sigma_max(
+        raw,
+        written,
+        sigma_max,
+        sigma_min,
+        "set `sigma_max: auto` (the data's largest pairwise distance)",
+    )?;
+    Ok(sigma_max)
 }
 
 /// The one check of a schedule's `sigma_max`: at most [`SIGMA_MAX_LIMIT`], finite, and above
