@@ -20,7 +20,7 @@ use candle_core::Tensor;
 use scorelab::config::{Params, RawParams};
 use scorelab::guidance::{
     log_prob_gradient, Classifier, Guidance, GuidanceContext, GuidancePrepare, Labelled,
-    LabelledScore, TargetClass,
+    LabelledScore, Prepared, TargetClass,
 };
 use scorelab::network::ScoreModel;
 use scorelab::params;
@@ -79,14 +79,30 @@ enum Source {
 /// The unconditional model plus the classifier's weighted log-probability gradient.
 struct Guided<'a> {
     model: &'a dyn LabelledScore,
-    classifier: &'a dyn Classifier,
+    classifier: Held<'a>,
     labels: &'a Tensor,
     scale: f64,
 }
 
+/// The classifier a guided model uses: the exact or prepared one, or one trained in memory
+/// for this call of `guide`.
+enum Held<'a> {
+    Borrowed(&'a dyn Classifier),
+    Owned(Box<dyn Classifier>),
+}
+
+impl Held<'_> {
+    fn get(&self) -> &dyn Classifier {
+        match self {
+            Held::Borrowed(classifier) => *classifier,
+            Held::Owned(classifier) => classifier.as_ref(),
+        }
+    }
+}
+
 impl Guided<'_> {
     fn push(&self, x: &Tensor, sigma: &Tensor) -> candle_core::Result<Tensor> {
-        let gradient = log_prob_gradient(self.classifier, x, sigma, self.labels)?;
+        let gradient = log_prob_gradient(self.classifier.get(), x, sigma, self.labels)?;
         gradient.to_dtype(x.dtype())? * self.scale
     }
 }
@@ -117,17 +133,19 @@ impl Guidance for ClassifierGuidance {
         self.p_uncond
     }
 
-    fn prepare(&self, context: &mut GuidancePrepare) -> Result<(), String> {
-        match &self.classifier {
-            Source::Trained(trained) => guidance_classifier::prepare(trained, context),
-            Source::Exact(_) => Ok(()),
-        }
+    fn prepare(&self, context: &mut GuidancePrepare) -> Result<Prepared, String> {
+        let classifier = match &self.classifier {
+            Source::Trained(trained) => Some(guidance_classifier::prepare(trained, context)?),
+            Source::Exact(_) => None,
+        };
+        Ok(Prepared { classifier })
     }
 
     fn guide<'a>(
         &'a self,
         model: &'a dyn LabelledScore,
         labels: Option<&'a Tensor>,
+        prepared: &'a Prepared,
     ) -> candle_core::Result<Box<dyn ScoreModel + 'a>> {
         let unguided = Labelled {
             model,
@@ -136,9 +154,12 @@ impl Guidance for ClassifierGuidance {
         let Some(labels) = labels.filter(|_| self.scale != 0.0) else {
             return Ok(Box::new(unguided));
         };
-        let classifier: &dyn Classifier = match &self.classifier {
-            Source::Exact(classifier) => classifier.as_ref(),
-            Source::Trained(trained) => guidance_classifier::classifier(trained)?,
+        let classifier = match (&self.classifier, &prepared.classifier) {
+            (Source::Exact(classifier), _) => Held::Borrowed(classifier.as_ref()),
+            (Source::Trained(_), Some(classifier)) => Held::Borrowed(classifier.as_ref()),
+            (Source::Trained(trained), None) => {
+                Held::Owned(guidance_classifier::train_in_memory(trained)?)
+            }
         };
         Ok(Box::new(Guided {
             model,

@@ -4,7 +4,9 @@
 
 use candle_core::Tensor;
 use scorelab::config::{Params, RawParams};
-use scorelab::guidance::{Guidance, GuidanceContext, Labelled, LabelledScore, TargetClass};
+use scorelab::guidance::{
+    Guidance, GuidanceContext, Labelled, LabelledScore, Prepared, TargetClass,
+};
 use scorelab::network::ScoreModel;
 use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
@@ -34,6 +36,7 @@ impl Guidance for NoGuidance {
         &'a self,
         model: &'a dyn LabelledScore,
         labels: Option<&'a Tensor>,
+        _prepared: &'a Prepared,
     ) -> candle_core::Result<Box<dyn ScoreModel + 'a>> {
         Ok(Box::new(Labelled { model, labels }))
     }

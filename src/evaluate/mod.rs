@@ -17,7 +17,7 @@ pub use outcome::{EvaluateError, Evaluation, Protocol};
 pub use space::{Around, SampleSpace};
 
 use crate::dataset::Samples;
-use crate::guidance::CountedModel;
+use crate::guidance::{CountedModel, Prepared};
 use crate::network::counting::{CountingModel, Trace};
 use crate::parameterisation::Model;
 use crate::rng::{Rng, Stream};
@@ -63,7 +63,7 @@ pub fn evaluate(
     on_step: &mut dyn FnMut(StepInfo),
 ) -> Result<Evaluation, EvaluateError> {
     let start = Instant::now();
-    let run = sample(trial, model, around.space, on_step)?;
+    let run = sample(trial, model, around, on_step)?;
     let sample_seconds = start.elapsed().as_secs_f64();
     let start = Instant::now();
     let (out, trace) = match around.space {
@@ -127,12 +127,12 @@ struct Run {
 fn sample(
     trial: &Trial,
     model: &Model,
-    space: Option<&dyn SampleSpace>,
+    around: &Around,
     on_step: &mut dyn FnMut(StepInfo),
 ) -> Result<Run, EvaluateError> {
     let mut rng = Rng::new(trial.settings.seed, Stream::Sampling);
     let n = trial.settings.num_samples;
-    let dim = space.map_or(trial.dataset.dim(), |s| s.dim());
+    let dim = around.space.map_or(trial.dataset.dim(), |s| s.dim());
     let prior = prior_sample(trial.schedule.as_ref(), n, dim, &mut rng);
     // The classes of a guidance's own classifier, else those the network conditions on.
     let classes = trial
@@ -151,7 +151,9 @@ fn sample(
     };
     // Counted beneath the guidance, so every evaluation it makes is one.
     let counted = CountedModel::new(model);
-    let guided = trial.guidance.guide(&counted, labels.as_ref())?;
+    let unprepared = Prepared::default();
+    let prepared = around.guidance.unwrap_or(&unprepared);
+    let guided = trial.guidance.guide(&counted, labels.as_ref(), prepared)?;
     let grid = Grid::new(trial.schedule.as_ref(), trial.sampler.grid());
     // The sampler sees the guided model detached from the weights' graph, and for image
     // data traces its first sample.

@@ -5,6 +5,7 @@
 use candle_core::Tensor;
 
 use crate::features::FeatureSpace;
+use crate::guidance::Prepared;
 use crate::network::ScoreModel;
 
 /// A space sampling runs in instead of the data's (one a stage maps the data into): the
@@ -40,6 +41,8 @@ pub struct Around<'a> {
     pub features: Option<&'a FeatureSpace>,
     /// The space sampling runs in, when it is not the data's own.
     pub space: Option<&'a dyn SampleSpace>,
+    /// What the trial's guidance prepared (its trained classifier), when it was prepared.
+    pub guidance: Option<&'a Prepared>,
     /// Records `sample_ms_per_image`: sampling plus mapping back, per item, in
     /// milliseconds (every trial of a sweep that samples in another space, so the table
     /// compares them in one column).

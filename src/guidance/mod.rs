@@ -174,20 +174,31 @@ pub trait Guidance: Send + Sync {
     }
 
     /// Makes the guidance ready to sample: loads what it trained from `models/` or trains
-    /// and saves it. The engine calls it before each trial samples (quick once prepared).
-    /// The message of an error says what failed and how to fix it.
-    fn prepare(&self, _context: &mut GuidancePrepare) -> Result<(), String> {
-        Ok(())
+    /// and saves it, and returns it. The engine calls it before each trial samples and
+    /// passes what it returns to [`Guidance::guide`]; the guidance itself, part of the
+    /// resolved trial, never changes. The message of an error says what failed and how to
+    /// fix it.
+    fn prepare(&self, _context: &mut GuidancePrepare) -> Result<Prepared, String> {
+        Ok(Prepared::default())
     }
 
     /// The model samplers see: `model` guided toward one class per row (`labels`; `None`
-    /// when no class is targeted). (A guidance that needs a classifier and was not prepared,
-    /// as when a library caller skips [`Guidance::prepare`], trains it in memory here.)
+    /// when no class is targeted), with what [`Guidance::prepare`] made. (A guidance that
+    /// needs a classifier and gets none, as when a library caller skips `prepare`, trains it
+    /// in memory here.)
     fn guide<'a>(
         &'a self,
         model: &'a dyn LabelledScore,
         labels: Option<&'a Tensor>,
+        prepared: &'a Prepared,
     ) -> candle_core::Result<Box<dyn ScoreModel + 'a>>;
+}
+
+/// What preparing a guidance made at run time (its trained classifier), kept by the runner
+/// and passed to [`Guidance::guide`].
+#[derive(Default)]
+pub struct Prepared {
+    pub classifier: Option<Box<dyn Classifier>>,
 }
 
 /// A score model that takes per-row class labels (`None`, or a label equal to the number of

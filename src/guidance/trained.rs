@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::fs;
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use candle_core::Device;
 use serde::{Deserialize, Serialize};
@@ -21,7 +21,6 @@ use sha2::{Digest, Sha256};
 use super::cnn::NoisyCnn;
 use super::mlp::NoisyMlp;
 use super::noisy::{self, LossHistory, NoisedAccuracy, NoisyNet, Training};
-use super::Classifier;
 use crate::artifact::{write_atomic, write_json, write_yaml};
 use crate::dataset::Samples;
 
@@ -57,7 +56,6 @@ pub struct TrainedClassifier {
     device: Device,
     /// What identifies it (hashed into the folder name, written as `classifier.yaml`).
     config: serde_json::Value,
-    ready: OnceLock<Box<dyn NoisyNet>>,
 }
 
 impl TrainedClassifier {
@@ -86,7 +84,6 @@ impl TrainedClassifier {
             held_out,
             device,
             config,
-            ready: OnceLock::new(),
         }
     }
 
@@ -144,18 +141,6 @@ impl TrainedClassifier {
                 &self.device,
             )?),
         })
-    }
-
-    /// The trained network, once training or the artifact store has set it.
-    pub fn prepared(&self) -> Option<&dyn Classifier> {
-        self.ready.get().map(|net| net.as_classifier())
-    }
-
-    /// Keeps `net` as the trained network (a second one, trained to the same weights by a
-    /// concurrent caller, is dropped).
-    pub fn set_prepared(&self, net: Box<dyn NoisyNet>) -> &dyn Classifier {
-        let _ = self.ready.set(net);
-        self.ready.get().expect("set above").as_classifier()
     }
 
     /// What `info.json` records of a trained `net`: `loss` and `train_seconds` from

@@ -154,16 +154,17 @@ impl<'a> GroupRunner<'a> {
         let (t, folder, time_per_item) = (&self.trials[i], self.folder, self.time_per_item);
         let prepared = self.features_of(t, out)?.and_then(|features| {
             // A guidance trains what it needs (a classifier) here, outside the sampling time.
-            super::guidance_prep::prepare_guidance(t, folder, out).map(|()| features)
+            super::guidance_prep::prepare_guidance(t, folder, out).map(|g| (features, g))
         });
-        let features = match prepared {
-            Ok(features) => features,
+        let (features, guidance) = match prepared {
+            Ok(prepared) => prepared,
             Err(message) => return save_failed_trial(t, folder, &message, history.seconds),
         };
         let space = staged.sample_space(t);
         let around = Around {
             features,
             space: space.as_ref().map(|s| s as &dyn SampleSpace),
+            guidance: Some(&guidance),
             time_per_item,
         };
         match sample_with_progress(t, network, &around) {

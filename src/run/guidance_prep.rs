@@ -6,16 +6,17 @@
 use std::fs;
 use std::io::Write;
 
-use crate::guidance::GuidancePrepare;
+use crate::guidance::{GuidancePrepare, Prepared};
 use crate::results::SweepFolder;
 use crate::trial::Trial;
 
-/// Prepares `trial`'s guidance; the error is the message its trial fails with.
+/// Prepares `trial`'s guidance (what it returns goes to sampling); the error is the message
+/// its trial fails with.
 pub(super) fn prepare_guidance(
     trial: &Trial,
     folder: &SweepFolder,
     out: &mut dyn Write,
-) -> Result<(), String> {
+) -> Result<Prepared, String> {
     let models = folder.root.join("models");
     let kind = trial.names.guidance;
     fs::create_dir_all(&models).map_err(|e| {

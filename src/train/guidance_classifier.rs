@@ -68,12 +68,9 @@ pub fn train_noisy(
     Ok((history.collect(), seconds))
 }
 
-/// The classifier, once [`prepare`] has set it; one not prepared (a library caller that
-/// skipped [`crate::guidance::Guidance::prepare`]) is trained in memory now.
-pub fn classifier(trained: &TrainedClassifier) -> candle_core::Result<&dyn Classifier> {
-    if let Some(classifier) = trained.prepared() {
-        return Ok(classifier);
-    }
+/// The classifier trained in memory, for a library caller that skipped
+/// [`crate::guidance::Guidance::prepare`] (the runner never does).
+pub fn train_in_memory(trained: &TrainedClassifier) -> candle_core::Result<Box<dyn Classifier>> {
     let net = trained.fresh()?;
     train_noisy(
         net.as_ref(),
@@ -84,7 +81,7 @@ pub fn classifier(trained: &TrainedClassifier) -> candle_core::Result<&dyn Class
         Hooks::quiet(&mut |_, _, _| {}),
     )
     .map_err(candle_core::Error::msg)?;
-    Ok(trained.set_prepared(net))
+    Ok(net)
 }
 
 /// A failure to obtain the classifier, as the guidance reports it.
@@ -99,11 +96,11 @@ impl From<PlaceError> for Failure {
 }
 
 /// Loads the classifier from `models/`, or trains and saves it there (resuming from its
-/// snapshot), and sets it on `trained`. Progress goes to `context.log`.
-pub fn prepare(trained: &TrainedClassifier, context: &mut GuidancePrepare) -> Result<(), String> {
-    if trained.prepared().is_some() {
-        return Ok(());
-    }
+/// snapshot), and returns it. Progress goes to `context.log`.
+pub fn prepare(
+    trained: &TrainedClassifier,
+    context: &mut GuidancePrepare,
+) -> Result<Box<dyn Classifier>, String> {
     let folder = context.models.join(trained.folder_name());
     let artifact = Artifact::new(&folder, &FILES);
     // Loading, training and the outcome all report to the one log.
@@ -155,8 +152,7 @@ pub fn prepare(trained: &TrainedClassifier, context: &mut GuidancePrepare) -> Re
             made
         }
     };
-    trained.set_prepared(net);
-    Ok(())
+    Ok(net)
 }
 
 /// Trains a fresh network from the artifact's snapshot when one fits, saving one every
