@@ -130,10 +130,6 @@ impl NoisyNet for NoisyCnn {
     fn variables(&self) -> &VarMap {
         &self.variables
     }
-
-    fn as_classifier(&self) -> &dyn Classifier {
-        self
-    }
 }
 
 impl Classifier for NoisyCnn {

@@ -98,10 +98,6 @@ impl NoisyNet for NoisyMlp {
     fn variables(&self) -> &VarMap {
         &self.variables
     }
-
-    fn as_classifier(&self) -> &dyn Classifier {
-        self
-    }
 }
 
 impl Classifier for NoisyMlp {

@@ -19,8 +19,6 @@ pub trait NoisyNet: Classifier {
 
     /// Its parameters (saved and loaded by name).
     fn variables(&self) -> &VarMap;
-
-    fn as_classifier(&self) -> &dyn Classifier;
 }
 
 /// log p(y | x, sigma) for every class from class logits: the log-softmax, in `dtype`.
