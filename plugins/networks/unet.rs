@@ -97,9 +97,9 @@ pub struct Unet {
     map2: Linear,
     labels: Option<(Embedding, u32)>,
     input: Conv2d,
-    down: Vec<(Vec<Stage>, Option<Conv2d>)>,
+    down: Vec<Level<Conv2d>>,
     middle: (ResBlock, SelfAttention, ResBlock),
-    up: Vec<(Vec<Stage>, Option<Upsample>)>,
+    up: Vec<Level<Upsample>>,
     output_norm: GroupNorm,
     output: Conv2d,
     dropout: Dropout,
@@ -141,91 +141,16 @@ impl Architecture for UnetArchitecture {
             }
         };
         let input = init::conv2d(v, "input", (image_channels, width), (3, 1, 1), device, rng)?;
-        let attention_at = |level: usize| p.attention_resolutions.contains(&(height >> level));
-        let stage = |name: String,
-                     input: usize,
-                     output: usize,
-                     level: usize,
-                     rng: &mut Rng|
-         -> candle_core::Result<Stage> {
-            let block = ResBlock::new(v, &name, (input, output), embedding_dim, p.groups, device, rng)?;
-            let attention = match attention_at(level) {
-                true => Some(SelfAttention::new(
-                    v,
-                    &format!("{name}.attention"),
-                    output,
-                    p.groups,
-                    device,
-                    rng,
-                )?),
-                false => None,
-            };
-            Ok(Stage { block, attention })
+        let layers = Layers {
+            v,
+            p,
+            embedding_dim,
+            height,
+            device,
         };
-        // Encoder; `skips` holds the channel count of every activation the decoder will take.
-        let levels = p.channel_mult.len();
-        let mut channels = width;
-        let mut skips = vec![channels];
-        let mut down = Vec::new();
-        for (level, mult) in p.channel_mult.iter().enumerate() {
-            let mut stages = Vec::new();
-            for block in 0..p.blocks_per_level {
-                stages.push(stage(
-                    format!("down{level}.block{block}"),
-                    channels,
-                    width * mult,
-                    level,
-                    rng,
-                )?);
-                channels = width * mult;
-                skips.push(channels);
-            }
-            let resample = match level + 1 < levels {
-                true => {
-                    skips.push(channels);
-                    Some(downsample(
-                        v,
-                        &format!("down{level}.downsample"),
-                        channels,
-                        device,
-                        rng,
-                    )?)
-                }
-                false => None,
-            };
-            down.push((stages, resample));
-        }
-        let middle = (
-            ResBlock::new(v, "middle.block0", (channels, channels), embedding_dim, p.groups, device, rng)?,
-            SelfAttention::new(v, "middle.attention", channels, p.groups, device, rng)?,
-            ResBlock::new(v, "middle.block1", (channels, channels), embedding_dim, p.groups, device, rng)?,
-        );
-        let mut up = Vec::new();
-        for (level, mult) in p.channel_mult.iter().enumerate().rev() {
-            let mut stages = Vec::new();
-            for block in 0..=p.blocks_per_level {
-                let skip = skips.pop().expect("one skip activation per decoder block");
-                stages.push(stage(
-                    format!("up{level}.block{block}"),
-                    channels + skip,
-                    width * mult,
-                    level,
-                    rng,
-                )?);
-                channels = width * mult;
-            }
-            let resample = match level > 0 {
-                true => Some(Upsample::new(
-                    v,
-                    &format!("up{level}.upsample"),
-                    channels,
-                    device,
-                    rng,
-                )?),
-                false => None,
-            };
-            up.push((stages, resample));
-        }
+        let (down, mut skips, channels) = layers.encoder(rng)?;
+        let middle = layers.middle(channels, rng)?;
+        let (up, channels) = layers.decoder(channels, &mut skips, rng)?;
         let output_norm = norm::group_norm(v, "output.norm", p.groups, channels, device)?;
         let output = init::conv2d(v, "output.conv", (channels, image_channels), (3, 1, 1), device, rng)?;
         let dropout_seed = (rng.uniform() * (1u64 << 53) as f64) as u64;
@@ -249,6 +174,124 @@ impl Architecture for UnetArchitecture {
 
     fn classes(&self) -> usize {
         self.params.classes
+    }
+}
+
+/// What building the U-Net's layers shares: where their variables go, the parameters, the
+/// embedding width and the image height (for the attention resolutions). Layers are drawn
+/// from `rng` in the order they are built, encoder, middle, decoder.
+struct Layers<'a> {
+    v: &'a VarMap,
+    p: &'a UnetParams,
+    embedding_dim: usize,
+    height: usize,
+    device: &'a Device,
+}
+
+/// One level of the encoder or decoder: its stages and the resampling after them.
+type Level<R> = (Vec<Stage>, Option<R>);
+
+/// The encoder's levels, the skip channels and the channels it ends with.
+type Encoder = (Vec<Level<Conv2d>>, Vec<usize>, usize);
+
+impl Layers<'_> {
+    /// A residual block from `input` to `output` channels, with attention at the listed
+    /// resolutions.
+    fn stage(
+        &self,
+        name: String,
+        (input, output): (usize, usize),
+        level: usize,
+        rng: &mut Rng,
+    ) -> candle_core::Result<Stage> {
+        let (v, p, device) = (self.v, self.p, self.device);
+        let block = ResBlock::new(v, &name, (input, output), self.embedding_dim, p.groups, device, rng)?;
+        let attention = match p.attention_resolutions.contains(&(self.height >> level)) {
+            true => Some(SelfAttention::new(
+                v,
+                &format!("{name}.attention"),
+                output,
+                p.groups,
+                device,
+                rng,
+            )?),
+            false => None,
+        };
+        Ok(Stage { block, attention })
+    }
+
+    /// The encoder's levels, the channel count of every activation the decoder will take
+    /// (`skips`), and the channels it ends with.
+    fn encoder(&self, rng: &mut Rng) -> candle_core::Result<Encoder> {
+        let (p, width) = (self.p, self.p.channels);
+        let levels = p.channel_mult.len();
+        let mut channels = width;
+        let mut skips = vec![channels];
+        let mut down = Vec::new();
+        for (level, mult) in p.channel_mult.iter().enumerate() {
+            let mut stages = Vec::new();
+            for block in 0..p.blocks_per_level {
+                let name = format!("down{level}.block{block}");
+                stages.push(self.stage(name, (channels, width * mult), level, rng)?);
+                channels = width * mult;
+                skips.push(channels);
+            }
+            let resample = match level + 1 < levels {
+                true => {
+                    skips.push(channels);
+                    let name = format!("down{level}.downsample");
+                    Some(downsample(self.v, &name, channels, self.device, rng)?)
+                }
+                false => None,
+            };
+            down.push((stages, resample));
+        }
+        Ok((down, skips, channels))
+    }
+
+    /// The middle: a residual block, self-attention, a residual block.
+    fn middle(
+        &self,
+        channels: usize,
+        rng: &mut Rng,
+    ) -> candle_core::Result<(ResBlock, SelfAttention, ResBlock)> {
+        let (v, groups, device) = (self.v, self.p.groups, self.device);
+        let both = (channels, channels);
+        Ok((
+            ResBlock::new(v, "middle.block0", both, self.embedding_dim, groups, device, rng)?,
+            SelfAttention::new(v, "middle.attention", channels, groups, device, rng)?,
+            ResBlock::new(v, "middle.block1", both, self.embedding_dim, groups, device, rng)?,
+        ))
+    }
+
+    /// The decoder's levels, each block taking one of the encoder's `skips`, and the channels
+    /// it ends with.
+    fn decoder(
+        &self,
+        mut channels: usize,
+        skips: &mut Vec<usize>,
+        rng: &mut Rng,
+    ) -> candle_core::Result<(Vec<Level<Upsample>>, usize)> {
+        let (p, width) = (self.p, self.p.channels);
+        let mut up = Vec::new();
+        for (level, mult) in p.channel_mult.iter().enumerate().rev() {
+            let mut stages = Vec::new();
+            for block in 0..=p.blocks_per_level {
+                let skip = skips.pop().expect("one skip activation per decoder block");
+                let name = format!("up{level}.block{block}");
+                stages.push(self.stage(name, (channels + skip, width * mult), level, rng)?);
+                channels = width * mult;
+            }
+            let resample = match level > 0 {
+                true => {
+                    let name = format!("up{level}.upsample");
+                    Some(Upsample::new(self.v, &name, channels, self.device, rng)?)
+                }
+                false => None,
+            };
+            up.push((stages, resample));
+        }
+        Ok((up, channels))
     }
 }
 
