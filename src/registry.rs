@@ -5,14 +5,16 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::OnceLock;
 
-use crate::config::{ConfigError, ParamDoc, RawParams};
+use figment::value::{Dict, Value};
+
+use crate::config::{ConfigError, ParamDoc, Provenance, RawParams};
 use crate::dataset::Dataset;
 use crate::features::{FeatureExtractor, FeaturesContext};
 use crate::guidance::{Guidance, GuidanceContext};
 use crate::latent::{Latent, LatentContext};
 use crate::metric::{Metric, MetricContext};
 use crate::network::{Architecture, NetworkContext};
-use crate::sampler::Sampler;
+use crate::sampler::{Corrector, Predictor, Sampler};
 use crate::schedule::{Schedule, ScheduleContext};
 use crate::weighting::Weighting;
 
@@ -28,10 +30,12 @@ pub enum Kind {
     Features,
     Guidance,
     Latent,
+    Predictor,
+    Corrector,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 11] = [
         Kind::Dataset,
         Kind::Schedule,
         Kind::Weighting,
@@ -41,6 +45,8 @@ impl Kind {
         Kind::Features,
         Kind::Guidance,
         Kind::Latent,
+        Kind::Predictor,
+        Kind::Corrector,
     ];
 
     /// The word used on the command line (`runner plugins sampler`).
@@ -55,6 +61,8 @@ impl Kind {
             Kind::Features => "features",
             Kind::Guidance => "guidance",
             Kind::Latent => "latent",
+            Kind::Predictor => "predictor",
+            Kind::Corrector => "corrector",
         }
     }
 
@@ -69,6 +77,8 @@ impl Kind {
             Kind::Features => "features",
             Kind::Guidance => "guidance",
             Kind::Latent => "latents",
+            Kind::Predictor => "predictors",
+            Kind::Corrector => "correctors",
         }
     }
 
@@ -136,6 +146,8 @@ pub enum Builder {
     Features(fn(&RawParams, &FeaturesContext) -> BuildResult<dyn FeatureExtractor>),
     Guidance(fn(&RawParams, &GuidanceContext) -> BuildResult<dyn Guidance>),
     Latent(fn(&RawParams, &LatentContext) -> BuildResult<dyn Latent>),
+    Predictor(fn(&RawParams) -> BuildResult<dyn Predictor>),
+    Corrector(fn(&RawParams) -> BuildResult<dyn Corrector>),
 }
 
 impl Builder {
@@ -150,6 +162,8 @@ impl Builder {
             Builder::Features(_) => Kind::Features,
             Builder::Guidance(_) => Kind::Guidance,
             Builder::Latent(_) => Kind::Latent,
+            Builder::Predictor(_) => Kind::Predictor,
+            Builder::Corrector(_) => Kind::Corrector,
         }
     }
 }
@@ -189,6 +203,8 @@ plugin_kinds! {
         fn(&RawParams, &FeaturesContext) -> BuildResult<dyn FeatureExtractor>;
     Guidance: dyn Guidance => fn(&RawParams, &GuidanceContext) -> BuildResult<dyn Guidance>;
     Latent: dyn Latent => fn(&RawParams, &LatentContext) -> BuildResult<dyn Latent>;
+    Predictor: dyn Predictor => fn(&RawParams) -> BuildResult<dyn Predictor>;
+    Corrector: dyn Corrector => fn(&RawParams) -> BuildResult<dyn Corrector>;
 }
 
 /// A registered plugin of kind `K`: its name and its build function.
@@ -326,6 +342,86 @@ pub fn find(kind: Kind, name: &str) -> Result<&'static Plugin, Unknown> {
         suggestion: crate::config::nearest(name, known.iter().copied()),
         known,
     })
+}
+
+/// The plugin a slot's value chooses, a name or a `{kind: NAME, ...}` table, with the slot's
+/// other keys as its raw parameters under `path`. Errors name the key path and, for an
+/// unknown name, the registered ones.
+pub fn plugin_from_value<'p, K: PluginKind + ?Sized>(
+    value: &Value,
+    path: &str,
+    provenance: &'p Provenance,
+) -> Result<(Found<K>, RawParams<'p>), ConfigError> {
+    let kind = K::KIND;
+    let (name_value, mut dict) = match value {
+        Value::String(..) => (value.clone(), Dict::new()),
+        Value::Dict(_, dict) => match dict.get("kind") {
+            Some(name) => (name.clone(), dict.clone()),
+            None => {
+                return Err(provenance.key_error(
+                    value,
+                    &format!("{path}.kind"),
+                    "no `kind` given".into(),
+                    format!(
+                        "add `kind: NAME` with one of the registered {}: {}",
+                        kind.plural(),
+                        names(kind).join(", ")
+                    ),
+                ))
+            }
+        },
+        _ => {
+            return Err(provenance.key_error(
+                value,
+                path,
+                format!("must be a {kind} name or a table with `kind`"),
+                format!("write `{path}: {{kind: NAME, ...}}`"),
+            ))
+        }
+    };
+    dict.remove("kind");
+    let Some(name) = name_value.as_str() else {
+        return Err(provenance.key_error(
+            &name_value,
+            &format!("{path}.kind"),
+            "must be a name".into(),
+            format!("write the {kind} name as a string"),
+        ));
+    };
+    let plugin = find_of::<K>(name).map_err(|unknown| {
+        provenance.key_error(
+            &name_value,
+            &format!("{path}.kind"),
+            unknown.message(),
+            unknown.fix(),
+        )
+    })?;
+    Ok((
+        plugin,
+        RawParams::new(path, dict, provenance).with_kind_value(name_value.clone()),
+    ))
+}
+
+/// The plugin of kind `K` that the key `key` of a plugin's own table chooses (`pc`'s
+/// `predictor`), a name or a `{kind: NAME, ...}` table, or `default` when the key or the
+/// table's `kind` is absent (so `sampler.corrector.snr=0.1` tunes the default corrector); its
+/// raw parameters are under the key's path (`sampler.predictor`).
+pub fn sub_plugin<'p, K: PluginKind + ?Sized>(
+    raw: &RawParams<'p>,
+    key: &str,
+    default: &str,
+) -> Result<(Found<K>, RawParams<'p>), ConfigError> {
+    let default_name = || Value::from(default.to_string());
+    let value = match raw.get(key) {
+        None => default_name(),
+        Some(Value::Dict(tag, table)) if !table.contains_key("kind") => {
+            let mut table = table.clone();
+            table.insert("kind".into(), default_name());
+            Value::Dict(*tag, table)
+        }
+        Some(value) => value.clone(),
+    };
+    plugin_from_value::<K>(&value, &raw.key_path(key), raw.provenance())
 }
 
 /// The registered schedules that, built with their defaults (on a two-point stand-in for

@@ -39,8 +39,8 @@ impl Sampler for AnnealedLangevin {
         GridRequest::new(self.params.levels, Spacing::Default)
     }
 
-    fn step_size(&self) -> Option<(&'static str, f64)> {
-        Some(("eps", self.params.eps))
+    fn step_size(&self) -> Option<(String, f64)> {
+        Some(("eps".into(), self.params.eps))
     }
 
     fn sample(

@@ -1,70 +1,30 @@
-//! `pc`: predictor-corrector sampling (Song et al. 2021, Alg. 2 and 3). At each level of the
-//! grid, `corrector_steps` corrector steps at that level, then the predictor's step to the
-//! next level; the last level's "predictor" is the denoising step to 0. Any predictor pairs
-//! with any corrector; `none` skips that half. NFE = levels x (corrector_steps, if a
-//! corrector) + levels - 1 (if a predictor) + 1.
-//!
-//! Predictors: `euler_maruyama` (the reverse SDE in x, as the `euler_maruyama` sampler),
-//! `reverse_diffusion` (its discretisation in sigma space, x + (sigma_i^2 - sigma_{i+1}^2) s +
-//! sqrt(sigma_i^2 - sigma_{i+1}^2) z), `ddpm` (the ancestral step with the posterior
-//! variance, as the `ddpm` sampler). Correctors: `langevin` (step 2 alpha (r ||z|| / ||s||)^2)
-//! and `ald` (step 2 alpha (r sigma_i)^2), with alpha_i = (s(t_i) / s(t_{i+1}))^2, score_sde's
-//! 1 - beta_i (1 for VE).
+//! `pc`: predictor-corrector sampling (Song et al. 2021, Alg. 1). At each level of the grid
+//! the corrector works at that level, then the predictor steps to the next; the last
+//! level's "predictor" is the denoising step to 0. Predictors and correctors are plugin
+//! kinds of their own (`runner plugins predictor`, `runner plugins corrector`), chosen by
+//! name or as `{kind: NAME, ...}` tables; `none` skips that half. NFE = levels x (the
+//! corrector's steps) + levels - 1 (if a predictor) + 1.
 
 use candle_core::Tensor;
-use scorelab::config::{Params, RawParams};
+use scorelab::config::{Params, RawParams, SubPlugin};
 use scorelab::network::ScoreModel;
 use scorelab::params;
-use scorelab::registry::{BuildResult, Builder, Built, Plugin};
+use scorelab::registry::{sub_plugin, BuildResult, Builder, Built, Plugin};
 use scorelab::rng::Rng;
-use scorelab::sampler::sde_steps::{
-    ald_corrector_step, corrector_alpha, langevin_corrector_step, reverse_diffusion_step,
-    reverse_sde_step,
-};
-use scorelab::sampler::steps::{
-    ancestral_split, ancestral_step, denoise_at, final_denoise, score_at, walk_levels,
-};
-use scorelab::sampler::{check_steps, Sampler, StepInfo};
-use scorelab::schedule::{Grid, GridRequest, Spacing};
-use serde::{Deserialize, Serialize};
+use scorelab::sampler::steps::{final_denoise, walk_levels};
+use scorelab::sampler::{check_steps, Corrector, Predictor, Refusal, Sampler, StepInfo};
+use scorelab::schedule::{Grid, GridRequest, Schedule, Spacing};
 
-/// How `pc` moves from one level to the next.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Predictor {
-    /// Euler-Maruyama on the reverse SDE in x (score_sde's `EulerMaruyamaPredictor`).
-    EulerMaruyama,
-    /// The reverse of the forward step in sigma space (score_sde's `ReverseDiffusionPredictor`).
-    ReverseDiffusion,
-    /// DDPM's ancestral step (score_sde's `AncestralSamplingPredictor`).
-    Ddpm,
-    /// No predictor: the corrector alone at each level (annealed Langevin).
-    None,
-}
-
-/// How `pc` refines the samples at one level.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Corrector {
-    /// Langevin with the step set by the signal-to-noise ratio (score_sde's `LangevinCorrector`).
-    Langevin,
-    /// Annealed Langevin dynamics, step 2 alpha (snr sigma)^2 (score_sde's `AnnealedLangevinDynamics`).
-    Ald,
-    /// No corrector: the predictor alone.
-    None,
-}
+const DEFAULT_PREDICTOR: &str = "reverse_diffusion";
+const DEFAULT_CORRECTOR: &str = "langevin";
 
 params! {
     /// Parameters of `pc`.
     pub struct PcParams {
-        /// The predictor: euler_maruyama, reverse_diffusion, ddpm or none.
-        predictor: Predictor = Predictor::ReverseDiffusion,
-        /// The corrector: langevin, ald or none.
-        corrector: Corrector = Corrector::Langevin,
-        /// Corrector steps at each level (score_sde: 1).
-        corrector_steps: usize = 1,
-        /// The corrector's signal-to-noise ratio r (score_sde's VE CIFAR-10: 0.16).
-        snr: f64 = 0.16,
+        /// The predictor: a name or `{kind: NAME, ...}` (`runner plugins predictor`: ancestral, ddpm, euler_maruyama, none, reverse_diffusion).
+        predictor: SubPlugin = SubPlugin::named(DEFAULT_PREDICTOR),
+        /// The corrector: a name or `{kind: NAME, snr: R, steps: N}` (`runner plugins corrector`: ald, langevin, none).
+        corrector: SubPlugin = SubPlugin::named(DEFAULT_CORRECTOR),
         /// Noise levels, the last followed by the denoising step to 0 (score_sde's N: 1000).
         steps: usize = 1000,
         /// Spacing of the levels: default (the schedule's own: uniform in t for ve and vp), uniform_t, quadratic, karras or karras(RHO).
@@ -73,61 +33,9 @@ params! {
 }
 
 pub struct Pc {
-    pub params: PcParams,
-}
-
-impl Pc {
-    fn correct(
-        &self,
-        model: &dyn ScoreModel,
-        mut x: Tensor,
-        grid: &Grid,
-        i: usize,
-        rng: &mut Rng,
-    ) -> candle_core::Result<Tensor> {
-        let p = &self.params;
-        let sigma = grid.sigmas()[i];
-        let alpha = corrector_alpha(grid, i);
-        for _ in 0..p.corrector_steps {
-            x = match p.corrector {
-                Corrector::Langevin => {
-                    langevin_corrector_step(model, &x, sigma, p.snr, alpha, rng)?
-                }
-                Corrector::Ald => ald_corrector_step(model, &x, sigma, p.snr, alpha, rng)?,
-                Corrector::None => return Ok(x),
-            };
-        }
-        Ok(x)
-    }
-
-    fn predict(
-        &self,
-        model: &dyn ScoreModel,
-        x: Tensor,
-        grid: &Grid,
-        i: usize,
-        rng: &mut Rng,
-    ) -> candle_core::Result<Tensor> {
-        let (sigma, sigma_next) = (grid.sigmas()[i], grid.sigmas()[i + 1]);
-        match self.params.predictor {
-            Predictor::EulerMaruyama => reverse_sde_step(model, &x, grid, i, rng),
-            Predictor::ReverseDiffusion => {
-                let score = score_at(model, &x, sigma)?;
-                reverse_diffusion_step(&x, &score, sigma, sigma_next, rng)
-            }
-            Predictor::Ddpm => {
-                let denoised = denoise_at(model, &x, sigma)?;
-                ancestral_step(
-                    &x,
-                    &denoised,
-                    sigma,
-                    ancestral_split(sigma, sigma_next, 1.0),
-                    rng,
-                )
-            }
-            Predictor::None => Ok(x),
-        }
-    }
+    params: PcParams,
+    predictor: Box<dyn Predictor>,
+    corrector: Box<dyn Corrector>,
 }
 
 impl Sampler for Pc {
@@ -135,8 +43,17 @@ impl Sampler for Pc {
         GridRequest::new(Some(self.params.steps), self.params.grid)
     }
 
-    fn step_size(&self) -> Option<(&'static str, f64)> {
-        Some(("snr", self.params.snr))
+    fn step_size(&self) -> Option<(String, f64)> {
+        let (key, value) = self.corrector.step_size()?;
+        Some((format!("corrector.{key}"), value))
+    }
+
+    fn refuses(&self, schedule: &dyn Schedule) -> Option<Refusal> {
+        let refusal = self.predictor.refuses(schedule.discretization())?;
+        Some(Refusal {
+            key: format!("predictor.{}", refusal.key),
+            ..refusal
+        })
     }
 
     fn sample(
@@ -148,9 +65,9 @@ impl Sampler for Pc {
         on_step: &mut dyn FnMut(StepInfo),
     ) -> candle_core::Result<Tensor> {
         walk_levels(x, grid, on_step, |x, i, sigma, sigma_next| {
-            let x = self.correct(model, x, grid, i, rng)?;
+            let x = self.corrector.correct(model, x, grid, i, rng)?;
             if sigma_next > 0.0 {
-                self.predict(model, x, grid, i, rng)
+                self.predictor.predict(model, x, grid, i, rng)
             } else {
                 final_denoise(model, &x, sigma)
             }
@@ -158,23 +75,44 @@ impl Sampler for Pc {
     }
 }
 
+/// `snr` and `corrector_steps` belonged to `pc` before correctors were plugins of their own.
+fn refuse_moved_keys(raw: &RawParams) -> Result<(), scorelab::config::ConfigError> {
+    for (old, new) in [("snr", "snr"), ("corrector_steps", "steps")] {
+        if raw.get(old).is_some() {
+            return Err(raw.invalid(
+                old,
+                "is a parameter of the corrector now",
+                format!("write it in the corrector's table, e.g. `corrector: {{kind: langevin, {new}: ...}}`"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn build(raw: &RawParams) -> BuildResult<dyn Sampler> {
-    let params = PcParams::from_raw(raw)?;
+    refuse_moved_keys(raw)?;
+    let mut params = PcParams::from_raw(raw)?;
     check_steps(raw, params.steps, 1000)?;
-    if params.corrector_steps > 0 {
-        scorelab::sampler::check_count(raw, "corrector_steps", params.corrector_steps, 1)?;
+    let (predictor, predictor_raw) =
+        sub_plugin::<dyn Predictor>(raw, "predictor", DEFAULT_PREDICTOR)?;
+    let predictor_built = (predictor.build)(&predictor_raw)?;
+    let (corrector, corrector_raw) =
+        sub_plugin::<dyn Corrector>(raw, "corrector", DEFAULT_CORRECTOR)?;
+    let corrector_built = (corrector.build)(&corrector_raw)?;
+    if !predictor_built.plugin.moves() && !corrector_built.plugin.moves() {
+        return Err(raw.invalid(
+            "predictor",
+            "with no predictor and no corrector nothing moves the samples",
+            "choose a predictor (reverse_diffusion, ancestral, euler_maruyama, ddpm) or a corrector (langevin, ald)",
+        ));
     }
-    if params.predictor == Predictor::None
-        && (params.corrector == Corrector::None || params.corrector_steps == 0)
-    {
-        return Err(raw.invalid("predictor", "with no predictor and no corrector steps nothing moves the samples", "choose a predictor (euler_maruyama, reverse_diffusion, ddpm) or a corrector (langevin, ald) with `corrector_steps` >= 1"));
-    }
-    // The corrector's step is 2 (snr |z| / |score|)^2: snr above 1 gives steps larger than
-    // the noise itself (Song et al. 2021 use 0.01 to 0.17).
-    scorelab::sampler::check_step_size(raw, "snr", params.snr, 1.0, "set e.g. `snr: 0.16`")?;
+    params.predictor = SubPlugin::resolved(predictor.name, predictor_built.params);
+    params.corrector = SubPlugin::resolved(corrector.name, corrector_built.params);
     Ok(Built::new(
         Box::new(Pc {
             params: params.clone(),
+            predictor: predictor_built.plugin,
+            corrector: corrector_built.plugin,
         }),
         &params,
     ))
@@ -183,7 +121,7 @@ fn build(raw: &RawParams) -> BuildResult<dyn Sampler> {
 inventory::submit! {
     Plugin {
         name: "pc",
-        about: "predictor-corrector: any of euler_maruyama/reverse_diffusion/ddpm/none with langevin/ald/none (Song et al. 2021)",
+        about: "predictor-corrector: any predictor with any corrector (Song et al. 2021)",
         params: PcParams::docs,
         build: Builder::Sampler(build),
     }

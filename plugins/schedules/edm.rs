@@ -9,7 +9,7 @@ use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 use scorelab::rng::Rng;
 use scorelab::schedule::checks::{check_sigma_max, check_sigma_min};
 use scorelab::schedule::grid::karras_sigmas;
-use scorelab::schedule::{LogBins, Schedule, ScheduleContext};
+use scorelab::schedule::{Discretization, LogBins, Schedule, ScheduleContext};
 
 params! {
     /// Parameters of `edm`.
@@ -58,6 +58,16 @@ impl Schedule for Edm {
 
     fn t_end(&self) -> f64 {
         self.sigma_min
+    }
+
+    /// score_sde's `VESDE.discretize`: the step adds sigma_i^2 - sigma_{i+1}^2.
+    /// Karras et al. 2022 train with their own lambda(sigma) (the `edm` weighting).
+    fn natural_weighting(&self) -> &'static str {
+        "edm"
+    }
+
+    fn discretization(&self) -> Discretization {
+        Discretization::VarianceExploding
     }
 
     fn loss_levels(&self) -> Vec<f64> {

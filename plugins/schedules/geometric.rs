@@ -9,7 +9,7 @@ use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 use scorelab::rng::Rng;
 use scorelab::schedule::checks::{check_sigma_min, resolve_sigma_max};
-use scorelab::schedule::{Schedule, ScheduleContext};
+use scorelab::schedule::{Discretization, Schedule, ScheduleContext};
 
 params! {
     /// Parameters of `geometric`.
@@ -55,6 +55,11 @@ impl Schedule for Geometric {
 
     fn t_end(&self) -> f64 {
         0.0
+    }
+
+    /// score_sde's `VESDE.discretize`: the step adds sigma_i^2 - sigma_{i+1}^2.
+    fn discretization(&self) -> Discretization {
+        Discretization::VarianceExploding
     }
 
     fn sigma_min(&self) -> f64 {

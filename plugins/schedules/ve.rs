@@ -10,7 +10,7 @@ use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 use scorelab::rng::Rng;
 use scorelab::schedule::checks::{check_eps, check_sigma_min, resolve_sigma_max};
 use scorelab::schedule::uniform_t::uniform_t_grid;
-use scorelab::schedule::{LogBins, Schedule, ScheduleContext};
+use scorelab::schedule::{Discretization, LogBins, Schedule, ScheduleContext};
 
 params! {
     /// Parameters of `ve`.
@@ -56,6 +56,11 @@ impl Schedule for Ve {
 
     fn t_end(&self) -> f64 {
         self.sampling_eps
+    }
+
+    /// score_sde's `VESDE.discretize`: the step adds sigma_i^2 - sigma_{i+1}^2.
+    fn discretization(&self) -> Discretization {
+        Discretization::VarianceExploding
     }
 
     fn sigma_max(&self) -> f64 {

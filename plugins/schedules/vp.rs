@@ -10,7 +10,7 @@ use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 use scorelab::rng::Rng;
 use scorelab::schedule::linear_beta::{vp_settings, VpParams, VpSettings};
 use scorelab::schedule::uniform_t::{training_bins, uniform_t_grid, uniform_t_sigmas};
-use scorelab::schedule::{LogBins, Schedule, ScheduleContext};
+use scorelab::schedule::{Discretization, LogBins, Schedule, ScheduleContext};
 
 pub struct Vp {
     settings: VpSettings,
@@ -55,6 +55,11 @@ impl Schedule for Vp {
 
     fn t_end(&self) -> f64 {
         self.settings.sampling_eps
+    }
+
+    /// score_sde's `VPSDE.discretize`: DDPM's chain.
+    fn discretization(&self) -> Discretization {
+        Discretization::DdpmChain
     }
 
     /// N(0, I) in x is N(0, 1 / s(1)^2) = N(0, 1 + sigma_max^2) in sigma space.

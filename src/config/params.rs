@@ -66,6 +66,11 @@ impl<'a> RawParams<'a> {
         self.dict.get(key)
     }
 
+    /// Where the slot's values came from, for the raw parameters of a plugin inside it.
+    pub fn provenance(&self) -> &'a Provenance {
+        self.provenance
+    }
+
     /// Full key path of one field, e.g. `schedule.sigma_max`.
     pub fn key_path(&self, key: &str) -> String {
         if self.path.is_empty() {
@@ -373,6 +378,68 @@ impl<'de> serde::Deserialize<'de> for NumberOrAuto {
                 "expected a number or `auto`, found `{w}`"
             ))),
             Err(_) => Err(serde::de::Error::custom("expected a number or `auto`")),
+        }
+    }
+}
+
+/// A plugin chosen inside another plugin's table (`pc`'s `predictor`): its name, or a
+/// `{kind: NAME, ...}` table with its parameters (without `kind`: the owner's default). Resolved, it holds every parameter of the
+/// chosen plugin, defaults included, so the trial's id covers them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubPlugin {
+    pub kind: String,
+    pub params: serde_json::Map<String, serde_json::Value>,
+}
+
+impl SubPlugin {
+    /// The plugin `kind` with its defaults.
+    pub fn named(kind: &str) -> Self {
+        SubPlugin {
+            kind: kind.to_string(),
+            params: serde_json::Map::new(),
+        }
+    }
+
+    /// The plugin `kind` with its resolved parameters (a JSON object; anything else is none).
+    pub fn resolved(kind: &str, params: serde_json::Value) -> Self {
+        let params = match params {
+            serde_json::Value::Object(fields) => fields,
+            _ => serde_json::Map::new(),
+        };
+        SubPlugin {
+            kind: kind.to_string(),
+            params,
+        }
+    }
+}
+
+impl serde::Serialize for SubPlugin {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut table = serde_json::Map::new();
+        table.insert("kind".into(), self.kind.clone().into());
+        table.extend(self.params.clone());
+        table.serialize(serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for SubPlugin {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let bad = || serde::de::Error::custom("expected a plugin name or a table with `kind`");
+        match serde_json::Value::deserialize(deserializer).map_err(|_| bad())? {
+            serde_json::Value::String(kind) => Ok(SubPlugin::named(&kind)),
+            // No `kind`: the owner's default plugin, named when it is built.
+            serde_json::Value::Object(mut table) => match table.remove("kind") {
+                Some(serde_json::Value::String(kind)) => Ok(SubPlugin {
+                    kind,
+                    params: table,
+                }),
+                None => Ok(SubPlugin {
+                    kind: String::new(),
+                    params: table,
+                }),
+                _ => Err(bad()),
+            },
+            _ => Err(bad()),
         }
     }
 }

@@ -4,6 +4,7 @@
 //! space (x^ = x / s, where every family is x0 + sigma z); those that follow the SDE in x
 //! itself convert with the grid's `scale`.
 
+pub mod pc;
 pub mod sde_steps;
 pub mod steps;
 
@@ -12,8 +13,9 @@ use candle_core::Tensor;
 use crate::config::{ConfigError, RawParams};
 use crate::network::ScoreModel;
 use crate::rng::Rng;
-use crate::schedule::{Grid, GridRequest};
+use crate::schedule::{Grid, GridRequest, Schedule};
 
+pub use pc::{Corrector, Predictor, Refusal};
 pub use steps::{langevin_step, tweedie_denoise, walk_levels};
 
 /// Progress reported after each step.
@@ -34,7 +36,13 @@ pub trait Sampler: Send + Sync {
     /// The parameter that sizes its steps beyond the grid, with its value (annealed
     /// Langevin's `eps`, a corrector's `snr`): what the fix of a diverged run names. `None`
     /// when the grid alone sets the steps.
-    fn step_size(&self) -> Option<(&'static str, f64)> {
+    fn step_size(&self) -> Option<(String, f64)> {
+        None
+    }
+
+    /// Why it cannot run on this schedule (a predictor with no form for the schedule's
+    /// discretisation), checked when the trial is resolved; `None` when it can.
+    fn refuses(&self, _schedule: &dyn Schedule) -> Option<Refusal> {
         None
     }
 

@@ -1,28 +1,85 @@
 //! Steps of the reverse SDE and the Langevin correctors (Song et al. 2021, "score_sde").
-//! The reverse-diffusion predictor and the correctors work in sigma space; Euler-Maruyama
-//! follows the SDE in x = s(t) x^ itself, converting with the grid's `scale`.
+//! The predictors follow their formulas in x = s(t) x^, converting with the grid's `scale`
+//! (the reverse-diffusion and ancestral ones in each family's own discretisation); the
+//! correctors work in sigma space.
 
 use candle_core::{DType, Tensor};
 
 use super::steps::score_at;
 use crate::network::ScoreModel;
 use crate::rng::Rng;
-use crate::schedule::Grid;
+use crate::schedule::{Discretization, ForwardStep, Grid};
 
-/// The reverse-diffusion predictor in sigma space (Song et al. 2021, eq. 47 for VE):
-/// x + (sigma^2 - sigma_next^2) score + sqrt(sigma^2 - sigma_next^2) z, the reverse of the
-/// forward step x_next = x + sqrt(sigma^2 - sigma_next^2) z, which every family is in x^.
+/// score_sde's `ReverseDiffusionPredictor` from level i to i + 1 (one evaluation): with the
+/// family's forward step x_i = a x_{i+1} + sqrt(g2) z ([`ForwardStep`]), the reverse step in
+/// x is x - (a - 1) x + g2 grad_x log p + sqrt(g2) z (score_sde's `reverse().discretize`).
+/// Variance exploding, that is x + (sigma_i^2 - sigma_{i+1}^2) score + sqrt(...) z; DDPM's
+/// chain (2 - sqrt(1 - beta)) x + beta score + sqrt(beta) z; Euler-Maruyama the reverse SDE's
+/// Euler-Maruyama step. The state is converted from sigma space to x and back.
 pub fn reverse_diffusion_step(
-    x: &Tensor,
-    score: &Tensor,
-    sigma: f64,
-    sigma_next: f64,
+    model: &dyn ScoreModel,
+    x_hat: &Tensor,
+    grid: &Grid,
+    i: usize,
     rng: &mut Rng,
 ) -> candle_core::Result<Tensor> {
-    let variance = (sigma * sigma - sigma_next * sigma_next).max(0.0);
-    let noise = rng.normal_like(x)?;
-    x.add(&(score * variance)?)?
-        .add(&(noise * variance.sqrt())?)
+    let step = ForwardStep::at(grid, i);
+    let (scale, scale_next) = step.scales;
+    let score_x = (score_at(model, x_hat, grid.sigmas()[i])? / scale)?;
+    let noise = rng.normal_like(x_hat)?;
+    let x = ((x_hat * scale)? * (2.0 - step.shrink))?;
+    let stepped = x
+        .add(&(score_x * step.variance)?)?
+        .add(&(noise * step.variance.sqrt())?)?;
+    stepped / scale_next
+}
+
+/// score_sde's `AncestralSamplingPredictor` from level i to i + 1 (one evaluation).
+/// Variance exploding: x + g2 score + sqrt(sigma_{i+1}^2 g2 / sigma_i^2) z, the posterior
+/// q(x_{i+1} | x_i, x0 = D). DDPM's chain: (x + beta grad_x log p) / sqrt(1 - beta) +
+/// sqrt(beta) z, DDPM's step with variance beta (Ho et al. 2020's sigma_t^2 = beta_t). There
+/// is no Euler-Maruyama form: the caller refuses those schedules first
+/// ([`ancestral_refusal`]).
+pub fn ancestral_predictor_step(
+    model: &dyn ScoreModel,
+    x_hat: &Tensor,
+    grid: &Grid,
+    i: usize,
+    rng: &mut Rng,
+) -> candle_core::Result<Tensor> {
+    let step = ForwardStep::at(grid, i);
+    let (sigma, sigma_next) = (grid.sigmas()[i], grid.sigmas()[i + 1]);
+    let (scale, scale_next) = step.scales;
+    let score_x = (score_at(model, x_hat, sigma)? / scale)?;
+    let noise = rng.normal_like(x_hat)?;
+    let x = (x_hat * scale)?;
+    let (mean, std) = match step.form {
+        Discretization::VarianceExploding => (
+            x.add(&(score_x * step.variance)?)?,
+            (sigma_next * sigma_next * step.variance / (sigma * sigma)).sqrt(),
+        ),
+        Discretization::DdpmChain => (
+            (x.add(&(score_x * step.variance)?)? / step.shrink)?,
+            step.variance.sqrt(),
+        ),
+        Discretization::EulerMaruyama => {
+            return Err(candle_core::Error::Msg(ancestral_refusal().message));
+        }
+    };
+    mean.add(&(noise * std)?)? / scale_next
+}
+
+/// Why the ancestral predictor refuses a schedule discretised by Euler-Maruyama (sub-VP):
+/// score_sde defines it for VE and VP only.
+pub fn ancestral_refusal() -> super::pc::Refusal {
+    super::pc::Refusal {
+        key: "kind".into(),
+        message: "the ancestral predictor has no form for a schedule discretised by \
+                  Euler-Maruyama (score_sde defines it for VE and VP chains only)"
+            .into(),
+        fix: "use `predictor: reverse_diffusion` or `euler_maruyama`, or a VE or VP schedule"
+            .into(),
+    }
 }
 
 /// One Euler-Maruyama step of the reverse SDE dx = [f x - g^2 grad_x log p_t(x)] dt + g dw-bar
@@ -76,11 +133,11 @@ pub fn mean_row_norm(x: &Tensor) -> candle_core::Result<Tensor> {
     x.sqr()?.sum(1)?.sqrt()?.mean_all()?.to_dtype(DType::F64)
 }
 
-/// score_sde's alpha_i = 1 - beta_i at grid level i: the squared signal scale lost in the
-/// forward step from level i + 1 (less noisy) to level i, (s(t_i) / s(t_{i+1}))^2. It is 1
-/// for VE and below 1 for VP, as x_i = sqrt(1 - beta_i) x_{i+1} + ... in the forward chain.
+/// score_sde's alpha_i = 1 - beta_i at grid level i: the squared share of the signal kept by
+/// the family's forward step from level i + 1 to level i ([`ForwardStep`]'s a^2). It is 1
+/// for VE and 1 - beta_i on DDPM's chain, as x_i = sqrt(1 - beta_i) x_{i+1} + ... there.
 pub fn corrector_alpha(grid: &Grid, i: usize) -> f64 {
-    (grid.scale(i) / grid.scale(i + 1)).powi(2)
+    ForwardStep::at(grid, i).shrink.powi(2)
 }
 
 /// The Langevin corrector's step size 2 alpha (r ||z|| / ||score||)^2 for signal-to-noise

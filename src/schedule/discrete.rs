@@ -7,7 +7,7 @@
 //! gives the SDE f = (log alpha_bar)' / 2 and g^2 = -(log alpha_bar)', the VP SDE of which
 //! the chain is the discretisation (Song et al. 2021, Appendix B).
 
-use super::{LogBins, Schedule};
+use super::{Discretization, LogBins, Schedule};
 use crate::rng::Rng;
 
 pub struct DiscreteChain {
@@ -113,6 +113,11 @@ impl Schedule for DiscreteChain {
 
     fn t_end(&self) -> f64 {
         1.0 / self.len() as f64
+    }
+
+    /// score_sde's `VPSDE.discretize`: DDPM's chain.
+    fn discretization(&self) -> Discretization {
+        Discretization::DdpmChain
     }
 
     fn prior_std(&self) -> f64 {

@@ -15,10 +15,12 @@
 
 pub mod checks;
 pub mod discrete;
+pub mod discretize;
 pub mod grid;
 pub mod linear_beta;
 pub mod uniform_t;
 
+pub use discretize::{Discretization, ForwardStep};
 pub use grid::{Grid, GridRequest, Spacing};
 
 use crate::dataset::Samples;
@@ -89,6 +91,20 @@ pub trait Schedule: Send + Sync {
     /// Drift coefficient of the forward SDE, dx = f(t) x dt + g(t) dw: f = s'/s.
     fn drift(&self, t: f64) -> f64 {
         self.scale_derivative(t) / self.scale(t)
+    }
+
+    /// The weighting its paper trains with, by registered name: what an experiment without a
+    /// `weighting:` section uses. lambda = sigma^2 (NCSN's, score_sde's, and with eps
+    /// prediction DDPM's simple loss) unless the family says otherwise (EDM's own).
+    fn natural_weighting(&self) -> &'static str {
+        "sigma_squared"
+    }
+
+    /// How the SDE becomes a chain of steps between grid levels (score_sde's `discretize`),
+    /// for the reverse-diffusion and ancestral predictors: Euler-Maruyama unless the family
+    /// has a chain of its own (variance exploding, DDPM's).
+    fn discretization(&self) -> Discretization {
+        Discretization::EulerMaruyama
     }
 
     /// Squared diffusion coefficient of the forward SDE: g^2 = 2 s^2 sigma sigma'.

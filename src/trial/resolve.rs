@@ -120,11 +120,17 @@ fn resolve(
     let latent = latent::latent_slot(&slots, &data.dataset.shape(), &data_section, id_parts)?;
     let schedule =
         latent::build_schedule(&schedule_plugin, &schedule_raw, &data.training, &latent)?;
-    let (weighting_plugin, weighting_raw) = slots.plugin::<dyn Weighting>("weighting")?;
+    // Optional: an oracle trains nothing, and a trained network gets its schedule's own.
+    let natural = schedule.plugin.natural_weighting();
+    let (weighting_plugin, weighting_raw) =
+        slots.optional::<dyn Weighting>("weighting", natural)?;
     let weighting = (weighting_plugin.build)(&weighting_raw)?;
     let network = build_network(&slots, &latent, &data.dataset)?;
     let (sampler_plugin, sampler_raw) = slots.plugin::<dyn Sampler>("sampler")?;
     let sampler = (sampler_plugin.build)(&sampler_raw)?;
+    if let Some(refusal) = sampler.plugin.refuses(schedule.plugin.as_ref()) {
+        return Err(sampler_raw.invalid(&refusal.key, refusal.message, refusal.fix));
+    }
     let distill_settings = distill::read(&distill_raw, sampler.plugin.grid().steps)?;
     let schedule = (schedule_plugin.name, schedule);
     let guidance = slots.guidance(&guidance_context(

@@ -102,7 +102,7 @@ fn plugin_slot<'p, K: PluginKind + ?Sized>(
             ),
         ));
     };
-    let (plugin, mut raw) = plugin_from_value::<K>(value, key, provenance)?;
+    let (plugin, mut raw) = registry::plugin_from_value::<K>(value, key, provenance)?;
     match experiment.file_kind(key) {
         Some(file_kind) if file_kind != plugin.name => {
             // Values written in the file's `sweep:` section count as set outside the slot.
@@ -132,61 +132,6 @@ pub(super) fn training_part(
     (!part.is_empty()).then_some(serde_json::Value::Object(part))
 }
 
-fn plugin_from_value<'p, K: PluginKind + ?Sized>(
-    value: &Value,
-    path: &str,
-    provenance: &'p Provenance,
-) -> Result<(Found<K>, RawParams<'p>), ConfigError> {
-    let kind = K::KIND;
-    let (name_value, mut dict) = match value {
-        Value::String(..) => (value.clone(), Dict::new()),
-        Value::Dict(_, dict) => match dict.get("kind") {
-            Some(name) => (name.clone(), dict.clone()),
-            None => {
-                return Err(provenance.key_error(
-                    value,
-                    &format!("{path}.kind"),
-                    "no `kind` given".into(),
-                    format!(
-                        "add `kind: NAME` with one of the registered {}: {}",
-                        kind.plural(),
-                        registry::names(kind).join(", ")
-                    ),
-                ))
-            }
-        },
-        _ => {
-            return Err(provenance.key_error(
-                value,
-                path,
-                format!("must be a {kind} name or a table with `kind`"),
-                format!("write `{path}: {{kind: NAME, ...}}`"),
-            ))
-        }
-    };
-    dict.remove("kind");
-    let Some(name) = name_value.as_str() else {
-        return Err(provenance.key_error(
-            &name_value,
-            &format!("{path}.kind"),
-            "must be a name".into(),
-            format!("write the {kind} name as a string"),
-        ));
-    };
-    let plugin = registry::find_of::<K>(name).map_err(|unknown| {
-        provenance.key_error(
-            &name_value,
-            &format!("{path}.kind"),
-            unknown.message(),
-            unknown.fix(),
-        )
-    })?;
-    Ok((
-        plugin,
-        RawParams::new(path, dict, provenance).with_kind_value(name_value.clone()),
-    ))
-}
-
 /// `eval:` is a list of metric names or `{kind: NAME, ...}` tables (absent: no metrics).
 pub(super) fn metric_slots<'p>(
     root: &Dict,
@@ -198,7 +143,7 @@ pub(super) fn metric_slots<'p>(
             .iter()
             .enumerate()
             .map(|(i, item)| {
-                plugin_from_value::<dyn Metric>(item, &format!("eval[{i}]"), provenance)
+                registry::plugin_from_value::<dyn Metric>(item, &format!("eval[{i}]"), provenance)
             })
             .collect(),
         Some(other) => Err(provenance.key_error(

@@ -55,6 +55,7 @@ mod resolution;
 mod results;
 mod samplers;
 mod schedules;
+mod score_sde_predictors;
 mod sde_schedules;
 mod sde_sweeps;
 mod seeds;

@@ -33,12 +33,17 @@ fn huge_langevin_eps_is_refused_compactly() {
 
 #[test]
 fn pc_snr_is_bounded() {
-    let message = resolve_error(&with_sampler("{kind: pc, steps: 10, snr: 5.0}"), &[]);
-    assert!(message.contains("`sampler.snr`"), "{message}");
-    assert!(message.contains("must be in (0, 1], not 5"), "{message}");
-    let message = resolve_error(&with_sampler("{kind: pc, steps: 10, snr: .inf}"), &[]);
+    for corrector in ["langevin", "ald"] {
+        let sampler =
+            format!("{{kind: pc, steps: 10, corrector: {{kind: {corrector}, snr: 5.0}}}}");
+        let message = resolve_error(&with_sampler(&sampler), &[]);
+        assert!(message.contains("`sampler.corrector.snr`"), "{message}");
+        assert!(message.contains("must be in (0, 1], not 5"), "{message}");
+    }
+    let sampler = "{kind: pc, steps: 10, corrector: {kind: langevin, snr: .inf}}";
+    let message = resolve_error(&with_sampler(sampler), &[]);
     assert!(
-        message.contains("`sampler.snr`") && message.contains("inf"),
+        message.contains("`sampler.corrector.snr`") && message.contains("inf"),
         "{message}"
     );
 }
@@ -355,8 +360,8 @@ fn sampler_step_counts_and_grid_and_likelihood_tolerances_are_bounded() {
             "sampler.steps_per_level",
         ),
         (
-            "sampler: {kind: pc, steps: 10, corrector_steps: 5000000}",
-            "sampler.corrector_steps",
+            "sampler: {kind: pc, steps: 10, corrector: {kind: ald, steps: 5000000}}",
+            "sampler.corrector.steps",
         ),
     ] {
         let message = resolve_error(&with(sampler), &[]);

@@ -407,6 +407,7 @@ fn stochastic_samplers_reproduce_a_mixture_with_the_exact_score() {
         "{kind: pc, steps: 200}",
         "{kind: pc, steps: 200, predictor: euler_maruyama, corrector: ald}",
         "{kind: pc, steps: 200, predictor: ddpm, corrector: none}",
+        "{kind: pc, steps: 200, predictor: ancestral}",
         "{kind: heun, steps: 40, s_churn: 10}",
     ]);
 }
@@ -441,7 +442,10 @@ fn nfe_is_what_the_engine_counts() {
     assert_eq!(small("{kind: euler_maruyama, steps: 40}"), 40);
     // One corrector step and one predictor step per level, the last level's predictor the denoising step.
     assert_eq!(small("{kind: pc, steps: 40}"), 2 * 40);
-    assert_eq!(small("{kind: pc, steps: 40, corrector_steps: 3}"), 4 * 40);
+    assert_eq!(
+        small("{kind: pc, steps: 40, corrector: {kind: langevin, steps: 3}}"),
+        4 * 40
+    );
     assert_eq!(small("{kind: pc, steps: 40, corrector: none}"), 40);
     // The schedule's own grid: vp's 1000 levels.
     assert_eq!(small("{kind: ddpm}"), 1000);
@@ -469,16 +473,34 @@ fn bad_sampler_params_name_the_key() {
         ["{kind: ddpm, variance: bta}", "variance", "beta_tilde"],
         [
             "{kind: pc, predictor: reverse_difusion}",
-            "predictor",
+            "predictor.kind",
             "reverse_diffusion",
         ],
-        ["{kind: pc, corrector: langvin}", "corrector", "langevin"],
+        [
+            "{kind: pc, corrector: langvin}",
+            "corrector.kind",
+            "langevin",
+        ],
         [
             "{kind: pc, predictor: none, corrector: none}",
             "predictor",
             "nothing moves",
         ],
-        ["{kind: pc, snr: 0}", "snr", "must be in (0, 1]"],
+        [
+            "{kind: pc, corrector: {kind: langevin, snr: 0}}",
+            "corrector.snr",
+            "must be in (0, 1]",
+        ],
+        [
+            "{kind: pc, corrector_steps: 3}",
+            "corrector_steps",
+            "corrector's table",
+        ],
+        [
+            "{kind: pc, predictor: {kind: ancestral, eta: 1}}",
+            "predictor.eta",
+            "unknown key",
+        ],
         [
             "{kind: euler, grid: karras(-1)}",
             "grid",

@@ -67,3 +67,25 @@ fn weightings_match_their_closed_forms() {
     assert!(close(min_snr.lambda(0.1, ve.as_ref()), 5e-4, 1e-12));
     assert!(close(min_snr.lambda(1.0, ve.as_ref()), 1.0, 1e-12));
 }
+
+/// Without a `weighting:` section a trial trains with its schedule's own (EDM's for `edm`,
+/// lambda = sigma^2 for the rest), recorded as if written; an `oracle` needs none.
+#[test]
+fn weighting_is_optional_and_defaults_to_the_schedules_own() {
+    let without = crate::common::replace_line(SMALL_GMM, "weighting:", "");
+    assert!(!without.contains("weighting"), "{without}");
+    for (schedule, natural) in [
+        ("geometric", "sigma_squared"),
+        ("vp", "sigma_squared"),
+        ("edm", "edm"),
+    ] {
+        let schedule_override = format!("schedule={schedule}");
+        let implicit = resolve(&without, &[&schedule_override]).unwrap();
+        let written = format!("weighting={natural}");
+        let explicit = resolve(SMALL_GMM, &[&schedule_override, &written]).unwrap();
+        assert_eq!(implicit[0].resolved["weighting"]["kind"], natural);
+        assert_eq!(implicit[0].id, explicit[0].id, "{schedule}");
+    }
+    let oracle = resolve(&without, &["network=oracle"]).unwrap();
+    assert_eq!(oracle[0].resolved["weighting"]["kind"], "sigma_squared");
+}

@@ -177,7 +177,7 @@ fn sampler_settings(nfe: usize) -> Vec<String> {
         format!("{{kind: ddpm, steps: {nfe}}}"),
         format!("{{kind: euler_ancestral, steps: {nfe}}}"),
         format!("{{kind: euler_maruyama, steps: {nfe}}}"),
-        format!("{{kind: pc, steps: {half}, corrector_steps: 1}}"),
+        format!("{{kind: pc, steps: {half}}}"),
         format!(
             "{{kind: annealed_langevin, steps_per_level: {}, final_denoise: false}}",
             (nfe / 10).max(1)

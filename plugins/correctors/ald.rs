@@ -1,0 +1,64 @@
+//! `ald`: score_sde's `AnnealedLangevinDynamics` corrector: `steps` Langevin steps at one
+//! level with eps = 2 alpha (r sigma_i)^2, NCSN's step rule (the step scales with the level's
+//! variance) for ratio r, alpha as in `langevin`.
+
+use candle_core::Tensor;
+use scorelab::config::{Params, RawParams};
+use scorelab::network::ScoreModel;
+use scorelab::params;
+use scorelab::registry::{BuildResult, Builder, Built, Plugin};
+use scorelab::rng::Rng;
+use scorelab::sampler::sde_steps::{ald_corrector_step, corrector_alpha};
+use scorelab::sampler::{check_count, check_step_size, Corrector};
+use scorelab::schedule::Grid;
+
+params! {
+    /// Parameters of `ald`.
+    pub struct AldParams {
+        /// The ratio r of the step's scale to the level's sigma (score_sde: 0.16).
+        snr: f64 = 0.16,
+        /// Langevin steps at each level (score_sde's `n_steps_each`: 1).
+        steps: usize = 1,
+    }
+}
+
+pub struct Ald {
+    params: AldParams,
+}
+
+impl Corrector for Ald {
+    fn correct(
+        &self,
+        model: &dyn ScoreModel,
+        mut x: Tensor,
+        grid: &Grid,
+        i: usize,
+        rng: &mut Rng,
+    ) -> candle_core::Result<Tensor> {
+        let (sigma, alpha) = (grid.sigmas()[i], corrector_alpha(grid, i));
+        for _ in 0..self.params.steps {
+            x = ald_corrector_step(model, &x, sigma, self.params.snr, alpha, rng)?;
+        }
+        Ok(x)
+    }
+
+    fn step_size(&self) -> Option<(&'static str, f64)> {
+        Some(("snr", self.params.snr))
+    }
+}
+
+fn build(raw: &RawParams) -> BuildResult<dyn Corrector> {
+    let params = AldParams::from_raw(raw)?;
+    check_count(raw, "steps", params.steps, 1)?;
+    check_step_size(raw, "snr", params.snr, 1.0, "set e.g. `snr: 0.16`")?;
+    Ok(Built::new(Box::new(Ald { params: params.clone() }), &params))
+}
+
+inventory::submit! {
+    Plugin {
+        name: "ald",
+        about: "annealed Langevin dynamics, step 2 alpha (snr sigma)^2 (score_sde's AnnealedLangevinDynamics)",
+        params: AldParams::docs,
+        build: Builder::Corrector(build),
+    }
+}

@@ -1,0 +1,67 @@
+//! The two halves of predictor-corrector sampling (Song et al. 2021, Alg. 1): a predictor
+//! steps from one level of the grid to the next, a corrector refines the samples at one
+//! level. Each is a plugin kind of its own, as score_sde registers them, so a new corrector
+//! is a file in `plugins/correctors/` and the `pc` sampler pairs any predictor with any
+//! corrector.
+
+use candle_core::Tensor;
+
+use crate::network::ScoreModel;
+use crate::rng::Rng;
+use crate::schedule::{Discretization, Grid};
+
+/// Why a sampler (or one of its parts) cannot run on a schedule: the key of the sampler's
+/// slot at fault, what is wrong and the fix.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    pub key: String,
+    pub message: String,
+    pub fix: String,
+}
+
+/// Moves the samples from level i of the grid to level i + 1 (sigma_{i+1} > 0), in sigma
+/// space; the last level's step to 0 is the sampler's denoising step, not the predictor's.
+pub trait Predictor: Send + Sync {
+    fn predict(
+        &self,
+        model: &dyn ScoreModel,
+        x: Tensor,
+        grid: &Grid,
+        i: usize,
+        rng: &mut Rng,
+    ) -> candle_core::Result<Tensor>;
+
+    /// Whether it moves the samples at all (`none` does not).
+    fn moves(&self) -> bool {
+        true
+    }
+
+    /// Why it cannot step on a schedule discretised this way (score_sde's ancestral
+    /// predictor has no sub-VP form); `None` when it can. The refusal's key is relative to
+    /// the predictor's own table.
+    fn refuses(&self, _form: Discretization) -> Option<Refusal> {
+        None
+    }
+}
+
+/// Refines the samples at level i of the grid, staying at that level.
+pub trait Corrector: Send + Sync {
+    fn correct(
+        &self,
+        model: &dyn ScoreModel,
+        x: Tensor,
+        grid: &Grid,
+        i: usize,
+        rng: &mut Rng,
+    ) -> candle_core::Result<Tensor>;
+
+    /// Whether it moves the samples at all (`none` does not).
+    fn moves(&self) -> bool {
+        true
+    }
+
+    /// The parameter that sizes its steps, with its value (a key of its own table).
+    fn step_size(&self) -> Option<(&'static str, f64)> {
+        None
+    }
+}
