@@ -131,6 +131,10 @@ pub fn elbo_terms(input: &MetricInput, points: usize) -> Result<ElboTerms, Strin
 }
 
 impl Metric for Elbo {
+    fn held_out_points(&self) -> Option<usize> {
+        Some(self.params.points)
+    }
+
     fn evaluates_model_on_data(&self) -> bool {
         true
     }

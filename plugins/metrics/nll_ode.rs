@@ -149,6 +149,10 @@ pub fn log_likelihoods(
 }
 
 impl Metric for NllOde {
+    fn held_out_points(&self) -> Option<usize> {
+        Some(self.params.points)
+    }
+
     fn evaluates_model_on_data(&self) -> bool {
         true
     }

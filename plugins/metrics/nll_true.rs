@@ -2,10 +2,12 @@
 //! know it).
 //!
 //! Of the samples (`of: samples`, the default), it rewards samples in high-density regions;
-//! pair it with a coverage metric (mode weights, MMD), since collapsing onto the densest mode
-//! also scores well. Of the held-out data (`of: held_out`), it is the data's own entropy
-//! estimate: the floor that the likelihoods of a model (`nll_ode`, `elbo`) approach; with
-//! `per_dim: true` it is in their unit, nats per dimension.
+//! pair it with a coverage metric (mode weights, MMD, `low_density`), since collapsing onto
+//! the densest mode also scores well. Of the held-out data (`of: held_out`), it is the data's
+//! own entropy estimate: the floor that the likelihoods of a model (`nll_ode`, `elbo`)
+//! approach. There it is taken in their unit, nats per dimension, and on the same points:
+//! the first `points` held-out points that the list's likelihoods score. Its protocol
+//! records which points and which unit.
 
 use scorelab::config::{Params, RawParams};
 use scorelab::metric::{require_finite, Measured, Metric, MetricContext, MetricInput};
@@ -17,9 +19,9 @@ params! {
     pub struct NllTrueParams {
         /// Which points are scored: `samples` (the generated ones) or `held_out` (held-out data, the floor of `nll_ode` and `elbo`).
         of: String = "samples".to_string(),
-        /// Divide by the data dimension (nats per dimension, the unit of `nll_ode` and `elbo`).
-        per_dim: bool = false,
-        /// Score only the first this many points (none: all); set it to `nll_ode`'s or `elbo`'s `points` to score the same held-out points.
+        /// Divide by the data dimension (nats per dimension, the unit of `nll_ode` and `elbo`); none: per dimension of held-out data, per point of samples.
+        per_dim: Option<bool> = None,
+        /// Score only the first this many points; none: of held-out data, the points the list's likelihoods (`nll_ode`, `elbo`) score, else all.
         points: Option<usize> = None,
     }
 }
@@ -32,6 +34,24 @@ pub struct NllTrue {
 }
 
 impl Metric for NllTrue {
+    fn protocol(&self, input: &MetricInput) -> Vec<(&'static str, String)> {
+        let all = if self.params.of == "held_out" {
+            input.reference
+        } else {
+            input.samples
+        };
+        let count = self.params.points.unwrap_or(all.len()).min(all.len());
+        let unit = match self.params.per_dim {
+            Some(true) => "nats per dimension",
+            _ => "nats per point",
+        };
+        vec![
+            ("of", self.params.of.clone()),
+            ("points", format!("the first {count}")),
+            ("unit", unit.to_string()),
+        ]
+    }
+
     fn compute(&self, input: &MetricInput) -> Result<Measured, String> {
         let all = if self.params.of == "held_out" {
             input.reference
@@ -47,7 +67,7 @@ impl Metric for NllTrue {
             };
             total -= log_p;
         }
-        let per = if self.params.per_dim {
+        let per = if self.params.per_dim == Some(true) {
             all.dim() as f64
         } else {
             1.0
@@ -57,7 +77,14 @@ impl Metric for NllTrue {
 }
 
 fn build(raw: &RawParams, context: &MetricContext) -> BuildResult<dyn Metric> {
-    let params = NllTrueParams::from_raw(raw)?;
+    let mut params = NllTrueParams::from_raw(raw)?;
+    let held_out = params.of == "held_out";
+    // Recorded resolved: what a trial measured is in its id, and `of: samples` records as
+    // it always has (per point, every sample).
+    params.per_dim = Some(params.per_dim.unwrap_or(held_out));
+    if held_out && params.points.is_none() {
+        params.points = context.likelihood_points;
+    }
     if !OF_CHOICES.contains(&params.of.as_str()) {
         return Err(raw.invalid(
             "of",

@@ -20,11 +20,16 @@ use crate::schedule::Schedule;
 
 /// What a metric plugin may check when it is built (e.g. that the data has a density, or
 /// that the schedule is a discrete chain).
+#[derive(Clone, Copy)]
 pub struct MetricContext<'a> {
     pub dataset: &'a dyn Dataset,
     pub schedule: &'a dyn Schedule,
     /// The schedule plugin's registered name, for error messages.
     pub schedule_name: &'a str,
+    /// How many held-out points the list's likelihoods score ([`Metric::held_out_points`]),
+    /// when it has some and they agree: what the data's own NLL of held-out points scores
+    /// too, so the two are comparable.
+    pub likelihood_points: Option<usize>,
 }
 
 /// Everything a metric sees for one trial.
@@ -113,6 +118,12 @@ pub trait Metric: Send + Sync {
     /// while resolving).
     fn min_samples(&self) -> usize {
         0
+    }
+
+    /// For a likelihood of held-out data: how many of the held-out points it scores (the
+    /// first ones), so other metrics of the list can score the same ones.
+    fn held_out_points(&self) -> Option<usize> {
+        None
     }
 
     /// Whether the metric evaluates the score model on data points (a likelihood): it then

@@ -149,6 +149,7 @@ fn resolve(
             dataset: data.dataset.as_ref(),
             schedule: schedule.1.plugin.as_ref(),
             schedule_name: schedule.0,
+            likelihood_points: None,
         },
         settings.num_samples,
         latent.space.active().then_some(latent.space.name),

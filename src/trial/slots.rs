@@ -132,18 +132,29 @@ pub(super) fn training_part(
     (!part.is_empty()).then_some(serde_json::Value::Object(part))
 }
 
-/// `eval:` is a list of metric names or `{kind: NAME, ...}` tables (absent: no metrics).
+/// One `eval:` entry: its plugin and raw parameters, and the `name:` written for it (the
+/// column its values go in; absent: the metric's own name).
+pub(super) struct MetricSlot<'p> {
+    pub slot: Slot<'p, dyn Metric>,
+    pub name: Option<String>,
+}
+
+/// `eval:` is a list of metric names or `{kind: NAME, ...}` tables (absent: no metrics); a
+/// table's `name:` is the engine's, not the plugin's.
 pub(super) fn metric_slots<'p>(
     root: &Dict,
     provenance: &'p Provenance,
-) -> Result<Vec<Slot<'p, dyn Metric>>, ConfigError> {
+) -> Result<Vec<MetricSlot<'p>>, ConfigError> {
     match root.get("eval") {
         None => Ok(Vec::new()),
         Some(Value::Array(_, items)) => items
             .iter()
             .enumerate()
             .map(|(i, item)| {
-                registry::plugin_from_value::<dyn Metric>(item, &format!("eval[{i}]"), provenance)
+                let path = format!("eval[{i}]");
+                let (item, name) = take_metric_name(item, &path, provenance)?;
+                let slot = registry::plugin_from_value::<dyn Metric>(&item, &path, provenance)?;
+                Ok(MetricSlot { slot, name })
             })
             .collect(),
         Some(other) => Err(provenance.key_error(
@@ -153,6 +164,37 @@ pub(super) fn metric_slots<'p>(
             "write e.g. `eval: [fd, mmd, {kind: sliced_wasserstein, projections: 64}]`".into(),
         )),
     }
+}
+
+/// Splits `name:` off an `eval:` table: a lower-case identifier, since it becomes a column.
+fn take_metric_name(
+    item: &Value,
+    path: &str,
+    provenance: &Provenance,
+) -> Result<(Value, Option<String>), ConfigError> {
+    let Value::Dict(tag, table) = item else {
+        return Ok((item.clone(), None));
+    };
+    let Some(written) = table.get("name") else {
+        return Ok((item.clone(), None));
+    };
+    let valid = written.as_str().filter(|name| {
+        name.starts_with(|c: char| c.is_ascii_lowercase())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    });
+    let Some(name) = valid else {
+        return Err(provenance.key_error(
+            written,
+            &format!("{path}.name"),
+            "must be a lower-case name of letters, digits and `_` (it becomes a column)".into(),
+            "write e.g. `name: mode_weights_nearest`".into(),
+        ));
+    };
+    let mut table = table.clone();
+    table.remove("name");
+    Ok((Value::Dict(*tag, table), Some(name.to_string())))
 }
 
 pub(super) fn with_kind(name: &str, params: serde_json::Value) -> serde_json::Value {

@@ -43,6 +43,7 @@ mod latent_runs;
 mod layering;
 mod likelihood;
 mod locking;
+mod metric_protocols;
 mod metrics;
 mod mlp_inference;
 mod oracle;

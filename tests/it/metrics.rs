@@ -11,7 +11,7 @@ use scorelab::rng::Rng;
 use crate::common::{resolve, SMALL_GMM};
 
 /// Scores `samples` against `reference` with `metric`, the trial giving dataset and model.
-fn measure(
+pub(crate) fn measure(
     metric: &dyn Metric,
     trial: &scorelab::trial::Trial,
     samples: &Samples,
