@@ -45,6 +45,7 @@ mod likelihood;
 mod locking;
 mod metrics;
 mod mlp_inference;
+mod ncsnv2;
 mod oracle;
 mod overrides_grammar;
 mod parameterisation;
