@@ -17,7 +17,7 @@
 
 /// One glob import for plugin files.
 pub mod prelude {
-    pub use crate::config::{ConfigError, NoParams, NumberOrAuto, Params, RawParams};
+    pub use crate::config::{ConfigError, CountOrAuto, NoParams, NumberOrAuto, Params, RawParams};
     pub use crate::dataset::{Dataset, Samples};
     pub use crate::guidance::{
         log_prob_gradient, Classifier, Guidance, GuidanceContext, Labelled, LabelledScore,

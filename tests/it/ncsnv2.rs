@@ -1,6 +1,9 @@
 //! NCSNv2's techniques 2 and 4 (schedule::ncsnv2) against known values, the published
 //! CIFAR-10 configuration and the chain they model.
 
+use serde_json::json;
+
+use crate::common::{resolve, resolve_error, SMALL_GMM};
 use scorelab::schedule::ncsnv2::{
     equal_levels_overlap, langevin_eps, langevin_variance_ratio, level_count, level_overlap,
     level_ratio, mean_ratio, normal_cdf, RatioError,
@@ -180,4 +183,77 @@ fn level_count_and_mean_ratio() {
     assert!((mean_ratio(&levels).unwrap() - 2.0).abs() < 1e-15);
     assert!((mean_ratio(&[9.0, 2.0, 1.0]).unwrap() - 3.0).abs() < 1e-15);
     assert_eq!(mean_ratio(&[1.0]), None);
+}
+
+/// SMALL_GMM's two modes in 8 dimensions: technique 2 needs D >= 5.
+const EIGHT_DIMS: &str = "data.means=[[-5,-5,-5,-5,-5,-5,-5,-5],[5,5,5,5,5,5,5,5]]";
+
+#[test]
+fn auto_levels_solve_technique_2_in_the_data_dimension() {
+    for overlap in ["0.5", "0.2"] {
+        let set_overlap = format!("schedule.overlap={overlap}");
+        let trials = resolve(
+            SMALL_GMM,
+            &[EIGHT_DIMS, "schedule.num_levels=auto", &set_overlap],
+        )
+        .unwrap();
+        let schedule = trials[0].schedule.as_ref();
+        let gamma = level_ratio(8, overlap.parse().unwrap()).unwrap();
+        let expected = level_count(schedule.sigma_max(), 0.1, gamma);
+        let levels = schedule.loss_levels();
+        assert_eq!(levels.len(), expected, "overlap {overlap}");
+        // Consecutive levels are a constant ratio apart, at most gamma (they overlap at least
+        // as asked), and one level fewer would take a ratio above gamma.
+        let ratio = levels[0] / levels[1];
+        assert!(ratio <= gamma * (1.0 + 1e-12), "{ratio} > {gamma}");
+        let fewer = (levels[0] / levels[levels.len() - 1]).powf(1.0 / (levels.len() - 2) as f64);
+        assert!(fewer > gamma, "{fewer} <= {gamma}");
+        assert!(level_overlap(8, ratio) >= overlap.parse::<f64>().unwrap());
+        // The resolved config records the count it chose, as an integer, and the overlap.
+        let section = &trials[0].resolved["schedule"];
+        assert_eq!(section["num_levels"], json!(expected));
+        assert_eq!(section["overlap"], json!(overlap.parse::<f64>().unwrap()));
+    }
+}
+
+#[test]
+fn a_written_count_is_recorded_as_before_overlap_existed() {
+    let trials = resolve(SMALL_GMM, &[]).unwrap();
+    let section = trials[0].resolved["schedule"].as_object().unwrap();
+    assert_eq!(section["num_levels"], json!(5));
+    assert!(section["num_levels"].is_u64(), "10, never 10.0");
+    assert!(!section.contains_key("overlap"), "{section:?}");
+    // A count `auto` chose and the same count written give the same levels; only the
+    // recorded `overlap` (and the label) tell them apart.
+    let auto = resolve(SMALL_GMM, &[EIGHT_DIMS, "schedule.num_levels=auto"]).unwrap();
+    let count = auto[0].resolved["schedule"]["num_levels"].as_u64().unwrap();
+    let written = format!("schedule.num_levels={count}");
+    let plain = resolve(SMALL_GMM, &[EIGHT_DIMS, &written]).unwrap();
+    assert_eq!(
+        plain[0].schedule.loss_levels(),
+        auto[0].schedule.loss_levels()
+    );
+    assert_ne!(plain[0].id, auto[0].id);
+}
+
+#[test]
+fn auto_levels_refuse_few_dimensions_and_bad_overlaps() {
+    let message = resolve_error(SMALL_GMM, &["schedule.num_levels=auto"]);
+    assert!(message.contains("key `schedule.num_levels`"), "{message}");
+    assert!(message.contains("2 dimension(s)"), "{message}");
+    assert!(
+        message.contains("Fix: set `num_levels` to a number"),
+        "{message}"
+    );
+    for overlap in ["0", "0.999", "-1"] {
+        let set = format!("schedule.overlap={overlap}");
+        let message = resolve_error(SMALL_GMM, &[EIGHT_DIMS, "schedule.num_levels=auto", &set]);
+        assert!(message.contains("key `schedule.overlap`"), "{message}");
+        assert!(message.contains("overlap: 0.5"), "{message}");
+    }
+    let message = resolve_error(SMALL_GMM, &["schedule.num_levels=many"]);
+    assert!(
+        message.contains("expected a whole number or `auto`"),
+        "{message}"
+    );
 }
