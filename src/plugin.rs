@@ -30,7 +30,7 @@ pub mod prelude {
     pub use crate::params;
     pub use crate::registry::{BuildResult, Builder, Built, Plugin};
     pub use crate::rng::Rng;
-    pub use crate::sampler::{langevin_step, tweedie_denoise, Sampler, StepInfo};
+    pub use crate::sampler::{langevin_step, tweedie_denoise, Sampler, SamplerContext, StepInfo};
     pub use crate::schedule::{Grid, GridRequest, Schedule, ScheduleContext, Spacing};
     pub use crate::weighting::Weighting;
     /// `inventory::submit!` works through this re-export as well as from a direct dependency.

@@ -13,7 +13,7 @@ use scorelab::network::{constant_sigma, ScoreModel};
 use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 use scorelab::rng::Rng;
-use scorelab::sampler::{langevin_step, tweedie_denoise, Sampler, StepInfo};
+use scorelab::sampler::{langevin_step, tweedie_denoise, Sampler, SamplerContext, StepInfo};
 use scorelab::schedule::{Grid, GridRequest, Spacing};
 
 params! {
@@ -76,7 +76,7 @@ impl Sampler for AnnealedLangevin {
     }
 }
 
-fn build(raw: &RawParams) -> BuildResult<dyn Sampler> {
+fn build(raw: &RawParams, _context: &SamplerContext) -> BuildResult<dyn Sampler> {
     let params = AnnealedLangevinParams::from_raw(raw)?;
     scorelab::sampler::check_count(raw, "steps_per_level", params.steps_per_level, 100)?;
     if params.levels == Some(0) {

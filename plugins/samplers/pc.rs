@@ -158,7 +158,7 @@ impl Sampler for Pc {
     }
 }
 
-fn build(raw: &RawParams) -> BuildResult<dyn Sampler> {
+fn build(raw: &RawParams, _: &scorelab::sampler::SamplerContext) -> BuildResult<dyn Sampler> {
     let params = PcParams::from_raw(raw)?;
     check_steps(raw, params.steps, 1000)?;
     if params.corrector_steps > 0 {

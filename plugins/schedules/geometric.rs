@@ -154,10 +154,7 @@ fn check_num_levels(
     // NCSNv2 uses up to 2311 levels; the levels are built before the sweep starts.
     if num_levels > MAX_LEVELS {
         let (what, fix) = match written {
-            CountOrAuto::Count(_) => (
-                num_levels.to_string(),
-                "set e.g. `num_levels: 10`",
-            ),
+            CountOrAuto::Count(_) => (num_levels.to_string(), "set e.g. `num_levels: 10`"),
             CountOrAuto::Auto => (
                 format!("`auto` ({num_levels} levels)"),
                 "lower `overlap`, narrow sigma_max / sigma_min, or set `num_levels` to a number",

@@ -12,7 +12,7 @@ use candle_core::Tensor;
 use crate::config::{ConfigError, RawParams};
 use crate::network::ScoreModel;
 use crate::rng::Rng;
-use crate::schedule::{Grid, GridRequest};
+use crate::schedule::{Grid, GridRequest, Schedule};
 
 pub use steps::{langevin_step, tweedie_denoise, walk_levels};
 
@@ -22,6 +22,21 @@ pub struct StepInfo {
     pub step: usize,
     pub total: usize,
     pub sigma: f64,
+}
+
+/// What a sampler may read when it is built: the trial's resolved schedule, so that a
+/// parameter given as `auto` (annealed Langevin's `eps`) can be solved on the levels the
+/// sampler will walk.
+pub struct SamplerContext<'a> {
+    pub schedule: &'a dyn Schedule,
+}
+
+impl<'a> SamplerContext<'a> {
+    /// The grid `request` gives on the trial's schedule: the one `sample` receives (unless
+    /// distillation replaces it with a student's grid).
+    pub fn grid(&self, request: GridRequest) -> Grid<'a> {
+        Grid::new(self.schedule, request)
+    }
 }
 
 pub trait Sampler: Send + Sync {
