@@ -4,6 +4,7 @@
 use serde_json::json;
 
 use crate::common::{resolve, resolve_error, SMALL_GMM};
+use scorelab::sampler::Sampler as _;
 use scorelab::schedule::ncsnv2::{
     equal_levels_overlap, langevin_eps, langevin_variance_ratio, level_count, level_overlap,
     level_ratio, mean_ratio, normal_cdf, RatioError,
@@ -256,4 +257,57 @@ fn auto_levels_refuse_few_dimensions_and_bad_overlaps() {
         message.contains("expected a whole number or `auto`"),
         "{message}"
     );
+}
+
+#[test]
+fn auto_eps_solves_technique_4_on_the_walked_levels() {
+    let trials = resolve(SMALL_GMM, &["sampler.eps=auto"]).unwrap();
+    let levels = trials[0].schedule.loss_levels();
+    let gamma = mean_ratio(&levels).unwrap();
+    let expected = langevin_eps(0.1, gamma, 5).unwrap();
+    // Recorded as the number it chose (on the grid's levels, which may differ from the
+    // schedule's in the last bit).
+    let recorded = trials[0].resolved["sampler"]["eps"].as_f64().unwrap();
+    assert!(close(recorded, expected), "{recorded} vs {expected}");
+    assert_eq!(trials[0].sampler.step_size(), Some(("eps", recorded)));
+    // The same sampler and model as the file's eps: only sampling changes.
+    let written = resolve(SMALL_GMM, &[]).unwrap();
+    assert_eq!(written[0].resolved["sampler"]["eps"], json!(0.002));
+    assert_eq!(written[0].train_id, trials[0].train_id);
+
+    // `levels: 3` walks 3 of the schedule's levels, whose ratio is larger: a larger step
+    // brings the variance back within the same T steps.
+    let three = resolve(SMALL_GMM, &["sampler.eps=auto", "sampler.levels=3"]).unwrap();
+    let wider = (levels[0] / 0.1).sqrt();
+    let eps = three[0].resolved["sampler"]["eps"].as_f64().unwrap();
+    assert!(close(eps, langevin_eps(0.1, wider, 5).unwrap()), "{eps}");
+    assert!(eps > expected, "{eps} <= {expected}");
+
+    // One level: the chain starts at the prior's sigma_max.
+    let one = resolve(SMALL_GMM, &["sampler.eps=auto", "schedule.num_levels=1"]).unwrap();
+    let from_prior = one[0].schedule.sigma_max() / 0.1;
+    let eps = one[0].resolved["sampler"]["eps"].as_f64().unwrap();
+    assert!(
+        close(eps, langevin_eps(0.1, from_prior, 5).unwrap()),
+        "{eps}"
+    );
+}
+
+/// Equal to 1e-6: a minimum's place is known to about the square root of the precision of
+/// the values around it, so a last-bit change of gamma moves eps by about 1e-8.
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-6 * b.abs()
+}
+
+#[test]
+fn auto_eps_refuses_levels_that_do_not_shrink() {
+    // The prior of a one-level walk on `edm` sits at the grid's first level.
+    let schedule = "schedule={kind: edm, sigma_max: 2.0, sigma_min: 0.5}";
+    let message = resolve_error(
+        SMALL_GMM,
+        &[schedule, "sampler.eps=auto", "sampler.levels=1"],
+    );
+    assert!(message.contains("key `sampler.eps`"), "{message}");
+    assert!(message.contains("do not shrink"), "{message}");
+    assert!(message.contains("Fix: set `eps` to a number"), "{message}");
 }
