@@ -4,7 +4,6 @@
 use serde_json::json;
 
 use crate::common::{resolve, resolve_error, SMALL_GMM};
-use scorelab::sampler::Sampler as _;
 use scorelab::schedule::ncsnv2::{
     equal_levels_overlap, langevin_eps, langevin_variance_ratio, level_count, level_overlap,
     level_ratio, mean_ratio, normal_cdf, RatioError,
