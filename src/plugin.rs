@@ -17,7 +17,7 @@
 
 /// One glob import for plugin files.
 pub mod prelude {
-    pub use crate::config::{ConfigError, NoParams, NumberOrAuto, Params, RawParams};
+    pub use crate::config::{ConfigError, CountOrAuto, NoParams, NumberOrAuto, Params, RawParams};
     pub use crate::dataset::{Dataset, Samples};
     pub use crate::guidance::{
         log_prob_gradient, Classifier, Guidance, GuidanceContext, Labelled, LabelledScore,
@@ -31,7 +31,8 @@ pub mod prelude {
     pub use crate::registry::{BuildResult, Builder, Built, Plugin};
     pub use crate::rng::Rng;
     pub use crate::sampler::{
-        langevin_step, tweedie_denoise, Corrector, Predictor, Refusal, Sampler, StepInfo,
+        langevin_step, tweedie_denoise, Corrector, Predictor, Refusal, Sampler, SamplerContext,
+        StepInfo,
     };
     pub use crate::schedule::{
         Discretization, Grid, GridRequest, Schedule, ScheduleContext, Spacing,

@@ -14,7 +14,7 @@ use crate::guidance::{Guidance, GuidanceContext};
 use crate::latent::{Latent, LatentContext};
 use crate::metric::{Metric, MetricContext};
 use crate::network::{Architecture, NetworkContext};
-use crate::sampler::{Corrector, Predictor, Sampler};
+use crate::sampler::{Corrector, Predictor, Sampler, SamplerContext};
 use crate::schedule::{Schedule, ScheduleContext};
 use crate::weighting::Weighting;
 
@@ -141,7 +141,7 @@ pub enum Builder {
     Schedule(fn(&RawParams, &ScheduleContext) -> BuildResult<dyn Schedule>),
     Weighting(fn(&RawParams) -> BuildResult<dyn Weighting>),
     Network(fn(&RawParams, &NetworkContext) -> BuildResult<dyn Architecture>),
-    Sampler(fn(&RawParams) -> BuildResult<dyn Sampler>),
+    Sampler(fn(&RawParams, &SamplerContext) -> BuildResult<dyn Sampler>),
     Metric(fn(&RawParams, &MetricContext) -> BuildResult<dyn Metric>),
     Features(fn(&RawParams, &FeaturesContext) -> BuildResult<dyn FeatureExtractor>),
     Guidance(fn(&RawParams, &GuidanceContext) -> BuildResult<dyn Guidance>),
@@ -197,7 +197,7 @@ plugin_kinds! {
     Schedule: dyn Schedule => fn(&RawParams, &ScheduleContext) -> BuildResult<dyn Schedule>;
     Weighting: dyn Weighting => fn(&RawParams) -> BuildResult<dyn Weighting>;
     Network: dyn Architecture => fn(&RawParams, &NetworkContext) -> BuildResult<dyn Architecture>;
-    Sampler: dyn Sampler => fn(&RawParams) -> BuildResult<dyn Sampler>;
+    Sampler: dyn Sampler => fn(&RawParams, &SamplerContext) -> BuildResult<dyn Sampler>;
     Metric: dyn Metric => fn(&RawParams, &MetricContext) -> BuildResult<dyn Metric>;
     Features: dyn FeatureExtractor =>
         fn(&RawParams, &FeaturesContext) -> BuildResult<dyn FeatureExtractor>;

@@ -51,7 +51,12 @@ fn build(raw: &RawParams) -> BuildResult<dyn Corrector> {
     let params = AldParams::from_raw(raw)?;
     check_count(raw, "steps", params.steps, 1)?;
     check_step_size(raw, "snr", params.snr, 1.0, "set e.g. `snr: 0.16`")?;
-    Ok(Built::new(Box::new(Ald { params: params.clone() }), &params))
+    Ok(Built::new(
+        Box::new(Ald {
+            params: params.clone(),
+        }),
+        &params,
+    ))
 }
 
 inventory::submit! {

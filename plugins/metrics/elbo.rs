@@ -19,8 +19,8 @@
 
 use candle_core::{DType, Tensor};
 use scorelab::config::{Params, RawParams};
-use scorelab::network::counting::CountingModel;
 use scorelab::metric::{Measured, Metric, MetricContext, MetricInput};
+use scorelab::network::counting::CountingModel;
 use scorelab::network::{constant_sigma, ScoreModel};
 use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};

@@ -18,8 +18,8 @@
 
 use candle_core::{DType, Tensor};
 use scorelab::config::{Params, RawParams};
-use scorelab::network::counting::CountingModel;
 use scorelab::metric::{Measured, Metric, MetricContext, MetricInput};
+use scorelab::network::counting::CountingModel;
 use scorelab::network::{constant_sigma, ScoreModel};
 use scorelab::ode::{solve_rk45, Tolerance};
 use scorelab::params;

@@ -12,7 +12,7 @@ use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 use scorelab::rng::Rng;
 use scorelab::sampler::steps::{ancestral_split, ancestral_step, denoise_at, walk_levels};
-use scorelab::sampler::{check_steps, Sampler, StepInfo};
+use scorelab::sampler::{check_steps, Sampler, SamplerContext, StepInfo};
 use scorelab::schedule::{Grid, GridRequest, Spacing};
 
 params! {
@@ -52,7 +52,7 @@ impl Sampler for Ddim {
     }
 }
 
-fn build(raw: &RawParams) -> BuildResult<dyn Sampler> {
+fn build(raw: &RawParams, _context: &SamplerContext) -> BuildResult<dyn Sampler> {
     let params = DdimParams::from_raw(raw)?;
     check_steps(raw, params.steps, 50)?;
     if !(0.0..=1.0).contains(&params.eta) {

@@ -16,7 +16,7 @@ use scorelab::rng::Rng;
 use scorelab::sampler::steps::{
     ancestral_split, ancestral_step, ddpm_beta_split, denoise_at, walk_levels,
 };
-use scorelab::sampler::{Sampler, StepInfo};
+use scorelab::sampler::{Sampler, SamplerContext, StepInfo};
 use scorelab::schedule::{Grid, GridRequest, Spacing};
 use serde::{Deserialize, Serialize};
 
@@ -70,7 +70,7 @@ impl Sampler for Ddpm {
     }
 }
 
-fn build(raw: &RawParams) -> BuildResult<dyn Sampler> {
+fn build(raw: &RawParams, _context: &SamplerContext) -> BuildResult<dyn Sampler> {
     let params = DdpmParams::from_raw(raw)?;
     if params.steps == Some(0) {
         return Err(raw.invalid(

@@ -14,7 +14,7 @@ use scorelab::rng::Rng;
 use scorelab::sampler::steps::{
     denoise_at, dpmpp_2m_denoised, euler_step, ode_derivative, walk_levels,
 };
-use scorelab::sampler::{check_steps, Sampler, StepInfo};
+use scorelab::sampler::{check_steps, Sampler, SamplerContext, StepInfo};
 use scorelab::schedule::{Grid, GridRequest, Spacing};
 
 params! {
@@ -68,7 +68,7 @@ impl Sampler for DpmPp2m {
     }
 }
 
-fn build(raw: &RawParams) -> BuildResult<dyn Sampler> {
+fn build(raw: &RawParams, _context: &SamplerContext) -> BuildResult<dyn Sampler> {
     let params = DpmPp2mParams::from_raw(raw)?;
     check_steps(raw, params.steps, 20)?;
     Ok(Built::new(

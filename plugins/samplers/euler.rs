@@ -10,7 +10,7 @@ use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 use scorelab::rng::Rng;
 use scorelab::sampler::steps::{euler_ode_step, walk_levels};
-use scorelab::sampler::{check_steps, Sampler, StepInfo};
+use scorelab::sampler::{check_steps, Sampler, SamplerContext, StepInfo};
 use scorelab::schedule::{Grid, GridRequest, Spacing};
 
 params! {
@@ -46,7 +46,7 @@ impl Sampler for Euler {
     }
 }
 
-fn build(raw: &RawParams) -> BuildResult<dyn Sampler> {
+fn build(raw: &RawParams, _context: &SamplerContext) -> BuildResult<dyn Sampler> {
     let params = EulerParams::from_raw(raw)?;
     check_steps(raw, params.steps, 100)?;
     Ok(Built::new(

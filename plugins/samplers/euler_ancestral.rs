@@ -13,7 +13,9 @@ use scorelab::rng::Rng;
 use scorelab::sampler::steps::{
     ancestral_split, ancestral_step, denoise_at, walk_levels, AncestralSplit,
 };
-use scorelab::sampler::{check_non_negative, check_steps, Sampler, StepInfo, MAX_S_NOISE};
+use scorelab::sampler::{
+    check_non_negative, check_steps, Sampler, SamplerContext, StepInfo, MAX_S_NOISE,
+};
 use scorelab::schedule::{Grid, GridRequest, Spacing};
 
 params! {
@@ -59,7 +61,7 @@ impl Sampler for EulerAncestral {
     }
 }
 
-fn build(raw: &RawParams) -> BuildResult<dyn Sampler> {
+fn build(raw: &RawParams, _context: &SamplerContext) -> BuildResult<dyn Sampler> {
     let params = EulerAncestralParams::from_raw(raw)?;
     check_steps(raw, params.steps, 50)?;
     if !(0.0..=1.0).contains(&params.eta) {

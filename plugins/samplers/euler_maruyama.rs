@@ -12,7 +12,7 @@ use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 use scorelab::rng::Rng;
 use scorelab::sampler::sde_steps::reverse_sde_step;
 use scorelab::sampler::steps::{final_denoise, walk_levels};
-use scorelab::sampler::{check_steps, Sampler, StepInfo};
+use scorelab::sampler::{check_steps, Sampler, SamplerContext, StepInfo};
 use scorelab::schedule::{Grid, GridRequest, Spacing};
 
 params! {
@@ -52,7 +52,7 @@ impl Sampler for EulerMaruyama {
     }
 }
 
-fn build(raw: &RawParams) -> BuildResult<dyn Sampler> {
+fn build(raw: &RawParams, _context: &SamplerContext) -> BuildResult<dyn Sampler> {
     let params = EulerMaruyamaParams::from_raw(raw)?;
     check_steps(raw, params.steps, 1000)?;
     Ok(Built::new(

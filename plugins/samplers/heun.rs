@@ -11,7 +11,9 @@ use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 use scorelab::rng::Rng;
 use scorelab::sampler::steps::{churn, churn_gamma, heun_step, walk_levels};
-use scorelab::sampler::{check_non_negative, check_steps, Sampler, StepInfo, MAX_S_NOISE};
+use scorelab::sampler::{
+    check_non_negative, check_steps, Sampler, SamplerContext, StepInfo, MAX_S_NOISE,
+};
 use scorelab::schedule::{Grid, GridRequest, Spacing};
 
 params! {
@@ -65,7 +67,7 @@ impl Sampler for Heun {
 /// Largest `s_churn`: enough to saturate gamma for up to 2400 levels.
 pub const MAX_S_CHURN: f64 = 1000.0;
 
-fn build(raw: &RawParams) -> BuildResult<dyn Sampler> {
+fn build(raw: &RawParams, _context: &SamplerContext) -> BuildResult<dyn Sampler> {
     let params = HeunParams::from_raw(raw)?;
     check_steps(raw, params.steps, 18)?;
     check_non_negative(

@@ -12,8 +12,8 @@ use scorelab::params;
 use scorelab::registry::{sub_plugin, BuildResult, Builder, Built, Plugin};
 use scorelab::rng::Rng;
 use scorelab::sampler::steps::{final_denoise, walk_levels};
-use scorelab::sampler::{check_steps, Corrector, Predictor, Refusal, Sampler, StepInfo};
-use scorelab::schedule::{Grid, GridRequest, Schedule, Spacing};
+use scorelab::sampler::{check_steps, Corrector, Predictor, Sampler, SamplerContext, StepInfo};
+use scorelab::schedule::{Grid, GridRequest, Spacing};
 
 const DEFAULT_PREDICTOR: &str = "reverse_diffusion";
 const DEFAULT_CORRECTOR: &str = "langevin";
@@ -46,14 +46,6 @@ impl Sampler for Pc {
     fn step_size(&self) -> Option<(String, f64)> {
         let (key, value) = self.corrector.step_size()?;
         Some((format!("corrector.{key}"), value))
-    }
-
-    fn refuses(&self, schedule: &dyn Schedule) -> Option<Refusal> {
-        let refusal = self.predictor.refuses(schedule.discretization())?;
-        Some(Refusal {
-            key: format!("predictor.{}", refusal.key),
-            ..refusal
-        })
     }
 
     fn sample(
@@ -89,13 +81,19 @@ fn refuse_moved_keys(raw: &RawParams) -> Result<(), scorelab::config::ConfigErro
     Ok(())
 }
 
-fn build(raw: &RawParams) -> BuildResult<dyn Sampler> {
+fn build(raw: &RawParams, context: &SamplerContext) -> BuildResult<dyn Sampler> {
     refuse_moved_keys(raw)?;
     let mut params = PcParams::from_raw(raw)?;
     check_steps(raw, params.steps, 1000)?;
     let (predictor, predictor_raw) =
         sub_plugin::<dyn Predictor>(raw, "predictor", DEFAULT_PREDICTOR)?;
     let predictor_built = (predictor.build)(&predictor_raw)?;
+    if let Some(refusal) = predictor_built
+        .plugin
+        .refuses(context.schedule.discretization())
+    {
+        return Err(predictor_raw.invalid(&refusal.key, refusal.message, refusal.fix));
+    }
     let (corrector, corrector_raw) =
         sub_plugin::<dyn Corrector>(raw, "corrector", DEFAULT_CORRECTOR)?;
     let corrector_built = (corrector.build)(&corrector_raw)?;

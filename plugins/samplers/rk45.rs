@@ -12,7 +12,7 @@ use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 use scorelab::rng::Rng;
 use scorelab::sampler::steps::{denoise_at, final_denoise, ode_derivative};
-use scorelab::sampler::{Sampler, StepInfo};
+use scorelab::sampler::{Sampler, SamplerContext, StepInfo};
 use scorelab::schedule::{Grid, Schedule};
 
 params! {
@@ -99,7 +99,7 @@ impl Sampler for Rk45 {
     }
 }
 
-fn build(raw: &RawParams) -> BuildResult<dyn Sampler> {
+fn build(raw: &RawParams, _context: &SamplerContext) -> BuildResult<dyn Sampler> {
     let params = Rk45Params::from_raw(raw)?;
     // Tolerances are error bounds per step: a relative one of 1 (100 %) or more, or an absolute
     // one as large as the data, accepts any step, so the solve is meaningless.

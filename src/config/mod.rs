@@ -14,7 +14,7 @@ use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
 
 pub use error::ConfigError;
-pub use params::{NoParams, NumberOrAuto, ParamDoc, Params, RawParams, SubPlugin};
+pub use params::{CountOrAuto, NoParams, NumberOrAuto, ParamDoc, Params, RawParams, SubPlugin};
 
 /// Longest key path and message shown in an error (characters).
 const MAX_KEY_CHARS: usize = 120;

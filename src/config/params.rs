@@ -347,6 +347,54 @@ crate::params! {
     pub struct NoParams {}
 }
 
+/// A whole number, or `auto` for a count the plugin derives (e.g. `num_levels: auto`). A
+/// count serialises as the integer it is (`10`, never `10.0`), so a parameter that gains
+/// `auto` keeps the resolved configs, and the trial ids, it had as a plain `usize`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CountOrAuto {
+    Auto,
+    Count(usize),
+}
+
+impl serde::Serialize for CountOrAuto {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            CountOrAuto::Auto => serializer.serialize_str("auto"),
+            CountOrAuto::Count(n) => serializer.serialize_u64(*n as u64),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for CountOrAuto {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = CountOrAuto;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a whole number or `auto`")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<CountOrAuto, E> {
+                usize::try_from(v)
+                    .map(CountOrAuto::Count)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(v), &self))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<CountOrAuto, E> {
+                match u64::try_from(v) {
+                    Ok(v) => self.visit_u64(v),
+                    Err(_) => Err(E::invalid_value(serde::de::Unexpected::Signed(v), &self)),
+                }
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<CountOrAuto, E> {
+                match v {
+                    "auto" => Ok(CountOrAuto::Auto),
+                    _ => Err(E::invalid_type(serde::de::Unexpected::Str(v), &self)),
+                }
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
 /// A number, or `auto` for a value the plugin derives from the data.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum NumberOrAuto {

@@ -26,6 +26,21 @@ pub struct StepInfo {
     pub sigma: f64,
 }
 
+/// What a sampler may read when it is built: the trial's resolved schedule, so that a
+/// parameter given as `auto` (annealed Langevin's `eps`) can be solved on the levels the
+/// sampler will walk.
+pub struct SamplerContext<'a> {
+    pub schedule: &'a dyn Schedule,
+}
+
+impl<'a> SamplerContext<'a> {
+    /// The grid `request` gives on the trial's schedule: the one `sample` receives (unless
+    /// distillation replaces it with a student's grid).
+    pub fn grid(&self, request: GridRequest) -> Grid<'a> {
+        Grid::new(self.schedule, request)
+    }
+}
+
 pub trait Sampler: Send + Sync {
     /// The grid the sampler wants from the schedule: how many levels and how spaced
     /// (default: the schedule's own levels, as annealed Langevin uses them).
@@ -37,12 +52,6 @@ pub trait Sampler: Send + Sync {
     /// Langevin's `eps`, a corrector's `snr`): what the fix of a diverged run names. `None`
     /// when the grid alone sets the steps.
     fn step_size(&self) -> Option<(String, f64)> {
-        None
-    }
-
-    /// Why it cannot run on this schedule (a predictor with no form for the schedule's
-    /// discretisation), checked when the trial is resolved; `None` when it can.
-    fn refuses(&self, _schedule: &dyn Schedule) -> Option<Refusal> {
         None
     }
 

@@ -10,8 +10,8 @@ use crate::network::ScoreModel;
 use crate::rng::Rng;
 use crate::schedule::{Discretization, Grid};
 
-/// Why a sampler (or one of its parts) cannot run on a schedule: the key of the sampler's
-/// slot at fault, what is wrong and the fix.
+/// Why a part of a sampler cannot run on a schedule: the key of its own table at fault,
+/// what is wrong and the fix (the sampler's builder reports it at that key).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Refusal {
     pub key: String,
@@ -37,8 +37,7 @@ pub trait Predictor: Send + Sync {
     }
 
     /// Why it cannot step on a schedule discretised this way (score_sde's ancestral
-    /// predictor has no sub-VP form); `None` when it can. The refusal's key is relative to
-    /// the predictor's own table.
+    /// predictor has no sub-VP form); `None` when it can. `pc` asks when it is built.
     fn refuses(&self, _form: Discretization) -> Option<Refusal> {
         None
     }

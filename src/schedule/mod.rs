@@ -11,13 +11,15 @@
 //! What several schedule plugins share lives here, never in one of them: the checks of their
 //! parameters (`checks`, with the one `sigma_max` check), the times of the continuous SDEs
 //! (`uniform_t`), the linear beta of `vp` and `sub_vp` (`linear_beta`) and the discrete
-//! chains of `ddpm` and `cosine` (`discrete`).
+//! chains of `ddpm` and `cosine` (`discrete`). `ncsnv2` solves NCSNv2's techniques 2 and 4
+//! (the ratio and number of geometric levels, annealed Langevin's step size).
 
 pub mod checks;
 pub mod discrete;
 pub mod discretize;
 pub mod grid;
 pub mod linear_beta;
+pub mod ncsnv2;
 pub mod uniform_t;
 
 pub use discretize::{Discretization, ForwardStep};

@@ -7,7 +7,7 @@ use candle_core::{Device, Tensor};
 use super::distill::ddim_walk;
 use crate::network::ScoreModel;
 use crate::rng::{Rng, Stream};
-use crate::sampler::{Refusal, Sampler, StepInfo};
+use crate::sampler::{Sampler, StepInfo};
 use crate::schedule::{Grid, GridRequest, Schedule};
 
 /// `sampler` walking the grid `sigmas` in place of the schedule's own grid of the same
@@ -33,10 +33,6 @@ impl Sampler for OnStudentGrid {
 
     fn step_size(&self) -> Option<(String, f64)> {
         self.inner.step_size()
-    }
-
-    fn refuses(&self, schedule: &dyn Schedule) -> Option<Refusal> {
-        self.inner.refuses(schedule)
     }
 
     fn sample(

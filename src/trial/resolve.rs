@@ -24,7 +24,7 @@ use crate::metric::MetricContext;
 use crate::network::{Architecture, NetworkContext};
 use crate::parameterisation::ModelSettings;
 use crate::registry::Built;
-use crate::sampler::Sampler;
+use crate::sampler::{Sampler, SamplerContext};
 use crate::schedule::Schedule;
 use crate::sweep::{Experiment, TrialSpec};
 use crate::train::TrainSettings;
@@ -127,10 +127,12 @@ fn resolve(
     let weighting = (weighting_plugin.build)(&weighting_raw)?;
     let network = build_network(&slots, &latent, &data.dataset)?;
     let (sampler_plugin, sampler_raw) = slots.plugin::<dyn Sampler>("sampler")?;
-    let sampler = (sampler_plugin.build)(&sampler_raw)?;
-    if let Some(refusal) = sampler.plugin.refuses(schedule.plugin.as_ref()) {
-        return Err(sampler_raw.invalid(&refusal.key, refusal.message, refusal.fix));
-    }
+    let sampler = (sampler_plugin.build)(
+        &sampler_raw,
+        &SamplerContext {
+            schedule: schedule.plugin.as_ref(),
+        },
+    )?;
     let distill_settings = distill::read(&distill_raw, sampler.plugin.grid().steps)?;
     let schedule = (schedule_plugin.name, schedule);
     let guidance = slots.guidance(&guidance_context(

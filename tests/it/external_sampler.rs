@@ -31,7 +31,7 @@ impl Sampler for IteratedDenoiser {
     }
 }
 
-fn build(raw: &RawParams) -> BuildResult<dyn Sampler> {
+fn build(raw: &RawParams, _context: &SamplerContext) -> BuildResult<dyn Sampler> {
     let params = NoParams::from_raw(raw)?;
     Ok(Built::new(Box::new(IteratedDenoiser), &params))
 }

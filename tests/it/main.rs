@@ -46,6 +46,7 @@ mod locking;
 mod metric_protocols;
 mod metrics;
 mod mlp_inference;
+mod ncsnv2;
 mod oracle;
 mod overrides_grammar;
 mod parameterisation;

@@ -44,7 +44,7 @@ impl Sampler for IteratedDenoiser {
     }
 }
 
-fn build(raw: &RawParams) -> BuildResult<dyn Sampler> {
+fn build(raw: &RawParams, _context: &SamplerContext) -> BuildResult<dyn Sampler> {
     let params = IteratedDenoiserParams::from_raw(raw)?;
     if params.stride == 0 {
         return Err(raw.invalid("stride", "must be at least 1", "set `stride: 1`"));
