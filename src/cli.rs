@@ -355,7 +355,7 @@ pub fn plugin_listing(kinds: &[Kind]) -> String {
         if *kind == Kind::Network {
             use crate::config::Params;
             text.push_str("  every trainable network also takes (the engine applies them):\n");
-            for param in crate::parameterisation::ModelSettings::docs() {
+            for param in crate::parameterisation::ModelKeys::docs() {
                 text.push_str(&param_line(&param));
             }
         }

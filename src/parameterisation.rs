@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::network::{Instance, Network, ScoreModel};
 use crate::params;
+use crate::schedule::Schedule;
 
 /// What the raw network predicts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,15 +30,111 @@ pub enum Parameterisation {
     Edm,
 }
 
+/// `network.parameterisation` as written: `auto` (the default) or one of the kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Choice {
+    /// The schedule's own ([`crate::schedule::Schedule::natural_parameterisation`]).
+    Auto,
+    Fixed(Parameterisation),
+}
+
+impl Serialize for Choice {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Choice::Auto => serializer.serialize_str("auto"),
+            Choice::Fixed(kind) => kind.serialize(serializer),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Choice {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let word = String::deserialize(deserializer)?;
+        if word == "auto" {
+            return Ok(Choice::Auto);
+        }
+        Parameterisation::deserialize(serde::de::value::StrDeserializer::<D::Error>::new(&word))
+            .map(Choice::Fixed)
+            .map_err(|_| {
+                serde::de::Error::custom(format!(
+                    "unknown parameterisation `{word}`, expected one of auto, score, eps, x0, v, edm"
+                ))
+            })
+    }
+}
+
+impl Parameterisation {
+    /// The kind named `word` (`score`, `eps`, `x0`, `v`, `edm`).
+    pub fn named(word: &str) -> Option<Parameterisation> {
+        Parameterisation::deserialize(
+            serde::de::value::StrDeserializer::<serde::de::value::Error>::new(word),
+        )
+        .ok()
+    }
+}
+
 params! {
-    /// Settings of the `network` slot that every trainable network takes (the rest of the
-    /// slot goes to the network plugin).
-    pub struct ModelSettings {
-        /// What the raw network predicts: score, eps, x0, v or edm (Karras et al. 2022 preconditioning).
-        parameterisation: Parameterisation = Parameterisation::Score,
+    /// The keys of the `network` slot that every trainable network takes, as written (the
+    /// rest of the slot goes to the network plugin).
+    pub struct ModelKeys {
+        /// What the raw network predicts: auto (the schedule's own: score for NCSN's geometric levels and ve, eps for the VP family, edm for edm; the table in the README's "What experiments/parameterisation.yaml shows"), score, eps, x0, v or edm (Karras et al. 2022 preconditioning).
+        parameterisation: Choice = Choice::Auto,
         /// Standard deviation of the data assumed by the `edm` parameterisation (EDM's 0.5 is for images in [-1, 1]).
         sigma_data: f64 = 0.5,
     }
+}
+
+/// The network keys resolved (`auto` replaced by the schedule's choice): what a trial
+/// records and its model uses.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelSettings {
+    pub parameterisation: Parameterisation,
+    pub sigma_data: f64,
+}
+
+impl Default for ModelSettings {
+    fn default() -> Self {
+        ModelSettings {
+            parameterisation: Parameterisation::Score,
+            sigma_data: 0.5,
+        }
+    }
+}
+
+impl ModelKeys {
+    /// `auto` resolved to the schedule's own parameterisation.
+    pub fn resolve(&self, schedule: &dyn Schedule) -> ModelSettings {
+        let parameterisation = match self.parameterisation {
+            Choice::Fixed(kind) => kind,
+            Choice::Auto => Parameterisation::named(schedule.natural_parameterisation())
+                .unwrap_or(Parameterisation::Score),
+        };
+        ModelSettings {
+            parameterisation,
+            sigma_data: self.sigma_data,
+        }
+    }
+}
+
+/// The warning for a parameterisation measured to train badly on the schedule (chosen by
+/// hand: `auto` never picks one), naming what `auto` gives there.
+pub fn measured_failure(
+    settings: &ModelSettings,
+    schedule: &dyn Schedule,
+    schedule_name: &str,
+) -> Option<String> {
+    let chosen = serde_json::to_value(settings.parameterisation).ok()?;
+    let chosen = chosen.as_str()?;
+    let (_, measured) = schedule
+        .poor_parameterisations()
+        .iter()
+        .find(|(poor, _)| *poor == chosen)?;
+    Some(format!(
+        "`network.parameterisation: {chosen}` trains badly on schedule `{schedule_name}` \
+         (experiments/parameterisation.yaml, an mlp with sigma_squared: {measured}); \
+         `auto` gives `{}`",
+        schedule.natural_parameterisation()
+    ))
 }
 
 /// The preconditioning coefficients (c_skip, c_out, c_in) at one noise level, as numbers;

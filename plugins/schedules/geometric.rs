@@ -63,6 +63,15 @@ impl Schedule for Geometric {
         0.0
     }
 
+    /// NCSN's: the score with its output scaled by 1 / sigma.
+    fn natural_parameterisation(&self) -> &'static str {
+        "score"
+    }
+
+    fn poor_parameterisations(&self) -> &'static [(&'static str, &'static str)] {
+        &[("x0", "FD 0.059, but 54 % of samples below the data's 0.1 % density quantile against 0.7 % with `score`")]
+    }
+
     /// score_sde's `VESDE.discretize`: the step adds sigma_i^2 - sigma_{i+1}^2.
     fn discretization(&self) -> Discretization {
         Discretization::VarianceExploding

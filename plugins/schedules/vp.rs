@@ -57,6 +57,13 @@ impl Schedule for Vp {
         self.settings.sampling_eps
     }
 
+    fn poor_parameterisations(&self) -> &'static [(&'static str, &'static str)] {
+        &[
+            ("score", "FD 11.4 against 0.0019 with `edm`"),
+            ("x0", "FD 0.59 against 0.0019 with `edm`"),
+        ]
+    }
+
     /// score_sde's `VPSDE.discretize`: DDPM's chain.
     fn discretization(&self) -> Discretization {
         Discretization::DdpmChain

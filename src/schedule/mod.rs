@@ -102,6 +102,19 @@ pub trait Schedule: Send + Sync {
         "sigma_squared"
     }
 
+    /// The parameterisation that trains best on it, by name (`score`, `eps`, `x0`, `v`,
+    /// `edm`): what `network.parameterisation: auto` resolves to. EDM's preconditioning
+    /// unless the family says otherwise (experiments/parameterisation.yaml measures them all).
+    fn natural_parameterisation(&self) -> &'static str {
+        "edm"
+    }
+
+    /// Parameterisations measured to train badly on it (experiments/parameterisation.yaml),
+    /// each with what was measured: choosing one gets a warning with the plan.
+    fn poor_parameterisations(&self) -> &'static [(&'static str, &'static str)] {
+        &[]
+    }
+
     /// How the SDE becomes a chain of steps between grid levels (score_sde's `discretize`),
     /// for the reverse-diffusion and ancestral predictors: Euler-Maruyama unless the family
     /// has a chain of its own (variance exploding, DDPM's).

@@ -95,6 +95,9 @@ pub struct Trial {
     pub held_out: Arc<Samples>,
     /// Progressive distillation: the rounds whose last student this trial samples.
     pub distill: Option<DistillPlan>,
+    /// Settings measured to work badly together, said once with the plan (not errors: a
+    /// study may want them).
+    pub warnings: Vec<String>,
 }
 
 impl Trial {

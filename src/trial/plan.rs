@@ -6,7 +6,7 @@ use super::Trial;
 
 /// The plan of a sweep, one line: trials, models to train, training work (steps × batch per
 /// model, summed) and sampling work (samples × grid steps per trial, summed where a sampler
-/// asks for a fixed number of steps).
+/// asks for a fixed number of steps), then a line for each distinct warning of its trials.
 pub fn plan_summary(trials: &[Trial]) -> String {
     let mut models: Vec<&str> = Vec::new();
     let mut train_examples = 0u128;
@@ -51,6 +51,12 @@ pub fn plan_summary(trials: &[Trial]) -> String {
         line.push_str(&format!(
             ", {schedule_grids} trial(s) on the schedule's own grid"
         ));
+    }
+    let mut warnings: Vec<&String> = trials.iter().flat_map(|t| &t.warnings).collect();
+    warnings.sort();
+    warnings.dedup();
+    for warning in warnings {
+        line.push_str(&format!("\nwarning: {warning}"));
     }
     line
 }

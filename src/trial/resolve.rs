@@ -22,7 +22,7 @@ use crate::features::{FeatureExtractor, FeaturesContext};
 use crate::guidance::GuidanceContext;
 use crate::metric::MetricContext;
 use crate::network::{Architecture, NetworkContext};
-use crate::parameterisation::ModelSettings;
+use crate::parameterisation::{measured_failure, ModelKeys, ModelSettings};
 use crate::registry::Built;
 use crate::sampler::{Sampler, SamplerContext};
 use crate::schedule::Schedule;
@@ -70,6 +70,8 @@ struct NetworkPart {
     name: &'static str,
     built: Built<dyn Architecture>,
     model_settings: ModelSettings,
+    /// A parameterisation measured to train badly on the trial's schedule, said at the plan.
+    warning: Option<String>,
 }
 
 /// What the slots built, before the resolved config is recorded.
@@ -125,7 +127,12 @@ fn resolve(
     let (weighting_plugin, weighting_raw) =
         slots.optional::<dyn Weighting>("weighting", natural)?;
     let weighting = (weighting_plugin.build)(&weighting_raw)?;
-    let network = build_network(&slots, &latent, &data.dataset)?;
+    let network = build_network(
+        &slots,
+        &latent,
+        &data.dataset,
+        (schedule_plugin.name, schedule.plugin.as_ref()),
+    )?;
     let (sampler_plugin, sampler_raw) = slots.plugin::<dyn Sampler>("sampler")?;
     let sampler = (sampler_plugin.build)(
         &sampler_raw,
@@ -274,9 +281,10 @@ fn build_network(
     slots: &SlotReader,
     latent: &latent::Resolved,
     dataset: &Arc<dyn Dataset>,
+    (schedule_name, schedule): (&str, &dyn Schedule),
 ) -> Result<NetworkPart, ConfigError> {
     let (plugin, mut network_raw) = slots.plugin::<dyn Architecture>("network")?;
-    let model_keys: Vec<&str> = ModelSettings::docs().iter().map(|d| d.name).collect();
+    let model_keys: Vec<&str> = ModelKeys::docs().iter().map(|d| d.name).collect();
     let mut model_raw = network_raw.clone();
     model_raw
         .dict
@@ -293,7 +301,8 @@ fn build_network(
             dataset,
         },
     )?;
-    let model_settings = ModelSettings::from_raw(&model_raw)?;
+    let model_keys_written = ModelKeys::from_raw(&model_raw)?;
+    let model_settings = model_keys_written.resolve(schedule);
     if !built.plugin.trainable() {
         if let Some(key) = model_keys.iter().find(|k| model_raw.get(k).is_some()) {
             return Err(model_raw.invalid(
@@ -316,10 +325,16 @@ fn build_network(
             "set e.g. `sigma_data: 0.5`",
         ));
     }
+    let warning = built
+        .plugin
+        .trainable()
+        .then(|| measured_failure(&model_settings, schedule, schedule_name))
+        .flatten();
     Ok(NetworkPart {
         name: plugin.name,
         built,
         model_settings,
+        warning,
     })
 }
 
@@ -418,6 +433,7 @@ fn assemble(
         weighting: Arc::from(parts.weighting.1.plugin),
         architecture: Arc::from(parts.network.built.plugin),
         model_settings: parts.network.model_settings,
+        warnings: parts.network.warning.into_iter().collect(),
         sampler,
         guidance: Arc::from(parts.guidance.1.plugin),
         latent: Arc::new(parts.latent.0),

@@ -146,3 +146,33 @@ fn every_parameterisation_gives_the_same_denoiser_and_score() {
         }
     }
 }
+
+/// `auto` (the default) is the schedule's own parameterisation, recorded resolved; a choice
+/// measured to train badly gets a warning with the plan, `auto` never does.
+#[test]
+fn auto_is_the_schedules_own_and_poor_choices_are_warned() {
+    for (schedule, natural) in [("geometric", "score"), ("vp", "edm"), ("edm", "edm")] {
+        let trials =
+            crate::common::resolve(crate::common::SMALL_GMM, &[&format!("schedule={schedule}")])
+                .unwrap();
+        assert_eq!(trials[0].resolved["network"]["parameterisation"], natural);
+        assert!(trials[0].warnings.is_empty(), "{:?}", trials[0].warnings);
+    }
+    let trials = crate::common::resolve(
+        crate::common::SMALL_GMM,
+        &["schedule=vp", "network.parameterisation=score"],
+    )
+    .unwrap();
+    let plan = scorelab::trial::plan_summary(&trials);
+    assert!(
+        plan.contains("warning: `network.parameterisation: score` trains badly on schedule `vp`")
+            && plan.contains("`auto` gives `edm`"),
+        "{plan}"
+    );
+    let message =
+        crate::common::resolve_error(crate::common::SMALL_GMM, &["network.parameterisation=atuo"]);
+    assert!(
+        message.contains("auto, score, eps, x0, v, edm"),
+        "{message}"
+    );
+}
