@@ -9,7 +9,7 @@ use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 use scorelab::rng::Rng;
 use scorelab::schedule::checks::{check_sigma_min, resolve_sigma_max};
-use scorelab::schedule::{Discretization, Schedule, ScheduleContext};
+use scorelab::schedule::{Discretization, Schedule, ScheduleContext, TrainingLaw};
 
 params! {
     /// Parameters of `geometric`.
@@ -81,6 +81,12 @@ impl Schedule for Geometric {
                 (self.levels[i], i)
             })
             .collect()
+    }
+
+    fn training_law(&self) -> Option<TrainingLaw> {
+        Some(TrainingLaw::Levels(
+            self.levels.iter().copied().zip(0..).collect(),
+        ))
     }
 
     fn default_grid(&self, steps: Option<usize>) -> Vec<f64> {

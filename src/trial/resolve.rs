@@ -125,6 +125,8 @@ fn resolve(
     let (weighting_plugin, weighting_raw) =
         slots.optional::<dyn Weighting>("weighting", natural)?;
     let weighting = (weighting_plugin.build)(&weighting_raw)?;
+    let schedule_facts = (schedule.plugin.as_ref(), schedule_plugin.name);
+    train.check_time_sampling(&train_raw, schedule_facts, weighting.plugin.as_ref())?;
     let network = build_network(&slots, &latent, &data.dataset)?;
     let (sampler_plugin, sampler_raw) = slots.plugin::<dyn Sampler>("sampler")?;
     let sampler = (sampler_plugin.build)(&sampler_raw)?;
@@ -450,10 +452,7 @@ fn record(parts: &Parts, distill: Option<&distill::DistillSettings>) -> serde_js
         }
     }
     resolved.insert("network".into(), network);
-    resolved.insert(
-        "train".into(),
-        serde_json::to_value(&parts.train).unwrap_or_default(),
-    );
+    resolved.insert("train".into(), parts.train.recorded());
     // A guidance that changes nothing (`none` toward uniform classes) is not recorded, so
     // experiments without a `guidance:` section keep their ids.
     if !parts.guidance.1.plugin.neutral() {
