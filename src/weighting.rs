@@ -16,4 +16,21 @@ pub trait Weighting: Send + Sync {
     fn equalises_levels(&self) -> bool {
         false
     }
+
+    /// The loss factor lambda / sigma^2 integrated over time in closed form, where it is the
+    /// same function of sigma on every schedule: importance sampling of uniform training
+    /// times (`train.time_sampling: importance`) then inverts its CDF exactly instead of
+    /// tabulating it. `None` unless the weighting knows one.
+    fn factor_primitive(&self) -> Option<FactorPrimitive> {
+        None
+    }
+}
+
+/// F(sigma) with d F(sigma(t)) / dt = lambda(sigma(t)) / sigma(t)^2 for every schedule's
+/// sigma(t), and its inverse: the likelihood weighting's is 2 ln sigma, since its
+/// lambda / sigma^2 = g^2 / (s sigma)^2 = 2 sigma' / sigma.
+#[derive(Debug, Clone, Copy)]
+pub struct FactorPrimitive {
+    pub of_sigma: fn(f64) -> f64,
+    pub sigma_of: fn(f64) -> f64,
 }

@@ -9,7 +9,7 @@ use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 use scorelab::rng::Rng;
 use scorelab::schedule::checks::{check_sigma_max, check_sigma_min};
 use scorelab::schedule::grid::karras_sigmas;
-use scorelab::schedule::{Discretization, LogBins, Schedule, ScheduleContext};
+use scorelab::schedule::{Discretization, LogBins, Schedule, ScheduleContext, TrainingLaw};
 
 params! {
     /// Parameters of `edm`.
@@ -88,6 +88,14 @@ impl Schedule for Edm {
                 (sigma, self.bins.index(sigma))
             })
             .collect()
+    }
+
+    fn training_law(&self) -> Option<TrainingLaw> {
+        Some(TrainingLaw::LogNormal {
+            mean: self.p_mean,
+            std: self.p_std,
+            bins: self.bins.clone(),
+        })
     }
 
     fn default_grid(&self, steps: Option<usize>) -> Vec<f64> {

@@ -13,7 +13,7 @@ use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 use scorelab::rng::Rng;
 use scorelab::schedule::checks::{check_sigma_min, resolve_sigma_max};
 use scorelab::schedule::ncsnv2::{equal_levels_overlap, level_count, level_ratio, RatioError};
-use scorelab::schedule::{Discretization, Schedule, ScheduleContext};
+use scorelab::schedule::{Discretization, Schedule, ScheduleContext, TrainingLaw};
 
 params! {
     /// Parameters of `geometric`.
@@ -96,6 +96,12 @@ impl Schedule for Geometric {
                 (self.levels[i], i)
             })
             .collect()
+    }
+
+    fn training_law(&self) -> Option<TrainingLaw> {
+        Some(TrainingLaw::Levels(
+            self.levels.iter().copied().zip(0..).collect(),
+        ))
     }
 
     fn default_grid(&self, steps: Option<usize>) -> Vec<f64> {

@@ -9,8 +9,8 @@ use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 use scorelab::rng::Rng;
 use scorelab::schedule::checks::{check_eps, check_sigma_min, resolve_sigma_max};
-use scorelab::schedule::uniform_t::uniform_t_grid;
-use scorelab::schedule::{Discretization, LogBins, Schedule, ScheduleContext};
+use scorelab::schedule::uniform_t::{uniform_t_grid, uniform_t_law};
+use scorelab::schedule::{Discretization, LogBins, Schedule, ScheduleContext, TrainingLaw};
 
 params! {
     /// Parameters of `ve`.
@@ -86,6 +86,10 @@ impl Schedule for Ve {
                 (sigma, self.bins.index(sigma))
             })
             .collect()
+    }
+
+    fn training_law(&self) -> Option<TrainingLaw> {
+        Some(uniform_t_law(self.training_eps, &self.bins))
     }
 
     fn default_grid(&self, steps: Option<usize>) -> Vec<f64> {

@@ -9,8 +9,10 @@ use scorelab::config::{Params, RawParams};
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 use scorelab::rng::Rng;
 use scorelab::schedule::linear_beta::{vp_settings, VpParams, VpSettings};
-use scorelab::schedule::uniform_t::{training_bins, uniform_t_grid, uniform_t_sigmas};
-use scorelab::schedule::{Discretization, LogBins, Schedule, ScheduleContext};
+use scorelab::schedule::uniform_t::{
+    training_bins, uniform_t_grid, uniform_t_law, uniform_t_sigmas,
+};
+use scorelab::schedule::{Discretization, LogBins, Schedule, ScheduleContext, TrainingLaw};
 
 pub struct Vp {
     settings: VpSettings,
@@ -80,6 +82,10 @@ impl Schedule for Vp {
 
     fn training_sigmas(&self, n: usize, rng: &mut Rng) -> Vec<(f64, usize)> {
         uniform_t_sigmas(self, self.settings.training_eps, &self.bins, n, rng)
+    }
+
+    fn training_law(&self) -> Option<TrainingLaw> {
+        Some(uniform_t_law(self.settings.training_eps, &self.bins))
     }
 
     fn default_grid(&self, steps: Option<usize>) -> Vec<f64> {

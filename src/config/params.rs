@@ -115,14 +115,19 @@ impl<'a> RawParams<'a> {
         };
         value.deserialize::<T>().map(Some).map_err(|e| {
             let kind = e.kind.to_string();
-            let (message, fix) = match out_of_range_number(&kind) {
-                Some(number) => (
+            let (message, fix) = match (&e.kind, out_of_range_number(&kind)) {
+                // A field of enum type (e.g. `train.time_sampling`) lists its choices.
+                (figment::error::Kind::UnknownVariant(found, choices), _) => (
+                    format!("unknown choice `{found}`"),
+                    format!("use one of: {}", choices.join(", ")),
+                ),
+                (_, Some(number)) => (
                     format!("`{number}` is too large for a 64-bit number ({kind})"),
                     format!(
                         "give a value of type {ty} (integers up to 18446744073709551615, decimals up to about 1.8e308)"
                     ),
                 ),
-                None => (kind, format!("give a value of type {ty}")),
+                (_, None) => (kind, format!("give a value of type {ty}")),
             };
             self.provenance
                 .key_error(value, &self.key_path(key), message, fix)

@@ -7,7 +7,7 @@
 //! gives the SDE f = (log alpha_bar)' / 2 and g^2 = -(log alpha_bar)', the VP SDE of which
 //! the chain is the discretisation (Song et al. 2021, Appendix B).
 
-use super::{Discretization, LogBins, Schedule};
+use super::{Discretization, LogBins, Schedule, TrainingLaw};
 use crate::rng::Rng;
 
 pub struct DiscreteChain {
@@ -142,6 +142,11 @@ impl Schedule for DiscreteChain {
                 (sigma, self.bins.index(sigma))
             })
             .collect()
+    }
+
+    fn training_law(&self) -> Option<TrainingLaw> {
+        let level = |i| (self.level(i), self.bins.index(self.level(i)));
+        Some(TrainingLaw::Levels((1..=self.len()).map(level).collect()))
     }
 
     /// All T steps, or `steps` evenly spaced ones from T down to 1 (DDIM's "uniform").

@@ -20,10 +20,12 @@ pub mod discretize;
 pub mod grid;
 pub mod linear_beta;
 pub mod ncsnv2;
+pub mod training_law;
 pub mod uniform_t;
 
 pub use discretize::{Discretization, ForwardStep};
 pub use grid::{Grid, GridRequest, Spacing};
+pub use training_law::TrainingLaw;
 
 use crate::dataset::Samples;
 use crate::rng::Rng;
@@ -79,6 +81,12 @@ pub trait Schedule: Send + Sync {
 
     /// Noise levels for one training batch, each with the index of its loss level.
     fn training_sigmas(&self, n: usize, rng: &mut Rng) -> Vec<(f64, usize)>;
+
+    /// The law `training_sigmas` draws from, for importance sampling of the levels
+    /// (`train.time_sampling: importance`); `None` where the schedule does not describe it.
+    fn training_law(&self) -> Option<TrainingLaw> {
+        None
+    }
 
     /// The schedule's own sampling levels, descending from sigma_max to sigma_min, without
     /// the final 0 (`steps` of `None`: the schedule's own levels or default count).

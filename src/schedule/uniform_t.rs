@@ -1,7 +1,7 @@
 //! The times of continuous-time SDE schedules (`ve`, `vp`, `sub_vp`; score_sde's): training
 //! draws t ~ U(eps, 1), sampling walks a grid uniform in t from 1 down to the last time.
 
-use super::{LogBins, Schedule};
+use super::{LogBins, Schedule, TrainingLaw};
 use crate::rng::Rng;
 
 /// Levels sampling takes by default: score_sde's N = 1000 discretisation steps.
@@ -31,6 +31,15 @@ pub fn uniform_t_sigmas(
             (sigma, bins.index(sigma))
         })
         .collect()
+}
+
+/// The law [`uniform_t_sigmas`] draws from: t ~ U(eps, 1).
+pub fn uniform_t_law(eps: f64, bins: &LogBins) -> TrainingLaw {
+    TrainingLaw::UniformTime {
+        low: eps,
+        high: 1.0,
+        bins: bins.clone(),
+    }
 }
 
 /// `steps` levels uniform in t from 1 down to `eps` (default: [`DEFAULT_STEPS`]).

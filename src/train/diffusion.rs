@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use candle_core::{Device, Tensor};
 
-use super::records::{LevelRecords, LevelState, Records};
+use super::importance::LevelSampler;
+use super::records::{LevelRecords, LevelState};
 use super::resumable::{self, Fit, Hooks, NetworkTrainee, OnStep, Plan};
 use super::snapshot::Snapshot;
 use super::{History, TrainError, TrainSettings};
@@ -56,6 +57,8 @@ pub fn train_resumable(
             ..History::default()
         });
     };
+    let sampler = LevelSampler::new(settings.time_sampling, schedule, job.weighting.as_ref())
+        .map_err(TrainError::Levels)?;
     let diverged = |step, loss| job.divergence(step, loss);
     let fit = Fit {
         plan: Plan {
@@ -70,25 +73,41 @@ pub fn train_resumable(
         diverged: &diverged,
     };
     let (records, seconds) = resumable::run(fit, resume, hooks, &mut |_, rng| {
-        denoising_loss(model, job, rng)
+        let batch = weighted_losses(model, job, &sampler, rng)?;
+        let loss = batch.weighted.mean_all()?;
+        Ok((
+            loss.clone(),
+            (loss.detach(), batch.normalised, batch.levels),
+        ))
     })?;
     Ok(records.finish(seconds))
 }
 
-/// One batch's weighted denoising loss, with the normalised loss of each example and the
-/// level it was drawn at.
-fn denoising_loss(
+/// One batch of the denoising loss, example by example.
+pub struct WeightedLosses {
+    /// Each example's weighted loss (factor times normalised loss); their mean is the loss.
+    pub weighted: Tensor,
+    /// Each example's normalised loss 0.5 ||sigma s + z||^2, detached.
+    pub normalised: Tensor,
+    /// Each example's level: sigma and loss level.
+    pub levels: Vec<(f64, usize)>,
+}
+
+/// One batch's denoising loss: data, labels, levels drawn by `sampler`, noise, in that order
+/// from `rng`.
+pub fn weighted_losses(
     model: &Model,
     job: &TrainJob,
+    sampler: &LevelSampler,
     rng: &mut Rng,
-) -> Result<(Tensor, <LevelRecords as Records>::Step), TrainError> {
+) -> Result<WeightedLosses, TrainError> {
     let (data, device, batch) = (job.data.as_ref(), &job.device, job.settings.batch_size);
     let indices: Vec<usize> = (0..batch).map(|_| rng.below(data.len())).collect();
     let items = data.gather(&indices);
     let x0 = items.to_tensor(device)?;
     let labels = training_labels(job, &items, rng)?;
-    let draws = job.schedule.training_sigmas(batch, rng);
-    let sigmas: Vec<f64> = draws.iter().map(|(s, _)| *s).collect();
+    let draws = sampler.draw(batch, rng);
+    let sigmas: Vec<f64> = draws.iter().map(|d| d.sigma).collect();
     let sigma = sigma_column(&sigmas, device)?;
     let z = Tensor::from_vec(
         rng.normal_f32(batch * data.dim()),
@@ -97,17 +116,18 @@ fn denoising_loss(
     )?;
     let noisy = x0.add(&z.broadcast_mul(&sigma)?)?;
 
-    // 0.5 * ||sigma * s + z||^2 per example; lambda(sigma) / sigma^2 turns it into the
-    // weighted DSM loss lambda/2 * ||s + z / sigma||^2.
+    // 0.5 * ||sigma * s + z||^2 per example; the factor lambda(sigma) / sigma^2 (under
+    // importance sampling times p / q) turns it into the weighted DSM loss
+    // lambda/2 * ||s + z / sigma||^2.
     let residual = model.training_residual(&x0, &noisy, &z, &sigma, labels.as_ref())?;
     let normalised = (residual.sqr()?.sum(1)? * 0.5)?;
-    let factors: Vec<f32> = sigmas
-        .iter()
-        .map(|s| (job.weighting.lambda(*s, job.schedule.as_ref()) / (s * s)) as f32)
-        .collect();
+    let factors: Vec<f32> = draws.iter().map(|d| d.factor as f32).collect();
     let factors = Tensor::from_vec(factors, batch, device)?;
-    let loss = normalised.mul(&factors)?.mean_all()?;
-    Ok((loss.clone(), (loss.detach(), normalised.detach(), draws)))
+    Ok(WeightedLosses {
+        weighted: normalised.mul(&factors)?,
+        normalised: normalised.detach(),
+        levels: draws.iter().map(|d| (d.sigma, d.level)).collect(),
+    })
 }
 
 /// A class-conditional network learns from the data's labels; classifier-free guidance

@@ -10,11 +10,13 @@ pub mod checkpoint;
 mod diffusion;
 pub mod feature_classifier;
 pub mod guidance_classifier;
+pub mod importance;
 mod records;
 pub mod resumable;
 mod snapshot;
 
-pub use diffusion::{train, train_resumable, TrainJob};
+pub use diffusion::{train, train_resumable, weighted_losses, TrainJob, WeightedLosses};
+pub use importance::{LevelSampler, TimeSampling};
 pub use records::{LevelRecords, LevelState, Records, ScalarRecords, ScalarState};
 pub use resumable::{Hooks, OnStep};
 pub use snapshot::{Progress, Snapshot};
@@ -39,10 +41,43 @@ params! {
         train_size: usize = 10000,
         /// Steps between loss records (loss curve, per-level loss, TensorBoard).
         log_every: usize = 50,
+        /// How the diffusion loss draws noise levels: `uniform` (the schedule's own training levels) or `importance` (in proportion to the weighting's lambda / sigma^2, reweighted to the same expected loss: Song et al. 2021's likelihood training).
+        time_sampling: TimeSampling = TimeSampling::Uniform,
     }
 }
 
 impl TrainSettings {
+    /// The settings as a trial records them (its id hashes them): a setting added after
+    /// ids were first given is left out at its default, so existing trials keep their ids.
+    pub fn recorded(&self) -> serde_json::Value {
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        if let Some(map) = value.as_object_mut() {
+            if self.time_sampling == TimeSampling::Uniform {
+                map.remove("time_sampling");
+            }
+        }
+        value
+    }
+
+    /// Whether the diffusion loss can draw its levels as `time_sampling` asks, on this
+    /// schedule with this weighting (importance sampling needs the schedule's training law).
+    pub fn check_time_sampling(
+        &self,
+        raw: &RawParams,
+        (schedule, name): (&dyn crate::schedule::Schedule, &str),
+        weighting: &dyn crate::weighting::Weighting,
+    ) -> Result<(), ConfigError> {
+        match LevelSampler::new(self.time_sampling, schedule, weighting) {
+            Ok(_) => Ok(()),
+            Err(why) => Err(raw.invalid(
+                "time_sampling",
+                format!("cannot draw levels by importance on schedule `{name}`: {why}"),
+                "set `time_sampling: uniform` (or leave it out), or use a schedule that \
+                 describes its training levels (`runner plugins schedule`)",
+            )),
+        }
+    }
+
     pub fn validate(&self, raw: &RawParams) -> Result<(), ConfigError> {
         if self.steps == 0 {
             return Err(raw.invalid("steps", "must be at least 1", "set e.g. `steps: 3000`"));
@@ -132,6 +167,9 @@ pub enum TrainError {
     Snapshot(String),
     #[error("cannot resume from the training snapshot: {0}")]
     Resume(String),
+    /// `train.time_sampling` cannot be honoured (refused when the trial is resolved).
+    #[error("cannot draw the training levels: {0}")]
+    Levels(String),
 }
 
 /// NaN (a level not drawn) as JSON's `null` and back: serde_json would write `null` but

@@ -7,6 +7,7 @@ mod latent;
 mod limits;
 mod metrics;
 mod naming;
+mod network;
 mod plan;
 mod resolve;
 mod settings;

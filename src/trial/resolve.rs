@@ -10,6 +10,7 @@ use figment::value::Dict;
 use super::limits::{check_sweep_wide, check_threads, check_train_limits};
 use super::metrics::build_metrics;
 use super::naming::{check_sweep_name, label_of, sanitize, stable_hash};
+use super::network::{build_network, NetworkPart};
 use super::settings::{Settings, SECTION_KEYS, TRAINING_KEYS};
 use super::shared::{DataCache, ResolutionStats};
 use super::slots::{section_dict, training_part, with_kind, SlotReader};
@@ -21,8 +22,6 @@ use crate::device::Selection;
 use crate::features::{FeatureExtractor, FeaturesContext};
 use crate::guidance::GuidanceContext;
 use crate::metric::MetricContext;
-use crate::network::{Architecture, NetworkContext};
-use crate::parameterisation::{measured_failure, ModelKeys, ModelSettings};
 use crate::registry::Built;
 use crate::sampler::{Sampler, SamplerContext};
 use crate::schedule::Schedule;
@@ -63,15 +62,6 @@ struct Data {
     dataset: Arc<dyn Dataset>,
     training: Arc<Samples>,
     held_out: Arc<Samples>,
-}
-
-/// The `network:` slot: the network plugin and the engine's parameterisation settings.
-struct NetworkPart {
-    name: &'static str,
-    built: Built<dyn Architecture>,
-    model_settings: ModelSettings,
-    /// A parameterisation measured to train badly on the trial's schedule, said at the plan.
-    warning: Option<String>,
 }
 
 /// What the slots built, before the resolved config is recorded.
@@ -127,6 +117,8 @@ fn resolve(
     let (weighting_plugin, weighting_raw) =
         slots.optional::<dyn Weighting>("weighting", natural)?;
     let weighting = (weighting_plugin.build)(&weighting_raw)?;
+    let schedule_facts = (schedule.plugin.as_ref(), schedule_plugin.name);
+    train.check_time_sampling(&train_raw, schedule_facts, weighting.plugin.as_ref())?;
     let network = build_network(
         &slots,
         &latent,
@@ -275,69 +267,6 @@ fn draw_data(
     })
 }
 
-/// The `network:` slot: the parameterisation keys belong to the engine, the rest to the
-/// network plugin, which sees the space diffusion runs in (the data's or the latents').
-fn build_network(
-    slots: &SlotReader,
-    latent: &latent::Resolved,
-    dataset: &Arc<dyn Dataset>,
-    (schedule_name, schedule): (&str, &dyn Schedule),
-) -> Result<NetworkPart, ConfigError> {
-    let (plugin, mut network_raw) = slots.plugin::<dyn Architecture>("network")?;
-    let model_keys: Vec<&str> = ModelKeys::docs().iter().map(|d| d.name).collect();
-    let mut model_raw = network_raw.clone();
-    model_raw
-        .dict
-        .retain(|k, _| model_keys.contains(&k.as_str()));
-    network_raw
-        .dict
-        .retain(|k, _| !model_keys.contains(&k.as_str()));
-    let built = (plugin.build)(
-        &network_raw,
-        &NetworkContext {
-            dim: latent.space.dim(),
-            shape: &latent.space.shape,
-            classes: dataset.classes(),
-            dataset,
-        },
-    )?;
-    let model_keys_written = ModelKeys::from_raw(&model_raw)?;
-    let model_settings = model_keys_written.resolve(schedule);
-    if !built.plugin.trainable() {
-        if let Some(key) = model_keys.iter().find(|k| model_raw.get(k).is_some()) {
-            return Err(model_raw.invalid(
-                key,
-                format!(
-                    "network `{}` is exact: it has no parameterisation",
-                    plugin.name
-                ),
-                format!("remove `network.{key}`, or use a trainable network such as `mlp`"),
-            ));
-        }
-    }
-    if !(model_settings.sigma_data > 0.0 && model_settings.sigma_data.is_finite()) {
-        return Err(model_raw.invalid(
-            "sigma_data",
-            format!(
-                "must be positive and finite, not {}",
-                number(model_settings.sigma_data)
-            ),
-            "set e.g. `sigma_data: 0.5`",
-        ));
-    }
-    let warning = built
-        .plugin
-        .trainable()
-        .then(|| measured_failure(&model_settings, schedule, schedule_name))
-        .flatten();
-    Ok(NetworkPart {
-        name: plugin.name,
-        built,
-        model_settings,
-        warning,
-    })
-}
-
 /// What a guidance plugin may check and train against: the data, the schedule, the
 /// network's classes.
 fn guidance_context<'a>(
@@ -469,10 +398,7 @@ fn record(parts: &Parts, distill: Option<&distill::DistillSettings>) -> serde_js
         }
     }
     resolved.insert("network".into(), network);
-    resolved.insert(
-        "train".into(),
-        serde_json::to_value(&parts.train).unwrap_or_default(),
-    );
+    resolved.insert("train".into(), parts.train.recorded());
     // A guidance that changes nothing (`none` toward uniform classes) is not recorded, so
     // experiments without a `guidance:` section keep their ids.
     if !parts.guidance.1.plugin.neutral() {

@@ -33,6 +33,7 @@ mod image_data;
 mod image_files;
 mod image_metrics;
 mod image_sweep;
+mod importance;
 mod inception;
 mod jobs;
 mod kernels;
