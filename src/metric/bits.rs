@@ -21,7 +21,7 @@ use super::MetricInput;
 
 /// Seed tag of the dequantisation noise: the same for every likelihood metric, and distinct
 /// from the metrics' other draws at the same seed.
-const DEQUANTISE_TAG: u64 = 0x6465_7175_616e_74;
+const DEQUANTISE_TAG: u64 = 0x0064_6571_7561_6e74;
 
 /// Bits per dimension of quantised data from nats per dimension of its dequantised values:
 /// nats / ln 2 + log2(1 / bin width).
