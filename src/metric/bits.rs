@@ -78,20 +78,26 @@ pub fn bits_detail(input: &MetricInput, nats_per_dim: f64) -> Option<(&'static s
     Some(("bpd", bits_per_dim(nats_per_dim, &quantisation)))
 }
 
-/// The protocol line that says how quantised data were scored; nothing on continuous data.
-pub fn dequantisation_protocol(input: &MetricInput) -> Option<(&'static str, String)> {
-    let q = input.dataset.quantisation()?;
-    Some((
-        "dequantisation",
-        format!(
-            "uniform, {} bins of width {} in [{}, {}]; bpd = nats/dim / ln 2 + {}",
-            q.bins,
-            crate::config::number(q.bin_width()),
-            crate::config::number(q.low),
-            crate::config::number(q.high),
-            crate::config::number(q.bits_offset())
+/// The protocol lines that say how quantised data were scored (the dequantisation, and the
+/// offset in bpd = nats/dim / ln 2 + offset); nothing on continuous data.
+pub fn dequantisation_protocol(input: &MetricInput) -> Vec<(&'static str, String)> {
+    let Some(q) = input.dataset.quantisation() else {
+        return Vec::new();
+    };
+    let number = crate::config::number;
+    vec![
+        (
+            "dequantisation",
+            format!(
+                "uniform, {} bins of width {} in [{}, {}]",
+                q.bins,
+                number(q.bin_width()),
+                number(q.low),
+                number(q.high)
+            ),
         ),
-    ))
+        ("bits_offset", number(q.bits_offset())),
+    ]
 }
 
 #[cfg(test)]

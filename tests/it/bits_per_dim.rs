@@ -197,15 +197,18 @@ fn nll_ode_bits_per_dim_of_a_quantised_gaussian_is_its_discrete_nll() {
     assert!((bpd - expected).abs() < 2e-3, "{bpd} vs {expected}");
     assert!((bpd - discrete).abs() < 2e-3, "{bpd} vs {discrete}");
     assert!((expected - discrete) > 0.0 && expected - discrete < 1e-4);
-    let line = protocol
-        .iter()
-        .find(|(k, _)| *k == "dequantisation")
-        .map(|(_, v)| v.clone())
-        .unwrap();
+    let setting = |key: &str| {
+        protocol
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.clone())
+            .unwrap()
+    };
     assert_eq!(
-        line,
-        "uniform, 256 bins of width 0.0078125 in [-1, 1]; bpd = nats/dim / ln 2 + 7"
+        setting("dequantisation"),
+        "uniform, 256 bins of width 0.0078125 in [-1, 1]"
     );
+    assert_eq!(setting("bits_offset"), "7");
 }
 
 #[test]
@@ -245,7 +248,9 @@ fn on_continuous_data_the_likelihoods_report_nats_only() {
             measure(&trial, index, trial.dataset.as_ref(), &trial.held_out);
         let names: Vec<&str> = measured.details.iter().map(|(n, _)| *n).collect();
         assert_eq!(names, ["nfe"]);
-        assert!(protocol.iter().all(|(k, _)| *k != "dequantisation"));
+        assert!(protocol
+            .iter()
+            .all(|(k, _)| *k != "dequantisation" && *k != "bits_offset"));
         assert!(scored == *trial.held_out, "points are scored as drawn");
     }
 }
@@ -326,6 +331,7 @@ eval:
             "{metric}: {bits}"
         );
         let settings = &row.protocols[metric].settings;
-        assert!(settings["dequantisation"].ends_with("+ 7"), "{settings:?}");
+        assert_eq!(settings["bits_offset"], "7", "{settings:?}");
+        assert!(settings["dequantisation"].starts_with("uniform, 256 bins"));
     }
 }
