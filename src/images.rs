@@ -8,7 +8,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
-use crate::dataset::{Dataset, Samples};
+use crate::dataset::{Dataset, Quantisation, Samples};
 use crate::rng::{Rng, Stream};
 
 /// Which part of a dataset distributed as separate training and test files to read.
@@ -41,7 +41,7 @@ impl fmt::Display for LoadError {
     }
 }
 
-/// A pixel byte in [-1, 1]: p / 127.5 - 1.
+/// A pixel byte in [-1, 1]: p / 127.5 - 1 (the code's value under [`Quantisation::BYTES`]).
 pub fn unit(p: u8) -> f64 {
     f64::from(p) / 127.5 - 1.0
 }
@@ -140,6 +140,11 @@ impl Dataset for ImageDataset {
 
     fn classes(&self) -> usize {
         self.set.classes
+    }
+
+    /// Bytes scaled to [-1, 1].
+    fn quantisation(&self) -> Option<Quantisation> {
+        Some(Quantisation::BYTES)
     }
 
     /// `n` items drawn uniformly with replacement.

@@ -5,9 +5,11 @@
 //!
 //! The math several metric plugins share lives here, never in one of them: Gaussian fits and
 //! the Fréchet distance (`frechet`: `fd` and `fid`), k-nearest-neighbour balls
-//! (`neighbours`: `precision_recall` and `coverage`), and [`feature_set`] for every metric
+//! (`neighbours`: `precision_recall` and `coverage`), dequantisation and bits per dimension
+//! of quantised data (`bits`: `nll_ode` and `elbo`), and [`feature_set`] for every metric
 //! that compares features.
 
+pub mod bits;
 pub mod frechet;
 pub mod neighbours;
 

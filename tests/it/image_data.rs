@@ -99,6 +99,7 @@ fn shapes_rgb_on_noise_and_label_order_follow_the_params() {
         background: Background::Noise,
         background_noise: 0.1,
         antialias: 2,
+        quantise: false,
     };
     let data = shapes(params);
     assert_eq!((data.shape(), data.classes()), (vec![3, 32, 32], 2));

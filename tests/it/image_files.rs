@@ -19,7 +19,7 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
     encoder.finish().unwrap()
 }
 
-fn idx_images(n: usize, rows: usize, cols: usize, pixels: &[u8]) -> Vec<u8> {
+pub(crate) fn idx_images(n: usize, rows: usize, cols: usize, pixels: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     for word in [2051, n, rows, cols] {
         out.extend((word as u32).to_be_bytes());
@@ -28,7 +28,7 @@ fn idx_images(n: usize, rows: usize, cols: usize, pixels: &[u8]) -> Vec<u8> {
     out
 }
 
-fn idx_labels(labels: &[u8]) -> Vec<u8> {
+pub(crate) fn idx_labels(labels: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend(2049u32.to_be_bytes());
     out.extend((labels.len() as u32).to_be_bytes());

@@ -7,6 +7,7 @@ static ALLOCATOR: scorelab::Allocator = scorelab::Allocator;
 
 mod artifacts;
 mod attention_kernel;
+mod bits_per_dim;
 mod checkpoint;
 mod classifier_resume;
 mod cli;
