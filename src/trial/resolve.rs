@@ -90,14 +90,7 @@ fn resolve(
     let root = config::root_dict(&spec.figment, &experiment.file)?;
     check_top_level_keys(&root, &provenance)?;
     let (settings, device) = read_settings(experiment, &root, &provenance)?;
-    let train_raw = RawParams::new(
-        "train",
-        section_dict(&root, "train", &provenance)?,
-        &provenance,
-    );
-    let train = TrainSettings::from_raw(&train_raw)?;
-    train.validate(&train_raw)?;
-    check_train_limits(&train, &train_raw)?;
+    let (train, train_raw) = read_train(&root, &provenance)?;
     let distill_raw = distill::section(&root, &provenance)?;
     let slots = SlotReader {
         experiment,
@@ -112,13 +105,8 @@ fn resolve(
     let latent = latent::latent_slot(&slots, &data.dataset.shape(), &data_section, id_parts)?;
     let schedule =
         latent::build_schedule(&schedule_plugin, &schedule_raw, &data.training, &latent)?;
-    // Optional: an oracle trains nothing, and a trained network gets its schedule's own.
-    let natural = schedule.plugin.natural_weighting();
-    let (weighting_plugin, weighting_raw) =
-        slots.optional::<dyn Weighting>("weighting", natural)?;
-    let weighting = (weighting_plugin.build)(&weighting_raw)?;
     let schedule_facts = (schedule.plugin.as_ref(), schedule_plugin.name);
-    train.check_time_sampling(&train_raw, schedule_facts, weighting.plugin.as_ref())?;
+    let weighting = read_weighting(&slots, schedule_facts, (&train, &train_raw))?;
     let network = build_network(
         &slots,
         &latent,
@@ -126,12 +114,10 @@ fn resolve(
         (schedule_plugin.name, schedule.plugin.as_ref()),
     )?;
     let (sampler_plugin, sampler_raw) = slots.plugin::<dyn Sampler>("sampler")?;
-    let sampler = (sampler_plugin.build)(
-        &sampler_raw,
-        &SamplerContext {
-            schedule: schedule.plugin.as_ref(),
-        },
-    )?;
+    let context = SamplerContext {
+        schedule: schedule.plugin.as_ref(),
+    };
+    let sampler = (sampler_plugin.build)(&sampler_raw, &context)?;
     let distill_settings = distill::read(&distill_raw, sampler.plugin.grid().steps)?;
     let schedule = (schedule_plugin.name, schedule);
     let guidance = slots.guidance(&guidance_context(
@@ -162,7 +148,7 @@ fn resolve(
         train,
         data,
         schedule,
-        weighting: (weighting_plugin.name, weighting),
+        weighting,
         network,
         sampler: (sampler_plugin.name, sampler),
         guidance,
@@ -171,6 +157,40 @@ fn resolve(
         features,
     };
     assemble(&spec, parts, (distill_settings, &distill_raw), &sampler_raw)
+}
+
+/// The `train:` section, checked, with its raw keys (for later checks' errors).
+fn read_train<'p>(
+    root: &Dict,
+    provenance: &'p Provenance,
+) -> Result<(TrainSettings, RawParams<'p>), ConfigError> {
+    let train_raw = RawParams::new(
+        "train",
+        section_dict(root, "train", provenance)?,
+        provenance,
+    );
+    let train = TrainSettings::from_raw(&train_raw)?;
+    train.validate(&train_raw)?;
+    check_train_limits(&train, &train_raw)?;
+    Ok((train, train_raw))
+}
+
+/// The `weighting:` slot, optional (an oracle trains nothing, and a trained network gets its
+/// schedule's own), checked against the training's time sampling.
+fn read_weighting(
+    slots: &SlotReader,
+    (schedule, schedule_name): (&dyn Schedule, &'static str),
+    (train, train_raw): (&TrainSettings, &RawParams),
+) -> Result<(&'static str, Built<dyn Weighting>), ConfigError> {
+    let natural = schedule.natural_weighting();
+    let (plugin, raw) = slots.optional::<dyn Weighting>("weighting", natural)?;
+    let weighting = (plugin.build)(&raw)?;
+    train.check_time_sampling(
+        train_raw,
+        (schedule, schedule_name),
+        weighting.plugin.as_ref(),
+    )?;
+    Ok((plugin.name, weighting))
 }
 
 /// Every top-level key is a setting or a section; an unknown one names the nearest.

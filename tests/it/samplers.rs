@@ -472,36 +472,6 @@ fn bad_sampler_params_name_the_key() {
         ["{kind: ddpm, steps: 0}", "steps", "at least 1"],
         ["{kind: ddpm, variance: bta}", "variance", "beta_tilde"],
         [
-            "{kind: pc, predictor: reverse_difusion}",
-            "predictor.kind",
-            "reverse_diffusion",
-        ],
-        [
-            "{kind: pc, corrector: langvin}",
-            "corrector.kind",
-            "langevin",
-        ],
-        [
-            "{kind: pc, predictor: none, corrector: none}",
-            "predictor",
-            "nothing moves",
-        ],
-        [
-            "{kind: pc, corrector: {kind: langevin, snr: 0}}",
-            "corrector.snr",
-            "must be in (0, 1]",
-        ],
-        [
-            "{kind: pc, corrector_steps: 3}",
-            "corrector_steps",
-            "corrector's table",
-        ],
-        [
-            "{kind: pc, predictor: {kind: ancestral, eta: 1}}",
-            "predictor.eta",
-            "unknown key",
-        ],
-        [
             "{kind: euler, grid: karras(-1)}",
             "grid",
             "rho in [0.5, 1000]",

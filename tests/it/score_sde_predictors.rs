@@ -303,3 +303,47 @@ fn pc_records_its_predictor_and_corrector_resolved() {
         Some(("corrector.snr".into(), 0.05))
     );
 }
+
+/// `pc`'s errors name the part at fault by its key path, with the fix.
+#[test]
+fn pc_errors_name_the_predictor_or_corrector_key() {
+    for [sampler, key, words] in [
+        [
+            "{kind: pc, predictor: reverse_difusion}",
+            "predictor.kind",
+            "reverse_diffusion",
+        ],
+        [
+            "{kind: pc, corrector: langvin}",
+            "corrector.kind",
+            "langevin",
+        ],
+        [
+            "{kind: pc, predictor: none, corrector: none}",
+            "predictor",
+            "nothing moves",
+        ],
+        [
+            "{kind: pc, corrector: {kind: langevin, snr: 0}}",
+            "corrector.snr",
+            "must be in (0, 1]",
+        ],
+        [
+            "{kind: pc, corrector_steps: 3}",
+            "corrector_steps",
+            "corrector's table",
+        ],
+        [
+            "{kind: pc, predictor: {kind: ancestral, eta: 1}}",
+            "predictor.eta",
+            "unknown key",
+        ],
+    ] {
+        let text = format!(
+            "data: gmm\nschedule: ve\nweighting: sigma_squared\nnetwork: oracle\nsampler: {sampler}\n"
+        );
+        let message = resolve_error(&text, &[]);
+        let named = message.contains(&format!("`sampler.{key}`"));
+        assert!(named && message.contains(words), "{sampler}: {message}");
+    }
+}
