@@ -79,6 +79,12 @@ pub fn short_key(key: &str) -> String {
 /// `num_levels=10,sigma_max=auto`: the last part of each swept key, or the whole path when
 /// two swept keys end alike.
 pub fn label_of(assignments: &[(String, serde_json::Value)]) -> String {
+    // A null in a sweep list is the key's default: left out, so a row added to a file's sweep
+    // with a zip (the other rows' new key null) keeps every other row's label, and so its id.
+    let assignments: Vec<&(String, serde_json::Value)> = assignments
+        .iter()
+        .filter(|(_, value)| !value.is_null())
+        .collect();
     if assignments.is_empty() {
         return "base".to_string();
     }

@@ -203,3 +203,29 @@ fn bracketed_values_are_one_value_not_a_sweep() {
         serde_json::json!([0.9, 0.1])
     );
 }
+
+/// A row added to a file's sweep with a zip, its new key `null` (the default) on the old
+/// rows: the old rows keep their labels and ids, the new row names its key.
+#[test]
+fn null_in_a_sweep_list_is_left_out_of_the_label_so_added_rows_keep_the_old_ids() {
+    let before = format!("{SMALL_GMM}sweep:\n  weighting.kind: [sigma_squared, uniform]\n");
+    let after = format!(
+        "{SMALL_GMM}sweep:\n  zip:\n    weighting.kind: [sigma_squared, uniform, uniform]\n    train.time_sampling: [null, null, importance]\n"
+    );
+    let old: Vec<String> = resolve(&before, &[])
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    let new: Vec<String> = resolve(&after, &[])
+        .unwrap()
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(new[..2], old[..]);
+    assert!(
+        new[2].starts_with("time_sampling=importance,weighting=uniform-"),
+        "{}",
+        new[2]
+    );
+}
