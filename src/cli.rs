@@ -43,6 +43,10 @@ pub enum Command {
         /// Print every resolved trial and stop.
         #[arg(long)]
         dry_run: bool,
+        /// Run the file's base config without its `sweep:` section (the override `~sweep`;
+        /// `seeds` still applies).
+        #[arg(long)]
+        no_sweep: bool,
         /// Training groups to run at once with the local launcher, each on its own thread
         /// with the sweep's `threads` (on 2 cores, `--jobs 2` nearly doubles the throughput
         /// of small trials). The tables do not depend on it.
@@ -120,6 +124,9 @@ pub enum Command {
         /// Accepted and ignored, as for `sweep`.
         #[arg(short = 'm', long = "multirun")]
         multirun: bool,
+        /// Show the file's base config without its `sweep:` section, as for `sweep`.
+        #[arg(long)]
+        no_sweep: bool,
     },
     /// (Re)build the sweep's self-contained HTML report, `RESULTS_DIR/report.html` (every
     /// sweep also writes it at its end).
@@ -149,6 +156,9 @@ pub enum Command {
         shell: String,
     },
 }
+
+/// The override `--no-sweep` stands for.
+const NO_SWEEP: &str = "~sweep";
 
 /// The exit status of a sweep that ran to the end but in which some trials failed (1 is
 /// for errors that stop the sweep).
@@ -185,6 +195,7 @@ pub fn execute_status(cli: Cli, out: &mut dyn std::io::Write) -> Result<u8, Stri
             overrides,
             multirun: _,
             dry_run,
+            no_sweep,
             jobs,
             results,
             device,
@@ -201,6 +212,9 @@ pub fn execute_status(cli: Cli, out: &mut dyn std::io::Write) -> Result<u8, Stri
             let mut overrides = utf8_overrides(&file, overrides)?;
             if let Some(device) = device {
                 overrides.push(format!("device={device}"));
+            }
+            if no_sweep {
+                overrides.push(NO_SWEEP.to_string());
             }
             let options = SweepOptions {
                 results,
@@ -246,9 +260,15 @@ pub fn execute_status(cli: Cli, out: &mut dyn std::io::Write) -> Result<u8, Stri
             }
         }
         Command::Show {
-            file, overrides, ..
+            file,
+            overrides,
+            no_sweep,
+            ..
         } => {
-            let overrides = utf8_overrides(&file, overrides)?;
+            let mut overrides = utf8_overrides(&file, overrides)?;
+            if no_sweep {
+                overrides.push(NO_SWEEP.to_string());
+            }
             registry::check().map_err(|e| e.to_string())?;
             let experiment =
                 crate::sweep::Experiment::load(&file, &overrides).map_err(|e| e.to_string())?;

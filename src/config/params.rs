@@ -113,7 +113,17 @@ impl<'a> RawParams<'a> {
         let Some(value) = self.dict.get(key) else {
             return Ok(None);
         };
-        value.deserialize::<T>().map(Some).map_err(|e| {
+        // `steps: 1e3` is a float to YAML: a whole number is accepted where an integer is
+        // expected, as the integer it is.
+        let first = value.deserialize::<T>();
+        if first.is_err() {
+            if let Some(whole) = whole_number(value) {
+                if let Ok(decoded) = whole.deserialize::<T>() {
+                    return Ok(Some(decoded));
+                }
+            }
+        }
+        first.map(Some).map_err(|e| {
             let kind = e.kind.to_string();
             let (message, fix) = match (&e.kind, out_of_range_number(&kind)) {
                 // A field of enum type (e.g. `train.time_sampling`) lists its choices.
@@ -238,6 +248,28 @@ fn out_of_range_number(kind: &str) -> Option<String> {
     let rest = kind.split("found integer `").nth(1)?;
     let (number, tail) = rest.split_once('`')?;
     (tail.starts_with(" as u128") || tail.starts_with(" as i128")).then(|| number.to_string())
+}
+
+/// A float that is a whole number (`1e3`, `1000.0`) as the integer it is, keeping its tag
+/// (where it was written); `None` for anything else.
+fn whole_number(value: &Value) -> Option<Value> {
+    let Value::Num(tag, num) = value else {
+        return None;
+    };
+    let x = num.to_f64()?;
+    let is_float = matches!(
+        num,
+        figment::value::Num::F32(_) | figment::value::Num::F64(_)
+    );
+    if !(is_float && x.fract() == 0.0 && x.abs() < 9.0e15) {
+        return None;
+    }
+    let whole = if x >= 0.0 {
+        figment::value::Num::U64(x as u64)
+    } else {
+        figment::value::Num::I64(x as i64)
+    };
+    Some(Value::Num(*tag, whole))
 }
 
 /// Removes the spaces `stringify!` puts inside generic types (`Vec < f64 >`).

@@ -167,9 +167,11 @@ impl Experiment {
     pub fn load(file: &Path, overrides: &[String]) -> Result<Self, ConfigError> {
         let figment = config::load_file(file)?;
         let root = config::root_dict(&figment, file)?;
+        // `~sweep` (`--no-sweep`): the file's base config, without its sweep section.
+        let no_sweep = overrides.iter().any(|t| t == "~sweep");
         let mut axes = match root.get("sweep") {
-            Some(sweep) => parse_sweep_section(file, sweep)?,
-            None => Vec::new(),
+            Some(sweep) if !no_sweep => parse_sweep_section(file, sweep)?,
+            _ => Vec::new(),
         };
         let file_values: Dict = root
             .iter()
@@ -183,7 +185,10 @@ impl Experiment {
         ];
 
         let mut parsed = Vec::new();
-        for text in overrides.iter().filter(|t| !is_multirun_flag(t)) {
+        for text in overrides
+            .iter()
+            .filter(|t| !is_multirun_flag(t) && t.as_str() != "~sweep")
+        {
             parsed.push(parse_override(file, text)?);
         }
         for o in parsed.iter().filter(|o| o.form == Form::Remove) {

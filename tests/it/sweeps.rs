@@ -229,3 +229,50 @@ fn null_in_a_sweep_list_is_left_out_of_the_label_so_added_rows_keep_the_old_ids(
         new[2]
     );
 }
+
+/// `~sweep` (and `--no-sweep`) runs the file's base config as one trial: the same config, and
+/// so the same id's hash and model, as the sweep point that equals it.
+#[test]
+fn no_sweep_runs_the_base_config_as_one_trial() {
+    let file = format!("{SMALL_GMM}sweep:\n  weighting.kind: [sigma_squared, uniform]\n");
+    let swept = resolve(&file, &[]).unwrap();
+    let base = resolve(&file, &["~sweep"]).unwrap();
+    assert_eq!(base.len(), 1);
+    assert_eq!(base[0].label, "base");
+    let hash = |id: &str| id.rsplit('-').next().unwrap().to_string();
+    assert_eq!(hash(&base[0].id), hash(&swept[0].id));
+    assert_eq!(base[0].train_id, swept[0].train_id);
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "exp.yaml", &file);
+    let path = path.to_str().unwrap();
+    let (code, out, err) = crate::common::runner(&["sweep", path, "--no-sweep", "--dry-run"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("plan: 1 trial(s)"), "{out}");
+    // Other overrides of the sweep section are still refused, naming the way that works.
+    let message = crate::common::resolve_error(&file, &["sweep.weighting.kind=edm"]);
+    assert!(message.contains("~sweep"), "{message}");
+}
+
+/// A whole number written as a float (`1e3`) is accepted where an integer is expected, as
+/// that integer; a fraction is still refused.
+#[test]
+fn whole_floats_are_accepted_as_integers() {
+    let trials = resolve(
+        SMALL_GMM,
+        &["train.steps=1e2", "sampler.steps_per_level=2e1"],
+    )
+    .unwrap();
+    assert_eq!(trials[0].resolved["train"]["steps"], 100);
+    assert_eq!(trials[0].resolved["sampler"]["steps_per_level"], 20);
+    let same = resolve(
+        SMALL_GMM,
+        &["train.steps=100", "sampler.steps_per_level=20"],
+    )
+    .unwrap();
+    assert_eq!(trials[0].id, same[0].id);
+    let message = crate::common::resolve_error(SMALL_GMM, &["train.steps=1.5"]);
+    assert!(
+        message.contains("`train.steps`") && message.contains("1.5"),
+        "{message}"
+    );
+}

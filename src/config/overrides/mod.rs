@@ -200,7 +200,8 @@ fn check_key(key: &str) -> Result<(), Refusal> {
         return refuse(
             "the `sweep` section is read from the file only; an override of it would be ignored"
                 .into(),
-            "sweep a key on the command line as key=a,b,c or key=range(a,b), e.g. seed=0,1,2",
+            "sweep a key on the command line as key=a,b,c or key=range(a,b), e.g. seed=0,1,2; \
+             `~sweep` (or --no-sweep) runs the base config without the file's sweep",
         );
     }
     if let Err(message) = check_key_depth(key) {
