@@ -131,9 +131,10 @@ pub fn describe(experiment: &Experiment, trials: &[Trial]) -> String {
         .map(|(key, value)| {
             let source = match swept.get(key.as_str()) {
                 Some(swept) => swept.clone(),
-                None => match provenance(figment, &key) {
-                    Provenance::Default => "default".to_string(),
-                    Provenance::Source(name) => name,
+                None => match (provenance(figment, &key), experiment.reset_by(&key)) {
+                    (Provenance::Default, Some(reset)) => format!("default ({reset})"),
+                    (Provenance::Default, None) => "default".to_string(),
+                    (Provenance::Source(name), _) => name,
                 },
             };
             (key, display_value(&value), source)

@@ -116,6 +116,17 @@ fn is_null(value: &Value) -> bool {
 }
 
 impl Experiment {
+    /// The command-line override that reset `key` (or a table above it, e.g. `weighting=null`
+    /// for `weighting.kind`) to its default, as typed; `None` when no override did.
+    pub fn reset_by(&self, key: &str) -> Option<&str> {
+        self.fixed
+            .iter()
+            .filter(|s| is_null(&s.value))
+            .find(|s| key == s.key || key.starts_with(&format!("{}.", s.key)))
+            .and_then(|s| self.sources.get(s.source))
+            .map(String::as_str)
+    }
+
     /// The plugin name the file itself gives a slot, if any (`{kind: NAME}` or `NAME`).
     pub fn file_kind(&self, slot: &str) -> Option<String> {
         match self.file_root.get(slot)? {

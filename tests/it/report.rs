@@ -76,20 +76,42 @@ fn every_sweep_writes_a_self_contained_report_with_every_trial() {
     );
 }
 
+/// `runner report` on a folder that is no finished sweep says what it found there instead.
 #[test]
-fn report_of_a_folder_without_a_record_says_what_to_do() {
+fn report_of_a_folder_without_a_record_says_what_it_found() {
     let dir = tempfile::tempdir().unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_runner"))
-        .arg("report")
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1));
+    let report = |path: &std::path::Path| {
+        let output = Command::new(env!("CARGO_BIN_EXE_runner"))
+            .arg("report")
+            .arg(path)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1));
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let empty = report(dir.path());
     assert!(
-        stderr.contains("experiment.yaml") && stderr.contains("Fix: run the sweep to its end"),
-        "{stderr}"
+        empty.contains("not a sweep's results folder") && empty.contains("it is empty"),
+        "{empty}"
     );
+    std::fs::create_dir_all(dir.path().join("quickstart/trials")).unwrap();
+    let running = report(&dir.path().join("quickstart"));
+    assert!(
+        running.contains("has not finished") && running.contains("Fix: run the sweep to its end"),
+        "{running}"
+    );
+    std::fs::write(
+        dir.path().join("quickstart/experiment.yaml"),
+        "trials: []\n",
+    )
+    .unwrap();
+    let parent = report(dir.path());
+    assert!(
+        parent.contains("holds sweeps (quickstart)") && parent.contains("quickstart`"),
+        "{parent}"
+    );
+    let missing = report(&dir.path().join("nowhere"));
+    assert!(missing.contains("there is no folder"), "{missing}");
 }
 
 #[test]

@@ -106,3 +106,22 @@ fn runner_show_prints_sources_and_accepts_hydras_multirun_flag() {
     assert_eq!(code, 1);
     assert!(stderr.contains("unknown sampler `anealed`"), "{stderr}");
 }
+
+/// A value an override reset to its default (`key=null`) names that override.
+#[test]
+fn a_default_restored_by_an_override_names_it() {
+    let text = shown(SMALL_GMM, &["weighting=null", "train.lr=null"]);
+    let ends = |key: &str, source: &str| {
+        let line = source_of(&text, key);
+        assert!(line.trim_end().ends_with(source), "{line}");
+    };
+    ends(
+        "weighting.kind",
+        "default (command-line override `weighting=null`)",
+    );
+    ends(
+        "train.lr",
+        "default (command-line override `train.lr=null`)",
+    );
+    ends("train.ema_decay", "  default");
+}

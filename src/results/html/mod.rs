@@ -22,18 +22,60 @@ use trials::{plots_section, trials_section};
 /// The report's file name inside the sweep's folder.
 pub const FILE: &str = "report.html";
 
+/// Why `root` has no readable `experiment.yaml`, from what is there instead: nothing, a
+/// file, a parent of sweep folders, a sweep still running, or something else.
+fn not_a_finished_sweep(root: &Path, error: &std::io::Error) -> String {
+    let shown = root.display();
+    if !root.exists() {
+        return format!("there is no folder {shown}. Fix: give a sweep's results folder, e.g. `runner report results/quickstart`");
+    }
+    if !root.is_dir() {
+        return format!("{shown} is a file, not a sweep's results folder. Fix: give the folder, e.g. `runner report results/quickstart`");
+    }
+    let entries: Vec<PathBuf> = fs::read_dir(root)
+        .map(|dir| dir.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    let mut sweeps: Vec<String> = entries
+        .iter()
+        .filter(|p| p.join("experiment.yaml").is_file())
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().to_string()))
+        .collect();
+    sweeps.sort();
+    if let Some(first) = sweeps.first() {
+        return format!(
+            "{shown} holds sweeps ({}), not one sweep's results. Fix: `runner report {}`",
+            sweeps.join(", "),
+            root.join(first).display()
+        );
+    }
+    if root.join("trials").is_dir() {
+        return format!(
+            "{shown} is a sweep that has not finished: it has `trials/` but no experiment.yaml \
+             ({error}). Fix: run the sweep to its end (it writes the record last), then \
+             `runner report {shown}`"
+        );
+    }
+    let mut names: Vec<String> = entries
+        .iter()
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().to_string()))
+        .collect();
+    names.sort();
+    let found = match names.len() {
+        0 => "it is empty".to_string(),
+        n if n <= 5 => format!("it holds {}", names.join(", ")),
+        n => format!("it holds {n} entries ({}, ...)", names[..5].join(", ")),
+    };
+    format!(
+        "{shown} is not a sweep's results folder: no experiment.yaml, and {found}. Fix: give \
+         the folder a sweep wrote, `<results>/<experiment name>`, e.g. `runner report results/quickstart`"
+    )
+}
+
 /// Builds `report.html` in the sweep folder `root` and returns its path.
 pub fn write_report(root: &Path) -> Result<PathBuf, String> {
     let record_path = root.join("experiment.yaml");
     let record: Value = fs::read_to_string(&record_path)
-        .map_err(|e| {
-            format!(
-                "cannot read {}: {e}. Fix: run the sweep to its end first (it writes the \
-                 record last), then `runner report {}`",
-                record_path.display(),
-                root.display()
-            )
-        })
+        .map_err(|e| not_a_finished_sweep(root, &e))
         .and_then(|text| {
             serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", record_path.display()))
         })?;
