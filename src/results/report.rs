@@ -102,7 +102,10 @@ pub fn write_plots(
     histories: &[(String, History)],
 ) -> Result<(), PlotError> {
     let mut metric_names = super::table::varying_metrics(rows);
-    metric_names.push("nfe".into());
+    // NFE is charted only where it varies: a flat NFE line (a weighting sweep) says nothing.
+    if rows.iter().any(|r| r.nfe != rows[0].nfe) {
+        metric_names.push("nfe".into());
+    }
     // With seeds swept, each line is a configuration: its mean over seeds with the 95%
     // interval as error bars (a chart against the seed itself would show only noise).
     let seeded = axis_keys.iter().any(|k| k == super::seeds::SEED_KEY);

@@ -105,6 +105,7 @@ fn a_sweep_writes_tables_plots_checkpoints_and_event_files() {
     for plot in [
         "fd_vs_steps_per_level",
         "mode_weights_vs_steps_per_level",
+        "nfe_vs_steps_per_level",
         "loss_curves",
         "level_loss",
     ] {
@@ -189,4 +190,31 @@ fn dry_run_prints_every_resolved_trial_and_writes_nothing() {
         "defaults are shown: {text}"
     );
     assert!(!results.exists());
+}
+
+/// NFE is charted against a swept key only where it varies: against the weighting it is one
+/// flat line, and no chart is drawn.
+#[test]
+fn a_flat_nfe_gets_no_chart() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "weights.yaml",
+        &format!("{SMALL_GMM}sweep:\n  weighting.kind: [sigma_squared, uniform]\n"),
+    );
+    let results = dir.path().join("results");
+    sweep(&file, &[], &results).unwrap();
+    let plots = results.join("weights").join("plots");
+    assert!(plots.join("fd_vs_weighting.png").is_file());
+    let nfe_charts = fs::read_dir(&plots)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("nfe_vs")
+        })
+        .count();
+    assert_eq!(nfe_charts, 0);
 }
