@@ -182,7 +182,18 @@ pub fn to_dataframe(rows: &[TrialRow]) -> PolarsResult<DataFrame> {
             .iter()
             .map(|r| r.axes.iter().find(|(k, _)| k == key).map(|(_, v)| v))
             .collect();
-        if values.iter().all(|v| v.is_none_or(|v| v.is_number())) {
+        // Typed for pandas and polars: integer axes (seed, num_levels) as integers,
+        // switches as booleans, other numbers as floats, the rest as text.
+        let all = |test: fn(&serde_json::Value) -> bool| values.iter().all(|v| v.is_none_or(test));
+        if all(|v| v.is_i64() || v.is_u64()) {
+            let integers: Vec<Option<i64>> =
+                values.iter().map(|v| v.and_then(|v| v.as_i64())).collect();
+            columns.push(Column::new(key.as_str().into(), integers));
+        } else if all(serde_json::Value::is_boolean) {
+            let switches: Vec<Option<bool>> =
+                values.iter().map(|v| v.and_then(|v| v.as_bool())).collect();
+            columns.push(Column::new(key.as_str().into(), switches));
+        } else if all(serde_json::Value::is_number) {
             let numbers: Vec<Option<f64>> =
                 values.iter().map(|v| v.and_then(|v| v.as_f64())).collect();
             columns.push(Column::new(key.as_str().into(), numbers));

@@ -55,6 +55,10 @@ fn a_sweep_writes_tables_plots_checkpoints_and_event_files() {
             frame.get_column_names()
         );
     }
+    // An integer axis is an integer column, as pandas and polars should read it.
+    let steps = frame.column("sampler.steps_per_level").unwrap();
+    assert_eq!(steps.dtype(), &polars::prelude::DataType::Int64);
+    assert_eq!(steps.i64().unwrap().get(1), Some(4));
     let nfe: Vec<u64> = report.rows.iter().map(|r| r.nfe).collect();
     assert_eq!(nfe, vec![5 * 2 + 1, 5 * 4 + 1]);
     let csv = fs::read_to_string(root.join("metrics.csv")).unwrap();
