@@ -157,8 +157,13 @@ pub enum Command {
     },
 }
 
-/// The override `--no-sweep` stands for.
-const NO_SWEEP: &str = "~sweep";
+/// The overrides with the one `--no-sweep` stands for, `~sweep`, when it is given.
+fn with_flags(mut overrides: Vec<String>, no_sweep: bool) -> Vec<String> {
+    if no_sweep {
+        overrides.push("~sweep".to_string());
+    }
+    overrides
+}
 
 /// The exit status of a sweep that ran to the end but in which some trials failed (1 is
 /// for errors that stop the sweep).
@@ -209,12 +214,9 @@ pub fn execute_status(cli: Cli, out: &mut dyn std::io::Write) -> Result<u8, Stri
             poll_seconds,
             no_wait,
         } => {
-            let mut overrides = utf8_overrides(&file, overrides)?;
+            let mut overrides = with_flags(utf8_overrides(&file, overrides)?, no_sweep);
             if let Some(device) = device {
                 overrides.push(format!("device={device}"));
-            }
-            if no_sweep {
-                overrides.push(NO_SWEEP.to_string());
             }
             let options = SweepOptions {
                 results,
@@ -265,10 +267,7 @@ pub fn execute_status(cli: Cli, out: &mut dyn std::io::Write) -> Result<u8, Stri
             no_sweep,
             ..
         } => {
-            let mut overrides = utf8_overrides(&file, overrides)?;
-            if no_sweep {
-                overrides.push(NO_SWEEP.to_string());
-            }
+            let overrides = with_flags(utf8_overrides(&file, overrides)?, no_sweep);
             registry::check().map_err(|e| e.to_string())?;
             let experiment =
                 crate::sweep::Experiment::load(&file, &overrides).map_err(|e| e.to_string())?;

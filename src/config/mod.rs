@@ -1,6 +1,7 @@
 //! Experiment files: loading (YAML or TOML through figment), command-line overrides, and the
 //! provenance that lets every error name the file and key path a bad value came from.
 
+pub mod choices;
 mod error;
 pub mod limits;
 pub mod overrides;
@@ -13,8 +14,9 @@ use figment::providers::{Format, Toml, Yaml};
 use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
 
+pub use choices::{CountOrAuto, NumberOrAuto, SubPlugin};
 pub use error::ConfigError;
-pub use params::{CountOrAuto, NoParams, NumberOrAuto, ParamDoc, Params, RawParams, SubPlugin};
+pub use params::{NoParams, ParamDoc, Params, RawParams};
 
 /// Longest key path and message shown in an error (characters).
 const MAX_KEY_CHARS: usize = 120;

@@ -182,28 +182,7 @@ pub fn to_dataframe(rows: &[TrialRow]) -> PolarsResult<DataFrame> {
             .iter()
             .map(|r| r.axes.iter().find(|(k, _)| k == key).map(|(_, v)| v))
             .collect();
-        // Typed for pandas and polars: integer axes (seed, num_levels) as integers,
-        // switches as booleans, other numbers as floats, the rest as text.
-        let all = |test: fn(&serde_json::Value) -> bool| values.iter().all(|v| v.is_none_or(test));
-        if all(|v| v.is_i64() || v.is_u64()) {
-            let integers: Vec<Option<i64>> =
-                values.iter().map(|v| v.and_then(|v| v.as_i64())).collect();
-            columns.push(Column::new(key.as_str().into(), integers));
-        } else if all(serde_json::Value::is_boolean) {
-            let switches: Vec<Option<bool>> =
-                values.iter().map(|v| v.and_then(|v| v.as_bool())).collect();
-            columns.push(Column::new(key.as_str().into(), switches));
-        } else if all(serde_json::Value::is_number) {
-            let numbers: Vec<Option<f64>> =
-                values.iter().map(|v| v.and_then(|v| v.as_f64())).collect();
-            columns.push(Column::new(key.as_str().into(), numbers));
-        } else {
-            let text: Vec<Option<String>> = values
-                .iter()
-                .map(|v| v.map(crate::trial::display_value))
-                .collect();
-            columns.push(Column::new(key.as_str().into(), text));
-        }
+        columns.push(axis_column(key, &values));
     }
     let mut metric_names: Vec<&String> = rows.iter().flat_map(|r| r.metrics.keys()).collect();
     metric_names.sort();
@@ -255,6 +234,30 @@ pub fn to_dataframe(rows: &[TrialRow]) -> PolarsResult<DataFrame> {
         rows.iter().map(|r| r.message.clone()).collect::<Vec<_>>(),
     ));
     DataFrame::new(rows.len(), columns)
+}
+
+/// One swept key's column, typed for pandas and polars: integer axes (seed, num_levels) as
+/// integers, switches as booleans, other numbers as floats, the rest as text.
+fn axis_column(key: &str, values: &[Option<&serde_json::Value>]) -> Column {
+    let all = |test: fn(&serde_json::Value) -> bool| values.iter().all(|v| v.is_none_or(test));
+    if all(|v| v.is_i64() || v.is_u64()) {
+        let integers: Vec<Option<i64>> =
+            values.iter().map(|v| v.and_then(|v| v.as_i64())).collect();
+        Column::new(key.into(), integers)
+    } else if all(serde_json::Value::is_boolean) {
+        let switches: Vec<Option<bool>> =
+            values.iter().map(|v| v.and_then(|v| v.as_bool())).collect();
+        Column::new(key.into(), switches)
+    } else if all(serde_json::Value::is_number) {
+        let numbers: Vec<Option<f64>> = values.iter().map(|v| v.and_then(|v| v.as_f64())).collect();
+        Column::new(key.into(), numbers)
+    } else {
+        let text: Vec<Option<String>> = values
+            .iter()
+            .map(|v| v.map(crate::trial::display_value))
+            .collect();
+        Column::new(key.into(), text)
+    }
 }
 
 /// Writes `metrics.csv` and `metrics.parquet` atomically.
