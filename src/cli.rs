@@ -47,6 +47,11 @@ pub enum Command {
         /// `seeds` still applies).
         #[arg(long)]
         no_sweep: bool,
+        /// How training and sampling show their progress: `bar` (redrawn in place), `plain`
+        /// (a line every 10 s, `SCORELAB_PROGRESS_SECONDS`, and one at the end: for logs) or
+        /// `none`. Default: `bar` on a terminal, `plain` otherwise.
+        #[arg(long, value_enum)]
+        progress: Option<crate::run::ProgressMode>,
         /// Training groups to run at once with the local launcher, each on its own thread
         /// with the sweep's `threads` (on 2 cores, `--jobs 2` nearly doubles the throughput
         /// of small trials). The tables do not depend on it.
@@ -201,6 +206,7 @@ pub fn execute_status(cli: Cli, out: &mut dyn std::io::Write) -> Result<u8, Stri
             multirun: _,
             dry_run,
             no_sweep,
+            progress,
             jobs,
             results,
             device,
@@ -214,6 +220,7 @@ pub fn execute_status(cli: Cli, out: &mut dyn std::io::Write) -> Result<u8, Stri
             poll_seconds,
             no_wait,
         } => {
+            crate::run::set_progress_mode(progress);
             let mut overrides = with_flags(utf8_overrides(&file, overrides)?, no_sweep);
             if let Some(device) = device {
                 overrides.push(format!("device={device}"));

@@ -16,7 +16,7 @@ use candle_core::{Device, Tensor};
 use polars::prelude::{Column, DataFrame};
 use serde::{Deserialize, Serialize};
 
-use super::progress::bar;
+use super::progress::Progress;
 use crate::artifact::{Artifact, Obtained, PlaceError};
 use crate::dataset::Samples;
 use crate::latent::{AutoencoderHistory, LatentSpace, Prepared};
@@ -156,8 +156,9 @@ fn train(trial: &Trial, artifact: &Artifact, out: &mut dyn Write) -> Result<Prep
         };
     });
     let steps = space.plugin.training().steps as u64;
-    let progress = bar(
+    let progress = Progress::new(
         steps,
+        ("autoencoder", "mse"),
         "  autoencoder {msg} [{bar:30}] {pos}/{len} mse {prefix} ({per_sec}, eta {eta})",
     );
     progress.set_message(space.id.clone());
@@ -167,11 +168,10 @@ fn train(trial: &Trial, artifact: &Artifact, out: &mut dyn Write) -> Result<Prep
         (seed, &trial.device),
         resume,
         checkpoints.hooks(&mut |step, _, mse| {
-            progress.set_position(step as u64);
-            progress.set_prefix(format!("{mse:.5}"));
+            progress.update(step as u64, format!("{mse:.5}"));
         }),
     );
-    progress.finish_and_clear();
+    progress.finish();
     trained.map_err(|e| match e {
         TrainError::Interrupted { step, steps } => format!(
             "training the autoencoder {} stopped after step {step} of {steps}; its checkpoint              is {}",

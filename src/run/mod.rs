@@ -24,6 +24,7 @@ mod trial_folder;
 pub use error::RunError;
 pub(crate) use group::GroupRunner;
 pub use jobs::MAX_JOBS;
+pub use progress::{set_mode as set_progress_mode, ProgressMode};
 
 use error::write_error;
 use record::experiment_record;

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::error::{write_error, RunError};
-use super::progress::bar;
+use super::progress::Progress;
 use crate::artifact::{Artifact, Obtained, PlaceError};
 use crate::dataset::Samples;
 use crate::parameterisation::Model;
@@ -168,8 +168,9 @@ fn train_with_progress(
             ),
         };
     });
-    let progress = bar(
+    let progress = Progress::new(
         job.steps as u64,
+        (job.verb, "loss"),
         &format!(
             "  {} {{msg}} [{{bar:30}}] {{pos}}/{{len}} loss {{prefix}} ({{per_sec}}, eta {{eta}})",
             job.verb
@@ -177,16 +178,15 @@ fn train_with_progress(
     );
     progress.set_message(job.message.clone());
     if let Some(snapshot) = &resume {
-        progress.set_position(snapshot.progress.step as u64);
+        progress.resume_at(snapshot.progress.step as u64);
     }
     let trained = train(
         resume,
         checkpoints.hooks(&mut |step, _, loss| {
-            progress.set_position(step as u64);
-            progress.set_prefix(format!("{loss:.4}"));
+            progress.update(step as u64, format!("{loss:.4}"));
         }),
     );
-    progress.finish_and_clear();
+    progress.finish();
     trained.map_err(|e| stopped_or_failed(e, job, &checkpoints.path, trial, file))
 }
 

@@ -90,3 +90,34 @@ fn a_non_utf8_override_names_the_file() {
     );
     assert!(!dir.path().join("results").exists());
 }
+
+/// Off a terminal (here stderr is a pipe) training and sampling print plain progress lines,
+/// at least the one that says how each ended; `--progress none` prints none.
+#[test]
+fn progress_off_a_terminal_is_plain_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = crate::common::write(dir.path(), "small.yaml", crate::common::SMALL_GMM);
+    let file = file.to_str().unwrap();
+    let results = dir.path().join("results");
+    let results = results.to_str().unwrap();
+    let (code, _, err) = crate::common::runner(&["sweep", file, "--results", results]);
+    assert_eq!(code, 0, "{err}");
+    let train = err
+        .lines()
+        .find(|l| l.trim_start().starts_with("train "))
+        .unwrap_or_else(|| panic!("no plain training line in\n{err}"));
+    assert!(
+        train.contains("step 60/60") && train.contains(" loss ") && train.contains("done in"),
+        "{train}"
+    );
+    assert!(
+        err.lines().any(|l| l.trim_start().starts_with("sample ")),
+        "{err}"
+    );
+    let quiet = dir.path().join("quiet");
+    let quiet = quiet.to_str().unwrap();
+    let (code, _, err) =
+        crate::common::runner(&["sweep", file, "--results", quiet, "--progress", "none"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("done in"), "{err}");
+}
