@@ -8,8 +8,9 @@ use scorelab::network::ScoreModel;
 use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 use scorelab::rng::Rng;
+use scorelab::sampler::pc::{check_langevin_corrector, repeat_steps};
 use scorelab::sampler::sde_steps::{ald_corrector_step, corrector_alpha};
-use scorelab::sampler::{check_count, check_step_size, Corrector};
+use scorelab::sampler::Corrector;
 use scorelab::schedule::Grid;
 
 params! {
@@ -30,16 +31,16 @@ impl Corrector for Ald {
     fn correct(
         &self,
         model: &dyn ScoreModel,
-        mut x: Tensor,
+        x: Tensor,
         grid: &Grid,
         i: usize,
         rng: &mut Rng,
     ) -> candle_core::Result<Tensor> {
         let (sigma, alpha) = (grid.sigmas()[i], corrector_alpha(grid, i));
-        for _ in 0..self.params.steps {
-            x = ald_corrector_step(model, &x, sigma, self.params.snr, alpha, rng)?;
-        }
-        Ok(x)
+        let snr = self.params.snr;
+        repeat_steps(self.params.steps, x, |x| {
+            ald_corrector_step(model, x, sigma, snr, alpha, rng)
+        })
     }
 
     fn step_size(&self) -> Option<(&'static str, f64)> {
@@ -49,8 +50,7 @@ impl Corrector for Ald {
 
 fn build(raw: &RawParams) -> BuildResult<dyn Corrector> {
     let params = AldParams::from_raw(raw)?;
-    check_count(raw, "steps", params.steps, 1)?;
-    check_step_size(raw, "snr", params.snr, 1.0, "set e.g. `snr: 0.16`")?;
+    check_langevin_corrector(raw, params.steps, params.snr)?;
     Ok(Built::new(
         Box::new(Ald {
             params: params.clone(),

@@ -9,8 +9,9 @@ use scorelab::network::ScoreModel;
 use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 use scorelab::rng::Rng;
+use scorelab::sampler::pc::{check_langevin_corrector, repeat_steps};
 use scorelab::sampler::sde_steps::{corrector_alpha, langevin_corrector_step};
-use scorelab::sampler::{check_count, check_step_size, Corrector};
+use scorelab::sampler::Corrector;
 use scorelab::schedule::Grid;
 
 params! {
@@ -31,16 +32,16 @@ impl Corrector for Langevin {
     fn correct(
         &self,
         model: &dyn ScoreModel,
-        mut x: Tensor,
+        x: Tensor,
         grid: &Grid,
         i: usize,
         rng: &mut Rng,
     ) -> candle_core::Result<Tensor> {
         let (sigma, alpha) = (grid.sigmas()[i], corrector_alpha(grid, i));
-        for _ in 0..self.params.steps {
-            x = langevin_corrector_step(model, &x, sigma, self.params.snr, alpha, rng)?;
-        }
-        Ok(x)
+        let snr = self.params.snr;
+        repeat_steps(self.params.steps, x, |x| {
+            langevin_corrector_step(model, x, sigma, snr, alpha, rng)
+        })
     }
 
     fn step_size(&self) -> Option<(&'static str, f64)> {
@@ -50,10 +51,7 @@ impl Corrector for Langevin {
 
 fn build(raw: &RawParams) -> BuildResult<dyn Corrector> {
     let params = LangevinParams::from_raw(raw)?;
-    check_count(raw, "steps", params.steps, 1)?;
-    // The step is 2 (snr |z| / |score|)^2: snr above 1 gives steps larger than the noise
-    // itself (Song et al. 2021 use 0.01 to 0.17).
-    check_step_size(raw, "snr", params.snr, 1.0, "set e.g. `snr: 0.16`")?;
+    check_langevin_corrector(raw, params.steps, params.snr)?;
     Ok(Built::new(
         Box::new(Langevin {
             params: params.clone(),

@@ -6,6 +6,7 @@
 
 use candle_core::Tensor;
 
+use crate::config::{ConfigError, RawParams};
 use crate::network::ScoreModel;
 use crate::rng::Rng;
 use crate::schedule::{Discretization, Grid};
@@ -63,4 +64,29 @@ pub trait Corrector: Send + Sync {
     fn step_size(&self) -> Option<(&'static str, f64)> {
         None
     }
+}
+
+/// `steps` corrector steps at one level: x = step(x) that many times (score_sde's
+/// `n_steps_each`).
+pub fn repeat_steps(
+    steps: usize,
+    mut x: Tensor,
+    mut step: impl FnMut(&Tensor) -> candle_core::Result<Tensor>,
+) -> candle_core::Result<Tensor> {
+    for _ in 0..steps {
+        x = step(&x)?;
+    }
+    Ok(x)
+}
+
+/// A Langevin-type corrector's `steps` (1..=[`super::MAX_STEPS`]) and `snr`: its step is
+/// 2 (snr |z| / |score|)^2 or 2 (snr sigma)^2, and snr above 1 gives steps larger than the
+/// noise itself (Song et al. 2021 use 0.01 to 0.17).
+pub fn check_langevin_corrector(
+    raw: &RawParams,
+    steps: usize,
+    snr: f64,
+) -> Result<(), ConfigError> {
+    super::check_count(raw, "steps", steps, 1)?;
+    super::check_step_size(raw, "snr", snr, 1.0, "set e.g. `snr: 0.16`")
 }

@@ -40,17 +40,20 @@ pub(super) fn build_metrics(
     latent: Option<&str>,
 ) -> Result<BuiltMetrics, ConfigError> {
     let slots = metric_slots(root, provenance)?;
-    // A first pass finds how many held-out points the list's likelihoods score; the second
-    // builds every metric knowing it.
-    let mut points = Vec::new();
+    // Built once; where the list has likelihoods, the others are built again knowing how
+    // many held-out points those score (so `nll_true` takes the same ones).
+    let mut built = Vec::new();
     for MetricSlot {
         slot: (plugin, raw),
         ..
     } in &slots
     {
-        let built = (plugin.build)(raw, context)?;
-        points.extend(built.plugin.held_out_points());
+        built.push((plugin.build)(raw, context)?);
     }
+    let points: Vec<usize> = built
+        .iter()
+        .filter_map(|b| b.plugin.held_out_points())
+        .collect();
     let aligned = MetricContext {
         likelihood_points: points
             .first()
@@ -62,13 +65,19 @@ pub(super) fn build_metrics(
     let mut params = Vec::new();
     for (
         position,
-        MetricSlot {
-            slot: (plugin, raw),
-            name,
-        },
-    ) in slots.into_iter().enumerate()
+        (
+            MetricSlot {
+                slot: (plugin, raw),
+                name,
+            },
+            first,
+        ),
+    ) in slots.into_iter().zip(built).enumerate()
     {
-        let built = (plugin.build)(&raw, &aligned)?;
+        let built = match aligned.likelihood_points {
+            Some(_) => (plugin.build)(&raw, &aligned)?,
+            None => first,
+        };
         let column = name.clone().unwrap_or_else(|| plugin.name.to_string());
         check_column(&raw, &column, plugin.name, &metrics, position)?;
         check_fits(
