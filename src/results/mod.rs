@@ -4,6 +4,7 @@
 pub mod combined;
 pub mod html;
 pub mod nfe;
+pub mod opened;
 pub mod plots;
 pub mod report;
 pub mod seeds;
