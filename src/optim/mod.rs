@@ -56,12 +56,18 @@ impl Ema {
         self.decay > 0.0
     }
 
+    /// The decay the average uses after step `step` (1-based): the ceiling, lowered early on
+    /// by the warm-up (1 + step) / (10 + step); 0 without an average.
+    pub fn decay_at(&self, step: usize) -> f64 {
+        self.decay.min((1.0 + step as f64) / (10.0 + step as f64))
+    }
+
     /// Folds the variables in after optimiser step `step` (1-based).
     pub fn update(&mut self, vars: &[Var], step: usize) -> candle_core::Result<()> {
         if !self.enabled() {
             return Ok(());
         }
-        let decay = self.decay.min((1.0 + step as f64) / (10.0 + step as f64));
+        let decay = self.decay_at(step);
         for (var, average) in vars.iter().zip(self.averages.iter_mut()) {
             let var = var.as_tensor();
             if inplace::supported(&[average, var]) {

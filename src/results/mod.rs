@@ -11,6 +11,7 @@ pub mod seeds;
 pub mod store;
 pub mod table;
 pub mod tensorboard;
+pub mod tidy;
 
 pub use store::{write_atomic, SweepFolder};
 pub use table::TrialRow;

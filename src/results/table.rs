@@ -149,8 +149,9 @@ pub fn varying_metrics(rows: &[TrialRow]) -> Vec<String> {
     names
 }
 
-/// Builds the table. Swept keys become columns named by their key path: numeric when every
-/// value is a number, text otherwise (`auto` next to numbers).
+/// Builds the table. Swept keys become columns named by their key path, a plugin table
+/// opened into its kind and parameters (`sampler.kind`, `sampler.steps`), each typed by its
+/// values (see [`axis_column`]).
 pub fn to_dataframe(rows: &[TrialRow]) -> PolarsResult<DataFrame> {
     let mut columns: Vec<Column> = Vec::new();
     columns.push(Column::new(
@@ -169,21 +170,7 @@ pub fn to_dataframe(rows: &[TrialRow]) -> PolarsResult<DataFrame> {
                 .collect::<Vec<_>>(),
         ));
     }
-    let mut axis_names: Vec<String> = Vec::new();
-    for row in rows {
-        for (key, _) in &row.axes {
-            if !axis_names.contains(key) {
-                axis_names.push(key.clone());
-            }
-        }
-    }
-    for key in &axis_names {
-        let values: Vec<Option<&serde_json::Value>> = rows
-            .iter()
-            .map(|r| r.axes.iter().find(|(k, _)| k == key).map(|(_, v)| v))
-            .collect();
-        columns.push(axis_column(key, &values));
-    }
+    columns.extend(axis_columns(rows));
     let mut metric_names: Vec<&String> = rows.iter().flat_map(|r| r.metrics.keys()).collect();
     metric_names.sort();
     metric_names.dedup();
@@ -234,6 +221,28 @@ pub fn to_dataframe(rows: &[TrialRow]) -> PolarsResult<DataFrame> {
         rows.iter().map(|r| r.message.clone()).collect::<Vec<_>>(),
     ));
     DataFrame::new(rows.len(), columns)
+}
+
+/// The swept keys' columns, plugin tables opened (`results::opened`).
+fn axis_columns(rows: &[TrialRow]) -> Vec<Column> {
+    let axes: Vec<&[(String, serde_json::Value)]> =
+        rows.iter().map(|r| r.axes.as_slice()).collect();
+    let opened = super::opened::open_rows(&axes);
+    let mut keys: Vec<&String> = Vec::new();
+    for (key, _) in opened.iter().flatten() {
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    keys.into_iter()
+        .map(|key| {
+            let values: Vec<Option<&serde_json::Value>> = opened
+                .iter()
+                .map(|row| row.iter().find(|(k, _)| k == key).map(|(_, v)| v))
+                .collect();
+            axis_column(key, &values)
+        })
+        .collect()
 }
 
 /// One swept key's column, typed for pandas and polars: integer axes (seed, num_levels) as

@@ -16,6 +16,7 @@ use candle_core::{Device, Tensor};
 use polars::prelude::{Column, DataFrame};
 use serde::{Deserialize, Serialize};
 
+use super::live::LiveRuns;
 use super::progress::Progress;
 use crate::artifact::{Artifact, Obtained, PlaceError};
 use crate::dataset::Samples;
@@ -61,13 +62,19 @@ pub(super) fn prepare_group(
     }
     let dir = folder.model(&first.latent.id);
     let models = dir.parent().unwrap_or(&dir).to_path_buf();
-    prepare(first, &models, out).map(|prepared| Some(Arc::new(prepared)))
+    // The autoencoder is no trial's model: it has a TensorBoard run of its own.
+    let run = folder.tensorboard(&first.latent.id);
+    prepare(first, (&models, &run), out).map(|prepared| Some(Arc::new(prepared)))
 }
 
 /// Trains the trial's autoencoder into `models/<latent id>/` (resuming from its snapshot
-/// when a run was stopped), or loads it from there when complete. Errors say what failed
-/// and where.
-pub fn prepare(trial: &Trial, models: &Path, out: &mut dyn Write) -> Result<Prepared, String> {
+/// when a run was stopped, streaming its training to the TensorBoard run `run`), or loads
+/// it from there when complete. Errors say what failed and where.
+pub fn prepare(
+    trial: &Trial,
+    (models, run): (&Path, &Path),
+    out: &mut dyn Write,
+) -> Result<Prepared, String> {
     let space = trial.latent.as_ref();
     let dir = models.join(&space.id);
     let artifact = Artifact::new(&dir, &FILES);
@@ -90,7 +97,7 @@ pub fn prepare(trial: &Trial, models: &Path, out: &mut dyn Write) -> Result<Prep
     let prepared = artifact
         .obtain(
             reuse,
-            || Ok(train(trial, &artifact, &mut **out.borrow_mut())?),
+            || Ok(train(trial, (&artifact, run), &mut **out.borrow_mut())?),
             |prepared, partial| {
                 save(space, partial, prepared)
                     .map_err(|e| Failure(format!("saving {}: {e}", dir.display())))
@@ -125,7 +132,11 @@ impl From<PlaceError> for Failure {
 
 /// Trains a fresh autoencoder for the trial, from the artifact's snapshot when one fits,
 /// with a progress bar and a snapshot every `checkpoint_every` steps.
-fn train(trial: &Trial, artifact: &Artifact, out: &mut dyn Write) -> Result<Prepared, String> {
+fn train(
+    trial: &Trial,
+    (artifact, run): (&Artifact, &Path),
+    out: &mut dyn Write,
+) -> Result<Prepared, String> {
     let space = trial.latent.as_ref();
     let seed = trial.settings.seed;
     // The variable names the snapshot is checked against, from an autoencoder like the one
@@ -162,13 +173,16 @@ fn train(trial: &Trial, artifact: &Artifact, out: &mut dyn Write) -> Result<Prep
         "  autoencoder {msg} [{bar:30}] {pos}/{len} mse {prefix} ({per_sec}, eta {eta})",
     );
     progress.set_message(space.id.clone());
+    let mut live =
+        LiveRuns::open(&[run.to_path_buf()], "autoencoder").map_err(|e| e.to_string())?;
     let trained = crate::stages::latent::train_and_encode(
         space,
         &trial.training_data,
         (seed, &trial.device),
         resume,
-        checkpoints.hooks(&mut |step, _, mse| {
-            progress.update(step as u64, format!("{mse:.5}"));
+        checkpoints.hooks(&mut |logged| {
+            progress.update(logged.step as u64, format!("{:.5}", logged.loss));
+            live.record(logged, out);
         }),
     );
     progress.finish();

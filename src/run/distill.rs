@@ -89,6 +89,8 @@ fn distil(
             model.id,
             settings.student_steps(round)
         ),
+        // A round's student is no trial's model: it has a run of its own.
+        runs: vec![place.folder.tensorboard(&model.id)],
     };
     let obtained = obtain_or_train(trial, job, student, place, out, |resume, hooks| {
         copy_weights(teacher, student)?;

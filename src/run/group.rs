@@ -29,7 +29,6 @@ pub(crate) struct GroupRunner<'a> {
     file: &'a Path,
     trials: &'a [Trial],
     folder: &'a SweepFolder,
-    swept: Vec<crate::results::tensorboard::HParam>,
     feature_spaces: HashMap<String, FeatureSpace>,
     failed_features: HashMap<String, String>,
     /// Whether trials record their sampling time per item (see [`stages::time_per_item`]).
@@ -46,7 +45,6 @@ impl<'a> GroupRunner<'a> {
             file,
             trials,
             folder,
-            swept: hparams::swept(trials.iter().map(|t| t.assignments.as_slice())),
             feature_spaces: HashMap::new(),
             failed_features: HashMap::new(),
             time_per_item: stages::time_per_item(trials),
@@ -76,7 +74,11 @@ impl<'a> GroupRunner<'a> {
                 members.len()
             )
         };
-        match self.train(&self.trials[pending[0]], out, message)? {
+        let runs: Vec<_> = pending
+            .iter()
+            .map(|&i| self.folder.tensorboard(&self.trials[i].id))
+            .collect();
+        match self.train(&self.trials[pending[0]], &runs, out, message)? {
             Ok((staged, model)) => {
                 for &i in &pending {
                     stop_if_interrupted(&self.rows)?;
@@ -124,6 +126,7 @@ impl<'a> GroupRunner<'a> {
     fn train(
         &self,
         first: &Trial,
+        runs: &[std::path::PathBuf],
         out: &mut dyn Write,
         message: impl Fn(String) -> String,
     ) -> Result<Result<Trained, String>, RunError> {
@@ -134,7 +137,7 @@ impl<'a> GroupRunner<'a> {
             Ok(staged) => staged,
             Err(message) => return Ok(Err(message)),
         };
-        match staged.model(first, self.folder, self.file, out) {
+        match staged.model(first, (self.folder, self.file), runs, out) {
             Ok(model) => Ok(Ok((staged, model))),
             Err(RunError::Train { source, .. }) => Ok(Err(message(source.to_string()))),
             Err(other) => Err(other),
@@ -168,10 +171,7 @@ impl<'a> GroupRunner<'a> {
             time_per_item,
         };
         match sample_with_progress(t, network, &around) {
-            Ok(evaluation) => {
-                let session = hparams::session(t, &self.swept);
-                save_trial(t, folder, &evaluation, history, &session)
-            }
+            Ok(evaluation) => save_trial(t, folder, &evaluation, history),
             Err(source) => save_failed_trial(t, folder, &source.to_string(), history.seconds),
         }
     }
@@ -210,6 +210,14 @@ impl<'a> GroupRunner<'a> {
         saved: &mut dyn FnMut(usize, &TrialRow),
     ) {
         let (count, label) = (self.trials.len(), &self.trials[i].label);
+        let run = self.folder.tensorboard(&row.trial);
+        if let Err(message) = hparams::write_own_session(&run, &row) {
+            let _ = writeln!(
+                out,
+                "  warning: no HParams session in {}: {message}",
+                run.display()
+            );
+        }
         let _ = if row.failed() {
             writeln!(out, "[{}/{count}] {label}: FAILED: {}", i + 1, row.message)
         } else {

@@ -1,31 +1,33 @@
-//! The sweep in TensorBoard's HParams tab: every swept key becomes a column, with one type
-//! for all its values (a key swept over numbers and `auto` is shown as text throughout), and
-//! each trial's log starts a session with its values, grouped with its other seeds.
+//! The sweep folder in TensorBoard's HParams tab, written with its tables so that both show
+//! the same configurations: the hparams are the keys whose values differ between the
+//! folder's trials (the tables' axes), each plugin table opened into its kind and
+//! parameters; every key has one type for all its values (a key swept over numbers and
+//! `auto` is text throughout). Each trial's run holds one session with its values, its
+//! group (its configuration without the seed) and its status, a failed one with its cause.
 
 use std::path::Path;
 
-use crate::results::seeds::SEED_KEY;
-use crate::results::tensorboard::{write_hparams_experiment, HParam, HParamValue};
-use crate::results::TrialRow;
-use crate::trial::Trial;
+use serde_json::Value;
 
-/// The swept keys with their values in sweep order, typed alike per key, from each trial's
-/// swept values (`Trial::assignments`, or a row's `axes`).
-pub(super) fn swept<'a>(
-    trials: impl IntoIterator<Item = &'a [(String, serde_json::Value)]>,
-) -> Vec<HParam> {
+use crate::results::opened::open_rows;
+use crate::results::seeds::SEED_KEY;
+use crate::results::tensorboard::{
+    write_hparams_experiment, write_hparams_session, HParam, HParamValue,
+};
+use crate::results::TrialRow;
+
+/// The keys with their values in order of first appearance, typed alike per key.
+fn hparams_of(rows: &[Vec<(String, Value)>]) -> Vec<HParam> {
     let mut keys: Vec<HParam> = Vec::new();
-    for assignments in trials {
-        for (key, value) in assignments {
-            let value = HParamValue::from_json(value);
-            match keys.iter_mut().find(|h| h.name == *key) {
-                Some(h) if !h.values.contains(&value) => h.values.push(value),
-                Some(_) => {}
-                None => keys.push(HParam {
-                    name: key.clone(),
-                    values: vec![value],
-                }),
-            }
+    for (key, value) in rows.iter().flatten() {
+        let value = HParamValue::from_json(value);
+        match keys.iter_mut().find(|h| h.name == *key) {
+            Some(h) if !h.values.contains(&value) => h.values.push(value),
+            Some(_) => {}
+            None => keys.push(HParam {
+                name: key.clone(),
+                values: vec![value],
+            }),
         }
     }
     for key in &mut keys {
@@ -51,15 +53,14 @@ fn as_text(value: &HParamValue) -> HParamValue {
     }
 }
 
-/// The trial's session: its values of the swept keys (typed like the key), and its group,
-/// the label of its configuration without the seed.
-pub(super) fn session(trial: &Trial, swept: &[HParam]) -> (Vec<(String, HParamValue)>, String) {
-    let values = trial
-        .assignments
+/// A trial's session: its values of the hparams (typed like the key), and its group, the
+/// label of its configuration without the seed.
+fn session(axes: &[(String, Value)], hparams: &[HParam]) -> (Vec<(String, HParamValue)>, String) {
+    let values = axes
         .iter()
         .map(|(key, value)| {
             let value = HParamValue::from_json(value);
-            let text = swept
+            let text = hparams
                 .iter()
                 .find(|h| h.name == *key)
                 .is_some_and(|h| h.values.iter().all(|v| matches!(v, HParamValue::Text(_))));
@@ -67,8 +68,7 @@ pub(super) fn session(trial: &Trial, swept: &[HParam]) -> (Vec<(String, HParamVa
             (key.clone(), value)
         })
         .collect();
-    let group = trial
-        .assignments
+    let group = axes
         .iter()
         .filter(|(key, _)| key != SEED_KEY)
         .map(|(key, value)| format!("{key}={value}"))
@@ -77,14 +77,17 @@ pub(super) fn session(trial: &Trial, swept: &[HParam]) -> (Vec<(String, HParamVa
     (values, group)
 }
 
-/// Writes the experiment summary at the top of the sweep's log folder: the swept keys and
-/// every metric the trials report, as `metrics/<name>` scalars.
+/// Writes the HParams experiment at the top of the sweep's log folder `tb` (the hparams and
+/// every metric the rows report, as `metrics/<name>` scalars) and each row's session in its
+/// trial's run.
 pub(super) fn write_experiment(
     tb: &Path,
     description: &str,
-    swept: &[HParam],
     rows: &[TrialRow],
 ) -> Result<(), String> {
+    let axes: Vec<&[(String, Value)]> = rows.iter().map(|r| r.axes.as_slice()).collect();
+    let opened = open_rows(&axes);
+    let hparams = hparams_of(&opened);
     let mut tags: Vec<String> = rows
         .iter()
         .flat_map(|r| r.metrics.keys().map(|m| format!("metrics/{m}")))
@@ -105,5 +108,23 @@ pub(super) fn write_experiment(
             }
         }
     }
-    write_hparams_experiment(tb, description, swept, &tags).map_err(|e| e.to_string())
+    write_hparams_experiment(tb, description, &hparams, &tags).map_err(|e| e.to_string())?;
+    for (row, axes) in rows.iter().zip(&opened) {
+        let (values, group) = session(axes, &hparams);
+        let failure = row.failed().then_some(row.message.as_str());
+        write_hparams_session(&tb.join(&row.trial), (&values, &group), failure)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Writes a trial's session as soon as it is saved, from its own swept values, so that the
+/// HParams tab shows a long sweep's finished trials; the folder's tables replace it with
+/// the session of the folder's hparams.
+pub(super) fn write_own_session(run: &Path, row: &TrialRow) -> Result<(), String> {
+    let opened = open_rows(&[row.axes.as_slice()]);
+    let hparams = hparams_of(&opened);
+    let (values, group) = session(&opened[0], &hparams);
+    let failure = row.failed().then_some(row.message.as_str());
+    write_hparams_session(run, (&values, &group), failure).map_err(|e| e.to_string())
 }

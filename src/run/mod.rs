@@ -12,6 +12,7 @@ mod hparams;
 mod jobs;
 mod latent_sampling;
 pub mod launch;
+mod live;
 pub mod lock;
 mod models;
 mod preflight;
@@ -40,7 +41,7 @@ use crate::results::nfe;
 use crate::results::report;
 use crate::results::seeds;
 use crate::results::store::write_yaml;
-use crate::results::{table, SweepFolder, TrialRow};
+use crate::results::{table, tidy, SweepFolder, TrialRow};
 use crate::sweep::Experiment;
 use crate::train::History;
 use crate::trial::{self, display_value, short_key, Trial};
@@ -306,10 +307,16 @@ impl Shown {
     }
 }
 
-/// Writes the trial tables (CSV and Parquet) and the protocols table.
+/// Writes the trial tables (CSV and Parquet, wide and long) and the protocols table.
 fn write_tables(folder: &SweepFolder, rows: &[TrialRow]) -> Result<(), RunError> {
     table::write_tables(rows, &folder.table("csv"), &folder.table("parquet"))
         .map_err(|e| write_error(&folder.table("csv"), e))?;
+    let (csv, parquet) = (
+        folder.root.join("metrics_long.csv"),
+        folder.root.join("metrics_long.parquet"),
+    );
+    let long = tidy::long_dataframe(rows).map_err(|e| write_error(&csv, e))?;
+    table::write_csv_and_parquet(long, &csv, &parquet).map_err(|e| write_error(&csv, e))?;
     let protocols = folder.root.join("protocols.csv");
     table::write_protocols(rows, &protocols).map_err(|e| write_error(&protocols, e))
 }
@@ -345,20 +352,15 @@ fn write_charts(folder: &SweepFolder, shown: &Shown) -> Result<(), RunError> {
     nfe::write_time_charts(&folder.plots(), &ok_rows).map_err(|e| write_error(&folder.plots(), e))
 }
 
-/// Writes the TensorBoard HParams experiment of the rows under `tb/`.
+/// Writes the TensorBoard HParams experiment of the rows under `tb/`, and their sessions.
 fn write_hparams(
     experiment: &Experiment,
     folder: &SweepFolder,
     rows: &[TrialRow],
 ) -> Result<(), RunError> {
     let tb = folder.root.join("tb");
-    hparams::write_experiment(
-        &tb,
-        &experiment.file.display().to_string(),
-        &hparams::swept(rows.iter().map(|r| r.axes.as_slice())),
-        rows,
-    )
-    .map_err(|e| write_error(&tb, e))
+    hparams::write_experiment(&tb, &experiment.file.display().to_string(), rows)
+        .map_err(|e| write_error(&tb, e))
 }
 
 /// Writes the experiment record of the shown trials and the folder's invocations.

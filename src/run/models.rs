@@ -5,10 +5,11 @@
 use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::error::{write_error, RunError};
+use super::live::LiveRuns;
 use super::progress::Progress;
 use crate::artifact::{Artifact, Obtained, PlaceError};
 use crate::dataset::Samples;
@@ -45,6 +46,8 @@ pub(super) struct TrainingPlace<'a> {
     pub folder: &'a SweepFolder,
     pub file: &'a Path,
     pub data: Arc<Samples>,
+    /// The TensorBoard runs of the trials waiting for the model, which see it train.
+    pub runs: &'a [PathBuf],
 }
 
 /// A fresh model for the trial (weights drawn from its seed).
@@ -91,6 +94,7 @@ pub(super) fn obtain_trained(
         what: "training",
         verb: "train",
         message: id.to_string(),
+        runs: place.runs.to_vec(),
     };
     let history = obtain_or_train(trial, job, &model, place, out, |resume, hooks| {
         let train_job = trial.train_job(place.data.clone());
@@ -101,7 +105,7 @@ pub(super) fn obtain_trained(
 
 /// One model to train resumably: its id, the config it is saved with, its optimiser steps,
 /// what the work is called in messages (`what`: "training") and on its progress bar (`verb`:
-/// "train", with `message`).
+/// "train", with `message`), and the TensorBoard runs that see it train.
 pub(super) struct Job<'a> {
     pub id: &'a str,
     pub config: &'a serde_json::Value,
@@ -109,6 +113,7 @@ pub(super) struct Job<'a> {
     pub what: &'a str,
     pub verb: &'a str,
     pub message: String,
+    pub runs: Vec<PathBuf>,
 }
 
 /// The job's model in `model` (a trainable one): loaded from its complete folder, or
@@ -180,10 +185,12 @@ fn train_with_progress(
     if let Some(snapshot) = &resume {
         progress.resume_at(snapshot.progress.step as u64);
     }
+    let mut live = LiveRuns::open(&job.runs, "train")?;
     let trained = train(
         resume,
-        checkpoints.hooks(&mut |step, _, loss| {
-            progress.update(step as u64, format!("{loss:.4}"));
+        checkpoints.hooks(&mut |logged| {
+            progress.update(logged.step as u64, format!("{:.4}", logged.loss));
+            live.record(logged, out);
         }),
     );
     progress.finish();

@@ -11,7 +11,7 @@
 //! `FeatureExtractor::prepare`); the group calls those per trial.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::autoencoder::prepare_group;
@@ -50,19 +50,25 @@ pub(super) fn time_per_item(trials: &[Trial]) -> bool {
 
 impl Staged {
     /// The model the trial samples: trained on its training set (the data, or the
-    /// encoded latents), or, for a distilled trial, its last round's student.
+    /// encoded latents), or, for a distilled trial, its last round's student. `runs` are
+    /// the TensorBoard runs of the trials waiting for it.
     pub fn model(
         &self,
         trial: &Trial,
-        folder: &SweepFolder,
-        file: &Path,
+        (folder, file): (&SweepFolder, &Path),
+        runs: &[PathBuf],
         out: &mut dyn Write,
     ) -> Result<(Model, History), RunError> {
         let data = match &self.latent {
             Some(prepared) => prepared.training_latents.clone(),
             None => trial.training_data.clone(),
         };
-        let place = TrainingPlace { folder, file, data };
+        let place = TrainingPlace {
+            folder,
+            file,
+            data,
+            runs,
+        };
         match &trial.distill {
             Some(plan) => obtain_student(trial, plan, &place, out),
             None => obtain_trained(trial, (&trial.train_id, &trial.training), &place, out),

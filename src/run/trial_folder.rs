@@ -12,9 +12,9 @@ use crate::dataset::Samples;
 use crate::evaluate::Evaluation;
 use crate::results::plots::{self, Picture};
 use crate::results::store::{write_json, write_yaml};
-use crate::results::tensorboard::{EventWriter, HParamValue};
+use crate::results::tensorboard::EventWriter;
 use crate::results::{table, SweepFolder, TrialRow};
-use crate::train::History;
+use crate::train::{level_tag, History};
 use crate::trial::Trial;
 
 fn as_pairs(points: &Samples) -> Vec<(f64, f64)> {
@@ -120,14 +120,15 @@ pub(super) fn save_failed_trial(
     Ok(row)
 }
 
-/// Writes the trial folder (config, samples, scatter, metrics) and its TensorBoard log.
-/// The folder is assembled under a partial name and renamed when complete.
+/// Writes the trial folder (config, samples, scatter, metrics) and its TensorBoard run,
+/// which replaces what training streamed there: the loss history, the metrics and the
+/// pictures (its HParams session is written with the folder's tables). The folder is
+/// assembled under a partial name and renamed when complete.
 pub(super) fn save_trial(
     trial: &Trial,
     folder: &SweepFolder,
     evaluation: &Evaluation,
     history: &History,
-    session: &(Vec<(String, HParamValue)>, String),
 ) -> Result<TrialRow, RunError> {
     let mut row = base_row(trial, history.seconds);
     row.metrics = evaluation
@@ -154,13 +155,12 @@ pub(super) fn save_trial(
     let tb_folder = folder.tensorboard(&trial.id);
     let _ = fs::remove_dir_all(&tb_folder);
     let mut events = EventWriter::create(&tb_folder).map_err(|e| write_error(&tb_folder, e))?;
-    events.add_hparams_session(&session.0, &session.1);
     for (i, step) in history.steps.iter().enumerate() {
         events.add_scalar("train/loss", history.loss[i], *step as i64);
         for (sigma, value) in history.levels.iter().zip(&history.level_loss[i]) {
             if value.is_finite() {
                 events.add_scalar(
-                    &format!("train/level_loss/sigma_{sigma:.4}"),
+                    &format!("train/{}", level_tag(*sigma)),
                     *value,
                     *step as i64,
                 );
@@ -175,7 +175,6 @@ pub(super) fn save_trial(
     for (tag, picture) in &pictures {
         events.add_png(tag, &picture.png, picture.width, picture.height, final_step);
     }
-    events.end_hparams_session(!row.failed());
     events.flush().map_err(|e| write_error(&tb_folder, e))?;
 
     write_json(&partial.join("metrics.json"), &row).map_err(|e| write_error(&partial, e))?;

@@ -48,7 +48,7 @@ pub fn train_autoencoder(
         },
         trainee: autoencoder.variables(),
         rng: Rng::new(seed.wrapping_add(SEED_OFFSET), Stream::TrainingNoise),
-        records: ScalarRecords::new(2),
+        records: ScalarRecords::new(&["mse", "kl"]),
         diverged: &diverged,
     };
     let (records, seconds) = resumable::run(fit, resume, hooks, &mut |_, rng| {

@@ -12,7 +12,7 @@ use candle_core::{Device, Tensor};
 
 use super::checkpoint::Checkpoints;
 use super::records::{ScalarRecords, ScalarState};
-use super::resumable::{self, Fit, Hooks, Plan};
+use super::resumable::{self, Fit, Hooks, Logged, Plan};
 use super::{Snapshot, TrainError};
 use crate::artifact::{Artifact, Obtained, PlaceError};
 use crate::dataset::Samples;
@@ -59,7 +59,7 @@ pub fn train_net(
         },
         trainee: net.variables(),
         rng: FeatureClassifier::batch_rng(seed),
-        records: ScalarRecords::new(1),
+        records: ScalarRecords::new(&["cross_entropy"]),
         diverged: &diverged,
     };
     let (_, seconds) = resumable::run(fit, resume, hooks, &mut |_, rng| {
@@ -192,9 +192,10 @@ fn train_and_measure(
             checkpoints.path.display()
         )),
     });
-    let mut progress = |step: usize, steps: usize, mean: f64| {
+    let mut progress = |logged: &Logged| {
         log(&format!(
-            "classifier: step {step}/{steps} cross-entropy {mean:.4}"
+            "classifier: step {}/{} cross-entropy {:.4}",
+            logged.step, logged.steps, logged.loss
         ))
     };
     let hooks = checkpoints.hooks(&mut progress);

@@ -12,7 +12,7 @@ use candle_core::Device;
 
 use super::checkpoint::Checkpoints;
 use super::records::{ScalarRecords, ScalarState};
-use super::resumable::{self, Fit, Hooks, Plan};
+use super::resumable::{self, Fit, Hooks, Logged, Plan};
 use super::{Snapshot, TrainError};
 use crate::artifact::{Artifact, Obtained, PlaceError};
 use crate::dataset::Samples;
@@ -52,7 +52,7 @@ pub fn train_noisy(
         },
         trainee: net.variables(),
         rng: Rng::new(training.seed, Stream::TrainingNoise),
-        records: ScalarRecords::new(1),
+        records: ScalarRecords::new(&["cross_entropy"]),
         diverged: &diverged,
     };
     let (records, seconds) = resumable::run(fit, resume, hooks, &mut |_, rng| {
@@ -78,7 +78,7 @@ pub fn train_in_memory(trained: &TrainedClassifier) -> candle_core::Result<Box<d
         &trained.training,
         trained.device(),
         None,
-        Hooks::quiet(&mut |_, _, _| {}),
+        Hooks::quiet(&mut |_| {}),
     )
     .map_err(candle_core::Error::msg)?;
     Ok(net)
@@ -192,9 +192,10 @@ fn train_with_checkpoints(
             checkpoints.path.display()
         )),
     });
-    let mut progress = |step: usize, steps: usize, mean: f64| {
+    let mut progress = |logged: &Logged| {
         log(&format!(
-            "classifier: step {step}/{steps} cross-entropy {mean:.4}"
+            "classifier: step {}/{} cross-entropy {:.4}",
+            logged.step, logged.steps, logged.loss
         ))
     };
     let outcome = train_noisy(

@@ -17,8 +17,10 @@ mod snapshot;
 
 pub use diffusion::{train, train_resumable, weighted_losses, TrainJob, WeightedLosses};
 pub use importance::{LevelSampler, TimeSampling};
-pub use records::{LevelRecords, LevelState, Records, ScalarRecords, ScalarState};
-pub use resumable::{Hooks, OnStep};
+pub use records::{
+    level_tag, LevelRecords, LevelState, Record, Records, ScalarRecords, ScalarState,
+};
+pub use resumable::{Hooks, Logged, OnStep};
 pub use snapshot::{Progress, Snapshot};
 
 use serde::{Deserialize, Serialize};

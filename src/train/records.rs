@@ -22,12 +22,27 @@ pub trait Records {
     /// finite, with that loss, if any.
     fn settle(&mut self) -> candle_core::Result<Option<(usize, f64)>>;
 
-    /// Closes a record at `step` (after [`Records::settle`]); the value progress shows.
-    fn record(&mut self, step: usize) -> f64;
+    /// Closes a record at `step` (after [`Records::settle`]): the value progress shows and
+    /// its parts by name.
+    fn record(&mut self, step: usize) -> Record;
 
     fn state(&self) -> Self::State;
 
     fn restore(&mut self, state: Self::State);
+}
+
+/// One closed record: the loss progress shows, and its parts by name (the loss of each
+/// noise level drawn since the previous record, or each component of a scalar loss), as
+/// TensorBoard tags under the run's section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub loss: f64,
+    pub parts: Vec<(String, f64)>,
+}
+
+/// The tag of one noise level's loss (`level_loss/sigma_0.0100`).
+pub fn level_tag(sigma: f64) -> String {
+    format!("level_loss/sigma_{sigma:.4}")
 }
 
 /// Per-level records of a denoising loss: the weighted loss of each step and the normalised
@@ -90,13 +105,20 @@ impl Records for LevelRecords {
             .drain_into(&mut state.window, &mut state.tail, self.tail_start)
     }
 
-    fn record(&mut self, step: usize) -> f64 {
+    fn record(&mut self, step: usize) -> Record {
         let (mean, per_level) = self.state.window.take();
         let history = &mut self.state.history;
+        let parts = history
+            .levels
+            .iter()
+            .zip(&per_level)
+            .filter(|(_, loss)| loss.is_finite())
+            .map(|(sigma, loss)| (level_tag(*sigma), *loss))
+            .collect();
         history.steps.push(step);
         history.loss.push(mean);
         history.level_loss.push(per_level);
-        mean
+        Record { loss: mean, parts }
     }
 
     fn state(&self) -> LevelState {
@@ -113,6 +135,8 @@ impl Records for LevelRecords {
 pub struct ScalarRecords {
     pending: Vec<(usize, Vec<Tensor>)>,
     state: ScalarState,
+    /// Each component's name (its TensorBoard tag).
+    names: Vec<String>,
 }
 
 /// What a snapshot keeps of [`ScalarRecords`].
@@ -127,14 +151,16 @@ pub struct ScalarState {
 }
 
 impl ScalarRecords {
-    /// Records of `components` scalars a step; the first is what progress shows.
-    pub fn new(components: usize) -> Self {
+    /// Records of one scalar a step per name (`["mse", "kl"]`); the first is what progress
+    /// shows.
+    pub fn new(names: &[&str]) -> Self {
         ScalarRecords {
             pending: Vec::new(),
             state: ScalarState {
-                sums: vec![0.0; components],
+                sums: vec![0.0; names.len()],
                 ..ScalarState::default()
             },
+            names: names.iter().map(|n| n.to_string()).collect(),
         }
     }
 
@@ -173,15 +199,21 @@ impl Records for ScalarRecords {
         Ok(None)
     }
 
-    fn record(&mut self, step: usize) -> f64 {
+    fn record(&mut self, step: usize) -> Record {
         let count = self.state.count.max(1) as f64;
         let means: Vec<f64> = self.state.sums.iter().map(|s| s / count).collect();
         self.state.sums.iter_mut().for_each(|s| *s = 0.0);
         self.state.count = 0;
         self.state.steps.push(step);
-        let shown = means.first().copied().unwrap_or(f64::NAN);
+        let loss = means.first().copied().unwrap_or(f64::NAN);
+        let parts = self
+            .names
+            .iter()
+            .cloned()
+            .zip(means.iter().copied())
+            .collect();
         self.state.means.push(means);
-        shown
+        Record { loss, parts }
     }
 
     fn state(&self) -> ScalarState {

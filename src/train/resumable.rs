@@ -65,8 +65,25 @@ impl Trainee for NetworkTrainee<'_> {
     }
 }
 
-/// Progress callback: (step, steps, the record's loss).
-pub type OnStep<'a> = &'a mut dyn FnMut(usize, usize, f64);
+/// One loss record as the loop reports it: progress shows the loss, TensorBoard every
+/// figure.
+#[derive(Debug, Clone, Copy)]
+pub struct Logged<'r> {
+    pub step: usize,
+    pub steps: usize,
+    /// The record's loss (the mean since the previous record).
+    pub loss: f64,
+    /// Its parts by name: each noise level's loss, or each component of a scalar loss.
+    pub parts: &'r [(String, f64)],
+    pub lr: f64,
+    /// The decay the weights' moving average used at this step (0: no average).
+    pub ema_decay: f64,
+    /// Optimiser steps per second since the previous record.
+    pub steps_per_second: f64,
+}
+
+/// Progress callback: hears every loss record.
+pub type OnStep<'a> = &'a mut dyn FnMut(&Logged);
 
 /// Receives each snapshot (to save it).
 pub type OnSnapshot<'a, S> = Box<dyn FnMut(&Snapshot<S>) -> Result<(), String> + 'a>;
@@ -158,6 +175,7 @@ fn take_steps<R: Records>(
     seconds: &dyn Fn() -> f64,
 ) -> Result<(), TrainError> {
     let steps = fit.plan.steps;
+    let mut since_record = (first_step - 1, Instant::now());
     for step in first_step..=steps {
         let (loss, recorded) = step_loss(step, &mut fit.rng)?;
         optimised.adam.backward_step(&loss)?;
@@ -175,8 +193,18 @@ fn take_steps<R: Records>(
             }
         }
         if record_due {
-            let mean = fit.records.record(step);
-            (hooks.on_log)(step, steps, mean);
+            let record = fit.records.record(step);
+            let elapsed = since_record.1.elapsed().as_secs_f64();
+            (hooks.on_log)(&Logged {
+                step,
+                steps,
+                loss: record.loss,
+                parts: &record.parts,
+                lr: fit.plan.adam.lr,
+                ema_decay: optimised.ema.decay_at(step),
+                steps_per_second: (step - since_record.0) as f64 / elapsed.max(1e-9),
+            });
+            since_record = (step, Instant::now());
         }
         crate::crash::point("train.step");
         if snapshot_due {

@@ -60,7 +60,7 @@ fn trained(trial: &Trial, stop_at: Option<usize>) -> (Vec<Vec<f32>>, train::Hist
         &trial.train_job(trial.training_data.clone()),
         None,
         Hooks {
-            on_log: &mut |_, _, _| {},
+            on_log: &mut |_| {},
             snapshot_every: 0,
             on_snapshot: Box::new(|snapshot: &Snapshot| {
                 saved = Some(snapshot.to_bytes(&names, &config)?);
@@ -96,7 +96,7 @@ fn trained(trial: &Trial, stop_at: Option<usize>) -> (Vec<Vec<f32>>, train::Hist
                 &trial.train_job(trial.training_data.clone()),
                 Some(snapshot),
                 Hooks {
-                    on_log: &mut |_, _, _| {},
+                    on_log: &mut |_| {},
                     snapshot_every: 0,
                     on_snapshot: Box::new(|_| Ok(())),
                     stop_requested: &|| false,
@@ -154,7 +154,7 @@ fn a_snapshot_is_refused_under_another_training_config() {
         &trial.train_job(trial.training_data.clone()),
         None,
         Hooks {
-            on_log: &mut |_, _, _| {},
+            on_log: &mut |_| {},
             snapshot_every: 0,
             on_snapshot: Box::new(|s: &Snapshot| {
                 bytes = Some(s.to_bytes(&names, "config A")?);

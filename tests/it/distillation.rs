@@ -240,7 +240,7 @@ fn trained_student_is_closer_to_the_teacher_than_plain_ddim() {
     train(
         &teacher,
         &trial.train_job(trial.training_data.clone()),
-        &mut |_, _, _| {},
+        &mut |_| {},
     )
     .unwrap();
     let student = trial
@@ -257,7 +257,7 @@ fn trained_student_is_closer_to_the_teacher_than_plain_ddim() {
         ),
         None,
         Hooks {
-            on_log: &mut |_, _, _| {},
+            on_log: &mut |_| {},
             snapshot_every: 0,
             on_snapshot: Box::new(|_| Ok(())),
             stop_requested: &|| false,
@@ -302,7 +302,7 @@ fn an_interrupted_round_resumes_exactly() {
     train(
         &teacher,
         &trial.train_job(trial.training_data.clone()),
-        &mut |_, _, _| {},
+        &mut |_| {},
     )
     .unwrap();
     let student = || {
@@ -337,7 +337,7 @@ fn an_interrupted_round_resumes_exactly() {
             ),
             resume,
             Hooks {
-                on_log: &mut |_, _, _| {},
+                on_log: &mut |_| {},
                 snapshot_every: 0,
                 on_snapshot: Box::new(|s| {
                     *saved.borrow_mut() = Some(s.to_bytes(&names, "round 1")?);

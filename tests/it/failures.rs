@@ -9,6 +9,7 @@ use std::process::Command;
 
 use scorelab::plugin::prelude::*;
 use scorelab::results::table::{read_parquet, TrialRow};
+use scorelab::results::tensorboard::{event_files, read_events, EventValue, FAILURE_TAG};
 
 use crate::common::{sweep, write, SMALL_GMM};
 
@@ -201,6 +202,16 @@ fn a_training_divergence_fails_its_group_only() {
             ] {
                 assert!(row.message.contains(part), "{part}: {}", row.message);
             }
+            // Its HParams session says why, as text beside its FAILURE status.
+            let run = results.join("small").join("tb").join(&row.trial);
+            let cause: Vec<_> = event_files(&run)
+                .unwrap()
+                .iter()
+                .flat_map(|f| read_events(f).unwrap())
+                .filter(|e| e.tag == FAILURE_TAG)
+                .map(|e| e.value)
+                .collect();
+            assert_eq!(cause, vec![EventValue::Text(row.message.clone())]);
         } else {
             assert!(row.metrics["fd"].is_finite());
         }

@@ -49,7 +49,7 @@ fn the_cnn_classifiers_gradient_in_x_matches_finite_differences() {
         &training,
         &Device::Cpu,
         None,
-        Hooks::quiet(&mut |_, _, _| {}),
+        Hooks::quiet(&mut |_| {}),
     )
     .unwrap();
 

@@ -85,12 +85,7 @@ fn training_labels(guidance: &str) -> Vec<u32> {
     let t = trial(&format!("{text}guidance: {guidance}\n"));
     let model = t.new_model(&mut Rng::from_seed(0)).unwrap();
     SEEN.lock().unwrap().clear();
-    scorelab::train::train(
-        &model,
-        &t.train_job(t.training_data.clone()),
-        &mut |_, _, _| {},
-    )
-    .unwrap();
+    scorelab::train::train(&model, &t.train_job(t.training_data.clone()), &mut |_| {}).unwrap();
     std::mem::take(&mut *SEEN.lock().unwrap())
 }
 
@@ -172,7 +167,7 @@ fn a_trained_noise_conditional_classifier_agrees_with_the_exact_one_and_guides()
         &training,
         &Device::Cpu,
         None,
-        Hooks::quiet(&mut |_, _, _| {}),
+        Hooks::quiet(&mut |_| {}),
     )
     .unwrap();
     let seconds = start.elapsed().as_secs_f64();

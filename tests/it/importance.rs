@@ -254,7 +254,7 @@ fn training_by_importance_is_reproducible() {
     let run = || {
         let model = trial.new_model(&mut Rng::from_seed(0)).unwrap();
         let job = trial.train_job(trial.training_data.clone());
-        scorelab::train::train(&model, &job, &mut |_, _, _| {}).unwrap()
+        scorelab::train::train(&model, &job, &mut |_| {}).unwrap()
     };
     let (first, second) = (run(), run());
     assert_eq!(first.loss, second.loss);

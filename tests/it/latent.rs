@@ -46,7 +46,7 @@ fn train(trial: &Trial) -> Prepared {
         &trial.training_data,
         (trial.settings.seed, &Device::Cpu),
         None,
-        Hooks::quiet(&mut |_, _, _| {}),
+        Hooks::quiet(&mut |_| {}),
     )
     .unwrap()
 }

@@ -44,6 +44,7 @@ mod latent;
 mod latent_runs;
 mod layering;
 mod likelihood;
+mod live_logs;
 mod locking;
 mod metric_protocols;
 mod metrics;

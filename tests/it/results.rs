@@ -85,8 +85,10 @@ fn a_sweep_writes_tables_plots_checkpoints_and_event_files() {
                 trial.display()
             );
         }
+        // The trial's events, and its HParams session in a file of its own.
         let files = event_files(&root.join("tb").join(&row.trial)).unwrap();
-        assert_eq!(files.len(), 1);
+        assert_eq!(files.len(), 2, "{files:?}");
+        assert!(files[1].to_string_lossy().ends_with(".scorelab-session"));
         let events = read_events(&files[0]).unwrap();
         let tags: Vec<&str> = events.iter().map(|e| e.tag.as_str()).collect();
         assert_eq!(
@@ -221,4 +223,64 @@ fn a_flat_nfe_gets_no_chart() {
         })
         .count();
     assert_eq!(nfe_charts, 0);
+}
+
+#[test]
+fn plugin_tables_become_typed_kind_and_parameter_columns_beside_a_long_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "tables.yaml",
+        &format!(
+            "{SMALL_GMM}sweep:\n  sampler:\n    - {{kind: annealed_langevin, steps_per_level: 2}}\n    - {{kind: euler, steps: 5}}\n"
+        ),
+    );
+    let results = dir.path().join("results");
+    let report = sweep(&file, &[], &results).unwrap();
+    let root = results.join("tables");
+    let frame = read_parquet(&root.join("metrics.parquet")).unwrap();
+    use polars::prelude::DataType;
+    let kind = frame.column("sampler.kind").unwrap();
+    assert_eq!(kind.dtype(), &DataType::String);
+    let kinds: Vec<_> = (0..2).map(|i| kind.str().unwrap().get(i)).collect();
+    assert_eq!(kinds, vec![Some("annealed_langevin"), Some("euler")]);
+    // Each parameter is its own typed column, empty where the plugin has none.
+    let steps = frame.column("sampler.steps").unwrap();
+    assert_eq!(steps.dtype(), &DataType::Int64);
+    let steps: Vec<_> = (0..2).map(|i| steps.i64().unwrap().get(i)).collect();
+    assert_eq!(steps, vec![None, Some(5)]);
+    let per_level = frame.column("sampler.steps_per_level").unwrap();
+    assert_eq!(per_level.i64().unwrap().get(0), Some(2));
+    assert!(
+        frame.column("sampler").is_err(),
+        "no text column of whole tables"
+    );
+
+    // The long table: one row per trial and figure, with units and protocols.
+    let long = read_parquet(&root.join("metrics_long.parquet")).unwrap();
+    let names: Vec<&str> = long.get_column_names().iter().map(|n| n.as_str()).collect();
+    assert_eq!(names, ["trial", "metric", "value", "unit", "protocol"]);
+    let per_trial = report.rows[0].metrics.len() + 4;
+    assert_eq!(long.height(), 2 * per_trial);
+    let metric = long.column("metric").unwrap().str().unwrap();
+    let value = long.column("value").unwrap().f64().unwrap();
+    let unit = long.column("unit").unwrap().str().unwrap();
+    let trial = long.column("trial").unwrap().str().unwrap();
+    for (i, row) in report.rows.iter().enumerate() {
+        let at = |name: &str| {
+            (0..long.height())
+                .find(|&j| trial.get(j) == Some(&row.trial) && metric.get(j) == Some(name))
+                .unwrap_or_else(|| panic!("{name} of trial {i}"))
+        };
+        assert_eq!(value.get(at("fd")), Some(row.metrics["fd"]));
+        assert_eq!(value.get(at("nfe")), Some(row.nfe as f64));
+        assert_eq!(unit.get(at("nfe")), Some("evaluations"));
+        assert_eq!(unit.get(at("train_seconds")), Some("s"));
+        let protocol = long.column("protocol").unwrap().str().unwrap();
+        assert!(
+            protocol.get(at("fd")).unwrap().contains("samples=400"),
+            "{:?}",
+            protocol.get(at("fd"))
+        );
+    }
 }

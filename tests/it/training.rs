@@ -107,7 +107,7 @@ fn training_lowers_the_loss_and_approaches_the_oracle_score() {
     let history = train(
         &network,
         &trial.train_job(trial.training_data.clone()),
-        &mut |_, _, _| {},
+        &mut |_| {},
     )
     .unwrap();
     assert_eq!(history.steps.len(), 15);

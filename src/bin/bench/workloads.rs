@@ -142,7 +142,7 @@ pub fn run_worker(name: &str, steps: usize) -> Result<(), String> {
         .sum();
     let start = Instant::now();
     let job = trial.train_job(trial.training_data.clone());
-    scorelab::train::train(&model, &job, &mut |_, _, _| {}).map_err(|e| e.to_string())?;
+    scorelab::train::train(&model, &job, &mut |_| {}).map_err(|e| e.to_string())?;
     let seconds = start.elapsed().as_secs_f64();
     let line = serde_json::json!({
         "steps": steps,

@@ -86,14 +86,16 @@ pub(super) struct PluginData {
     pub(super) content: Vec<u8>,
 }
 
-/// `tensorflow.TensorProto`, only as the empty float vector the plugin puts beside its
-/// metadata (TensorBoard reads such values as tensors).
+/// `tensorflow.TensorProto`: the empty float vector the HParams plugin puts beside its
+/// metadata (TensorBoard reads such values as tensors), or a text summary's string.
 #[derive(Clone, PartialEq, prost::Message)]
 pub(super) struct TensorProto {
     #[prost(int32, tag = "1")]
     pub(super) dtype: i32,
     #[prost(message, optional, tag = "2")]
     pub(super) tensor_shape: Option<TensorShape>,
+    #[prost(bytes = "vec", repeated, tag = "8")]
+    pub(super) string_val: Vec<Vec<u8>>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]

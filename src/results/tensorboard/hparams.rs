@@ -26,8 +26,11 @@ const FLOAT64: i32 = 3;
 /// `Status`: STATUS_SUCCESS, STATUS_FAILURE.
 const SUCCESS: i32 = 1;
 const FAILURE: i32 = 2;
-/// `DataType.DT_FLOAT` of TensorFlow's `types.proto`.
+/// `DataType.DT_FLOAT` and `DT_STRING` of TensorFlow's `types.proto`.
 const DT_FLOAT: i32 = 1;
+const DT_STRING: i32 = 7;
+/// The tag of a failed session's cause, a text summary (TensorBoard's Text tab).
+pub const FAILURE_TAG: &str = "failure";
 
 #[derive(Clone, PartialEq, Message)]
 struct PluginDataProto {
@@ -180,6 +183,7 @@ fn plugin_value(tag: &str, data: Data) -> SummaryValue {
             tensor_shape: Some(TensorShape {
                 dim: vec![Dimension { size: 0 }],
             }),
+            string_val: Vec::new(),
         })),
         metadata: Some(SummaryMetadata {
             plugin_data: Some(PluginData {
@@ -221,6 +225,51 @@ impl EventWriter {
         };
         self.push_plugin_value(plugin_value(SESSION_END_TAG, Data::SessionEnd(end)));
     }
+}
+
+/// A text summary (TensorBoard's Text tab shows it as Markdown).
+fn text_value(tag: &str, text: &str) -> SummaryValue {
+    SummaryValue {
+        tag: tag.to_owned(),
+        value: Some(Payload::Tensor(TensorProto {
+            dtype: DT_STRING,
+            tensor_shape: Some(TensorShape { dim: Vec::new() }),
+            string_val: vec![text.as_bytes().to_vec()],
+        })),
+        metadata: Some(SummaryMetadata {
+            plugin_data: Some(PluginData {
+                plugin_name: "text".to_owned(),
+                content: Vec::new(),
+            }),
+        }),
+    }
+}
+
+/// A trial's HParams session as one event file of its run, `…scorelab-session`, replacing
+/// the run's earlier session files (a run holds one session): its values of the folder's
+/// hparams, its group, and its outcome — success, or failure with its cause as the text
+/// summary [`FAILURE_TAG`].
+pub fn write_hparams_session(
+    run: &Path,
+    (hparams, group): (&[(String, HParamValue)], &str),
+    failure: Option<&str>,
+) -> Result<(), TensorBoardError> {
+    if let Ok(entries) = std::fs::read_dir(run) {
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with("events.out.tfevents.") && name.contains(".scorelab-session") {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+    let mut writer = EventWriter::create_as(run, "scorelab-session")?;
+    writer.add_hparams_session(hparams, group);
+    if let Some(cause) = failure {
+        writer.push_plugin_value(text_value(FAILURE_TAG, cause));
+    }
+    writer.end_hparams_session(failure.is_none());
+    writer.flush()
 }
 
 /// Writes the experiment summary into `dir` (the sweep's log folder): the swept keys with

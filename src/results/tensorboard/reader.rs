@@ -10,6 +10,9 @@ use super::error::{format_error, io_error, TensorBoardError};
 use super::event::{Event, Payload, What, FILE_VERSION};
 use super::record::{split_record, RecordFault};
 
+/// `DataType.DT_STRING` of TensorFlow's `types.proto`: a text summary's tensor.
+const DT_STRING: i32 = 7;
+
 /// One decoded summary value read back from an event file.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EventValue {
@@ -19,6 +22,8 @@ pub enum EventValue {
         height: u32,
         png: Vec<u8>,
     },
+    /// A text summary (a failed trial's cause).
+    Text(String),
 }
 
 /// One summary value with the event it came in.
@@ -34,7 +39,8 @@ pub struct ReadEvent {
 /// truncation), and returns every summary value in order (the file_version record is
 /// checked to be first and equal to "brain.Event:2", and not returned).
 ///
-/// Values of kinds this module does not write (histograms, tensors) are skipped.
+/// Values of kinds this module does not write (histograms, tensors other than text) are
+/// skipped.
 pub fn read_events(path: &Path) -> Result<Vec<ReadEvent>, TensorBoardError> {
     let bytes = fs::read(path).map_err(|source| io_error(path, source))?;
     let mut values = Vec::new();
@@ -75,6 +81,10 @@ pub fn read_events(path: &Path) -> Result<Vec<ReadEvent>, TensorBoardError> {
                     height: image_dimension(path, image.height)?,
                     png: image.encoded_image_string,
                 },
+                Some(Payload::Tensor(tensor)) if tensor.dtype == DT_STRING => {
+                    let text = tensor.string_val.concat();
+                    EventValue::Text(String::from_utf8_lossy(&text).into_owned())
+                }
                 // HParams summaries are read by TensorBoard itself, not by us.
                 Some(Payload::Tensor(_)) | None => continue,
             };

@@ -38,6 +38,12 @@ impl EventWriter {
     /// It never replaces an existing file: should another writer have taken
     /// the name within the same second, `.1`, `.2`, ... is appended.
     pub fn create(dir: &Path) -> Result<Self, TensorBoardError> {
+        Self::create_as(dir, "scorelab")
+    }
+
+    /// As [`EventWriter::create`], the file named `events.out.tfevents.<unix seconds>.<what>`
+    /// (a run's parts: `scorelab-session` is its HParams session).
+    pub fn create_as(dir: &Path, what: &str) -> Result<Self, TensorBoardError> {
         let dir = if dir.as_os_str().is_empty() {
             Path::new(".")
         } else {
@@ -57,7 +63,7 @@ impl EventWriter {
             what: Some(What::FileVersion(FILE_VERSION.to_owned())),
         });
 
-        let name = format!("events.out.tfevents.{}.scorelab", now.as_secs());
+        let name = format!("events.out.tfevents.{}.{what}", now.as_secs());
         // The file claims its name; `flush` rewrites it whole (synced), so it is not synced.
         let mut temp = writer.write_temp(dir, false)?;
         let mut attempt = 0;
@@ -136,21 +142,26 @@ impl EventWriter {
     }
 
     fn push_value(&mut self, tag: &str, payload: Payload, step: i64) {
-        self.push(Event {
-            wall_time: wall_time_now(),
-            step,
-            what: Some(What::Summary(Summary {
-                value: vec![SummaryValue {
-                    tag: tag.to_owned(),
-                    value: Some(payload),
-                    metadata: None,
-                }],
-            })),
-        });
+        self.push(value_event(tag, payload, step));
     }
 
     pub(super) fn push(&mut self, event: Event) {
         frame_record(&mut self.records, &event.encode_to_vec());
+    }
+}
+
+/// An event holding one summary value, stamped now.
+pub(super) fn value_event(tag: &str, payload: Payload, step: i64) -> Event {
+    Event {
+        wall_time: wall_time_now(),
+        step,
+        what: Some(What::Summary(Summary {
+            value: vec![SummaryValue {
+                tag: tag.to_owned(),
+                value: Some(payload),
+                metadata: None,
+            }],
+        })),
     }
 }
 

@@ -1,0 +1,78 @@
+//! Training streamed to TensorBoard while it runs: each loss record's figures (the loss, its
+//! parts, the learning rate, the moving average's decay, steps per second) appended to the
+//! event files of the runs that wait for the model, written out every few seconds
+//! (`SCORELAB_TENSORBOARD_SECONDS`, default 2). A trial's run is rewritten whole when the
+//! trial is saved; what a stage trains (an autoencoder, a distillation round, a classifier)
+//! keeps a run of its own.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::error::{write_error, RunError};
+use crate::results::tensorboard::LiveWriter;
+use crate::train::Logged;
+
+/// Seconds between writes (`SCORELAB_TENSORBOARD_SECONDS` sets it; default 2).
+fn write_interval() -> Duration {
+    let seconds = std::env::var("SCORELAB_TENSORBOARD_SECONDS")
+        .ok()
+        .and_then(|text| text.parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .unwrap_or(2.0);
+    Duration::from_secs_f64(seconds)
+}
+
+/// The live event files of one training run, with the tag section its figures go under
+/// (`train`, `autoencoder`).
+pub(super) struct LiveRuns {
+    writers: Vec<LiveWriter>,
+    section: String,
+    /// Set when a write failed: the log stops, training goes on.
+    broken: Option<String>,
+}
+
+impl LiveRuns {
+    /// Opens a live event file in each run folder; a folder that cannot be written fails
+    /// here, before any training.
+    pub fn open(runs: &[PathBuf], section: &str) -> Result<Self, RunError> {
+        let every = write_interval();
+        let writers = runs
+            .iter()
+            .map(|dir| LiveWriter::create(dir, "live", every).map_err(|e| write_error(dir, e)))
+            .collect::<Result<_, _>>()?;
+        Ok(LiveRuns {
+            writers,
+            section: section.to_string(),
+            broken: None,
+        })
+    }
+
+    /// Appends one record's figures to every run; the first failed write is reported on
+    /// `out` and ends the live log (the trial's run is written whole when it is saved).
+    pub fn record(&mut self, logged: &Logged, out: &mut dyn Write) {
+        if self.broken.is_some() {
+            return;
+        }
+        let step = logged.step as i64;
+        let mut figures = vec![
+            ("loss".to_string(), logged.loss),
+            ("lr".to_string(), logged.lr),
+            ("steps_per_second".to_string(), logged.steps_per_second),
+        ];
+        if logged.ema_decay > 0.0 {
+            figures.push(("ema_decay".to_string(), logged.ema_decay));
+        }
+        figures.extend(logged.parts.iter().cloned());
+        for writer in &mut self.writers {
+            for (name, value) in &figures {
+                let tag = format!("{}/{name}", self.section);
+                if let Err(e) = writer.add_scalar(&tag, *value, step) {
+                    let _ = writeln!(out, "  warning: the live TensorBoard log stopped: {e}");
+                    self.broken = Some(e.to_string());
+                    return;
+                }
+            }
+        }
+    }
+}
