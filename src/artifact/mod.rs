@@ -16,6 +16,19 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+/// One loss record of an artifact in training, for a live view: the runner streams it to
+/// the TensorBoard run named after the artifact's folder.
+pub struct LiveRecord<'r> {
+    /// The artifact's folder name.
+    pub artifact: &'r str,
+    pub step: usize,
+    /// Each figure by its tag (`classifier/cross_entropy`).
+    pub figures: &'r [(String, f64)],
+}
+
+/// Hears each [`LiveRecord`] of what a plugin trains.
+pub type OnLiveRecord<'a> = &'a mut dyn FnMut(&LiveRecord);
+
 /// One artifact: its finished folder and the files a finished folder holds.
 #[derive(Debug, Clone, Copy)]
 pub struct Artifact<'a> {
@@ -55,6 +68,15 @@ impl<T> Obtained<T> {
 impl<'a> Artifact<'a> {
     pub fn new(folder: &'a Path, files: &'a [&'a str]) -> Self {
         Artifact { folder, files }
+    }
+
+    /// The folder's name, which names the artifact (and its TensorBoard run).
+    pub fn name(&self) -> String {
+        self.folder
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned()
     }
 
     /// Whether the folder holds every file of a finished artifact.

@@ -37,6 +37,8 @@ pub struct PrepareContext<'a> {
     pub checkpoint_every: usize,
     /// Progress lines for the user (training a classifier takes a while).
     pub log: &'a mut dyn FnMut(&str),
+    /// The loss records of what it trains, as they come (TensorBoard shows them live).
+    pub live: crate::artifact::OnLiveRecord<'a>,
 }
 
 /// A feature extractor as configured.

@@ -149,6 +149,8 @@ pub struct GuidancePrepare<'a> {
     pub checkpoint_every: usize,
     /// Progress lines for the user.
     pub log: &'a mut dyn FnMut(&str),
+    /// The loss records of what it trains, as they come (TensorBoard shows them live).
+    pub live: crate::artifact::OnLiveRecord<'a>,
 }
 
 /// A guidance as configured.

@@ -6,6 +6,7 @@
 use std::fs;
 use std::io::Write;
 
+use super::live::ArtifactRuns;
 use crate::guidance::{GuidancePrepare, Prepared};
 use crate::results::SweepFolder;
 use crate::trial::Trial;
@@ -29,12 +30,16 @@ pub(super) fn prepare_guidance(
     let mut log = |line: &str| {
         let _ = writeln!(out, "  guidance: {line}");
     };
-    trial
+    let mut live = ArtifactRuns::new(&folder.root.join("tb"));
+    let prepared = trial
         .guidance
         .prepare(&mut GuidancePrepare {
             models: &models,
             checkpoint_every: trial.settings.checkpoint_every,
             log: &mut log,
+            live: &mut |record| live.record(record),
         })
-        .map_err(|message| format!("preparing the guidance `{kind}` failed: {message}"))
+        .map_err(|message| format!("preparing the guidance `{kind}` failed: {message}"));
+    live.report(out);
+    prepared
 }

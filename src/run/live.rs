@@ -2,14 +2,16 @@
 //! parts, the learning rate, the moving average's decay, steps per second) appended to the
 //! event files of the runs that wait for the model, written out every few seconds
 //! (`SCORELAB_TENSORBOARD_SECONDS`, default 2). A trial's run is rewritten whole when the
-//! trial is saved; what a stage trains (an autoencoder, a distillation round, a classifier)
-//! keeps a run of its own.
+//! trial is saved; what a stage or a plugin trains (an autoencoder, a distillation round, a
+//! classifier) keeps a run of its own.
 
+use std::collections::HashMap;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::error::{write_error, RunError};
+use crate::artifact::LiveRecord;
 use crate::results::tensorboard::LiveWriter;
 use crate::train::Logged;
 
@@ -55,24 +57,70 @@ impl LiveRuns {
             return;
         }
         let step = logged.step as i64;
-        let mut figures = vec![
-            ("loss".to_string(), logged.loss),
-            ("lr".to_string(), logged.lr),
-            ("steps_per_second".to_string(), logged.steps_per_second),
-        ];
-        if logged.ema_decay > 0.0 {
-            figures.push(("ema_decay".to_string(), logged.ema_decay));
-        }
-        figures.extend(logged.parts.iter().cloned());
+        let figures = logged.figures(&self.section);
         for writer in &mut self.writers {
-            for (name, value) in &figures {
-                let tag = format!("{}/{name}", self.section);
-                if let Err(e) = writer.add_scalar(&tag, *value, step) {
+            for (tag, value) in &figures {
+                if let Err(e) = writer.add_scalar(tag, *value, step) {
                     let _ = writeln!(out, "  warning: the live TensorBoard log stopped: {e}");
                     self.broken = Some(e.to_string());
                     return;
                 }
             }
         }
+    }
+}
+
+/// What plugins train (a guidance or feature classifier) streamed to a run per artifact,
+/// `tb/<artifact folder>`, opened at its first record (a loaded artifact writes nothing).
+pub(super) struct ArtifactRuns {
+    tb: PathBuf,
+    writers: HashMap<String, LiveWriter>,
+    /// Why the live log stopped (training goes on), once a write failed.
+    broken: Option<String>,
+}
+
+impl ArtifactRuns {
+    /// Runs under the sweep's log folder `tb`.
+    pub fn new(tb: &Path) -> Self {
+        ArtifactRuns {
+            tb: tb.to_path_buf(),
+            writers: HashMap::new(),
+            broken: None,
+        }
+    }
+
+    /// Appends one record; the first failure ends the live log.
+    pub fn record(&mut self, record: &LiveRecord) {
+        if self.broken.is_none() {
+            self.broken = self.write(record).err();
+        }
+    }
+
+    /// Reports on `out` why the live log stopped, if it did.
+    pub fn report(&self, out: &mut dyn Write) {
+        if let Some(message) = &self.broken {
+            let _ = writeln!(
+                out,
+                "  warning: the live TensorBoard log stopped: {message}"
+            );
+        }
+    }
+
+    fn write(&mut self, record: &LiveRecord) -> Result<(), String> {
+        let writer = match self.writers.entry(record.artifact.to_string()) {
+            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                let dir = self.tb.join(record.artifact);
+                let writer = LiveWriter::create(&dir, "live", write_interval())
+                    .map_err(|e| e.to_string())?;
+                entry.insert(writer)
+            }
+        };
+        for (tag, value) in record.figures {
+            writer
+                .add_scalar(tag, *value, record.step as i64)
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
     }
 }

@@ -7,6 +7,7 @@ use std::io::Write;
 use std::path::Path;
 
 use super::error::{write_error, RunError};
+use super::live::ArtifactRuns;
 use crate::features::{FeatureSpace, PrepareContext};
 use crate::results::SweepFolder;
 use crate::trial::Trial;
@@ -56,6 +57,7 @@ pub(super) fn feature_space<'m>(
         let mut log = |line: &str| {
             let _ = writeln!(out, "  features: {line}");
         };
+        let mut live = ArtifactRuns::new(&folder.root.join("tb"));
         let failed = |message: String| RunError::Features {
             file: file.display().to_string(),
             extractor: trial.names.features.to_string(),
@@ -71,8 +73,11 @@ pub(super) fn feature_space<'m>(
                 seed: trial.settings.seed,
                 checkpoint_every: trial.settings.checkpoint_every,
                 log: &mut log,
+                live: &mut |record| live.record(record),
             })
-            .map_err(failed)?;
+            .map_err(failed);
+        live.report(out);
+        let map = map?;
         let space = FeatureSpace::new(
             map,
             &trial.training_data,

@@ -14,7 +14,7 @@ use super::checkpoint::Checkpoints;
 use super::records::{ScalarRecords, ScalarState};
 use super::resumable::{self, Fit, Hooks, Logged, Plan};
 use super::{Snapshot, TrainError};
-use crate::artifact::{Artifact, Obtained, PlaceError};
+use crate::artifact::{Artifact, LiveRecord, Obtained, OnLiveRecord, PlaceError};
 use crate::dataset::Samples;
 use crate::features::classifier::ClassifierNet;
 use crate::features::trained::{CacheInfo, FeatureClassifier, TrainedClassifier, FILES};
@@ -127,7 +127,7 @@ pub fn prepare(
             &artifact,
             data,
             (seed, device, every),
-            &mut **log,
+            (&mut **log, &mut *context.live),
         )
     };
     let write = |(map, info): &Made, partial: &Path| {
@@ -155,8 +155,9 @@ fn train_and_measure(
     artifact: &Artifact,
     (training, held_out): (&Samples, &Samples),
     (seed, device, every): (u64, &Device, usize),
-    log: &mut dyn FnMut(&str),
+    (log, live): (&mut dyn FnMut(&str), OnLiveRecord),
 ) -> Result<Made, Failure> {
+    let artifact_name = artifact.name();
     if training.labels().filter(|_| !training.is_empty()).is_none() {
         return Err(Failure(
             "classifier: no labelled training items. Fix: use labelled data (e.g. `data: \
@@ -196,7 +197,12 @@ fn train_and_measure(
         log(&format!(
             "classifier: step {}/{} cross-entropy {:.4}",
             logged.step, logged.steps, logged.loss
-        ))
+        ));
+        live(&LiveRecord {
+            artifact: &artifact_name,
+            step: logged.step,
+            figures: &logged.figures("classifier"),
+        });
     };
     let hooks = checkpoints.hooks(&mut progress);
     let outcome = train_net(classifier, &net, training, (seed, device), resume, hooks);

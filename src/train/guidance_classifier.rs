@@ -14,7 +14,7 @@ use super::checkpoint::Checkpoints;
 use super::records::{ScalarRecords, ScalarState};
 use super::resumable::{self, Fit, Hooks, Logged, Plan};
 use super::{Snapshot, TrainError};
-use crate::artifact::{Artifact, Obtained, PlaceError};
+use crate::artifact::{Artifact, LiveRecord, Obtained, OnLiveRecord, PlaceError};
 use crate::dataset::Samples;
 use crate::guidance::noisy::{self, LossHistory, NoisyNet, Training};
 use crate::guidance::trained::{accuracy_line, Info, TrainedClassifier, FILES};
@@ -126,7 +126,8 @@ pub fn prepare(
     };
     let make = || {
         let mut log = log.borrow_mut();
-        train_with_checkpoints(trained, &artifact, context.checkpoint_every, &mut **log)
+        let every = context.checkpoint_every;
+        train_with_checkpoints(trained, &artifact, every, (&mut **log, &mut *context.live))
     };
     let write = |(net, info): &(Box<dyn NoisyNet>, Info), partial: &Path| {
         trained.write(partial, net.as_ref(), info).map_err(Failure)
@@ -161,8 +162,9 @@ fn train_with_checkpoints(
     trained: &TrainedClassifier,
     artifact: &Artifact,
     every: usize,
-    log: &mut dyn FnMut(&str),
+    (log, live): (&mut dyn FnMut(&str), OnLiveRecord),
 ) -> Result<(Box<dyn NoisyNet>, Info), Failure> {
+    let artifact_name = artifact.name();
     let failed =
         |e: &dyn std::fmt::Display| Failure(format!("training the classifier failed: {e}"));
     let net = trained.fresh().map_err(|e| failed(&e))?;
@@ -196,7 +198,12 @@ fn train_with_checkpoints(
         log(&format!(
             "classifier: step {}/{} cross-entropy {:.4}",
             logged.step, logged.steps, logged.loss
-        ))
+        ));
+        live(&LiveRecord {
+            artifact: &artifact_name,
+            step: logged.step,
+            figures: &logged.figures("classifier"),
+        });
     };
     let outcome = train_noisy(
         net.as_ref(),

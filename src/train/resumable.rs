@@ -82,6 +82,27 @@ pub struct Logged<'r> {
     pub steps_per_second: f64,
 }
 
+impl Logged<'_> {
+    /// The record's figures as TensorBoard tags under `section` (`train/loss`, `train/lr`,
+    /// `train/level_loss/sigma_0.1000`, …); the moving average's decay only when there is one.
+    pub fn figures(&self, section: &str) -> Vec<(String, f64)> {
+        let mut figures = vec![
+            ("loss", self.loss),
+            ("lr", self.lr),
+            ("steps_per_second", self.steps_per_second),
+        ];
+        if self.ema_decay > 0.0 {
+            figures.push(("ema_decay", self.ema_decay));
+        }
+        figures
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), value))
+            .chain(self.parts.iter().cloned())
+            .map(|(name, value)| (format!("{section}/{name}"), value))
+            .collect()
+    }
+}
+
 /// Progress callback: hears every loss record.
 pub type OnStep<'a> = &'a mut dyn FnMut(&Logged);
 

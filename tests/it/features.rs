@@ -34,6 +34,7 @@ fn prepare(
             seed,
             checkpoint_every: 0,
             log: &mut log,
+            live: &mut |_| {},
         })
         .unwrap();
     (map, lines)

@@ -98,3 +98,44 @@ fn training_streams_its_scalars_before_the_trial_ends() {
         assert!(events.iter().any(|e| e.tag == "metrics/fd"));
     }
 }
+
+#[test]
+fn a_trained_classifier_streams_to_a_run_named_after_its_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    // A labelled mixture under its exact score, guided by a classifier trained for 40 steps:
+    // the classifier is the only thing the sweep trains.
+    let file = write(
+        dir.path(),
+        "guided.yaml",
+        r#"
+seed: 5
+num_samples: 100
+data: {kind: gmm, means: [[-4.0, 0.0], [4.0, 0.0]], stds: [0.5, 0.5], weights: [0.5, 0.5], labelled: true}
+train: {train_size: 500}
+schedule: edm
+network: oracle
+sampler: {kind: heun, steps: 4}
+guidance: {kind: classifier, classifier: mlp, classifier_hidden: 8, classifier_steps: 40, class: 1}
+eval: [mode_weights]
+"#,
+    );
+    let results = dir.path().join("results");
+    let output = runner(&file, &results, None);
+    assert!(output.status.success(), "{output:?}");
+    let root = results.join("guided");
+    let classifiers: Vec<String> = std::fs::read_dir(root.join("models"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.starts_with('.') && !name.ends_with(".safetensors"))
+        .collect();
+    assert_eq!(classifiers.len(), 1, "{classifiers:?}");
+    let events = events_of(&root.join("tb").join(&classifiers[0]), ".scorelab-live");
+    let losses: Vec<i64> = events
+        .iter()
+        .filter(|e| e.tag == "classifier/loss")
+        .map(|e| e.step)
+        .collect();
+    assert_eq!(losses.last(), Some(&40), "{losses:?}");
+    assert!(events.iter().any(|e| e.tag == "classifier/cross_entropy"));
+}

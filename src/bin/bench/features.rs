@@ -47,6 +47,7 @@ pub fn run(dir: &Path) -> Result<(), String> {
         seed: 0,
         checkpoint_every: 0,
         log: &mut |_| {},
+        live: &mut |_| {},
     })?;
     let prepared = start.elapsed().as_secs_f64();
     let start = Instant::now();
