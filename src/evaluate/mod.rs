@@ -25,16 +25,41 @@ use crate::sampler::StepInfo;
 use crate::schedule::{Grid, Schedule};
 use crate::trial::Trial;
 
-/// The error for samples with non-finite values, naming the sampler's step size where it
-/// has one.
-fn diverged(trial: &Trial, samples: &Samples) -> Option<EvaluateError> {
-    let bad = samples
+/// How far a sample may lie from the origin, in multiples of the larger of the schedule's
+/// sigma_max and the data's largest magnitude, before it counts as diverged: a sampler that
+/// ran away but has not yet overflowed.
+const RUNAWAY: f64 = 1e3;
+
+/// The error for samples with non-finite values or values past the runaway bound, naming
+/// the sampler's step size where it has one and the evaluations spent.
+fn diverged(trial: &Trial, samples: &Samples, nfe: u64) -> Option<EvaluateError> {
+    let data_scale = trial
+        .held_out
         .rows()
-        .filter(|r| r.iter().any(|v| !v.is_finite()))
-        .count();
-    if bad == 0 {
-        return None;
+        .flat_map(|r| r.iter().map(|v| v.abs()))
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, f64::max);
+    let bound = RUNAWAY * trial.schedule.sigma_max().max(data_scale);
+    // Each sample counts once: as non-finite if any value is, else as runaway if any value
+    // lies past the bound.
+    let (mut non_finite, mut runaway) = (0, 0);
+    for row in samples.rows() {
+        if row.iter().any(|v| !v.is_finite()) {
+            non_finite += 1;
+        } else if row.iter().any(|v| v.abs() > bound) {
+            runaway += 1;
+        }
     }
+    let total = samples.len();
+    let beyond = format!(
+        "beyond ±{bound:.3e} (10^3 × the larger of sigma_max and the data's largest value)"
+    );
+    let which = match (non_finite, runaway) {
+        (0, 0) => return None,
+        (n, 0) => format!("{n} of {total} samples are non-finite (NaN or inf)"),
+        (0, r) => format!("{r} of {total} samples are {beyond}"),
+        (n, r) => format!("{n} of {total} samples are non-finite (NaN or inf) and {r} {beyond}"),
+    };
     let fix = match trial.sampler.step_size() {
         Some((key, value)) => format!(
             "lower the step size (`sampler.{key}`, now {}) or use more steps",
@@ -46,8 +71,8 @@ fn diverged(trial: &Trial, samples: &Samples) -> Option<EvaluateError> {
     };
     Some(EvaluateError::NonFiniteSamples {
         sampler: trial.names.sampler.to_string(),
-        bad,
-        total: samples.len(),
+        which,
+        nfe,
         fix,
     })
 }
@@ -78,7 +103,7 @@ pub fn evaluate(
     if let Some(targets) = run.targets {
         samples = samples.with_labels(targets);
     }
-    if let Some(error) = diverged(trial, &samples) {
+    if let Some(error) = diverged(trial, &samples, run.nfe) {
         return Err(error);
     }
 

@@ -53,14 +53,23 @@ pub enum EvaluateError {
     Metric { metric: String, message: String },
     #[error("feature extraction failed: {0}")]
     Features(String),
-    #[error(
-        "sampler `{sampler}` diverged: {bad} of {total} samples are non-finite (NaN or inf). \
-         Fix: {fix}"
-    )]
+    /// `which` says how many samples are non-finite and how many ran past the bound.
+    #[error("sampler `{sampler}` diverged: {which} after {nfe} network evaluations. Fix: {fix}")]
     NonFiniteSamples {
         sampler: String,
-        bad: usize,
-        total: usize,
+        which: String,
+        /// The evaluations spent before the samples were found diverged.
+        nfe: u64,
         fix: String,
     },
+}
+
+impl EvaluateError {
+    /// The score-network evaluations the failed sampling spent (0 when unknown).
+    pub fn nfe(&self) -> u64 {
+        match self {
+            EvaluateError::NonFiniteSamples { nfe, .. } => *nfe,
+            _ => 0,
+        }
+    }
 }

@@ -89,7 +89,7 @@ impl<'a> GroupRunner<'a> {
             // A training failure fails every trial of the group, and only them.
             Err(message) => {
                 for &i in &pending {
-                    let row = save_failed_trial(&self.trials[i], self.folder, &message, 0.0)?;
+                    let row = save_failed_trial(&self.trials[i], self.folder, &message, (0.0, 0))?;
                     self.finish(i, row, out, saved);
                 }
             }
@@ -161,7 +161,7 @@ impl<'a> GroupRunner<'a> {
         });
         let (features, guidance) = match prepared {
             Ok(prepared) => prepared,
-            Err(message) => return save_failed_trial(t, folder, &message, history.seconds),
+            Err(message) => return save_failed_trial(t, folder, &message, (history.seconds, 0)),
         };
         let space = staged.sample_space(t);
         let around = Around {
@@ -172,7 +172,10 @@ impl<'a> GroupRunner<'a> {
         };
         match sample_with_progress(t, network, &around) {
             Ok(evaluation) => save_trial(t, folder, &evaluation, history),
-            Err(source) => save_failed_trial(t, folder, &source.to_string(), history.seconds),
+            Err(source) => {
+                let spent = (history.seconds, source.nfe());
+                save_failed_trial(t, folder, &source.to_string(), spent)
+            }
         }
     }
 

@@ -99,15 +99,16 @@ fn base_row(trial: &Trial, train_seconds: f64) -> TrialRow {
 }
 
 /// Writes the folder of a trial that failed before it had samples: its config and a
-/// `metrics.json` with status `failed` and `message`, so the record is complete; a rerun
-/// retries it.
+/// `metrics.json` with status `failed`, `message` and the evaluations its sampling spent, so
+/// the record is complete; a rerun retries it.
 pub(super) fn save_failed_trial(
     trial: &Trial,
     folder: &SweepFolder,
     message: &str,
-    train_seconds: f64,
+    (train_seconds, nfe): (f64, u64),
 ) -> Result<TrialRow, RunError> {
     let mut row = base_row(trial, train_seconds);
+    row.nfe = nfe;
     row.status = table::FAILED.to_string();
     row.message = message.to_string();
     let partial = folder.partial_trial(&trial.id);

@@ -135,7 +135,7 @@ pub fn distill_round(
             ..History::default()
         });
     };
-    let diverged = |step, loss| TrainError::NonFinite {
+    let diverged = |step, loss| TrainError::Diverged {
         step,
         loss,
         what: "truncated SNR weighting (distillation)".into(),

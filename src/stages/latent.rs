@@ -30,7 +30,7 @@ pub fn train_autoencoder(
     resume: Option<Snapshot<ScalarState>>,
     hooks: Hooks<ScalarState>,
 ) -> Result<AutoencoderHistory, TrainError> {
-    let diverged = |step, loss| TrainError::NonFinite {
+    let diverged = |step, loss| TrainError::Diverged {
         step,
         loss,
         what: "the autoencoder's reconstruction or KL term".into(),

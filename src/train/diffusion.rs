@@ -159,7 +159,7 @@ impl TrainJob {
                  small noise levels do not dominate"
             }
         };
-        TrainError::NonFinite {
+        TrainError::Diverged {
             step,
             loss,
             what: format!("weighting `{}`", self.weighting_name),

@@ -44,7 +44,7 @@ pub fn train_net(
         .to_tensor(device)?
         .reshape((training.len(), c, h, w))?;
     let labels = Tensor::from_vec(labels.to_vec(), training.len(), device)?;
-    let diverged = |step, loss| TrainError::NonFinite {
+    let diverged = |step, loss| TrainError::Diverged {
         step,
         loss,
         what: "the feature classifier's cross-entropy".into(),

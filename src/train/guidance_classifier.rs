@@ -35,7 +35,7 @@ pub fn train_noisy(
     resume: Option<Snapshot<ScalarState>>,
     hooks: Hooks<ScalarState>,
 ) -> Result<(LossHistory, f64), TrainError> {
-    let diverged = |step, loss| TrainError::NonFinite {
+    let diverged = |step, loss| TrainError::Diverged {
         step,
         loss,
         what: "the guidance classifier's cross-entropy".into(),

@@ -18,7 +18,7 @@ mod snapshot;
 pub use diffusion::{train, train_resumable, weighted_losses, TrainJob, WeightedLosses};
 pub use importance::{LevelSampler, TimeSampling};
 pub use records::{
-    level_tag, LevelRecords, LevelState, Record, Records, ScalarRecords, ScalarState,
+    level_tag, LevelRecords, LevelState, Record, Records, ScalarRecords, ScalarState, Scale,
 };
 pub use resumable::{Hooks, Logged, OnStep};
 pub use snapshot::{Progress, Snapshot};
@@ -151,10 +151,11 @@ pub struct History {
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
+    /// The loss became non-finite, or ran [`Scale::FACTOR`] times past its first value.
     /// `what` names the loss (the weighting, or what a stage trains), `fix` says
     /// which settings to change.
     #[error("training diverged: the loss became {loss} at step {step} ({what}). Fix: {fix}")]
-    NonFinite {
+    Diverged {
         step: usize,
         loss: f64,
         what: String,

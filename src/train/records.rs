@@ -18,8 +18,8 @@ pub trait Records {
 
     fn push(&mut self, step: usize, losses: Self::Step);
 
-    /// Reads the pending steps into the running sums; the first step whose loss is not
-    /// finite, with that loss, if any.
+    /// Reads the pending steps into the running sums; the first step whose loss diverged
+    /// (not finite, or beyond [`Scale`]'s bound), with that loss, if any.
     fn settle(&mut self) -> candle_core::Result<Option<(usize, f64)>>;
 
     /// Closes a record at `step` (after [`Records::settle`]): the value progress shows and
@@ -38,6 +38,37 @@ pub trait Records {
 pub struct Record {
     pub loss: f64,
     pub parts: Vec<(String, f64)>,
+}
+
+/// The run's loss scale: a loss more than `FACTOR` times the first step's (the loss of the
+/// initial weights, before any update, a property of the model and the data) has diverged,
+/// though still finite — a learning rate far too high drives a squared error to 1e16 long
+/// before it overflows. Kept in the records' state, so a resumed run keeps its reference.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Scale {
+    first: Option<f64>,
+}
+
+impl Scale {
+    /// How far above the first step's loss a loss may go.
+    pub const FACTOR: f64 = 1e6;
+    /// The least reference, so that a first loss of about zero does not make every later
+    /// loss a divergence.
+    const FLOOR: f64 = 1e-6;
+
+    /// Whether `loss` diverged: not finite, or beyond the bound (the first loss seen sets it).
+    pub fn diverged(&mut self, loss: f64) -> bool {
+        if !loss.is_finite() {
+            return true;
+        }
+        match self.first {
+            None => {
+                self.first = Some(loss.abs());
+                false
+            }
+            Some(first) => loss.abs() > Self::FACTOR * first.max(Self::FLOOR),
+        }
+    }
 }
 
 /// The tag of one noise level's loss (`level_loss/sigma_0.0100`).
@@ -60,6 +91,8 @@ pub struct LevelState {
     window: LossWindow,
     tail: LossWindow,
     history: History,
+    #[serde(default)]
+    scale: Scale,
 }
 
 /// One step of a denoising loss: (weighted loss, normalised loss per example, (sigma, level)
@@ -78,6 +111,7 @@ impl LevelRecords {
                     levels,
                     ..History::default()
                 },
+                scale: Scale::default(),
             },
             tail_start: steps - steps / 4,
         }
@@ -101,8 +135,9 @@ impl Records for LevelRecords {
 
     fn settle(&mut self) -> candle_core::Result<Option<(usize, f64)>> {
         let state = &mut self.state;
+        let windows = (&mut state.window, &mut state.tail);
         self.pending
-            .drain_into(&mut state.window, &mut state.tail, self.tail_start)
+            .drain_into(windows, self.tail_start, &mut state.scale)
     }
 
     fn record(&mut self, step: usize) -> Record {
@@ -148,6 +183,8 @@ pub struct ScalarState {
     /// Steps at which a record was closed, and each record's mean per component.
     pub steps: Vec<usize>,
     pub means: Vec<Vec<f64>>,
+    #[serde(default)]
+    scale: Scale,
 }
 
 impl ScalarRecords {
@@ -190,6 +227,11 @@ impl Records for ScalarRecords {
         for ((step, _), row) in pending.iter().zip(values.chunks(width)) {
             if let Some(bad) = row.iter().find(|v| !v.is_finite()) {
                 return Ok(Some((*step, *bad as f64)));
+            }
+            // The components' magnitudes together: any of them may be the one that runs away.
+            let magnitude: f64 = row.iter().map(|v| (*v as f64).abs()).sum();
+            if self.state.scale.diverged(magnitude) {
+                return Ok(Some((*step, magnitude)));
             }
             for (sum, value) in self.state.sums.iter_mut().zip(row) {
                 *sum += *value as f64;
@@ -245,12 +287,12 @@ impl PendingLosses {
 
     /// Copies the pending losses to the host in one transfer each and adds them, step by
     /// step, to `window` (and to `tail` past `tail_start`). Stops at the first step whose
-    /// loss is not finite and returns it with that loss.
+    /// loss diverged (`scale`) and returns it with that loss.
     fn drain_into(
         &mut self,
-        window: &mut LossWindow,
-        tail: &mut LossWindow,
+        (window, tail): (&mut LossWindow, &mut LossWindow),
         tail_start: usize,
+        scale: &mut Scale,
     ) -> candle_core::Result<Option<(usize, f64)>> {
         if self.steps.is_empty() {
             return Ok(None);
@@ -260,7 +302,7 @@ impl PendingLosses {
         let per_example = Tensor::stack(&pending.per_example, 0)?.to_vec2::<f32>()?;
         for (i, step) in pending.steps.iter().enumerate() {
             let loss = losses[i] as f64;
-            if !loss.is_finite() {
+            if scale.diverged(loss) {
                 return Ok(Some((*step, loss)));
             }
             window.add(loss, &pending.draws[i], &per_example[i]);
@@ -312,5 +354,31 @@ impl LossWindow {
             .collect();
         *self = LossWindow::new(self.level_sum.len());
         (mean, per_level)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Scale;
+
+    #[test]
+    fn a_loss_a_million_times_the_first_diverges_and_a_non_finite_one_at_once() {
+        let mut scale = Scale::default();
+        assert!(!scale.diverged(2.0), "the first loss sets the scale");
+        assert!(!scale.diverged(2.0e6 * 0.999));
+        assert!(scale.diverged(2.0e6 * 1.001));
+        assert!(scale.diverged(f64::NAN));
+        let mut from_nothing = Scale::default();
+        assert!(
+            from_nothing.diverged(f64::INFINITY),
+            "even as the first loss"
+        );
+        let mut near_zero = Scale::default();
+        assert!(!near_zero.diverged(0.0));
+        assert!(
+            !near_zero.diverged(0.5),
+            "a first loss of zero is floored at 1e-6"
+        );
+        assert!(near_zero.diverged(1.5));
     }
 }

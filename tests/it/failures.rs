@@ -128,6 +128,7 @@ fn a_diverging_sampler_fails_its_trial_alone_and_is_retried() {
         assert!(bad.message.contains(part), "{part}: {}", bad.message);
     }
     assert!(bad.metrics.is_empty(), "no metrics of garbage samples");
+    assert_eq!(bad.nfe, 5 * 100 + 1, "the evaluations it spent");
 
     // The tables record status and message; the failed trial's folder has its record.
     let root = results.join("small");
@@ -333,4 +334,50 @@ fn non_finite_metric_values_round_trip_through_json() {
     let bad = text.replace("\"NaN\"", "\"many\"");
     let error = serde_json::from_str::<TrialRow>(&bad).unwrap_err();
     assert!(error.to_string().contains("metric `b`"), "{error}");
+}
+
+#[test]
+fn a_finite_runaway_loss_is_divergence_too() {
+    // lr = 10 drives the squared error to ~1e16 within a step: finite, but a million times
+    // the first step's loss, so the group fails as a non-finite loss would.
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "small.yaml", SMALL_GMM);
+    let results = dir.path().join("results");
+    let report = sweep(&file, &["train.lr=10"], &results).unwrap();
+    assert_eq!((report.rows.len(), report.failed), (1, 1));
+    let message = &report.rows[0].message;
+    for part in [
+        "training diverged: the loss became",
+        "lower `train.lr` (now 10)",
+    ] {
+        assert!(message.contains(part), "{part}: {message}");
+    }
+    let loss: f64 = message
+        .split("the loss became ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|number| number.parse().ok())
+        .unwrap();
+    assert!(loss.is_finite() && loss > 1e6, "{loss}");
+}
+
+#[test]
+fn samples_that_ran_away_fail_their_trial_though_finite() {
+    // Langevin steps of 0.3 sigma^2 / sigma_L^2 throw the samples out by ~1e5 in 16
+    // evaluations: finite, but a thousand times past sigma_max and the data.
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "small.yaml", SMALL_GMM);
+    let results = dir.path().join("results");
+    let overrides = ["sampler.eps=0.3", "sampler.steps_per_level=3"];
+    let report = sweep(&file, &overrides, &results).unwrap();
+    let row = &report.rows[0];
+    assert!(row.failed(), "{row:?}");
+    for part in [
+        "sampler `annealed_langevin` diverged: 400 of 400 samples are beyond ±",
+        "(10^3 × the larger of sigma_max and the data's largest value) after 16 network evaluations",
+        "lower the step size (`sampler.eps`, now 0.3",
+    ] {
+        assert!(row.message.contains(part), "{part}: {}", row.message);
+    }
+    assert_eq!(row.nfe, 16);
 }

@@ -184,6 +184,9 @@ fn annealed_langevin_walks_l_levels_of_any_schedule() {
         "schedule=vp",
         "sampler.levels=4",
         "sampler.steps_per_level=3",
+        // The file's eps is sized for its geometric levels; VP's smallest sigma is far smaller
+        // (eps scales the step by sigma^2 / sigma_min^2), so it takes experiments/samplers.yaml's.
+        "sampler.eps=0.00002",
     ]);
     assert_eq!(on_vp.nfe, 4 * 3 + 1);
     let message = resolve_error(SMALL_GMM, &["sampler.levels=0"]);

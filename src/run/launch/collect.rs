@@ -63,13 +63,16 @@ pub(super) fn collect_prepared(
                 trial,
                 folder,
                 &format!("{why}. Fix: run the sweep again to resubmit it"),
-                0.0,
+                (0.0, 0),
             )?),
             TrialState::Failed(message) => match recorded_row(root, &trial.id) {
                 Some(row) if row.failed() => Some(row),
                 // The task stopped before it could record the trial.
                 _ => Some(super::super::trial_folder::save_failed_trial(
-                    trial, folder, message, 0.0,
+                    trial,
+                    folder,
+                    message,
+                    (0.0, 0),
                 )?),
             },
             TrialState::NotSubmitted => None,
