@@ -1,10 +1,14 @@
 // Opens a sweep's report.html in headless Chromium and checks what a reader would see: no
 // console errors or page errors, one summary row per trial and one row per configuration,
-// every image decoded, sorting by a column works; writes a full-page screenshot.
+// every image decoded, sorting by a column works, and every chart readable (charts.mjs: no
+// title running off a picture, no text of a chart's SVG overlapping other text or leaving
+// the picture); writes a full-page screenshot.
 //
 // Usage: node check.mjs REPORT.html SCREENSHOT.png TRIALS CONFIGURATIONS
 import { chromium } from "playwright-core";
+import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
+import { checkCharts } from "./charts.mjs";
 
 const [report, screenshot, trials, configurations] = process.argv.slice(2);
 if (!report || !screenshot || !trials || !configurations) {
@@ -48,6 +52,7 @@ try {
   }
   await page.screenshot({ path: screenshot, fullPage: true });
   failures.push(...problems);
+  failures.push(...(await checkCharts(browser, page, join(dirname(report), "plots"))));
   console.log(`report check: ${rows} trial rows, ${configs} configurations, ${images.length} images, screenshot ${screenshot}`);
 } finally {
   await browser.close();

@@ -1,6 +1,7 @@
 //! Everything a sweep leaves on disk: the folder layout, atomic writes, tables (polars),
 //! plots (plotters) and TensorBoard event files.
 
+pub mod charts;
 pub mod combined;
 pub mod html;
 pub mod nfe;

@@ -6,7 +6,7 @@
 //! `quality_vs_nfe.csv` holds the same numbers. Where trials report their sampling time per
 //! item (sweeps with latent trials), every metric is also drawn against it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
@@ -88,7 +88,8 @@ fn points(rows: &[TrialRow]) -> Vec<(String, String, u64, &TrialRow)> {
 /// `quality_vs_nfe_<metric>[_<chart>].png/.svg`: one chart per metric and per combination
 /// of swept values outside the sampler, NFE on a log axis, the metric on a log axis when it
 /// is positive and spans more than two decades.
-pub fn write_charts(dir: &Path, rows: &[TrialRow]) -> Result<(), PlotError> {
+pub fn write_charts(dir: &Path, rows: &[TrialRow]) -> Result<Vec<PathBuf>, PlotError> {
+    let mut written = Vec::new();
     let points = points(rows);
     let mut charts: Vec<&String> = points.iter().map(|(c, _, _, _)| c).collect();
     charts.dedup();
@@ -104,25 +105,12 @@ pub fn write_charts(dir: &Path, rows: &[TrialRow]) -> Result<(), PlotError> {
                 match series.iter_mut().find(|s| s.label == *line) {
                     Some(s) => s.points.push(point),
                     None => series.push(Series {
-                        intervals: Vec::new(),
                         label: line.clone(),
                         points: vec![point],
+                        ..Series::default()
                     }),
                 }
             }
-            let values: Vec<f64> = series
-                .iter()
-                .flat_map(|s| s.points.iter().map(|p| p.1))
-                .filter(|v| v.is_finite())
-                .collect();
-            let (low, high) = values
-                .iter()
-                .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
-            let y_scale = if !values.is_empty() && low > 0.0 && high / low > 100.0 {
-                Scale::Log
-            } else {
-                Scale::Linear
-            };
             let (title, stem) = if chart.is_empty() {
                 (
                     format!("{metric} against network evaluations"),
@@ -131,7 +119,10 @@ pub fn write_charts(dir: &Path, rows: &[TrialRow]) -> Result<(), PlotError> {
             } else {
                 (
                     format!("{metric} against network evaluations ({chart})"),
-                    format!("quality_vs_nfe_{metric}_{}", file_safe(chart)),
+                    format!(
+                        "quality_vs_nfe_{metric}_{}",
+                        super::charts::file_safe(chart)
+                    ),
                 )
             };
             let drawn = LineChart {
@@ -139,14 +130,14 @@ pub fn write_charts(dir: &Path, rows: &[TrialRow]) -> Result<(), PlotError> {
                 x_label: "NFE",
                 y_label: metric,
                 x_scale: Scale::Log,
-                y_scale,
-                x_categories: None,
+                y_scale: Scale::Auto,
                 series,
             };
-            plots::line_chart(&dir.join(stem), &drawn)?;
+            written.extend(plots::line_chart(&dir.join(stem), &drawn)?);
         }
     }
-    Ok(())
+    written.retain(|p| p.extension().is_some_and(|e| e == "png"));
+    Ok(written)
 }
 
 /// The metric that holds a trial's sampling cost per item in milliseconds (sampling plus
@@ -156,9 +147,10 @@ pub const TIME_PER_ITEM: &str = "sample_ms_per_image";
 /// `quality_vs_time_<metric>.png/.svg`, where the rows report [`TIME_PER_ITEM`]: every
 /// metric against sampling time per item (log), one line per configuration apart from the
 /// sampler's cost settings, so that pixel and latent models meet in one chart.
-pub fn write_time_charts(dir: &Path, rows: &[TrialRow]) -> Result<(), PlotError> {
+pub fn write_time_charts(dir: &Path, rows: &[TrialRow]) -> Result<Vec<PathBuf>, PlotError> {
+    let mut written = Vec::new();
     if !rows.iter().any(|r| r.metrics.contains_key(TIME_PER_ITEM)) {
-        return Ok(());
+        return Ok(written);
     }
     let points = points(rows);
     // Timings are the x axis or bookkeeping, not quality.
@@ -182,9 +174,9 @@ pub fn write_time_charts(dir: &Path, rows: &[TrialRow]) -> Result<(), PlotError>
             match series.iter_mut().find(|s| s.label == label) {
                 Some(s) => s.points.push(point),
                 None => series.push(Series {
-                    intervals: Vec::new(),
                     label,
                     points: vec![point],
+                    ..Series::default()
                 }),
             }
         }
@@ -197,34 +189,14 @@ pub fn write_time_charts(dir: &Path, rows: &[TrialRow]) -> Result<(), PlotError>
             x_label: "sampling ms per item (log)",
             y_label: metric,
             x_scale: Scale::Log,
-            y_scale: Scale::Linear,
-            x_categories: None,
+            y_scale: Scale::Auto,
             series,
         };
-        plots::line_chart(&dir.join(format!("quality_vs_time_{metric}")), &drawn)?;
+        let stem = dir.join(format!("quality_vs_time_{metric}"));
+        written.extend(plots::line_chart(&stem, &drawn)?);
     }
-    Ok(())
-}
-
-/// Swept values as a file name part: `network=mlp` → `network-mlp`; past 100 characters, its
-/// first 89 and a hash of the whole.
-fn file_safe(text: &str) -> String {
-    let safe: String = text
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    // File names are limited to 255 bytes: a long one keeps its start and a hash of the whole.
-    if safe.len() <= 100 {
-        return safe;
-    }
-    let hash = crate::trial::stable_hash(&serde_json::Value::from(text));
-    format!("{}-{hash}", &safe[..89])
+    written.retain(|p| p.extension().is_some_and(|e| e == "png"));
+    Ok(written)
 }
 
 /// The table behind the charts: one row per trial with its line, NFE and metrics.

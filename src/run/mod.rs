@@ -36,6 +36,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::registry;
+use crate::results::charts;
 use crate::results::combined::{self, FolderTrial};
 use crate::results::nfe;
 use crate::results::report;
@@ -337,19 +338,22 @@ fn write_seed_summary(folder: &SweepFolder, shown: &Shown) -> Result<Option<Stri
 }
 
 /// Writes the plots and, where NFE is swept, the quality-vs-NFE table and charts: they show
-/// the trials that have results.
+/// the trials that have results. TensorBoard's `charts` run gets the same pictures.
 fn write_charts(folder: &SweepFolder, shown: &Shown) -> Result<(), RunError> {
     let ok_rows: Vec<TrialRow> = shown.rows.iter().filter(|r| !r.failed()).cloned().collect();
     let histories = loss_histories(folder, &ok_rows);
-    report::write_plots(&folder.plots(), &shown.axis_keys, &ok_rows, &histories)
-        .map_err(|e| write_error(&folder.plots(), e))?;
+    let plots = folder.plots();
+    let mut pictures = charts::write_plots(&plots, &shown.axis_keys, &ok_rows, &histories)
+        .map_err(|e| write_error(&plots, e))?;
     if nfe::applies(&shown.axis_keys) && !ok_rows.is_empty() {
         let path = folder.root.join("quality_vs_nfe.csv");
         table::write_csv(nfe::table(&ok_rows), &path).map_err(|e| write_error(&path, e))?;
-        nfe::write_charts(&folder.plots(), &ok_rows)
-            .map_err(|e| write_error(&folder.plots(), e))?;
+        pictures.extend(nfe::write_charts(&plots, &ok_rows).map_err(|e| write_error(&plots, e))?);
     }
-    nfe::write_time_charts(&folder.plots(), &ok_rows).map_err(|e| write_error(&folder.plots(), e))
+    pictures.extend(nfe::write_time_charts(&plots, &ok_rows).map_err(|e| write_error(&plots, e))?);
+    charts::remove_stale(&plots, &pictures).map_err(|e| write_error(&plots, e))?;
+    let tb = folder.root.join("tb");
+    charts::write_tensorboard(&tb, &pictures).map_err(|e| write_error(&tb, e))
 }
 
 /// Writes the TensorBoard HParams experiment of the rows under `tb/`, and their sessions.

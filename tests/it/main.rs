@@ -8,6 +8,7 @@ static ALLOCATOR: scorelab::Allocator = scorelab::Allocator;
 mod artifacts;
 mod attention_kernel;
 mod bits_per_dim;
+mod charts;
 mod checkpoint;
 mod classifier_resume;
 mod cli;

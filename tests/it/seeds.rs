@@ -1,16 +1,16 @@
 //! Seeds as a sweep axis: `seeds: N` runs each configuration with N seeds, never sharing a
 //! model between them, and `summary.csv` gives each configuration's mean, standard deviation,
-//! n and the 95% Student-t interval of every metric.
+//! n and the 95% bootstrap percentile interval of the mean of every metric.
 
 use std::collections::BTreeMap;
 
 use polars::prelude::{CsvReadOptions, SerReader};
-use scorelab::results::seeds::{t_quantile, Interval};
+use scorelab::results::seeds::{bootstrap_percentile, Interval};
 
 use crate::common::{resolve_error, sweep, write, SMALL_GMM};
 
 #[test]
-fn three_seeds_give_the_closed_form_student_t_interval() {
+fn three_seeds_give_a_bootstrap_interval_within_the_seeds() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(
         dir.path(),
@@ -43,10 +43,6 @@ fn three_seeds_give_the_closed_form_student_t_interval() {
         .and_then(|r| r.finish())
         .unwrap();
     assert_eq!(summary.height(), 2, "one row per configuration");
-    // t(0.975) with 2 degrees of freedom in closed form: (2p - 1) / sqrt(2 p (1 - p)).
-    let p: f64 = 0.975;
-    let t2 = (2.0 * p - 1.0) / (2.0 * p * (1.0 - p)).sqrt();
-    assert!((t_quantile(0.975, 2) - t2).abs() < 1e-9);
     for (position, steps) in [(0, 2), (1, 4)] {
         let values: Vec<f64> = report
             .rows
@@ -61,7 +57,12 @@ fn three_seeds_give_the_closed_form_student_t_interval() {
         assert_eq!(values.len(), 3);
         let mean = values.iter().sum::<f64>() / 3.0;
         let std = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 2.0).sqrt();
-        let half = t2 * std / 3f64.sqrt();
+        let (low, high) = bootstrap_percentile(&values);
+        // Means of resampled seeds lie between the smallest and the largest seed.
+        let (min, max) = values
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+        assert!(min <= low && low <= mean && mean <= high && high <= max);
         let cell = |column: &str| {
             summary
                 .column(column)
@@ -74,8 +75,8 @@ fn three_seeds_give_the_closed_form_student_t_interval() {
         for (column, expected) in [
             ("fd_mean", mean),
             ("fd_std", std),
-            ("fd_ci95_low", mean - half),
-            ("fd_ci95_high", mean + half),
+            ("fd_ci95_low", low),
+            ("fd_ci95_high", high),
         ] {
             assert!(
                 (cell(column) - expected).abs() <= 1e-12 * expected.abs().max(1.0),
@@ -99,13 +100,10 @@ fn an_interval_needs_two_finite_values() {
     let one = Interval::of(&[2.0, f64::NAN]);
     assert_eq!((one.n, one.mean), (1, 2.0));
     assert!(one.std.is_nan() && one.low.is_nan() && one.high.is_nan());
+    // Two seeds: a resample is both of one seed (a quarter of the time each) or one of each,
+    // so the 2.5% and 97.5% percentiles are the seeds themselves.
     let two = Interval::of(&[1.0, 3.0]);
-    // t(0.975, 1) = tan(0.475 pi) = 12.706...
-    let t1 = (0.475 * std::f64::consts::PI).tan();
-    assert!(
-        (two.high - (2.0 + t1 * 2f64.sqrt() / 2f64.sqrt())).abs() < 1e-9,
-        "{two:?}"
-    );
+    assert_eq!((two.low, two.mean, two.high), (1.0, 2.0, 3.0), "{two:?}");
 }
 
 #[test]
@@ -138,11 +136,35 @@ fn the_report_has_one_row_per_configuration_with_its_interval() {
         .expect("a configurations section");
     let section = &page[start..page[start..].find("</section>").unwrap() + start];
     assert_eq!(section.matches("<tr>").count() - 1, 2, "{section}");
-    assert!(section.contains("<td>steps_per_level=2</td>") && section.contains(" ± "));
+    assert!(section.contains("<td>steps_per_level=2</td>"));
+    assert!(
+        section.contains("95% bootstrap percentile interval"),
+        "the header names it"
+    );
+    // Each cell is `mean [low, high] (n)`, with low >= 0 for these non-negative metrics.
+    let cells: Vec<&str> = section
+        .split("<td data-value=")
+        .skip(1)
+        .filter_map(|c| Some(c.split_once('>')?.1))
+        .filter(|c| c.contains(" ["))
+        .collect();
+    assert!(!cells.is_empty());
+    for cell in cells {
+        let low: f64 = cell
+            .split(" [")
+            .nth(1)
+            .unwrap()
+            .split(',')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(low >= 0.0, "{cell}");
+    }
 }
 
 #[test]
-fn seeded_charts_draw_each_configuration_once_with_error_bars() {
+fn seeded_charts_draw_each_configuration_once_with_its_seeds_beside_it() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(
         dir.path(),
@@ -162,6 +184,14 @@ fn seeded_charts_draw_each_configuration_once_with_error_bars() {
         !svg.contains("seed="),
         "seeds are averaged, not drawn as lines"
     );
+    // Each seed's point is drawn in outline beside the mean: six small circles without fill.
+    let outlines = svg
+        .lines()
+        .filter(|l| {
+            l.starts_with("<circle") && l.contains("r=\"3\"") && l.contains("fill=\"none\"")
+        })
+        .count();
+    assert_eq!(outlines, 6, "{svg}");
 }
 
 #[test]

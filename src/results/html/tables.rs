@@ -20,8 +20,8 @@ fn metric_names(rows: &[Option<TrialRow>]) -> Vec<String> {
     names
 }
 
-/// Where seeds were swept: one row per configuration, each metric as mean ± the 95%
-/// interval's half-width with n.
+/// Where seeds were swept: one row per configuration, each metric as mean [the 95%
+/// bootstrap percentile interval] (n).
 pub(super) fn seeds_section(rows: &[Option<TrialRow>]) -> String {
     let rows: Vec<TrialRow> = rows.iter().flatten().cloned().collect();
     if !rows
@@ -34,9 +34,10 @@ pub(super) fn seeds_section(rows: &[Option<TrialRow>]) -> String {
     let metrics = metric_names(&rows.into_iter().map(Some).collect::<Vec<_>>());
     let mut html = String::from(
         "<section id=\"configurations\">\n<h2>Configurations over seeds</h2>\n\
-         <p>Mean ± half-width of the 95% Student-t interval (n seeds that finished).</p>\n\
+         <p>Mean [{}] (n seeds that finished).</p>\n\
          <table class=\"sortable\">\n<thead><tr><th>configuration</th><th>seeds</th><th>failed</th>",
-    );
+    )
+    .replace("{}", seeds::INTERVAL_NAME);
     for name in &metrics {
         let _ = write!(html, "<th>{}</th>", escape(name));
     }
@@ -51,22 +52,9 @@ pub(super) fn seeds_section(rows: &[Option<TrialRow>]) -> String {
         );
         for name in &metrics {
             match c.metrics.get(name) {
-                Some(i) if i.n >= 2 => {
-                    let _ = write!(
-                        html,
-                        "<td data-value=\"{}\">{:.4} ± {:.4} ({})</td>",
-                        i.mean,
-                        i.mean,
-                        (i.high - i.low) / 2.0,
-                        i.n
-                    );
-                }
                 Some(i) => {
-                    let _ = write!(
-                        html,
-                        "<td data-value=\"{}\">{:.4} ({})</td>",
-                        i.mean, i.mean, i.n
-                    );
+                    let text = seeds::interval_text(i);
+                    let _ = write!(html, "<td data-value=\"{}\">{}</td>", i.mean, text);
                 }
                 None => html.push_str("<td></td>"),
             }

@@ -1,4 +1,4 @@
-//! Axes: the linear, log and categorical scales a chart can use, how each maps
+//! Axes: the linear and log scales a chart can use, how each maps
 //! values to pixels, where its ticks go and how tick values are labelled.
 
 use std::ops::Range;
@@ -10,6 +10,21 @@ use plotters::coord::ranged1d::{KeyPointHint, NoDefaultFormatting, Ranged, Value
 pub enum Scale {
     Linear,
     Log,
+    /// Log where the values are all positive and span more than two decades, else linear.
+    Auto,
+}
+
+impl Scale {
+    /// `Auto` decided for `values` (non-finite ones ignored); other scales as they are.
+    pub fn resolve(self, values: impl Iterator<Item = f64>) -> Scale {
+        if self != Scale::Auto {
+            return self;
+        }
+        match min_max(values.filter(|v| v.is_finite())) {
+            Some((lo, hi)) if lo > 0.0 && hi / lo > 100.0 => Scale::Log,
+            _ => Scale::Linear,
+        }
+    }
 }
 
 /// One axis of a chart.
@@ -22,11 +37,6 @@ pub(super) enum Axis {
     Linear(Range<f64>),
     /// Both ends positive.
     Log(Range<f64>),
-    /// Index `i` is drawn at `i` and labelled `labels[i]`.
-    Categories {
-        range: Range<f64>,
-        labels: Vec<String>,
-    },
 }
 
 impl Axis {
@@ -35,7 +45,7 @@ impl Axis {
     pub(super) fn fit(scale: Scale, values: impl Iterator<Item = f64>) -> Self {
         let bounds = min_max(values);
         match scale {
-            Scale::Linear => {
+            Scale::Linear | Scale::Auto => {
                 let (lo, hi) = bounds.unwrap_or((0.0, 1.0));
                 // Halves first, so that values near f64::MAX do not overflow.
                 let half_span = 0.5 * hi - 0.5 * lo;
@@ -57,23 +67,17 @@ impl Axis {
         }
     }
 
-    /// Half a slot either side of the category indices (and of any stray x values).
-    pub(super) fn categories(labels: Vec<String>, values: impl Iterator<Item = f64>) -> Self {
-        let last = labels.len().saturating_sub(1) as f64;
-        let (lo, hi) = match min_max(values) {
-            Some((lo, hi)) => (lo.min(0.0), hi.max(last)),
-            None => (0.0, last),
-        };
-        Axis::Categories {
-            range: lo - 0.5..hi + 0.5,
-            labels,
+    /// The scale values are drawn on (categories are linear in their indices).
+    pub(super) fn scale(&self) -> Scale {
+        match self {
+            Axis::Log(_) => Scale::Log,
+            Axis::Linear(_) => Scale::Linear,
         }
     }
 
     fn bounds(&self) -> &Range<f64> {
         match self {
             Axis::Linear(range) | Axis::Log(range) => range,
-            Axis::Categories { range, .. } => range,
         }
     }
 }
@@ -99,15 +103,6 @@ impl Ranged for Axis {
         match self {
             Axis::Linear(range) => linear_ticks(range, hint.max_num_points()),
             Axis::Log(range) => log_ticks(range, hint.max_num_points()),
-            Axis::Categories { range, labels } => {
-                let count = labels.len();
-                let step = count.div_ceil(hint.max_num_points().max(1)).max(1);
-                (0..count)
-                    .step_by(step)
-                    .map(|i| i as f64)
-                    .filter(|i| range.contains(i))
-                    .collect()
-            }
         }
     }
 
@@ -122,14 +117,6 @@ impl ValueFormatter<f64> for Axis {
     }
 
     fn format_ext(&self, value: &f64) -> String {
-        if let Axis::Categories { labels, .. } = self {
-            let index = value.round();
-            if (value - index).abs() < 1e-9 && index >= 0.0 {
-                if let Some(label) = labels.get(index as usize) {
-                    return label.clone();
-                }
-            }
-        }
         tick_label(*value)
     }
 }
@@ -167,7 +154,10 @@ fn log_ticks(range: &Range<f64>, max_points: usize) -> Vec<f64> {
 fn linear_ticks(range: &Range<f64>, max_points: usize) -> Vec<f64> {
     let (lo, hi) = (range.start, range.end);
     let span = hi - lo;
-    if max_points == 0 || span.is_nan() || span <= 0.0 {
+    if max_points == 0 {
+        return Vec::new();
+    }
+    if span.is_nan() || span <= 0.0 {
         return vec![lo];
     }
     if span.is_infinite() {
@@ -225,7 +215,7 @@ fn trim_zeros(text: &str) -> &str {
 /// Whether a value can be placed on an axis of this scale (subnormal numbers
 /// are left off log axes: their logarithms lose all precision).
 pub(super) fn drawable(value: f64, scale: Scale) -> bool {
-    value.is_finite() && (scale == Scale::Linear || value >= f64::MIN_POSITIVE)
+    value.is_finite() && (scale != Scale::Log || value >= f64::MIN_POSITIVE)
 }
 
 /// The smallest and largest of `values`, or `None` when there are none.
@@ -251,6 +241,20 @@ mod tests {
         };
         assert!(range.start > 0.0 && range.start < 5.0 && range.end > 5.0);
         assert_eq!(log_ticks(&(1e-4..1e2), 10).len(), 7);
+    }
+
+    #[test]
+    fn auto_is_log_past_two_decades_of_positive_values() {
+        // noise_scales' FD: 0.003 to 6348, six decades.
+        let fd = [0.003, 1.2, 48.0, 6348.0];
+        assert_eq!(Scale::Auto.resolve(fd.into_iter()), Scale::Log);
+        assert_eq!(Scale::Auto.resolve([1.0, 99.0].into_iter()), Scale::Linear);
+        assert_eq!(Scale::Auto.resolve([0.0, 1e4].into_iter()), Scale::Linear);
+        assert_eq!(
+            Scale::Auto.resolve([f64::NAN, 1.0, 1e3].into_iter()),
+            Scale::Log
+        );
+        assert_eq!(Scale::Linear.resolve(fd.into_iter()), Scale::Linear);
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Line charts: the public `LineChart` and `Series`, and `line_chart`, which
-//! cleans the data, fits the axes, picks the legend's corner and draws the
+//! cleans the data, fits the axes, lays out title and legend and draws the
 //! chart as PNG and SVG.
 
 use std::path::{Path, PathBuf};
@@ -8,10 +8,11 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::axis::{drawable, Axis, Scale};
-use super::output::{
-    draw_error, draw_png, ensure_font, with_suffix, write_atomically, DrawResult, PlotError,
-};
-use super::style::PALETTE;
+use super::frame::Frame;
+use super::legend::Legend;
+use super::output::{draw_both, ensure_font, with_suffix, DrawResult, Drawing, PlotError};
+use super::style::SeriesStyle;
+use super::text::{AXIS_SIZE, LABEL_SIZE};
 
 /// Pixel size of line charts.
 const LINE_CHART_SIZE: (u32, u32) = (800, 500);
@@ -21,13 +22,16 @@ const LINE_CHART_SIZE: (u32, u32) = (800, 500);
 const MAX_MARKED_POINTS: usize = 100;
 
 /// One line of a chart.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Series {
     pub label: String,
     pub points: Vec<(f64, f64)>,
     /// Error bars (x, low, high), e.g. a 95% interval over seeds; drawn at the point of the
     /// same x.
     pub intervals: Vec<(f64, f64, f64)>,
+    /// The single observations behind the points (each seed's value), drawn as small
+    /// outlines beside the line.
+    pub observations: Vec<(f64, f64)>,
 }
 
 /// Everything a line chart shows.
@@ -36,40 +40,21 @@ pub struct LineChart<'a> {
     pub title: &'a str,
     pub x_label: &'a str,
     pub y_label: &'a str,
-    /// Ignored when `x_categories` is set.
     pub x_scale: Scale,
     pub y_scale: Scale,
-    /// When set, x values are category indices 0..n and these are the tick labels
-    /// (for swept values like 0.5, auto, 30).
-    pub x_categories: Option<Vec<String>>,
     pub series: Vec<Series>,
 }
 
-/// Draws the chart twice: `<stem>.png` (800x500) and `<stem>.svg`; returns both paths.
+/// Draws the chart twice: `<stem>.png` and `<stem>.svg`; returns both paths.
 ///
-/// Each series is drawn in its own colour as a line with a marker at every
-/// point (just the line past 100 points), with a legend in the emptiest
-/// corner when there is more than one series. Samples that are not finite, or
-/// not positive on a log axis, are left out and their neighbours joined.
+/// The plotting area is 800x500 pixels; the title is wrapped above it and, with more than
+/// one series, the legend stands to its right, the picture growing to hold them. Each series
+/// has its own colour, marker and dash (style.rs) and a marker at every point (just the line
+/// past 100 points). Samples that are not finite, or not positive on a log axis, are left
+/// out and their neighbours joined.
 pub fn line_chart(stem: &Path, chart: &LineChart) -> Result<Vec<PathBuf>, PlotError> {
-    let plan = LinePlan::new(chart);
-    let png_path = with_suffix(stem, "png");
-    let svg_path = with_suffix(stem, "svg");
-    ensure_font(&png_path)?;
-
-    let png = draw_png(&png_path, LINE_CHART_SIZE, |root| plan.draw(root))?;
-    write_atomically(&png_path, &png)?;
-
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, LINE_CHART_SIZE).into_drawing_area();
-        plan.draw(&root)
-            .and_then(|()| root.present())
-            .map_err(|err| draw_error(&svg_path, err))?;
-    }
-    write_atomically(&svg_path, svg.as_bytes())?;
-
-    Ok(vec![png_path, svg_path])
+    ensure_font(&with_suffix(stem, "png"))?;
+    draw_both(stem, &LinePlan::new(chart))
 }
 
 /// A line chart with its data cleaned and its axes decided, ready to draw on any backend.
@@ -79,170 +64,106 @@ struct LinePlan<'a> {
     y_axis: Axis,
     /// Each series' drawable points, in the order of `chart.series`.
     points: Vec<Vec<(f64, f64)>>,
+    frame: Frame,
+    legend: Option<Legend>,
 }
 
 impl<'a> LinePlan<'a> {
     fn new(chart: &'a LineChart<'a>) -> Self {
-        let x_scale = match chart.x_categories {
-            Some(_) => Scale::Linear,
-            None => chart.x_scale,
-        };
+        let all = || chart.series.iter().flat_map(|s| s.points.iter());
+        let x_scale = chart.x_scale.resolve(all().map(|p| p.0));
+        let y_scale = chart.y_scale.resolve(all().map(|p| p.1));
+        let keep = |&(x, y): &(f64, f64)| drawable(x, x_scale) && drawable(y, y_scale);
         let points: Vec<Vec<(f64, f64)>> = chart
             .series
             .iter()
-            .map(|series| {
-                series
-                    .points
-                    .iter()
-                    .copied()
-                    .filter(|&(x, y)| drawable(x, x_scale) && drawable(y, chart.y_scale))
-                    .collect()
-            })
+            .map(|series| series.points.iter().copied().filter(keep).collect())
             .collect();
         let xs = points.iter().flatten().map(|p| p.0);
-        // The axis covers the error bars as well as the points.
-        let bar_ends: Vec<f64> = chart
+        // The axis covers the error bars and the observations as well as the points.
+        let bar_ends = chart
             .series
             .iter()
             .flat_map(|s| s.intervals.iter())
             .filter(|(x, _, _)| drawable(*x, x_scale))
-            .flat_map(|&(_, low, high)| [low, high])
-            .filter(|&y| drawable(y, chart.y_scale))
+            .flat_map(|&(_, low, high)| [low, high]);
+        let observed = chart.series.iter().flat_map(|s| s.observations.iter());
+        let ys: Vec<f64> = points
+            .iter()
+            .flatten()
+            .map(|p| p.1)
+            .chain(bar_ends)
+            .chain(observed.filter(|p| keep(p)).map(|p| p.1))
+            .filter(|&y| drawable(y, y_scale))
             .collect();
-        let ys = points.iter().flatten().map(|p| p.1).chain(bar_ends);
-        let x_axis = match &chart.x_categories {
-            Some(labels) => Axis::categories(labels.clone(), xs),
-            None => Axis::fit(x_scale, xs),
-        };
-        let y_axis = Axis::fit(chart.y_scale, ys);
+        let labels: Vec<String> = chart.series.iter().map(|s| s.label.clone()).collect();
+        let legend = Legend::new(&labels, true);
+        let panel = legend.as_ref().map_or((0, 0), Legend::size);
         Self {
             chart,
-            x_axis,
-            y_axis,
+            x_axis: Axis::fit(x_scale, xs),
+            y_axis: Axis::fit(y_scale, ys.into_iter()),
             points,
+            frame: Frame::new(chart.title, LINE_CHART_SIZE, panel),
+            legend,
         }
+    }
+}
+
+impl Drawing for LinePlan<'_> {
+    fn size(&self) -> (u32, u32) {
+        self.frame.size()
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
-        root.fill(&WHITE)?;
-        let mut chart = ChartBuilder::on(root)
-            .caption(self.chart.title, ("sans-serif", 24))
+        let (body, panel) = self.frame.split(root)?;
+        let mut chart = ChartBuilder::on(&body)
             .margin(15)
             .x_label_area_size(50)
             .y_label_area_size(75)
             .build_cartesian_2d(self.x_axis.clone(), self.y_axis.clone())?;
-        let x_labels = match &self.chart.x_categories {
-            Some(labels) => labels.len().max(1),
-            None => 10,
-        };
         chart
             .configure_mesh()
             .x_desc(self.chart.x_label)
             .y_desc(self.chart.y_label)
-            .x_labels(x_labels)
+            .x_labels(10)
             .y_labels(8)
-            .label_style(("sans-serif", 14))
-            .axis_desc_style(("sans-serif", 16))
+            .label_style(("sans-serif", LABEL_SIZE))
+            .axis_desc_style(("sans-serif", AXIS_SIZE))
             .max_light_lines(1)
             .light_line_style(RGBColor(242, 242, 242))
             .bold_line_style(RGBColor(215, 215, 215))
             .draw()?;
-
+        let y_scale = self.y_axis.scale();
         for (index, (series, points)) in self.chart.series.iter().zip(&self.points).enumerate() {
-            let colour = PALETTE[index % PALETTE.len()];
-            let line = colour.stroke_width(2);
-            chart
-                .draw_series(LineSeries::new(points.iter().copied(), line))?
-                .label(series.label.as_str())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], line));
-            let (y_scale, centre) = (self.chart.y_scale, |x: f64| {
-                points.iter().find(|p| p.0 == x).map(|p| p.1)
-            });
+            let style = SeriesStyle::nth(index);
+            let area = chart.plotting_area();
+            style.draw_line(area, points.clone(), 2)?;
+            let centre = |x: f64| points.iter().find(|p| p.0 == x).map(|p| p.1);
             chart.draw_series(series.intervals.iter().filter_map(|&(x, low, high)| {
                 let mid = centre(x)?;
-                (drawable(low, y_scale) && drawable(high, y_scale))
-                    .then(|| ErrorBar::new_vertical(x, low, mid, high, colour.stroke_width(2), 8))
+                (drawable(low, y_scale) && drawable(high, y_scale)).then(|| {
+                    ErrorBar::new_vertical(x, low, mid, high, style.colour.stroke_width(2), 8)
+                })
             }))?;
+            let area = chart.plotting_area();
+            let x_scale = self.x_axis.scale();
+            for &(x, y) in &series.observations {
+                if drawable(x, x_scale) && drawable(y, y_scale) {
+                    // Beside the interval bar, not on it.
+                    style.draw_marker(area, (x, y), (9, 0), 3, false)?;
+                }
+            }
             if points.len() <= MAX_MARKED_POINTS {
-                chart.draw_series(
-                    points
-                        .iter()
-                        .map(|&point| Circle::new(point, 4, colour.filled())),
-                )?;
+                for &point in points {
+                    style.draw_marker(area, point, (0, 0), 4, true)?;
+                }
             }
         }
-        if self.chart.series.len() > 1 {
-            chart
-                .configure_series_labels()
-                .position(self.legend_corner())
-                .label_font(("sans-serif", 14))
-                .background_style(WHITE.mix(0.85))
-                .border_style(RGBColor(160, 160, 160))
-                .draw()?;
+        if let Some(legend) = &self.legend {
+            legend.draw(&panel)?;
         }
-        root.present()
-    }
-
-    /// The corner where the legend covers the least of the data, judged by
-    /// how many points (and points along the lines between them) fall in a
-    /// legend-sized box at each corner.
-    fn legend_corner(&self) -> SeriesLabelPosition {
-        const SCALE: i32 = 1000;
-        let box_width = 0.35 * f64::from(SCALE);
-        let box_height = (0.06 * self.points.len() as f64 + 0.04) * f64::from(SCALE);
-        let normalised: Vec<(f64, f64)> = self
-            .points
-            .iter()
-            .flat_map(|points| {
-                let pixels: Vec<(f64, f64)> = points
-                    .iter()
-                    .map(|(x, y)| {
-                        let px = self.x_axis.map(x, (0, SCALE));
-                        let py = self.y_axis.map(y, (0, SCALE));
-                        (f64::from(px), f64::from(py))
-                    })
-                    .collect();
-                let along_lines: Vec<(f64, f64)> = pixels
-                    .windows(2)
-                    .flat_map(|pair| {
-                        let ((x0, y0), (x1, y1)) = (pair[0], pair[1]);
-                        (1..10).map(move |i| {
-                            let t = f64::from(i) / 10.0;
-                            (x0 + t * (x1 - x0), y0 + t * (y1 - y0))
-                        })
-                    })
-                    .collect();
-                pixels.into_iter().chain(along_lines)
-            })
-            .collect();
-        let far = f64::from(SCALE);
-        let covered = |right: bool, upper: bool| {
-            normalised
-                .iter()
-                .filter(|&&(x, y)| {
-                    let in_x = if right {
-                        x >= far - box_width
-                    } else {
-                        x <= box_width
-                    };
-                    let in_y = if upper {
-                        y >= far - box_height
-                    } else {
-                        y <= box_height
-                    };
-                    in_x && in_y
-                })
-                .count()
-        };
-        [
-            (SeriesLabelPosition::UpperRight, covered(true, true)),
-            (SeriesLabelPosition::UpperLeft, covered(false, true)),
-            (SeriesLabelPosition::LowerRight, covered(true, false)),
-            (SeriesLabelPosition::LowerLeft, covered(false, false)),
-        ]
-        .into_iter()
-        .min_by_key(|&(_, count)| count)
-        .map_or(SeriesLabelPosition::UpperRight, |(corner, _)| corner)
+        Ok(())
     }
 }
 
@@ -252,40 +173,28 @@ mod tests {
 
     use super::*;
     use crate::results::plots::output::{png_size, PNG_SIGNATURE};
+    use crate::results::plots::text::{text_size, TITLE_SIZE};
 
-    fn sweep_chart() -> LineChart<'static> {
-        LineChart {
-            title: "Sample quality across noise schedules",
-            x_label: "sigma_max",
-            y_label: "MMD",
-            x_scale: Scale::Linear,
-            y_scale: Scale::Log,
-            x_categories: Some(vec!["0.5".into(), "auto".into(), "30".into()]),
-            series: vec![
-                Series {
-                    intervals: Vec::new(),
-                    label: "euler".into(),
-                    points: vec![(0.0, 0.2), (1.0, 0.03), (2.0, 0.004)],
-                },
-                Series {
-                    intervals: Vec::new(),
-                    label: "heun".into(),
-                    points: vec![(0.0, 0.1), (1.0, 0.0), (2.0, 0.002)],
-                },
-                Series {
-                    intervals: Vec::new(),
-                    label: "empty".into(),
-                    points: vec![],
-                },
-            ],
+    fn series(label: &str, points: Vec<(f64, f64)>) -> Series {
+        Series {
+            label: label.into(),
+            points,
+            ..Series::default()
         }
     }
 
     #[test]
-    fn categorical_log_chart_writes_png_and_svg() {
+    fn a_chart_writes_png_and_svg_and_nothing_else() {
         let dir = tempfile::tempdir().unwrap();
-        let stem = dir.path().join("sweep_0.5");
-        let paths = line_chart(&stem, &sweep_chart()).unwrap();
+        let chart = LineChart {
+            title: "fd vs sigma_max",
+            x_label: "sigma_max",
+            y_label: "fd",
+            x_scale: Scale::Log,
+            y_scale: Scale::Auto,
+            series: vec![series("one", vec![(1.0, 0.2), (10.0, 0.03), (50.0, 0.004)])],
+        };
+        let paths = line_chart(&dir.path().join("sweep_0.5"), &chart).unwrap();
         assert_eq!(
             paths,
             vec![
@@ -295,11 +204,38 @@ mod tests {
         );
         let png = fs::read(&paths[0]).unwrap();
         assert!(png.starts_with(PNG_SIGNATURE));
-        assert_eq!(png_size(&png), (800, 500));
-        let svg = fs::read_to_string(&paths[1]).unwrap();
-        assert!(svg.contains("<svg"));
-        assert!(svg.contains("auto"), "category labels are drawn");
+        let (width, _) = png_size(&png);
+        assert_eq!(width, 800, "one series: no legend beside the data");
+        assert!(fs::read_to_string(&paths[1]).unwrap().contains("<svg"));
         // Only the two outputs remain: no temporary files are left behind.
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
+
+    #[test]
+    fn long_titles_wrap_inside_and_legends_stand_beside_the_data() {
+        let title = "fd against network evaluations (network=mlp,schedule.kind=vp,\
+                     weighting.kind=sigma_squared,train.lr=0.002,data.kind=gmm)";
+        let chart = LineChart {
+            title,
+            x_label: "NFE",
+            y_label: "fd",
+            x_scale: Scale::Log,
+            y_scale: Scale::Auto,
+            series: (0..20)
+                .map(|i| series(&format!("line {i}"), vec![(1.0, 1.0 + f64::from(i))]))
+                .collect(),
+        };
+        let plan = LinePlan::new(&chart);
+        let (width, height) = plan.frame.size();
+        assert!(width > 800 && height >= 500, "{width}x{height}");
+        assert!(plan.frame.title.lines.len() > 1);
+        for line in &plan.frame.title.lines {
+            assert!(text_size(line, TITLE_SIZE).0 + 20 <= width, "{line}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let paths = line_chart(&dir.path().join("many"), &chart).unwrap();
+        assert_eq!(png_size(&fs::read(&paths[0]).unwrap()), (width, height));
+        let svg = fs::read_to_string(&paths[1]).unwrap();
+        assert!((0..20).all(|i| svg.contains(&format!("line {i}"))));
     }
 }

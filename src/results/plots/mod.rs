@@ -7,19 +7,29 @@
 //! axis) is skipped rather than reported: a chart with a gap is more useful
 //! than no chart.
 //!
-//! `line` draws line charts and `scatter` scatter plots; both build on `axis`
-//! (scales, ticks, tick labels), `style` (colours) and `output` (font, PNG
-//! rendering, atomic writes, `PlotError`). `images` tiles image data (sample grids and
+//! `line` draws line charts, `dots` dot charts over unordered categories, `heatmap`
+//! heatmaps over two swept keys and `scatter` scatter plots; they build on `axis` (scales,
+//! ticks, tick labels), `style` (colour × marker × dash of each series), `text` (measuring
+//! and wrapping), `frame` (title above, legend or colour key beside the data, the picture
+//! sized to hold them), `legend` and `output` (font, PNG and SVG rendering, atomic writes,
+//! `PlotError`). `images` tiles image data (sample grids and
 //! denoising strips) with the `image` crate.
 
 mod axis;
+mod dots;
+mod frame;
+mod heatmap;
 mod images;
+mod legend;
 mod line;
 mod output;
 mod scatter;
 mod style;
+mod text;
 
 pub use axis::Scale;
+pub use dots::{dot_chart, DotChart};
+pub use heatmap::{cell_text, heatmap, Heatmap};
 pub use images::{denoising_strip_png, image_grid_png, Picture};
 pub use line::{line_chart, LineChart, Series};
 pub use output::PlotError;
@@ -38,9 +48,7 @@ mod tests {
             y_label: "y",
             x_scale: Scale::Log,
             y_scale: Scale::Linear,
-            x_categories: None,
             series: vec![Series {
-                intervals: Vec::new(),
                 label: "bad".into(),
                 points: vec![
                     (f64::NAN, 1.0),
@@ -48,6 +56,7 @@ mod tests {
                     (-1.0, 2.0),
                     (2.0, 2.0),
                 ],
+                ..Series::default()
             }],
         };
         line_chart(&dir.path().join("nan"), &chart).unwrap();
@@ -59,9 +68,9 @@ mod tests {
         let extreme = LineChart {
             y_scale: Scale::Log,
             series: vec![Series {
-                intervals: Vec::new(),
                 label: "extreme".into(),
                 points: vec![(1.0, f64::MAX), (2.0, 5e-324), (3.0, 1e-300)],
+                ..Series::default()
             }],
             ..empty.clone()
         };
@@ -69,9 +78,9 @@ mod tests {
         let extreme = LineChart {
             y_scale: Scale::Linear,
             series: vec![Series {
-                intervals: Vec::new(),
                 label: "extreme".into(),
                 points: vec![(1.0, f64::MAX), (2.0, -f64::MAX)],
+                ..Series::default()
             }],
             ..extreme
         };

@@ -82,6 +82,34 @@ pub(super) fn draw_png(
     Ok(png)
 }
 
+/// A chart that can be drawn on any backend: what `draw_both` needs.
+pub(super) trait Drawing {
+    /// The picture's width and height in pixels.
+    fn size(&self) -> (u32, u32);
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB>;
+}
+
+/// Draws `chart` as `<stem>.png` and `<stem>.svg` (the same layout: the browser check
+/// measures the SVG's text) and returns both paths.
+pub(super) fn draw_both(stem: &Path, chart: &impl Drawing) -> Result<Vec<PathBuf>, PlotError> {
+    let png_path = with_suffix(stem, "png");
+    let svg_path = with_suffix(stem, "svg");
+    ensure_font(&png_path)?;
+    let size = chart.size();
+    let png = draw_png(&png_path, size, |root| chart.draw(root))?;
+    write_atomically(&png_path, &png)?;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
+        chart
+            .draw(&root)
+            .and_then(|()| root.present())
+            .map_err(|err| draw_error(&svg_path, err))?;
+    }
+    write_atomically(&svg_path, svg.as_bytes())?;
+    Ok(vec![png_path, svg_path])
+}
+
 /// Writes `bytes` to a temporary file next to `path` and renames it over `path`, so that
 /// a killed run never leaves half a picture. Not synced to disk: pictures are drawn from
 /// results that are (the tables, the samples), and a sweep's end redraws them; a power cut

@@ -1,5 +1,5 @@
 //! Scatter plots of 2D samples over reference data: `scatter_png` and the
-//! square view it fits around the reference.
+//! square view it fits around the reference, under a title wrapped to the picture's width.
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -8,11 +8,14 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::axis::{clamp_finite, min_max, Axis};
+use super::frame::Frame;
 use super::output::{draw_png, ensure_font, with_suffix, write_atomically, DrawResult, PlotError};
 use super::style::PALETTE;
+use super::text::{Title, SMALL_TITLE_SIZE};
 
-/// Pixel size of scatter plots (square, so both axes get the same scale).
-const SCATTER_SIZE: (u32, u32) = (500, 500);
+/// Pixel size of a scatter plot below its title: 500x500 in all with a one-line title (near
+/// square, so both axes get the same scale); a longer title is wrapped above it, taller.
+const SCATTER_BODY: (u32, u32) = (500, 464);
 
 /// Light enough that samples drawn on top stay visible.
 const REFERENCE_GREY: RGBColor = RGBColor(190, 190, 190);
@@ -20,8 +23,9 @@ const REFERENCE_GREY: RGBColor = RGBColor(190, 190, 190);
 /// Scatter of generated samples (coloured, small dots) over reference data (light grey
 /// dots) in 2D, equal-ish axes covering both sets (clip to the reference's range padded by
 /// 50%, so a few outliers do not shrink the picture). Both sets are (x, y) pairs.
-/// Writes `<stem>.png` (500x500) and returns the PNG file's bytes too, with width and
-/// height (for TensorBoard).
+/// Writes `<stem>.png` (500x500, taller where the title takes several lines)
+/// and returns the PNG file's bytes too, with width and height (for TensorBoard, which then
+/// shows the same picture as the report).
 ///
 /// The view is the reference's bounding square grown by half its size (a
 /// quarter on each side), or the samples' when there is no reference; samples
@@ -35,14 +39,15 @@ pub fn scatter_png(
     let plan = ScatterPlan::new(title, reference, samples);
     let path = with_suffix(stem, "png");
     ensure_font(&path)?;
-    let png = draw_png(&path, SCATTER_SIZE, |root| plan.draw(root))?;
+    let size = plan.frame.size();
+    let png = draw_png(&path, size, |root| plan.draw(root))?;
     write_atomically(&path, &png)?;
-    Ok((path, png, SCATTER_SIZE.0, SCATTER_SIZE.1))
+    Ok((path, png, size.0, size.1))
 }
 
 /// A scatter plot with its view decided, ready to draw.
 struct ScatterPlan {
-    title: String,
+    frame: Frame,
     view: (Range<f64>, Range<f64>),
     reference: Vec<(f64, f64)>,
     samples: Vec<(f64, f64)>,
@@ -75,7 +80,11 @@ impl ScatterPlan {
             n => format!("{title} ({n} samples outside view)"),
         };
         Self {
-            title,
+            frame: Frame::with_title(
+                Title::new(&title, SMALL_TITLE_SIZE, SCATTER_BODY.0),
+                SCATTER_BODY,
+                (0, 0),
+            ),
             view,
             reference,
             samples,
@@ -83,11 +92,10 @@ impl ScatterPlan {
     }
 
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> DrawResult<DB> {
-        root.fill(&WHITE)?;
+        let (body, _) = self.frame.split(root)?;
         let (x_range, y_range) = self.view.clone();
         // The label areas are sized so the plotting area comes out close to square.
-        let mut chart = ChartBuilder::on(root)
-            .caption(&self.title, ("sans-serif", 20))
+        let mut chart = ChartBuilder::on(&body)
             .margin(12)
             .x_label_area_size(35)
             .y_label_area_size(60)
@@ -147,6 +155,7 @@ mod tests {
 
     use super::*;
     use crate::results::plots::output::png_size;
+    use crate::results::plots::text::text_size;
 
     #[test]
     fn scatter_returns_500_square_png() {
@@ -162,8 +171,19 @@ mod tests {
             scatter_png(&dir.path().join("samples"), "step 10", &reference, &samples).unwrap();
         assert_eq!(path, dir.path().join("samples.png"));
         assert_eq!((width, height), (500, 500));
-        assert_eq!(png_size(&png), (500, 500));
+        assert_eq!(png_size(&png), (width, height));
         assert_eq!(fs::read(&path).unwrap(), png);
+        // A title of a long trial label takes more lines, each inside the picture.
+        let long = "network=mlp,num_levels=10,sigma_max=auto,weighting=sigma_squared \
+                    (samples over held-out data)";
+        let plan = ScatterPlan::new(long, &reference, &samples);
+        assert!(plan.frame.title.lines.len() >= 2);
+        for line in &plan.frame.title.lines {
+            assert!(text_size(line, SMALL_TITLE_SIZE).0 + 20 <= 500, "{line}");
+        }
+        let (_, png, _, tall) =
+            scatter_png(&dir.path().join("long"), long, &reference, &samples).unwrap();
+        assert!(tall > height && png_size(&png) == (500, tall));
     }
 
     #[test]
