@@ -179,7 +179,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     crate::interrupt::install(
         "stopping at the next safe point (a training checkpoint, or the end of this trial's \
-         sampling); press Ctrl-C again to quit at once",
+         sampling); press Ctrl-C (or send the signal) again to quit at once",
     );
     match execute_status(cli, &mut std::io::stdout()) {
         Ok(0) => ExitCode::SUCCESS,
@@ -323,6 +323,15 @@ pub fn execute_status(cli: Cli, out: &mut dyn std::io::Write) -> Result<u8, Stri
 
 /// The exit status of a finished sweep: 0, or [`SOME_TRIALS_FAILED`] (said on stderr).
 fn sweep_status(report: &run::SweepReport) -> u8 {
+    // A stop requested during the last trial found no later safe point: the sweep finished,
+    // and the process still ends as the stop asked.
+    if crate::interrupt::requested() {
+        eprintln!(
+            "interrupted: the stop came during the last trial, so the sweep ran to its end; \
+             everything is saved"
+        );
+        return crate::interrupt::exit_code() as u8;
+    }
     if report.failed > 0 {
         eprintln!(
             "{} of {} trials failed; see {}",
@@ -344,13 +353,13 @@ fn launch_failure(error: LaunchError) -> Result<u8, String> {
                     "interrupted: {message}. Finished trials and trained models are saved; \
                      run the same command again to resume"
                 );
-                Ok(crate::interrupt::EXIT_CODE as u8)
+                Ok(crate::interrupt::exit_code() as u8)
             }
             other => Err(other.to_string()),
         },
         LaunchError::StoppedWaiting(message) => {
             eprintln!("{message}");
-            Ok(crate::interrupt::EXIT_CODE as u8)
+            Ok(crate::interrupt::exit_code() as u8)
         }
         other => Err(other.to_string()),
     }

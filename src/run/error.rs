@@ -56,6 +56,22 @@ pub enum RunError {
         .folder.display()
     )]
     Locked { folder: PathBuf, holder: String },
+    /// A stale lock (its sweep is gone) that this user may not remove.
+    #[error(
+        "the results folder {} has a stale lock {} (its sweep, {holder}, is no longer running), \
+         but it cannot be removed: {cause} (the lock belongs to user id {owner}; the folder's \
+         permissions decide who may remove it). Fix: ask that user, or whoever may write to \
+         {}, to delete the lock, or write elsewhere with --results DIR",
+        .path.parent().map(|p| p.display().to_string()).unwrap_or_default(),
+        .path.display(),
+        .path.parent().map(|p| p.display().to_string()).unwrap_or_default()
+    )]
+    StaleLock {
+        path: PathBuf,
+        holder: String,
+        owner: u32,
+        cause: std::io::Error,
+    },
     /// The HTML report could not be built from the sweep's folder.
     #[error("cannot write the HTML report: {message}")]
     Report { message: String },

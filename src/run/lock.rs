@@ -155,9 +155,25 @@ impl SweepLock {
                     );
                 }
             }
-            // Remove it only if it is still the stale one we read.
+            // Remove it only if it is still the stale one we read; a lock we may not remove
+            // (another user's, in a shared folder) is reported as that, not retried.
             if fs::read_to_string(&path).ok().as_deref() == Some(text.as_str()) {
-                let _ = fs::remove_file(&path);
+                match fs::remove_file(&path) {
+                    Err(cause) if cause.kind() != std::io::ErrorKind::NotFound => {
+                        use std::os::unix::fs::MetadataExt;
+                        let owner = fs::metadata(&path).map(|m| m.uid()).unwrap_or(u32::MAX);
+                        let holder = Holder::parse(&text)
+                            .map(|h| h.describe())
+                            .unwrap_or_else(|| "unreadable".to_string());
+                        return Err(RunError::StaleLock {
+                            path,
+                            holder,
+                            owner,
+                            cause,
+                        });
+                    }
+                    _ => {}
+                }
             }
         }
         Err(RunError::Locked {

@@ -28,6 +28,7 @@ pub(super) fn check(folder: &SweepFolder, trials: &[Trial]) -> Result<(), RunErr
     probe(&folder.root)?;
     for name in FOLDERS {
         let path = folder.root.join(name);
+        unlink(&path)?;
         match fs::metadata(&path) {
             Ok(meta) if !meta.is_dir() => {
                 return Err(RunError::Write {
@@ -59,6 +60,18 @@ pub(super) fn check(folder: &SweepFolder, trials: &[Trial]) -> Result<(), RunErr
         }
     }
     Ok(())
+}
+
+/// Removes a link planted where the sweep keeps one of its folders (the link only, never
+/// what it points to), so that nothing is written outside the results folder through it;
+/// the folder is made anew where it is needed, as a link at `trials/<id>` is replaced.
+fn unlink(path: &Path) -> Result<(), RunError> {
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => {
+            fs::remove_file(path).map_err(|e| write_error(path, e))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Writes, syncs and removes a small file in `dir`. Named `.tmp-…` so that a sweep killed

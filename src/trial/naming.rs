@@ -143,7 +143,9 @@ pub(super) fn check_sweep_name(
                 ),
             )),
         },
-        None => match name_problem(stem, false) {
+        // The stem obeys `name:`'s rules: it names the same folder, and shell-special
+        // characters (`$(…)`, spaces, a leading `-`) make it unsafe to paste into commands.
+        None => match name_problem(stem, true) {
             None => Ok(()),
             Some(problem) => Err(raw.invalid(
                 "name",

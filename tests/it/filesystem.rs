@@ -350,8 +350,23 @@ fn a_file_stem_that_is_not_a_folder_name_is_refused() {
         &[]
     )
     .is_ok());
-    // An ordinary stem with a space stays allowed.
-    assert!(resolve_file(&write(dir.path(), "my exp.yaml", SMALL_GMM), &[]).is_ok());
+    // The stem obeys `name:`'s rules: no spaces, shell syntax or leading `-`.
+    for (stem, problem) in [
+        ("my exp", "it contains ` `"),
+        ("$(touch PWN)", "it contains `$`"),
+        ("-x", "starts with `-`"),
+    ] {
+        let file = write(dir.path(), &format!("{stem}.yaml"), SMALL_GMM);
+        let message = match resolve_file(&file, &[]) {
+            Ok(_) => panic!("`{stem}` accepted as the results folder's name"),
+            Err(e) => e.to_string(),
+        };
+        assert_mentions(
+            &message,
+            &["named after the experiment file", problem, "set `name:`"],
+        );
+    }
+    assert!(resolve_file(&write(dir.path(), "my_exp-2.yaml", SMALL_GMM), &[]).is_ok());
 }
 
 params! {

@@ -33,14 +33,14 @@ sweep:
   sampler.steps_per_level: [3, 6]
 "#;
 
-struct Run {
+pub(crate) struct Run {
     _dir: tempfile::TempDir,
     file: PathBuf,
     results: PathBuf,
 }
 
 impl Run {
-    fn new() -> Run {
+    pub(crate) fn new() -> Run {
         let dir = tempfile::tempdir().unwrap();
         let file = crate::common::write(dir.path(), "killed.yaml", EXPERIMENT);
         let results = dir.path().join("results");
@@ -51,18 +51,19 @@ impl Run {
         }
     }
 
-    fn folder(&self) -> PathBuf {
+    pub(crate) fn folder(&self) -> PathBuf {
         self.results.join("killed")
     }
 
-    fn command(&self, kill_at: Option<&str>) -> Command {
+    pub(crate) fn command(&self, kill_at: Option<&str>) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_runner"));
         command
             .arg("sweep")
             .arg(&self.file)
             .arg("--results")
             .arg(&self.results)
-            .env_remove(scorelab::crash::VARIABLE);
+            .env_remove(scorelab::crash::VARIABLE)
+            .env_remove(scorelab::crash::SIGNAL_VARIABLE);
         if let Some(point) = kill_at {
             command.env(scorelab::crash::VARIABLE, point);
         }
@@ -74,7 +75,7 @@ impl Run {
     }
 
     /// Runs to the end and returns its stdout.
-    fn finish(&self) -> String {
+    pub(crate) fn finish(&self) -> String {
         let output = self.run(None);
         let stdout = String::from_utf8_lossy(&output.stdout).to_string();
         assert!(
@@ -89,7 +90,7 @@ impl Run {
 /// What must not change across kills: per trial, its status, NFE and every metric value
 /// (timings excluded, and the invocations that asked for it: each rerun is one), from the
 /// table and from the trial folders.
-fn outcome(folder: &Path) -> BTreeMap<String, String> {
+pub(crate) fn outcome(folder: &Path) -> BTreeMap<String, String> {
     let mut found = BTreeMap::new();
     let mut table = CsvReadOptions::default()
         .with_has_header(true)
@@ -119,7 +120,7 @@ fn outcome(folder: &Path) -> BTreeMap<String, String> {
     found
 }
 
-fn reference() -> &'static BTreeMap<String, String> {
+pub(crate) fn reference() -> &'static BTreeMap<String, String> {
     static REFERENCE: OnceLock<(Run, BTreeMap<String, String>)> = OnceLock::new();
     &REFERENCE
         .get_or_init(|| {
@@ -132,7 +133,7 @@ fn reference() -> &'static BTreeMap<String, String> {
 }
 
 /// Every file under `folder`, with checks that none is torn or left over.
-fn check_files(folder: &Path) {
+pub(crate) fn check_files(folder: &Path) {
     let mut stack = vec![folder.to_path_buf()];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).unwrap() {

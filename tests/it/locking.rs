@@ -213,3 +213,58 @@ fn written_files_honour_the_umask() {
         );
     }
 }
+
+#[test]
+fn a_stale_lock_that_cannot_be_removed_says_why_and_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "exp.yaml", SMALL_GMM);
+    let results = dir.path().join("results");
+    let folder = results.join("exp");
+    fs::create_dir_all(&folder).unwrap();
+    let lock = folder.join(".lock");
+    fs::write(&lock, lock_text(dead_pid())).unwrap();
+    // Another user's lock in a shared folder cannot be removed; an immutable file stands in
+    // for it (tests run as root, whom permissions do not stop). Without `chattr` (a file
+    // system without attributes) there is nothing to plant.
+    let immutable = std::process::Command::new("chattr")
+        .arg("+i")
+        .arg(&lock)
+        .status();
+    if !immutable.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: chattr +i is not available here");
+        return;
+    }
+    struct Mutable<'a>(&'a std::path::Path);
+    impl Drop for Mutable<'_> {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("chattr")
+                .arg("-i")
+                .arg(self.0)
+                .status();
+        }
+    }
+    let _guard = Mutable(&lock);
+    let options = scorelab::run::SweepOptions {
+        results: results.clone(),
+        dry_run: false,
+        ..Default::default()
+    };
+    let message = match scorelab::run::sweep(&file, &[], &options, &mut Vec::new()) {
+        Ok(_) => panic!("a sweep ran beside a lock it could not remove"),
+        Err(e) => e.to_string(),
+    };
+    for part in [
+        "has a stale lock",
+        &format!("pid {}", dead_pid()),
+        "is no longer running",
+        "cannot be removed: Operation not permitted",
+        &format!("belongs to user id {}", {
+            use std::os::unix::fs::MetadataExt;
+            fs::metadata(&lock).unwrap().uid()
+        }),
+        "to delete the lock, or write elsewhere with --results DIR",
+    ] {
+        assert!(message.contains(part), "{part}: {message}");
+    }
+    assert!(!message.contains("kept changing hands"), "{message}");
+}
