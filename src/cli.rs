@@ -47,6 +47,10 @@ pub enum Command {
         /// `seeds` still applies).
         #[arg(long)]
         no_sweep: bool,
+        /// Skip the check of the free space against the sweep's disk estimate (for a disk
+        /// that reports less than it has, or when you know the sweep fits).
+        #[arg(long)]
+        no_space_check: bool,
         /// How training and sampling show their progress: `bar` (redrawn in place), `plain`
         /// (a line every 10 s, `SCORELAB_PROGRESS_SECONDS`, and one at the end: for logs) or
         /// `none`. Default: `bar` on a terminal, `plain` otherwise.
@@ -206,6 +210,7 @@ pub fn execute_status(cli: Cli, out: &mut dyn std::io::Write) -> Result<u8, Stri
             multirun: _,
             dry_run,
             no_sweep,
+            no_space_check,
             progress,
             jobs,
             results,
@@ -229,6 +234,7 @@ pub fn execute_status(cli: Cli, out: &mut dyn std::io::Write) -> Result<u8, Stri
                 results,
                 dry_run,
                 jobs: jobs as usize,
+                space_check: !no_space_check,
             };
             let args = LauncherArgs {
                 launcher,

@@ -91,8 +91,13 @@ fn points(rows: &[TrialRow]) -> Vec<(String, String, u64, &TrialRow)> {
 pub fn write_charts(dir: &Path, rows: &[TrialRow]) -> Result<Vec<PathBuf>, PlotError> {
     let mut written = Vec::new();
     let points = points(rows);
-    let mut charts: Vec<&String> = points.iter().map(|(c, _, _, _)| c).collect();
-    charts.dedup();
+    // Each chart once, in order of first appearance (its points need not be adjacent).
+    let mut charts: Vec<&String> = Vec::new();
+    for (chart, _, _, _) in &points {
+        if !charts.contains(&chart) {
+            charts.push(chart);
+        }
+    }
     let metric_names = super::table::varying_metrics(rows);
     for chart in charts {
         for metric in &metric_names {

@@ -3,6 +3,7 @@
 //! stable ids and skipped, so an interrupted sweep resumes where it stopped.
 
 pub mod autoencoder;
+pub mod disk;
 mod distill;
 mod error;
 mod group;
@@ -57,6 +58,9 @@ pub struct SweepOptions {
     /// Training groups the local launcher runs at once (`--jobs`), each with the sweep's
     /// `threads`.
     pub jobs: usize,
+    /// Whether the free space is checked against the disk estimate first
+    /// (`--no-space-check` turns it off).
+    pub space_check: bool,
 }
 
 impl Default for SweepOptions {
@@ -65,6 +69,7 @@ impl Default for SweepOptions {
             results: PathBuf::from("results"),
             dry_run: false,
             jobs: 1,
+            space_check: true,
         }
     }
 }
@@ -129,6 +134,13 @@ pub(crate) fn print_dry_run(prepared: &Prepared, out: &mut dyn Write) {
         }
     }
     let _ = writeln!(out, "{}", trial::plan_summary(&prepared.trials));
+    let disk = disk::estimate(&prepared.folder, &prepared.trials);
+    let _ = writeln!(
+        out,
+        "it would write about {} ({})",
+        disk::bytes_text(disk.total()),
+        disk.describe()
+    );
     let _ = writeln!(
         out,
         "results would go to {}",
@@ -191,7 +203,7 @@ pub(crate) fn run_local(
     fs::create_dir_all(&folder.root).map_err(|e| write_error(&folder.root, e))?;
     // Held until this function returns, whatever the outcome.
     let _lock = lock::SweepLock::acquire(&folder.root, out)?;
-    preflight::check(folder, trials)?;
+    preflight::check(folder, trials, options.space_check)?;
     history::record_invocation(folder, file, overrides, "local", trials)?;
     let leftovers = lock::remove_leftovers(&folder.root);
     if leftovers > 0 {

@@ -19,6 +19,7 @@ fn sweep_with_jobs(jobs: usize) -> (Vec<Row>, String, String) {
         results: dir.path().join("results"),
         dry_run: false,
         jobs,
+        ..Default::default()
     };
     let mut out = Vec::new();
     let report = run::sweep(&file, &[], &options, &mut out).unwrap();

@@ -34,6 +34,7 @@ fn sweep_jobs(dir: &Path, text: &str, results: &Path, jobs: usize) -> (SweepRepo
         results: results.to_path_buf(),
         dry_run: false,
         jobs,
+        ..Default::default()
     };
     let mut out = Vec::new();
     let report = run::sweep(&file, &[], &options, &mut out).unwrap();

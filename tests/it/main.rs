@@ -19,6 +19,7 @@ mod config_errors;
 mod conv;
 mod corpus;
 mod device;
+mod disk_estimate;
 mod distillation;
 mod distillation_runs;
 mod external_sampler;

@@ -35,7 +35,7 @@ pub(super) fn sweep(
         return Ok(dry_run(prepared, &target, settings, out));
     }
     // Held while submitting and waiting: one submitter per folder.
-    let _lock = open_folder(&prepared, &target.root, file, overrides, out)?;
+    let _lock = open_folder(&prepared, (&target.root, options), file, overrides, out)?;
     let root = &target.root;
     let plan = Plan::new(&prepared, file, overrides, &target.cwd);
     let hash = plan.hash();
@@ -155,7 +155,7 @@ fn dry_run(
 /// records this invocation; warns when the folder is node-local. Returns the held lock.
 fn open_folder(
     prepared: &Prepared,
-    root: &Path,
+    (root, options): (&Path, &SweepOptions),
     file: &Path,
     overrides: &[String],
     out: &mut dyn Write,
@@ -164,7 +164,7 @@ fn open_folder(
     let _ = writeln!(out, "{}", crate::trial::plan_summary(&prepared.trials));
     fs::create_dir_all(root).map_err(|e| RunError::from_write(root, e))?;
     let lock = lock::SweepLock::acquire(root, out)?;
-    super::super::preflight::check(&prepared.folder, &prepared.trials)?;
+    super::super::preflight::check(&prepared.folder, &prepared.trials, options.space_check)?;
     super::super::history::record_invocation(
         &prepared.folder,
         file,
