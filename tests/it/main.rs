@@ -49,6 +49,7 @@ mod metric_protocols;
 mod metrics;
 mod mlp_inference;
 mod ncsnv2;
+mod new_plugin;
 mod oracle;
 mod overrides_grammar;
 mod parameterisation;

@@ -74,6 +74,7 @@ const ORDER: &[&str] = &[
     "run",
     "show",
     "completions",
+    "scaffold",
     "cli",
 ];
 
