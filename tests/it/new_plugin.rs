@@ -51,7 +51,11 @@ fn every_kind_gets_a_crate_with_scorelabs_lock_profile_and_its_plugin() {
         assert!(main.contains(&format!("\nmod {name};\n")), "{main}");
         let experiment = read(&crate_dir.join(format!("experiments/{name}.yaml")));
         let uses = experiment.lines().filter(|l| !l.starts_with('#'));
-        assert_eq!(uses.filter(|l| l.contains(&name)).count(), 1, "{experiment}");
+        assert_eq!(
+            uses.filter(|l| l.contains(&name)).count(),
+            1,
+            "{experiment}"
+        );
         let test = read(&crate_dir.join(format!("tests/{name}.rs")));
         assert!(test.contains(&format!("CARGO_BIN_EXE_{name}")));
         for text in [&toml, &main, &experiment, &test] {
