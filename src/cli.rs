@@ -175,6 +175,14 @@ pub enum Command {
         #[arg(long, requires = "git")]
         rev: Option<String>,
     },
+    /// What the completion scripts ask while an override is typed: the candidates for the
+    /// last of WORDS (the command line after `runner`), one a line; exit status 1 where it is
+    /// no override (the script then completes it itself).
+    #[command(name = "__complete", hide = true)]
+    Complete {
+        #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
+        words: Vec<String>,
+    },
     /// Print a shell completion script: `runner completions bash > ~/.local/share/bash-completion/completions/runner`
     /// (zsh: a file `_runner` on `$fpath`; fish: `~/.config/fish/completions/runner.fish`).
     /// It completes subcommands, flags, plugin kinds and the start of every override
@@ -332,6 +340,18 @@ pub fn execute_status(cli: Cli, out: &mut dyn std::io::Write) -> Result<u8, Stri
             })?;
             let _ = write!(out, "{}", crate::scaffold::summary(&created));
             Ok(0)
+        }
+        Command::Complete { words } => {
+            let command = <Cli as clap::CommandFactory>::command();
+            match crate::completions::line::complete(&command, &words) {
+                Some(candidates) => {
+                    for candidate in candidates {
+                        let _ = writeln!(out, "{candidate}");
+                    }
+                    Ok(0)
+                }
+                None => Ok(1),
+            }
         }
         Command::Completions { shell } => {
             let Some(shell) = crate::completions::shell(&shell) else {
