@@ -13,7 +13,9 @@ use figment::providers::{Format, Toml, Yaml};
 use figment::value::Value;
 use figment::Figment;
 
+use crate::config::Params;
 use crate::registry::{self, Kind};
+use crate::trial::Settings;
 
 /// The candidates for the last of `words` (the command line after `runner`, the word being
 /// typed last, maybe empty), or `None` where the word is no override (a flag, a flag's value,
@@ -139,10 +141,28 @@ fn plugin_name(value: &Value) -> Option<String> {
     }
 }
 
+/// The settings' words: `seed=`, `train.lr=`, `distill.rounds=`, ...
+fn setting_words() -> Vec<String> {
+    Settings::docs()
+        .iter()
+        .map(|p| format!("{}=", p.name))
+        .chain(
+            crate::train::TrainSettings::docs()
+                .iter()
+                .map(|p| format!("train.{}=", p.name)),
+        )
+        .chain(
+            crate::trial::DistillSettings::docs()
+                .iter()
+                .map(|p| format!("distill.{}=", p.name)),
+        )
+        .collect()
+}
+
 /// Every override word (as [`super::override_words`]), each slot's parameters only those of
 /// its chosen plugins.
 pub fn candidates(chosen: &BTreeMap<String, Vec<String>>) -> Vec<String> {
-    let mut words = super::setting_words();
+    let mut words = setting_words();
     for (slot, kind) in slots() {
         let picked = chosen.get(slot);
         for plugin in registry::plugins(kind) {

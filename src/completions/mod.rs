@@ -10,10 +10,8 @@ use clap::builder::PossibleValuesParser;
 use clap::{Arg, Command};
 use clap_complete::Shell;
 
-use crate::config::Params;
 use crate::registry::Kind;
 use crate::run::launch::LAUNCHERS;
-use crate::trial::Settings;
 
 pub mod line;
 
@@ -34,24 +32,6 @@ pub fn shell(name: &str) -> Option<Shell> {
 /// `data.means=`, `eval=`, `features=classifier`, ... sorted, without repeats.
 pub fn override_words() -> Vec<String> {
     line::candidates(&Default::default())
-}
-
-/// The settings' words: `seed=`, `train.lr=`, `distill.rounds=`, ...
-fn setting_words() -> Vec<String> {
-    Settings::docs()
-        .iter()
-        .map(|p| format!("{}=", p.name))
-        .chain(
-            crate::train::TrainSettings::docs()
-                .iter()
-                .map(|p| format!("train.{}=", p.name)),
-        )
-        .chain(
-            crate::trial::DistillSettings::docs()
-                .iter()
-                .map(|p| format!("distill.{}=", p.name)),
-        )
-        .collect()
 }
 
 /// `command` with the override words as the candidates of the positional argument named

@@ -200,3 +200,25 @@ fn names_are_camel_cased_for_types_and_profiles_are_read_whole() {
     );
     assert_eq!(templates::dependency_line(manifest, "a"), Some("a = \"1\""));
 }
+
+#[test]
+fn the_sampler_template_is_the_readmes_plugin_renamed() {
+    // README's plugin block is examples/external-plugin's plugin (tests/it/external_sampler.rs).
+    let example = read(&root().join("examples/external-plugin/src/main.rs"));
+    let (plugin, _) = example
+        .split_once("// --- end of the README example ---\n")
+        .expect("marker line in examples/external-plugin/src/main.rs");
+    let rendered = templates::render(
+        templates::for_kind(Kind::Sampler).plugin,
+        Kind::Sampler,
+        "iterated_denoiser",
+    );
+    assert_eq!(rendered.trim(), plugin.trim());
+    let readme = read(&root().join("README.md"));
+    let section = &readme[readme.find("## Adding a sampler\n").unwrap()..];
+    let first_block = &section[section.find("```").unwrap()..];
+    assert!(
+        first_block.starts_with("```sh\nrunner new-plugin sampler my_sampler "),
+        "README's Adding a sampler starts from runner new-plugin"
+    );
+}
