@@ -54,6 +54,7 @@ mod oracle;
 mod overrides_grammar;
 mod parameterisation;
 mod plugin_bounds;
+mod readme_examples;
 mod registry;
 mod report;
 mod resolution;
