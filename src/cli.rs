@@ -153,8 +153,8 @@ pub enum Command {
         kind: Option<String>,
     },
     /// Write a crate of one's own with a new plugin, ready to build: Cargo.toml (depending on
-    /// scorelab, with scorelab's Cargo.lock and release profile, so the first build reuses its
-    /// crate versions), src/NAME.rs from the kind's template, a main that runs this command
+    /// scorelab, with scorelab's Cargo.lock and release profile, building into the checkout's
+    /// target/ so the first build reuses what it compiled), src/NAME.rs from the kind's template, a main that runs this command
     /// line with the plugin registered, experiments/NAME.yaml and a test that runs it.
     NewPlugin {
         /// dataset (or `data`), schedule, weighting, network, sampler, metric (or `eval`),

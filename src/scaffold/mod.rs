@@ -3,9 +3,11 @@
 //! A crate made by hand (`cargo new`, a path dependency on scorelab) resolves a lock file of
 //! its own and takes Cargo's default release profile, so its first build compiles every
 //! dependency again in other versions and settings (23 min on 2 cores). This one gets
-//! scorelab's Cargo.lock and `[profile.*]` sections, one plugin file of the kind from a
-//! template that compiles, a `main` that runs scorelab's command line with the plugin
-//! registered, an experiment that uses it and a test that runs that experiment.
+//! scorelab's Cargo.lock and `[profile.*]` sections and, for a checkout, builds into its
+//! target/ folder (`.cargo/config.toml`), so it reuses every compiled dependency. Beside them:
+//! one plugin file of the kind from a template that compiles, a `main` that runs scorelab's
+//! command line with the plugin registered, an experiment that uses it and a test that runs
+//! that experiment.
 //!
 //! The folder is written whole or not at all: the files go to a temporary folder beside it,
 //! renamed into place at the end.
@@ -85,7 +87,8 @@ fn parse_kind(word: &str) -> Result<Kind, String> {
     })
 }
 
-/// Rust's keywords and the names the crate's own modules and dependencies take.
+/// Rust's keywords, the names the crate's own modules and dependencies take, and scorelab's
+/// binaries (the crate's binary shares their folder).
 const RESERVED: &[&str] = &[
     "as",
     "async",
@@ -285,7 +288,7 @@ fn files(
         .replace("__DEPENDENCIES__\n", &dependencies)
         .replace("__PROFILES__\n", &profiles);
     let render = |text: &str| templates::render(text, kind, name);
-    Ok(vec![
+    let mut files = vec![
         ("Cargo.toml".into(), render(&cargo_toml)),
         ("Cargo.lock".into(), lock.to_string()),
         (".gitignore".into(), "/target\n".to_string()),
@@ -296,7 +299,18 @@ fn files(
             render(&templates::experiment(kind)),
         ),
         (format!("tests/{name}.rs"), render(templates::TEST)),
-    ])
+    ];
+    if let Source::Path(path) = source {
+        // The checkout's target/: with the same lock and profiles, nothing is compiled twice.
+        let config = format!(
+            "# Builds go to scorelab's target/ folder, which holds every dependency compiled \
+             with the\n# same versions and profile (CARGO_TARGET_DIR wins over it; delete this \
+             file for a\n# target/ of the crate's own).\n[build]\ntarget-dir = {}\n",
+            toml_string(&path.join("target"))?
+        );
+        files.push((".cargo/config.toml".into(), config));
+    }
+    Ok(files)
 }
 
 /// A path as a TOML string (basic string, escaped).
@@ -359,12 +373,18 @@ pub fn summary(created: &Created) -> String {
         Source::Path(path) => format!("scorelab at {}", path.display()),
         Source::Git { url, .. } => format!("scorelab from {url}"),
     };
+    let shared = match &created.source {
+        Source::Path(path) => format!(
+            ", and builds into {} (.cargo/config.toml), so its first build reuses every \
+             dependency compiled there",
+            path.join("target").display()
+        ),
+        Source::Git { .. } => String::new(),
+    };
     let _ = writeln!(
         text,
-        "It depends on {from}, with scorelab's Cargo.lock and release profile, so its first \
-         build compiles the same crate versions as scorelab's (with CARGO_TARGET_DIR set to \
-         a scorelab target/ folder it reuses them).\nNext: cd {dir} && cargo test --release; \
-         cargo run --release -- sweep experiments/{}.yaml",
+        "It depends on {from}, with scorelab's Cargo.lock and release profile{shared}.\n\
+         Next: cd {dir} && cargo test --release; cargo run --release -- sweep experiments/{}.yaml",
         created.name
     );
     text

@@ -47,6 +47,9 @@ fn every_kind_gets_a_crate_with_scorelabs_lock_profile_and_its_plugin() {
             read(&crate_dir.join(format!("src/{name}.rs"))),
             templates::render(templates::for_kind(kind).plugin, kind, &name)
         );
+        let config = read(&crate_dir.join(".cargo/config.toml"));
+        let target = format!("target-dir = \"{}/target\"", root().display());
+        assert!(config.contains(&target), "{config}");
         let main = read(&crate_dir.join("src/main.rs"));
         assert!(main.contains(&format!("\nmod {name};\n")), "{main}");
         let experiment = read(&crate_dir.join(format!("experiments/{name}.yaml")));
@@ -165,6 +168,8 @@ fn an_empty_folder_is_filled_and_git_or_another_checkout_can_be_named() {
         toml.contains(&format!("scorelab = {{ git = \"{url}\", rev = \"v1\" }}")),
         "{toml}"
     );
+    // No checkout to share a target/ with.
+    assert!(!empty.join(".cargo").exists());
     // The lock this runner was built with.
     assert_eq!(
         read(&empty.join("Cargo.lock")),
