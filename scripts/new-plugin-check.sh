@@ -9,7 +9,12 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 runner="$root/target/release/runner"
-work="${1:-$(mktemp -d)}"
+if [[ $# -ge 1 ]]; then
+  work="$1"
+else
+  work="$(mktemp -d)"
+  trap 'rm -rf "$work"' EXIT
+fi
 kinds=(sampler dataset schedule weighting network metric features guidance latent predictor corrector)
 export CARGO_TARGET_DIR="$root/target"
 
