@@ -156,6 +156,37 @@ pub enum Command {
         /// `eval`) or features.
         kind: Option<String>,
     },
+    /// Write a crate of one's own with a new plugin, ready to build: Cargo.toml (depending on
+    /// scorelab, with scorelab's Cargo.lock and release profile, building into the checkout's
+    /// target/ so the first build reuses what it compiled), src/NAME.rs from the kind's template, a main that runs this command
+    /// line with the plugin registered, experiments/NAME.yaml and a test that runs it.
+    NewPlugin {
+        /// dataset (or `data`), schedule, weighting, network, sampler, metric (or `eval`),
+        /// features, guidance, latent, predictor or corrector.
+        kind: String,
+        /// The plugin's name, a lowercase identifier (`my_sampler`): also the crate's and its
+        /// binary's.
+        name: String,
+        /// A new or empty folder for the crate (default: ./NAME).
+        dir: Option<PathBuf>,
+        /// The scorelab checkout to depend on (default: the one this runner was built from).
+        #[arg(long, value_name = "PATH", conflicts_with = "git")]
+        scorelab_path: Option<PathBuf>,
+        /// Depend on scorelab from this git repository instead of a checkout.
+        #[arg(long, value_name = "URL")]
+        git: Option<String>,
+        /// With --git: the commit, tag or branch to build.
+        #[arg(long, requires = "git")]
+        rev: Option<String>,
+    },
+    /// What the completion scripts ask while an override is typed: the candidates for the
+    /// last of WORDS (the command line after `runner`), one a line; exit status 1 where it is
+    /// no override (the script then completes it itself).
+    #[command(name = "__complete", hide = true)]
+    Complete {
+        #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
+        words: Vec<String>,
+    },
     /// Print a shell completion script: `runner completions bash > ~/.local/share/bash-completion/completions/runner`
     /// (zsh: a file `_runner` on `$fpath`; fish: `~/.config/fish/completions/runner.fish`).
     /// It completes subcommands, flags, plugin kinds and the start of every override
@@ -296,6 +327,37 @@ pub fn execute_status(cli: Cli, out: &mut dyn std::io::Write) -> Result<u8, Stri
             let page = crate::results::html::write_report(&results_dir)?;
             let _ = writeln!(out, "report: {}", page.display());
             Ok(0)
+        }
+        Command::NewPlugin {
+            kind,
+            name,
+            dir,
+            scorelab_path,
+            git,
+            rev,
+        } => {
+            let created = crate::scaffold::create(&crate::scaffold::Request {
+                kind: &kind,
+                name: &name,
+                dir: dir.as_deref(),
+                scorelab_path: scorelab_path.as_deref(),
+                git: git.as_deref(),
+                rev: rev.as_deref(),
+            })?;
+            let _ = write!(out, "{}", crate::scaffold::summary(&created));
+            Ok(0)
+        }
+        Command::Complete { words } => {
+            let command = <Cli as clap::CommandFactory>::command();
+            match crate::completions::line::complete(&command, &words) {
+                Some(candidates) => {
+                    for candidate in candidates {
+                        let _ = writeln!(out, "{candidate}");
+                    }
+                    Ok(0)
+                }
+                None => Ok(1),
+            }
         }
         Command::Completions { shell } => {
             let Some(shell) = crate::completions::shell(&shell) else {

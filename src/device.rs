@@ -10,6 +10,9 @@ use candle_core::Device;
 /// The settings the `device` key takes.
 pub const NAMES: &str = "`auto`, `cpu`, `cuda` or `cuda:N`";
 
+/// The devices a completion script offers (`cuda:N` is `cuda` and a number).
+pub const CHOICES: [&str; 3] = ["auto", "cpu", "cuda"];
+
 /// How to get a runner that can use CUDA.
 pub const BUILD_HINT: &str = "build the runner with the cuda feature: \
     `scripts/cuda-toolchain.sh cargo build --release --features cuda` \

@@ -36,6 +36,7 @@ pub mod rng;
 pub mod run;
 pub mod sampler;
 pub mod samples;
+pub mod scaffold;
 pub mod schedule;
 pub mod show;
 pub mod stages;

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use super::error::RunError;
 use super::hparams;
-use super::progress::sample_with_progress;
+use super::progress::{sample_with_progress, working_on};
 use super::reference::feature_space;
 use super::stages::{self, Staged};
 use super::trial_folder::{finished_row, save_failed_trial, save_trial};
@@ -68,6 +68,7 @@ impl<'a> GroupRunner<'a> {
             return Ok(());
         }
         stop_if_interrupted(&self.rows)?;
+        working_on(pending[0], self.trials.len());
         let message = |source| {
             format!(
                 "training the model {train_id} (shared by {} trial(s)) failed: {source}",
@@ -155,6 +156,7 @@ impl<'a> GroupRunner<'a> {
         out: &mut dyn Write,
     ) -> Result<TrialRow, RunError> {
         let (t, folder, time_per_item) = (&self.trials[i], self.folder, self.time_per_item);
+        working_on(i, self.trials.len());
         let prepared = self.features_of(t, out)?.and_then(|features| {
             // A guidance trains what it needs (a classifier) here, outside the sampling time.
             super::guidance_prep::prepare_guidance(t, folder, out).map(|g| (features, g))

@@ -1,7 +1,10 @@
 //! Progress of training and sampling: indicatif bars on a terminal; off one (Slurm logs,
 //! `| tee`), a plain line every few seconds and one when the work ends; or nothing
-//! (`--progress bar|plain|none`).
+//! (`--progress bar|plain|none`). A plain line starts with the trial it works for, as the
+//! sweep's own lines do: `[3/18] train mlp-3ee8efcd48 step 1500/4000 loss 0.4312 212 it/s eta 12s`
+//! (training: the first unfinished trial of the model's group).
 
+use std::cell::Cell;
 use std::io::{IsTerminal, Write};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -35,6 +38,25 @@ fn plain_interval() -> Duration {
 
 static MODE: OnceLock<ProgressMode> = OnceLock::new();
 
+thread_local! {
+    /// The trial this thread works for, 1-based, and the sweep's trial count.
+    static TRIAL: Cell<Option<(usize, usize)>> = const { Cell::new(None) };
+}
+
+/// Says which trial (`index` from 0, of `count`) the progress this thread shows next is for.
+/// Each training group runs on one thread (`--jobs` gives each its own).
+pub(super) fn working_on(index: usize, count: usize) {
+    TRIAL.with(|trial| trial.set(Some((index + 1, count))));
+}
+
+/// `[3/18]`, or nothing before any [`working_on`].
+fn trial_counter() -> String {
+    match TRIAL.with(Cell::get) {
+        Some((i, n)) => format!("[{i}/{n}]"),
+        None => String::new(),
+    }
+}
+
 /// Chooses how progress is shown for the rest of the process (the first call wins); without
 /// a call, bars on a terminal and plain lines otherwise.
 pub fn set_mode(mode: Option<ProgressMode>) {
@@ -56,8 +78,10 @@ fn bars() -> &'static MultiProgress {
     BARS.get_or_init(MultiProgress::new)
 }
 
-/// What a plain line says: `  train mlp-3ee8efcd48 step 1500/4000 loss 0.4312 212 it/s eta 12s`.
+/// What a plain line says: `[3/18] train mlp-3ee8efcd48 step 1500/4000 loss 0.4312 212 it/s
+/// eta 12s`.
 struct Plain {
+    counter: String,
     verb: String,
     quantity: String,
     message: String,
@@ -75,8 +99,8 @@ impl Plain {
         let elapsed = self.started.elapsed().as_secs_f64();
         let rate = (self.position - self.start_position) as f64 / elapsed.max(1e-9);
         let mut line = format!(
-            "  {} {} step {}/{}",
-            self.verb, self.message, self.position, self.len
+            "{:>2} {} {} step {}/{}",
+            self.counter, self.verb, self.message, self.position, self.len
         );
         if !self.value.is_empty() {
             line.push_str(&format!(" {} {}", self.quantity, self.value));
@@ -120,6 +144,7 @@ impl Progress {
                 Shown::Bar(bar)
             }
             ProgressMode::Plain => Shown::Plain(Mutex::new(Plain {
+                counter: trial_counter(),
                 verb: verb.to_string(),
                 quantity: quantity.to_string(),
                 message: String::new(),

@@ -100,20 +100,33 @@ fn progress_off_a_terminal_is_plain_lines() {
     let file = file.to_str().unwrap();
     let results = dir.path().join("results");
     let results = results.to_str().unwrap();
-    let (code, _, err) = crate::common::runner(&["sweep", file, "--results", results]);
+    // Two trials sharing one model: the model is trained for trial 1, then each is sampled.
+    let (code, _, err) = crate::common::runner(&[
+        "sweep",
+        file,
+        "sampler.eps=0.002,0.003",
+        "--results",
+        results,
+    ]);
     assert_eq!(code, 0, "{err}");
-    let train = err
-        .lines()
-        .find(|l| l.trim_start().starts_with("train "))
-        .unwrap_or_else(|| panic!("no plain training line in\n{err}"));
+    // The line each ends with (a slow machine may print more on the way).
+    let ends = |verb: &str| -> Vec<&str> {
+        let verb = format!(" {verb} ");
+        err.lines()
+            .filter(|l| l.contains(&verb) && l.contains(" done in "))
+            .collect()
+    };
+    let train = ends("train");
+    assert_eq!(train.len(), 1, "{err}");
     assert!(
-        train.contains("step 60/60") && train.contains(" loss ") && train.contains("done in"),
-        "{train}"
+        train[0].starts_with("[1/2] train mlp-") && train[0].contains(" step 60/60 loss "),
+        "{}",
+        train[0]
     );
-    assert!(
-        err.lines().any(|l| l.trim_start().starts_with("sample ")),
-        "{err}"
-    );
+    let sample = ends("sample");
+    assert_eq!(sample.len(), 2, "{err}");
+    assert!(sample[0].starts_with("[1/2] sample "), "{}", sample[0]);
+    assert!(sample[1].starts_with("[2/2] sample "), "{}", sample[1]);
     let quiet = dir.path().join("quiet");
     let quiet = quiet.to_str().unwrap();
     let (code, _, err) =

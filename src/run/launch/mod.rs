@@ -28,6 +28,9 @@ use std::path::Path;
 
 use super::SweepOptions;
 
+/// The launchers `--launcher` and `launcher: {kind: ...}` take.
+pub const LAUNCHERS: [&str; 2] = ["local", "slurm"];
+
 /// Runs a sweep with the launcher the command line or the experiment file's `launcher:`
 /// section names (`local` by default).
 pub fn sweep(

@@ -17,8 +17,8 @@
 //! - The engine never names a plugin (`crate::plugins::…`): it finds them in the registry.
 //! - A plugin (a file under `plugins/<kind>/`) imports only [`PLUGIN_CEILING`] and the modules
 //!   before it, so never the layers that run experiments (`sweep`, `trial`, `evaluate`,
-//!   `results`, `run`, `show`, `completions`, `cli`), and never another plugin, whether as
-//!   `scorelab::plugins::…` or as a sibling through `super::`.
+//!   `results`, `run`, `show`, `completions`, `scaffold`, `cli`), and never another plugin,
+//!   whether as `scorelab::plugins::…` or as a sibling through `super::`.
 //! - Files of one module import each other in no circle, except inside [`LOCAL_CIRCLES`]. A
 //!   file re-exporting its children's items (`pub use steps::euler;` in `sampler/mod.rs`)
 //!   is their face, not their user, so that alone makes no circle.
@@ -74,6 +74,7 @@ const ORDER: &[&str] = &[
     "run",
     "show",
     "completions",
+    "scaffold",
     "cli",
 ];
 
