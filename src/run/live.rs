@@ -11,18 +11,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::error::{write_error, RunError};
+use super::progress::seconds_from_env;
 use crate::artifact::LiveRecord;
 use crate::results::tensorboard::LiveWriter;
 use crate::train::Logged;
 
 /// Seconds between writes (`SCORELAB_TENSORBOARD_SECONDS` sets it; default 2).
 fn write_interval() -> Duration {
-    let seconds = std::env::var("SCORELAB_TENSORBOARD_SECONDS")
-        .ok()
-        .and_then(|text| text.parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .unwrap_or(2.0);
-    Duration::from_secs_f64(seconds)
+    seconds_from_env("SCORELAB_TENSORBOARD_SECONDS", 2.0)
 }
 
 /// The live event files of one training run, with the tag section its figures go under

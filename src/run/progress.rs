@@ -28,11 +28,17 @@ pub enum ProgressMode {
 
 /// Seconds between plain lines (`SCORELAB_PROGRESS_SECONDS` sets it; default 10).
 fn plain_interval() -> Duration {
-    let seconds = std::env::var("SCORELAB_PROGRESS_SECONDS")
+    seconds_from_env("SCORELAB_PROGRESS_SECONDS", 10.0)
+}
+
+/// An interval in seconds from the environment variable `variable` (a finite number ≥ 0),
+/// else `default`.
+pub(super) fn seconds_from_env(variable: &str, default: f64) -> Duration {
+    let seconds = std::env::var(variable)
         .ok()
         .and_then(|text| text.parse::<f64>().ok())
         .filter(|s| s.is_finite() && *s >= 0.0)
-        .unwrap_or(10.0);
+        .unwrap_or(default);
     Duration::from_secs_f64(seconds)
 }
 
