@@ -14,6 +14,7 @@ mod latent_sampling;
 pub mod launch;
 mod live;
 pub mod lock;
+pub mod memory;
 mod models;
 mod preflight;
 mod progress;
@@ -98,6 +99,7 @@ pub(crate) fn prepare(
     registry::check().map_err(RunError::Registry)?;
     let experiment = Experiment::load(file, overrides)?;
     let trials = trial::resolve_all(&experiment)?;
+    memory::check(&experiment, &trials)?;
     let name = trials[0]
         .settings
         .name
@@ -129,6 +131,7 @@ pub(crate) fn print_dry_run(prepared: &Prepared, out: &mut dyn Write) {
         }
     }
     let _ = writeln!(out, "{}", trial::plan_summary(&prepared.trials));
+    let _ = writeln!(out, "{}", memory::summary(&prepared.trials));
     let _ = writeln!(
         out,
         "results would go to {}",
