@@ -6,7 +6,7 @@
 //! - **data**: the training set and the held-out set, held for the whole trial;
 //! - **training** (a trainable network whose model is not built yet): weights, gradients,
 //!   Adam's two moments and the EMA (5 × 4 bytes per parameter), and activations of one
-//!   batch: the network's per-example activation count ([`Footprint`]) × batch × 4 bytes × 3
+//!   batch: the network's per-example activation count ([`crate::network::Footprint`]) × batch × 4 bytes × 3
 //!   (values kept for the backward pass, their gradients, temporaries);
 //! - **evaluation**: the weights and EMA, the samples, their reference and features (4 sets
 //!   of `num_samples` × dim), and the largest metric working set
@@ -19,7 +19,7 @@
 //! /proc/meminfo); `SCORELAB_MEMORY_LIMIT=off` turns the check off.
 
 use crate::config::ConfigError;
-use crate::network::Footprint;
+
 use crate::sweep::Experiment;
 use crate::trial::Trial;
 
@@ -92,10 +92,7 @@ pub fn estimate(trial: &Trial) -> Estimate {
     let set = |n: usize, dim: usize| (n as u64).saturating_mul(dim as u64).saturating_mul(8);
     let data = set(trial.training_data.len(), trial.training_data.dim())
         .saturating_add(set(trial.held_out.len(), trial.held_out.dim()));
-    let footprint = trial
-        .architecture
-        .footprint()
-        .unwrap_or(Footprint::default());
+    let footprint = trial.architecture.footprint().unwrap_or_default();
     let trains = trial.architecture.trainable();
     let (parameters, activations) = match trains {
         true => (
@@ -205,7 +202,7 @@ pub fn parse_bytes(text: &str) -> Option<u64> {
         _ => (text, 1.0),
     };
     let value: f64 = number.trim().parse().ok()?;
-    (value.is_finite() && value >= 0.0).then(|| (value * scale) as u64)
+    (value.is_finite() && value >= 0.0).then_some((value * scale) as u64)
 }
 
 /// `1.5 GiB`, `320 KiB`, `12 bytes`.
