@@ -128,11 +128,25 @@ pub fn check_bound<B: Bounded>(
                 x.text()
             )
         };
+        let example = match default {
+            "null" => String::new(),
+            default => format!(", e.g. `{key}: {default}` (the default)"),
+        };
         let fix = format!(
-            "give a value in {} (the default is {default}; `runner plugins` lists every bound)",
+            "give a value in {}{example}; `runner plugins` lists every bound",
             range_text(&range)
         );
         return Err(raw.invalid_at(key, &suffix, message, fix));
     }
     Ok(())
+}
+
+impl Bounded for super::CountOrAuto {
+    type Item = usize;
+    fn values(&self) -> Vec<(String, usize)> {
+        match self {
+            super::CountOrAuto::Count(n) => vec![(String::new(), *n)],
+            super::CountOrAuto::Auto => Vec::new(),
+        }
+    }
 }
