@@ -19,7 +19,7 @@ params! {
         /// The ratio r of the step's scale to the level's sigma (score_sde: 0.16).
         snr: f64 = 0.16,
         /// Langevin steps at each level (score_sde's `n_steps_each`: 1).
-        steps: usize = 1,
+        steps: usize = 1 => 1..=scorelab::sampler::MAX_STEPS,
     }
 }
 

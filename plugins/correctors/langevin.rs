@@ -20,7 +20,7 @@ params! {
         /// The signal-to-noise ratio r that sets the step (score_sde's VE CIFAR-10: 0.16).
         snr: f64 = 0.16,
         /// Langevin steps at each level (score_sde's `n_steps_each`: 1).
-        steps: usize = 1,
+        steps: usize = 1 => 1..=scorelab::sampler::MAX_STEPS,
     }
 }
 

@@ -10,7 +10,7 @@ params! {
     /// Parameters of `checkerboard`.
     pub struct CheckerboardParams {
         /// Squares along each side of the board.
-        squares: usize = 4,
+        squares: usize = 4 => 0..=10_000,
         /// Side length of the whole board.
         size: f64 = 4.0,
     }

@@ -33,9 +33,9 @@ params! {
         /// directory. Other files (without a .png, .jpg or .jpeg extension) are ignored.
         path: String = "data/images".to_string(),
         /// Side of the square images, in pixels (1 to 512).
-        size: usize = 32,
+        size: usize = 32 => 0..=scorelab::config::limits::MAX_SIDE,
         /// 1 (grey) or 3 (RGB).
-        channels: usize = 3,
+        channels: usize = 3 => 0..=64,
         /// `crop` (centred square, then resize) or `stretch` (resize the whole image); the
         /// filter is a triangle (bilinear) one.
         resize: Resize = Resize::Crop,

@@ -71,15 +71,15 @@ params! {
         /// The classes, in label order: any of disc, square, triangle, ring, cross.
         shapes: Vec<Shape> = vec![Shape::Disc, Shape::Square, Shape::Triangle, Shape::Ring, Shape::Cross],
         /// Side of the square images, in pixels (8 to 64; 16 and 32 are the usual ones).
-        size: usize = 16,
+        size: usize = 16 => 0..=scorelab::config::limits::MAX_SIDE,
         /// 1 (grey) or 3 (RGB).
-        channels: usize = 1,
+        channels: usize = 1 => 0..=64,
         /// `plain` or `noise` (uniform noise of amplitude `background_noise` on the background).
         background: Background = Background::Plain,
         /// Half-width of the uniform background noise, in [-1, 1] units (0 to 1).
         background_noise: f64 = 0.1,
         /// Anti-aliasing: each pixel's coverage is sampled on an n x n grid (1 = hard edges, up to 8).
-        antialias: usize = 4,
+        antialias: usize = 4 => 0..=64,
         /// Round every pixel to the nearest of 256 levels in [-1, 1] (8-bit, as image files hold them), so likelihoods also report bits/dim; false keeps continuous pixels.
         quantise: bool = false,
     }

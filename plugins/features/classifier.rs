@@ -24,15 +24,15 @@ params! {
     /// Parameters of `classifier`.
     pub struct ClassifierParams {
         /// Training steps (Adam on the cross-entropy of the training labels).
-        steps: usize = 600,
+        steps: usize = 600 => 1..=scorelab::config::limits::MAX_STEPS,
         /// Training items per step.
-        batch_size: usize = 64,
+        batch_size: usize = 64 => 1..=scorelab::config::limits::MAX_BATCH,
         /// Adam's learning rate.
         lr: f64 = 0.005,
         /// Units of the penultimate layer: the feature dimension.
-        features: usize = 128,
+        features: usize = 128 => 1..=scorelab::config::limits::MAX_WIDTH,
         /// Channels of the first convolution (2x and 4x in the next two).
-        width: usize = 16,
+        width: usize = 16 => 1..=scorelab::config::limits::MAX_WIDTH,
     }
 }
 

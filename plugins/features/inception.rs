@@ -34,7 +34,6 @@ use scorelab::nn::inception::{check_header, read_header, InceptionNet, WEIGHTS_F
 use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 
-
 params! {
     /// Parameters of `inception`.
     pub struct InceptionParams {
@@ -43,7 +42,7 @@ params! {
         /// two-line conversion of pytorch-fid's pt_inception-2015-12-05-6726825d.pth.
         weights: String = "data/pt_inception-2015-12-05.safetensors".to_string(),
         /// Images per forward pass (memory grows with it: about 60 MB per image on the CPU).
-        batch_size: usize = 50,
+        batch_size: usize = 50 => 1..=100_000,
     }
 }
 

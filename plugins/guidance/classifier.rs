@@ -49,11 +49,11 @@ params! {
         /// The noise-conditional classifier p(y | x, sigma): `oracle` (the exact posterior of a `gmm` dataset's components), `mlp` (points) or `cnn` (images), trained on the labelled training data, noised.
         classifier: String = "oracle".to_string(),
         /// Training steps of a trained classifier (Adam at 0.002; 256 points or 64 images a step).
-        classifier_steps: usize = 1500,
+        classifier_steps: usize = 1500 => 1..=scorelab::config::limits::MAX_STEPS,
         /// Width of the `mlp` classifier's two hidden layers.
-        classifier_hidden: usize = 64,
+        classifier_hidden: usize = 64 => 1..=scorelab::config::limits::MAX_WIDTH,
         /// Channels of the `cnn` classifier's first convolution (2x and 4x in the next two).
-        classifier_width: usize = 16,
+        classifier_width: usize = 16 => 1..=scorelab::config::limits::MAX_WIDTH,
         /// The class each sample is generated for: `uniform` (drawn per sample from the seed) or a class number.
         class: TargetClass = TargetClass::Uniform,
         /// On a trained class-conditional network: probability with which training replaces a label by the null label, whose score guidance uses (as `cfg`'s; recorded only there).

@@ -17,17 +17,17 @@ params! {
     /// Parameters of `mlp_vae`.
     pub struct MlpVaeParams {
         /// Coordinates of the latent.
-        latent_dim: usize = 2,
+        latent_dim: usize = 2 => 0..=scorelab::config::limits::MAX_WIDTH,
         /// Units of every hidden layer.
-        hidden: usize = 64,
+        hidden: usize = 64 => 1..=scorelab::config::limits::MAX_WIDTH,
         /// Hidden layers of the encoder (and of the decoder).
-        layers: usize = 2,
+        layers: usize = 2 => 0..=scorelab::config::limits::MAX_LAYERS,
         /// beta: the loss is MSE + beta · KL / D per point (D the data's dimension).
         kl_weight: f64 = 1e-3,
         /// Training steps.
-        steps: usize = 2000,
+        steps: usize = 2000 => 1..=scorelab::config::limits::MAX_STEPS,
         /// Points per step.
-        batch_size: usize = 128,
+        batch_size: usize = 128 => 1..=scorelab::config::limits::MAX_BATCH,
         /// Adam's learning rate.
         lr: f64 = 2e-3,
     }

@@ -24,19 +24,19 @@ params! {
     /// Parameters of `vae`.
     pub struct VaeParams {
         /// Spatial downsampling factor (1, 2, 4 or 8: one stride-2 convolution per halving); the image's sides must divide by it.
-        downsample: usize = 2,
+        downsample: usize = 2 => 0..=1024,
         /// Channels of the latent.
-        latent_channels: usize = 4,
+        latent_channels: usize = 4 => 0..=scorelab::config::limits::MAX_WIDTH,
         /// Hidden width of every convolution.
-        channels: usize = 32,
+        channels: usize = 32 => 1..=scorelab::config::limits::MAX_WIDTH,
         /// GroupNorm groups (must divide `channels`).
-        groups: usize = 8,
+        groups: usize = 8 => 1..=scorelab::config::limits::MAX_WIDTH,
         /// beta: the loss is MSE + beta · KL / D per image (D pixels · channels).
         kl_weight: f64 = 1e-4,
         /// Training steps.
-        steps: usize = 2000,
+        steps: usize = 2000 => 1..=scorelab::config::limits::MAX_STEPS,
         /// Images per step.
-        batch_size: usize = 64,
+        batch_size: usize = 64 => 1..=scorelab::config::limits::MAX_BATCH,
         /// Adam's learning rate.
         lr: f64 = 2e-3,
     }
@@ -60,7 +60,14 @@ impl NormConv {
     ) -> candle_core::Result<Self> {
         Ok(NormConv {
             norm: group_norm(vars, &format!("{name}.norm"), groups, input, device)?,
-            conv: init::conv2d(vars, &format!("{name}.conv"), (input, output), (3, stride, 1), device, rng)?,
+            conv: init::conv2d(
+                vars,
+                &format!("{name}.conv"),
+                (input, output),
+                (3, stride, 1),
+                device,
+                rng,
+            )?,
         })
     }
 

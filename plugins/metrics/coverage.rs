@@ -21,9 +21,9 @@ params! {
     /// Parameters of `coverage`.
     pub struct CoverageParams {
         /// Each reference point's ball reaches its k-th nearest reference neighbour.
-        k: usize = 5,
+        k: usize = 5 => 0..=10_000,
         /// At most this many items of each set are used (the first ones; the cost is quadratic).
-        max_points: usize = 2000,
+        max_points: usize = 2000 => 0..=scorelab::config::limits::MAX_POINTS,
     }
 }
 
@@ -58,6 +58,13 @@ pub struct Coverage {
 }
 
 impl Metric for Coverage {
+    /// Three m × m matrices of distances or kernel values (samples, reference, across), m
+    /// the points used.
+    fn working_set(&self, samples: usize) -> u64 {
+        let m = samples.min(self.params.max_points) as u64;
+        3 * m * m
+    }
+
     fn protocol(&self, _input: &MetricInput) -> Vec<(&'static str, String)> {
         vec![
             ("k", self.params.k.to_string()),

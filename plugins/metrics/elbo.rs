@@ -40,7 +40,7 @@ params! {
     /// Parameters of `elbo`.
     pub struct ElboParams {
         /// Held-out points scored (the first ones of the held-out set).
-        points: usize = 500,
+        points: usize = 500 => 0..=scorelab::config::limits::MAX_POINTS,
     }
 }
 

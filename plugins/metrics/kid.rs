@@ -23,10 +23,10 @@ params! {
     /// Parameters of `kid`.
     pub struct KidParams {
         /// Number of random subsets the MMD² is averaged over.
-        subsets: usize = 100,
+        subsets: usize = 100 => 1..=scorelab::config::limits::MAX_REPEATS,
         /// Items per subset, from each set (capped at half the smaller set, so that subsets
         /// differ and `kid_std` measures something: with 1000 samples, 500).
-        subset_size: usize = 1000,
+        subset_size: usize = 1000 => 0..=scorelab::config::limits::MAX_POINTS,
     }
 }
 
@@ -193,6 +193,12 @@ pub struct Kid {
 }
 
 impl Metric for Kid {
+    /// The whole kernel's three n × n blocks where they fit [`FULL_KERNEL_LIMIT`], else three
+    /// subset-sized ones.
+    fn working_set(&self, samples: usize) -> u64 {
+        let (n, m) = (samples as u64, samples.min(self.params.subset_size) as u64);
+        (3 * n * n).min(FULL_KERNEL_LIMIT as u64).max(3 * m * m)
+    }
     fn protocol(&self, _input: &MetricInput) -> Vec<(&'static str, String)> {
         vec![
             ("kernel", "(a.b / d + 1)^3".to_string()),

@@ -21,7 +21,7 @@ params! {
         /// The quantile q of the data's log density below which a sample counts (exact samples: a share of q).
         quantile: f64 = 0.001,
         /// Points drawn from the true mixture to find the quantile (at least 100 / q, so a hundred fall below it).
-        draws: usize = 200_000,
+        draws: usize = 200_000 => 0..=scorelab::config::limits::MAX_ITEMS,
     }
 }
 

@@ -15,7 +15,7 @@ params! {
         /// Kernel bandwidth h, or `auto`: the upper median of the pairwise distances among the first 500 held-out points (it depends on the reference only, so every trial of a sweep uses the same kernel).
         bandwidth: NumberOrAuto = NumberOrAuto::Auto,
         /// At most this many points of each set are used (the cost is quadratic).
-        max_points: usize = 2000,
+        max_points: usize = 2000 => 0..=scorelab::config::limits::MAX_POINTS,
     }
 }
 
@@ -68,6 +68,13 @@ pub fn mmd_squared(x: &Samples, y: &Samples, h: f64) -> f64 {
 }
 
 impl Metric for Mmd {
+    /// Three m × m matrices of distances or kernel values (samples, reference, across), m
+    /// the points used.
+    fn working_set(&self, samples: usize) -> u64 {
+        let m = samples.min(self.params.max_points) as u64;
+        3 * m * m
+    }
+
     fn protocol(&self, _input: &MetricInput) -> Vec<(&'static str, String)> {
         let bandwidth = match self.params.bandwidth {
             NumberOrAuto::Number(h) => scorelab::config::number(h),

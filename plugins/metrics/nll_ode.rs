@@ -35,7 +35,7 @@ params! {
     /// Parameters of `nll_ode`.
     pub struct NllOdeParams {
         /// Held-out points scored (the first ones of the held-out set).
-        points: usize = 500,
+        points: usize = 500 => 0..=scorelab::config::limits::MAX_POINTS,
         /// Schedule time at which the data is taken as the noised marginal; none: the schedule's t_end (where sampling stops).
         t_min: Option<f64> = None,
         /// Relative tolerance of the RK45 solve.
@@ -43,9 +43,9 @@ params! {
         /// Absolute tolerance of the RK45 solve.
         atol: f64 = 1e-5,
         /// Largest data dimension for the exact Jacobian trace; above it, Hutchinson-Skilling's estimate.
-        exact_max_dim: usize = 8,
+        exact_max_dim: usize = 8 => 0..=scorelab::config::limits::MAX_WIDTH,
         /// Rademacher probes of the Hutchinson estimate (drawn once per solve).
-        probes: usize = 1,
+        probes: usize = 1 => 0..=scorelab::config::limits::MAX_REPEATS,
     }
 }
 

@@ -22,7 +22,7 @@ params! {
         /// Divide by the data dimension (nats per dimension, the unit of `nll_ode` and `elbo`); none: per dimension of held-out data, per point of samples.
         per_dim: Option<bool> = None,
         /// Score only the first this many points; none: of held-out data, the points the list's likelihoods (`nll_ode`, `elbo`) score, else all.
-        points: Option<usize> = None,
+        points: Option<usize> = None => 0..=scorelab::config::limits::MAX_POINTS,
     }
 }
 

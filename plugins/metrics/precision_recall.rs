@@ -20,9 +20,9 @@ params! {
     /// Parameters of `precision_recall`.
     pub struct PrecisionRecallParams {
         /// Each point's ball reaches its k-th nearest neighbour in its own set.
-        k: usize = 3,
+        k: usize = 3 => 0..=10_000,
         /// At most this many items of each set are used (the first ones; the cost is quadratic).
-        max_points: usize = 2000,
+        max_points: usize = 2000 => 0..=scorelab::config::limits::MAX_POINTS,
     }
 }
 
@@ -55,6 +55,13 @@ pub struct PrecisionRecall {
 }
 
 impl Metric for PrecisionRecall {
+    /// Three m × m matrices of distances or kernel values (samples, reference, across), m
+    /// the points used.
+    fn working_set(&self, samples: usize) -> u64 {
+        let m = samples.min(self.params.max_points) as u64;
+        3 * m * m
+    }
+
     fn protocol(&self, _input: &MetricInput) -> Vec<(&'static str, String)> {
         vec![
             ("k", self.params.k.to_string()),

@@ -13,7 +13,7 @@ params! {
     /// Parameters of `sliced_wasserstein`.
     pub struct SlicedWassersteinParams {
         /// Number of random projection directions.
-        projections: usize = 128,
+        projections: usize = 128 => 1..=scorelab::config::limits::MAX_REPEATS,
     }
 }
 

@@ -20,7 +20,7 @@
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{Embedding, Linear, Module, VarMap};
 use scorelab::config::{Params, RawParams};
-use scorelab::network::{Architecture, Instance, Network, NetworkContext};
+use scorelab::network::{Architecture, Footprint, Instance, Network, NetworkContext};
 use scorelab::nn::fused::bias_add_silu;
 use scorelab::nn::init::{self, linear};
 use scorelab::params;
@@ -31,13 +31,13 @@ params! {
     /// Parameters of `mlp`.
     pub struct MlpParams {
         /// Width of each hidden layer.
-        hidden: usize = 128,
+        hidden: usize = 128 => 1..=scorelab::config::limits::MAX_WIDTH,
         /// Number of hidden layers (each receives the noise embedding).
-        layers: usize = 3,
+        layers: usize = 3 => 0..=scorelab::config::limits::MAX_LAYERS,
         /// Size of the sinusoidal embedding of log(sigma) (even).
-        embedding: usize = 32,
+        embedding: usize = 32 => 0..=scorelab::config::limits::MAX_WIDTH,
         /// Number of classes to condition on (0: unconditional); must match the data's labels.
-        classes: usize = 0,
+        classes: usize = 0 => 0..=scorelab::config::limits::MAX_CLASSES,
     }
 }
 
@@ -116,6 +116,31 @@ impl Architecture for MlpArchitecture {
 
     fn classes(&self) -> usize {
         self.params.classes
+    }
+
+    /// Exact parameter count (as `instantiate` builds it); activations per example: each
+    /// hidden layer's two products, their sum and its silu (4 × hidden), the embedding.
+    fn footprint(&self) -> Option<Footprint> {
+        let p = &self.params;
+        let (d, h, e, l) = (
+            self.dim as u64,
+            p.hidden as u64,
+            p.embedding as u64,
+            p.layers as u64,
+        );
+        let parameters = (d * h + h)
+            + l * (e * h + h)
+            + l.saturating_sub(1) * (h * h + h)
+            + (h * d + d)
+            + if p.classes > 0 {
+                (p.classes as u64 + 1) * e
+            } else {
+                0
+            };
+        Some(Footprint {
+            parameters,
+            activations: l * 4 * h + e + d,
+        })
     }
 }
 

@@ -15,7 +15,7 @@
 use candle_core::{Device, Tensor};
 use candle_nn::{Embedding, Linear, Module, VarMap};
 use scorelab::config::{Params, RawParams};
-use scorelab::network::{Architecture, Instance, Network, NetworkContext};
+use scorelab::network::{Architecture, Footprint, Instance, Network, NetworkContext};
 use scorelab::nn::attention::SelfAttention;
 use scorelab::nn::blocks::{downsample, Dropout, ResBlock, Upsample};
 use scorelab::nn::conv::Conv2d;
@@ -42,24 +42,24 @@ params! {
     pub struct UnetParams {
         /// Channels of the first level (and the size of the noise embedding; the embedding MLP
         /// is 4 × this wide).
-        channels: usize = 32,
+        channels: usize = 32 => 1..=scorelab::config::limits::MAX_WIDTH,
         /// Channel multiplier of each level: level i has channels × channel_mult[i] channels
         /// and works at 1 / 2^i of the image size (height and width must divide by
         /// 2^(levels - 1)).
-        channel_mult: Vec<usize> = vec![1, 2],
+        channel_mult: Vec<usize> = vec![1, 2] => 1..=scorelab::config::limits::MAX_CHANNEL_MULT,
         /// Residual blocks per encoder level (the decoder has one more per level).
-        blocks_per_level: usize = 1,
+        blocks_per_level: usize = 1 => 0..=scorelab::config::limits::MAX_LAYERS,
         /// Feature-map heights at which self-attention follows each residual block (the middle
         /// block always has one).
-        attention_resolutions: Vec<usize> = vec![8],
+        attention_resolutions: Vec<usize> = vec![8] => 0..=scorelab::config::limits::MAX_SIDE,
         /// Dropout rate inside the residual blocks, in [0, 1); active only while training.
         dropout: f64 = 0.0,
         /// GroupNorm groups; must divide every level's channel count.
-        groups: usize = 8,
+        groups: usize = 8 => 1..=scorelab::config::limits::MAX_WIDTH,
         /// `sinusoidal` or `fourier` embedding of c_noise = ln(sigma) / 4.
         embedding_kind: EmbeddingKind = EmbeddingKind::Sinusoidal,
         /// Number of classes to condition on (0: unconditional); must match the data's labels.
-        classes: usize = 0,
+        classes: usize = 0 => 0..=scorelab::config::limits::MAX_CLASSES,
     }
 }
 
@@ -152,7 +152,14 @@ impl Architecture for UnetArchitecture {
         let middle = layers.middle(channels, rng)?;
         let (up, channels) = layers.decoder(channels, &mut skips, rng)?;
         let output_norm = norm::group_norm(v, "output.norm", p.groups, channels, device)?;
-        let output = init::conv2d(v, "output.conv", (channels, image_channels), (3, 1, 1), device, rng)?;
+        let output = init::conv2d(
+            v,
+            "output.conv",
+            (channels, image_channels),
+            (3, 1, 1),
+            device,
+            rng,
+        )?;
         let dropout_seed = (rng.uniform() * (1u64 << 53) as f64) as u64;
         let dropout = Dropout::new(p.dropout, Rng::from_seed(dropout_seed))?;
         Ok(Instance::Trainable(Box::new(Unet {
@@ -174,6 +181,36 @@ impl Architecture for UnetArchitecture {
 
     fn classes(&self) -> usize {
         self.params.classes
+    }
+
+    /// A rough count (within a small factor; nothing is built): each residual block of a
+    /// level with c channels has about 27 c² weights (two 3×3 convolutions, the decoder's
+    /// taking the skip's channels too) and E × c for the embedding, each attention 4 c²;
+    /// each block keeps about 8 c × h × w activations per example, each attention also its
+    /// (h × w)² weights.
+    fn footprint(&self) -> Option<Footprint> {
+        let p = &self.params;
+        let (channels, height, width) = self.image;
+        let embedding = 4 * p.channels as u64;
+        let mut parameters = embedding * embedding + p.channels as u64 * embedding;
+        parameters += (p.classes as u64 + 1) * embedding * (p.classes > 0) as u64;
+        parameters += 18 * (channels * p.channels) as u64;
+        let mut activations = 0u64;
+        let levels = p.channel_mult.len();
+        for (level, mult) in p.channel_mult.iter().enumerate() {
+            let c = (p.channels * mult) as u64;
+            let (h, w) = ((height >> level) as u64, (width >> level) as u64);
+            // Encoder and decoder blocks, and the middle's two at the last level.
+            let blocks = (2 * p.blocks_per_level + 1 + 2 * (level + 1 == levels) as usize) as u64;
+            let attention = p.attention_resolutions.contains(&(height >> level)) as u64;
+            let attentions = blocks * attention + (level + 1 == levels) as u64;
+            parameters += blocks * (27 * c * c + embedding * c) + attentions * 4 * c * c;
+            activations += blocks * 8 * c * h * w + attentions * (h * w * h * w + 4 * c * h * w);
+        }
+        Some(Footprint {
+            parameters,
+            activations,
+        })
     }
 }
 
@@ -205,7 +242,15 @@ impl Layers<'_> {
         rng: &mut Rng,
     ) -> candle_core::Result<Stage> {
         let (v, p, device) = (self.v, self.p, self.device);
-        let block = ResBlock::new(v, &name, (input, output), self.embedding_dim, p.groups, device, rng)?;
+        let block = ResBlock::new(
+            v,
+            &name,
+            (input, output),
+            self.embedding_dim,
+            p.groups,
+            device,
+            rng,
+        )?;
         let attention = match p.attention_resolutions.contains(&(self.height >> level)) {
             true => Some(SelfAttention::new(
                 v,
@@ -258,9 +303,25 @@ impl Layers<'_> {
         let (v, groups, device) = (self.v, self.p.groups, self.device);
         let both = (channels, channels);
         Ok((
-            ResBlock::new(v, "middle.block0", both, self.embedding_dim, groups, device, rng)?,
+            ResBlock::new(
+                v,
+                "middle.block0",
+                both,
+                self.embedding_dim,
+                groups,
+                device,
+                rng,
+            )?,
             SelfAttention::new(v, "middle.attention", channels, groups, device, rng)?,
-            ResBlock::new(v, "middle.block1", both, self.embedding_dim, groups, device, rng)?,
+            ResBlock::new(
+                v,
+                "middle.block1",
+                both,
+                self.embedding_dim,
+                groups,
+                device,
+                rng,
+            )?,
         ))
     }
 
@@ -341,9 +402,7 @@ impl Network for Unet {
                 h = resample.forward(&h)?;
             }
         }
-        let h = self
-            .output
-            .forward(&self.output_norm.forward_silu(&h)?)?;
+        let h = self.output.forward(&self.output_norm.forward_silu(&h)?)?;
         h.reshape((n, dim))
     }
 

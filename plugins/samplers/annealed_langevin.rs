@@ -25,13 +25,13 @@ params! {
     /// Parameters of `annealed_langevin`.
     pub struct AnnealedLangevinParams {
         /// Langevin steps at each noise level (T).
-        steps_per_level: usize = 100,
+        steps_per_level: usize = 100 => 1..=scorelab::sampler::MAX_STEPS,
         /// Step size at the smallest level (the NCSN code's `step_lr` and NCSNv2's epsilon, the 2019 paper's epsilon / 2); level i uses alpha_i = eps * sigma_i^2 / sigma_L^2. Or `auto`: NCSNv2's technique 4, the eps that brings the variance ratio s_T^2 / sigma_i^2 = (1 - eps/sigma_L^2)^{2T} (gamma^2 - 2/(2 - eps/sigma_L^2)) + 2/(2 - eps/sigma_L^2) after T = steps_per_level steps closest to 1, for the walked levels' ratio gamma = (sigma_1 / sigma_L)^(1/(L-1)) (their mean ratio if not geometric; with one level, sigma_max / sigma_1, from the prior); the resolved config records the eps it chose.
         eps: NumberOrAuto = NumberOrAuto::Number(2e-5),
         /// End with one denoising step x + sigma_L^2 * s(x, sigma_L) (Tweedie), removing the last level's noise.
         final_denoise: bool = true,
         /// Number of noise levels L: none = the schedule's own levels (NCSN's); n = n levels of the schedule's default spacing (e.g. for continuous schedules).
-        levels: Option<usize> = None,
+        levels: Option<usize> = None => 0..=100_000,
     }
 }
 

@@ -19,7 +19,7 @@ params! {
     /// Parameters of `ddim`.
     pub struct DdimParams {
         /// Noise levels, the last followed by the denoising step to 0 (one evaluation each).
-        steps: usize = 50,
+        steps: usize = 50 => 1..=scorelab::sampler::MAX_STEPS,
         /// Spacing of the levels: default (the schedule's own: DDIM's evenly spaced timesteps for ddpm), uniform_t, quadratic, karras or karras(RHO).
         grid: Spacing = Spacing::Default,
         /// eta in [0, 1]: 0 is deterministic DDIM, 1 is DDPM's ancestral step.
@@ -58,7 +58,10 @@ fn build(raw: &RawParams, _context: &SamplerContext) -> BuildResult<dyn Sampler>
     if !(0.0..=1.0).contains(&params.eta) {
         return Err(raw.invalid(
             "eta",
-            format!("must lie in [0, 1], not {}", scorelab::config::number(params.eta)),
+            format!(
+                "must lie in [0, 1], not {}",
+                scorelab::config::number(params.eta)
+            ),
             "set `eta: 0` (deterministic) up to `eta: 1` (DDPM)",
         ));
     }

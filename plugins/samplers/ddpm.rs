@@ -34,7 +34,7 @@ params! {
     /// Parameters of `ddpm`.
     pub struct DdpmParams {
         /// Noise levels (null: every level of the schedule's own grid, e.g. all T of a ddpm chain).
-        steps: Option<usize> = None,
+        steps: Option<usize> = None => 1..=scorelab::sampler::MAX_STEPS,
         /// Spacing of the levels: default (the schedule's own), uniform_t, quadratic, karras or karras(RHO).
         grid: Spacing = Spacing::Default,
         /// The reverse variance: beta_tilde (the posterior's) or beta.

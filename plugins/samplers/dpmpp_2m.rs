@@ -21,7 +21,7 @@ params! {
     /// Parameters of `dpmpp_2m`.
     pub struct DpmPp2mParams {
         /// Noise levels, the last followed by the denoising step to 0 (one evaluation each).
-        steps: usize = 20,
+        steps: usize = 20 => 1..=scorelab::sampler::MAX_STEPS,
         /// Spacing of the levels: default (the schedule's own), uniform_t, quadratic, karras or karras(RHO).
         grid: Spacing = Spacing::Default,
     }

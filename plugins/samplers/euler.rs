@@ -17,7 +17,7 @@ params! {
     /// Parameters of `euler`.
     pub struct EulerParams {
         /// Noise levels, the last followed by the denoising step to 0 (one evaluation each).
-        steps: usize = 100,
+        steps: usize = 100 => 1..=scorelab::sampler::MAX_STEPS,
         /// Spacing of the levels: default (the schedule's own), uniform_t, quadratic, karras or karras(RHO).
         grid: Spacing = Spacing::Default,
     }

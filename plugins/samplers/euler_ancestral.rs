@@ -22,7 +22,7 @@ params! {
     /// Parameters of `euler_ancestral`.
     pub struct EulerAncestralParams {
         /// Noise levels, the last followed by the denoising step to 0 (one evaluation each).
-        steps: usize = 50,
+        steps: usize = 50 => 1..=scorelab::sampler::MAX_STEPS,
         /// Spacing of the levels: default (the schedule's own), uniform_t, quadratic, karras or karras(RHO).
         grid: Spacing = Spacing::Default,
         /// eta in [0, 1]: how much of each step's noise is fresh (1: the posterior, DDPM's ancestral step).

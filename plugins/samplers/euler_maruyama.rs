@@ -19,7 +19,7 @@ params! {
     /// Parameters of `euler_maruyama`.
     pub struct EulerMaruyamaParams {
         /// Noise levels, the last followed by the denoising step to 0 (score_sde's N: 1000).
-        steps: usize = 1000,
+        steps: usize = 1000 => 1..=scorelab::sampler::MAX_STEPS,
         /// Spacing of the levels: default (the schedule's own: uniform in t for ve and vp), uniform_t, quadratic, karras or karras(RHO).
         grid: Spacing = Spacing::Default,
     }

@@ -20,7 +20,7 @@ params! {
     /// Parameters of `heun`.
     pub struct HeunParams {
         /// Noise levels N (EDM: 18 for CIFAR-10); 2N - 1 evaluations.
-        steps: usize = 18,
+        steps: usize = 18 => 1..=scorelab::sampler::MAX_STEPS,
         /// Spacing of the levels: default (the schedule's own; karras for edm), uniform_t, quadratic, karras or karras(RHO).
         grid: Spacing = Spacing::Default,
         /// S_churn: total stochasticity; gamma_i = min(S_churn / N, sqrt(2) - 1) (0: deterministic).

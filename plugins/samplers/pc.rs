@@ -26,7 +26,7 @@ params! {
         /// The corrector: a name or `{kind: NAME, snr: R, steps: N}` (`runner plugins corrector`: ald, langevin, none).
         corrector: SubPlugin = SubPlugin::named(DEFAULT_CORRECTOR),
         /// Noise levels, the last followed by the denoising step to 0 (score_sde's N: 1000).
-        steps: usize = 1000,
+        steps: usize = 1000 => 1..=scorelab::sampler::MAX_STEPS,
         /// Spacing of the levels: default (the schedule's own: uniform in t for ve and vp), uniform_t, quadratic, karras or karras(RHO).
         grid: Spacing = Spacing::Default,
     }

@@ -17,7 +17,7 @@ params! {
     /// Parameters of `cosine`.
     pub struct CosineParams {
         /// Number of steps T of the chain (Nichol & Dhariwal 2021: 1000 for their comparisons; 4000 in some runs).
-        timesteps: usize = 1000,
+        timesteps: usize = 1000 => 0..=100_000,
         /// The offset s in f(t) = cos^2((t/T + s)/(1 + s) pi/2), so that sqrt(beta_1) is about the pixel bin size 1/127.5 (Nichol & Dhariwal 2021: 0.008).
         offset: f64 = 0.008,
         /// Largest beta: later betas are clipped to it, avoiding beta_T = 1 (Nichol & Dhariwal 2021: 0.999).

@@ -19,7 +19,7 @@ params! {
         /// beta_T, the noise variance added by the last step (Ho et al. 2020: 0.02).
         beta_end: f64 = 0.02,
         /// Number of steps T of the chain (Ho et al. 2020: 1000).
-        timesteps: usize = 1000,
+        timesteps: usize = 1000 => 0..=100_000,
     }
 }
 

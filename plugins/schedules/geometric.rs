@@ -19,7 +19,7 @@ params! {
     /// Parameters of `geometric`.
     pub struct GeometricParams {
         /// Number of noise levels L, or `auto`: NCSNv2's technique 2, the ratio gamma = sigma_{i-1} / sigma_i solving Phi(sqrt(2D)(gamma - 1) + 3 gamma) - Phi(sqrt(2D)(gamma - 1) - 3 gamma) = `overlap` in the data's dimension D (at least 5), then L = 1 + ceil(ln(sigma_max / sigma_min) / ln gamma); the resolved config records the L it chose, beside `overlap`. With one level, that level is sigma_min (plain Langevin).
-        num_levels: CountOrAuto = CountOrAuto::Count(10),
+        num_levels: CountOrAuto = CountOrAuto::Count(10) => 1..=MAX_LEVELS,
         /// Largest noise level, or `auto`: the largest pairwise distance in the training data (NCSNv2, technique 1), computed once per training set and exact: the brute force's value to the last bit (a ball-tree search with matmul estimates, checked against their rounding error, picks the pairs to sum).
         sigma_max: NumberOrAuto = NumberOrAuto::Auto,
         /// Smallest noise level.

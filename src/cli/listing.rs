@@ -67,7 +67,14 @@ fn settings_listing() -> String {
 /// One parameter: name, type, default and meaning.
 fn param_line(param: &crate::config::ParamDoc) -> String {
     format!(
-        "      {:<18} {:<14} default {:<12} {}\n",
-        param.name, param.ty, param.default, param.doc
+        "      {:<18} {:<14} default {:<12} {}{}\n",
+        param.name,
+        param.ty,
+        param.default,
+        param.doc,
+        param
+            .bound
+            .as_ref()
+            .map_or(String::new(), |b| format!(" [{b}]"))
     )
 }

@@ -1,6 +1,7 @@
 //! Experiment files: loading (YAML or TOML through figment), command-line overrides, and the
 //! provenance that lets every error name the file and key path a bad value came from.
 
+pub mod bounds;
 pub mod choices;
 mod error;
 pub mod limits;

@@ -4,6 +4,7 @@
 use figment::value::{Dict, Value};
 use serde::de::DeserializeOwned;
 
+pub use super::bounds::{check_bound, range_text};
 use super::{ConfigError, Provenance};
 
 /// One parameter as `runner plugins` lists it.
@@ -13,6 +14,8 @@ pub struct ParamDoc {
     pub ty: String,
     pub default: String,
     pub doc: String,
+    /// The values allowed, e.g. `1..=65536` (for a list, each element's), where declared.
+    pub bound: Option<String>,
 }
 
 /// A params struct declared with [`params!`](crate::params).
@@ -305,13 +308,20 @@ pub fn doc_text(lines: &[&str]) -> String {
 ///     /// Parameters of the sampler.
 ///     pub struct LangevinParams {
 ///         /// Langevin steps per noise level.
-///         steps_per_level: usize = 100,
+///         steps_per_level: usize = 100 => 1..=1_000_000,
 ///     }
 /// }
 ///
 /// assert_eq!(LangevinParams::default().steps_per_level, 100);
 /// assert_eq!(LangevinParams::docs()[0].doc, "Langevin steps per noise level.");
+/// assert_eq!(LangevinParams::docs()[0].bound.as_deref(), Some("1..=1e6"));
 /// ```
+///
+/// `=> min..=max` after a default bounds the field (each element of a list or option): a
+/// value outside is refused while resolving, naming the key path and the bound, and
+/// `runner plugins` lists the bound. Every count and size is bounded this way (a test checks
+/// each registered plugin), so that no size can outgrow memory before the memory estimate
+/// sees it.
 #[macro_export]
 macro_rules! params {
     (
@@ -319,7 +329,7 @@ macro_rules! params {
         pub struct $name:ident {
             $(
                 $(#[doc = $doc:literal])*
-                $field:ident : $ty:ty = $default:expr
+                $field:ident : $ty:ty = $default:expr $(=> $bound:expr)?
             ),* $(,)?
         }
     ) => {
@@ -355,6 +365,7 @@ macro_rules! params {
                         ty: $crate::config::params::type_name(::std::stringify!($ty)),
                         default: $crate::config::params::default_text(&defaults.$field),
                         doc: $crate::config::params::doc_text(&[$($doc),*]),
+                        bound: $crate::__param_bound_text!($($bound)?),
                     },
                 )* ]
             }
@@ -372,10 +383,33 @@ macro_rules! params {
                     )? {
                         params.$field = value;
                     }
+                    $(
+                        $crate::config::params::check_bound(
+                            raw,
+                            ::std::stringify!($field),
+                            &params.$field,
+                            $bound,
+                            &$crate::config::params::default_text(
+                                &<$name as ::std::default::Default>::default().$field,
+                            ),
+                        )?;
+                    )?
                 )*
                 ::std::result::Result::Ok(params)
             }
         }
+    };
+}
+
+/// The text of a field's bound for [`ParamDoc::bound`] (used by [`params!`](crate::params)).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __param_bound_text {
+    () => {
+        ::std::option::Option::None
+    };
+    ($bound:expr) => {
+        ::std::option::Option::Some($crate::config::params::range_text(&$bound))
     };
 }
 

@@ -133,4 +133,11 @@ pub trait Metric: Send + Sync {
     fn evaluates_model_on_data(&self) -> bool {
         false
     }
+
+    /// The most 8-byte values the metric holds at once beyond the two sets themselves, for
+    /// `samples` points in each (e.g. 3 n × n distance or kernel matrices): the memory
+    /// estimate compares the largest with the memory available before a sweep runs.
+    fn working_set(&self, _samples: usize) -> u64 {
+        0
+    }
 }

@@ -173,6 +173,24 @@ pub trait Architecture: Send + Sync {
     fn classes(&self) -> usize {
         0
     }
+
+    /// Roughly how much memory one instance takes, computed from the parameters alone
+    /// (nothing is built): the memory estimate refuses a sweep whose networks cannot fit
+    /// before anything runs. `None` where the network cannot say (it is then left out).
+    fn footprint(&self) -> Option<Footprint> {
+        None
+    }
+}
+
+/// An architecture's size, for the memory estimate ([`Architecture::footprint`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Footprint {
+    /// Trainable values (weights and biases).
+    pub parameters: u64,
+    /// Values of activations per example in a forward pass (the sum of every layer's output
+    /// sizes); the memory estimate multiplies them by the batch and a factor for what the
+    /// backward pass keeps.
+    pub activations: u64,
 }
 
 /// Per-row noise levels as a column tensor, the shape `ScoreModel::score` takes.

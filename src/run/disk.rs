@@ -192,7 +192,7 @@ fn parameters(trial: &Trial) -> u64 {
 
 /// `1.5 GiB`, `320 KiB`, `12 bytes`.
 pub fn bytes_text(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
     if bytes < 1024 {
         return format!("{bytes} bytes");
     }

@@ -15,6 +15,7 @@ mod latent_sampling;
 pub mod launch;
 mod live;
 pub mod lock;
+pub mod memory;
 mod models;
 mod preflight;
 mod progress;
@@ -103,6 +104,7 @@ pub(crate) fn prepare(
     registry::check().map_err(RunError::Registry)?;
     let experiment = Experiment::load(file, overrides)?;
     let trials = trial::resolve_all(&experiment)?;
+    memory::check(&experiment, &trials)?;
     let name = trials[0]
         .settings
         .name
@@ -141,6 +143,7 @@ pub(crate) fn print_dry_run(prepared: &Prepared, out: &mut dyn Write) {
         disk::bytes_text(disk.total()),
         disk.describe()
     );
+    let _ = writeln!(out, "{}", memory::summary(&prepared.trials));
     let _ = writeln!(
         out,
         "results would go to {}",

@@ -32,17 +32,17 @@ params! {
     /// Training settings (the `train:` section).
     pub struct TrainSettings {
         /// Optimiser steps.
-        steps: usize = 3000,
+        steps: usize = 3000 => 1..=crate::config::limits::MAX_STEPS,
         /// Examples per step.
-        batch_size: usize = 256,
+        batch_size: usize = 256 => 1..=crate::config::limits::MAX_BATCH,
         /// Adam learning rate.
         lr: f64 = 1e-3,
         /// Decay of the exponential moving average of the weights used for evaluation (0: no EMA).
         ema_decay: f64 = 0.999,
         /// Size of the training set drawn once from the dataset.
-        train_size: usize = 10000,
+        train_size: usize = 10000 => 1..=crate::config::limits::MAX_ITEMS,
         /// Steps between loss records (loss curve, per-level loss, TensorBoard).
-        log_every: usize = 50,
+        log_every: usize = 50 => 1..=crate::config::limits::MAX_STEPS,
         /// How the diffusion loss draws noise levels: `uniform` (the schedule's own training levels) or `importance` (in proportion to the weighting's lambda / sigma^2, reweighted to the same expected loss: Song et al. 2021's likelihood training).
         time_sampling: TimeSampling = TimeSampling::Uniform,
     }

@@ -28,13 +28,13 @@ params! {
         /// Rounds of distillation r: the trial samples round r's student, which takes teacher_steps / 2^r deterministic DDIM steps (0: the trained model itself, nothing recorded; `auto`: the round whose student takes `sampler.steps`).
         rounds: Rounds = Rounds::Count(0),
         /// N: the teacher's deterministic DDIM steps on the schedule's own grid; a multiple of 2^rounds.
-        teacher_steps: usize = 64,
+        teacher_steps: usize = 64 => 1..=crate::sampler::MAX_STEPS,
         /// Optimiser steps of each round.
-        steps: usize = 2000,
+        steps: usize = 2000 => 1..=crate::config::limits::MAX_STEPS,
         /// Adam's learning rate in each round (constant; the student starts from its teacher).
         lr: f64 = 1e-4,
         /// Examples per step (noised training data at the student's levels).
-        batch_size: usize = 256,
+        batch_size: usize = 256 => 1..=crate::config::limits::MAX_BATCH,
     }
 }
 

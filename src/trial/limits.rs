@@ -2,7 +2,7 @@
 //! machine or a run can sensibly do (threads past the cores, absurd step counts and sizes),
 //! each refused with the reason and the source of the value.
 
-use crate::config::limits::{MAX_BATCH, MAX_ITEMS, MAX_LR, MAX_STEPS};
+use crate::config::limits::MAX_LR;
 use crate::config::{self, number, ConfigError, Provenance, RawParams};
 use crate::sweep::Experiment;
 use crate::train::TrainSettings;
@@ -62,8 +62,9 @@ pub(super) fn check_threads(
     Ok(())
 }
 
-/// Bounds beyond [`TrainSettings::validate`]: values that are valid numbers but absurd, each
-/// refused with the limit and why.
+/// Bounds beyond [`TrainSettings::validate`] and the sizes bounded where `TrainSettings`
+/// declares them (`steps`, `batch_size`, `train_size`): a learning rate that is a valid
+/// number but absurd, refused with the limit and why.
 pub(super) fn check_train_limits(
     train: &TrainSettings,
     raw: &RawParams,
@@ -77,40 +78,6 @@ pub(super) fn check_train_limits(
                 number(MAX_LR)
             ),
             "set e.g. `lr: 0.001`",
-        ));
-    }
-    if train.steps > MAX_STEPS {
-        return Err(raw.invalid(
-            "steps",
-            format!(
-                "{} is above the limit of {} (at a typical 500 steps/s on a CPU that would take {})",
-                train.steps,
-                number(MAX_STEPS as f64),
-                duration_text(train.steps as f64 / 500.0)
-            ),
-            "set e.g. `steps: 4000`",
-        ));
-    }
-    if train.batch_size > MAX_BATCH {
-        return Err(raw.invalid(
-            "batch_size",
-            format!(
-                "{} is above the limit of {} examples per step",
-                train.batch_size,
-                number(MAX_BATCH as f64)
-            ),
-            "set e.g. `batch_size: 256`",
-        ));
-    }
-    if train.train_size > MAX_ITEMS {
-        return Err(raw.invalid(
-            "train_size",
-            format!(
-                "{} is above the limit of {} (the training set is held in memory)",
-                train.train_size,
-                number(MAX_ITEMS as f64)
-            ),
-            "set e.g. `train_size: 10000`",
         ));
     }
     Ok(())

@@ -15,8 +15,7 @@ use super::settings::{Settings, SECTION_KEYS, TRAINING_KEYS};
 use super::shared::{DataCache, ResolutionStats};
 use super::slots::{section_dict, training_part, with_kind, SlotReader};
 use super::{distill, latent, PluginNames, Trial};
-use crate::config::limits::MAX_ITEMS;
-use crate::config::{self, number, ConfigError, Params, Provenance, RawParams};
+use crate::config::{self, ConfigError, Params, Provenance, RawParams};
 use crate::dataset::{Dataset, Samples};
 use crate::device::Selection;
 use crate::features::{FeatureExtractor, FeaturesContext};
@@ -236,17 +235,6 @@ fn read_settings(
         return Err(raw.invalid(
             "num_samples",
             "must be at least 2",
-            "set e.g. `num_samples: 2000`",
-        ));
-    }
-    if settings.num_samples > MAX_ITEMS {
-        return Err(raw.invalid(
-            "num_samples",
-            format!(
-                "{} is more than the limit of {} (the samples and an equal held-out set are held in memory)",
-                settings.num_samples,
-                number(MAX_ITEMS as f64)
-            ),
             "set e.g. `num_samples: 2000`",
         ));
     }

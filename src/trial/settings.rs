@@ -15,16 +15,16 @@ params! {
         /// with it and a GPU answers, else the CPU). Trials record `cpu` or `cuda`.
         device: String = "cpu".to_string(),
         /// Compute threads (candle's pools spin-wait: 1 is robust on a busy 2-core machine).
-        threads: usize = 1,
+        threads: usize = 1 => 1..=4096,
         /// Samples generated per trial for evaluation; the held-out set has the same size.
-        num_samples: usize = 2000,
+        num_samples: usize = 2000 => 0..=crate::config::limits::MAX_ITEMS,
         /// Training steps between resumable checkpoints (weights, optimiser, EMA, random
         /// streams) of a model being trained; 0 for none (Ctrl-C still saves one).
-        checkpoint_every: usize = 500,
+        checkpoint_every: usize = 500 => 0..=crate::config::limits::MAX_STEPS,
         /// Seeds each configuration runs with (`seed`, `seed` + 1, ...); above 1, the tables
         /// add a per-configuration summary with the mean, standard deviation, n and a 95%
         /// Student-t confidence interval of every metric (`summary.csv`).
-        seeds: usize = 1,
+        seeds: usize = 1 => 0..=1_000_000,
     }
 }
 

@@ -71,6 +71,7 @@ mod sde_sweeps;
 mod seeds;
 mod show;
 mod signals;
+mod sizes;
 mod slurm;
 mod sweeps;
 mod training;

@@ -366,7 +366,7 @@ fn sampler_step_counts_and_grid_and_likelihood_tolerances_are_bounded() {
     ] {
         let message = resolve_error(&with(sampler), &[]);
         assert!(
-            message.contains(key) && message.contains("network evaluations per sample"),
+            message.contains(key) && message.contains("above the limit of 1e6 (bound 1..=1e6)"),
             "{message}"
         );
         assert!(message.contains("Fix:"), "{message}");

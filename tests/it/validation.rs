@@ -153,11 +153,12 @@ fn absurd_learning_rate_is_refused_without_309_digits() {
 }
 
 #[test]
-fn absurd_step_counts_and_sizes_are_refused_with_an_estimate() {
+fn absurd_step_counts_and_sizes_are_refused_with_their_bound() {
+    // The bound declared with `train.steps` (the one rule of tests/it/sizes.rs).
     let message = resolve_error(SMALL_GMM, &["train.steps=1000000000000"]);
     assert!(message.contains("`train.steps`"), "{message}");
     assert!(
-        message.contains("1e9") && message.contains("years"),
+        message.contains("above the limit of 1e9 (bound 1..=1e9)"),
         "{message}"
     );
     let message = resolve_error(SMALL_GMM, &["train.batch_size=1000000000"]);

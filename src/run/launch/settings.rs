@@ -22,11 +22,11 @@ params! {
         /// partition's default.
         time: String = String::new(),
         /// CPUs of each task (`sbatch --cpus-per-task`); 0 for the sweep's `threads`.
-        cpus_per_task: usize = 0,
+        cpus_per_task: usize = 0 => 0..=4096,
         /// GPUs of each task (`sbatch --gpus-per-task`); 0 for none.
-        gpus_per_task: usize = 0,
+        gpus_per_task: usize = 0 => 0..=64,
         /// Tasks that run at once (`sbatch --array=...%K`); 0 for Slurm's limit.
-        array_parallelism: usize = 0,
+        array_parallelism: usize = 0 => 0..=100_000,
         /// More `sbatch` arguments, one word each (e.g. `[--account=lab, --qos=short]`).
         sbatch_args: Vec<String> = Vec::new(),
         /// Seconds between two looks at `squeue` and the status files while waiting.
