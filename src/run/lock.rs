@@ -155,31 +155,37 @@ impl SweepLock {
                     );
                 }
             }
-            // Remove it only if it is still the stale one we read; a lock we may not remove
-            // (another user's, in a shared folder) is reported as that, not retried.
-            if fs::read_to_string(&path).ok().as_deref() == Some(text.as_str()) {
-                match fs::remove_file(&path) {
-                    Err(cause) if cause.kind() != std::io::ErrorKind::NotFound => {
-                        use std::os::unix::fs::MetadataExt;
-                        let owner = fs::metadata(&path).map(|m| m.uid()).unwrap_or(u32::MAX);
-                        let holder = Holder::parse(&text)
-                            .map(|h| h.describe())
-                            .unwrap_or_else(|| "unreadable".to_string());
-                        return Err(RunError::StaleLock {
-                            path,
-                            holder,
-                            owner,
-                            cause,
-                        });
-                    }
-                    _ => {}
-                }
-            }
+            remove_stale(&path, &text)?;
         }
         Err(RunError::Locked {
             folder: folder.to_path_buf(),
             holder: "another sweep (the lock kept changing hands)".to_string(),
         })
+    }
+}
+
+/// Removes the stale lock at `path` if it is still the one read as `text` (another sweep may
+/// have taken it over meanwhile); a lock this user may not remove (another user's, in a
+/// shared folder) is reported as that, not retried.
+fn remove_stale(path: &Path, text: &str) -> Result<(), RunError> {
+    if fs::read_to_string(path).ok().as_deref() != Some(text) {
+        return Ok(());
+    }
+    match fs::remove_file(path) {
+        Err(cause) if cause.kind() != std::io::ErrorKind::NotFound => {
+            use std::os::unix::fs::MetadataExt;
+            let owner = fs::metadata(path).map(|m| m.uid()).unwrap_or(u32::MAX);
+            let holder = Holder::parse(text)
+                .map(|h| h.describe())
+                .unwrap_or_else(|| "unreadable".to_string());
+            Err(RunError::StaleLock {
+                path: path.to_path_buf(),
+                holder,
+                owner,
+                cause,
+            })
+        }
+        _ => Ok(()),
     }
 }
 
