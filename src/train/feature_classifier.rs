@@ -14,7 +14,7 @@ use super::checkpoint::Checkpoints;
 use super::records::{ScalarRecords, ScalarState};
 use super::resumable::{self, Fit, Hooks, Logged, Plan};
 use super::{Snapshot, TrainError};
-use crate::artifact::{Artifact, LiveRecord, Obtained, OnLiveRecord, PlaceError};
+use crate::artifact::{Artifact, Obtained, OnLiveRecord, PlaceError};
 use crate::dataset::Samples;
 use crate::features::classifier::ClassifierNet;
 use crate::features::trained::{CacheInfo, FeatureClassifier, TrainedClassifier, FILES};
@@ -193,17 +193,8 @@ fn train_and_measure(
             checkpoints.path.display()
         )),
     });
-    let mut progress = |logged: &Logged| {
-        log(&format!(
-            "classifier: step {}/{} cross-entropy {:.4}",
-            logged.step, logged.steps, logged.loss
-        ));
-        live(&LiveRecord {
-            artifact: &artifact_name,
-            step: logged.step,
-            figures: &logged.figures("classifier"),
-        });
-    };
+    let mut progress =
+        |logged: &Logged| super::report_classifier(logged, &artifact_name, (&mut *log, &mut *live));
     let hooks = checkpoints.hooks(&mut progress);
     let outcome = train_net(classifier, &net, training, (seed, device), resume, hooks);
     let train_seconds = outcome.map_err(|e| match e {

@@ -14,7 +14,7 @@ use super::checkpoint::Checkpoints;
 use super::records::{ScalarRecords, ScalarState};
 use super::resumable::{self, Fit, Hooks, Logged, Plan};
 use super::{Snapshot, TrainError};
-use crate::artifact::{Artifact, LiveRecord, Obtained, OnLiveRecord, PlaceError};
+use crate::artifact::{Artifact, Obtained, OnLiveRecord, PlaceError};
 use crate::dataset::Samples;
 use crate::guidance::noisy::{self, LossHistory, NoisyNet, Training};
 use crate::guidance::trained::{accuracy_line, Info, TrainedClassifier, FILES};
@@ -194,17 +194,8 @@ fn train_with_checkpoints(
             checkpoints.path.display()
         )),
     });
-    let mut progress = |logged: &Logged| {
-        log(&format!(
-            "classifier: step {}/{} cross-entropy {:.4}",
-            logged.step, logged.steps, logged.loss
-        ));
-        live(&LiveRecord {
-            artifact: &artifact_name,
-            step: logged.step,
-            figures: &logged.figures("classifier"),
-        });
-    };
+    let mut progress =
+        |logged: &Logged| super::report_classifier(logged, &artifact_name, (&mut *log, &mut *live));
     let outcome = train_noisy(
         net.as_ref(),
         trained.data(),

@@ -129,6 +129,24 @@ impl TrainSettings {
     }
 }
 
+/// A classifier's loss record (guidance's or the features'): a progress line on `log`, and
+/// its figures to `live`, under the run named after the classifier's folder `artifact`.
+pub(crate) fn report_classifier(
+    logged: &Logged,
+    artifact: &str,
+    (log, live): (&mut dyn FnMut(&str), crate::artifact::OnLiveRecord),
+) {
+    log(&format!(
+        "classifier: step {}/{} cross-entropy {:.4}",
+        logged.step, logged.steps, logged.loss
+    ));
+    live(&crate::artifact::LiveRecord {
+        artifact,
+        step: logged.step,
+        figures: &logged.figures("classifier"),
+    });
+}
+
 /// What training left behind besides the weights.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct History {
