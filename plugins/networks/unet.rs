@@ -302,27 +302,13 @@ impl Layers<'_> {
     ) -> candle_core::Result<(ResBlock, SelfAttention, ResBlock)> {
         let (v, groups, device) = (self.v, self.p.groups, self.device);
         let both = (channels, channels);
-        Ok((
-            ResBlock::new(
-                v,
-                "middle.block0",
-                both,
-                self.embedding_dim,
-                groups,
-                device,
-                rng,
-            )?,
-            SelfAttention::new(v, "middle.attention", channels, groups, device, rng)?,
-            ResBlock::new(
-                v,
-                "middle.block1",
-                both,
-                self.embedding_dim,
-                groups,
-                device,
-                rng,
-            )?,
-        ))
+        let block = |name: &str, rng: &mut Rng| {
+            ResBlock::new(v, name, both, self.embedding_dim, groups, device, rng)
+        };
+        // Drawn in this order: the first block, the attention, the second block.
+        let first = block("middle.block0", rng)?;
+        let attention = SelfAttention::new(v, "middle.attention", channels, groups, device, rng)?;
+        Ok((first, attention, block("middle.block1", rng)?))
     }
 
     /// The decoder's levels, each block taking one of the encoder's `skips`, and the channels
