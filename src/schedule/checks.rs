@@ -76,6 +76,15 @@ pub fn check_sigma_max(
     sigma_min: f64,
     fix: &str,
 ) -> Result<(), ConfigError> {
+    if let NumberOrAuto::Number(v) = written {
+        if !(v.is_finite() && v > 0.0) {
+            return Err(raw.invalid(
+                "sigma_max",
+                format!("must be a positive finite number, not {}", number(v)),
+                "set e.g. `sigma_max: 50`, or `sigma_max: auto` (the data's largest pairwise distance)",
+            ));
+        }
+    }
     if sigma_max > SIGMA_MAX_LIMIT {
         return Err(raw.invalid(
             "sigma_max",

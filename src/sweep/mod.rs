@@ -249,6 +249,43 @@ impl Experiment {
         })
     }
 
+    /// For each axis of the file's own `sweep:` over a key whose base value in the file it
+    /// replaces in every trial (and that is none of the sweep's values): the first trial with
+    /// that axis left out, so the base value stands. `--no-sweep` runs those values, so they
+    /// are checked like any other; the keys are returned with the trial.
+    pub fn trials_with_replaced_base_values(
+        &self,
+    ) -> Result<Vec<(Vec<String>, TrialSpec)>, ConfigError> {
+        let mut specs = Vec::new();
+        for axis in self.axes.iter().filter(|a| a.layer == Layer::File) {
+            let replaced: Vec<String> = axis
+                .keys
+                .iter()
+                .enumerate()
+                .filter(|(i, key)| {
+                    self.file_tree
+                        .get(key)
+                        .is_some_and(|base| axis.values.iter().all(|row| row[*i] != base))
+                })
+                .map(|(_, key)| key.clone())
+                .collect();
+            if replaced.is_empty() {
+                continue;
+            }
+            let mut assignments = self.assignments(0);
+            assignments
+                .retain(|(key, _, layer, _)| !(*layer == Layer::File && axis.keys.contains(key)));
+            let tree = self.build(&assignments)?;
+            let spec = TrialSpec {
+                index: 0,
+                assignments: assignments.into_iter().map(|(k, v, _, _)| (k, v)).collect(),
+                figment: tree.figment(&self.file, &self.sources),
+            };
+            specs.push((replaced, spec));
+        }
+        Ok(specs)
+    }
+
     /// Every trial, the first axis varying slowest.
     pub fn trials(&self) -> Vec<TrialSpec> {
         (0..self.num_trials())

@@ -45,11 +45,48 @@ pub fn resolve_with_stats(
         .into_iter()
         .map(|spec| resolve(experiment, spec, &mut data_cache))
         .collect::<Result<_, _>>()?;
+    check_replaced_base_values(experiment, &mut data_cache)?;
     let settings: Vec<&Settings> = trials.iter().map(|t| &t.settings).collect();
     check_sweep_wide(experiment, &settings)?;
     check_threads(experiment, &trials[0].settings)?;
     let stats = data_cache.stats(trials.len(), start.elapsed());
     Ok((trials, stats))
+}
+
+/// The file's base values that its own `sweep:` replaces in every trial are checked by the
+/// plugins they reach too: `--no-sweep` runs them, and a typo there should not wait for it.
+fn check_replaced_base_values(
+    experiment: &Experiment,
+    data_cache: &mut DataCache,
+) -> Result<(), ConfigError> {
+    for (keys, spec) in experiment.trials_with_replaced_base_values()? {
+        if let Err(error) = resolve(experiment, spec, data_cache) {
+            let keys = keys.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>();
+            let note = format!(
+                " (the file's base value of {}, which its `sweep:` replaces in every trial but `--no-sweep` runs)",
+                keys.join(", ")
+            );
+            return Err(match error {
+                ConfigError::Key {
+                    origin,
+                    key,
+                    message,
+                    fix,
+                } => ConfigError::Key {
+                    origin,
+                    key,
+                    message: message + &note,
+                    fix,
+                },
+                ConfigError::File { file, message, fix } => ConfigError::File {
+                    file,
+                    message: message + &note,
+                    fix,
+                },
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The trial's data: the dataset plugin with its training and held-out sets, and the key

@@ -1,6 +1,6 @@
 //! Fuzzing the config loader in a bounded smoke mode: random mutations of a valid experiment
-//! (YAML and TOML: inserted tokens, deleted ranges, flipped bytes, truncations, duplicated
-//! lines), random token soup, and random command-line overrides go through
+//! (YAML, YAML with a sweep, and TOML: inserted tokens, deleted ranges, flipped bytes,
+//! truncations, duplicated lines), random token soup, and random command-line overrides go through
 //! `Experiment::load` and `trial::resolve_all` in process. None may panic, and every error
 //! must be non-empty, name the file and give a fix.
 //!
@@ -18,6 +18,9 @@ use scorelab::sweep::Experiment;
 use scorelab::trial;
 
 const BASE_YAML: &str = include_str!("../corpus/base.yaml");
+
+/// A sweep appended to the YAML base: it replaces the base's weighting in every trial.
+const SWEEP_YAML: &str = "sweep:\n  weighting.kind: [uniform, min_snr]\n";
 
 const BASE_TOML: &str = r#"seed = 3
 num_samples = 400
@@ -197,6 +200,14 @@ const VALUES: &[&str] = &[
     "\"",
     "[[[[[[[[[[",
     "{a: {b: {c: 1}}}",
+    "-5",
+    "1000000",
+    "100000002",
+    "[1, 1000000]",
+    "{kind: unet, blocks_per_level: 1000000}",
+    "[{kind: sliced_wasserstein, projections: 1000000000}]",
+    "[{kind: kid, subsets: 1000000000}]",
+    "{kind: 42}",
 ];
 
 /// Key paths an override may set.
@@ -219,6 +230,9 @@ const KEYS: &[&str] = &[
     "weighting.kind",
     "network",
     "network.hidden",
+    "network.layers",
+    "network.embedding",
+    "network.channel_mult",
     "network.parameterisation",
     "train",
     "train.steps",
@@ -330,11 +344,15 @@ fn override_text() -> impl Strategy<Value = String> {
 
 /// A file (its text and whether it is TOML) and the overrides to load it with.
 fn input() -> impl Strategy<Value = (Vec<u8>, bool, Vec<String>)> {
-    let mutated =
-        (any::<bool>(), prop::collection::vec(mutation(), 0..6)).prop_map(|(toml, ms)| {
-            let base = if toml { BASE_TOML } else { BASE_YAML };
-            (apply(base.as_bytes(), &ms), toml)
-        });
+    let mutated = (0..3usize, prop::collection::vec(mutation(), 0..6)).prop_map(|(base, ms)| {
+        let (text, toml) = match base {
+            0 => (BASE_YAML.to_string(), false),
+            1 => (BASE_TOML.to_string(), true),
+            // With a sweep that replaces a base value, so that the base is checked too.
+            _ => (format!("{BASE_YAML}{SWEEP_YAML}"), false),
+        };
+        (apply(text.as_bytes(), &ms), toml)
+    });
     let soup = (any::<bool>(), prop::collection::vec(fragment(), 0..60))
         .prop_map(|(toml, parts)| (parts.concat(), toml));
     let file = prop_oneof![4 => mutated, 1 => soup];
