@@ -7,7 +7,7 @@
 
 use std::sync::atomic::{AtomicI32, Ordering};
 
-use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGXFSZ};
 
 /// The first stop signal received (0: none).
 static SIGNAL: AtomicI32 = AtomicI32::new(0);
@@ -33,6 +33,12 @@ pub fn signal_name(signal: i32) -> &'static str {
 pub fn install(notice: &'static str) {
     static INSTALLED: std::sync::Once = std::sync::Once::new();
     INSTALLED.call_once(|| {
+        // A file grown past `ulimit -f` sends SIGXFSZ, which kills at once by default; caught,
+        // the write fails with EFBIG instead and is reported like any failed write.
+        let _ = signal_hook::flag::register(
+            SIGXFSZ,
+            std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        );
         let Ok(mut signals) = signal_hook::iterator::Signals::new(STOP_SIGNALS) else {
             return;
         };

@@ -188,7 +188,7 @@ fn train(
     progress.finish();
     trained.map_err(|e| match e {
         TrainError::Interrupted { step, steps } => format!(
-            "training the autoencoder {} stopped after step {step} of {steps}; its checkpoint              is {}",
+            "training the autoencoder {} stopped after step {step} of {steps}; its checkpoint is {}",
             space.id,
             checkpoints.path.display()
         ),

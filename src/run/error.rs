@@ -115,6 +115,14 @@ pub enum Fault {
     /// `file` is not a folder, but the written path lies inside it (ENOTDIR), or a folder
     /// must be created where it is (EEXIST).
     NotAFolder { file: PathBuf },
+    /// A file grew past the largest this process may write (EFBIG: `ulimit -f`, or the
+    /// filesystem's maximum file size).
+    FileTooLarge,
+    /// `folder` is a folder where the sweep writes a file (EISDIR).
+    FolderInTheWay { folder: PathBuf },
+    /// `file` cannot be replaced or changed although its folder takes new files: it is
+    /// immutable or append-only (`chattr +i`, `+a`), or protected by a sticky folder.
+    FileProtected { file: PathBuf },
     /// A name longer than the filesystem allows (ENAMETOOLONG): `name` is the longest
     /// component of the path (or the whole path when none is over the limit), `bytes` its
     /// length.
@@ -172,8 +180,15 @@ fn classify(path: &Path, error: &std::io::Error, message: &str) -> Fault {
         ErrorKind::StorageFull => Fault::NoSpace,
         ErrorKind::QuotaExceeded => Fault::Quota,
         ErrorKind::ReadOnlyFilesystem => Fault::ReadOnly,
+        ErrorKind::FileTooLarge => Fault::FileTooLarge,
+        ErrorKind::PermissionDenied if protected_file(path) => Fault::FileProtected {
+            file: path.to_path_buf(),
+        },
         ErrorKind::PermissionDenied => Fault::Permission {
             folder: existing_folder(path),
+        },
+        ErrorKind::IsADirectory if path.is_dir() => Fault::FolderInTheWay {
+            folder: path.to_path_buf(),
         },
         ErrorKind::NotADirectory | ErrorKind::AlreadyExists => match file_in_the_way(path) {
             Some(file) => Fault::NotAFolder { file },
@@ -185,6 +200,15 @@ fn classify(path: &Path, error: &std::io::Error, message: &str) -> Fault {
         }
         _ => Fault::Other,
     }
+}
+
+/// Whether `path` is an existing file whose folder takes new files (so the file itself, not
+/// the folder, refused the write).
+fn protected_file(path: &Path) -> bool {
+    let (Ok(meta), Some(folder)) = (std::fs::symlink_metadata(path), path.parent()) else {
+        return false;
+    };
+    meta.is_file() && tempfile::tempfile_in(folder).is_ok()
 }
 
 /// The nearest ancestor of `path` (or `path` itself) that exists as a folder.
@@ -267,6 +291,21 @@ fn write_message(path: &Path, fault: &Fault, message: &str) -> String {
             "this user may not write in {}; make it writable (chmod, chown) or choose another \
              folder with --results DIR",
             folder.display()
+        ),
+        Fault::FileTooLarge => "the file grew past the largest this process may write: raise \
+             the shell's limit (`ulimit -f unlimited`), or choose a filesystem that takes larger \
+             files with --results DIR"
+            .to_string(),
+        Fault::FolderInTheWay { folder } => format!(
+            "{} is a folder, but the sweep writes a file there; move or remove that folder \
+             (nothing the sweep wrote is in it), or choose another folder with --results DIR",
+            folder.display()
+        ),
+        Fault::FileProtected { file } => format!(
+            "{} cannot be replaced, although its folder takes new files: it is immutable or \
+             append-only (see `lsattr`; `chattr -i -a` clears it) or guarded by a sticky \
+             folder; clear that, or choose another folder with --results DIR",
+            file.display()
         ),
         Fault::NotAFolder { file } if file == path => format!(
             "{} is a file, but a folder must be there; move or rename that file, or choose \

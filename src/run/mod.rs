@@ -24,7 +24,7 @@ mod reference;
 mod stages;
 mod trial_folder;
 
-pub use error::RunError;
+pub use error::{Fault, RunError};
 pub(crate) use group::GroupRunner;
 pub use jobs::MAX_JOBS;
 pub use progress::{set_mode as set_progress_mode, ProgressMode};

@@ -215,6 +215,22 @@ fn stopped_or_failed(
                 snapshot_path.display()
             ),
         },
+        // The sweep stops with the write's classified cause: failing the group would throw
+        // away a training that a rerun can resume from its last checkpoint once the cause is
+        // fixed.
+        TrainError::Snapshot { step, message } => RunError::from_write(
+            snapshot_path,
+            format!(
+                "{}; {} of the model {} stopped after step {step} of {} without it, and a \
+                 rerun resumes from its last checkpoint written (or from step 0)",
+                message
+                    .strip_prefix(&format!("{}: ", snapshot_path.display()))
+                    .unwrap_or(&message),
+                job.what,
+                job.id,
+                job.steps
+            ),
+        ),
         source => train_failure(trial, file, source),
     }
 }

@@ -12,10 +12,8 @@ use super::error::{no_space, write_error, Fault, RunError};
 use crate::results::SweepFolder;
 use crate::trial::Trial;
 
-/// Folders of the sweep that are probed when they exist (they are created as needed later).
-const PROBED: [&str; 3] = ["trials", "models", "plots"];
-
-/// Folders of the sweep that must not be files.
+/// Folders of the sweep: none may be a file, and each that exists must take a file (they are
+/// created as needed later).
 const FOLDERS: [&str; 5] = ["trials", "models", "plots", "tb", "features"];
 
 /// Checks that `folder.root` (which exists) and its existing subfolders take a file (written,
@@ -39,7 +37,7 @@ pub(super) fn check(
                     io: None,
                 });
             }
-            Ok(_) if PROBED.contains(&name) => probe(&path)?,
+            Ok(_) => probe(&path)?,
             _ => {}
         }
     }

@@ -184,8 +184,9 @@ pub enum TrainError {
     /// Stopped on request after step `step`, its snapshot saved.
     #[error("training was interrupted after step {step} of {steps}")]
     Interrupted { step: usize, steps: usize },
-    #[error("cannot save the training snapshot: {0}")]
-    Snapshot(String),
+    /// The snapshot due after `step` could not be written; the training stops there.
+    #[error("cannot save the training snapshot after step {step}: {message}")]
+    Snapshot { step: usize, message: String },
     #[error("cannot resume from the training snapshot: {0}")]
     Resume(String),
     /// `train.time_sampling` cannot be honoured (refused when the trial is resolved).

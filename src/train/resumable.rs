@@ -230,7 +230,8 @@ fn take_steps<R: Records>(
         crate::crash::point("train.step");
         if snapshot_due {
             let frozen = optimised.freeze(step, fit, seconds())?;
-            (hooks.on_snapshot)(&frozen).map_err(TrainError::Snapshot)?;
+            (hooks.on_snapshot)(&frozen)
+                .map_err(|message| TrainError::Snapshot { step, message })?;
             if stopping {
                 return Err(TrainError::Interrupted { step, steps });
             }

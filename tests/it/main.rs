@@ -78,3 +78,4 @@ mod training;
 mod unet;
 mod validation;
 mod weightings;
+mod write_faults;
