@@ -9,11 +9,14 @@
 //!   batch: the network's per-example activation count ([`crate::network::Footprint`]) × batch × 4 bytes × 3
 //!   (values kept for the backward pass, their gradients, temporaries);
 //! - **evaluation**: the weights and EMA, the samples, their reference and features (4 sets
-//!   of `num_samples` × dim), and the largest metric working set
+//!   of `num_samples` × dim), the network's activations for all samples at once (a sampler
+//!   runs them through the network together: per-example activations × `num_samples` × 4
+//!   bytes × 2, values and temporaries), and the largest metric working set
 //!   ([`crate::metric::Metric::working_set`], e.g. three n × n kernel matrices).
 //!
 //! Training and evaluation do not overlap, so a trial needs its data plus the larger of the
-//! two, plus the runner's own [`BASELINE`]. The estimate is meant to be right within a small factor: it refuses what cannot fit
+//! two, plus the runner's own [`BASELINE`]. Under `--jobs N` the N training groups that need
+//! most run at once in one process: their needs add up, with one baseline. The estimate is meant to be right within a small factor: it refuses what cannot fit
 //! by far (a 10^6-wide layer), not what is tight. `SCORELAB_MEMORY_LIMIT` (bytes, or with a
 //! `K`, `M`, `G` or `T` suffix) replaces the memory available (`MemAvailable` in
 //! /proc/meminfo); `SCORELAB_MEMORY_LIMIT=off` turns the check off.
@@ -49,6 +52,55 @@ pub(super) fn check(experiment: &Experiment, trials: &[Trial]) -> Result<(), Run
     Ok(())
 }
 
+/// Refuses `--jobs jobs` if the `jobs` groups that need most, run at once, need more memory
+/// than is available (each trial alone was checked by [`check`]); the fix names the most
+/// jobs that fit.
+pub(super) fn check_jobs(
+    experiment: &Experiment,
+    trials: &[Trial],
+    groups: &[(String, Vec<usize>)],
+    jobs: usize,
+) -> Result<(), RunError> {
+    let Some((available, source)) = available() else {
+        return Ok(());
+    };
+    let mut needs: Vec<u64> = groups
+        .iter()
+        .map(|(_, members)| {
+            let largest = members.iter().map(|&i| estimate(&trials[i]).total());
+            largest.max().unwrap_or(0).saturating_sub(BASELINE)
+        })
+        .collect();
+    needs.sort_unstable_by(|a, b| b.cmp(a));
+    let at_once = |n: usize| {
+        needs
+            .iter()
+            .take(n)
+            .fold(BASELINE, |sum, need| sum.saturating_add(*need))
+    };
+    if at_once(jobs) <= available {
+        return Ok(());
+    }
+    let fitting = (1..jobs)
+        .rev()
+        .find(|&n| at_once(n) <= available)
+        .unwrap_or(1);
+    Err(RunError::Config(Box::new(ConfigError::File {
+        file: experiment.file.display().to_string(),
+        message: format!(
+            "--jobs {jobs} runs {jobs} training groups at once, which need about {} of memory \
+             together (the largest {}), but {} is available ({source})",
+            bytes_text(at_once(jobs)),
+            bytes_text(needs[0].saturating_add(BASELINE)),
+            bytes_text(available)
+        ),
+        fix: format!(
+            "use --jobs {fitting} or fewer; if the estimate is wrong for this machine, set \
+             {LIMIT_VARIABLE} (e.g. `64G`, or `off`)"
+        ),
+    })))
+}
+
 /// The dry run's line: the largest trial's estimate beside the memory available.
 pub(super) fn summary(trials: &[Trial]) -> String {
     let largest = trials
@@ -75,7 +127,8 @@ pub struct Estimate {
     pub parameters: u64,
     /// Activations of one training batch.
     pub activations: u64,
-    /// Samples, reference, features, weights at evaluation.
+    /// Samples, reference, features, weights and the network's activations for all samples
+    /// at evaluation.
     pub evaluation: u64,
     /// The largest metric working set, and the metric's name.
     pub metric: (u64, Option<String>),
@@ -111,9 +164,14 @@ pub fn estimate(trial: &Trial) -> Estimate {
         false => (0, 0),
     };
     let samples = trial.settings.num_samples;
+    let sampling_activations = footprint
+        .activations
+        .saturating_mul(samples as u64)
+        .saturating_mul(4 * 2);
     let evaluation = set(samples, trial.held_out.dim())
         .saturating_mul(4)
-        .saturating_add(footprint.parameters.saturating_mul(2 * 4));
+        .saturating_add(footprint.parameters.saturating_mul(2 * 4))
+        .saturating_add(sampling_activations);
     let metric = trial
         .metrics
         .iter()
@@ -152,7 +210,7 @@ fn refusal(
         .cloned()
         .unwrap_or((0, "network", String::new()));
     let message = format!(
-        "trial {} ({}) needs about {} of memory, but {} is available ({source}): training {} (weights, gradients, Adam's moments and EMA {}; activations of a batch of {} {}), evaluation {} (weights, EMA, samples and features {}; metric working set {}{}), data {}",
+        "trial {} ({}) needs about {} of memory, but {} is available ({source}): training {} (weights, gradients, Adam's moments and EMA {}; activations of a batch of {} {}), evaluation {} (weights, EMA, samples, features and the network's activations for all samples {}; metric working set {}{}), data {}",
         trial.index + 1,
         trial.label,
         bytes_text(estimate.total()),

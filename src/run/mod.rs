@@ -202,6 +202,9 @@ pub(crate) fn run_local(
     } = &prepared;
 
     let _ = writeln!(out, "{}", trial::plan_summary(trials));
+    let groups = training_groups(trials);
+    let jobs = options.jobs.clamp(1, groups.len().max(1));
+    memory::check_jobs(experiment, trials, &groups, jobs)?;
     use_threads(trials);
     fs::create_dir_all(&folder.root).map_err(|e| write_error(&folder.root, e))?;
     // Held until this function returns, whatever the outcome.
@@ -217,8 +220,6 @@ pub(crate) fn run_local(
     }
     write_real_data_grids(folder, trials)?;
 
-    let groups = training_groups(trials);
-    let jobs = options.jobs.clamp(1, groups.len().max(1));
     if jobs > 1 {
         let _ = writeln!(
             out,

@@ -1,7 +1,8 @@
 //! One rule for sizes (issue 25, item 1): every count and size parameter of every plugin is
 //! bounded where `params!` declares it (and `runner plugins` shows the bound), each planted
 //! absurd size is refused while resolving with its key path and bound, and a memory estimate
-//! refuses a sweep that cannot fit before anything runs, while the shipped experiments fit.
+//! refuses a sweep that cannot fit before anything runs (under `--jobs`, the groups run at once
+//! together), while the shipped experiments fit.
 
 use scorelab::config::{ParamDoc, Params};
 use scorelab::registry::{self, Kind};
@@ -183,6 +184,37 @@ fn a_network_too_large_for_memory_is_refused_before_anything_runs() {
 }
 
 #[test]
+fn jobs_that_need_more_memory_together_than_there_is_are_refused_with_the_jobs_that_fit() {
+    // The quickstart's two training groups: one fits the limit, both at once do not.
+    let trials = resolve_file(std::path::Path::new(QUICKSTART), &[]).unwrap();
+    let one = memory::estimate(&trials[0]).total();
+    let limit = one + (one - memory::BASELINE) / 2;
+    let results = tempfile::tempdir().unwrap();
+    let run = |jobs: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_runner"))
+            .args(["sweep", QUICKSTART, "train.steps=10", "--jobs", jobs])
+            .args(["--results", results.path().to_str().unwrap()])
+            .env(memory::LIMIT_VARIABLE, limit.to_string())
+            .output()
+            .unwrap()
+    };
+    let refused = run("2");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{stderr}");
+    for part in [
+        "quickstart.yaml",
+        "--jobs 2 runs 2 training groups at once",
+        "Fix: use --jobs 1 or fewer",
+    ] {
+        assert!(stderr.contains(part), "no `{part}` in: {stderr}");
+    }
+    assert!(!results.path().join("quickstart/models").exists());
+    let one_at_a_time = run("1");
+    let stderr = String::from_utf8_lossy(&one_at_a_time.stderr);
+    assert_eq!(one_at_a_time.status.code(), Some(0), "{stderr}");
+}
+
+#[test]
 fn shipped_experiments_fit_a_small_machine_by_the_estimate() {
     let mut files: Vec<_> = std::fs::read_dir("experiments")
         .unwrap()
@@ -196,7 +228,7 @@ fn shipped_experiments_fit_a_small_machine_by_the_estimate() {
         let largest = trials.iter().map(|t| memory::estimate(t).total()).max();
         let largest = largest.unwrap();
         assert!(
-            largest > 1 << 16 && largest < 2 << 30,
+            largest > 1 << 16 && largest < 3 << 30,
             "{}: {largest} bytes",
             file.display()
         );
