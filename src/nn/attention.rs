@@ -62,7 +62,7 @@ impl Module for SelfAttention {
         let (n, c, h, w) = x.dims4()?;
         let positions = h * w;
         let qkv = self.qkv.forward(&self.norm.forward(x)?)?;
-        if x.device().is_cpu() {
+        if crate::nn::path::cpu_kernels(x.device()) {
             let scale = 1.0 / (self.channels as f64).sqrt();
             let attended = qkv
                 .reshape((n, 3 * c, positions))?

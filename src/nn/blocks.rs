@@ -296,7 +296,7 @@ impl CustomOp1 for SumPool2 {
 /// Nearest-neighbour 2x upsampling: [`Upsample2`] on the CPU, candle's `upsample_nearest2d`
 /// elsewhere.
 pub fn upsample_nearest2x(x: &Tensor) -> candle_core::Result<Tensor> {
-    if x.device().is_cpu() {
+    if crate::nn::path::cpu_kernels(x.device()) {
         x.apply_op1(Upsample2)
     } else {
         let (_, _, h, w) = x.dims4()?;

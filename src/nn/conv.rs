@@ -248,7 +248,7 @@ pub fn conv2d(
             "conv2d: bias of shape {dims:?} for {n} items and {out} output channels (expected [{out}] or [{n}, {out}])"
         ),
     };
-    if x.device().is_cpu() {
+    if crate::nn::path::cpu_kernels(x.device()) {
         let zeros;
         let bias = match bias {
             Some(bias) => bias,

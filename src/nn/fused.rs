@@ -321,7 +321,7 @@ pub fn bias_add_silu(
     c: &Tensor,
     d: &Tensor,
 ) -> candle_core::Result<Tensor> {
-    if !a.device().is_cpu() {
+    if !crate::nn::path::cpu_kernels(a.device()) {
         return a
             .broadcast_add(b)?
             .broadcast_add(&c.broadcast_add(d)?)?

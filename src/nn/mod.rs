@@ -16,5 +16,6 @@ pub mod inception;
 pub mod init;
 pub mod norm;
 pub mod norm_op;
+pub mod path;
 pub mod pool;
 mod simd;

@@ -49,7 +49,7 @@ impl GroupNorm {
     }
 
     fn apply(&self, x: &Tensor, silu: bool) -> candle_core::Result<Tensor> {
-        if x.device().is_cpu() {
+        if crate::nn::path::cpu_kernels(x.device()) {
             let op = GroupNormOp {
                 groups: self.groups,
                 eps: self.eps,

@@ -172,7 +172,7 @@ pub fn conv2d(
             weight.dims()
         );
     }
-    if stride == 1 && x.device().is_cpu() {
+    if stride == 1 && crate::nn::path::cpu_kernels(x.device()) {
         let columns = if (kh, kw) == (1, 1) && padding == (0, 0) {
             x.reshape((n, c, h * w))?
         } else {

@@ -24,6 +24,7 @@ mod distillation;
 mod distillation_runs;
 mod external_sampler;
 mod failures;
+mod fallback;
 mod features;
 mod filesystem;
 mod fuzz;
