@@ -35,7 +35,7 @@ pub(super) fn seeds_section(rows: &[Option<TrialRow>]) -> String {
     let mut html = String::from(
         "<section id=\"configurations\">\n<h2>Configurations over seeds</h2>\n\
          <p>Mean [{}] (n seeds that finished).</p>\n\
-         <table class=\"sortable\">\n<thead><tr><th>configuration</th><th>seeds</th><th>failed</th>",
+         <table class=\"sortable paged\">\n<thead><tr><th>configuration</th><th>seeds</th><th>failed</th>",
     )
     .replace("{}", seeds::INTERVAL_NAME);
     for name in &metrics {
@@ -69,7 +69,7 @@ pub(super) fn summary_section(trials: &[Value], rows: &[Option<TrialRow>]) -> St
     let metrics = metric_names(rows);
     let mut html = String::from(
         "<section id=\"summary\">\n<h2>Summary</h2>\n<p>Click a column to sort.</p>\n\
-         <table class=\"sortable\">\n<thead><tr><th>trial</th>",
+         <table class=\"sortable paged\">\n<thead><tr><th>trial</th>",
     );
     let invoked = trials.iter().any(|t| t["invocation"].is_string());
     if invoked {
@@ -131,7 +131,7 @@ pub(super) fn summary_section(trials: &[Value], rows: &[Option<TrialRow>]) -> St
 
 pub(super) fn protocol_section(trials: &[Value], rows: &[Option<TrialRow>]) -> String {
     let mut html = String::from(
-        "<section id=\"protocols\">\n<h2>How each number was measured</h2>\n<table>\n\
+        "<section id=\"protocols\">\n<h2>How each number was measured</h2>\n<table class=\"paged\">\n\
          <thead><tr><th>trial</th><th>metric</th><th>samples</th><th>reference</th>\
          <th>reference size</th><th>NFE</th><th>features</th><th>estimator and settings</th></tr></thead>\n<tbody>\n",
     );
