@@ -3,7 +3,8 @@
 # scripts/browser-check/experiment.yaml with the release runner, then loads its report in
 # headless Chromium (Debian's package; installed here when missing and apt-get is at hand)
 # through playwright-core, and checks it renders without console errors, has one summary row
-# per trial and one row per configuration, decodes every image and sorts by a column.
+# per trial and one row per configuration (paged: 50 a page), decodes every image (embedded,
+# or linked beside the report) and sorts by a column across pages.
 # Then the same on a large sweep, experiments/samplers.yaml made small (100 training steps,
 # 200 samples: 98 trials in about 10 s), whose charts are the crowded kind: every chart of
 # both reports must keep its title inside the picture and its text clear of other text

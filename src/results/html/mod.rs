@@ -25,6 +25,17 @@ use trials::{chart_files, plots_section, sample_files, trials_section};
 /// The report's file name inside the sweep's folder.
 pub const FILE: &str = "report.html";
 
+/// How many of the pictures' bytes a report embeds, of `chart_bytes` in its charts and
+/// `trial_bytes` in its trials' pictures (the rest it links): for estimating its size.
+pub fn embedded_bytes(chart_bytes: u64, trial_bytes: u64) -> u64 {
+    let (charts, trials) = pictures::placements(chart_bytes, trial_bytes);
+    let embedded = |placement, bytes| match placement {
+        pictures::Placement::Embed => bytes,
+        pictures::Placement::Link => 0,
+    };
+    embedded(charts, chart_bytes) + embedded(trials, trial_bytes)
+}
+
 /// Why `root` has no readable `experiment.yaml`, from what is there instead: nothing, a
 /// file, a parent of sweep folders, a sweep still running, or something else.
 fn not_a_finished_sweep(root: &Path, error: &std::io::Error) -> String {
