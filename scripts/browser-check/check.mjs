@@ -10,7 +10,7 @@
 import { chromium } from "playwright-core";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { checkCharts } from "./charts.mjs";
+import { checkCharts, inspectPictures } from "./charts.mjs";
 
 const [report, screenshot, trials, configurations] = process.argv.slice(2);
 if (!report || !screenshot || !trials || !configurations) {
@@ -30,7 +30,10 @@ try {
   page.on("console", (m) => { if (m.type() === "error") problems.push(`console: ${m.text()}`); });
   page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
   page.on("request", (r) => { if (!r.url().startsWith("file:") && !r.url().startsWith("data:")) problems.push(`network request: ${r.url()}`); });
+  const start = Date.now();
   await page.goto(pathToFileURL(report).href, { waitUntil: "load" });
+  const loaded = Date.now() - start;
+  const elements = await page.evaluate(() => document.getElementsByTagName("*").length);
 
   // A paged table holds all its rows in its pager (body.pager) and shows one page of them.
   const count = (table) => page.evaluate((selector) => {
@@ -74,17 +77,25 @@ try {
   }
   await page.screenshot({ path: screenshot, fullPage: true });
 
-  // Every item of every paged table and list in view, then every picture loaded and decoded.
-  await page.$$eval("nav.pager select", (all) => all.forEach((s) => { s.value = "0"; s.dispatchEvent(new Event("change")); }));
-  const images = await page.$$eval("img", (all) => Promise.all(all.map((i) => {
-    i.loading = "eager";
-    return i.decode().then(() => ({ alt: i.alt, ok: i.naturalWidth > 0 }), () => ({ alt: `${i.alt} (${i.src.slice(0, 80)})`, ok: false }));
-  })));
-  if (images.length === 0) failures.push("no images");
-  for (const image of images) if (!image.ok) failures.push(`image not decoded: ${image.alt}`);
+  // Every picture, as a reader pages through them: those in view first, then each further
+  // page of every paged list that holds pictures; each loaded, decoded, its title inside it.
+  const pictures = await inspectPictures(page, null);
+  const pagers = await page.locator("nav.pager").count();
+  for (let n = 0; n < pagers; n++) {
+    const nav = page.locator("nav.pager").nth(n);
+    if (!(await nav.evaluate((p) => p.nextElementSibling.querySelector("img") !== null))) continue;
+    const next = nav.locator("button:text('next ›')");
+    while (await next.isEnabled()) {
+      await next.click();
+      pictures.push(...(await inspectPictures(page, n)));
+    }
+  }
+  if (pictures.length === 0) failures.push("no images");
+  for (const p of pictures) if (!p.ok) failures.push(`image not decoded: ${p.alt}`);
+  for (const p of pictures) if (p.clipped) failures.push(`title runs off the picture: ${p.alt}`);
   failures.push(...problems);
-  failures.push(...(await checkCharts(browser, page, join(dirname(report), "plots"))));
-  console.log(`report check: ${rows} trial rows, ${configs} configurations, ${images.length} images, screenshot ${screenshot}`);
+  failures.push(...(await checkCharts(browser, join(dirname(report), "plots"))));
+  console.log(`report check: ${rows} trial rows, ${configs} configurations, ${pictures.length} pictures, loaded in ${loaded} ms with ${elements} elements, screenshot ${screenshot}`);
 } finally {
   await browser.close();
 }
