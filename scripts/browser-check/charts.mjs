@@ -18,13 +18,19 @@ function kind(name) {
   return "by key";
 }
 
-/// The pictures of the page now (`scope`: null for the whole page, n for the list the n-th
-/// pager holds), each loaded (a lazy one forced), decoded and its title looked at: ink of
-/// the title band (its top rows) touching the picture's left or right edge is clipped.
+/// The pictures of the page now (`scope`: null for those no pager holds, n for those of
+/// the page in view of the list the n-th pager holds), each loaded (a lazy one forced),
+/// decoded and its title looked at: ink of the title band (its top rows) touching the
+/// picture's left or right edge is clipped.
 export async function inspectPictures(page, scope) {
   return page.evaluate(async (scope) => {
-    const root = scope === null ? document : document.querySelectorAll("nav.pager")[scope].nextElementSibling;
-    return Promise.all(Array.from(root.querySelectorAll("img")).map(async (img) => {
+    const all = scope === null
+      ? Array.from(document.querySelectorAll("img")).filter((img) => {
+        const list = img.closest(".paged");
+        return !(list && (list.pager || (list.tBodies && list.tBodies[0].pager)));
+      })
+      : Array.from(document.querySelectorAll("nav.pager")[scope].nextElementSibling.querySelectorAll("img"));
+    return Promise.all(all.map(async (img) => {
       img.loading = "eager";
       try {
         await img.decode();

@@ -2,9 +2,9 @@
 // console errors or page errors, one summary row per trial and one row per configuration
 // (a paged table shows 50 at a time and pages through the rest), every image decoded (the
 // embedded ones and those linked beside the report), sorting by a column works across
-// pages, and every chart readable (charts.mjs: no title running off a picture, no text of a
-// chart's SVG overlapping other text or leaving the picture); writes a screenshot of the
-// first page of each table.
+// pages, a trial's label opens its section (on its page), and every chart readable
+// (charts.mjs: no title running off a picture, no text of a chart's SVG overlapping other
+// text or leaving the picture); writes a screenshot of the first page of each table.
 //
 // Usage: node check.mjs REPORT.html SCREENSHOT.png TRIALS CONFIGURATIONS
 import { chromium } from "playwright-core";
@@ -75,15 +75,29 @@ try {
       await page.click("#summary nav.pager button:text('« first')");
     }
   }
+  // A trial's label opens its section, turning the trials' pager to its page when needed.
+  const link = page.locator("#summary tbody tr:first-child td:first-child a");
+  const target = (await link.getAttribute("href")).slice(1);
+  await link.click();
+  const opened = await page.evaluate((id) => {
+    const section = document.getElementById(id);
+    if (!section) return false;
+    const box = section.getBoundingClientRect();
+    return box.top >= -1 && box.top < window.innerHeight;
+  }, target);
+  if (!opened) failures.push(`the summary's link to #${target} does not show it`);
   await page.screenshot({ path: screenshot, fullPage: true });
 
-  // Every picture, as a reader pages through them: those in view first, then each further
-  // page of every paged list that holds pictures; each loaded, decoded, its title inside it.
+  // Every picture, as a reader pages through them: those outside paged lists, then every
+  // page of each paged list that holds pictures; each loaded, decoded, its title inside it.
   const pictures = await inspectPictures(page, null);
   const pagers = await page.locator("nav.pager").count();
   for (let n = 0; n < pagers; n++) {
     const nav = page.locator("nav.pager").nth(n);
     if (!(await nav.evaluate((p) => p.nextElementSibling.querySelector("img") !== null))) continue;
+    const first = nav.locator("button:text('« first')");
+    if (await first.isEnabled()) await first.click();
+    pictures.push(...(await inspectPictures(page, n)));
     const next = nav.locator("button:text('next ›')");
     while (await next.isEnabled()) {
       await next.click();

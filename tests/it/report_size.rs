@@ -113,7 +113,7 @@ fn a_report_of_2000_trials_stays_small_and_links_every_picture() {
     assert_eq!(summary.matches("<tr").count() - 1, TRIALS);
     assert!(summary.contains("<table class=\"sortable paged\">"));
     assert!(page.contains("function pager(box)"), "the paging script");
-    assert_eq!(page.matches("<article class=\"trial\">").count(), TRIALS);
+    assert_eq!(page.matches("<article class=\"trial\" id=").count(), TRIALS);
     // The charts are few and small: still embedded, so they show wherever the page goes.
     let charts = page.matches("<figure><img alt=").count();
     assert!(charts >= 2, "{charts} charts");
@@ -121,7 +121,9 @@ fn a_report_of_2000_trials_stays_small_and_links_every_picture() {
 
     // Every linked picture is relative to the report and resolves to a file beside it.
     let sources = attribute_values(&page, "src");
-    let links = attribute_values(&page, "href");
+    let (anchors, links): (Vec<String>, Vec<String>) = attribute_values(&page, "href")
+        .into_iter()
+        .partition(|h| h.starts_with('#'));
     let linked: Vec<&String> = sources
         .iter()
         .chain(&links)
@@ -134,6 +136,17 @@ fn a_report_of_2000_trials_stays_small_and_links_every_picture() {
             "not relative: {target}"
         );
         assert!(root.join(target).is_file(), "{target} does not resolve");
+    }
+    // Each summary label opens its trial's section, whichever page it is on.
+    assert_eq!(anchors.len(), TRIALS);
+    let sections: std::collections::HashSet<String> = page
+        .split("<article class=\"trial\" id=\"")
+        .skip(1)
+        .map(|rest| rest[..rest.find('"').unwrap()].to_string())
+        .collect();
+    assert_eq!(sections.len(), TRIALS);
+    for anchor in &anchors {
+        assert!(sections.contains(&anchor[1..]), "{anchor} opens nothing");
     }
     let record: Value =
         serde_yaml::from_str(&std::fs::read_to_string(root.join("experiment.yaml")).unwrap())

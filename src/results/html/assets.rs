@@ -5,8 +5,9 @@
 //! (its body's rows) and `paged` list (its children): past 50 items only one page stays in
 //! the document, the rest are held aside, so 2 000 trials do not make 2 000 live rows. A
 //! pager shows which items are in view, moves between pages and can show 200, 1 000 or
-//! all at once; sorting orders every item, then shows the first page. Without scripts
-//! every row shows.
+//! all at once; sorting orders every item, then shows the first page. A link to an item held
+//! aside (a summary label to its trial, `#trial-<i>`) turns its list to the item's page.
+//! Without scripts every row shows.
 
 pub(super) const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222}\
 table{border-collapse:collapse;margin:0.5em 0}th,td{border:1px solid #ccc;padding:2px 8px;\
@@ -43,9 +44,18 @@ items.length+' ';first.disabled=back.disabled=page===0;\
 next.disabled=last.disabled=page>=pages()-1;}\
 var at=box.tagName==='TBODY'?box.parentNode:box;at.parentNode.insertBefore(nav,at);\
 box.pager={items:function(){return items.slice();},\
-set:function(list){items=list;page=0;show();}};show();}\
+set:function(list){items=list;page=0;show();},\
+reveal:function(id){var i=items.findIndex(function(item){return item.id===id;});\
+if(i<0)return false;page=Math.floor(i/size);show();return true;}};show();}\
+function reveal(id){if(!id||document.getElementById(id))return;\
+document.querySelectorAll('.paged').forEach(function(p){var box=p.tBodies?p.tBodies[0]:p;\
+if(box.pager&&box.pager.reveal(id))document.getElementById(id).scrollIntoView();});}\
+document.addEventListener('click',function(e){var a=e.target.closest('a[href^=\"#\"]');\
+if(a)reveal(decodeURIComponent(a.getAttribute('href').slice(1)));});\
+window.addEventListener('hashchange',function(){reveal(decodeURIComponent(location.hash.slice(1)));});\
 document.querySelectorAll('table.paged').forEach(function(table){pager(table.tBodies[0]);});\
 document.querySelectorAll('div.paged').forEach(pager);\
+reveal(decodeURIComponent(location.hash.slice(1)));\
 document.querySelectorAll('table.sortable').forEach(function(table){\
 var heads=table.querySelectorAll('th');heads.forEach(function(th,col){\
 th.addEventListener('click',function(){var body=table.tBodies[0];\

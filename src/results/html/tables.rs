@@ -65,6 +65,7 @@ pub(super) fn seeds_section(rows: &[Option<TrialRow>]) -> String {
     html
 }
 
+/// One row per trial, each label a link to the trial's section.
 pub(super) fn summary_section(trials: &[Value], rows: &[Option<TrialRow>]) -> String {
     let metrics = metric_names(rows);
     let mut html = String::from(
@@ -83,8 +84,12 @@ pub(super) fn summary_section(trials: &[Value], rows: &[Option<TrialRow>]) -> St
         let _ = write!(html, "<th>{}</th>", escape(name));
     }
     html.push_str("<th>status</th></tr></thead>\n<tbody>\n");
-    for (trial, row) in trials.iter().zip(rows) {
-        let mut label = format!("<td>{}</td>", escape(&show(&trial["label"])));
+    for (i, (trial, row)) in trials.iter().zip(rows).enumerate() {
+        // The label opens the trial's pictures and config (`trials_section`'s `trial-<i>`).
+        let mut label = format!(
+            "<td><a href=\"#trial-{i}\">{}</a></td>",
+            escape(&show(&trial["label"]))
+        );
         if invoked {
             let _ = write!(label, "<td>{}</td>", escape(&show(&trial["invocation"])));
         }

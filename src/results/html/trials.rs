@@ -101,11 +101,11 @@ pub(super) fn trials_section(
     }
     html.push_str("<div class=\"paged\">\n");
     let each = trials.iter().zip(rows).zip(&differences).zip(samples.0);
-    for (((trial, row), different), picture_file) in each {
+    for (i, (((trial, row), different), picture_file)) in each.enumerate() {
         let id = show(&trial["id"]);
         let _ = writeln!(
             html,
-            "<article class=\"trial\">\n<h3>{}</h3>\n<p><code>trials/{}</code>, model <code>{}</code></p>",
+            "<article class=\"trial\" id=\"trial-{i}\">\n<h3>{}</h3>\n<p><code>trials/{}</code>, model <code>{}</code></p>",
             escape(&show(&trial["label"])),
             escape(&id),
             escape(&show(&trial["model"]))
