@@ -47,15 +47,16 @@ box.pager={items:function(){return items.slice();},\
 set:function(list){items=list;page=0;show();},\
 reveal:function(id){var i=items.findIndex(function(item){return item.id===id;});\
 if(i<0)return false;page=Math.floor(i/size);show();return true;}};show();}\
-function reveal(id){if(!id||document.getElementById(id))return;\
+function reveal(hash){var id;try{id=decodeURIComponent(hash);}catch(e){id=hash;}\
+if(!id||document.getElementById(id))return;\
 document.querySelectorAll('.paged').forEach(function(p){var box=p.tBodies?p.tBodies[0]:p;\
 if(box.pager&&box.pager.reveal(id))document.getElementById(id).scrollIntoView();});}\
 document.addEventListener('click',function(e){var a=e.target.closest('a[href^=\"#\"]');\
-if(a)reveal(decodeURIComponent(a.getAttribute('href').slice(1)));});\
-window.addEventListener('hashchange',function(){reveal(decodeURIComponent(location.hash.slice(1)));});\
+if(a)reveal(a.getAttribute('href').slice(1));});\
+window.addEventListener('hashchange',function(){reveal(location.hash.slice(1));});\
 document.querySelectorAll('table.paged').forEach(function(table){pager(table.tBodies[0]);});\
 document.querySelectorAll('div.paged').forEach(pager);\
-reveal(decodeURIComponent(location.hash.slice(1)));\
+reveal(location.hash.slice(1));\
 document.querySelectorAll('table.sortable').forEach(function(table){\
 var heads=table.querySelectorAll('th');heads.forEach(function(th,col){\
 th.addEventListener('click',function(){var body=table.tBodies[0];\
