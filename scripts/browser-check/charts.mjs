@@ -1,10 +1,11 @@
 // Chart readability, as a reader's browser renders it:
-//  - a clipped title: in every picture of the report, ink of the title band (its top rows)
-//    touching the picture's left or right edge, measured on the decoded pixels;
+//  - a clipped title (inspectPictures, on the pictures in view): ink of the title band (its
+//    top rows) touching the picture's left or right edge, measured on the decoded pixels;
 //  - an unreadable axis: in every chart's SVG (the same layout as its PNG, text as text),
 //    two text elements whose rendered boxes overlap (tick labels smeared into each other,
 //    a legend over a label), or a text box that leaves the picture.
-// Returns the failures as lines; prints how many charts of each kind it looked at.
+// checkCharts returns the SVGs' failures as lines and prints how many charts of each kind
+// it looked at.
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -17,30 +18,49 @@ function kind(name) {
   return "by key";
 }
 
-export async function checkCharts(browser, page, plots) {
-  const failures = [];
-  // Titles: dark pixels in the outer three columns of the top band of any picture.
-  const clipped = await page.$$eval("img", (all) => all.map((img) => {
-    const canvas = document.createElement("canvas");
-    canvas.width = img.naturalWidth;
-    canvas.height = img.naturalHeight;
-    const context = canvas.getContext("2d");
-    context.drawImage(img, 0, 0);
-    const band = Math.min(90, Math.floor(canvas.height * 0.2));
-    const { data } = context.getImageData(0, 0, canvas.width, band);
-    const dark = (x, y) => {
-      const i = 4 * (y * canvas.width + x);
-      return data[i] + data[i + 1] + data[i + 2] < 3 * 110;
-    };
-    for (let y = 0; y < band; y++) {
-      for (const x of [0, 1, 2, canvas.width - 3, canvas.width - 2, canvas.width - 1]) {
-        if (dark(x, y)) return img.alt;
+/// The pictures of the page now (`scope`: null for those no pager holds, n for those of
+/// the page in view of the list the n-th pager holds), each loaded (a lazy one forced),
+/// decoded and its title looked at: ink of the title band (its top rows) touching the
+/// picture's left or right edge is clipped.
+export async function inspectPictures(page, scope) {
+  return page.evaluate(async (scope) => {
+    const all = scope === null
+      ? Array.from(document.querySelectorAll("img")).filter((img) => {
+        const list = img.closest(".paged");
+        return !(list && (list.pager || (list.tBodies && list.tBodies[0].pager)));
+      })
+      : Array.from(document.querySelectorAll("nav.pager")[scope].nextElementSibling.querySelectorAll("img"));
+    return Promise.all(all.map(async (img) => {
+      img.loading = "eager";
+      try {
+        await img.decode();
+      } catch {
+        return { alt: `${img.alt} (${img.src.slice(0, 80)})`, ok: false, clipped: false };
       }
-    }
-    return null;
-  }));
-  for (const alt of clipped) if (alt !== null) failures.push(`title runs off the picture: ${alt}`);
+      const canvas = document.createElement("canvas");
+      canvas.width = img.naturalWidth;
+      canvas.height = img.naturalHeight;
+      const context = canvas.getContext("2d");
+      context.drawImage(img, 0, 0);
+      const band = Math.min(90, Math.floor(canvas.height * 0.2));
+      const { data } = context.getImageData(0, 0, canvas.width, band);
+      const dark = (x, y) => {
+        const i = 4 * (y * canvas.width + x);
+        return data[i] + data[i + 1] + data[i + 2] < 3 * 110;
+      };
+      let clipped = false;
+      for (let y = 0; y < band && !clipped; y++) {
+        for (const x of [0, 1, 2, canvas.width - 3, canvas.width - 2, canvas.width - 1]) {
+          if (dark(x, y)) clipped = true;
+        }
+      }
+      return { alt: img.alt, ok: img.naturalWidth > 0, clipped };
+    }));
+  }, scope);
+}
 
+export async function checkCharts(browser, plots) {
+  const failures = [];
   // Axes and labels: every text of every chart's SVG inside the picture and clear of the others.
   let svgs = [];
   try {
@@ -80,6 +100,6 @@ export async function checkCharts(browser, page, plots) {
   }
   await view.close();
   const summary = Object.entries(counts).map(([k, n]) => `${n} ${k}`).join(", ");
-  console.log(`chart check: ${clipped.length} pictures, ${svgs.length} charts (${summary || "none"})`);
+  console.log(`chart check: ${svgs.length} charts (${summary || "none"})`);
   return failures;
 }

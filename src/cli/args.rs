@@ -128,8 +128,8 @@ pub enum Command {
         #[arg(long)]
         no_sweep: bool,
     },
-    /// (Re)build the sweep's self-contained HTML report, `RESULTS_DIR/report.html` (every
-    /// sweep also writes it at its end).
+    /// (Re)build the sweep's HTML report, `RESULTS_DIR/report.html` (every sweep also writes
+    /// it at its end; its pictures are embedded while they are small, else linked).
     Report {
         /// A sweep's results folder, e.g. `results/quickstart`.
         results_dir: PathBuf,

@@ -6,8 +6,9 @@
 //!   run (the loss history's scalars and the same pictures again);
 //! - a model: its weights and loss history, and, while it trains, a snapshot four times the
 //!   weights (weights, average, two Adam moments), removed when it finishes;
-//! - the sweep: its charts (PNG and SVG, the PNGs again in `tb/charts`), the report (every
-//!   picture embedded as base64) and its tables.
+//! - the sweep: its charts (PNG and SVG, the PNGs again in `tb/charts`), the report (the
+//!   pictures it embeds as base64: all of them while they are small, `results::html`) and
+//!   its tables.
 
 use std::collections::HashSet;
 
@@ -119,7 +120,8 @@ fn samples_and_pictures(trial: &Trial) -> (u64, u64) {
 fn sweep_bytes(trials: &[Trial], trial_pictures: u64) -> u64 {
     let charts = chart_bytes(trials);
     let pngs = (charts as f64 * PNG_SHARE) as u64;
-    let report = ((pngs + trial_pictures) as f64 * BASE64) as u64 + trials.len() as u64 * 2048;
+    let embedded = crate::results::html::embedded_bytes(pngs, trial_pictures);
+    let report = (embedded as f64 * BASE64) as u64 + trials.len() as u64 * 2048;
     let metrics = trials.iter().map(|t| t.metrics.len()).max().unwrap_or(0) as u64;
     let tables = trials.len() as u64 * (metrics + 8) * 60 + (64 << 10);
     charts + pngs + report + tables

@@ -137,7 +137,7 @@ fn the_folders_table_covers_every_invocation_with_labels_by_every_differing_key(
         "overrides not shown"
     );
     assert!(page.contains("<th>invocation</th>"));
-    assert!(page.contains("<td>steps_per_level=3,eps=0.001</td><td>2</td>"));
+    assert!(page.contains(">steps_per_level=3,eps=0.001</a></td><td>2</td>"));
 }
 
 fn folder_trial(config: Value, own_axes: Vec<(String, Value)>) -> FolderTrial {

@@ -62,6 +62,7 @@ mod plugin_bounds;
 mod readme_examples;
 mod registry;
 mod report;
+mod report_size;
 mod resolution;
 mod results;
 mod samplers;

@@ -27,13 +27,16 @@ fn every_sweep_writes_a_self_contained_report_with_every_trial() {
     // One summary row per trial, each trial's section with its samples, every plot inline.
     let summary = &page[page.find("id=\"summary\"").unwrap()..page.find("id=\"plots\"").unwrap()];
     assert_eq!(summary.matches("<tr>").count() - 1, 3, "{summary}");
+    // Each label links to its trial's section.
     for row in &report.rows {
-        assert!(
-            summary.contains(&format!("<td>{}</td>", row.label)),
-            "{}",
-            row.label
+        let cell = format!("\">{}</a></td>", row.label);
+        let at = summary.find(&cell).unwrap_or_else(|| panic!("{cell}"));
+        let link = &summary[summary[..at].rfind("<td><a href=\"#").unwrap() + 14..at];
+        let section = format!(
+            "<article class=\"trial\" id=\"{link}\">\n<h3>{}</h3>\n<p><code>trials/{}</code>",
+            row.label, row.trial
         );
-        assert!(page.contains(&format!("<code>trials/{}</code>", row.trial)));
+        assert!(page.contains(&section), "{section}");
     }
     let plots = std::fs::read_dir(report.folder.plots())
         .unwrap()

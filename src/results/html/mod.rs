@@ -1,8 +1,11 @@
-//! `report.html`: one self-contained page per sweep, built from what the sweep left on disk
+//! `report.html`: one page per sweep, built from what the sweep left on disk
 //! (`experiment.yaml`, each trial's `metrics.json` and pictures, `plots/`). Pictures are
-//! embedded as data URIs and the table's sorting is an inline script, so the file opens
-//! anywhere, offline, and can be mailed as it is.
+//! embedded as data URIs while they are small in all (`pictures`), else linked by relative
+//! paths; sorting and paging are an inline script, so the file opens offline, with nothing
+//! fetched from the network, and a sweep of a few trials can be mailed as it is.
 
+mod assets;
+mod pictures;
 mod tables;
 mod text;
 mod trials;
@@ -17,10 +20,21 @@ use super::table::TrialRow;
 use super::write_atomic;
 use tables::{protocol_section, seeds_section, summary_section};
 use text::{escape, show};
-use trials::{plots_section, trials_section};
+use trials::{chart_files, plots_section, sample_files, trials_section};
 
 /// The report's file name inside the sweep's folder.
 pub const FILE: &str = "report.html";
+
+/// How many of the pictures' bytes a report embeds, of `chart_bytes` in its charts and
+/// `trial_bytes` in its trials' pictures (the rest it links): for estimating its size.
+pub fn embedded_bytes(chart_bytes: u64, trial_bytes: u64) -> u64 {
+    let (charts, trials) = pictures::placements(chart_bytes, trial_bytes);
+    let embedded = |placement, bytes| match placement {
+        pictures::Placement::Embed => bytes,
+        pictures::Placement::Link => 0,
+    };
+    embedded(charts, chart_bytes) + embedded(trials, trial_bytes)
+}
 
 /// Why `root` has no readable `experiment.yaml`, from what is there instead: nothing, a
 /// file, a parent of sweep folders, a sweep still running, or something else.
@@ -97,20 +111,36 @@ pub fn write_report(root: &Path) -> Result<PathBuf, String> {
     let _ = write!(
         page,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <title>{} — scorelab report</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
+         <title>{} — scorelab report</title>\n<style>{}</style>\n</head>\n<body>\n\
          <h1>{}</h1>\n",
         escape(&name),
+        assets::STYLE,
         escape(&name)
     );
     page.push_str(&experiment_section(&record, trials.len()));
     page.push_str(&invocations_section(&record));
     page.push_str(&seeds_section(&rows));
     page.push_str(&summary_section(&trials, &rows));
-    page.push_str(&plots_section(&root.join("plots"))?);
-    page.push_str(&trials_section(root, &trials, &rows)?);
+    let charts = chart_files(root);
+    let samples = sample_files(root, &trials);
+    let (chart_placement, sample_placement) = pictures::placements(
+        pictures::total_bytes(root, charts.iter().map(String::as_str)),
+        pictures::total_bytes(root, samples.iter().flatten().map(String::as_str)),
+    );
+    page.push_str(&plots_section(root, &charts, chart_placement)?);
+    page.push_str(&trials_section(
+        root,
+        &trials,
+        &rows,
+        (&samples, sample_placement),
+    )?);
     page.push_str(&protocol_section(&trials, &rows));
     page.push_str(&environment_section(&record));
-    let _ = write!(page, "<script>{SCRIPT}</script>\n</body>\n</html>\n");
+    let _ = write!(
+        page,
+        "<script>{}</script>\n</body>\n</html>\n",
+        assets::SCRIPT
+    );
     let path = root.join(FILE);
     write_atomic(&path, page.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(path)
@@ -171,7 +201,7 @@ fn invocations_section(record: &Value) -> String {
     let mut html = String::from(
         "<section id=\"invocations\">\n<h2>Invocations</h2>\n\
          <p>Every sweep into this folder; the tables show the finished trials of all of them.</p>\n\
-         <table>\n<thead><tr><th>#</th><th>time (UTC)</th><th>file</th><th>overrides</th>\
+         <table class=\"paged\">\n<thead><tr><th>#</th><th>time (UTC)</th><th>file</th><th>overrides</th>\
          <th>launcher</th><th>trials</th><th>command line</th></tr></thead>\n<tbody>\n",
     );
     for i in &invocations {
@@ -223,22 +253,3 @@ fn environment_section(record: &Value) -> String {
     html.push_str("</dl>\n</section>\n");
     html
 }
-
-const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222}\
-table{border-collapse:collapse;margin:0.5em 0}th,td{border:1px solid #ccc;padding:2px 8px;\
-text-align:right}td:first-child,th:first-child{text-align:left}\
-table.sortable th{cursor:pointer;background:#f3f3f3}tr.failed td{background:#fde8e8}\
-tr.missing td{color:#999}p.failed{color:#a00}figure{display:inline-block;margin:0.5em}\
-img{max-width:640px}article.trial{border-top:1px solid #ddd;padding-top:0.5em}\
-dt{font-weight:bold}dd{margin:0 0 0.3em 1em}table.config td{text-align:left}";
-
-/// Sorts a `sortable` table by the clicked column (numbers by `data-value`).
-const SCRIPT: &str = "document.querySelectorAll('table.sortable').forEach(function(table){\
-var heads=table.querySelectorAll('th');heads.forEach(function(th,col){\
-th.addEventListener('click',function(){var body=table.tBodies[0];\
-var rows=Array.prototype.slice.call(body.rows);var up=th.dataset.order!=='up';\
-heads.forEach(function(h){delete h.dataset.order;});th.dataset.order=up?'up':'down';\
-rows.sort(function(a,b){var x=a.cells[col],y=b.cells[col];\
-var p=parseFloat(x.dataset.value),q=parseFloat(y.dataset.value);\
-var r=(isNaN(p)||isNaN(q))?x.textContent.localeCompare(y.textContent):p-q;\
-return up?r:-r;});rows.forEach(function(row){body.appendChild(row);});});});});";

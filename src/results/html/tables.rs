@@ -35,7 +35,7 @@ pub(super) fn seeds_section(rows: &[Option<TrialRow>]) -> String {
     let mut html = String::from(
         "<section id=\"configurations\">\n<h2>Configurations over seeds</h2>\n\
          <p>Mean [{}] (n seeds that finished).</p>\n\
-         <table class=\"sortable\">\n<thead><tr><th>configuration</th><th>seeds</th><th>failed</th>",
+         <table class=\"sortable paged\">\n<thead><tr><th>configuration</th><th>seeds</th><th>failed</th>",
     )
     .replace("{}", seeds::INTERVAL_NAME);
     for name in &metrics {
@@ -65,11 +65,12 @@ pub(super) fn seeds_section(rows: &[Option<TrialRow>]) -> String {
     html
 }
 
+/// One row per trial, each label a link to the trial's section.
 pub(super) fn summary_section(trials: &[Value], rows: &[Option<TrialRow>]) -> String {
     let metrics = metric_names(rows);
     let mut html = String::from(
         "<section id=\"summary\">\n<h2>Summary</h2>\n<p>Click a column to sort.</p>\n\
-         <table class=\"sortable\">\n<thead><tr><th>trial</th>",
+         <table class=\"sortable paged\">\n<thead><tr><th>trial</th>",
     );
     let invoked = trials.iter().any(|t| t["invocation"].is_string());
     if invoked {
@@ -83,8 +84,12 @@ pub(super) fn summary_section(trials: &[Value], rows: &[Option<TrialRow>]) -> St
         let _ = write!(html, "<th>{}</th>", escape(name));
     }
     html.push_str("<th>status</th></tr></thead>\n<tbody>\n");
-    for (trial, row) in trials.iter().zip(rows) {
-        let mut label = format!("<td>{}</td>", escape(&show(&trial["label"])));
+    for (i, (trial, row)) in trials.iter().zip(rows).enumerate() {
+        // The label opens the trial's pictures and config (`trials_section`'s `trial-<i>`).
+        let mut label = format!(
+            "<td><a href=\"#trial-{i}\">{}</a></td>",
+            escape(&show(&trial["label"]))
+        );
         if invoked {
             let _ = write!(label, "<td>{}</td>", escape(&show(&trial["invocation"])));
         }
@@ -131,7 +136,7 @@ pub(super) fn summary_section(trials: &[Value], rows: &[Option<TrialRow>]) -> St
 
 pub(super) fn protocol_section(trials: &[Value], rows: &[Option<TrialRow>]) -> String {
     let mut html = String::from(
-        "<section id=\"protocols\">\n<h2>How each number was measured</h2>\n<table>\n\
+        "<section id=\"protocols\">\n<h2>How each number was measured</h2>\n<table class=\"paged\">\n\
          <thead><tr><th>trial</th><th>metric</th><th>samples</th><th>reference</th>\
          <th>reference size</th><th>NFE</th><th>features</th><th>estimator and settings</th></tr></thead>\n<tbody>\n",
     );

@@ -1,54 +1,59 @@
 //! The report's pictures: the sweep's charts and each trial with its samples and how its
-//! config differs from the base.
+//! config differs from the base. The trials are one `paged` list, so a browser shows a page
+//! of them at a time.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use base64::Engine as _;
 use serde_json::Value;
 
+use super::pictures::{picture, Placement};
 use super::text::{escape, show};
 use crate::results::combined::flatten;
 use crate::results::table::TrialRow;
 
-fn image(path: &Path, alt: &str) -> Result<String, String> {
-    let bytes = fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(format!(
-        "<img alt=\"{}\" src=\"data:image/png;base64,{}\">",
-        escape(alt),
-        base64::engine::general_purpose::STANDARD.encode(bytes)
-    ))
-}
-
-pub(super) fn plots_section(plots: &Path) -> Result<String, String> {
-    let mut names: Vec<PathBuf> = fs::read_dir(plots)
+/// The charts' PNG files under `root`, as sorted paths relative to it (`plots/…`).
+pub(super) fn chart_files(root: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(root.join("plots"))
         .map(|entries| {
             entries
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    p.extension().is_some_and(|x| x == "png")
-                        && !p
-                            .file_name()
-                            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-                })
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .filter(|n| n.ends_with(".png") && !n.starts_with('.'))
+                .map(|n| format!("plots/{n}"))
                 .collect()
         })
         .unwrap_or_default();
     names.sort();
+    names
+}
+
+/// Each trial's samples picture, as a path relative to `root`, where the trial has one.
+pub(super) fn sample_files(root: &Path, trials: &[Value]) -> Vec<Option<String>> {
+    trials
+        .iter()
+        .map(|t| format!("trials/{}/samples.png", show(&t["id"])))
+        .map(|relative| root.join(&relative).is_file().then_some(relative))
+        .collect()
+}
+
+pub(super) fn plots_section(
+    root: &Path,
+    charts: &[String],
+    placement: Placement,
+) -> Result<String, String> {
     let mut html = String::from("<section id=\"plots\">\n<h2>Plots</h2>\n");
-    for path in names {
-        let stem = path
-            .file_stem()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .to_string();
+    for relative in charts {
+        let stem = relative
+            .trim_start_matches("plots/")
+            .trim_end_matches(".png");
         let _ = writeln!(
             html,
             "<figure>{}<figcaption>{}</figcaption></figure>",
-            image(&path, &stem)?,
-            escape(&stem)
+            picture(root, relative, stem, placement)?,
+            escape(stem)
         );
     }
     html.push_str("</section>\n");
@@ -83,14 +88,24 @@ pub(super) fn trials_section(
     root: &Path,
     trials: &[Value],
     rows: &[Option<TrialRow>],
+    samples: (&[Option<String>], Placement),
 ) -> Result<String, String> {
     let (base, differences) = config_differences(trials);
     let mut html = String::from("<section id=\"trials\">\n<h2>Trials</h2>\n");
-    for ((trial, row), different) in trials.iter().zip(rows).zip(&differences) {
+    if samples.1 == Placement::Link {
+        html.push_str(
+            "<p>Each trial's samples are linked, not embedded (they would make the page too \
+             large): they open from <code>trials/&lt;trial&gt;/samples.png</code> while the \
+             report stays in its folder.</p>\n",
+        );
+    }
+    html.push_str("<div class=\"paged\">\n");
+    let each = trials.iter().zip(rows).zip(&differences).zip(samples.0);
+    for (i, (((trial, row), different), picture_file)) in each.enumerate() {
         let id = show(&trial["id"]);
         let _ = writeln!(
             html,
-            "<article class=\"trial\">\n<h3>{}</h3>\n<p><code>trials/{}</code>, model <code>{}</code></p>",
+            "<article class=\"trial\" id=\"trial-{i}\">\n<h3>{}</h3>\n<p><code>trials/{}</code>, model <code>{}</code></p>",
             escape(&show(&trial["label"])),
             escape(&id),
             escape(&show(&trial["model"]))
@@ -102,9 +117,8 @@ pub(super) fn trials_section(
                 escape(&row.message)
             );
         }
-        let samples = root.join("trials").join(&id).join("samples.png");
-        if samples.is_file() {
-            html.push_str(&image(&samples, "samples")?);
+        if let Some(relative) = picture_file {
+            html.push_str(&picture(root, relative, "samples", samples.1)?);
             html.push('\n');
         }
         html.push_str(
@@ -120,7 +134,7 @@ pub(super) fn trials_section(
         }
         html.push_str("</table>\n</article>\n");
     }
-    html.push_str("<details>\n<summary>The base config (shared by every trial)</summary>\n<table class=\"config\">\n");
+    html.push_str("</div>\n<details>\n<summary>The base config (shared by every trial)</summary>\n<table class=\"config\">\n");
     for (key, value) in &base {
         let _ = writeln!(
             html,
