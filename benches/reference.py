@@ -19,7 +19,13 @@ EDM's preconditioning, log-normal sigmas and weighting (images.yaml). The data a
 (the cost does not depend on them). One thread unless --threads says otherwise.
 
 Prints one JSON line: steps, seconds, steps_per_second, peak_rss_mib (the process's peak
-resident memory, torch included), parameters, threads.
+resident memory, torch included), parameters, threads, device.
+
+`--evaluate N` times sampling instead: N score evaluations of the network (no gradient, the
+EMA weights' cost) on a batch of `--batch` items at one noise level, as a sampler's step
+makes them, after one untimed warm-up; the line then holds evaluations, seconds,
+ms_per_evaluation and the rest. `--device cuda` runs on the GPU (what scripts/gpu-check.sh
+compares the cuda build with), synchronising before each clock reading.
 """
 
 import argparse
@@ -200,6 +206,9 @@ def main():
     parser.add_argument("--attention", type=int, nargs="*", default=[8])
     parser.add_argument("--groups", type=int, default=4)
     parser.add_argument("--sigma-data", type=float, default=0.5)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    parser.add_argument("--evaluate", type=int, default=0,
+                        help="time this many score evaluations instead of training")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -244,15 +253,22 @@ def main():
             s = sigma[:, 0].double()
             return (s * s * (s * s + sd * sd) / (s * sd) ** 2).float()
 
+    device = torch.device(args.device)
+    net = net.to(device)
+    data = data.to(device)
+    if args.network == "mlp":
+        levels = levels.to(device)
     parameters = sum(p.numel() for p in net.parameters())
+    if args.evaluate > 0:
+        return evaluate(args, net, dim, device, parameters)
     optimizer = torch.optim.Adam(net.parameters(), lr=args.lr)
     ema = [p.detach().clone() for p in net.parameters()]
     pending = []
     start = time.perf_counter()
     for step in range(1, args.steps + 1):
-        x0 = data[torch.randint(args.train_size, (args.batch,))]
-        sigma = draw_sigmas(args.batch)
-        z = torch.randn(args.batch, dim)
+        x0 = data[torch.randint(args.train_size, (args.batch,), device=device)]
+        sigma = draw_sigmas(args.batch).to(device)
+        z = torch.randn(args.batch, dim, device=device)
         noisy = x0 + z * sigma
         normalised = 0.5 * residual(x0, noisy, z, sigma).square().sum(1)
         loss = (normalised * factors(sigma)).mean()
@@ -269,20 +285,49 @@ def main():
             if not math.isfinite(mean):
                 raise SystemExit(f"the reference diverged at step {step}")
             pending.clear()
+    synchronise(device)
     seconds = time.perf_counter() - start
+    report(args, parameters, {
+        "steps": args.steps,
+        "seconds": seconds,
+        "steps_per_second": args.steps / seconds,
+    })
+
+
+def synchronise(device):
+    """Waits for the GPU's queued work, so that the clock reads what it cost."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def report(args, parameters, figures):
+    """Prints the JSON line: the run's figures, peak memory, size, threads and device."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print(
-        json.dumps(
-            {
-                "steps": args.steps,
-                "seconds": seconds,
-                "steps_per_second": args.steps / seconds,
-                "peak_rss_mib": peak,
-                "parameters": parameters,
-                "threads": torch.get_num_threads(),
-            }
-        )
-    )
+    line = dict(figures, peak_rss_mib=peak, parameters=parameters,
+                threads=torch.get_num_threads(), device=args.device)
+    if args.device.startswith("cuda"):
+        line["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    print(json.dumps(line))
+
+
+def evaluate(args, net, dim, device, parameters):
+    """Times `args.evaluate` score evaluations on a batch at one noise level."""
+    x = torch.randn(args.batch, dim, device=device)
+    sigma = torch.full((args.batch, 1), 0.7, device=device)
+    with torch.no_grad():
+        net(x, sigma)
+        synchronise(device)
+        start = time.perf_counter()
+        for _ in range(args.evaluate):
+            net(x, sigma)
+        synchronise(device)
+    seconds = time.perf_counter() - start
+    report(args, parameters, {
+        "evaluations": args.evaluate,
+        "batch": args.batch,
+        "seconds": seconds,
+        "ms_per_evaluation": 1000.0 * seconds / args.evaluate,
+    })
 
 
 if __name__ == "__main__":

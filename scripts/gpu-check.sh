@@ -3,7 +3,12 @@
 # `device: cuda` and on the CPU with the same config and seed, and prints
 #   - the first training steps' loss on both (close, not bit-identical: the reductions differ),
 #   - training steps/s and sampling throughput, GPU vs CPU, for the MLP and the U-Net,
-#   - the peak GPU memory of the bench (nvidia-smi).
+#   - the peak GPU memory of the bench (nvidia-smi),
+#   - PyTorch eager on the same device beside the U-Net's figures: training steps/s and ms per
+#     score evaluation at the bench's batch sizes (benches/reference.py --device), with our
+#     ratio (goal: at least 1.0x). It needs a python whose torch sees the device: the bench's
+#     virtualenv (benches/torch-venv.sh), $SCORELAB_TORCH_PYTHON or python3; without one the
+#     column is skipped and says why.
 # Without a GPU (or with --cpu-only) it runs the CPU side only and says so: the sweep twice on
 # the CPU (the two must agree exactly) and the CPU bench.
 #
@@ -287,6 +292,46 @@ for row in "mlp-train:MLP training (steps/s)" "mlp-sample:MLP sampling (points/s
     fi
     printf '\n'
 done
+# --- PyTorch eager on the same device ---------------------------------------------------------
+# torch_python DEVICE: a python whose torch runs on DEVICE, or nothing.
+torch_python() {
+    local venv="${SCORELAB_BENCH_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/scorelab-bench}"
+    local probe="import torch, sys; d = torch.device(sys.argv[1]); torch.ones(2, device=d).sum().item()"
+    for py in "${SCORELAB_TORCH_PYTHON:-}" "$venv/bin/python" python3; do
+        [[ -n "$py" ]] && command -v "$py" >/dev/null 2>&1 || continue
+        if "$py" -c "$probe" "$1" >/dev/null 2>&1; then
+            echo "$py"
+            return
+        fi
+    done
+}
+
+# The bench's U-Net (benches/reference.py's twin of src/bin/bench/workloads.rs's `unet`).
+unet_args=(unet --channels 16 --channel-mult 1 2 --attention 8 --groups 4 --size 16)
+device="${devices[0]}"
+py="$(torch_python "$device")"
+if [[ -z "$py" ]]; then
+    echo "gpu-check: no python with a torch that runs on $device: the PyTorch column was not run (set SCORELAB_TORCH_PYTHON)"
+else
+    # reference FIELD ARGS...: one figure of benches/reference.py's JSON line.
+    reference() {
+        local field="$1"
+        shift
+        "$py" benches/reference.py "${unet_args[@]}" --device "$device" "$@" 2>"$out/reference.err" |
+            "$py" -c "import json, sys; print(round(json.loads(sys.stdin.read())['$field'], 3))" ||
+            die "benches/reference.py failed on $device (log: $out/reference.err)"
+    }
+    torch_train="$(reference steps_per_second --batch 32 --steps "$image_steps" --log-every "$image_steps")"
+    torch_nfe="$(reference ms_per_evaluation --batch "$image_samples" --evaluate 10)"
+    ours_train="$(figure "$device" unet-train)" ours_nfe="$(figure "$device" unet-nfe)"
+    echo "gpu-check: the U-Net against PyTorch eager on $device ($("$py" -c 'import torch; print("torch", torch.__version__)' 2>/dev/null))"
+    printf '  %-30s%14s%14s%14s\n' "" "ours" "pytorch" "ours/pytorch"
+    printf '  %-30s%14s%14s%13sx\n' "U-Net training (steps/s)" "$ours_train" "$torch_train" \
+        "$(awk -v a="$ours_train" -v b="$torch_train" 'BEGIN { printf "%.2f", a / b }')"
+    printf '  %-30s%14s%14s%13sx\n' "U-Net ms per NFE ($image_samples)" "$ours_nfe" "$torch_nfe" \
+        "$(awk -v a="$ours_nfe" -v b="$torch_nfe" 'BEGIN { printf "%.2f", b / a }')"
+fi
+
 if ((cpu_only)); then
     echo "gpu-check: no GPU: the cuda side, the GPU/CPU loss comparison and the peak GPU memory were not run"
 else

@@ -174,4 +174,10 @@ fn the_gpu_check_script_runs_its_cpu_side() {
         ),
         "{stdout}"
     );
+    // PyTorch's column where a torch is found (the bench's virtualenv), else said to be
+    // skipped.
+    match stdout.contains("the U-Net against PyTorch eager on cpu") {
+        true => assert!(stdout.contains("U-Net ms per NFE (2)"), "{stdout}"),
+        false => assert!(stdout.contains("the PyTorch column was not run"), "{stdout}"),
+    }
 }
