@@ -165,7 +165,11 @@ impl Mlp {
             && SHARED_ROWS * hidden > 256
             && rows > SHARED_ROWS;
         let labelled = self.labels.is_some();
-        if labelled || !blocked || !scorelab::nn::path::cpu_kernels(sigma.device()) || sigma.elem_count() != rows {
+        if labelled
+            || !blocked
+            || !scorelab::nn::path::cpu_kernels(sigma.device())
+            || sigma.elem_count() != rows
+        {
             return Ok(rows);
         }
         let levels = sigma

@@ -178,6 +178,9 @@ fn the_gpu_check_script_runs_its_cpu_side() {
     // skipped.
     match stdout.contains("the U-Net against PyTorch eager on cpu") {
         true => assert!(stdout.contains("U-Net ms per NFE (2)"), "{stdout}"),
-        false => assert!(stdout.contains("the PyTorch column was not run"), "{stdout}"),
+        false => assert!(
+            stdout.contains("the PyTorch column was not run"),
+            "{stdout}"
+        ),
     }
 }
