@@ -48,7 +48,7 @@ fn image_fid_of_two_gaussian_feature_sets_is_the_closed_form() {
             .map(|(a, b)| (a - b) * (a - b))
             .sum::<f64>();
     assert_eq!(expected, 8.0);
-    let fid = feature_frechet_distance(&x, &y);
+    let fid = feature_frechet_distance(&x, &y).unwrap();
     assert!(
         (fid - expected).abs() < 0.1,
         "FID {fid} vs closed form {expected}"
@@ -59,11 +59,11 @@ fn image_fid_of_two_gaussian_feature_sets_is_the_closed_form() {
 fn image_fid_of_a_set_with_itself_is_zero() {
     let mut rng = Rng::from_seed(2);
     let x = standard(300, 32, 0.5, &mut rng);
-    let fid = feature_frechet_distance(&x, &x);
+    let fid = feature_frechet_distance(&x, &x).unwrap();
     assert!(fid.abs() < 1e-8, "FID of a set with itself: {fid}");
     // A second draw of the same distribution is close to 0 but not 0 (finite-sample bias).
     let y = standard(300, 32, 0.5, &mut rng);
-    let fid = feature_frechet_distance(&x, &y);
+    let fid = feature_frechet_distance(&x, &y).unwrap();
     assert!(
         fid > 0.1 && fid < 10.0,
         "FID of two draws of one Gaussian: {fid}"
@@ -270,7 +270,7 @@ fn image_feature_metrics_give_their_values_and_details() {
     );
     let set = feature_set(x.clone(), y.clone(), None, None);
     let fid = compute(&trial, "fid", Some(&set)).unwrap();
-    assert_eq!(fid.value, feature_frechet_distance(&x, &y));
+    assert_eq!(fid.value, feature_frechet_distance(&x, &y).unwrap());
     assert!(fid.details.is_empty());
     let kid = compute(&trial, "kid", Some(&set)).unwrap();
     // The metric caps subsets at half the smaller set, so that they differ.
