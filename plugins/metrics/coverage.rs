@@ -12,6 +12,7 @@
 
 use scorelab::config::{Params, RawParams};
 use scorelab::dataset::Samples;
+use scorelab::metric::gram::planned_threads;
 use scorelab::metric::neighbours::{check_neighbours, distance_blocks, knn_radii, BLOCK_ENTRIES};
 use scorelab::metric::{feature_set, require_finite, Measured, Metric, MetricContext, MetricInput};
 use scorelab::params;
@@ -68,7 +69,7 @@ impl Metric for Coverage {
     /// A block of distances per thread (at most m × m, m the points used).
     fn working_set(&self, samples: usize) -> u64 {
         let m = samples.min(self.params.max_points) as u64;
-        (m * m).min(BLOCK_ENTRIES as u64 * rayon::current_num_threads() as u64)
+        (m * m).min(BLOCK_ENTRIES as u64 * planned_threads() as u64)
     }
 
     fn protocol(&self, _input: &MetricInput) -> Vec<(&'static str, String)> {

@@ -15,7 +15,7 @@ use nalgebra::DMatrix;
 use rayon::prelude::*;
 use scorelab::config::{Params, RawParams};
 use scorelab::dataset::Samples;
-use scorelab::metric::gram::{gather, gram_into, parallelism};
+use scorelab::metric::gram::{gather, gram_into, gram_lower_into, parallelism, planned_threads};
 use scorelab::metric::{feature_set, require_finite, Measured, Metric, MetricContext, MetricInput};
 use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
@@ -60,7 +60,8 @@ fn kernel_matrix(a: &Samples, b: &Samples) -> DMatrix<f64> {
 const KERNEL_BLOCK: usize = 1024;
 
 /// Σ k(a_i, b_j) over the points `ia` of `a` and `ib` of `b`, or, with `within` (the same set
-/// and indices), 2 Σ_{i<j} k(a_i, a_j): a block pair at a time (bounded memory), row blocks on
+/// and indices), 2 Σ_{i<j} k(a_i, a_j), the diagonal blocks' products only below their
+/// diagonal (half the work): a block pair at a time (bounded memory), row blocks on
 /// the rayon threads, their partial sums added in order (the same number on any threads).
 fn kernel_sum(a: &Samples, ia: &[usize], b: &Samples, ib: &[usize], within: bool) -> f64 {
     let d = a.dim();
@@ -75,16 +76,16 @@ fn kernel_sum(a: &Samples, ia: &[usize], b: &Samples, ib: &[usize], within: bool
             let mut gram = Vec::new();
             let mut sum = 0.0;
             for (c, chosen) in columns.iter().enumerate().skip(if within { r } else { 0 }) {
-                let right = gather(b, chosen);
                 gram.resize(rows[r].len() * chosen.len(), 0.0);
-                gram_into(&mut gram, &left, &right, d, faer::Par::Seq);
+                let diagonal = within && c == r;
+                if diagonal {
+                    gram_lower_into(&mut gram, &left, d, faer::Par::Seq);
+                } else {
+                    gram_into(&mut gram, &left, &gather(b, chosen), d, faer::Par::Seq);
+                }
                 for (j, column) in gram.chunks(rows[r].len()).enumerate() {
-                    // On the diagonal block of a set with itself, the pairs i < j only.
-                    let column = if within && c == r {
-                        &column[..j]
-                    } else {
-                        column
-                    };
+                    // On the diagonal block of a set with itself, the pairs i > j only.
+                    let column = if diagonal { &column[j + 1..] } else { column };
                     sum += column.iter().map(|&v| cubic(v, d as f64)).sum::<f64>();
                 }
             }
@@ -156,11 +157,6 @@ pub struct KernelDistance {
     pub std: f64,
     /// The subset size used (the requested one, capped at the smaller set's size).
     pub subset_size: usize,
-}
-
-/// The rayon threads the metric runs on.
-fn threads() -> u64 {
-    rayon::current_num_threads() as u64
 }
 
 fn matrix(points: &Samples) -> DMatrix<f64> {
@@ -266,7 +262,7 @@ impl Metric for Kid {
     /// block pair's kernel per thread.
     fn working_set(&self, samples: usize) -> u64 {
         let (n, m) = (samples as u64, samples.min(self.params.subset_size) as u64);
-        let per_subset = (m * m).min((KERNEL_BLOCK * KERNEL_BLOCK) as u64 * threads());
+        let per_subset = (m * m).min((KERNEL_BLOCK * KERNEL_BLOCK * planned_threads()) as u64);
         (3 * n * n).min(FULL_KERNEL_LIMIT as u64).max(per_subset)
     }
     fn protocol(&self, _input: &MetricInput) -> Vec<(&'static str, String)> {

@@ -52,9 +52,9 @@ pub fn distance_blocks<T: Send>(
         "distances between sets of one dimension"
     );
     let (n, queries_len) = (points.len(), queries.len());
-    let block = (BLOCK_ENTRIES / n.max(1))
-        .min(queries_len.div_ceil(4 * rayon::current_num_threads()))
-        .max(1);
+    // At most 256 queries a block, so that even 1000 points make blocks for 4 threads; the
+    // blocks do not depend on the thread count, nor do the numbers.
+    let block = (BLOCK_ENTRIES / n.max(1)).clamp(1, 256);
     let point_norms = squared_norms(points.as_slice(), dim);
     let starts: Vec<usize> = (0..queries_len).step_by(block).collect();
     starts
