@@ -12,7 +12,8 @@
 
 use scorelab::config::{Params, RawParams};
 use scorelab::dataset::Samples;
-use scorelab::metric::neighbours::{check_neighbours, knn_radii, points_matrix, squared_distances};
+use scorelab::metric::gram::planned_threads;
+use scorelab::metric::neighbours::{check_neighbours, distance_blocks, knn_radii, BLOCK_ENTRIES};
 use scorelab::metric::{feature_set, require_finite, Measured, Metric, MetricContext, MetricInput};
 use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
@@ -34,22 +35,29 @@ pub fn coverage_density(samples: &Samples, reference: &Samples, k: usize) -> (f6
         reference.dim(),
         "coverage compares sets of one feature dimension"
     );
-    let (x, y) = (points_matrix(samples), points_matrix(reference));
-    let radii = knn_radii(&y, k);
-    // Rows: reference points; columns: samples.
-    let distances = squared_distances(&y, &x);
-    let mut covered = vec![false; y.nrows()];
-    let mut held = 0usize;
-    for column in distances.column_iter() {
-        for (j, (d, r)) in column.iter().zip(&radii).enumerate() {
-            if d <= r {
-                covered[j] = true;
-                held += 1;
+    let radii = knn_radii(reference, k);
+    // Per block of samples: which reference balls hold one of them, and how many hold each.
+    let blocks = distance_blocks(samples, reference, |_, distances| {
+        let mut covered = vec![false; reference.len()];
+        let mut held = 0usize;
+        for column in distances.chunks(reference.len()) {
+            for (j, (d, r)) in column.iter().zip(&radii).enumerate() {
+                if d <= r {
+                    covered[j] = true;
+                    held += 1;
+                }
             }
         }
+        (covered, held)
+    });
+    let mut covered = vec![false; reference.len()];
+    let mut held = 0usize;
+    for (block, count) in blocks {
+        covered.iter_mut().zip(block).for_each(|(c, b)| *c |= b);
+        held += count;
     }
-    let coverage = covered.iter().filter(|c| **c).count() as f64 / y.nrows() as f64;
-    let density = held as f64 / (k * x.nrows()) as f64;
+    let coverage = covered.iter().filter(|c| **c).count() as f64 / reference.len() as f64;
+    let density = held as f64 / (k * samples.len()) as f64;
     (coverage, density)
 }
 
@@ -58,11 +66,10 @@ pub struct Coverage {
 }
 
 impl Metric for Coverage {
-    /// Three m × m matrices of distances or kernel values (samples, reference, across), m
-    /// the points used.
+    /// A block of distances per thread (at most m × m, m the points used).
     fn working_set(&self, samples: usize) -> u64 {
         let m = samples.min(self.params.max_points) as u64;
-        3 * m * m
+        (m * m).min(BLOCK_ENTRIES as u64 * planned_threads() as u64)
     }
 
     fn protocol(&self, _input: &MetricInput) -> Vec<(&'static str, String)> {

@@ -14,7 +14,7 @@ impl Metric for FrechetDistance {
         require_finite(input.samples, "samples")?;
         let (mu1, c1) = mean_and_covariance(input.samples);
         let (mu2, c2) = mean_and_covariance(input.reference);
-        Ok(frechet_distance(&mu1, &c1, &mu2, &c2).into())
+        Ok(frechet_distance(&mu1, &c1, &mu2, &c2)?.into())
     }
 }
 

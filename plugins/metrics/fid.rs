@@ -2,7 +2,7 @@
 //! (held-out) features in the trial's feature space (`features:`; FID proper with
 //! `features: inception`):
 //! ||mu_1 - mu_2||^2 + tr(C_1 + C_2 - 2 (C_1^{1/2} C_2 C_1^{1/2})^{1/2}),
-//! with unbiased covariances and the square roots from nalgebra's symmetric eigendecomposition
+//! with unbiased covariances and the square roots from faer's self-adjoint eigendecomposition
 //! (the same code as `fd`, which applies it to raw coordinates). Details `samples` and
 //! `reference` record the two set sizes (FID is biased upwards at small sizes: compare only
 //! values measured at the same counts and with the same extractor).
@@ -14,7 +14,7 @@ use scorelab::metric::{feature_set, require_finite, Measured, Metric, MetricCont
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 
 /// Fréchet distance between the Gaussian fits of two feature sets.
-pub fn feature_frechet_distance(samples: &Samples, reference: &Samples) -> f64 {
+pub fn feature_frechet_distance(samples: &Samples, reference: &Samples) -> Result<f64, String> {
     assert_eq!(
         samples.dim(),
         reference.dim(),
@@ -35,7 +35,7 @@ impl Metric for Fid {
             return Err(format!("`fid` needs at least 2 samples and 2 reference items, got {} and {}. Fix: raise `num_samples`", x.len(), y.len()));
         }
         require_finite(x, "sample features")?;
-        Ok(feature_frechet_distance(x, y).into())
+        Ok(feature_frechet_distance(x, y)?.into())
     }
 
     fn uses_features(&self) -> bool {

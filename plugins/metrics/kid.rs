@@ -12,8 +12,10 @@
 //! records the subset size used (the engine records the set sizes with every metric).
 
 use nalgebra::DMatrix;
+use rayon::prelude::*;
 use scorelab::config::{Params, RawParams};
 use scorelab::dataset::Samples;
+use scorelab::metric::gram::{gather, gram_into, gram_lower_into, parallelism, planned_threads};
 use scorelab::metric::{feature_set, require_finite, Measured, Metric, MetricContext, MetricInput};
 use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
@@ -30,15 +32,79 @@ params! {
     }
 }
 
-/// The polynomial kernel (aᵀb / d + 1)³ between every row of `a` and every row of `b`.
+/// The kernel of an inner product `dot` in `d` dimensions.
+fn cubic(dot: f64, d: f64) -> f64 {
+    let base = dot / d + 1.0;
+    base * base * base
+}
+
+/// The polynomial kernel (aᵀb / d + 1)³ between every row of `a` and every row of `b`, in one
+/// nalgebra product: the reference the faster paths are checked against.
 pub fn polynomial_kernel(a: &DMatrix<f64>, b: &DMatrix<f64>) -> DMatrix<f64> {
     let d = a.ncols() as f64;
     let mut gram = a * b.transpose();
-    gram.apply(|v| {
-        let base = *v / d + 1.0;
-        *v = base * base * base;
-    });
+    gram.apply(|v| *v = cubic(*v, d));
     gram
+}
+
+/// [`polynomial_kernel`] of two point sets through faer's multiply on the rayon threads.
+fn kernel_matrix(a: &Samples, b: &Samples) -> DMatrix<f64> {
+    let d = a.dim();
+    let mut gram = vec![0.0; a.len() * b.len()];
+    gram_into(&mut gram, a.as_slice(), b.as_slice(), d, parallelism());
+    gram.par_iter_mut().for_each(|v| *v = cubic(*v, d as f64));
+    DMatrix::from_vec(a.len(), b.len(), gram)
+}
+
+/// Points per block of [`kernel_sum`]: a block pair's kernel is 1024² values (8 MB).
+const KERNEL_BLOCK: usize = 1024;
+
+/// Σ k(a_i, b_j) over the points `ia` of `a` and `ib` of `b`, or, with `within` (the same set
+/// and indices), 2 Σ_{i<j} k(a_i, a_j), the diagonal blocks' products only below their
+/// diagonal (half the work): a block pair at a time (bounded memory), row blocks on
+/// the rayon threads, their partial sums added in order (the same number on any threads).
+fn kernel_sum(a: &Samples, ia: &[usize], b: &Samples, ib: &[usize], within: bool) -> f64 {
+    let d = a.dim();
+    let (rows, columns): (Vec<&[usize]>, Vec<&[usize]>) = (
+        ia.chunks(KERNEL_BLOCK).collect(),
+        ib.chunks(KERNEL_BLOCK).collect(),
+    );
+    let partial: Vec<f64> = (0..rows.len())
+        .into_par_iter()
+        .map(|r| {
+            let left = gather(a, rows[r]);
+            let mut gram = Vec::new();
+            let mut sum = 0.0;
+            for (c, chosen) in columns.iter().enumerate().skip(if within { r } else { 0 }) {
+                gram.resize(rows[r].len() * chosen.len(), 0.0);
+                let diagonal = within && c == r;
+                if diagonal {
+                    gram_lower_into(&mut gram, &left, d, faer::Par::Seq);
+                } else {
+                    gram_into(&mut gram, &left, &gather(b, chosen), d, faer::Par::Seq);
+                }
+                for (j, column) in gram.chunks(rows[r].len()).enumerate() {
+                    // On the diagonal block of a set with itself, the pairs i > j only.
+                    let column = if diagonal { &column[j + 1..] } else { column };
+                    sum += column.iter().map(|&v| cubic(v, d as f64)).sum::<f64>();
+                }
+            }
+            if within {
+                2.0 * sum
+            } else {
+                sum
+            }
+        })
+        .collect();
+    partial.iter().sum()
+}
+
+/// Unbiased MMD² of the subset `ix` of `x` and `iy` of `y` (of equal size m ≥ 2) through
+/// [`kernel_sum`], without any m × m matrix.
+fn blockwise_mmd(x: &Samples, y: &Samples, ix: &[usize], iy: &[usize]) -> f64 {
+    let m = ix.len() as f64;
+    let within = kernel_sum(x, ix, x, ix, true) + kernel_sum(y, iy, y, iy, true);
+    within / (m * (m - 1.0)) - 2.0 * kernel_sum(x, ix, y, iy, false) / (m * m)
 }
 
 /// Unbiased MMD² from kernel blocks, over the subset `ix` of the first set and `iy` of the
@@ -112,6 +178,9 @@ fn choose(n: usize, m: usize, rng: &mut Rng) -> Vec<usize> {
 /// 2000 samples against 2000 reference features need 12M.
 pub const FULL_KERNEL_LIMIT: usize = 32 << 20;
 
+/// Subsets drawn at once and then scored on the rayon threads (the draws stay in order).
+const SUBSET_BATCH: usize = 64;
+
 /// KID of `x` against `y`: `subsets` random subsets of `subset_size` (capped at the smaller
 /// set's size, at least 2) of each set, drawn without replacement from the seeded metrics
 /// stream.
@@ -126,8 +195,10 @@ pub fn kernel_distance(
 }
 
 /// [`kernel_distance`], computing the kernel once over the whole sets when its three blocks
-/// hold at most `full_kernel_limit` entries, else per subset (the same subsets, the same
-/// numbers up to round-off; whole is far cheaper when subsets overlap, as by default).
+/// hold at most `full_kernel_limit` entries, else per subset a block pair at a time (the same
+/// subsets, the same numbers up to round-off; whole is far cheaper when subsets overlap, as
+/// by default). Subsets are scored in parallel on the rayon threads, each value in its place,
+/// so the result does not depend on the thread count.
 pub fn kernel_distance_within(
     x: &Samples,
     y: &Samples,
@@ -147,37 +218,31 @@ pub fn kernel_distance_within(
         "kid needs subsets of at least 2 points"
     );
     let mut rng = Rng::new(seed, Stream::Metrics);
-    let (mx, my) = (matrix(x), matrix(y));
     let (nx, ny) = (x.len(), y.len());
-    let full_entries = nx * nx + ny * ny + nx * ny;
-    let full = full_entries <= full_kernel_limit;
+    let full = nx * nx + ny * ny + nx * ny <= full_kernel_limit;
     let blocks = full.then(|| {
         (
-            polynomial_kernel(&mx, &mx),
-            polynomial_kernel(&my, &my),
-            polynomial_kernel(&mx, &my),
+            kernel_matrix(x, x),
+            kernel_matrix(y, y),
+            kernel_matrix(x, y),
         )
     });
     let mut values = Vec::with_capacity(subsets);
-    for _ in 0..subsets {
-        let ix = choose(nx, m, &mut rng);
-        let iy = choose(ny, m, &mut rng);
-        let value = match &blocks {
-            Some((kxx, kyy, kxy)) => subset_mmd(kxx, kyy, kxy, &ix, &iy),
-            None => {
-                let sx = mx.select_rows(&ix);
-                let sy = my.select_rows(&iy);
-                let index: Vec<usize> = (0..m).collect();
-                subset_mmd(
-                    &polynomial_kernel(&sx, &sx),
-                    &polynomial_kernel(&sy, &sy),
-                    &polynomial_kernel(&sx, &sy),
-                    &index,
-                    &index,
-                )
-            }
-        };
-        values.push(value);
+    while values.len() < subsets {
+        let batch: Vec<(Vec<usize>, Vec<usize>)> = (0..SUBSET_BATCH.min(subsets - values.len()))
+            .map(|_| {
+                let ix = choose(nx, m, &mut rng);
+                (ix, choose(ny, m, &mut rng))
+            })
+            .collect();
+        let scored: Vec<f64> = batch
+            .par_iter()
+            .map(|(ix, iy)| match &blocks {
+                Some((kxx, kyy, kxy)) => subset_mmd(kxx, kyy, kxy, ix, iy),
+                None => blockwise_mmd(x, y, ix, iy),
+            })
+            .collect();
+        values.extend(scored);
     }
     let mean = values.iter().sum::<f64>() / subsets as f64;
     let variance = values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / subsets as f64;
@@ -193,11 +258,12 @@ pub struct Kid {
 }
 
 impl Metric for Kid {
-    /// The whole kernel's three n × n blocks where they fit [`FULL_KERNEL_LIMIT`], else three
-    /// subset-sized ones.
+    /// The whole kernel's three n × n blocks where they fit [`FULL_KERNEL_LIMIT`], else a
+    /// block pair's kernel per thread.
     fn working_set(&self, samples: usize) -> u64 {
         let (n, m) = (samples as u64, samples.min(self.params.subset_size) as u64);
-        (3 * n * n).min(FULL_KERNEL_LIMIT as u64).max(3 * m * m)
+        let per_subset = (m * m).min((KERNEL_BLOCK * KERNEL_BLOCK * planned_threads()) as u64);
+        (3 * n * n).min(FULL_KERNEL_LIMIT as u64).max(per_subset)
     }
     fn protocol(&self, _input: &MetricInput) -> Vec<(&'static str, String)> {
         vec![

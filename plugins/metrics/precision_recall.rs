@@ -8,10 +8,10 @@
 //! metrics, HIGHER is better for both (1 = every sample realistic / every mode covered).
 //! Details `samples` and `reference` record the set sizes used (after `max_points`).
 
-use nalgebra::DMatrix;
 use scorelab::config::{Params, RawParams};
 use scorelab::dataset::Samples;
-use scorelab::metric::neighbours::{check_neighbours, knn_radii, points_matrix, squared_distances};
+use scorelab::metric::gram::planned_threads;
+use scorelab::metric::neighbours::{check_neighbours, distance_blocks, knn_radii, BLOCK_ENTRIES};
 use scorelab::metric::{feature_set, require_finite, Measured, Metric, MetricContext, MetricInput};
 use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
@@ -27,14 +27,18 @@ params! {
 }
 
 /// Share of `queries` inside the manifold of `points`: within the k-NN radius of at least
-/// one of them (`radii` squared, one per point, from [`knn_radii`]).
-pub fn manifold_share(queries: &DMatrix<f64>, points: &DMatrix<f64>, radii: &[f64]) -> f64 {
-    let distances = squared_distances(points, queries);
-    let inside = distances
-        .column_iter()
-        .filter(|column| column.iter().zip(radii).any(|(d, r)| d <= r))
-        .count();
-    inside as f64 / queries.nrows() as f64
+/// one of them (`radii` squared, one per point, from [`knn_radii`]); blockwise on the rayon
+/// threads.
+pub fn manifold_share(queries: &Samples, points: &Samples, radii: &[f64]) -> f64 {
+    let inside: usize = distance_blocks(queries, points, |_, distances| {
+        distances
+            .chunks(points.len())
+            .filter(|column| column.iter().zip(radii).any(|(d, r)| d <= r))
+            .count()
+    })
+    .iter()
+    .sum();
+    inside as f64 / queries.len() as f64
 }
 
 /// (precision, recall) of `samples` against `reference` with k-NN manifolds.
@@ -44,9 +48,8 @@ pub fn precision_recall(samples: &Samples, reference: &Samples, k: usize) -> (f6
         reference.dim(),
         "precision_recall compares sets of one feature dimension"
     );
-    let (x, y) = (points_matrix(samples), points_matrix(reference));
-    let precision = manifold_share(&x, &y, &knn_radii(&y, k));
-    let recall = manifold_share(&y, &x, &knn_radii(&x, k));
+    let precision = manifold_share(samples, reference, &knn_radii(reference, k));
+    let recall = manifold_share(reference, samples, &knn_radii(samples, k));
     (precision, recall)
 }
 
@@ -55,11 +58,10 @@ pub struct PrecisionRecall {
 }
 
 impl Metric for PrecisionRecall {
-    /// Three m × m matrices of distances or kernel values (samples, reference, across), m
-    /// the points used.
+    /// A block of distances per thread (at most m × m, m the points used).
     fn working_set(&self, samples: usize) -> u64 {
         let m = samples.min(self.params.max_points) as u64;
-        3 * m * m
+        (m * m).min(BLOCK_ENTRIES as u64 * planned_threads() as u64)
     }
 
     fn protocol(&self, _input: &MetricInput) -> Vec<(&'static str, String)> {

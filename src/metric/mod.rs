@@ -6,11 +6,13 @@
 //! The math several metric plugins share lives here, never in one of them: Gaussian fits and
 //! the Fréchet distance (`frechet`: `fd` and `fid`), k-nearest-neighbour balls
 //! (`neighbours`: `precision_recall` and `coverage`), dequantisation and bits per dimension
-//! of quantised data (`bits`: `nll_ode` and `elbo`), and [`feature_set`] for every metric
+//! of quantised data (`bits`: `nll_ode` and `elbo`), multithreaded matrix products of point
+//! sets (`gram`: covariances, kernels and distances), and [`feature_set`] for every metric
 //! that compares features.
 
 pub mod bits;
 pub mod frechet;
+pub mod gram;
 pub mod neighbours;
 
 use candle_core::Device;

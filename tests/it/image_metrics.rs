@@ -4,9 +4,10 @@
 use nalgebra::DMatrix;
 use scorelab::dataset::Samples;
 use scorelab::features::FeatureSet;
-use scorelab::metric::neighbours::knn_radii;
+use scorelab::metric::neighbours::{knn_radii, points_matrix, squared_distances};
 use scorelab::metric::{Measured, MetricInput};
 use scorelab::plugins::metrics::class_accuracy::class_accuracy;
+use scorelab::plugins::metrics::coverage::coverage_density;
 use scorelab::plugins::metrics::fid::feature_frechet_distance;
 use scorelab::plugins::metrics::kid::{
     kernel_distance, kernel_distance_within, polynomial_kernel, polynomial_mmd,
@@ -48,7 +49,7 @@ fn image_fid_of_two_gaussian_feature_sets_is_the_closed_form() {
             .map(|(a, b)| (a - b) * (a - b))
             .sum::<f64>();
     assert_eq!(expected, 8.0);
-    let fid = feature_frechet_distance(&x, &y);
+    let fid = feature_frechet_distance(&x, &y).unwrap();
     assert!(
         (fid - expected).abs() < 0.1,
         "FID {fid} vs closed form {expected}"
@@ -59,11 +60,11 @@ fn image_fid_of_two_gaussian_feature_sets_is_the_closed_form() {
 fn image_fid_of_a_set_with_itself_is_zero() {
     let mut rng = Rng::from_seed(2);
     let x = standard(300, 32, 0.5, &mut rng);
-    let fid = feature_frechet_distance(&x, &x);
+    let fid = feature_frechet_distance(&x, &x).unwrap();
     assert!(fid.abs() < 1e-8, "FID of a set with itself: {fid}");
     // A second draw of the same distribution is close to 0 but not 0 (finite-sample bias).
     let y = standard(300, 32, 0.5, &mut rng);
-    let fid = feature_frechet_distance(&x, &y);
+    let fid = feature_frechet_distance(&x, &y).unwrap();
     assert!(
         fid > 0.1 && fid < 10.0,
         "FID of two draws of one Gaussian: {fid}"
@@ -173,8 +174,82 @@ fn image_kid_per_subset_kernels_give_the_whole_kernel_numbers() {
 }
 
 #[test]
+fn image_blockwise_kid_equals_the_whole_kernel_formula_past_one_block() {
+    // 1500 points: more than one 1024-point block, so the block pairs and the diagonal block's
+    // i < j half are both exercised. One subset of every point is the whole-set estimate.
+    let mut rng = Rng::from_seed(12);
+    let (x, y) = (
+        standard(1500, 4, 0.0, &mut rng),
+        standard(1500, 4, 0.1, &mut rng),
+    );
+    let expected = polynomial_mmd(&x, &y);
+    for limit in [0, usize::MAX] {
+        let kid = kernel_distance_within(&x, &y, 1, 1500, 3, limit);
+        assert!(
+            (kid.mean - expected).abs() <= 1e-10 * expected.abs(),
+            "limit {limit}: {} vs {expected}",
+            kid.mean
+        );
+    }
+}
+
+/// Precision, recall, coverage and density from one whole distance matrix per pair of sets.
+fn neighbour_metrics_by_whole_matrices(x: &Samples, y: &Samples, k: usize) -> [f64; 4] {
+    let (mx, my) = (points_matrix(x), points_matrix(y));
+    let radii = |m: &DMatrix<f64>| -> Vec<f64> {
+        let whole = squared_distances(m, m);
+        (0..m.nrows())
+            .map(|i| {
+                let mut others: Vec<f64> = (0..m.nrows())
+                    .filter(|&j| j != i)
+                    .map(|j| whole[(j, i)])
+                    .collect();
+                others.sort_by(f64::total_cmp);
+                others[k - 1]
+            })
+            .collect()
+    };
+    let (rx, ry) = (radii(&mx), radii(&my));
+    // Rows: the ball centres; columns: the queries.
+    let inside = |centres: &DMatrix<f64>, r: &[f64], queries: &DMatrix<f64>| {
+        let d = squared_distances(centres, queries);
+        (0..queries.nrows())
+            .map(|q| (0..centres.nrows()).filter(|&c| d[(c, q)] <= r[c]).count())
+            .collect::<Vec<usize>>()
+    };
+    let share = |counts: &[usize]| counts.iter().filter(|&&c| c > 0).count() as f64;
+    let in_reference = inside(&my, &ry, &mx);
+    let in_samples = inside(&mx, &rx, &my);
+    let d = squared_distances(&my, &mx);
+    let covered = (0..my.nrows())
+        .filter(|&c| (0..mx.nrows()).any(|q| d[(c, q)] <= ry[c]))
+        .count();
+    [
+        share(&in_reference) / x.len() as f64,
+        share(&in_samples) / y.len() as f64,
+        covered as f64 / y.len() as f64,
+        in_reference.iter().sum::<usize>() as f64 / (k * x.len()) as f64,
+    ]
+}
+
+#[test]
+fn image_blockwise_neighbour_metrics_equal_the_whole_matrix_ones() {
+    let mut rng = Rng::from_seed(13);
+    let (x, y) = (
+        standard(400, 8, 0.0, &mut rng),
+        standard(300, 8, 0.4, &mut rng),
+    );
+    for k in [1, 3, 7] {
+        let [precision, recall, coverage, density] = neighbour_metrics_by_whole_matrices(&x, &y, k);
+        assert!(precision > 0.2 && precision < 1.0 && recall > 0.2 && recall < 1.0);
+        assert_eq!(precision_recall(&x, &y, k), (precision, recall), "k = {k}");
+        assert_eq!(coverage_density(&x, &y, k), (coverage, density), "k = {k}");
+    }
+}
+
+#[test]
 fn image_knn_radii_reach_the_kth_neighbour() {
-    let points = DMatrix::from_row_slice(4, 1, &[0.0, 1.0, 3.0, 6.0]);
+    let points = Samples::new(1, vec![0.0, 1.0, 3.0, 6.0]);
     assert_eq!(knn_radii(&points, 1), vec![1.0, 1.0, 4.0, 9.0]);
     assert_eq!(knn_radii(&points, 2), vec![9.0, 4.0, 9.0, 25.0]);
 }
@@ -270,7 +345,7 @@ fn image_feature_metrics_give_their_values_and_details() {
     );
     let set = feature_set(x.clone(), y.clone(), None, None);
     let fid = compute(&trial, "fid", Some(&set)).unwrap();
-    assert_eq!(fid.value, feature_frechet_distance(&x, &y));
+    assert_eq!(fid.value, feature_frechet_distance(&x, &y).unwrap());
     assert!(fid.details.is_empty());
     let kid = compute(&trial, "kid", Some(&set)).unwrap();
     // The metric caps subsets at half the smaller set, so that they differ.

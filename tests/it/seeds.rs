@@ -62,7 +62,10 @@ fn three_seeds_give_a_bootstrap_interval_within_the_seeds() {
         let (min, max) = values
             .iter()
             .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
-        assert!(min <= low && low <= mean && mean <= high && high <= max);
+        assert!(
+            min <= low && low <= mean && mean <= high && high <= max,
+            "{values:?} {low} {mean} {high}"
+        );
         let cell = |column: &str| {
             summary
                 .column(column)

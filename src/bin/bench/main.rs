@@ -18,9 +18,12 @@
 //! Options: `--steps 2000` (mlp), `--image-steps 60` (unet), `--rounds 2`, `--only mlp128,unet`,
 //! `--nfe 100`, `--samples 2000`, `--image-samples 64`, `--no-sampling`, `--no-training`,
 //! `--samplers euler,heun` (only these samplers; `--no-images` skips the `unet`'s),
-//! `--no-resolution`, `--features` (also time the classifier and Inception feature extractors).
+//! `--no-resolution`, `--features` (also time the classifier and Inception feature extractors),
+//! `--metrics` (what FID, KID and precision/recall cost at 1 000 and 10 000 2048-dimensional
+//! features per set, beside NumPy/SciPy with `--pytorch`; options in `metrics.rs`).
 
 mod features;
+mod metrics;
 mod resolution;
 mod runs;
 mod workloads;
@@ -113,7 +116,50 @@ fn training_row(workload: &Workload, ours: &[Run], theirs: &[Run]) -> Result<Str
     ))
 }
 
+/// A comma-separated list after `flag`.
+fn list(flag: &str, default: &str) -> Vec<String> {
+    value(flag)
+        .unwrap_or_else(|| default.to_string())
+        .split(',')
+        .map(str::to_string)
+        .collect()
+}
+
+/// `--metrics`: the metrics' cost table.
+fn metrics_table() -> Result<(), String> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let sizes = list("--metric-sizes", "1000,10000")
+        .iter()
+        .map(|s| {
+            s.parse()
+                .map_err(|_| format!("--metric-sizes takes counts, not {s}"))
+        })
+        .collect::<Result<_, String>>()?;
+    let python = if flag("--pytorch") {
+        Some(runs::reference_script_python("benches/scipy-python.sh")?)
+    } else {
+        None
+    };
+    metrics::run_all(&metrics::Options {
+        sizes,
+        dim: number("--metric-dim", 2048)?,
+        metrics: list("--metric-list", "fid,kid,pr"),
+        threads: number("--metric-threads", cores)?,
+        fid_before: flag("--fid-before"),
+        rounds: number("--rounds", 2)?.max(1),
+        python,
+    })
+}
+
 fn main() -> Result<(), String> {
+    if flag("--metrics-worker") {
+        // Before the one-thread setting below: the parent sets this worker's threads.
+        let args: Vec<String> = std::env::args()
+            .skip_while(|a| a != "--metrics-worker")
+            .skip(1)
+            .collect();
+        return metrics::run_worker(&args);
+    }
     // Every compute kernel of this process and its children on one thread.
     std::env::set_var("RAYON_NUM_THREADS", "1");
     if let Some(name) = value("--worker") {
@@ -143,7 +189,7 @@ fn main() -> Result<(), String> {
     };
     let samplers: Option<Vec<String>> =
         value("--samplers").map(|list| list.split(',').map(str::to_string).collect());
-    let python = if flag("--pytorch") {
+    let python = if flag("--pytorch") && !chosen.is_empty() {
         Some(runs::reference_python()?)
     } else {
         None
@@ -203,6 +249,9 @@ fn main() -> Result<(), String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         println!();
         features::run(dir.path())?;
+    }
+    if flag("--metrics") {
+        metrics_table()?;
     }
     Ok(())
 }

@@ -22,7 +22,13 @@ fn root() -> &'static Path {
 
 /// The python of the reference's virtualenv, installing it on first use.
 pub fn reference_python() -> Result<PathBuf, String> {
-    let script = root().join("benches/torch-venv.sh");
+    reference_script_python("benches/torch-venv.sh")
+}
+
+/// The python a locating script (`benches/torch-venv.sh`, `benches/scipy-python.sh`) prints
+/// last, after making its environment where needed.
+pub fn reference_script_python(script: &str) -> Result<PathBuf, String> {
+    let script = root().join(script);
     let output = Command::new("bash")
         .arg(&script)
         .stderr(std::process::Stdio::inherit())
