@@ -12,7 +12,8 @@
 //! and the ratio ours / PyTorch (above 1: we are faster), with the range of per-round ratios.
 //! Sampling: samples/s of every sampler at about `--nfe` score evaluations with the `mlp`
 //! 128 x 3 (`--samples` points), and of images.yaml's samplers with the `unet`
-//! (`--image-samples` images). Resolution: the time to resolve sweeps (data drawn and
+//! (`--image-samples` images), and the `unet`'s milliseconds per score evaluation at batches
+//! 64 and 256 (`--evaluations 10`), beside PyTorch's with `--pytorch`. Resolution: the time to resolve sweeps (data drawn and
 //! `sigma_max: auto` computed) at 10k and 100k points, 10k images, and every shipped experiment.
 //!
 //! Options: `--steps 2000` (mlp), `--image-steps 60` (unet), `--rounds 2`, `--only mlp128,unet`,
@@ -22,6 +23,7 @@
 //! `--metrics` (what FID, KID and precision/recall cost at 1 000 and 10 000 2048-dimensional
 //! features per set, beside NumPy/SciPy with `--pytorch`; options in `metrics.rs`).
 
+mod evaluation;
 mod features;
 mod metrics;
 mod resolution;
@@ -241,6 +243,14 @@ fn main() -> Result<(), String> {
                 1000.0 * s.seconds / s.nfe.max(1) as f64
             );
         })?;
+    }
+    if !flag("--no-sampling") && !flag("--no-images") {
+        let python = match (&python, flag("--pytorch")) {
+            (Some(python), _) => Some(python.clone()),
+            (None, true) => Some(runs::reference_python()?),
+            (None, false) => None,
+        };
+        evaluation::run(python.as_deref(), number("--evaluations", 10)?.max(1))?;
     }
     if !flag("--no-resolution") {
         resolution::run()?;

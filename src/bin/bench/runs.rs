@@ -16,7 +16,7 @@ pub struct Run {
 }
 
 /// The repository root (where `benches/` is).
-fn root() -> &'static Path {
+pub fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 

@@ -105,7 +105,7 @@ pub fn workload(name: &str) -> Result<&'static Workload, String> {
 }
 
 /// The first trial of the workload's experiment with `extra` overrides.
-fn trial(dir: &Path, image: bool, overrides: &[String]) -> Result<Trial, String> {
+pub fn trial(dir: &Path, image: bool, overrides: &[String]) -> Result<Trial, String> {
     let file = dir.join(if image { "images.yaml" } else { "points.yaml" });
     std::fs::write(&file, if image { IMAGES } else { POINTS }).map_err(|e| e.to_string())?;
     let experiment = Experiment::load(&file, overrides).map_err(|e| e.to_string())?;
