@@ -11,7 +11,7 @@ use scorelab::nn::path::with_candle_ops;
 use scorelab::rng::Rng;
 
 use crate::common::resolve;
-use crate::kernels::{compare_with_candle, random};
+use crate::kernels::{compare_with_candle, random, relative_error};
 
 /// (values, gradients) relative tolerances: the two paths sum in different orders in f32.
 const TOLERANCE: (f64, f64) = (2e-5, 2e-4);
@@ -135,29 +135,6 @@ fn all_gradients(output: &Tensor, upstream: &Tensor, x: &Var, variables: &VarMap
         .collect()
 }
 
-fn max_relative_error(a: &Tensor, b: &Tensor) -> f64 {
-    let difference: f32 = (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar()
-        .unwrap();
-    let scale: f32 = b
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar()
-        .unwrap();
-    difference as f64 / (scale as f64).max(1e-30)
-}
-
 /// `forward` on our kernels and on candle's ops: the outputs, and the gradients of the input
 /// and of every variable.
 fn compare_networks(
@@ -169,14 +146,14 @@ fn compare_networks(
     let x = Var::from_tensor(x).unwrap();
     let ours = forward(x.as_tensor());
     let theirs = with_candle_ops(|| forward(x.as_tensor()));
-    let error = max_relative_error(&ours, &theirs);
+    let error = relative_error(&ours, &theirs);
     assert!(error < TOLERANCE.0, "{case}: output relative error {error}");
     let upstream = random(&mut Rng::from_seed(9), ours.dims(), DType::F32);
     let ours = all_gradients(&ours, &upstream, &x, variables);
     let theirs = all_gradients(&theirs, &upstream, &x, variables);
     assert!(ours.len() > 2, "{case}: no variables");
     for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
-        let error = max_relative_error(a, b);
+        let error = relative_error(a, b);
         assert!(
             error < TOLERANCE.1,
             "{case}: gradient {i} relative error {error}"

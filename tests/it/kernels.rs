@@ -27,7 +27,7 @@ fn values(t: &Tensor) -> Vec<f64> {
 }
 
 /// max |a - b| / max |b|.
-fn relative_error(a: &Tensor, b: &Tensor) -> f64 {
+pub(crate) fn relative_error(a: &Tensor, b: &Tensor) -> f64 {
     assert_eq!(a.dims(), b.dims());
     let (a, b) = (values(a), values(b));
     let difference = a

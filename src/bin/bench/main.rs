@@ -153,33 +153,12 @@ fn metrics_table() -> Result<(), String> {
     })
 }
 
-fn main() -> Result<(), String> {
-    if flag("--metrics-worker") {
-        // Before the one-thread setting below: the parent sets this worker's threads.
-        let args: Vec<String> = std::env::args()
-            .skip_while(|a| a != "--metrics-worker")
-            .skip(1)
-            .collect();
-        return metrics::run_worker(&args);
-    }
-    // Every compute kernel of this process and its children on one thread.
-    std::env::set_var("RAYON_NUM_THREADS", "1");
-    if let Some(name) = value("--worker") {
-        let steps = std::env::args()
-            .skip_while(|a| a != "--worker")
-            .nth(2)
-            .ok_or("--worker NAME STEPS")?;
-        let steps = steps
-            .parse()
-            .map_err(|_| format!("--worker takes a step count, not {steps}"))?;
-        return workloads::run_worker(&name, steps);
-    }
+/// The training table: our steps/s beside PyTorch's (with `--pytorch`), `--rounds` rounds
+/// A/B/A/B per workload.
+fn training_table() -> Result<(), String> {
     let steps = number("--steps", 2000)?;
     let image_steps = number("--image-steps", 60)?;
     let rounds = number("--rounds", 2)?.max(1);
-    let nfe = number("--nfe", 100)?;
-    let samples = number("--samples", 2000)?;
-    let image_samples = number("--image-samples", 64)?;
     let chosen: Vec<&Workload> = match value("--only") {
         Some(_) if flag("--no-training") => Vec::new(),
         Some(list) => list
@@ -189,14 +168,11 @@ fn main() -> Result<(), String> {
         None if flag("--no-training") => Vec::new(),
         None => WORKLOADS.iter().collect(),
     };
-    let samplers: Option<Vec<String>> =
-        value("--samplers").map(|list| list.split(',').map(str::to_string).collect());
     let python = if flag("--pytorch") && !chosen.is_empty() {
         Some(runs::reference_python()?)
     } else {
         None
     };
-
     let mut rows = Vec::new();
     for workload in chosen {
         let steps = if workload.image { image_steps } else { steps };
@@ -223,34 +199,67 @@ fn main() -> Result<(), String> {
             println!("{row}");
         }
     }
+    Ok(())
+}
 
-    if !flag("--no-sampling") {
-        println!("\n| sampling, one thread | sampler | samples | NFE | samples/s | ms per NFE |");
-        println!("|---|---|---:|---:|---:|---:|");
-        let image_samples = if flag("--no-images") {
-            0
-        } else {
-            image_samples
-        };
-        workloads::sampling(nfe, samples, image_samples, samplers.as_deref(), &mut |s| {
-            println!(
-                "| {} | {} | {} | {} | {:.0} | {:.2} |",
-                s.network,
-                s.sampler,
-                s.samples,
-                s.nfe,
-                s.samples as f64 / s.seconds,
-                1000.0 * s.seconds / s.nfe.max(1) as f64
-            );
-        })?;
-    }
-    if !flag("--no-sampling") && !flag("--no-images") {
-        let python = match (&python, flag("--pytorch")) {
-            (Some(python), _) => Some(python.clone()),
-            (None, true) => Some(runs::reference_python()?),
-            (None, false) => None,
+/// The sampling table (every sampler's throughput), and the U-Net's score evaluation beside
+/// PyTorch's (with `--pytorch`) unless `--no-images`.
+fn sampling_tables() -> Result<(), String> {
+    let nfe = number("--nfe", 100)?;
+    let samples = number("--samples", 2000)?;
+    let image_samples = match flag("--no-images") {
+        true => 0,
+        false => number("--image-samples", 64)?,
+    };
+    let samplers: Option<Vec<String>> =
+        value("--samplers").map(|list| list.split(',').map(str::to_string).collect());
+    println!("\n| sampling, one thread | sampler | samples | NFE | samples/s | ms per NFE |");
+    println!("|---|---|---:|---:|---:|---:|");
+    workloads::sampling(nfe, samples, image_samples, samplers.as_deref(), &mut |s| {
+        println!(
+            "| {} | {} | {} | {} | {:.0} | {:.2} |",
+            s.network,
+            s.sampler,
+            s.samples,
+            s.nfe,
+            s.samples as f64 / s.seconds,
+            1000.0 * s.seconds / s.nfe.max(1) as f64
+        );
+    })?;
+    if image_samples > 0 {
+        let python = match flag("--pytorch") {
+            true => Some(runs::reference_python()?),
+            false => None,
         };
         evaluation::run(python.as_deref(), number("--evaluations", 10)?.max(1))?;
+    }
+    Ok(())
+}
+
+fn main() -> Result<(), String> {
+    if flag("--metrics-worker") {
+        // Before the one-thread setting below: the parent sets this worker's threads.
+        let args: Vec<String> = std::env::args()
+            .skip_while(|a| a != "--metrics-worker")
+            .skip(1)
+            .collect();
+        return metrics::run_worker(&args);
+    }
+    // Every compute kernel of this process and its children on one thread.
+    std::env::set_var("RAYON_NUM_THREADS", "1");
+    if let Some(name) = value("--worker") {
+        let steps = std::env::args()
+            .skip_while(|a| a != "--worker")
+            .nth(2)
+            .ok_or("--worker NAME STEPS")?;
+        let steps = steps
+            .parse()
+            .map_err(|_| format!("--worker takes a step count, not {steps}"))?;
+        return workloads::run_worker(&name, steps);
+    }
+    training_table()?;
+    if !flag("--no-sampling") {
+        sampling_tables()?;
     }
     if !flag("--no-resolution") {
         resolution::run()?;
