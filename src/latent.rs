@@ -25,9 +25,6 @@ use crate::rng::{Rng, Stream};
 /// those of the diffusion network (same stream names, another key).
 pub const SEED_OFFSET: u64 = 0x6c61_7465_6e74;
 
-/// Rows per batch when encoding or decoding a whole set.
-const CHUNK: usize = 256;
-
 /// What a latent plugin may check when it is built.
 pub struct LatentContext<'a> {
     /// One data item's shape: `[dim]` for points, `[C, H, W]` for images.
@@ -150,15 +147,16 @@ impl LatentSpace {
     }
 }
 
-/// The posterior means of every item of `data`, (n · L) values in row order, in batches.
+/// The posterior means of every item of `data`, (n · L) values in row order, in chunks of
+/// [`crate::eval_batch`] rows.
 pub fn encode_means(
     autoencoder: &dyn Autoencoder,
     data: &Samples,
     device: &Device,
 ) -> candle_core::Result<Vec<f32>> {
     let mut values = Vec::new();
-    for first in (0..data.len()).step_by(CHUNK) {
-        let indices: Vec<usize> = (first..(first + CHUNK).min(data.len())).collect();
+    for (first, count) in crate::eval_batch::spans(data.len()) {
+        let indices: Vec<usize> = (first..first + count).collect();
         let (mean, _) = autoencoder.encode(&data.gather(&indices).to_tensor(device)?)?;
         values.extend(mean.detach().flatten_all()?.to_vec1::<f32>()?);
     }
@@ -193,16 +191,13 @@ pub fn scaled_latents(means: &[f32], scale: f64, shape: &[usize], data: &Samples
 }
 
 impl Prepared {
-    /// Data-space items (n, D) of scaled latents `z` (n, L): decode(z / scale), in batches.
+    /// Data-space items (n, D) of scaled latents `z` (n, L): decode(z / scale), in chunks of
+    /// [`crate::eval_batch`] rows.
     pub fn decode(&self, z: &Tensor) -> candle_core::Result<Tensor> {
-        let n = z.dim(0)?;
-        let mut parts = Vec::new();
-        for first in (0..n).step_by(CHUNK) {
-            let rows = z.narrow(0, first, CHUNK.min(n - first))?;
-            let decoded = self.autoencoder.decode(&(rows / self.scale)?)?;
-            parts.push(decoded.detach());
-        }
-        Tensor::cat(&parts, 0)
+        crate::eval_batch::by_rows(z.dim(0)?, |first, count| {
+            let rows = z.narrow(0, first, count)?;
+            Ok(self.autoencoder.decode(&(rows / self.scale)?)?.detach())
+        })
     }
 }
 

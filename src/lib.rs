@@ -17,6 +17,7 @@ pub mod config;
 pub mod crash;
 pub mod dataset;
 pub mod device;
+pub mod eval_batch;
 pub mod evaluate;
 pub mod features;
 pub mod guidance;

@@ -6,6 +6,7 @@
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
+use crate::eval_batch;
 use crate::network::{Instance, Network, ScoreModel};
 use crate::params;
 use crate::schedule::Schedule;
@@ -304,26 +305,53 @@ impl Model {
     }
 }
 
+/// What metrics query (scores, denoisers, divergences of held-out points or samples), in
+/// chunks of [`crate::eval_batch`] rows.
 impl ScoreModel for Model {
     fn score(&self, x: &Tensor, sigma: &Tensor) -> candle_core::Result<Tensor> {
-        self.score_given(x, sigma, None)
+        let n = x.dim(0)?;
+        eval_batch::by_rows(n, |first, count| {
+            let sigma = eval_batch::narrow(sigma, n, first, count)?;
+            self.score_given(&x.narrow(0, first, count)?, &sigma, None)
+        })
     }
 
     fn denoise(&self, x: &Tensor, sigma: &Tensor) -> candle_core::Result<Tensor> {
-        self.denoise_given(x, sigma, None)
+        let n = x.dim(0)?;
+        eval_batch::by_rows(n, |first, count| {
+            let sigma = eval_batch::narrow(sigma, n, first, count)?;
+            self.denoise_given(&x.narrow(0, first, count)?, &sigma, None)
+        })
     }
 
+    /// Rows are independent, so each chunk's divergence is its rows' own.
     fn score_divergence(
         &self,
         x: &Tensor,
         sigma: &Tensor,
         probes: &[Tensor],
     ) -> candle_core::Result<(Tensor, Tensor)> {
-        match self {
+        let whole = |x: &Tensor, sigma: &Tensor, probes: &[Tensor]| match self {
             // The exact model may know its divergence in closed form.
             Model::Exact(model) => model.score_divergence(x, sigma, probes),
             Model::Network { .. } => default_divergence(self, x, sigma, probes),
+        };
+        let n = x.dim(0)?;
+        if n <= eval_batch::rows() {
+            return whole(x, sigma, probes);
         }
+        let (mut scores, mut divergences) = (Vec::new(), Vec::new());
+        for (first, count) in eval_batch::spans(n) {
+            let rows = |t: &Tensor| eval_batch::narrow(t, n, first, count);
+            let probes = probes
+                .iter()
+                .map(rows)
+                .collect::<candle_core::Result<Vec<_>>>()?;
+            let (score, divergence) = whole(&rows(x)?, &rows(sigma)?, &probes)?;
+            scores.push(score);
+            divergences.push(divergence);
+        }
+        Ok((Tensor::cat(&scores, 0)?, Tensor::cat(&divergences, 0)?))
     }
 }
 

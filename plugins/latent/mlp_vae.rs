@@ -5,7 +5,8 @@
 //! (see `scorelab::latent`).
 
 use candle_core::{Device, Tensor};
-use candle_nn::{Linear, Module, VarMap};
+use candle_nn::{Module, VarMap};
+use scorelab::nn::linear::Linear;
 use scorelab::config::{Params, RawParams};
 use scorelab::latent::{Autoencoder, AutoencoderTraining, Latent, LatentContext};
 use scorelab::nn::init::linear;

@@ -6,19 +6,18 @@
 //! candle ops it replaces.
 //!
 //! A batch at one noise level (every sampler step) has one embedding: its products with the
-//! condition layers are taken for [`SHARED_ROWS`] rows instead of the whole batch, and their
-//! first row is shared by every row of the batch. gemm computes each entry of a product as
-//! the same ordered sum whichever row it is in, as long as both products take its blocked
-//! path (more than 2-wide sums of at most 512 terms, at least 2 rows and more than 256
-//! entries), so the numbers are the same bit for bit (tests/it/mlp_inference.rs checks it
-//! against the plain candle ops).
+//! condition layers are taken for one row instead of the whole batch, and that row is shared
+//! by every row of the batch. The products are row-invariant ([`scorelab::nn::linear`]), so
+//! the shared row is the same bit for bit as each row of the whole product
+//! (tests/it/mlp_inference.rs checks it).
 //!
 //! With `classes` above 0 a learned embedding of the class label (one more row for the null
 //! label, used when a sample has no label or classifier-free guidance drops it) is added to
 //! the noise embedding, and every row keeps its own condition products.
 
 use candle_core::{DType, Device, Tensor};
-use candle_nn::{Embedding, Linear, Module, VarMap};
+use candle_nn::{Embedding, Module, VarMap};
+use scorelab::nn::linear::{times_transposed, Linear};
 use scorelab::config::{Params, RawParams};
 use scorelab::network::{Architecture, Footprint, Instance, Network, NetworkContext};
 use scorelab::nn::fused::bias_add_silu;
@@ -144,29 +143,18 @@ impl Architecture for MlpArchitecture {
     }
 }
 
-/// Rows of the shared condition products: a multiple of gemm's 16-row tile, so that the
-/// first row is computed by the same kernel as in the whole batch's product.
-const SHARED_ROWS: usize = 16;
-
 impl Mlp {
     fn embed(&self, sigma: &Tensor) -> candle_core::Result<Tensor> {
         let angles = sigma.log()?.broadcast_mul(&self.frequencies)?;
         Tensor::cat(&[angles.sin()?, angles.cos()?], 1)
     }
 
-    /// The rows whose embedding the condition products take: `SHARED_ROWS` when every row
-    /// of the batch is at the same noise level and the products are the same that way (see
-    /// the module's documentation), else all.
-    fn condition_rows(&self, sigma: &Tensor, hidden: usize) -> candle_core::Result<usize> {
+    /// The rows whose embedding the condition products take: one when every row of the batch
+    /// is at the same noise level (see the module's documentation), else all.
+    fn condition_rows(&self, sigma: &Tensor) -> candle_core::Result<usize> {
         let rows = sigma.dim(0)?;
-        let embedding = self.frequencies.dim(1)? * 2;
-        let blocked = (3..=512).contains(&embedding)
-            && hidden >= 2
-            && SHARED_ROWS * hidden > 256
-            && rows > SHARED_ROWS;
-        let labelled = self.labels.is_some();
-        if labelled
-            || !blocked
+        if self.labels.is_some()
+            || rows < 2
             || !scorelab::nn::path::cpu_kernels(sigma.device())
             || sigma.elem_count() != rows
         {
@@ -177,7 +165,7 @@ impl Mlp {
             .to_dtype(DType::F32)?
             .to_vec1::<f32>()?;
         let one_level = levels.iter().all(|s| s.to_bits() == levels[0].to_bits());
-        Ok(if one_level { SHARED_ROWS } else { rows })
+        Ok(if one_level { 1 } else { rows })
     }
 }
 
@@ -189,7 +177,7 @@ impl Network for Mlp {
         labels: Option<&Tensor>,
     ) -> candle_core::Result<Tensor> {
         let rows = sigma.dim(0)?;
-        let shared = self.condition_rows(sigma, self.input.weight().dim(0)?)?;
+        let shared = self.condition_rows(sigma)?;
         let mut embedding = self.embed(&sigma.narrow(0, 0, shared)?.to_dtype(DType::F32)?)?;
         if let Some((table, null)) = &self.labels {
             let labels = match labels {
@@ -198,17 +186,14 @@ impl Network for Mlp {
             };
             embedding = embedding.add(&table.forward(&labels)?)?;
         }
-        // silu(h·Wᵀ + b + (e·Vᵀ + d)), as Linear computes each product.
+        // silu(h·Wᵀ + b + (e·Vᵀ + d)), with Linear's row-invariant products.
         let layer =
             |h: &Tensor, layer: &Linear, condition: &Linear| -> candle_core::Result<Tensor> {
                 let (Some(b), Some(d)) = (layer.bias(), condition.bias()) else {
                     candle_core::bail!("mlp: every layer has a bias");
                 };
-                let a = h.matmul(&layer.weight().t()?)?;
-                let mut c = embedding.matmul(&condition.weight().t()?)?;
-                if shared < rows {
-                    c = c.narrow(0, 0, 1)?;
-                }
+                let a = times_transposed(h, layer.weight())?;
+                let c = times_transposed(&embedding, condition.weight())?;
                 bias_add_silu(&a, b, &c, d)
             };
         let mut h = layer(x, &self.input, &self.conditions[0])?;

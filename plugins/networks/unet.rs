@@ -13,7 +13,8 @@
 //! `scorelab::nn::norm`'s. Dropout is active only while training.
 
 use candle_core::{Device, Tensor};
-use candle_nn::{Embedding, Linear, Module, VarMap};
+use candle_nn::{Embedding, Module, VarMap};
+use scorelab::nn::linear::Linear;
 use scorelab::config::{Params, RawParams};
 use scorelab::network::{Architecture, Footprint, Instance, Network, NetworkContext};
 use scorelab::nn::attention::SelfAttention;

@@ -80,8 +80,19 @@ fn diverged(trial: &Trial, samples: &Samples, nfe: u64) -> Option<EvaluateError>
 /// Samples `trial.settings.num_samples` items and computes the trial's metrics, with the
 /// stages `around` composes (see [`Around`]). Each feature metric is also computed on real
 /// training items in place of samples, recorded as `<metric>_floor`: the value a perfect
-/// model would get.
+/// model would get. Networks see at most `trial.settings.eval_batch` rows at once.
 pub fn evaluate(
+    trial: &Trial,
+    model: &Model,
+    around: &Around,
+    on_step: &mut dyn FnMut(StepInfo),
+) -> Result<Evaluation, EvaluateError> {
+    crate::eval_batch::scoped(trial.settings.eval_batch, || {
+        evaluate_in_chunks(trial, model, around, on_step)
+    })
+}
+
+fn evaluate_in_chunks(
     trial: &Trial,
     model: &Model,
     around: &Around,

@@ -7,11 +7,12 @@
 //! folder are `super::trained`.
 
 use candle_core::{Device, Tensor};
-use candle_nn::{Linear, Module, VarMap};
+use candle_nn::{Module, VarMap};
 use serde::{Deserialize, Serialize};
 
 use crate::nn::conv::Conv2d;
 use crate::nn::init;
+use crate::nn::linear::Linear;
 use crate::rng::Rng;
 
 /// What the plugin asks of the classifier: its training and its sizes. Serialised as the

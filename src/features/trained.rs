@@ -27,8 +27,6 @@ const INIT_TAG: u64 = 0x636c_6173_7369_6669;
 const BATCH_TAG: u64 = 0x6261_7463_6865_7321;
 /// Items of each set hashed into the cache key (with the set sizes and shapes).
 const HASHED_ITEMS: usize = 256;
-/// Items per forward pass when extracting features.
-const CHUNK: usize = 500;
 
 /// Files a finished cache folder holds.
 pub const FILES: [&str; 2] = ["model.safetensors", "info.json"];
@@ -196,7 +194,7 @@ pub struct TrainedClassifier {
 }
 
 impl TrainedClassifier {
-    /// Features and predicted classes of `items`, in chunks.
+    /// Features and predicted classes of `items`, in chunks of [`crate::eval_batch`] rows.
     fn run(
         &self,
         items: &Samples,
@@ -214,8 +212,8 @@ impl TrainedClassifier {
         let run = || -> candle_core::Result<(Option<Samples>, Vec<u32>)> {
             let (mut features, mut classes) = (Vec::new(), Vec::new());
             let mut dim = 0;
-            for start in (0..items.len()).step_by(CHUNK) {
-                let end = (start + CHUNK).min(items.len());
+            for (start, count) in crate::eval_batch::spans(items.len()) {
+                let end = start + count;
                 let chunk = items.gather(&(start..end).collect::<Vec<_>>());
                 let x = chunk
                     .to_tensor(&self.device)?

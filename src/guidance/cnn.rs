@@ -12,9 +12,10 @@ use crate::dataset::Samples;
 use crate::nn::conv::Conv2d;
 use crate::nn::embedding::{NoiseEmbedding, NoiseEmbeddingKind};
 use crate::nn::init::{he_conv3x3, linear};
+use crate::nn::linear::Linear;
 use crate::rng::{Rng, Stream};
 use candle_core::{DType, Device, Tensor};
-use candle_nn::{Linear, Module, VarMap};
+use candle_nn::{Module, VarMap};
 
 use super::noisy::{data_std, log_probs_from, NoisyNet};
 

@@ -6,9 +6,10 @@
 use super::Classifier;
 use crate::dataset::Samples;
 use crate::nn::init::linear;
+use crate::nn::linear::Linear;
 use crate::rng::{Rng, Stream};
 use candle_core::{DType, Device, Tensor};
-use candle_nn::{Linear, Module, VarMap};
+use candle_nn::{Module, VarMap};
 
 use super::noisy::{data_std, log_probs_from, NoisyNet};
 

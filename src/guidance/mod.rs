@@ -224,7 +224,7 @@ pub trait LabelledScore {
 /// A labelled model that counts its evaluations: given to a guidance to wrap, it counts
 /// every evaluation the guided model makes (two per call for classifier-free guidance, with
 /// and without the label), so the trial's NFE is counted in one place, whatever the
-/// guidance does.
+/// guidance does. The evaluations themselves run in chunks of [`crate::eval_batch`] rows.
 pub struct CountedModel<'a> {
     model: &'a dyn LabelledScore,
     calls: std::cell::Cell<u64>,
@@ -242,6 +242,27 @@ impl<'a> CountedModel<'a> {
     pub fn calls(&self) -> u64 {
         self.calls.get()
     }
+
+    /// `evaluate` on each chunk of [`crate::eval_batch`] rows of (x, sigma, labels), stacked.
+    fn in_chunks(
+        x: &Tensor,
+        sigma: &Tensor,
+        labels: Option<&Tensor>,
+        evaluate: impl Fn(&Tensor, &Tensor, Option<&Tensor>) -> candle_core::Result<Tensor>,
+    ) -> candle_core::Result<Tensor> {
+        let n = x.dim(0)?;
+        crate::eval_batch::by_rows(n, |first, count| {
+            let labels = match labels {
+                Some(l) => Some(crate::eval_batch::narrow(l, n, first, count)?),
+                None => None,
+            };
+            evaluate(
+                &x.narrow(0, first, count)?,
+                &crate::eval_batch::narrow(sigma, n, first, count)?,
+                labels.as_ref(),
+            )
+        })
+    }
 }
 
 impl LabelledScore for CountedModel<'_> {
@@ -252,7 +273,9 @@ impl LabelledScore for CountedModel<'_> {
         labels: Option<&Tensor>,
     ) -> candle_core::Result<Tensor> {
         self.calls.set(self.calls.get() + 1);
-        self.model.score_given(x, sigma, labels)
+        Self::in_chunks(x, sigma, labels, |x, sigma, labels| {
+            self.model.score_given(x, sigma, labels)
+        })
     }
 
     fn denoise_given(
@@ -262,7 +285,9 @@ impl LabelledScore for CountedModel<'_> {
         labels: Option<&Tensor>,
     ) -> candle_core::Result<Tensor> {
         self.calls.set(self.calls.get() + 1);
-        self.model.denoise_given(x, sigma, labels)
+        Self::in_chunks(x, sigma, labels, |x, sigma, labels| {
+            self.model.denoise_given(x, sigma, labels)
+        })
     }
 }
 
@@ -323,8 +348,22 @@ pub trait Classifier: Send + Sync {
 }
 
 /// grad_x log p(y_i | x_i, sigma_i) per row, by reverse-mode autograd through the classifier
-/// (rows are independent, so one backward pass of the batch sum gives every row's gradient).
+/// (rows are independent, so one backward pass of the batch sum gives every row's gradient),
+/// in chunks of [`crate::eval_batch`] rows.
 pub fn log_prob_gradient(
+    classifier: &dyn Classifier,
+    x: &Tensor,
+    sigma: &Tensor,
+    labels: &Tensor,
+) -> candle_core::Result<Tensor> {
+    let n = x.dim(0)?;
+    crate::eval_batch::by_rows(n, |first, count| {
+        let rows = |t: &Tensor| crate::eval_batch::narrow(t, n, first, count);
+        chunk_log_prob_gradient(classifier, &rows(x)?, &rows(sigma)?, &rows(labels)?)
+    })
+}
+
+fn chunk_log_prob_gradient(
     classifier: &dyn Classifier,
     x: &Tensor,
     sigma: &Tensor,

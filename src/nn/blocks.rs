@@ -6,9 +6,10 @@ use std::sync::Mutex;
 
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, Device, Layout, Shape, Tensor, WithDType};
-use candle_nn::{Linear, Module, VarMap};
+use candle_nn::{Module, VarMap};
 
 use crate::nn::conv::Conv2d;
+use crate::nn::linear::Linear;
 use crate::nn::norm::GroupNorm;
 use crate::nn::{init, norm};
 use crate::rng::Rng;

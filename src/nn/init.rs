@@ -4,7 +4,9 @@
 //! every-parameter-gets-a-gradient tests see them.
 
 use candle_core::{Device, Shape, Tensor, Var};
-use candle_nn::{Linear, VarMap};
+use candle_nn::VarMap;
+
+use crate::nn::linear::Linear;
 
 use crate::nn::conv::Conv2d;
 use crate::rng::Rng;

@@ -14,6 +14,7 @@ pub(crate) mod gemm;
 pub mod im2col;
 pub mod inception;
 pub mod init;
+pub mod linear;
 pub mod norm;
 pub mod norm_op;
 pub mod path;

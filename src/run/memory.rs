@@ -9,9 +9,9 @@
 //!   batch: the network's per-example activation count ([`crate::network::Footprint`]) × batch × 4 bytes × 3
 //!   (values kept for the backward pass, their gradients, temporaries);
 //! - **evaluation**: the weights and EMA, the samples, their reference and features (4 sets
-//!   of `num_samples` × dim), the network's activations for all samples at once (a sampler
-//!   runs them through the network together: per-example activations × `num_samples` × 4
-//!   bytes × 2, values and temporaries), and the largest metric working set
+//!   of `num_samples` × dim), the network's activations for one chunk of `eval_batch` rows
+//!   (per-example activations × the smaller of `eval_batch` and `num_samples` × 4 bytes × 2,
+//!   values and temporaries), and the largest metric working set
 //!   ([`crate::metric::Metric::working_set`], e.g. three n × n kernel matrices).
 //!
 //! Training and evaluation do not overlap, so a trial needs its data plus the larger of the
@@ -127,7 +127,7 @@ pub struct Estimate {
     pub parameters: u64,
     /// Activations of one training batch.
     pub activations: u64,
-    /// Samples, reference, features, weights and the network's activations for all samples
+    /// Samples, reference, features, weights and the network's activations for one chunk of rows
     /// at evaluation.
     pub evaluation: u64,
     /// The largest metric working set, and the metric's name.
@@ -166,7 +166,7 @@ pub fn estimate(trial: &Trial) -> Estimate {
     let samples = trial.settings.num_samples;
     let sampling_activations = footprint
         .activations
-        .saturating_mul(samples as u64)
+        .saturating_mul(samples.min(trial.settings.eval_batch) as u64)
         .saturating_mul(4 * 2);
     let evaluation = set(samples, trial.held_out.dim())
         .saturating_mul(4)
@@ -201,7 +201,7 @@ fn refusal(
         (estimate.parameters, "network", "use a smaller `network` (fewer or narrower layers: `runner plugins network` lists their sizes)".to_string()),
         (estimate.activations, "train.batch_size", "lower `train.batch_size`, or use a smaller `network`".to_string()),
         (estimate.metric.0, "eval", format!("lower `num_samples` or the `max_points` / `subset_size` of metric `{metric_name}`")),
-        (estimate.evaluation, "num_samples", "lower `num_samples`".to_string()),
+        (estimate.evaluation, "num_samples", "lower `num_samples`, or `eval_batch` (rows per network call)".to_string()),
         (estimate.data, "train.train_size", "lower `train.train_size` or `num_samples`".to_string()),
     ];
     let (_, key, fix) = parts
@@ -210,7 +210,7 @@ fn refusal(
         .cloned()
         .unwrap_or((0, "network", String::new()));
     let message = format!(
-        "trial {} ({}) needs about {} of memory, but {} is available ({source}): training {} (weights, gradients, Adam's moments and EMA {}; activations of a batch of {} {}), evaluation {} (weights, EMA, samples, features and the network's activations for all samples {}; metric working set {}{}), data {}",
+        "trial {} ({}) needs about {} of memory, but {} is available ({source}): training {} (weights, gradients, Adam's moments and EMA {}; activations of a batch of {} {}), evaluation {} (weights, EMA, samples, features and the network's activations for a chunk of eval_batch rows {}; metric working set {}{}), data {}",
         trial.index + 1,
         trial.label,
         bytes_text(estimate.total()),

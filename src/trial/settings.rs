@@ -25,6 +25,9 @@ params! {
         /// add a per-configuration summary with the mean, standard deviation, n and a 95%
         /// Student-t confidence interval of every metric (`summary.csv`).
         seeds: usize = 1 => 0..=1_000_000,
+        /// Rows the network sees at once while a trial is evaluated (sampling, likelihoods,
+        /// guidance, features): memory follows it, not `num_samples`; the numbers do not.
+        eval_batch: usize = crate::eval_batch::DEFAULT => 1..=crate::config::limits::MAX_ITEMS,
     }
 }
 

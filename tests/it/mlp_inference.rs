@@ -1,4 +1,4 @@
-//! The `mlp`'s inference path against the plain candle ops it stands for, bit for bit: the
+//! The `mlp`'s inference path against the plain ops it stands for, bit for bit: the
 //! vectorised e^x of its fused SiLU against the C library's, the fused op with one condition
 //! row shared by the batch, and the whole network at one noise level (a sampler's step,
 //! where the condition products are taken once) and at per-row levels (training).
@@ -6,6 +6,7 @@
 use candle_core::{DType, Device, Tensor, Var};
 use scorelab::nn::fused::bias_add_silu;
 use scorelab::nn::fused::expf::{exp_in_place, exp_in_place_with, probes, vector_path, Path};
+use scorelab::nn::linear::times_transposed;
 use scorelab::rng::Rng;
 
 use crate::common::resolve;
@@ -146,9 +147,10 @@ fn shared_condition_row_matches_the_broadcast() {
     }
 }
 
-/// The `mlp` as the candle ops its documentation names: the log-sigma embedding
+/// The `mlp` as the ops its documentation names: the log-sigma embedding
 /// [sin(k ln sigma), cos(k ln sigma)], silu(h Wᵀ + b + (e Vᵀ + d)) per hidden layer, a linear
-/// output.
+/// output; candle's ops but for the row-invariant products (tests/it/row_invariance.rs
+/// compares those with candle's matmul).
 fn reference_forward(
     variables: &candle_nn::VarMap,
     layers: usize,
@@ -158,7 +160,7 @@ fn reference_forward(
     let data = variables.data().lock().unwrap();
     let var = |name: &str| data[name].as_tensor().clone();
     let linear = |h: &Tensor, name: &str| {
-        h.matmul(&var(&format!("{name}.weight")).t().unwrap())
+        times_transposed(h, &var(&format!("{name}.weight")))
             .unwrap()
             .broadcast_add(&var(&format!("{name}.bias")))
             .unwrap()
@@ -182,12 +184,11 @@ fn reference_forward(
 }
 
 /// Whole-network forward at one noise level for the batch (where the `mlp` takes the
-/// condition products on 16 rows and shares the first) and at per-row levels, for widths on
-/// both sides of the sharing's conditions (hidden 8: 16 x 8 entries are gemm's small path,
-/// so it does not share), embeddings of 2 (gemm's 2-term path) and 32, batches of 1, 16, 17
-/// and 300: the same bits as the plain candle ops.
+/// condition products on one row and shares it) and at per-row levels, for several widths,
+/// embeddings of 2 (gemm's 2-term path) and 32, batches of 1, 16, 17 and 300: the same bits
+/// as the plain ops.
 #[test]
-fn mlp_forward_matches_candle_ops_bit_for_bit() {
+fn mlp_forward_matches_plain_ops_bit_for_bit() {
     let experiment = r#"
 seed: 1
 num_samples: 10

@@ -21,10 +21,14 @@
 //! `--samplers euler,heun` (only these samplers; `--no-images` skips the `unet`'s),
 //! `--no-resolution`, `--features` (also time the classifier and Inception feature extractors),
 //! `--metrics` (what FID, KID and precision/recall cost at 1 000 and 10 000 2048-dimensional
-//! features per set, beside NumPy/SciPy with `--pytorch`; options in `metrics.rs`).
+//! features per set, beside NumPy/SciPy with `--pytorch`; options in `metrics.rs`), `--memory`
+//! (peak resident memory of sampling `--memory-samples 1000,10000` images with the U-Net at
+//! `--eval-batch 256` rows per call, `--memory-steps 2` euler steps, and the smallest count in
+//! one chunk, each in a child process).
 
 mod evaluation;
 mod features;
+mod memory;
 mod metrics;
 mod resolution;
 mod runs;
@@ -247,6 +251,20 @@ fn main() -> Result<(), String> {
     }
     // Every compute kernel of this process and its children on one thread.
     std::env::set_var("RAYON_NUM_THREADS", "1");
+    if let Some(samples) = value("--memory-worker") {
+        let args: Vec<String> = std::env::args()
+            .skip_while(|a| a != "--memory-worker")
+            .collect();
+        let count = |i: usize| -> Result<usize, String> {
+            let text = args.get(i).ok_or("--memory-worker SAMPLES ROWS STEPS")?;
+            text.parse()
+                .map_err(|_| format!("--memory-worker takes counts, not {text}"))
+        };
+        let samples = samples
+            .parse()
+            .map_err(|_| format!("--memory-worker takes a count, not {samples}"))?;
+        return memory::run_worker(samples, count(2)?, count(3)?);
+    }
     if let Some(name) = value("--worker") {
         let steps = std::env::args()
             .skip_while(|a| a != "--worker")
@@ -271,6 +289,17 @@ fn main() -> Result<(), String> {
     }
     if flag("--metrics") {
         metrics_table()?;
+    }
+    if flag("--memory") {
+        let counts = list("--memory-samples", "1000,10000")
+            .iter()
+            .map(|s| {
+                s.parse()
+                    .map_err(|_| format!("--memory-samples takes counts, not {s}"))
+            })
+            .collect::<Result<Vec<usize>, String>>()?;
+        let rows = number("--eval-batch", scorelab::eval_batch::DEFAULT)?;
+        memory::run(&counts, rows, number("--memory-steps", 2)?)?;
     }
     Ok(())
 }

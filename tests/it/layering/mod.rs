@@ -46,6 +46,7 @@ const ORDER: &[&str] = &[
     "artifact",
     "samples",
     "analytic",
+    "eval_batch",
     // Contracts: the traits plugins implement and the shared math they use.
     "dataset",
     "images",

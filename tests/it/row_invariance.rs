@@ -1,0 +1,137 @@
+//! The linear layers' products are row-invariant: a row of x·Wᵀ, and of its input gradient,
+//! is the same bit for bit whether computed alone, in chunks of 7 or with the whole batch,
+//! for every path gemm takes (2-term sums, few output columns, sums split past 512 terms),
+//! and agrees with candle's matmul to rounding.
+
+use candle_core::{DType, Device, Tensor, Var};
+use scorelab::nn::linear::{times_transposed, ROW_BLOCK};
+use scorelab::rng::Rng;
+
+fn random(rng: &mut Rng, shape: (usize, usize), dtype: DType) -> Tensor {
+    Tensor::from_vec(rng.normal_f32(shape.0 * shape.1), shape, &Device::Cpu)
+        .unwrap()
+        .to_dtype(dtype)
+        .unwrap()
+}
+
+fn bits(t: &Tensor) -> Vec<u64> {
+    let t = t.flatten_all().unwrap().to_dtype(DType::F64).unwrap();
+    t.to_vec1::<f64>()
+        .unwrap()
+        .iter()
+        .map(|v| v.to_bits())
+        .collect()
+}
+
+/// The rows of `whole` computed `chunk` rows at a time by `product`.
+fn in_chunks(x: &Tensor, chunk: usize, product: impl Fn(&Tensor) -> Tensor) -> Tensor {
+    let n = x.dim(0).unwrap();
+    let parts: Vec<Tensor> = (0..n)
+        .step_by(chunk)
+        .map(|first| product(&x.narrow(0, first, chunk.min(n - first)).unwrap()))
+        .collect();
+    Tensor::cat(&parts, 0).unwrap()
+}
+
+fn largest_relative_gap(a: &Tensor, b: &Tensor) -> f64 {
+    let scale = b.abs().unwrap().max_all().unwrap();
+    let gap = (a - b).unwrap().abs().unwrap().max_all().unwrap();
+    let scalar = |t: Tensor| t.to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap();
+    scalar(gap) / scalar(scale).max(f64::MIN_POSITIVE)
+}
+
+/// x·Wᵀ and d(sum(x·Wᵀ ⊙ u))/dx, the gradient a likelihood's divergence takes.
+fn product_and_input_gradient(x: &Tensor, weight: &Tensor, upstream: &Tensor) -> (Tensor, Tensor) {
+    let input = Var::from_tensor(x).unwrap();
+    let y = times_transposed(input.as_tensor(), weight).unwrap();
+    let grads = y
+        .mul(upstream)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    (y.detach(), grads.get(input.as_tensor()).unwrap().clone())
+}
+
+#[test]
+fn rows_come_out_the_same_in_any_chunking() {
+    let mut rng = Rng::from_seed(21);
+    let n = 2 * ROW_BLOCK + 45;
+    // (inputs, outputs): 2-term sums, the mlp's sizes, 2 outputs (gemm's horizontal kernel
+    // for few entries), 576 terms (split at 512 for small products) and a wide layer.
+    for (inputs, outputs) in [
+        (2, 128),
+        (32, 128),
+        (128, 128),
+        (128, 2),
+        (576, 64),
+        (600, 200),
+    ] {
+        for dtype in [DType::F32, DType::F64] {
+            let case = format!("{inputs} -> {outputs}, {dtype:?}");
+            let x = random(&mut rng, (n, inputs), dtype);
+            let weight = random(&mut rng, (outputs, inputs), dtype);
+            let upstream = random(&mut rng, (n, outputs), dtype);
+            let (whole, whole_grad) = product_and_input_gradient(&x, &weight, &upstream);
+            for chunk in [1, 7, ROW_BLOCK, n] {
+                let ys = in_chunks(&x, chunk, |rows| times_transposed(rows, &weight).unwrap());
+                assert_eq!(bits(&ys), bits(&whole), "{case}: chunks of {chunk}");
+                let rows: Vec<Tensor> = (0..n)
+                    .step_by(chunk)
+                    .map(|first| {
+                        let len = chunk.min(n - first);
+                        let part = |t: &Tensor| t.narrow(0, first, len).unwrap();
+                        product_and_input_gradient(&part(&x), &weight, &part(&upstream)).1
+                    })
+                    .collect();
+                let grads = Tensor::cat(&rows, 0).unwrap();
+                assert_eq!(
+                    bits(&grads),
+                    bits(&whole_grad),
+                    "{case}: gradient, chunks of {chunk}"
+                );
+            }
+            let tolerance = if dtype == DType::F32 { 1e-5 } else { 1e-13 };
+            let candle = x.matmul(&weight.t().unwrap()).unwrap();
+            let gap = largest_relative_gap(&whole, &candle);
+            assert!(gap < tolerance, "{case}: {gap} from candle's matmul");
+            let candle_grad = upstream.matmul(&weight).unwrap();
+            let gap = largest_relative_gap(&whole_grad, &candle_grad);
+            assert!(gap < tolerance, "{case}: gradient {gap} from candle's");
+        }
+    }
+}
+
+/// The weight's gradient (a sum over rows) is candle's, and the op refuses what it cannot
+/// take with a message naming the shapes.
+#[test]
+fn weight_gradient_and_shape_errors() {
+    let mut rng = Rng::from_seed(22);
+    let x = random(&mut rng, (70, 9), DType::F32);
+    let weight = Var::from_tensor(&random(&mut rng, (5, 9), DType::F32)).unwrap();
+    let upstream = random(&mut rng, (70, 5), DType::F32);
+    let ours = times_transposed(&x, weight.as_tensor()).unwrap();
+    let grads = ours
+        .mul(&upstream)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    let want = upstream.t().unwrap().matmul(&x).unwrap();
+    let gap = largest_relative_gap(grads.get(weight.as_tensor()).unwrap(), &want);
+    assert!(gap < 1e-6, "weight gradient {gap} from candle's");
+
+    let wrong = random(&mut rng, (5, 8), DType::F32);
+    let message = times_transposed(&x, &wrong).unwrap_err().to_string();
+    assert!(
+        message.contains("9 features") && message.contains("5 x 8"),
+        "{message}"
+    );
+    // Leading dimensions are rows too.
+    let batched = x.reshape((7, 10, 9)).unwrap();
+    let y = times_transposed(&batched, weight.as_tensor()).unwrap();
+    assert_eq!(y.dims(), [7, 10, 5]);
+    assert_eq!(bits(&y.reshape((70, 5)).unwrap()), bits(&ours));
+}
