@@ -24,24 +24,27 @@ use candle_core::Tensor;
 pub const DEFAULT: usize = 256;
 
 thread_local! {
-    static ROWS: Cell<usize> = const { Cell::new(DEFAULT) };
+    /// The rows per call of the evaluation running on this thread, if one is.
+    static SCOPE: Cell<Option<usize>> = const { Cell::new(None) };
 }
 
-/// Runs `f` with at most `rows` rows per network call on this thread (at least 1).
+/// Runs `f` as an evaluation: at most `rows` rows per network call on this thread (at least
+/// 1), and nothing in it backpropagates to the weights (see [`release`]).
 pub fn scoped<T>(rows: usize, f: impl FnOnce() -> T) -> T {
-    struct Restore(usize);
+    struct Restore(Option<usize>);
     impl Drop for Restore {
         fn drop(&mut self) {
-            ROWS.with(|cell| cell.set(self.0));
+            SCOPE.with(|cell| cell.set(self.0));
         }
     }
-    let _restore = Restore(ROWS.with(|cell| cell.replace(rows.max(1))));
+    let _restore = Restore(SCOPE.with(|cell| cell.replace(Some(rows.max(1)))));
     f()
 }
 
-/// The rows per network call on this thread.
+/// The rows per network call on this thread: the evaluation's, else [`DEFAULT`] (training
+/// data mapped through an autoencoder, say).
 pub fn rows() -> usize {
-    ROWS.with(Cell::get)
+    SCOPE.with(Cell::get).unwrap_or(DEFAULT)
 }
 
 /// (first row, row count) of each chunk of `n` rows.
@@ -67,6 +70,19 @@ pub fn by_rows(
     Tensor::cat(&parts, 0)
 }
 
+/// In an evaluation, a chunk's result without its op graph (which holds every activation of
+/// the chunk's network call) unless a gradient may flow back to `input` (a likelihood's
+/// divergence, a guidance classifier's gradient): stacked with the other chunks, it would
+/// otherwise keep all their activations alive until the whole batch is done. Outside one
+/// (training), the result keeps its graph for the weights' gradients.
+pub fn release(result: Tensor, input: &Tensor) -> Tensor {
+    let evaluating = SCOPE.with(Cell::get).is_some();
+    match evaluating && !input.track_op() {
+        true => result.detach(),
+        false => result,
+    }
+}
+
 /// Rows `first..first + count` of a per-row tensor, or the tensor itself where it has one row
 /// for all (a noise level shared by the batch).
 pub fn narrow(t: &Tensor, n: usize, first: usize, count: usize) -> candle_core::Result<Tensor> {
@@ -86,6 +102,19 @@ mod tests {
         let spans = scoped(7, || spans(20).collect::<Vec<_>>());
         assert_eq!(spans, [(0, 7), (7, 7), (14, 6)]);
         assert_eq!(rows(), DEFAULT, "the scope restores the size");
+        let weight = candle_core::Var::ones(2, candle_core::DType::F32, &candle_core::Device::Cpu);
+        let weight = weight.unwrap();
+        let input = Tensor::ones(2, candle_core::DType::F32, &candle_core::Device::Cpu).unwrap();
+        let output = input.mul(weight.as_tensor()).unwrap();
+        assert!(
+            release(output.clone(), &input).track_op(),
+            "training keeps the graph"
+        );
+        let released = scoped(4, || release(output.clone(), &input));
+        assert!(!released.track_op(), "an evaluation lets it go");
+        let through_input = candle_core::Var::from_tensor(&input).unwrap();
+        let kept = scoped(4, || release(output.clone(), through_input.as_tensor()));
+        assert!(kept.track_op(), "unless a gradient flows to the input");
         assert_eq!(scoped(0, rows), 1, "at least one row");
         let stacked = scoped(3, || {
             by_rows(8, |first, count| {

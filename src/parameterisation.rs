@@ -312,7 +312,8 @@ impl ScoreModel for Model {
         let n = x.dim(0)?;
         eval_batch::by_rows(n, |first, count| {
             let sigma = eval_batch::narrow(sigma, n, first, count)?;
-            self.score_given(&x.narrow(0, first, count)?, &sigma, None)
+            let score = self.score_given(&x.narrow(0, first, count)?, &sigma, None)?;
+            Ok(eval_batch::release(score, x))
         })
     }
 
@@ -320,7 +321,8 @@ impl ScoreModel for Model {
         let n = x.dim(0)?;
         eval_batch::by_rows(n, |first, count| {
             let sigma = eval_batch::narrow(sigma, n, first, count)?;
-            self.denoise_given(&x.narrow(0, first, count)?, &sigma, None)
+            let denoised = self.denoise_given(&x.narrow(0, first, count)?, &sigma, None)?;
+            Ok(eval_batch::release(denoised, x))
         })
     }
 

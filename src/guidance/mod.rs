@@ -256,11 +256,12 @@ impl<'a> CountedModel<'a> {
                 Some(l) => Some(crate::eval_batch::narrow(l, n, first, count)?),
                 None => None,
             };
-            evaluate(
+            let out = evaluate(
                 &x.narrow(0, first, count)?,
                 &crate::eval_batch::narrow(sigma, n, first, count)?,
                 labels.as_ref(),
-            )
+            )?;
+            Ok(crate::eval_batch::release(out, x))
         })
     }
 }
