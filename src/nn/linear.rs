@@ -4,14 +4,17 @@
 //! and still give the numbers of one whole batch.
 //!
 //! gemm, which candle's matmul calls, picks its path from the product's shape: one row goes
-//! through a matrix-vector kernel, a few rows through a kernel that sums horizontally, and
-//! the depth at which it splits long sums depends on the row count too. So an entry of x·Wᵀ
-//! changes in its last bits with the number of rows around it. Here every product is made in
-//! gemm calls of exactly [`ROW_BLOCK`] rows (the last block padded with zeros): all calls of
-//! a layer share one shape, hence one path and one order of sums, and a row's lanes in a
-//! kernel tile do the same operations wherever the row sits. The input gradient (d·W, again
-//! rows by rows) is made the same way, so likelihoods, whose divergences are gradients, are
-//! chunk-invariant as well; the weight gradient sums over rows and is candle's matmul.
+//! through a matrix-vector kernel, products of at most 256 entries through a kernel that sums
+//! horizontally, and products of at most 64 × 64 entries split sums past 512 terms where
+//! larger ones split them at a length set by the sum's length alone. So an entry of x·Wᵀ
+//! changed in its last bits with the number of rows around it. Past those shapes gemm's
+//! blocked path computes every entry as the same ordered sum of fused multiply-adds, whatever
+//! the row count and wherever the row sits in a kernel tile. So a product of at least
+//! [`fewest_rows`] rows is one gemm call, and a smaller one is padded with zero rows to that
+//! many. The input gradient (d·W) is made the same way, so likelihoods, whose divergences
+//! are gradients, are chunk-invariant as well; the weight gradient sums over rows and is
+//! candle's matmul. tests/it/row_invariance.rs checks every path, so a gemm release that
+//! changes them fails there.
 //!
 //! Off the CPU (and with [`crate::nn::path::with_candle_ops`]) the products are candle's.
 
@@ -20,10 +23,18 @@ use candle_core::{CpuStorage, CustomOp2, Layout, Module, Shape, Tensor, WithDTyp
 
 use crate::nn::gemm::{matmul, View};
 
-/// Rows per gemm call. A multiple of every kernel tile height gemm uses (16 for f32 on AVX2,
-/// 8 for f64), and large enough that packing the weight once per call costs little beside
-/// the call's products.
-pub const ROW_BLOCK: usize = 64;
+/// The fewest rows of a product with `outputs` columns and sums of `inputs` terms for which
+/// gemm takes its blocked path, with sums split at a length set by `inputs` alone (see the
+/// module's documentation).
+pub fn fewest_rows(outputs: usize, inputs: usize) -> usize {
+    // One row is a matrix-vector product; rows · outputs ≤ 256 the horizontal kernel.
+    let mut rows = (256 / outputs.max(1) + 1).max(2);
+    if outputs <= 64 && inputs > 512 {
+        // Products of at most 64 × 64 split long sums at 512 terms.
+        rows = rows.max(65);
+    }
+    rows
+}
 
 /// y = x·Wᵀ + b for x of shape (…, in), W of shape (out, in) and b of shape (out,): candle's
 /// `Linear`, with row-invariant products.
@@ -82,7 +93,7 @@ pub fn times_transposed(x: &Tensor, weight: &Tensor) -> candle_core::Result<Tens
 }
 
 /// x·Wᵀ (`transposed`, W of shape (out, in)) or x·W (W of shape (in, out)) for a contiguous
-/// x of shape (rows, in), in calls of [`ROW_BLOCK`] rows.
+/// x of shape (rows, in), of at least [`fewest_rows`] rows.
 #[derive(Clone, Copy, Debug)]
 struct RowProduct {
     transposed: bool,
@@ -107,22 +118,26 @@ impl RowProduct {
             true => View::rows(weight, 0, outputs, inputs).t(),
             false => View::rows(weight, 0, inputs, outputs),
         };
-        let mut y = vec![T::zero(); rows * outputs];
-        let whole = rows / ROW_BLOCK * ROW_BLOCK;
-        for first in (0..whole).step_by(ROW_BLOCK) {
-            let block = View::rows(x, first * inputs, ROW_BLOCK, inputs);
-            matmul(&mut y, first * outputs, (outputs, 1), false, block, rhs);
+        let fewest = fewest_rows(outputs, inputs);
+        if rows >= fewest {
+            let mut y = vec![T::zero(); rows * outputs];
+            let all = View::rows(x, 0, rows, inputs);
+            matmul(&mut y, 0, (outputs, 1), false, all, rhs);
+            return y;
         }
-        if whole < rows {
-            // The last rows, padded with zero rows to a whole block.
-            let left = rows - whole;
-            let mut padded = vec![T::zero(); ROW_BLOCK * inputs];
-            padded[..left * inputs].copy_from_slice(&x[whole * inputs..]);
-            let mut out = vec![T::zero(); ROW_BLOCK * outputs];
-            let block = View::rows(&padded, 0, ROW_BLOCK, inputs);
-            matmul(&mut out, 0, (outputs, 1), false, block, rhs);
-            y[whole * outputs..].copy_from_slice(&out[..left * outputs]);
-        }
+        // Too few rows for the blocked path: padded with zero rows to enough.
+        let mut padded = vec![T::zero(); fewest * inputs];
+        padded[..rows * inputs].copy_from_slice(x);
+        let mut y = vec![T::zero(); fewest * outputs];
+        matmul(
+            &mut y,
+            0,
+            (outputs, 1),
+            false,
+            View::rows(&padded, 0, fewest, inputs),
+            rhs,
+        );
+        y.truncate(rows * outputs);
         y
     }
 }

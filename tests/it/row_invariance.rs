@@ -4,7 +4,7 @@
 //! and agrees with candle's matmul to rounding.
 
 use candle_core::{DType, Device, Tensor, Var};
-use scorelab::nn::linear::{times_transposed, ROW_BLOCK};
+use scorelab::nn::linear::{fewest_rows, times_transposed};
 use scorelab::rng::Rng;
 
 fn random(rng: &mut Rng, shape: (usize, usize), dtype: DType) -> Tensor {
@@ -57,24 +57,31 @@ fn product_and_input_gradient(x: &Tensor, weight: &Tensor, upstream: &Tensor) ->
 #[test]
 fn rows_come_out_the_same_in_any_chunking() {
     let mut rng = Rng::from_seed(21);
-    let n = 2 * ROW_BLOCK + 45;
-    // (inputs, outputs): 2-term sums, the mlp's sizes, 2 outputs (gemm's horizontal kernel
-    // for few entries), 576 terms (split at 512 for small products) and a wide layer.
-    for (inputs, outputs) in [
+    let n = 300;
+    // (inputs, outputs): 2-term sums, the mlp's sizes, 2 and 1 outputs (gemm's horizontal and
+    // matrix-vector kernels for few entries), 576 terms (split at 512 for small products) and
+    // a wide layer.
+    let shapes = [
         (2, 128),
         (32, 128),
         (128, 128),
         (128, 2),
+        (16, 1),
         (576, 64),
         (600, 200),
-    ] {
+    ];
+    for (inputs, outputs) in shapes {
+        let fewest = fewest_rows(outputs, inputs);
+        let mut chunks = vec![1, 2, 7, 64, fewest - 1, fewest, fewest + 1, n];
+        chunks.sort();
+        chunks.dedup();
         for dtype in [DType::F32, DType::F64] {
             let case = format!("{inputs} -> {outputs}, {dtype:?}");
             let x = random(&mut rng, (n, inputs), dtype);
             let weight = random(&mut rng, (outputs, inputs), dtype);
             let upstream = random(&mut rng, (n, outputs), dtype);
             let (whole, whole_grad) = product_and_input_gradient(&x, &weight, &upstream);
-            for chunk in [1, 7, ROW_BLOCK, n] {
+            for &chunk in &chunks {
                 let ys = in_chunks(&x, chunk, |rows| times_transposed(rows, &weight).unwrap());
                 assert_eq!(bits(&ys), bits(&whole), "{case}: chunks of {chunk}");
                 let rows: Vec<Tensor> = (0..n)
