@@ -9,8 +9,9 @@ use crate::train::TrainSettings;
 
 use super::Settings;
 
-/// Settings that belong to the sweep as a whole (one results folder, one thread pool) must
-/// agree between its trials.
+/// Settings that belong to the sweep as a whole (one results folder, one thread pool, one
+/// evaluation batch: none of them changes a trial's numbers, so none is in its id) must agree
+/// between its trials.
 pub(super) fn check_sweep_wide(
     experiment: &Experiment,
     settings: &[&Settings],
@@ -19,6 +20,8 @@ pub(super) fn check_sweep_wide(
         let first = settings[0];
         let (key, differs) = if trial.name != first.name {
             ("name", true)
+        } else if trial.eval_batch != first.eval_batch {
+            ("eval_batch", true)
         } else {
             ("threads", trial.threads != first.threads)
         };

@@ -181,11 +181,13 @@ fn a_plugin_chosen_by_name_on_the_command_line_takes_parameters_after_it() {
 
 #[test]
 fn sweep_wide_settings_cannot_be_swept() {
-    let message = crate::common::resolve_error(SMALL_GMM, &["threads=1,2"]);
-    assert!(
-        message.contains("`threads`") && message.contains("whole sweep"),
-        "{message}"
-    );
+    for key in ["threads", "eval_batch"] {
+        let message = crate::common::resolve_error(SMALL_GMM, &[&format!("{key}=1,2")]);
+        assert!(
+            message.contains(&format!("`{key}`")) && message.contains("whole sweep"),
+            "{message}"
+        );
+    }
 }
 
 #[test]
