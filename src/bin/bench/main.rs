@@ -156,69 +156,52 @@ fn evaluation_table(counts: &[usize]) -> Result<(), String> {
     evaluation::table(python()?.as_deref(), rounds, counts, only.as_deref())
 }
 
-/// The arguments after a worker's flag.
-fn worker_args(flag: &str) -> Vec<String> {
-    std::env::args().skip_while(|a| a != flag).skip(1).collect()
-}
+/// The workers, each a child of the bench timing one thing on the threads its
+/// RAYON_NUM_THREADS gives, and what follows their flag.
+const WORKERS: [&str; 3] = [
+    "--worker NAME STEPS",
+    "--evaluate-worker NAME BATCH COUNT",
+    "--features-worker NAME CxHxW COUNT",
+];
 
-/// A number among a worker's arguments.
-fn worker_number(args: &[String], i: usize, usage: &str) -> Result<usize, String> {
-    let text = args.get(i).ok_or(usage)?;
-    text.parse()
-        .map_err(|_| format!("{usage}: {text} is not a count"))
-}
-
-/// Runs the worker the command line names, if any: the parent's children, each timing one
-/// thing on the threads its RAYON_NUM_THREADS gives.
-fn worker() -> Option<Result<(), String>> {
-    let run = |flag: &str, usage: &str, f: &dyn Fn(&[String]) -> Result<(), String>| {
-        let args = worker_args(flag);
-        match args.first() {
-            Some(_) => f(&args),
-            None => Err(usage.to_string()),
-        }
-    };
-    if flag("--worker") {
-        let usage = "--worker NAME STEPS";
-        return Some(run("--worker", usage, &|a| {
-            training::run_worker(&a[0], worker_number(a, 1, usage)?)
-        }));
-    }
-    if flag("--evaluate-worker") {
-        let usage = "--evaluate-worker NAME BATCH COUNT";
-        return Some(run("--evaluate-worker", usage, &|a| {
-            let batch = worker_number(a, 1, usage)?;
-            evaluation::run_worker(&a[0], batch, worker_number(a, 2, usage)?)
-        }));
-    }
-    if flag("--features-worker") {
-        let usage = "--features-worker NAME CxHxW COUNT";
-        return Some(run("--features-worker", usage, &|a| {
-            let shape: Vec<usize> = a
+/// Runs the worker of `usage` (one of [`WORKERS`]) with the arguments after its flag.
+fn worker(usage: &str) -> Result<(), String> {
+    let flag = usage.split(' ').next().unwrap_or(usage);
+    let args: Vec<String> = std::env::args().skip_while(|a| a != flag).skip(1).collect();
+    let wrong = || format!("usage: bench {usage}, not {flag} {}", args.join(" "));
+    let name = args.first().ok_or_else(wrong)?;
+    let count = |i: usize| args.get(i).and_then(|t| t.parse().ok()).ok_or_else(wrong);
+    match flag {
+        "--worker" => training::run_worker(name, count(1)?),
+        "--evaluate-worker" => evaluation::run_worker(name, count(1)?, count(2)?),
+        _ => {
+            let shape: Option<Vec<usize>> = args
                 .get(1)
-                .ok_or(usage)?
-                .split('x')
-                .flat_map(str::parse)
-                .collect();
-            let shape: [usize; 3] = shape.try_into().map_err(|_| usage.to_string())?;
-            features::run_worker(&a[0], shape, worker_number(a, 2, usage)?)
-        }));
+                .and_then(|s| s.split('x').map(|d| d.parse().ok()).collect());
+            let shape = shape.and_then(|s| s.try_into().ok()).ok_or_else(wrong)?;
+            features::run_worker(name, shape, count(2)?)
+        }
     }
-    None
 }
 
 fn main() -> Result<(), String> {
     if flag("--metrics-worker") {
         // Before the one-thread setting below: the parent sets this worker's threads.
-        let args = worker_args("--metrics-worker");
+        let args: Vec<String> = std::env::args()
+            .skip_while(|a| a != "--metrics-worker")
+            .skip(1)
+            .collect();
         return metrics::run_worker(&args);
     }
     // One compute thread unless the parent gave a child its count.
     if std::env::var_os("RAYON_NUM_THREADS").is_none() {
         std::env::set_var("RAYON_NUM_THREADS", "1");
     }
-    if let Some(result) = worker() {
-        return result;
+    if let Some(usage) = WORKERS
+        .iter()
+        .find(|u| flag(u.split(' ').next().unwrap_or(u)))
+    {
+        return worker(usage);
     }
     // The bench's own measurements (sampling, resolution, the classifier's training) on one
     // thread; its children get theirs from `runs::child`.
