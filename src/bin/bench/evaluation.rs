@@ -16,8 +16,8 @@ use crate::training::{parameters, workload, Workload};
 use crate::workloads::peak_memory_mib;
 
 /// The U-Nets timed: the workload, its batch sizes, and the option that sets how many
-/// evaluations a run times (and its default). The CIFAR-sized one costs about 35 times the
-/// images.yaml one per image (3.4 s at batch 256 on one thread), so it is timed fewer times.
+/// evaluations a run times (and its default). The CIFAR-sized one costs about 45 times the
+/// images.yaml one per image (4.4–5 s at batch 256 on one thread), so it is timed fewer times.
 const TIMED: [(&str, &[usize], (&str, usize)); 2] = [
     ("unet", &[64, 256], ("--evaluations", 10)),
     ("unet-cifar", &[64, 256], ("--cifar-evaluations", 2)),
