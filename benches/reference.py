@@ -26,6 +26,18 @@ EMA weights' cost) on a batch of `--batch` items at one noise level, as a sample
 makes them, after one untimed warm-up; the line then holds evaluations, seconds,
 ms_per_evaluation and the rest. `--device cuda` runs on the GPU (what scripts/gpu-check.sh
 compares the cuda build with), synchronising before each clock reading.
+
+`classifier` and `inception` time feature extraction instead (benches/extractors.py holds the
+networks): the features of `--images` random images of `--image-channels` x `--size` x
+`--size` in [-1, 1], after an untimed warm-up on two, as scorelab extracts them (the
+classifier 500 images a pass, its features and the argmax of its logits; Inception `--batch`
+images a pass, pytorch-fid's resize to 299 x 299), each batch from float64 to float32 and the
+features back to float64. The line then holds images, seconds, images_per_second and the
+rest:
+
+    $(bash benches/torch-venv.sh) benches/reference.py classifier --width 16 --features 128 \
+        --classes 5 --size 16 --image-channels 1 --images 2000
+    $(bash benches/torch-venv.sh) benches/reference.py inception --batch 50 --size 16 --images 50
 """
 
 import argparse
@@ -37,6 +49,11 @@ import time
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from extractors import Classifier, FidInception
+
+# Images per classifier pass: scorelab's (`CHUNK` in src/features/trained.rs).
+CLASSIFIER_CHUNK = 500
 
 
 class Mlp(nn.Module):
@@ -182,7 +199,7 @@ class Unet(nn.Module):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("network", choices=["mlp", "unet"])
+    parser.add_argument("network", choices=["mlp", "unet", "classifier", "inception"])
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--lr", type=float, default=2e-3)
@@ -206,6 +223,11 @@ def main():
     parser.add_argument("--attention", type=int, nargs="*", default=[8])
     parser.add_argument("--groups", type=int, default=4)
     parser.add_argument("--sigma-data", type=float, default=0.5)
+    # classifier, inception
+    parser.add_argument("--width", type=int, default=16)
+    parser.add_argument("--features", type=int, default=128)
+    parser.add_argument("--classes", type=int, default=5)
+    parser.add_argument("--images", type=int, default=2000)
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--evaluate", type=int, default=0,
                         help="time this many score evaluations instead of training")
@@ -213,6 +235,8 @@ def main():
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    if args.network in ("classifier", "inception"):
+        return extract(args)
     if args.network == "mlp":
         net = Mlp(args.dim, args.hidden, args.layers, args.embedding)
         dim = args.dim
@@ -327,6 +351,45 @@ def evaluate(args, net, dim, device, parameters):
         "batch": args.batch,
         "seconds": seconds,
         "ms_per_evaluation": 1000.0 * seconds / args.evaluate,
+    })
+
+
+def extract(args):
+    """Times the features of `args.images` random images, as scorelab's extractors take them."""
+    shape = (args.image_channels, args.size, args.size)
+    if args.network == "classifier":
+        net = Classifier(args.image_channels, args.width, args.features, args.classes)
+        chunk = CLASSIFIER_CHUNK
+
+        def features(x):
+            f = net.features(x)
+            net.logits(f).argmax(-1).tolist()
+            return f
+
+    else:
+        net = FidInception()
+        chunk = args.batch
+        features = net
+    net.eval()
+    parameters = sum(p.numel() for p in net.parameters())
+    rows = lambda n: torch.rand(n, *shape, dtype=torch.float64) * 2.0 - 1.0
+
+    def run(images):
+        out = []
+        for start in range(0, images.shape[0], chunk):
+            out.append(features(images[start:start + chunk].float()).double())
+        return out
+
+    with torch.no_grad():
+        run(rows(2))
+        images = rows(args.images)
+        start = time.perf_counter()
+        run(images)
+    seconds = time.perf_counter() - start
+    report(args, parameters, {
+        "images": args.images,
+        "seconds": seconds,
+        "images_per_second": args.images / seconds,
     })
 
 

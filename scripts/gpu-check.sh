@@ -205,7 +205,9 @@ if ! ((cpu_only)) && [[ "$want" == close ]] && grep -q "difference 0.00e+00 (" <
 fi
 
 # --- Throughput and peak GPU memory ----------------------------------------------------------
-bench_args=(--no-features --steps "$bench_steps" --image-steps "$image_steps"
+# Only the two workloads `figure` reads (which also keeps the CIFAR-sized U-Net, minutes on
+# a CPU, out of the evaluation table).
+bench_args=(--no-features --only mlp128,unet --steps "$bench_steps" --image-steps "$image_steps"
     --samples "$samples" --image-samples "$image_samples")
 
 # bench DEVICE: runs the bench into $out/bench-DEVICE.log.

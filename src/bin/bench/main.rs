@@ -1,30 +1,40 @@
-//! Throughput of training and sampling at the shipped experiments' sizes, beside a PyTorch
-//! twin of the same networks, loss and optimiser. Prints Markdown tables, never asserts.
+//! Throughput of training, sampling and feature extraction at the shipped experiments' sizes,
+//! beside a PyTorch twin of the same networks, loss and optimiser. Prints Markdown tables,
+//! never asserts.
 //!
 //! `cargo run --release --bin bench -- --pytorch`
 //!
 //! Training: steps/s and peak resident memory of the `mlp` (quickstart's 64 x 3 and the
-//! 128 x 3 of the other point experiments, batches 128 and 256) and the `unet` of
-//! experiments/images.yaml, each run in a child process on one thread. With `--pytorch`,
-//! `benches/reference.py` (in a virtualenv that `benches/torch-venv.sh` makes on first use)
-//! runs the same workload, also on one thread, right after each of ours, `--rounds` times
-//! (A/B/A/B, so that both see the same machine load); the table gives the best round of each
-//! and the ratio ours / PyTorch (above 1: we are faster), with the range of per-round ratios.
+//! 128 x 3 of the other point experiments, batches 128 and 256), the `unet` of
+//! experiments/images.yaml and a CIFAR-sized `unet` (64 channels at [1, 2, 2], 3 x 32 x 32,
+//! batch 16), each run in a child process. With `--pytorch`, `benches/reference.py` (in a
+//! virtualenv that `benches/torch-venv.sh` makes on first use) runs the same workload right
+//! after each of ours, `--rounds` times (A/B/A/B, so that both see the same machine load); the
+//! tables give the best round of each and the ratio ours / PyTorch (above 1: we are faster),
+//! with the range of per-round ratios. Every measurement runs on one thread unless
+//! `--threads 1,2` asks for several counts (a row each; ours with RAYON_NUM_THREADS, PyTorch
+//! with torch.set_num_threads).
 //! Sampling: samples/s of every sampler at about `--nfe` score evaluations with the `mlp`
 //! 128 x 3 (`--samples` points), and of images.yaml's samplers with the `unet`
-//! (`--image-samples` images), and the `unet`'s milliseconds per score evaluation at batches
-//! 64 and 256 (`--evaluations 10`), beside PyTorch's with `--pytorch`. Resolution: the time to resolve sweeps (data drawn and
-//! `sigma_max: auto` computed) at 10k and 100k points, 10k images, and every shipped experiment.
+//! (`--image-samples` images), on one thread. Then the U-Nets' milliseconds per score
+//! evaluation, in child processes beside PyTorch's, at batches 64 and 256: images.yaml's
+//! (`--evaluations 10` per run) and the CIFAR-sized one (`--cifar-evaluations 2`).
+//! Resolution: the time to resolve sweeps (data drawn and `sigma_max: auto` computed) at 10k
+//! and 100k points, 10k images, and every shipped experiment.
 //!
-//! Options: `--steps 2000` (mlp), `--image-steps 60` (unet), `--rounds 2`, `--only mlp128,unet`,
-//! `--nfe 100`, `--samples 2000`, `--image-samples 64`, `--no-sampling`, `--no-training`,
-//! `--samplers euler,heun` (only these samplers; `--no-images` skips the `unet`'s),
-//! `--no-resolution`, `--features` (also time the classifier and Inception feature extractors),
-//! `--metrics` (what FID, KID and precision/recall cost at 1 000 and 10 000 2048-dimensional
-//! features per set, beside NumPy/SciPy with `--pytorch`; options in `metrics.rs`), `--memory`
-//! (peak resident memory of sampling `--memory-samples 1000,10000` images with the U-Net at
-//! `--eval-batch 256` rows per call, `--memory-steps 2` euler steps, and the smallest count in
-//! one chunk, each in a child process).
+//! Options: `--steps 2000` (mlp), `--image-steps 60` (unet), `--cifar-steps 10` (unet-cifar),
+//! `--rounds 2`, `--threads 1` (e.g. `1,2`), `--only mlp128,unet-cifar` (also picks the
+//! evaluation table's U-Nets when it names any), `--nfe 100`, `--samples 2000`,
+//! `--image-samples 64`, `--no-sampling`, `--no-training`, `--samplers euler,heun` (only these
+//! samplers; `--no-images` skips the `unet`'s and the evaluation table), `--evaluation` (the
+//! evaluation table even with `--no-sampling`), `--no-resolution`, `--features` (the
+//! classifier's training time, then the classifier extractor at 1 x 16 x 16 and 3 x 32 x 32
+//! and Inception at 299 x 299, images/s beside PyTorch's; `--classifier-images 2000`,
+//! `--inception-images 50`), `--metrics` (what FID, KID and precision/recall cost at 1 000 and
+//! 10 000 2048-dimensional features per set, beside NumPy/SciPy with `--pytorch`; options in
+//! `metrics.rs`), `--memory` (peak resident memory of sampling `--memory-samples 1000,10000`
+//! images with the U-Net at `--eval-batch 256` rows per call, `--memory-steps 2` euler steps,
+//! and the smallest count in one chunk, each in a child process on one thread).
 
 mod evaluation;
 mod features;
@@ -32,10 +42,8 @@ mod memory;
 mod metrics;
 mod resolution;
 mod runs;
+mod training;
 mod workloads;
-
-use runs::Run;
-use workloads::{Workload, WORKLOADS};
 
 #[global_allocator]
 static ALLOCATOR: scorelab::Allocator = scorelab::Allocator;
@@ -56,70 +64,6 @@ fn number(flag: &str, default: usize) -> Result<usize, String> {
             .map_err(|_| format!("{flag} takes a number, not {text}")),
         None => Ok(default),
     }
-}
-
-/// The best (fastest) run, its peak memory the largest seen.
-fn best(runs: &[Run]) -> Option<Run> {
-    let fastest = runs
-        .iter()
-        .max_by(|a, b| a.steps_per_second.total_cmp(&b.steps_per_second))?;
-    Some(Run {
-        peak_mib: runs.iter().map(|r| r.peak_mib).fold(0.0, f64::max),
-        ..*fastest
-    })
-}
-
-fn ratio(ours: f64, theirs: f64) -> String {
-    format!("{:.2}x", ours / theirs)
-}
-
-/// One table row for a workload's runs (PyTorch's may be empty).
-fn training_row(workload: &Workload, ours: &[Run], theirs: &[Run]) -> Result<String, String> {
-    let mine = best(ours).ok_or("no run of ours")?;
-    let rate = |r: f64| {
-        if r >= 100.0 {
-            format!("{r:.0}")
-        } else {
-            format!("{r:.2}")
-        }
-    };
-    let (their_rate, their_ratio, spread, their_peak) = match best(theirs) {
-        Some(reference) => {
-            if reference.parameters != mine.parameters {
-                return Err(format!(
-                    "the PyTorch {} has {} parameters, ours {}: the networks differ \
-                     (benches/reference.py must build the same layers)",
-                    workload.name, reference.parameters, mine.parameters
-                ));
-            }
-            let rounds: Vec<f64> = ours
-                .iter()
-                .zip(theirs)
-                .map(|(a, b)| a.steps_per_second / b.steps_per_second)
-                .collect();
-            let low = rounds.iter().copied().fold(f64::INFINITY, f64::min);
-            let high = rounds.iter().copied().fold(0.0, f64::max);
-            (
-                rate(reference.steps_per_second),
-                ratio(mine.steps_per_second, reference.steps_per_second),
-                format!("{low:.2}x–{high:.2}x"),
-                format!("{:.0}", reference.peak_mib),
-            )
-        }
-        None => ("-".into(), "-".into(), "-".into(), "-".into()),
-    };
-    Ok(format!(
-        "| {} | {} | {} | {} | {} | {} | {} | {:.0} | {} |",
-        workload.label,
-        workload.shipped,
-        mine.parameters,
-        rate(mine.steps_per_second),
-        their_rate,
-        their_ratio,
-        spread,
-        mine.peak_mib,
-        their_peak
-    ))
 }
 
 /// A comma-separated list after `flag`.
@@ -157,58 +101,27 @@ fn metrics_table() -> Result<(), String> {
     })
 }
 
-/// The training table: our steps/s beside PyTorch's (with `--pytorch`), `--rounds` rounds
-/// A/B/A/B per workload.
-fn training_table() -> Result<(), String> {
-    let steps = number("--steps", 2000)?;
-    let image_steps = number("--image-steps", 60)?;
-    let rounds = number("--rounds", 2)?.max(1);
-    let chosen: Vec<&Workload> = match value("--only") {
-        Some(_) if flag("--no-training") => Vec::new(),
-        Some(list) => list
-            .split(',')
-            .map(workloads::workload)
-            .collect::<Result<_, _>>()?,
-        None if flag("--no-training") => Vec::new(),
-        None => WORKLOADS.iter().collect(),
-    };
-    let python = if flag("--pytorch") && !chosen.is_empty() {
-        Some(runs::reference_python()?)
-    } else {
-        None
-    };
-    let mut rows = Vec::new();
-    for workload in chosen {
-        let steps = if workload.image { image_steps } else { steps };
-        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-        for round in 1..=rounds {
-            eprintln!(
-                "training {} ({steps} steps), round {round}/{rounds}",
-                workload.name
-            );
-            ours.push(runs::ours(workload, steps)?);
-            if let Some(python) = &python {
-                theirs.push(runs::pytorch(python, workload, steps)?);
-            }
-        }
-        rows.push(training_row(workload, &ours, &theirs)?);
-    }
-    if !rows.is_empty() {
-        println!(
-            "\n| training, one thread, best of {rounds} | shipped in | parameters | ours steps/s | \
-             PyTorch steps/s | ratio | per round | ours peak MiB | PyTorch peak MiB |"
-        );
-        println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
-        for row in rows {
-            println!("{row}");
-        }
-    }
-    Ok(())
+/// `--threads`: the thread counts every compared measurement runs at (default one).
+fn thread_counts() -> Result<Vec<usize>, String> {
+    list("--threads", "1")
+        .iter()
+        .map(|t| match t.parse() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(format!("--threads takes counts such as 1,2, not {t}")),
+        })
+        .collect()
 }
 
-/// The sampling table (every sampler's throughput), and the U-Net's score evaluation beside
-/// PyTorch's (with `--pytorch`) unless `--no-images`.
-fn sampling_tables() -> Result<(), String> {
+/// The python of PyTorch's virtualenv with `--pytorch`.
+fn python() -> Result<Option<std::path::PathBuf>, String> {
+    match flag("--pytorch") {
+        true => runs::reference_python().map(Some),
+        false => Ok(None),
+    }
+}
+
+/// The sampling table (every sampler's throughput on one thread, in this process).
+fn sampling_table() -> Result<(), String> {
     let nfe = number("--nfe", 100)?;
     let samples = number("--samples", 2000)?;
     let image_samples = match flag("--no-images") {
@@ -229,15 +142,51 @@ fn sampling_tables() -> Result<(), String> {
             s.samples as f64 / s.seconds,
             1000.0 * s.seconds / s.nfe.max(1) as f64
         );
-    })?;
-    if image_samples > 0 {
-        let python = match flag("--pytorch") {
-            true => Some(runs::reference_python()?),
-            false => None,
-        };
-        evaluation::run(python.as_deref(), number("--evaluations", 10)?.max(1))?;
+    })
+}
+
+/// The U-Nets' score evaluation table, beside PyTorch's with `--pytorch`.
+fn evaluation_table(counts: &[usize]) -> Result<(), String> {
+    let only: Option<Vec<String>> = value("--only").and_then(|names| {
+        let unets: Vec<String> = names
+            .split(',')
+            .filter(|n| n.starts_with("unet"))
+            .map(str::to_string)
+            .collect();
+        (!unets.is_empty()).then_some(unets)
+    });
+    let rounds = number("--rounds", 2)?.max(1);
+    evaluation::table(python()?.as_deref(), rounds, counts, only.as_deref())
+}
+
+/// The workers, each a child of the bench timing one thing on the threads its
+/// RAYON_NUM_THREADS gives, and what follows their flag.
+const WORKERS: [&str; 4] = [
+    "--worker NAME STEPS",
+    "--evaluate-worker NAME BATCH COUNT",
+    "--features-worker NAME CxHxW COUNT",
+    "--memory-worker SAMPLES ROWS STEPS",
+];
+
+/// Runs the worker of `usage` (one of [`WORKERS`]) with the arguments after its flag.
+fn worker(usage: &str) -> Result<(), String> {
+    let flag = usage.split(' ').next().unwrap_or(usage);
+    let args: Vec<String> = std::env::args().skip_while(|a| a != flag).skip(1).collect();
+    let wrong = || format!("usage: bench {usage}, not {flag} {}", args.join(" "));
+    let name = args.first().ok_or_else(wrong)?;
+    let count = |i: usize| args.get(i).and_then(|t| t.parse().ok()).ok_or_else(wrong);
+    match flag {
+        "--worker" => training::run_worker(name, count(1)?),
+        "--evaluate-worker" => evaluation::run_worker(name, count(1)?, count(2)?),
+        "--memory-worker" => memory::run_worker(count(0)?, count(1)?, count(2)?),
+        _ => {
+            let shape: Option<Vec<usize>> = args
+                .get(1)
+                .and_then(|s| s.split('x').map(|d| d.parse().ok()).collect());
+            let shape = shape.and_then(|s| s.try_into().ok()).ok_or_else(wrong)?;
+            features::run_worker(name, shape, count(2)?)
+        }
     }
-    Ok(())
 }
 
 fn main() -> Result<(), String> {
@@ -249,43 +198,34 @@ fn main() -> Result<(), String> {
             .collect();
         return metrics::run_worker(&args);
     }
-    // Every compute kernel of this process and its children on one thread.
+    // One compute thread unless the parent gave a child its count.
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        std::env::set_var("RAYON_NUM_THREADS", "1");
+    }
+    if let Some(usage) = WORKERS
+        .iter()
+        .find(|u| flag(u.split(' ').next().unwrap_or(u)))
+    {
+        return worker(usage);
+    }
+    // The bench's own measurements (sampling, resolution, the classifier's training) on one
+    // thread; its children get theirs from `runs::child`.
     std::env::set_var("RAYON_NUM_THREADS", "1");
-    if let Some(samples) = value("--memory-worker") {
-        let args: Vec<String> = std::env::args()
-            .skip_while(|a| a != "--memory-worker")
-            .collect();
-        let count = |i: usize| -> Result<usize, String> {
-            let text = args.get(i).ok_or("--memory-worker SAMPLES ROWS STEPS")?;
-            text.parse()
-                .map_err(|_| format!("--memory-worker takes counts, not {text}"))
-        };
-        let samples = samples
-            .parse()
-            .map_err(|_| format!("--memory-worker takes a count, not {samples}"))?;
-        return memory::run_worker(samples, count(2)?, count(3)?);
-    }
-    if let Some(name) = value("--worker") {
-        let steps = std::env::args()
-            .skip_while(|a| a != "--worker")
-            .nth(2)
-            .ok_or("--worker NAME STEPS")?;
-        let steps = steps
-            .parse()
-            .map_err(|_| format!("--worker takes a step count, not {steps}"))?;
-        return workloads::run_worker(&name, steps);
-    }
-    training_table()?;
+    let counts = thread_counts()?;
+    training::table(&counts)?;
     if !flag("--no-sampling") {
-        sampling_tables()?;
+        sampling_table()?;
+    }
+    let images = !flag("--no-images") && number("--image-samples", 64)? > 0;
+    if flag("--evaluation") || (!flag("--no-sampling") && images) {
+        evaluation_table(&counts)?;
     }
     if !flag("--no-resolution") {
         resolution::run()?;
     }
     if flag("--features") {
-        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        println!();
-        features::run(dir.path())?;
+        let rounds = number("--rounds", 2)?.max(1);
+        features::table(python()?.as_deref(), rounds, &counts)?;
     }
     if flag("--metrics") {
         metrics_table()?;

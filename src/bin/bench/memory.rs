@@ -1,5 +1,5 @@
 //! Peak memory of sampling against the sample count (`--memory`): images.yaml's U-Net samples
-//! 1 000 and 10 000 images in a child process each (`bench --memory-worker SAMPLES ROWS`), so
+//! 1 000 and 10 000 images in a child process each (`bench --memory-worker SAMPLES ROWS STEPS`), so
 //! that each peak resident size is its own. With the default `eval_batch` the network sees a
 //! chunk at a time and the peak should barely grow with the count; the run with every sample
 //! in one chunk shows what it was before chunking.

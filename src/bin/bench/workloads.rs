@@ -1,9 +1,7 @@
-//! The training workloads at the shipped experiments' sizes, each run by a child process of
-//! the bench (`bench --worker NAME STEPS`) so that its peak memory is its own, and the sampling
-//! measurements, run in the bench's own process.
+//! The experiments the bench's workloads are built from (a 2D mixture and images.yaml), and
+//! the sampling measurements, run in the bench's own process.
 
 use std::path::Path;
-use std::time::Instant;
 
 use scorelab::evaluate::{evaluate, Around};
 use scorelab::rng::Rng;
@@ -34,76 +32,6 @@ sampler: {kind: heun, steps: 18}
 eval: []
 "#;
 
-/// One training workload: ours through the runner's trial, PyTorch's through
-/// `benches/reference.py` with the arguments that build the same network.
-pub struct Workload {
-    pub name: &'static str,
-    /// What the table says about it.
-    pub label: &'static str,
-    /// Where the size comes from.
-    pub shipped: &'static str,
-    pub image: bool,
-    overrides: &'static [&'static str],
-    pub reference: &'static [&'static str],
-}
-
-pub const WORKLOADS: &[Workload] = &[
-    Workload {
-        name: "mlp64",
-        label: "mlp 2-64x3-2, batch 128",
-        shipped: "quickstart",
-        image: false,
-        overrides: &["network.hidden=64", "train.batch_size=128"],
-        reference: &["mlp", "--hidden", "64", "--layers", "3", "--batch", "128"],
-    },
-    Workload {
-        name: "mlp128",
-        label: "mlp 2-128x3-2, batch 128",
-        shipped: "noise_scales",
-        image: false,
-        overrides: &["network.hidden=128", "train.batch_size=128"],
-        reference: &["mlp", "--hidden", "128", "--layers", "3", "--batch", "128"],
-    },
-    Workload {
-        name: "mlp128b256",
-        label: "mlp 2-128x3-2, batch 256",
-        shipped: "samplers, sde, ...",
-        image: false,
-        overrides: &["network.hidden=128", "train.batch_size=256"],
-        reference: &["mlp", "--hidden", "128", "--layers", "3", "--batch", "256"],
-    },
-    Workload {
-        name: "unet",
-        label: "unet 16ch [1,2] 1x16x16, batch 32",
-        shipped: "images",
-        image: true,
-        overrides: &[],
-        reference: &[
-            "unet",
-            "--channels",
-            "16",
-            "--channel-mult",
-            "1",
-            "2",
-            "--attention",
-            "8",
-            "--groups",
-            "4",
-            "--size",
-            "16",
-            "--batch",
-            "32",
-        ],
-    },
-];
-
-pub fn workload(name: &str) -> Result<&'static Workload, String> {
-    WORKLOADS.iter().find(|w| w.name == name).ok_or_else(|| {
-        let names: Vec<_> = WORKLOADS.iter().map(|w| w.name).collect();
-        format!("no workload `{name}`; the workloads are {names:?}")
-    })
-}
-
 /// The first trial of the workload's experiment with `extra` overrides.
 pub fn trial(dir: &Path, image: bool, overrides: &[String]) -> Result<Trial, String> {
     let file = dir.join(if image { "images.yaml" } else { "points.yaml" });
@@ -119,41 +47,6 @@ pub fn peak_memory_mib() -> Option<f64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
-}
-
-/// Trains the workload for `steps` steps on the CPU and prints one JSON line with the same
-/// keys as the reference's: steps, seconds, steps_per_second, peak_rss_mib, parameters.
-pub fn run_worker(name: &str, steps: usize) -> Result<(), String> {
-    let workload = workload(name)?;
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let mut overrides: Vec<String> = workload.overrides.iter().map(|s| s.to_string()).collect();
-    overrides.push(format!("train.steps={steps}"));
-    overrides.push("device=cpu".into());
-    let trial = trial(dir.path(), workload.image, &overrides)?;
-    let model = trial
-        .new_model(&mut Rng::from_seed(0))
-        .map_err(|e| e.to_string())?;
-    let network = model
-        .network()
-        .ok_or("the workload's network is not trainable")?;
-    let parameters: usize = scorelab::optim::sorted_vars(network.variables())
-        .iter()
-        .map(|(_, v)| v.elem_count())
-        .sum();
-    let start = Instant::now();
-    let job = trial.train_job(trial.training_data.clone());
-    scorelab::train::train(&model, &job, &mut |_| {}).map_err(|e| e.to_string())?;
-    let seconds = start.elapsed().as_secs_f64();
-    let line = serde_json::json!({
-        "steps": steps,
-        "seconds": seconds,
-        "steps_per_second": steps as f64 / seconds,
-        "peak_rss_mib": peak_memory_mib().unwrap_or(f64::NAN),
-        "parameters": parameters,
-        "threads": 1,
-    });
-    println!("{line}");
-    Ok(())
 }
 
 /// One sampler measurement: samples per second at a given number of score evaluations.
