@@ -6,10 +6,10 @@
 
 use candle_core::{Device, Tensor};
 use candle_nn::{Module, VarMap};
-use scorelab::nn::linear::Linear;
 use scorelab::config::{Params, RawParams};
 use scorelab::latent::{Autoencoder, AutoencoderTraining, Latent, LatentContext};
 use scorelab::nn::init::linear;
+use scorelab::nn::linear::Linear;
 use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 use scorelab::rng::Rng;

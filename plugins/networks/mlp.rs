@@ -17,11 +17,11 @@
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{Embedding, Module, VarMap};
-use scorelab::nn::linear::{times_transposed, Linear};
 use scorelab::config::{Params, RawParams};
 use scorelab::network::{Architecture, Footprint, Instance, Network, NetworkContext};
 use scorelab::nn::fused::bias_add_silu;
 use scorelab::nn::init::{self, linear};
+use scorelab::nn::linear::{times_transposed, Linear};
 use scorelab::params;
 use scorelab::registry::{BuildResult, Builder, Built, Plugin};
 use scorelab::rng::Rng;

@@ -14,13 +14,13 @@
 
 use candle_core::{Device, Tensor};
 use candle_nn::{Embedding, Module, VarMap};
-use scorelab::nn::linear::Linear;
 use scorelab::config::{Params, RawParams};
 use scorelab::network::{Architecture, Footprint, Instance, Network, NetworkContext};
 use scorelab::nn::attention::SelfAttention;
 use scorelab::nn::blocks::{downsample, Dropout, ResBlock, Upsample};
 use scorelab::nn::conv::Conv2d;
 use scorelab::nn::embedding::{NoiseEmbedding, NoiseEmbeddingKind};
+use scorelab::nn::linear::Linear;
 use scorelab::nn::norm::GroupNorm;
 use scorelab::nn::{init, norm};
 use scorelab::params;
