@@ -20,6 +20,7 @@
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 
+use crate::nn::contiguous;
 use crate::nn::gemm::{matmul, View};
 use crate::nn::norm_op::Real;
 use crate::nn::simd::multiversion;
@@ -45,13 +46,6 @@ fn geometry(layout: &Layout) -> candle_core::Result<(usize, usize, usize)> {
         dims => {
             candle_core::bail!("attention: expected qkv of shape (n, 3c, positions), got {dims:?}")
         }
-    }
-}
-
-fn contiguous<'a, T>(data: &'a [T], layout: &Layout, what: &str) -> candle_core::Result<&'a [T]> {
-    match layout.contiguous_offsets() {
-        Some((start, end)) => Ok(&data[start..end]),
-        None => candle_core::bail!("attention: the {what} must be contiguous"),
     }
 }
 
@@ -196,14 +190,14 @@ impl CustomOp1 for AttentionOp {
         let (n, c, positions) = geometry(layout)?;
         let result = match storage {
             CpuStorage::F32(qkv) => CpuStorage::F32(forward(
-                contiguous(qkv, layout, "qkv")?,
+                contiguous(qkv, layout, "attention", "qkv")?,
                 n,
                 c,
                 positions,
                 self.scale as f32,
             )),
             CpuStorage::F64(qkv) => CpuStorage::F64(forward(
-                contiguous(qkv, layout, "qkv")?,
+                contiguous(qkv, layout, "attention", "qkv")?,
                 n,
                 c,
                 positions,
@@ -253,16 +247,16 @@ impl CustomOp2 for AttentionGrad {
         }
         let result = match (qkv, grad) {
             (CpuStorage::F32(qkv), CpuStorage::F32(grad)) => CpuStorage::F32(backward(
-                contiguous(qkv, qkv_layout, "qkv")?,
-                contiguous(grad, grad_layout, "gradient")?,
+                contiguous(qkv, qkv_layout, "attention", "qkv")?,
+                contiguous(grad, grad_layout, "attention", "gradient")?,
                 n,
                 c,
                 positions,
                 self.scale as f32,
             )),
             (CpuStorage::F64(qkv), CpuStorage::F64(grad)) => CpuStorage::F64(backward(
-                contiguous(qkv, qkv_layout, "qkv")?,
-                contiguous(grad, grad_layout, "gradient")?,
+                contiguous(qkv, qkv_layout, "attention", "qkv")?,
+                contiguous(grad, grad_layout, "attention", "gradient")?,
                 n,
                 c,
                 positions,

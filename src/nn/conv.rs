@@ -15,6 +15,7 @@ use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor, WithDType};
 use candle_nn::Module;
 
+use crate::nn::contiguous;
 use crate::nn::conv_kernels;
 use crate::nn::im2col::Geometry;
 
@@ -40,13 +41,6 @@ fn gather<T: WithDType>(src: &[T], layout: &Layout) -> Vec<T> {
             }
             values
         }
-    }
-}
-
-fn contiguous<'a, T>(data: &'a [T], layout: &Layout, what: &str) -> candle_core::Result<&'a [T]> {
-    match layout.contiguous_offsets() {
-        Some((start, end)) => Ok(&data[start..end]),
-        None => candle_core::bail!("conv2d backward: the {what} must be contiguous"),
     }
 }
 
@@ -191,7 +185,7 @@ impl CustomOp3 for ConvGrad {
         let result = match (grad, x, weight) {
             (CpuStorage::F32(grad), CpuStorage::F32(x), CpuStorage::F32(weight)) => {
                 CpuStorage::F32(conv_kernels::gradients(
-                    contiguous(grad, grad_layout, "gradient")?,
+                    contiguous(grad, grad_layout, "conv2d backward", "gradient")?,
                     x,
                     x_layout,
                     &weight_rows(weight, weight_layout),
@@ -202,7 +196,7 @@ impl CustomOp3 for ConvGrad {
             }
             (CpuStorage::F64(grad), CpuStorage::F64(x), CpuStorage::F64(weight)) => {
                 CpuStorage::F64(conv_kernels::gradients(
-                    contiguous(grad, grad_layout, "gradient")?,
+                    contiguous(grad, grad_layout, "conv2d backward", "gradient")?,
                     x,
                     x_layout,
                     &weight_rows(weight, weight_layout),

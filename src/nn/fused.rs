@@ -20,6 +20,7 @@ pub mod expf;
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 
+use crate::nn::contiguous;
 use crate::nn::norm_op::Real;
 
 /// The forward op, arguments (a, c, [b; d] of shape (2, m)).
@@ -31,13 +32,6 @@ struct BiasAddSilu;
 #[derive(Clone, Debug)]
 struct BiasAddSiluGrad {
     biases: Tensor,
-}
-
-fn slice<'a, T>(data: &'a [T], layout: &Layout, what: &str) -> candle_core::Result<&'a [T]> {
-    match layout.contiguous_offsets() {
-        Some((start, end)) => Ok(&data[start..end]),
-        None => candle_core::bail!("bias_add_silu: the {what} must be contiguous"),
-    }
 }
 
 /// The element types the op takes: e^x over a slice at a time, and the passes.
@@ -216,17 +210,17 @@ impl CustomOp3 for BiasAddSilu {
         let result = match (a, c, biases) {
             (CpuStorage::F32(a), CpuStorage::F32(c), CpuStorage::F32(b)) => {
                 CpuStorage::F32(f32::forward(
-                    slice(a, a_layout, "product")?,
-                    slice(c, c_layout, "product")?,
-                    slice(b, biases_layout, "biases")?,
+                    contiguous(a, a_layout, "bias_add_silu", "product")?,
+                    contiguous(c, c_layout, "bias_add_silu", "product")?,
+                    contiguous(b, biases_layout, "bias_add_silu", "biases")?,
                     m,
                 ))
             }
             (CpuStorage::F64(a), CpuStorage::F64(c), CpuStorage::F64(b)) => {
                 CpuStorage::F64(f64::forward(
-                    slice(a, a_layout, "product")?,
-                    slice(c, c_layout, "product")?,
-                    slice(b, biases_layout, "biases")?,
+                    contiguous(a, a_layout, "bias_add_silu", "product")?,
+                    contiguous(c, c_layout, "bias_add_silu", "product")?,
+                    contiguous(b, biases_layout, "bias_add_silu", "biases")?,
                     m,
                 ))
             }
@@ -287,19 +281,19 @@ impl CustomOp3 for BiasAddSiluGrad {
         let result = match (grad, a, c, biases) {
             (CpuStorage::F32(g), CpuStorage::F32(a), CpuStorage::F32(c), CpuStorage::F32(b)) => {
                 CpuStorage::F32(f32::backward(
-                    slice(g, grad_layout, "gradient")?,
-                    slice(a, a_layout, "product")?,
-                    slice(c, c_layout, "product")?,
-                    slice(b, layout, "biases")?,
+                    contiguous(g, grad_layout, "bias_add_silu", "gradient")?,
+                    contiguous(a, a_layout, "bias_add_silu", "product")?,
+                    contiguous(c, c_layout, "bias_add_silu", "product")?,
+                    contiguous(b, layout, "bias_add_silu", "biases")?,
                     m,
                 ))
             }
             (CpuStorage::F64(g), CpuStorage::F64(a), CpuStorage::F64(c), CpuStorage::F64(b)) => {
                 CpuStorage::F64(f64::backward(
-                    slice(g, grad_layout, "gradient")?,
-                    slice(a, a_layout, "product")?,
-                    slice(c, c_layout, "product")?,
-                    slice(b, layout, "biases")?,
+                    contiguous(g, grad_layout, "bias_add_silu", "gradient")?,
+                    contiguous(a, a_layout, "bias_add_silu", "product")?,
+                    contiguous(c, c_layout, "bias_add_silu", "product")?,
+                    contiguous(b, layout, "bias_add_silu", "biases")?,
                     m,
                 ))
             }

@@ -21,6 +21,7 @@
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp2, Layout, Module, Shape, Tensor, WithDType};
 
+use crate::nn::contiguous;
 use crate::nn::gemm::{matmul, View};
 
 /// The fewest rows of a product with `outputs` columns and sums of `inputs` terms for which
@@ -142,13 +143,6 @@ impl RowProduct {
     }
 }
 
-fn contiguous<'a, T>(data: &'a [T], layout: &Layout, what: &str) -> candle_core::Result<&'a [T]> {
-    match layout.contiguous_offsets() {
-        Some((start, end)) => Ok(&data[start..end]),
-        None => candle_core::bail!("linear: the {what} must be contiguous"),
-    }
-}
-
 impl CustomOp2 for RowProduct {
     fn name(&self) -> &'static str {
         "row_product"
@@ -174,13 +168,13 @@ impl CustomOp2 for RowProduct {
         let sizes = (rows, inputs, outputs);
         let y = match (x, weight) {
             (CpuStorage::F32(x), CpuStorage::F32(w)) => CpuStorage::F32(self.compute(
-                contiguous(x, x_layout, "input")?,
-                contiguous(w, weight_layout, "weight")?,
+                contiguous(x, x_layout, "linear", "input")?,
+                contiguous(w, weight_layout, "linear", "weight")?,
                 sizes,
             )),
             (CpuStorage::F64(x), CpuStorage::F64(w)) => CpuStorage::F64(self.compute(
-                contiguous(x, x_layout, "input")?,
-                contiguous(w, weight_layout, "weight")?,
+                contiguous(x, x_layout, "linear", "input")?,
+                contiguous(w, weight_layout, "linear", "weight")?,
                 sizes,
             )),
             _ => candle_core::bail!(

@@ -20,3 +20,17 @@ pub mod norm_op;
 pub mod path;
 pub mod pool;
 mod simd;
+
+/// The values of a custom op's CPU argument, or an error naming the op and the argument when
+/// its layout is not contiguous.
+pub(crate) fn contiguous<'a, T>(
+    data: &'a [T],
+    layout: &candle_core::Layout,
+    op: &str,
+    what: &str,
+) -> candle_core::Result<&'a [T]> {
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&data[start..end]),
+        None => candle_core::bail!("{op}: the {what} must be contiguous"),
+    }
+}

@@ -18,6 +18,7 @@
 use candle_core::backend::BackendStorage;
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor, WithDType};
 
+use crate::nn::contiguous;
 use crate::nn::simd::multiversion;
 
 /// The float types the kernels run on.
@@ -98,13 +99,6 @@ fn geometry(dims: &[usize], groups: usize) -> candle_core::Result<(usize, usize,
         candle_core::bail!("group norm: {groups} groups do not divide {channels} channels");
     }
     Ok((n, channels, dims[2..].iter().product()))
-}
-
-fn contiguous<'a, T>(data: &'a [T], layout: &Layout, what: &str) -> candle_core::Result<&'a [T]> {
-    match layout.contiguous_offsets() {
-        Some((start, end)) => Ok(&data[start..end]),
-        None => candle_core::bail!("group norm: the {what} must be contiguous"),
-    }
 }
 
 /// Mean and 1 / sqrt(variance + eps) of one group's values (two passes, f64 sums in
@@ -318,18 +312,18 @@ impl CustomOp3 for GroupNormOp {
         let result = match (x, weight, bias) {
             (CpuStorage::F32(x), CpuStorage::F32(w), CpuStorage::F32(b)) => {
                 CpuStorage::F32(forward(
-                    contiguous(x, x_layout, "input")?,
-                    contiguous(w, weight_layout, "weight")?,
-                    contiguous(b, bias_layout, "bias")?,
+                    contiguous(x, x_layout, "group norm", "input")?,
+                    contiguous(w, weight_layout, "group norm", "weight")?,
+                    contiguous(b, bias_layout, "group norm", "bias")?,
                     dims,
                     self,
                 ))
             }
             (CpuStorage::F64(x), CpuStorage::F64(w), CpuStorage::F64(b)) => {
                 CpuStorage::F64(forward(
-                    contiguous(x, x_layout, "input")?,
-                    contiguous(w, weight_layout, "weight")?,
-                    contiguous(b, bias_layout, "bias")?,
+                    contiguous(x, x_layout, "group norm", "input")?,
+                    contiguous(w, weight_layout, "group norm", "weight")?,
+                    contiguous(b, bias_layout, "group norm", "bias")?,
                     dims,
                     self,
                 ))
@@ -388,18 +382,18 @@ impl CustomOp3 for GroupNormGrad {
         let result = match (x, grad, affine) {
             (CpuStorage::F32(x), CpuStorage::F32(g), CpuStorage::F32(a)) => {
                 CpuStorage::F32(backward(
-                    contiguous(x, x_layout, "input")?,
-                    contiguous(g, grad_layout, "gradient")?,
-                    contiguous(a, affine_layout, "weight")?,
+                    contiguous(x, x_layout, "group norm", "input")?,
+                    contiguous(g, grad_layout, "group norm", "gradient")?,
+                    contiguous(a, affine_layout, "group norm", "weight")?,
                     dims,
                     &self.op,
                 ))
             }
             (CpuStorage::F64(x), CpuStorage::F64(g), CpuStorage::F64(a)) => {
                 CpuStorage::F64(backward(
-                    contiguous(x, x_layout, "input")?,
-                    contiguous(g, grad_layout, "gradient")?,
-                    contiguous(a, affine_layout, "weight")?,
+                    contiguous(x, x_layout, "group norm", "input")?,
+                    contiguous(g, grad_layout, "group norm", "gradient")?,
+                    contiguous(a, affine_layout, "group norm", "weight")?,
                     dims,
                     &self.op,
                 ))

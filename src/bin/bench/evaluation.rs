@@ -13,7 +13,7 @@ use scorelab::rng::Rng;
 use crate::number;
 use crate::runs::{self, threads_text, threads_title, with_threads, Compared, Run};
 use crate::training::{parameters, workload, Workload};
-use crate::workloads::peak_memory_mib;
+use crate::workloads::print_result;
 
 /// The U-Nets timed: the workload, its batch sizes, and the option that sets how many
 /// evaluations a run times (and its default). The CIFAR-sized one costs about 45 times the
@@ -44,15 +44,13 @@ pub fn run_worker(name: &str, batch: usize, count: usize) -> Result<(), String> 
         model.score(&x, &sigma).map_err(e)?.detach();
     }
     let seconds = start.elapsed().as_secs_f64();
-    let line = serde_json::json!({
+    print_result(serde_json::json!({
         "evaluations": count,
         "batch": batch,
         "seconds": seconds,
         "ms_per_evaluation": 1000.0 * seconds / count as f64,
-        "peak_rss_mib": peak_memory_mib().unwrap_or(f64::NAN),
         "parameters": parameters,
-    });
-    println!("{line}");
+    }));
     Ok(())
 }
 

@@ -23,7 +23,7 @@ use scorelab::trial::resolve_all;
 
 use crate::number;
 use crate::runs::{self, threads_text, threads_title, with_threads, Compared, Run};
-use crate::workloads::peak_memory_mib;
+use crate::workloads::print_result;
 
 /// One extractor timed: its worker name, label, item shape and the option that sets how many
 /// images a run extracts (and its default).
@@ -81,14 +81,12 @@ pub fn run_worker(name: &str, shape: [usize; 3], count: usize) -> Result<(), Str
     let start = Instant::now();
     map.extract(&images)?;
     let seconds = start.elapsed().as_secs_f64();
-    let line = serde_json::json!({
+    print_result(serde_json::json!({
         "images": count,
         "seconds": seconds,
         "images_per_second": count as f64 / seconds,
-        "peak_rss_mib": peak_memory_mib().unwrap_or(f64::NAN),
         "parameters": parameters,
-    });
-    println!("{line}");
+    }));
     Ok(())
 }
 

@@ -4,13 +4,13 @@
 //! chunk at a time and the peak should barely grow with the count; the run with every sample
 //! in one chunk shows what it was before chunking.
 
-use std::process::Command;
 use std::time::Instant;
 
 use scorelab::evaluate::{evaluate, Around};
 use scorelab::rng::Rng;
 
-use crate::workloads::{peak_memory_mib, trial};
+use crate::runs;
+use crate::workloads::{print_result, trial};
 
 /// One sampling run's figures.
 struct Measured {
@@ -37,34 +37,18 @@ pub fn run_worker(samples: usize, rows: usize, steps: usize) -> Result<(), Strin
     let start = Instant::now();
     let evaluation =
         evaluate(&trial, &model, &Around::default(), &mut |_| {}).map_err(|e| e.to_string())?;
-    println!(
-        "{{\"seconds\": {}, \"peak_rss_mib\": {}, \"nfe\": {}}}",
-        start.elapsed().as_secs_f64(),
-        peak_memory_mib().unwrap_or(f64::NAN),
-        evaluation.nfe
-    );
+    print_result(serde_json::json!({
+        "seconds": start.elapsed().as_secs_f64(),
+        "nfe": evaluation.nfe,
+    }));
     Ok(())
 }
 
 fn measure(samples: usize, rows: usize, steps: usize) -> Result<Measured, String> {
-    let output = Command::new(std::env::current_exe().map_err(|e| e.to_string())?)
-        .args(["--memory-worker", &samples.to_string(), &rows.to_string()])
-        .arg(steps.to_string())
-        .env("RAYON_NUM_THREADS", "1")
-        .output()
-        .map_err(|e| format!("cannot start the memory worker: {e}"))?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() {
-        return Err(format!(
-            "the memory worker for {samples} samples failed ({}): {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    let line = stdout.lines().last().unwrap_or("");
-    let value: serde_json::Value = serde_json::from_str(line)
-        .map_err(|e| format!("the memory worker printed `{line}`: {e}"))?;
-    let number = |key: &str| value[key].as_f64().ok_or(format!("no `{key}` in `{line}`"));
+    let args = [samples, rows, steps].map(|n| n.to_string());
+    let what = format!("the memory worker for {samples} samples");
+    let value = runs::child(runs::ours("--memory-worker", &args), &what, 1)?;
+    let number = |key: &str| value[key].as_f64().ok_or(format!("no `{key}` in {value}"));
     Ok(Measured {
         seconds: number("seconds")?,
         peak_mib: number("peak_rss_mib")?,

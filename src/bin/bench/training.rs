@@ -9,7 +9,7 @@ use scorelab::rng::Rng;
 use scorelab::trial::Trial;
 
 use crate::runs::{self, threads_text, threads_title, with_threads, Compared, Run};
-use crate::workloads::{peak_memory_mib, trial};
+use crate::workloads::{print_result, trial};
 use crate::{flag, number, value};
 
 /// One training workload: ours through the runner's trial, PyTorch's through
@@ -145,14 +145,12 @@ pub fn run_worker(name: &str, steps: usize) -> Result<(), String> {
     let job = trial.train_job(trial.training_data.clone());
     scorelab::train::train(&model, &job, &mut |_| {}).map_err(|e| e.to_string())?;
     let seconds = start.elapsed().as_secs_f64();
-    let line = serde_json::json!({
+    print_result(serde_json::json!({
         "steps": steps,
         "seconds": seconds,
         "steps_per_second": steps as f64 / seconds,
-        "peak_rss_mib": peak_memory_mib().unwrap_or(f64::NAN),
         "parameters": parameters,
-    });
-    println!("{line}");
+    }));
     Ok(())
 }
 

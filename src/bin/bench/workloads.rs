@@ -49,6 +49,13 @@ pub fn peak_memory_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// A worker's result: `line`'s figures and the process's peak resident memory
+/// (`peak_rss_mib`), as the one JSON line its parent reads.
+pub fn print_result(mut line: serde_json::Value) {
+    line["peak_rss_mib"] = serde_json::json!(peak_memory_mib().unwrap_or(f64::NAN));
+    println!("{line}");
+}
+
 /// One sampler measurement: samples per second at a given number of score evaluations.
 pub struct Sampling {
     pub network: &'static str,
