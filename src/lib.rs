@@ -56,6 +56,10 @@ pub mod plugins {
 /// `#[global_allocator] static GLOBAL: scorelab::Allocator = scorelab::Allocator;`.
 /// candle allocates a fresh buffer for every tensor op; with glibc's allocator large buffers
 /// are mmap'ed and unmapped each time, and trials run about 1.5x slower.
+/// It is built without transparent huge pages (mimalloc's `no_thp`): with them, each page
+/// it takes back from the system after a purge is a 2 MiB page the kernel clears whole, which
+/// took a quarter of a CIFAR-sized U-Net's training step (1.21-1.26 against 1.39-1.42 steps/s
+/// without, `bench --worker unet-cifar 6` on one thread).
 pub use mimalloc::MiMalloc as Allocator;
 
 /// What the [`params!`] expansion names, so a plugin crate needs no serde of its own.
