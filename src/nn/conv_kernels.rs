@@ -13,6 +13,9 @@
 //!   inner dimension, instead of a gemm with an inner dimension of `out` and a scatter-add;
 //! - input gradient, other strides: col2im(Wᵀ · G).
 //!
+//! A 3x3 convolution with stride 1, padding 1 and at least 64 channels each side goes through
+//! Winograd's F(2×2, 3×3) instead ([`crate::nn::winograd`]), forward and all gradients.
+//!
 //! A 1x1 convolution with stride 1 and no padding has its input as its columns: then the
 //! gemms read the input itself. Every loop works on chunks of items whose columns (about 1 MB)
 //! stay in cache.
@@ -23,6 +26,7 @@ use candle_core::{Layout, WithDType};
 
 use crate::nn::gemm::{matmul, View};
 use crate::nn::im2col::{col2im_add, im2col_into, Geometry};
+use crate::nn::winograd;
 
 /// Elements of the columns of one chunk of items (1 MB of f32): small enough for L2.
 const CHUNK_ELEMENTS: usize = 1 << 18;
@@ -69,6 +73,10 @@ pub(crate) fn forward<T: WithDType>(
         for &value in row {
             y.extend(std::iter::repeat_n(value, positions));
         }
+    }
+    if winograd::applies(g, out) {
+        winograd::forward(x, x_layout, weight, g, out, &mut y);
+        return y;
     }
     let w = View::rows(weight, 0, out, rows);
     let direct = direct_input(g, x_layout);
@@ -151,6 +159,16 @@ pub(crate) fn gradients<T: WithDType>(
     for (index, plane) in grad.chunks_exact(positions).enumerate() {
         let sum = plane.iter().fold(T::zero(), |sum, &v| sum + v);
         db[if per_item { index } else { index % out }] += sum;
+    }
+    if winograd::applies(g, out) {
+        winograd::weight_gradient(grad, x, x_layout, g, out, dw);
+        // dx: the forward of the output gradient with the flipped kernel (c outputs).
+        let flipped_geometry = Geometry::new((g.n, out, g.h, g.w), 3, 1, 1)
+            .expect("a 3x3 same convolution's gradient geometry is valid");
+        let layout = Layout::contiguous((g.n, out, g.h, g.w));
+        let w_flipped = flipped(weight, out, g.c, 3);
+        winograd::forward(grad, &layout, &w_flipped, &flipped_geometry, g.c, dx);
+        return packed;
     }
     let direct = direct_input(g, x_layout);
     if g.stride == 1 && g.padding < g.kernel && direct.is_none() {

@@ -20,6 +20,7 @@ pub mod norm_op;
 pub mod path;
 pub mod pool;
 mod simd;
+mod winograd;
 
 /// The values of a custom op's CPU argument, or an error naming the op and the argument when
 /// its layout is not contiguous.

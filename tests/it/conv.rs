@@ -115,11 +115,19 @@ fn conv_matches_candle_forward_and_gradients() {
         // 144 x 256 columns per item: chunks of 7 items, so 9 items take two chunks.
         ([9, 16, 16, 16], 8, 3, 1, 1),
         ([9, 16, 32, 32], 4, 3, 2, 1),
+        // Winograd F(2x2, 3x3): at least 64 channels each side, 3x3, stride 1, padding 1; odd
+        // sizes cut the last tiles; 9 items of 64 channels at 16x16 take two chunks.
+        ([3, 64, 8, 8], 64, 3, 1, 1),
+        ([2, 64, 7, 5], 72, 3, 1, 1),
+        ([2, 96, 4, 4], 64, 3, 1, 1),
+        ([1, 64, 1, 3], 65, 3, 1, 1),
+        ([9, 64, 16, 16], 64, 3, 1, 1),
     ] {
         compare(shape, out, kernel, stride, padding, DType::F32);
     }
     compare([2, 3, 8, 8], 4, 3, 1, 1, DType::F64);
     compare([2, 3, 9, 9], 4, 3, 2, 1, DType::F64);
+    compare([2, 64, 6, 7], 64, 3, 1, 1, DType::F64);
 }
 
 #[test]
@@ -131,6 +139,14 @@ fn conv_reads_strided_inputs() {
         .unwrap();
     assert!(!x.is_contiguous());
     let weight = random(&mut rng, &[4, 3, 3, 3], DType::F32);
+    let ours = conv2d(&x, &weight, None, 1, 1).unwrap();
+    let reference = x.contiguous().unwrap().conv2d(&weight, 1, 1, 1, 1).unwrap();
+    assert!(relative_error(&ours, &reference) < 1e-5);
+    // The same through Winograd (64 channels or more).
+    let x = random(&mut rng, &[2, 64, 6, 5], DType::F32)
+        .transpose(2, 3)
+        .unwrap();
+    let weight = random(&mut rng, &[64, 64, 3, 3], DType::F32);
     let ours = conv2d(&x, &weight, None, 1, 1).unwrap();
     let reference = x.contiguous().unwrap().conv2d(&weight, 1, 1, 1, 1).unwrap();
     assert!(relative_error(&ours, &reference) < 1e-5);

@@ -142,3 +142,69 @@ fn weight_gradient_and_shape_errors() {
     assert_eq!(y.dims(), [7, 10, 5]);
     assert_eq!(bits(&y.reshape((70, 5)).unwrap()), bits(&ours));
 }
+
+/// The Winograd convolutions (3x3, stride 1, padding 1, 64 channels or more) are item-invariant
+/// too: an item's output, and its input gradient, have the same bits alone, in chunks of 3 or
+/// in the whole batch, on planes whose tiles fill one gemm call (16x16: 72 tiles with the
+/// spare column) and planes whose calls are padded with zero tiles (2x2 and 5x3; with 576
+/// input channels, gemm splits a narrow product's sums at 512 terms and a wide one's at 288).
+#[test]
+fn winograd_convolutions_come_out_the_same_in_any_chunking() {
+    use scorelab::nn::conv::conv2d;
+    let mut rng = Rng::from_seed(11);
+    // (items, plane, (in, out) channels); 40 items of 2x2 make 80 tiles with spare columns.
+    let cases = [
+        (7, (16, 16), (64, 64)),
+        (7, (2, 2), (64, 96)),
+        (7, (5, 3), (96, 64)),
+        (40, (2, 2), (576, 64)),
+    ];
+    for (n, size, (c, out)) in cases {
+        let items = n * c * size.0 * size.1;
+        let x =
+            Tensor::from_vec(rng.normal_f32(items), (n, c, size.0, size.1), &Device::Cpu).unwrap();
+        let weight =
+            Tensor::from_vec(rng.normal_f32(out * c * 9), (out, c, 3, 3), &Device::Cpu).unwrap();
+        let upstream = Tensor::from_vec(
+            rng.normal_f32(n * out * size.0 * size.1),
+            (n, out, size.0, size.1),
+            &Device::Cpu,
+        )
+        .unwrap();
+        // Output and input gradient of sum(conv(x) · upstream) for the items in `x`.
+        let run = |x: &Tensor, upstream: &Tensor| {
+            let x = Var::from_tensor(x).unwrap();
+            let y = conv2d(x.as_tensor(), &weight, None, 1, 1).unwrap();
+            let gradients = (&y * upstream)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            (y, gradients.get(x.as_tensor()).unwrap().clone())
+        };
+        let (whole, whole_gradient) = run(&x, &upstream);
+        let reference = x.conv2d(&weight, 1, 1, 1, 1).unwrap();
+        assert!(largest_relative_gap(&whole, &reference) < 1e-5, "{size:?}");
+        for chunk in [1, 3] {
+            let parts: Vec<(Tensor, Tensor)> = (0..n)
+                .step_by(chunk)
+                .map(|first| {
+                    let len = chunk.min(n - first);
+                    let narrow = |t: &Tensor| t.narrow(0, first, len).unwrap();
+                    run(&narrow(&x), &narrow(&upstream))
+                })
+                .collect();
+            let outputs: Vec<Tensor> = parts.iter().map(|p| p.0.clone()).collect();
+            let gradients: Vec<Tensor> = parts.iter().map(|p| p.1.clone()).collect();
+            let case = format!("{size:?}, {c} -> {out} channels, chunks of {chunk}");
+            assert_eq!(
+                bits(&Tensor::cat(&outputs, 0).unwrap()),
+                bits(&whole),
+                "{case}"
+            );
+            let gradient = Tensor::cat(&gradients, 0).unwrap();
+            assert_eq!(bits(&gradient), bits(&whole_gradient), "{case}");
+        }
+    }
+}
