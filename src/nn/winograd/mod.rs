@@ -33,7 +33,7 @@ use std::ops::Range;
 use candle_core::{Layout, WithDType};
 
 mod transforms;
-use transforms::{transform_gradient, transform_input, transform_output};
+use transforms::{transform_gradient, transform_input, transform_output, Tiles};
 
 use crate::nn::gemm::{matmul, View};
 use crate::nn::im2col::Geometry;
@@ -59,34 +59,6 @@ pub(crate) fn applies(g: &Geometry, out: usize) -> bool {
         && g.padding == 1
         && g.c >= FEWEST_CHANNELS
         && out >= FEWEST_CHANNELS
-}
-
-/// How one item's 2×2 output tiles lie in the transformed matrices: `rows` × `columns` tiles,
-/// each row of tiles followed by one spare column (so `stride` = columns + 1), which lets
-/// every transform run as a few passes over whole planes: the spare column holds the values
-/// a pass computes across a row's end, which no output reads (and which the weight
-/// gradient multiplies by zero).
-#[derive(Clone, Copy)]
-struct Tiles {
-    rows: usize,
-    columns: usize,
-    stride: usize,
-}
-
-impl Tiles {
-    fn new(g: &Geometry) -> Self {
-        let columns = g.w.div_ceil(2);
-        Self {
-            rows: g.h.div_ceil(2),
-            columns,
-            stride: columns + 1,
-        }
-    }
-
-    /// Matrix columns per item.
-    fn per_item(&self) -> usize {
-        self.rows * self.stride
-    }
 }
 
 /// The chunks of 0..g.n whose transformed tiles, with `channels` the larger of the two

@@ -6,9 +6,36 @@ use std::ops::Range;
 
 use candle_core::{Layout, WithDType};
 
-use super::Tiles;
 use crate::nn::im2col::Geometry;
 use crate::nn::simd::multiversion;
+
+/// How one item's 2×2 output tiles lie in the transformed matrices: `rows` × `columns` tiles,
+/// each row of tiles followed by one spare column (so `stride` = columns + 1), which lets
+/// every transform run as a few passes over whole planes: the spare column holds the values
+/// a pass computes across a row's end, which no output reads (and which the weight
+/// gradient multiplies by zero).
+#[derive(Clone, Copy)]
+pub(super) struct Tiles {
+    pub rows: usize,
+    pub columns: usize,
+    pub stride: usize,
+}
+
+impl Tiles {
+    pub fn new(g: &Geometry) -> Self {
+        let columns = g.w.div_ceil(2);
+        Self {
+            rows: g.h.div_ceil(2),
+            columns,
+            stride: columns + 1,
+        }
+    }
+
+    /// Matrix columns per item.
+    pub fn per_item(&self) -> usize {
+        self.rows * self.stride
+    }
+}
 
 #[inline(always)]
 fn add<T: WithDType>(dst: &mut [T], a: &[T], b: &[T]) {
