@@ -88,9 +88,7 @@ fn transformed_weight<T: WithDType>(weight: &[T], out: usize, c: usize) -> Vec<T
     for o in 0..out {
         for ci in 0..c {
             let k = &weight[(o * c + ci) * 9..][..9];
-            let columns: Vec<[T; 4]> = (0..3)
-                .map(|j| g_times([k[j], k[3 + j], k[6 + j]]))
-                .collect();
+            let columns: [[T; 4]; 3] = std::array::from_fn(|j| g_times([k[j], k[3 + j], k[6 + j]]));
             for a in 0..4 {
                 let row = g_times([columns[0][a], columns[1][a], columns[2][a]]);
                 for (b, &value) in row.iter().enumerate() {
@@ -205,9 +203,8 @@ pub(crate) fn weight_gradient<T: WithDType>(
     for o in 0..out {
         for ci in 0..c {
             let q = |a: usize, b: usize| p[((a * 4 + b) * out + o) * c + ci];
-            let columns: Vec<[T; 3]> = (0..4)
-                .map(|b| g_transposed([q(0, b), q(1, b), q(2, b), q(3, b)]))
-                .collect();
+            let columns: [[T; 3]; 4] =
+                std::array::from_fn(|b| g_transposed([q(0, b), q(1, b), q(2, b), q(3, b)]));
             for a in 0..3 {
                 let row =
                     g_transposed([columns[0][a], columns[1][a], columns[2][a], columns[3][a]]);
