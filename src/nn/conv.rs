@@ -132,6 +132,8 @@ impl CustomOp3 for Conv2dOp {
         let (n, c, h, w) = x.dims4()?;
         let (out, _, kernel, _) = weight.dims4()?;
         let bias_len = bias.elem_count();
+        // An input no variable flows into (the network's input image) needs no gradient.
+        let input_gradient = x.track_op();
         let packed = grad.contiguous()?.apply_op3_no_bwd(
             x,
             &weight.detach(),
@@ -140,28 +142,35 @@ impl CustomOp3 for Conv2dOp {
                 stride: self.stride,
                 padding: self.padding,
                 bias_len,
+                input_gradient,
             },
         )?;
-        let (dx_size, dw_size) = (n * c * h * w, out * c * kernel * kernel);
-        let grad_x = packed.narrow(0, 0, dx_size)?.reshape((n, c, h, w))?;
+        let dx_size = if input_gradient { n * c * h * w } else { 0 };
+        let dw_size = out * c * kernel * kernel;
+        let grad_x = match input_gradient {
+            true => Some(packed.narrow(0, 0, dx_size)?.reshape((n, c, h, w))?),
+            false => None,
+        };
         let grad_weight = packed
             .narrow(0, dx_size, dw_size)?
             .reshape((out, c, kernel, kernel))?;
         let grad_bias = packed
             .narrow(0, dx_size + dw_size, bias_len)?
             .reshape(bias.shape())?;
-        Ok((Some(grad_x), Some(grad_weight), Some(grad_bias)))
+        Ok((grad_x, Some(grad_weight), Some(grad_bias)))
     }
 }
 
 /// The gradients of [`Conv2dOp`], arguments (output gradient, input, weight), packed as one
-/// vector [dx, dweight, dbias] (see `crate::nn::conv_kernels::gradients`).
+/// vector [dx, dweight, dbias], dx left out without `input_gradient` (see
+/// `crate::nn::conv_kernels::gradients`).
 struct ConvGrad {
     kernel: usize,
     stride: usize,
     padding: usize,
     /// Entries of the bias: out, or n·out for a bias per item.
     bias_len: usize,
+    input_gradient: bool,
 }
 
 impl CustomOp3 for ConvGrad {
@@ -189,7 +198,7 @@ impl CustomOp3 for ConvGrad {
                     x,
                     x_layout,
                     &weight_rows(weight, weight_layout),
-                    self.bias_len,
+                    (self.bias_len, self.input_gradient),
                     &g,
                     out,
                 ))
@@ -200,7 +209,7 @@ impl CustomOp3 for ConvGrad {
                     x,
                     x_layout,
                     &weight_rows(weight, weight_layout),
-                    self.bias_len,
+                    (self.bias_len, self.input_gradient),
                     &g,
                     out,
                 ))
@@ -210,7 +219,12 @@ impl CustomOp3 for ConvGrad {
                 grad.dtype()
             ),
         };
-        let count = n * c * h * w + out * g.rows() + self.bias_len;
+        let dx_size = if self.input_gradient {
+            n * c * h * w
+        } else {
+            0
+        };
+        let count = dx_size + out * g.rows() + self.bias_len;
         Ok((result, Shape::from(count)))
     }
 }

@@ -141,17 +141,23 @@ fn flipped<T: WithDType>(weight: &[T], out: usize, c: usize, k: usize) -> Vec<T>
 
 /// [dx, dweight, dbias] of y = conv(x, weight) + bias for the output gradient `grad` (n, out,
 /// positions) contiguous; `bias_len` is out (per channel) or n·out (per item and channel).
+/// Without `input_gradient` dx is left out (empty), and so is its work.
 pub(crate) fn gradients<T: WithDType>(
     grad: &[T],
     x: &[T],
     x_layout: &Layout,
     weight: &[T],
-    bias_len: usize,
+    (bias_len, input_gradient): (usize, bool),
     g: &Geometry,
     out: usize,
 ) -> Vec<T> {
     let (rows, positions) = (g.rows(), g.positions());
-    let (dx_size, dw_size) = (g.n * g.item_size(), out * rows);
+    let dx_size = if input_gradient {
+        g.n * g.item_size()
+    } else {
+        0
+    };
+    let dw_size = out * rows;
     let mut packed = vec![T::zero(); dx_size + dw_size + bias_len];
     let (dx, rest) = packed.split_at_mut(dx_size);
     let (dw, db) = rest.split_at_mut(dw_size);
@@ -162,6 +168,9 @@ pub(crate) fn gradients<T: WithDType>(
     }
     if winograd::applies(g, out) {
         winograd::weight_gradient(grad, x, x_layout, g, out, dw);
+        if !input_gradient {
+            return packed;
+        }
         // dx: the forward of the output gradient with the flipped kernel (c outputs).
         let flipped_geometry = Geometry::new((g.n, out, g.h, g.w), 3, 1, 1)
             .expect("a 3x3 same convolution's gradient geometry is valid");
@@ -171,7 +180,10 @@ pub(crate) fn gradients<T: WithDType>(
         return packed;
     }
     let direct = direct_input(g, x_layout);
-    if g.stride == 1 && g.padding < g.kernel && direct.is_none() {
+    // Without dx, unfolding the input (c·k² rows) beats unfolding the gradient (out·k² rows)
+    // when it is the narrower, as for a network's first convolution.
+    let flipped_is_cheaper = input_gradient || out <= g.c;
+    if g.stride == 1 && g.padding < g.kernel && direct.is_none() && flipped_is_cheaper {
         flipped_gradients(grad, x, x_layout, weight, g, (out, dx, dw));
         return packed;
     }
@@ -188,7 +200,9 @@ pub(crate) fn gradients<T: WithDType>(
                     let g_item = View::rows(grad, b * out * positions, out, positions);
                     let x_item = View::rows(x, start + b * g.item_size(), rows, positions);
                     matmul(&mut dw_t, 0, (1, out), true, g_item, x_item.t());
-                    matmul(dx, b * g.item_size(), (positions, 1), false, w.t(), g_item);
+                    if input_gradient {
+                        matmul(dx, b * g.item_size(), (positions, 1), false, w.t(), g_item);
+                    }
                 }
             }
             None => {
@@ -197,6 +211,9 @@ pub(crate) fn gradients<T: WithDType>(
                 let g_chunk = View::rows(&rows_g, 0, out, width);
                 let c_chunk = View::rows(&columns, 0, rows, width);
                 matmul(&mut dw_t, 0, (1, out), true, g_chunk, c_chunk.t());
+                if !input_gradient {
+                    continue;
+                }
                 unfolded.clear();
                 unfolded.resize(rows * width, T::zero());
                 matmul(&mut unfolded, 0, (width, 1), false, w.t(), g_chunk);
@@ -277,7 +294,9 @@ fn flipped_gradients<T: WithDType>(
         let all = View::rows(&columns, 0, geometry.rows(), width);
         let planes_view = View::rows(&planes, 0, g.c, width);
         matmul(&mut product, 0, (1, g.c), true, planes_view, all.t());
-        for (i, b) in items.enumerate() {
+        // dx is empty when the input needs no gradient.
+        let wanted = if dx.is_empty() { 0 } else { items.len() };
+        for (i, b) in items.enumerate().take(wanted) {
             let c_item = View {
                 offset: i * pixels,
                 cols: pixels,

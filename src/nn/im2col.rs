@@ -227,14 +227,16 @@ fn shifted_plane<T: WithDType>(
             v.write(x);
         }
     }
-    for line in dst[low..high].chunks_exact_mut(w) {
-        let (head, rest) = line.split_at_mut(ox_low);
-        head.iter_mut().for_each(|v| {
-            v.write(zero);
-        });
-        rest[ox_high - ox_low..].iter_mut().for_each(|v| {
-            v.write(zero);
-        });
+    // Column by column down the rows (at most `padding` columns each side): a line's edge is
+    // one or two entries, too short for the memset call a contiguous loop becomes.
+    for column in (0..ox_low).chain(ox_high..w) {
+        dst[low..high]
+            .iter_mut()
+            .skip(column)
+            .step_by(w)
+            .for_each(|v| {
+                v.write(zero);
+            });
     }
 }
 

@@ -49,13 +49,27 @@ fn compare(
     padding: usize,
     dtype: DType,
 ) {
+    compare_with((shape, out, kernel, stride, padding), dtype, true);
+}
+
+/// [`compare`], the input a variable or (`input_variable` false) a constant, whose gradient
+/// the convolution then leaves out: the weight's and bias's must not change.
+fn compare_with(
+    (shape, out, kernel, stride, padding): ([usize; 4], usize, usize, usize, usize),
+    dtype: DType,
+    input_variable: bool,
+) {
     let [n, c, _, _] = shape;
     let mut rng = Rng::from_seed((n * 1000 + c * 100 + kernel * 10 + stride + padding) as u64);
     let x = Var::from_tensor(&random(&mut rng, &shape, dtype)).unwrap();
     let weight = Var::from_tensor(&random(&mut rng, &[out, c, kernel, kernel], dtype)).unwrap();
     let bias = Var::from_tensor(&random(&mut rng, &[out], dtype)).unwrap();
+    let input = match input_variable {
+        true => x.as_tensor().clone(),
+        false => x.as_tensor().detach(),
+    };
     let ours = conv2d(
-        x.as_tensor(),
+        &input,
         weight.as_tensor(),
         Some(bias.as_tensor()),
         stride,
@@ -68,8 +82,9 @@ fn compare(
         .unwrap()
         .broadcast_add(&bias.as_tensor().reshape((1, out, 1, 1)).unwrap())
         .unwrap();
-    let case =
-        format!("{shape:?} -> {out}, k {kernel}, stride {stride}, padding {padding}, {dtype:?}");
+    let case = format!(
+        "{shape:?} -> {out}, k {kernel}, stride {stride}, padding {padding}, {dtype:?}, input variable {input_variable}"
+    );
     assert_eq!(ours.dims(), reference.dims(), "{case}");
     assert!(ours.is_contiguous(), "{case}");
     let error = relative_error(&ours, &reference);
@@ -89,7 +104,14 @@ fn compare(
         .unwrap()
         .backward()
         .unwrap();
-    for (name, var) in [("input", &x), ("weight", &weight), ("bias", &bias)] {
+    if !input_variable {
+        assert!(
+            ours.get(x.as_tensor()).is_none(),
+            "{case}: a constant's gradient"
+        );
+    }
+    let checked = [("input", &x), ("weight", &weight), ("bias", &bias)];
+    for (name, var) in &checked[usize::from(!input_variable)..] {
         let a = ours.get(var.as_tensor()).expect("our gradient");
         let b = reference.get(var.as_tensor()).expect("candle's gradient");
         let error = relative_error(a, b);
@@ -111,6 +133,8 @@ fn conv_matches_candle_forward_and_gradients() {
         ([2, 3, 8, 8], 4, 1, 2, 0),
         ([2, 2, 5, 5], 3, 1, 1, 1),
         ([1, 1, 4, 4], 1, 3, 1, 1),
+        // One output channel, in two chunks of items.
+        ([9, 16, 16, 16], 1, 3, 1, 1),
         ([2, 3, 6, 6], 2, 2, 2, 0),
         // 144 x 256 columns per item: chunks of 7 items, so 9 items take two chunks.
         ([9, 16, 16, 16], 8, 3, 1, 1),
@@ -128,6 +152,23 @@ fn conv_matches_candle_forward_and_gradients() {
     compare([2, 3, 8, 8], 4, 3, 1, 1, DType::F64);
     compare([2, 3, 9, 9], 4, 3, 2, 1, DType::F64);
     compare([2, 64, 6, 7], 64, 3, 1, 1, DType::F64);
+}
+
+/// A constant input (a network's image) gets no gradient, and each kernel path skips its work:
+/// fewer input than output channels (the input unfolded), the gradient's flipped unfolding,
+/// 1x1, stride 2 and Winograd.
+#[test]
+fn conv_of_a_constant_input_has_the_same_weight_gradients() {
+    for geometry in [
+        ([9, 1, 16, 16], 16, 3, 1, 1),
+        ([3, 8, 8, 8], 4, 3, 1, 1),
+        ([4, 5, 6, 6], 6, 1, 1, 0),
+        ([2, 4, 8, 8], 3, 3, 2, 1),
+        ([2, 64, 6, 6], 64, 3, 1, 1),
+    ] {
+        compare_with(geometry, DType::F32, false);
+    }
+    compare_with(([2, 2, 7, 7], 5, 3, 1, 1), DType::F64, false);
 }
 
 #[test]
