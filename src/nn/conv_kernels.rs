@@ -14,7 +14,9 @@
 //! - input gradient, other strides: col2im(Wᵀ · G).
 //!
 //! A 3x3 convolution with stride 1, padding 1 and at least 64 channels each side goes through
-//! Winograd's F(2×2, 3×3) instead ([`crate::nn::winograd`]), forward and all gradients.
+//! Winograd's F(2×2, 3×3) instead ([`crate::nn::winograd`]), forward and all gradients; a
+//! narrower one in f32, on planes whose rows tile 16 lanes, through the direct kernels of
+//! [`crate::nn::direct`] on a CPU with AVX-512F (no columns at all).
 //!
 //! A 1x1 convolution with stride 1 and no padding has its input as its columns: then the
 //! gemms read the input itself. Every loop works on chunks of items whose columns (about 1 MB)
@@ -26,7 +28,86 @@ use candle_core::{Layout, WithDType};
 
 use crate::nn::gemm::{matmul, View};
 use crate::nn::im2col::{col2im_add, im2col_into, Geometry};
-use crate::nn::winograd;
+use crate::nn::{direct, winograd};
+
+/// The float types the kernels run on: f32 has the direct 3×3 kernels ([`crate::nn::direct`]).
+pub(crate) trait Float: WithDType {
+    /// y += conv(x, weight) through the direct kernel, if it covers this convolution (`false`
+    /// and y untouched otherwise).
+    fn direct_forward(
+        x: &[Self],
+        layout: &Layout,
+        weight: &[Self],
+        geometry: (&Geometry, usize),
+        y: &mut [Self],
+    ) -> bool;
+
+    /// dx (unless empty) and dW through the direct kernels, if they cover this convolution
+    /// (`false` and both untouched otherwise).
+    fn direct_gradients(
+        inputs: (&[Self], &[Self], &Layout),
+        weight: &[Self],
+        geometry: (&Geometry, usize),
+        gradients: (&mut [Self], &mut [Self]),
+    ) -> bool;
+}
+
+impl Float for f32 {
+    fn direct_forward(
+        x: &[f32],
+        layout: &Layout,
+        weight: &[f32],
+        (g, out): (&Geometry, usize),
+        y: &mut [f32],
+    ) -> bool {
+        let covered = direct::applies(g, out);
+        if covered {
+            direct::forward(x, layout, weight, g, out, y);
+        }
+        covered
+    }
+
+    fn direct_gradients(
+        (grad, x, layout): (&[f32], &[f32], &Layout),
+        weight: &[f32],
+        (g, out): (&Geometry, usize),
+        (dx, dw): (&mut [f32], &mut [f32]),
+    ) -> bool {
+        if !direct::applies(g, out) {
+            return false;
+        }
+        direct::weight_gradient(grad, x, layout, g, out, dw);
+        if !dx.is_empty() {
+            // The forward of the output gradient with the flipped kernel (c outputs).
+            let flipped_geometry = Geometry { c: out, ..*g };
+            let layout = Layout::contiguous((g.n, out, g.h, g.w));
+            let w_flipped = flipped(weight, out, g.c, 3);
+            direct::forward(grad, &layout, &w_flipped, &flipped_geometry, g.c, dx);
+        }
+        true
+    }
+}
+
+impl Float for f64 {
+    fn direct_forward(
+        _: &[f64],
+        _: &Layout,
+        _: &[f64],
+        _: (&Geometry, usize),
+        _: &mut [f64],
+    ) -> bool {
+        false
+    }
+
+    fn direct_gradients(
+        _: (&[f64], &[f64], &Layout),
+        _: &[f64],
+        _: (&Geometry, usize),
+        _: (&mut [f64], &mut [f64]),
+    ) -> bool {
+        false
+    }
+}
 
 /// Elements of the columns of one chunk of items (1 MB of f32): small enough for L2.
 const CHUNK_ELEMENTS: usize = 1 << 18;
@@ -53,7 +134,7 @@ fn direct_input(g: &Geometry, layout: &Layout) -> Option<usize> {
 
 /// y (n, out, positions) = W · columns(x) + bias, `weight` (out, c·k·k) contiguous, `bias` of
 /// `out` (per channel) or n·out (per item and channel) entries.
-pub(crate) fn forward<T: WithDType>(
+pub(crate) fn forward<T: Float>(
     x: &[T],
     x_layout: &Layout,
     weight: &[T],
@@ -76,6 +157,9 @@ pub(crate) fn forward<T: WithDType>(
     }
     if winograd::applies(g, out) {
         winograd::forward(x, x_layout, weight, g, out, &mut y);
+        return y;
+    }
+    if T::direct_forward(x, x_layout, weight, (g, out), &mut y) {
         return y;
     }
     let w = View::rows(weight, 0, out, rows);
@@ -142,7 +226,7 @@ fn flipped<T: WithDType>(weight: &[T], out: usize, c: usize, k: usize) -> Vec<T>
 /// [dx, dweight, dbias] of y = conv(x, weight) + bias for the output gradient `grad` (n, out,
 /// positions) contiguous; `bias_len` is out (per channel) or n·out (per item and channel).
 /// Without `input_gradient` dx is left out (empty), and so is its work.
-pub(crate) fn gradients<T: WithDType>(
+pub(crate) fn gradients<T: Float>(
     grad: &[T],
     x: &[T],
     x_layout: &Layout,
@@ -180,6 +264,9 @@ pub(crate) fn gradients<T: WithDType>(
         return packed;
     }
     let direct = direct_input(g, x_layout);
+    if T::direct_gradients((grad, x, x_layout), weight, (g, out), (&mut *dx, &mut *dw)) {
+        return packed;
+    }
     // Without dx, unfolding the input (c·k² rows) beats unfolding the gradient (out·k² rows)
     // when it is the narrower, as for a network's first convolution.
     let flipped_is_cheaper = input_gradient || out <= g.c;

@@ -8,6 +8,7 @@ pub mod attention_op;
 pub mod blocks;
 pub mod conv;
 mod conv_kernels;
+mod direct;
 pub mod embedding;
 pub mod fused;
 pub(crate) mod gemm;

@@ -64,13 +64,21 @@ pub fn fast_exp_f32(x: f32) -> f32 {
     // Adding and subtracting 1.5·2^23 rounds to the nearest integer without a branch.
     const ROUND: f32 = 12_582_912.0;
     let x = x.clamp(-87.0, 88.0);
-    let n = (x * LOG2E + ROUND) - ROUND;
+    let shifted = x * LOG2E + ROUND;
+    let n = shifted - ROUND;
     let r = (x - n * LN2_HI) - n * LN2_LO;
     let p = 1.0
         + r * (1.0
             + r * (0.5
                 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
-    p * f32::from_bits(((n as i32 + 127) as u32) << 23)
+    // n sits in the low mantissa bits of `shifted` (an integer offset from ROUND's bits):
+    // integer arithmetic on the bits gives 2^n and vectorises, where `n as i32` (saturating,
+    // NaN to 0) became a scalar conversion per lane.
+    let exponent = shifted
+        .to_bits()
+        .wrapping_sub(ROUND.to_bits())
+        .wrapping_add(127);
+    p * f32::from_bits(exponent << 23)
 }
 
 /// y = GroupNorm(x) · weight + bias, then SiLU when `silu`; arguments (x, weight, bias), x of

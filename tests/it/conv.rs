@@ -136,8 +136,10 @@ fn conv_matches_candle_forward_and_gradients() {
         // One output channel, in two chunks of items.
         ([9, 16, 16, 16], 1, 3, 1, 1),
         ([2, 3, 6, 6], 2, 2, 2, 0),
-        // 144 x 256 columns per item: chunks of 7 items, so 9 items take two chunks.
+        // 144 x 256 columns per item: chunks of 7 items, so 9 items take two chunks (the
+        // direct kernel's 3x3 same convolutions: 16x16, 8x8, 4x4 and 32x16 planes).
         ([9, 16, 16, 16], 8, 3, 1, 1),
+        ([2, 40, 32, 16], 12, 3, 1, 1),
         ([9, 16, 32, 32], 4, 3, 2, 1),
         // Winograd F(2x2, 3x3): at least 64 channels each side, 3x3, stride 1, padding 1; odd
         // sizes cut the last tiles; 9 items of 64 channels at 16x16 take two chunks.
@@ -180,6 +182,14 @@ fn conv_reads_strided_inputs() {
         .unwrap();
     assert!(!x.is_contiguous());
     let weight = random(&mut rng, &[4, 3, 3, 3], DType::F32);
+    let ours = conv2d(&x, &weight, None, 1, 1).unwrap();
+    let reference = x.contiguous().unwrap().conv2d(&weight, 1, 1, 1, 1).unwrap();
+    assert!(relative_error(&ours, &reference) < 1e-5);
+    // The same through the direct kernel (planes whose rows tile 16 lanes).
+    let x = random(&mut rng, &[2, 5, 8, 8], DType::F32)
+        .transpose(2, 3)
+        .unwrap();
+    let weight = random(&mut rng, &[9, 5, 3, 3], DType::F32);
     let ours = conv2d(&x, &weight, None, 1, 1).unwrap();
     let reference = x.contiguous().unwrap().conv2d(&weight, 1, 1, 1, 1).unwrap();
     assert!(relative_error(&ours, &reference) < 1e-5);

@@ -143,13 +143,14 @@ fn weight_gradient_and_shape_errors() {
     assert_eq!(bits(&y.reshape((70, 5)).unwrap()), bits(&ours));
 }
 
-/// The Winograd convolutions (3x3, stride 1, padding 1, 64 channels or more) are item-invariant
-/// too: an item's output, and its input gradient, have the same bits alone, in chunks of 3 or
-/// in the whole batch, on planes whose tiles fill one gemm call (16x16: 72 tiles with the
-/// spare column) and planes whose calls are padded with zero tiles (2x2 and 5x3; with 576
-/// input channels, gemm splits a narrow product's sums at 512 terms and a wide one's at 288).
+/// The 3x3 same convolutions are item-invariant too: an item's output, and its input gradient,
+/// have the same bits alone, in chunks of 3 or in the whole batch. Winograd (64 channels or
+/// more) on planes whose tiles fill one gemm call (16x16: 72 tiles with the spare column) and
+/// planes whose calls are padded with zero tiles (2x2 and 5x3; with 576 input channels, gemm
+/// splits a narrow product's sums at 512 terms and a wide one's at 288); the direct kernel
+/// (fewer channels) on 16x16, 8x8 and 4x4 planes, with a remainder block of output channels.
 #[test]
-fn winograd_convolutions_come_out_the_same_in_any_chunking() {
+fn same_3x3_convolutions_come_out_the_same_in_any_chunking() {
     use scorelab::nn::conv::conv2d;
     let mut rng = Rng::from_seed(11);
     // (items, plane, (in, out) channels); 40 items of 2x2 make 80 tiles with spare columns.
@@ -158,6 +159,9 @@ fn winograd_convolutions_come_out_the_same_in_any_chunking() {
         (7, (2, 2), (64, 96)),
         (7, (5, 3), (96, 64)),
         (40, (2, 2), (576, 64)),
+        (7, (16, 16), (16, 16)),
+        (7, (8, 8), (48, 20)),
+        (7, (4, 4), (3, 8)),
     ];
     for (n, size, (c, out)) in cases {
         let items = n * c * size.0 * size.1;
