@@ -15,8 +15,8 @@ pub(super) const OUTPUTS: usize = 8;
 /// Vectors of positions per forward register block: 8 × 2 accumulators, independent chains.
 pub(super) const VECTORS: usize = 2;
 
-/// Output channels per weight-gradient register block: 2 × 9 tap accumulators.
-pub(super) const GRADIENT_OUTPUTS: usize = 2;
+/// Output channels per weight-gradient register block: 4 × 3 tap accumulators.
+pub(super) const GRADIENT_OUTPUTS: usize = 4;
 
 /// Padded planes of one item (or the first of several): `data` holds `channels` planes of
 /// `stride` elements, rows `width` long; `masks[v]` are the (left, right) tap masks of
@@ -138,7 +138,8 @@ unsafe fn forward_tile<const V: usize>(
 /// Σ over `items` items and every position of G[o, q] · tap t of channel plane x[q], for the
 /// O output gradient rows at `grad` (rows `row_stride` apart, items `item_stride` apart) and
 /// the channel's padded plane in `planes` (items `planes.stride` apart): the weight
-/// gradient's [o][t] entries for that channel, one horizontal sum per entry.
+/// gradient's [o][t] entries for that channel. One pass per kernel row, O × 3 accumulators
+/// (all nine taps at once spill), one horizontal sum per entry.
 ///
 /// # Safety
 /// The CPU must have AVX-512F; `grad` must hold the O rows of every item and `planes.data`
@@ -151,23 +152,32 @@ pub(super) unsafe fn weight_gradient_block<const O: usize>(
 ) -> [[f32; 9]; O] {
     let positions = planes.masks.len() * LANES;
     debug_assert!(grad.len() >= (items - 1) * item_stride + (O - 1) * row_stride + positions);
-    let mut acc = [[_mm512_setzero_ps(); 9]; O];
-    for b in 0..items {
-        let rows = grad.as_ptr().add(b * item_stride);
-        let plane = planes.data.as_ptr().add(b * planes.stride);
-        for (v, &masks) in planes.masks.iter().enumerate() {
-            let start = v * LANES;
-            let g: [__m512; O] =
-                std::array::from_fn(|o| _mm512_loadu_ps(rows.add(o * row_stride + start)));
-            for ki in 0..3 {
+    let mut sums = [[0f32; 9]; O];
+    for ki in 0..3 {
+        let mut acc = [[_mm512_setzero_ps(); 3]; O];
+        for b in 0..items {
+            let rows = grad.as_ptr().add(b * item_stride);
+            let plane = planes
+                .data
+                .as_ptr()
+                .add(b * planes.stride + ki * planes.width);
+            for (v, &masks) in planes.masks.iter().enumerate() {
+                let start = v * LANES;
+                let g: [__m512; O] =
+                    std::array::from_fn(|o| _mm512_loadu_ps(rows.add(o * row_stride + start)));
                 for kj in 0..3 {
-                    let x = tap(plane.add(start + ki * planes.width + kj), kj, masks);
+                    let x = tap(plane.add(start + kj), kj, masks);
                     for (o, row) in acc.iter_mut().enumerate() {
-                        row[ki * 3 + kj] = _mm512_fmadd_ps(g[o], x, row[ki * 3 + kj]);
+                        row[kj] = _mm512_fmadd_ps(g[o], x, row[kj]);
                     }
                 }
             }
         }
+        for (row, sum) in acc.iter().zip(sums.iter_mut()) {
+            for (kj, a) in row.iter().enumerate() {
+                sum[ki * 3 + kj] = _mm512_reduce_add_ps(*a);
+            }
+        }
     }
-    acc.map(|row| row.map(|a| _mm512_reduce_add_ps(a)))
+    sums
 }

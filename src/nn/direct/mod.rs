@@ -12,8 +12,9 @@
 //!   microkernel reading the input where it lies instead of from unfolded columns;
 //! - input gradient: the forward of the output gradient with the kernel flipped and its
 //!   channels swapped (as in `crate::nn::conv_kernels`);
-//! - weight gradient: dW[o, ci, t] = Σ_items Σ_q G[o, q] · tap t of x[ci] at q, a block of 2
-//!   output channels × 9 taps summed over a chunk of items, one horizontal sum per chunk.
+//! - weight gradient: dW[o, ci, t] = Σ_items Σ_q G[o, q] · tap t of x[ci] at q, a block of 4
+//!   output channels × 3 taps (one kernel row per pass) summed over a chunk of items, one
+//!   horizontal sum per chunk.
 //!
 //! An item's outputs are sums in one order (from the bias, channel by channel, tap by tap)
 //! whatever the batch, so rows stay chunk-invariant. Rounding differs from im2col's gemm by a
