@@ -28,6 +28,7 @@ use candle_core::{Layout, WithDType};
 
 use crate::nn::gemm::{matmul, View};
 use crate::nn::im2col::{col2im_add, im2col_into, Geometry};
+use crate::nn::simd::multiversion;
 use crate::nn::{direct, winograd};
 
 /// The float types the kernels run on: f32 has the direct 3×3 kernels ([`crate::nn::direct`]).
@@ -246,8 +247,7 @@ pub(crate) fn gradients<T: Float>(
     let (dx, rest) = packed.split_at_mut(dx_size);
     let (dw, db) = rest.split_at_mut(dw_size);
     let per_item = bias_len == g.n * out && g.n != 1;
-    for (index, plane) in grad.chunks_exact(positions).enumerate() {
-        let sum = plane.iter().fold(T::zero(), |sum, &v| sum + v);
+    for (index, sum) in plane_sums(grad, positions).into_iter().enumerate() {
         db[if per_item { index } else { index % out }] += sum;
     }
     if winograd::applies(g, out) {
@@ -255,12 +255,7 @@ pub(crate) fn gradients<T: Float>(
         if !input_gradient {
             return packed;
         }
-        // dx: the forward of the output gradient with the flipped kernel (c outputs).
-        let flipped_geometry = Geometry::new((g.n, out, g.h, g.w), 3, 1, 1)
-            .expect("a 3x3 same convolution's gradient geometry is valid");
-        let layout = Layout::contiguous((g.n, out, g.h, g.w));
-        let w_flipped = flipped(weight, out, g.c, 3);
-        winograd::forward(grad, &layout, &w_flipped, &flipped_geometry, g.c, dx);
+        winograd::input_gradient(grad, weight, g, out, dx);
         return packed;
     }
     let direct = direct_input(g, x_layout);
@@ -319,6 +314,34 @@ pub(crate) fn gradients<T: Float>(
         }
     }
     packed
+}
+
+multiversion! {
+    /// The sum of each plane (`positions` consecutive entries) of `grad`: the bias gradient's
+    /// terms.
+    fn plane_sums<T: WithDType>(grad: &[T], positions: usize) -> Vec<T> = plane_sums_body;
+}
+
+/// [`plane_sums`] in 16 independent lanes, so that it vectorises (one running sum is a
+/// chain of dependent additions, one per entry).
+#[inline(always)]
+fn plane_sums_body<T: WithDType>(grad: &[T], positions: usize) -> Vec<T> {
+    const LANES: usize = 16;
+    let whole = positions / LANES * LANES;
+    grad.chunks_exact(positions)
+        .map(|plane| {
+            let mut lanes = [T::zero(); LANES];
+            for chunk in plane[..whole].chunks_exact(LANES) {
+                for (lane, &v) in lanes.iter_mut().zip(chunk) {
+                    *lane += v;
+                }
+            }
+            lanes
+                .iter()
+                .chain(&plane[whole..])
+                .fold(T::zero(), |sum, &v| sum + v)
+        })
+        .collect()
 }
 
 /// The planes of the items `items` of x (n, c, h, w), any strides, as a (c, items·h·w) matrix

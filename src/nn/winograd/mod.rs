@@ -38,6 +38,7 @@ use transforms::{transform_gradient, transform_input, transform_output, Tiles};
 use crate::nn::gemm::{matmul, View};
 use crate::nn::im2col::Geometry;
 use crate::nn::linear::fewest_rows;
+use crate::nn::simd::multiversion;
 
 /// Entries of a transformed 4×4 tile: one gemm each.
 const COMPONENTS: usize = 16;
@@ -72,29 +73,71 @@ fn chunks(g: &Geometry, channels: usize) -> impl Iterator<Item = Range<usize>> {
         .map(move |start| start..(start + step).min(n))
 }
 
-/// The weight (out, c, 3, 3) transformed, G w Gᵀ, as 16 row-major (out, c) matrices.
-fn transformed_weight<T: WithDType>(weight: &[T], out: usize, c: usize) -> Vec<T> {
+multiversion! {
+    /// The weight (out, c, 3, 3) transformed, G w Gᵀ, as 16 row-major (out, c) matrices. With
+    /// `flipped`, `weight` is the (c, out, 3, 3) kernel of the convolution whose input
+    /// gradient this one computes, and w that kernel flipped in both axes with its channels
+    /// swapped: w[o, ci, t] = weight[ci, o, 8 − t].
+    fn transformed_weight<T: WithDType>(
+        weight: &[T],
+        out: usize,
+        c: usize,
+        flipped: bool,
+    ) -> Vec<T> = transformed_weight_body;
+}
+
+/// [`transformed_weight`] as passes over whole (out, c) planes, so that they vectorise: the
+/// weight's nine taps each gathered into a plane, then G along the kernel's rows and G along
+/// its columns, plane by plane.
+#[inline(always)]
+fn transformed_weight_body<T: WithDType>(
+    weight: &[T],
+    out: usize,
+    c: usize,
+    flipped: bool,
+) -> Vec<T> {
     let half = T::from_f64(0.5);
-    let mut u = vec![T::zero(); COMPONENTS * out * c];
-    // G v for a 3-vector v: [v0, (v0 + v1 + v2)/2, (v0 − v1 + v2)/2, v2].
-    let g_times = |v: [T; 3]| {
-        [
-            v[0],
-            (v[0] + v[1] + v[2]) * half,
-            (v[0] - v[1] + v[2]) * half,
-            v[2],
-        ]
-    };
-    for o in 0..out {
-        for ci in 0..c {
-            let k = &weight[(o * c + ci) * 9..][..9];
-            let columns: [[T; 4]; 3] = std::array::from_fn(|j| g_times([k[j], k[3 + j], k[6 + j]]));
-            for a in 0..4 {
-                let row = g_times([columns[0][a], columns[1][a], columns[2][a]]);
-                for (b, &value) in row.iter().enumerate() {
-                    u[((a * 4 + b) * out + o) * c + ci] = value;
-                }
+    let pairs = out * c;
+    let mut taps = vec![T::zero(); 9 * pairs];
+    for (pair, kernel) in weight.chunks_exact(9).enumerate() {
+        if flipped {
+            // pair = ci·out + o in the given (c, out) kernel.
+            let (ci, o) = (pair / out, pair % out);
+            for (tap, &value) in kernel.iter().enumerate() {
+                taps[(8 - tap) * pairs + o * c + ci] = value;
             }
+        } else {
+            for (tap, &value) in kernel.iter().enumerate() {
+                taps[tap * pairs + pair] = value;
+            }
+        }
+    }
+    let tap = |t: usize| &taps[t * pairs..][..pairs];
+    // Row a of G v for a 3-vector v: [v0, (v0 + v1 + v2)/2, (v0 − v1 + v2)/2, v2].
+    let g_row = |a: usize, v: [&[T]; 3], dst: &mut [T]| {
+        let each = v[0].iter().zip(v[1]).zip(v[2]).zip(dst.iter_mut());
+        for (((&v0, &v1), &v2), d) in each {
+            *d = match a {
+                0 => v0,
+                1 => (v0 + v1 + v2) * half,
+                2 => (v0 - v1 + v2) * half,
+                _ => v2,
+            };
+        }
+    };
+    let mut u = vec![T::zero(); COMPONENTS * pairs];
+    // Row a of G w (over the kernel's rows), one plane per kernel column.
+    let mut rows = vec![T::zero(); 3 * pairs];
+    for a in 0..4 {
+        for (j, row) in rows.chunks_exact_mut(pairs).enumerate() {
+            g_row(a, [tap(j), tap(3 + j), tap(6 + j)], row);
+        }
+        let row = |j: usize| &rows[j * pairs..][..pairs];
+        for (b, component) in u[a * 4 * pairs..][..4 * pairs]
+            .chunks_exact_mut(pairs)
+            .enumerate()
+        {
+            g_row(b, [row(0), row(1), row(2)], component);
         }
     }
     u
@@ -136,8 +179,35 @@ pub(crate) fn forward<T: WithDType>(
     out: usize,
     y: &mut [T],
 ) {
+    let u = transformed_weight(weight, out, g.c, false);
+    products(x, x_layout, &u, (g, out), y);
+}
+
+/// dx (n, c, h, w) += the input gradient of a convolution [`applies`] to, of geometry `g`
+/// with `out` outputs and weight (out, c, 3, 3), for its output gradient `grad` (n, out, h,
+/// w) contiguous: the forward of `grad` with the kernel flipped and its channels swapped.
+pub(crate) fn input_gradient<T: WithDType>(
+    grad: &[T],
+    weight: &[T],
+    g: &Geometry,
+    out: usize,
+    dx: &mut [T],
+) {
+    let flipped_geometry = Geometry { c: out, ..*g };
+    let layout = Layout::contiguous((g.n, out, g.h, g.w));
+    let u = transformed_weight(weight, g.c, out, true);
+    products(grad, &layout, &u, (&flipped_geometry, g.c), dx);
+}
+
+/// y += the convolution of x with the transformed weight `u` (see [`forward`]).
+fn products<T: WithDType>(
+    x: &[T],
+    x_layout: &Layout,
+    u: &[T],
+    (g, out): (&Geometry, usize),
+    y: &mut [T],
+) {
     let c = g.c;
-    let u = transformed_weight(weight, out, c);
     let per_item = Tiles::new(g).per_item();
     with_scratch(|v: &mut Vec<T>, m: &mut Vec<T>| {
         for items in chunks(g, c.max(out)) {
@@ -153,7 +223,7 @@ pub(crate) fn forward<T: WithDType>(
                 }
             }
             for k in 0..COMPONENTS {
-                let lhs = View::rows(&u, k * out * c, out, c);
+                let lhs = View::rows(u, k * out * c, out, c);
                 let rhs = View::rows(v, k * c * width, c, width);
                 matmul(m, k * out * width, (width, 1), false, lhs, rhs);
             }
