@@ -252,10 +252,9 @@ pub(crate) fn gradients<T: Float>(
     }
     if winograd::applies(g, out) {
         winograd::weight_gradient(grad, x, x_layout, g, out, dw);
-        if !input_gradient {
-            return packed;
+        if input_gradient {
+            winograd::input_gradient(grad, weight, g, out, dx);
         }
-        winograd::input_gradient(grad, weight, g, out, dx);
         return packed;
     }
     let direct = direct_input(g, x_layout);
@@ -267,8 +266,23 @@ pub(crate) fn gradients<T: Float>(
     let flipped_is_cheaper = input_gradient || out <= g.c;
     if g.stride == 1 && g.padding < g.kernel && direct.is_none() && flipped_is_cheaper {
         flipped_gradients(grad, x, x_layout, weight, g, (out, dx, dw));
-        return packed;
+    } else {
+        unfolded_gradients((grad, x, x_layout), weight, g, (out, dx, dw), direct);
     }
+    packed
+}
+
+/// dx (unless empty) and dW of a convolution from its input's columns (or the input itself,
+/// at `direct`, when it is its own columns): dW = G · Cᵀ, dx = col2im(Wᵀ · G).
+fn unfolded_gradients<T: WithDType>(
+    (grad, x, x_layout): (&[T], &[T], &Layout),
+    weight: &[T],
+    g: &Geometry,
+    (out, dx, dw): (usize, &mut [T], &mut [T]),
+    direct: Option<usize>,
+) {
+    let (rows, positions) = (g.rows(), g.positions());
+    let input_gradient = !dx.is_empty();
     let w = View::rows(weight, 0, out, rows);
     let (mut columns, mut rows_g, mut unfolded) = (Vec::new(), Vec::new(), Vec::new());
     // dW accumulates transposed, (c·k·k, out) row-major: gemm then reads the columns as they
@@ -313,7 +327,6 @@ pub(crate) fn gradients<T: Float>(
             dw[o * rows + r] = value;
         }
     }
-    packed
 }
 
 multiversion! {
