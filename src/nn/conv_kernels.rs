@@ -27,7 +27,7 @@ use std::ops::Range;
 use candle_core::{Layout, WithDType};
 
 use crate::nn::gemm::{matmul, View};
-use crate::nn::im2col::{col2im_add, im2col_into, Geometry};
+use crate::nn::im2col::{col2im_add, extend_with_plane, im2col_into, Geometry};
 use crate::nn::simd::multiversion;
 use crate::nn::{direct, winograd};
 
@@ -366,20 +366,10 @@ fn plane_rows<T: WithDType>(
     items: Range<usize>,
     dst: &mut Vec<T>,
 ) {
-    let stride = layout.stride();
-    let (s0, s1, s2, s3) = (stride[0], stride[1], stride[2], stride[3]);
-    let offset = layout.start_offset();
     dst.clear();
     for ci in 0..g.c {
         for b in items.clone() {
-            let plane = offset + b * s0 + ci * s1;
-            if s3 == 1 && s2 == g.w {
-                dst.extend_from_slice(&x[plane..plane + g.h * g.w]);
-            } else {
-                for y in 0..g.h {
-                    dst.extend((0..g.w).map(|i| x[plane + y * s2 + i * s3]));
-                }
-            }
+            extend_with_plane(x, layout, g, (b, ci), dst);
         }
     }
 }

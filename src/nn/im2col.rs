@@ -240,6 +240,27 @@ fn shifted_plane<T: WithDType>(
     }
 }
 
+/// Appends plane (item `b`, channel `ci`) of x (n, c, h, w), any strides, to `dst`, row by row:
+/// one copy when its rows are contiguous.
+pub(crate) fn extend_with_plane<T: WithDType>(
+    x: &[T],
+    layout: &Layout,
+    g: &Geometry,
+    (b, ci): (usize, usize),
+    dst: &mut Vec<T>,
+) {
+    let stride = layout.stride();
+    let (s2, s3) = (stride[2], stride[3]);
+    let plane = layout.start_offset() + b * stride[0] + ci * stride[1];
+    if s3 == 1 && s2 == g.w {
+        dst.extend_from_slice(&x[plane..plane + g.h * g.w]);
+    } else {
+        for y in 0..g.h {
+            dst.extend((0..g.w).map(|i| x[plane + y * s2 + i * s3]));
+        }
+    }
+}
+
 /// Adds columns `src` back into the images they came from: `src[offset + r·row_stride +
 /// j·column_stride]` is column entry (r, j) of a (rows, g.n·positions) matrix, and `dst` holds
 /// g.n items (n, c, h, w), contiguous.

@@ -24,7 +24,7 @@ use std::cell::RefCell;
 
 use candle_core::Layout;
 
-use crate::nn::im2col::Geometry;
+use crate::nn::im2col::{extend_with_plane, Geometry};
 
 #[cfg(target_arch = "x86_64")]
 mod kernels;
@@ -61,6 +61,14 @@ pub(crate) fn applies(g: &Geometry, out: usize) -> bool {
     }
 }
 
+/// The (left, right) tap masks of each vector of 16 positions of a plane.
+#[cfg(target_arch = "x86_64")]
+fn vector_masks(g: &Geometry) -> Vec<(u16, u16)> {
+    (0..g.h * g.w / LANES)
+        .map(|v| edge_masks(v * LANES, g.w))
+        .collect()
+}
+
 /// Elements of one channel's padded plane: a guard, a zero row, h rows, a zero row, a guard.
 fn plane_size(g: &Geometry) -> usize {
     (g.h + 2) * g.w + 2
@@ -75,21 +83,11 @@ fn pad_items(
     items: std::ops::Range<usize>,
     dst: &mut Vec<f32>,
 ) {
-    let stride = layout.stride();
-    let (s0, s1, s2, s3) = (stride[0], stride[1], stride[2], stride[3]);
-    let offset = layout.start_offset();
     dst.clear();
     for b in items {
         for ci in 0..g.c {
             dst.extend(std::iter::repeat_n(0.0, 1 + g.w));
-            let plane = offset + b * s0 + ci * s1;
-            if s3 == 1 && s2 == g.w {
-                dst.extend_from_slice(&x[plane..plane + g.h * g.w]);
-            } else {
-                for y in 0..g.h {
-                    dst.extend((0..g.w).map(|i| x[plane + y * s2 + i * s3]));
-                }
-            }
+            extend_with_plane(x, layout, g, (b, ci), dst);
             dst.extend(std::iter::repeat_n(0.0, g.w + 1));
         }
     }
@@ -121,9 +119,7 @@ pub(crate) fn forward(
     {
         let packed = pack_weight(weight, out, g.c);
         let block_stride = g.c * 9 * OUTPUTS;
-        let masks: Vec<(u16, u16)> = (0..positions / LANES)
-            .map(|v| edge_masks(v * LANES, g.w))
-            .collect();
+        let masks = vector_masks(g);
         let plane = plane_size(g);
         // Channels per pass, so that a pass's planes stay in L1.
         let passes = (g.c * plane).div_ceil(L1_PLANES).max(1);
@@ -195,9 +191,7 @@ pub(crate) fn weight_gradient(
     );
     #[cfg(target_arch = "x86_64")]
     {
-        let masks: Vec<(u16, u16)> = (0..positions / LANES)
-            .map(|v| edge_masks(v * LANES, g.w))
-            .collect();
+        let masks = vector_masks(g);
         let plane = plane_size(g);
         let per_chunk = (L2_PLANES / (g.c * plane)).max(1);
         PADDED.with_borrow_mut(|padded| {
