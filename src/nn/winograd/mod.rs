@@ -74,15 +74,11 @@ fn chunks(g: &Geometry, channels: usize) -> impl Iterator<Item = Range<usize>> {
 }
 
 multiversion! {
-    /// The weight (out, c, 3, 3) transformed, G w Gᵀ, as 16 row-major (out, c) matrices. With
-    /// `flipped`, `weight` is the (c, out, 3, 3) kernel of the convolution whose input
-    /// gradient this one computes, and w that kernel flipped in both axes with its channels
-    /// swapped: w[o, ci, t] = weight[ci, o, 8 − t].
+    /// The weight (out, c, 3, 3) transformed, G w Gᵀ, as 16 row-major (out, c) matrices.
     fn transformed_weight<T: WithDType>(
         weight: &[T],
         out: usize,
         c: usize,
-        flipped: bool,
     ) -> Vec<T> = transformed_weight_body;
 }
 
@@ -90,26 +86,13 @@ multiversion! {
 /// weight's nine taps each gathered into a plane, then G along the kernel's rows and G along
 /// its columns, plane by plane.
 #[inline(always)]
-fn transformed_weight_body<T: WithDType>(
-    weight: &[T],
-    out: usize,
-    c: usize,
-    flipped: bool,
-) -> Vec<T> {
+fn transformed_weight_body<T: WithDType>(weight: &[T], out: usize, c: usize) -> Vec<T> {
     let half = T::from_f64(0.5);
     let pairs = out * c;
     let mut taps = vec![T::zero(); 9 * pairs];
     for (pair, kernel) in weight.chunks_exact(9).enumerate() {
-        if flipped {
-            // pair = ci·out + o in the given (c, out) kernel.
-            let (ci, o) = (pair / out, pair % out);
-            for (tap, &value) in kernel.iter().enumerate() {
-                taps[(8 - tap) * pairs + o * c + ci] = value;
-            }
-        } else {
-            for (tap, &value) in kernel.iter().enumerate() {
-                taps[tap * pairs + pair] = value;
-            }
+        for (tap, &value) in kernel.iter().enumerate() {
+            taps[tap * pairs + pair] = value;
         }
     }
     let tap = |t: usize| &taps[t * pairs..][..pairs];
@@ -179,13 +162,20 @@ pub(crate) fn forward<T: WithDType>(
     out: usize,
     y: &mut [T],
 ) {
-    let u = transformed_weight(weight, out, g.c, false);
-    products(x, x_layout, &u, (g, out), y);
+    let u = transformed_weight(weight, out, g.c);
+    let lhs = |k: usize| View::rows(&u, k * out * g.c, out, g.c);
+    products(x, x_layout, lhs, (g, out), y);
 }
 
 /// dx (n, c, h, w) += the input gradient of a convolution [`applies`] to, of geometry `g`
 /// with `out` outputs and weight (out, c, 3, 3), for its output gradient `grad` (n, out, h,
 /// w) contiguous: the forward of `grad` with the kernel flipped and its channels swapped.
+///
+/// That kernel needs no transform of its own. Reversing a 3-vector v swaps entries 0 and 3 of
+/// G v (G rev(v) = [v2, (v0 + v1 + v2)/2, (v0 − v1 + v2)/2, v0]), so component (a, b) of the
+/// flipped kernel's G w Gᵀ is component (m(a), m(b)) of the forward's, m swapping 0 and 3;
+/// and swapping the channels transposes each (out, c) matrix, which gemm reads as a
+/// transposed view.
 pub(crate) fn input_gradient<T: WithDType>(
     grad: &[T],
     weight: &[T],
@@ -195,15 +185,21 @@ pub(crate) fn input_gradient<T: WithDType>(
 ) {
     let flipped_geometry = Geometry { c: out, ..*g };
     let layout = Layout::contiguous((g.n, out, g.h, g.w));
-    let u = transformed_weight(weight, g.c, out, true);
-    products(grad, &layout, &u, (&flipped_geometry, g.c), dx);
+    let u = transformed_weight(weight, out, g.c);
+    let mirrored = |a: usize| if a == 0 || a == 3 { 3 - a } else { a };
+    let lhs = |k: usize| {
+        let component = 4 * mirrored(k / 4) + mirrored(k % 4);
+        View::rows(&u, component * out * g.c, out, g.c).t()
+    };
+    products(grad, &layout, lhs, (&flipped_geometry, g.c), dx);
 }
 
-/// y += the convolution of x with the transformed weight `u` (see [`forward`]).
-fn products<T: WithDType>(
+/// y += the convolution of x with a transformed weight whose component k, an (out, c)
+/// matrix, is `lhs(k)` (see [`forward`]).
+fn products<'u, T: WithDType>(
     x: &[T],
     x_layout: &Layout,
-    u: &[T],
+    lhs: impl Fn(usize) -> View<'u, T>,
     (g, out): (&Geometry, usize),
     y: &mut [T],
 ) {
@@ -223,9 +219,8 @@ fn products<T: WithDType>(
                 }
             }
             for k in 0..COMPONENTS {
-                let lhs = View::rows(u, k * out * c, out, c);
                 let rhs = View::rows(v, k * c * width, c, width);
-                matmul(m, k * out * width, (width, 1), false, lhs, rhs);
+                matmul(m, k * out * width, (width, 1), false, lhs(k), rhs);
             }
             transform_output(m, width, g, out, items, y);
         }
