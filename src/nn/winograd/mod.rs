@@ -1,24 +1,30 @@
-//! Winograd's minimal filtering F(2×2, 3×3) (Lavin & Gray, "Fast Algorithms for Convolutional
+//! Winograd's minimal filtering F(4×4, 3×3) (Lavin & Gray, "Fast Algorithms for Convolutional
 //! Neural Networks", 2016) for the 3×3, stride-1, padding-1 convolutions that make most of a
-//! U-Net's arithmetic: each 2×2 block of outputs costs 16 products per (in, out) channel pair
-//! instead of 36.
+//! U-Net's arithmetic: each 4×4 block of outputs costs 36 products per (in, out) channel pair
+//! instead of 144.
 //!
-//! The output is cut into 2×2 tiles; tile t reads the 4×4 input patch d_t around it. With the
-//! transforms Bᵀ (4×4), G (4×3) and Aᵀ (2×4) of F(2×2, 3×3):
-//! - forward: y_t = Aᵀ [Σ_ci (G w G ᵀ)[o, ci] ⊙ (Bᵀ d_t B)[ci]] A. For each of the 16 entries of
-//!   the 4×4 products this is one matrix product over channels, U (out, c) · V (c, tiles),
-//!   so the work is 16 gemm calls on transformed weights and inputs, between two cheap
+//! The output is cut into 4×4 tiles; tile t reads the 6×6 input patch d_t around it. With the
+//! transforms Bᵀ (6×6), G (6×3) and Aᵀ (4×6) of F(4×4, 3×3) (written out in `transforms`):
+//! - forward: y_t = Aᵀ [Σ_ci (G w Gᵀ)[o, ci] ⊙ (Bᵀ d_t B)[ci]] A. For each of the 36 entries of
+//!   the 6×6 products this is one matrix product over channels, U (out, c) · V (c, tiles),
+//!   so the work is 36 gemm calls on transformed weights and inputs, between two cheap
 //!   transforms;
 //! - input gradient: the forward of the output gradient with the kernel flipped and its
 //!   channels swapped (as in `crate::nn::conv_kernels`);
 //! - weight gradient: the forward's adjoint in w, dw[o, ci] = Gᵀ [Σ_t (A dy_t Aᵀ)[o] ⊙ V_t[ci]] G,
-//!   again 16 gemm calls, Z (out, tiles) · Vᵀ (tiles, c), summed over chunks of items.
+//!   again 36 gemm calls, Z (out, tiles) · Vᵀ (tiles, c), summed over chunks of items.
 //!
-//! Every transform is a handful of additions over whole planes (see `transforms`), so the loops
+//! Every transform is a few passes over whole planes (see `transforms`), so the loops
 //! vectorise; a convolution with fewer than [`FEWEST_CHANNELS`] channels on either side stays
-//! with im2col, where the transforms would cost what they save.
-//! Rounding differs from the direct sum by a few ulps (the transforms add before they
-//! multiply); tests/it/conv.rs compares values and gradients with candle's conv2d.
+//! with the direct kernel or im2col, where the transforms would cost what they save.
+//! F(2×2, 3×3) (16 products per 2×2 block) came before: F(4×4, 3×3) trains the CIFAR-sized
+//! U-Net 5-6% faster (2.15-2.18 against 2.05-2.06 steps/s, `bench --worker unet-cifar 6`,
+//! one thread), its gemm calls falling from 47% of the step to 35%.
+//!
+//! Rounding differs from the direct sum more than F(2×2, 3×3)'s did, since the transforms
+//! scale by up to 8 and 1/24 before the products: in f32, up to 7e-6 of the largest output
+//! and gradient entry against candle's conv2d at 64-96 channels (tests/it/conv.rs bounds it
+//! by 1e-5 and 1e-4), where cuDNN's Winograd kernels make the same trade.
 //!
 //! Rows stay independent of their batch: the products over tiles are one gemm call per chunk
 //! of items, at least [`fewest_rows`] tiles wide (padded with zero tiles), where gemm
@@ -32,26 +38,27 @@ use std::ops::Range;
 
 use candle_core::{Layout, WithDType};
 
+mod kernel;
+mod passes;
 mod transforms;
-use transforms::{transform_gradient, transform_input, transform_output, Tiles};
+use kernel::{transformed_weight, weight_from_components};
+use transforms::{transform_gradient, transform_input, transform_output, Tiles, COMPONENTS};
 
 use crate::nn::gemm::{matmul, View};
 use crate::nn::im2col::Geometry;
 use crate::nn::linear::fewest_rows;
-use crate::nn::simd::multiversion;
 
-/// Entries of a transformed 4×4 tile: one gemm each.
-const COMPONENTS: usize = 16;
-
-/// Channels below which a convolution stays with im2col. The transforms cost about as much as
-/// the products they save at images.yaml's 16 and 32 channels (U-Net training 23.5-25.0
-/// steps/s with Winograd from 8, 16 or 32 channels, 24.9-25.3 without), and win from 64
-/// (the CIFAR-sized U-Net, 1.59-1.67 against 1.37 steps/s); `bench --worker`, one thread.
+/// Channels below which a convolution stays with the direct kernel (or im2col). The direct
+/// kernel wins there: images.yaml's U-Net (16 and 32 channels) trains at 38.9-40.2 steps/s
+/// with it, 28.6-28.8 with Winograd from 32 channels (`bench --worker unet 100`, one
+/// thread); from 64 Winograd wins (the CIFAR-sized U-Net).
 const FEWEST_CHANNELS: usize = 64;
 
-/// Elements of one chunk's transformed tiles (16 · channels · tiles, 2 MB of f32): the
-/// inputs' transform and the 16 products then stay in L2.
-const CHUNK_ELEMENTS: usize = 1 << 19;
+/// Elements of one chunk's transformed tiles (36 · channels · tiles, 1 MB of f32): the
+/// inputs' transform and the 36 products then stay in L2. CIFAR-sized U-Net training took
+/// 2.09-2.33 steps/s with chunks of 2^19, 2.28-2.36 with 2^18 and 2.28 with 2^17
+/// (`bench --worker unet-cifar 6`, one thread, interleaved).
+const CHUNK_ELEMENTS: usize = 1 << 18;
 
 /// Whether a convolution of geometry `g` with `out` output channels is computed here.
 pub(crate) fn applies(g: &Geometry, out: usize) -> bool {
@@ -71,59 +78,6 @@ fn chunks(g: &Geometry, channels: usize) -> impl Iterator<Item = Range<usize>> {
     (0..n)
         .step_by(step)
         .map(move |start| start..(start + step).min(n))
-}
-
-multiversion! {
-    /// The weight (out, c, 3, 3) transformed, G w Gᵀ, as 16 row-major (out, c) matrices.
-    fn transformed_weight<T: WithDType>(
-        weight: &[T],
-        out: usize,
-        c: usize,
-    ) -> Vec<T> = transformed_weight_body;
-}
-
-/// [`transformed_weight`] as passes over whole (out, c) planes, so that they vectorise: the
-/// weight's nine taps each gathered into a plane, then G along the kernel's rows and G along
-/// its columns, plane by plane.
-#[inline(always)]
-fn transformed_weight_body<T: WithDType>(weight: &[T], out: usize, c: usize) -> Vec<T> {
-    let half = T::from_f64(0.5);
-    let pairs = out * c;
-    let mut taps = vec![T::zero(); 9 * pairs];
-    for (pair, kernel) in weight.chunks_exact(9).enumerate() {
-        for (tap, &value) in kernel.iter().enumerate() {
-            taps[tap * pairs + pair] = value;
-        }
-    }
-    let tap = |t: usize| &taps[t * pairs..][..pairs];
-    // Row a of G v for a 3-vector v: [v0, (v0 + v1 + v2)/2, (v0 − v1 + v2)/2, v2].
-    let g_row = |a: usize, v: [&[T]; 3], dst: &mut [T]| {
-        let each = v[0].iter().zip(v[1]).zip(v[2]).zip(dst.iter_mut());
-        for (((&v0, &v1), &v2), d) in each {
-            *d = match a {
-                0 => v0,
-                1 => (v0 + v1 + v2) * half,
-                2 => (v0 - v1 + v2) * half,
-                _ => v2,
-            };
-        }
-    };
-    let mut u = vec![T::zero(); COMPONENTS * pairs];
-    // Row a of G w (over the kernel's rows), one plane per kernel column.
-    let mut rows = vec![T::zero(); 3 * pairs];
-    for a in 0..4 {
-        for (j, row) in rows.chunks_exact_mut(pairs).enumerate() {
-            g_row(a, [tap(j), tap(3 + j), tap(6 + j)], row);
-        }
-        let row = |j: usize| &rows[j * pairs..][..pairs];
-        for (b, component) in u[a * 4 * pairs..][..4 * pairs]
-            .chunks_exact_mut(pairs)
-            .enumerate()
-        {
-            g_row(b, [row(0), row(1), row(2)], component);
-        }
-    }
-    u
 }
 
 /// Runs `f` with two vectors of T that this thread keeps between calls (holding whatever the
@@ -162,7 +116,7 @@ pub(crate) fn forward<T: WithDType>(
     out: usize,
     y: &mut [T],
 ) {
-    let u = transformed_weight(weight, out, g.c);
+    let u = transformed_weight(weight, out, g.c, false);
     let lhs = |k: usize| View::rows(&u, k * out * g.c, out, g.c);
     products(x, x_layout, lhs, (g, out), y);
 }
@@ -171,11 +125,8 @@ pub(crate) fn forward<T: WithDType>(
 /// with `out` outputs and weight (out, c, 3, 3), for its output gradient `grad` (n, out, h,
 /// w) contiguous: the forward of `grad` with the kernel flipped and its channels swapped.
 ///
-/// That kernel needs no transform of its own. Reversing a 3-vector v swaps entries 0 and 3 of
-/// G v (G rev(v) = [v2, (v0 + v1 + v2)/2, (v0 − v1 + v2)/2, v0]), so component (a, b) of the
-/// flipped kernel's G w Gᵀ is component (m(a), m(b)) of the forward's, m swapping 0 and 3;
-/// and swapping the channels transposes each (out, c) matrix, which gemm reads as a
-/// transposed view.
+/// That kernel's transform is the forward's with each kernel read in reverse, its channels
+/// swapped by reading each (out, c) matrix as a transposed view.
 pub(crate) fn input_gradient<T: WithDType>(
     grad: &[T],
     weight: &[T],
@@ -185,12 +136,8 @@ pub(crate) fn input_gradient<T: WithDType>(
 ) {
     let flipped_geometry = Geometry { c: out, ..*g };
     let layout = Layout::contiguous((g.n, out, g.h, g.w));
-    let u = transformed_weight(weight, out, g.c);
-    let mirrored = |a: usize| if a == 0 || a == 3 { 3 - a } else { a };
-    let lhs = |k: usize| {
-        let component = 4 * mirrored(k / 4) + mirrored(k % 4);
-        View::rows(&u, component * out * g.c, out, g.c).t()
-    };
+    let u = transformed_weight(weight, out, g.c, true);
+    let lhs = |k: usize| View::rows(&u, k * out * g.c, out, g.c).t();
     products(grad, &layout, lhs, (&flipped_geometry, g.c), dx);
 }
 
@@ -239,7 +186,7 @@ pub(crate) fn weight_gradient<T: WithDType>(
 ) {
     let c = g.c;
     let per_item = Tiles::new(g).per_item();
-    // Σ over tiles of Z ⊙ V, per component: 16 (out, c) matrices.
+    // Σ over tiles of Z ⊙ V, per component: 36 (out, c) matrices.
     let mut p = vec![T::zero(); COMPONENTS * out * c];
     with_scratch(|v: &mut Vec<T>, z: &mut Vec<T>| {
         for items in chunks(g, c.max(out)) {
@@ -256,25 +203,5 @@ pub(crate) fn weight_gradient<T: WithDType>(
             }
         }
     });
-    // dw = Gᵀ q G, Gᵀ = [[1, ½, ½, 0], [0, ½, −½, 0], [0, ½, ½, 1]], per (o, ci).
-    let half = T::from_f64(0.5);
-    let g_transposed = |q: [T; 4]| {
-        [
-            q[0] + (q[1] + q[2]) * half,
-            (q[1] - q[2]) * half,
-            (q[1] + q[2]) * half + q[3],
-        ]
-    };
-    for o in 0..out {
-        for ci in 0..c {
-            let q = |a: usize, b: usize| p[((a * 4 + b) * out + o) * c + ci];
-            let columns: [[T; 3]; 4] =
-                std::array::from_fn(|b| g_transposed([q(0, b), q(1, b), q(2, b), q(3, b)]));
-            for a in 0..3 {
-                let row =
-                    g_transposed([columns[0][a], columns[1][a], columns[2][a], columns[3][a]]);
-                dw[(o * c + ci) * 9 + a * 3..][..3].copy_from_slice(&row);
-            }
-        }
-    }
+    weight_from_components(&p, out, c, dw);
 }

@@ -1,15 +1,37 @@
-//! The tile transforms of F(2×2, 3×3) (see the parent module): Bᵀ d B of the input's 4×4
-//! patches, Aᵀ m A back to 2×2 outputs, and A dy Aᵀ of the output gradient's 2×2 blocks, each
-//! a few passes over whole planes split by row and column parity.
+//! The tile transforms of F(4×4, 3×3) (see the parent module): Bᵀ d B of the input's 6×6
+//! patches, Aᵀ m A back to 4×4 outputs and A dy Aᵀ of the output gradient's 4×4 blocks (the
+//! kernel's are in `kernel`). Each is a few passes over whole planes, split by row and column
+//! phase (position mod 4), so that the loops vectorise.
+//!
+//! The matrices are Lavin & Gray's, at the points 0, ±1, ±2 and ∞:
+//!
+//! ```text
+//!      ⎡4  0 −5  0  1  0⎤        ⎡ 1/4     0    0 ⎤
+//!      ⎢0 −4 −4  1  1  0⎥        ⎢−1/6  −1/6 −1/6 ⎥        ⎡1  1  1  1  1  0⎤
+//! Bᵀ = ⎢0  4 −4 −1  1  0⎥    G = ⎢−1/6   1/6 −1/6 ⎥   Aᵀ = ⎢0  1 −1  2 −2  0⎥
+//!      ⎢0 −2 −1  2  1  0⎥        ⎢1/24  1/12  1/6 ⎥        ⎢0  1  1  4  4  0⎥
+//!      ⎢0  2 −1 −2  1  0⎥        ⎢1/24 −1/12  1/6 ⎥        ⎣0  1 −1  8 −8  1⎦
+//!      ⎣0  4  0 −5  0  1⎦        ⎣  0     0    1  ⎦
+//! ```
 
 use std::ops::Range;
 
 use candle_core::{Layout, WithDType};
 
+use super::passes::{four_planes, four_to_six, planes, six_to_four, six_to_six};
 use crate::nn::im2col::Geometry;
 use crate::nn::simd::multiversion;
 
-/// How one item's 2×2 output tiles lie in the transformed matrices: `rows` × `columns` tiles,
+/// Outputs along each side of a tile.
+const TILE: usize = 4;
+
+/// Entries along each side of a transformed tile (an input patch's side).
+pub(super) const POINTS: usize = 6;
+
+/// Entries of a transformed tile: one gemm each.
+pub(super) const COMPONENTS: usize = POINTS * POINTS;
+
+/// How one item's 4×4 output tiles lie in the transformed matrices: `rows` × ⌈w/4⌉ tiles,
 /// each row of tiles followed by one spare column (so `stride` = columns + 1), which lets
 /// every transform run as a few passes over whole planes: the spare column holds the values
 /// a pass computes across a row's end, which no output reads (and which the weight
@@ -17,17 +39,14 @@ use crate::nn::simd::multiversion;
 #[derive(Clone, Copy)]
 pub(super) struct Tiles {
     pub rows: usize,
-    pub columns: usize,
     pub stride: usize,
 }
 
 impl Tiles {
     pub fn new(g: &Geometry) -> Self {
-        let columns = g.w.div_ceil(2);
         Self {
-            rows: g.h.div_ceil(2),
-            columns,
-            stride: columns + 1,
+            rows: g.h.div_ceil(TILE),
+            stride: g.w.div_ceil(TILE) + 1,
         }
     }
 
@@ -37,46 +56,48 @@ impl Tiles {
     }
 }
 
+/// Bᵀ d for a row (or column) d of an input patch.
 #[inline(always)]
-fn add<T: WithDType>(dst: &mut [T], a: &[T], b: &[T]) {
-    for (d, (&p, &q)) in dst.iter_mut().zip(a.iter().zip(b)) {
-        *d = p + q;
-    }
+fn input_transform<T: WithDType>([d0, d1, d2, d3, d4, d5]: [T; 6]) -> [T; 6] {
+    let (two, four, five) = (T::from_f64(2.0), T::from_f64(4.0), T::from_f64(5.0));
+    let (p, q) = (d4 - four * d2, d3 - four * d1);
+    let (r, s) = (d4 - d2, two * (d3 - d1));
+    [
+        four * d0 - five * d2 + d4,
+        p + q,
+        p - q,
+        r + s,
+        r - s,
+        four * d1 - five * d3 + d5,
+    ]
 }
 
+/// Aᵀ m for a row (or column) m of a product tile.
 #[inline(always)]
-fn difference<T: WithDType>(dst: &mut [T], a: &[T], b: &[T]) {
-    for (d, (&p, &q)) in dst.iter_mut().zip(a.iter().zip(b)) {
-        *d = p - q;
-    }
+fn output_transform<T: WithDType>([m0, m1, m2, m3, m4, m5]: [T; 6]) -> [T; 4] {
+    let (two, four, eight) = (T::from_f64(2.0), T::from_f64(4.0), T::from_f64(8.0));
+    let (sum12, difference12) = (m1 + m2, m1 - m2);
+    let (sum34, difference34) = (m3 + m4, m3 - m4);
+    [
+        m0 + sum12 + sum34,
+        difference12 + two * difference34,
+        sum12 + four * sum34,
+        difference12 + eight * difference34 + m5,
+    ]
 }
 
+/// A u for a row (or column) u of an output gradient's tile.
 #[inline(always)]
-fn negate<T: WithDType>(dst: &mut [T], a: &[T]) {
-    for (d, &p) in dst.iter_mut().zip(a) {
-        *d = T::zero() - p;
-    }
-}
-
-/// dst = a + b + c.
-#[inline(always)]
-fn add3<T: WithDType>(dst: &mut [T], a: &[T], b: &[T], c: &[T]) {
-    for (d, ((&p, &q), &r)) in dst.iter_mut().zip(a.iter().zip(b).zip(c)) {
-        *d = p + q + r;
-    }
-}
-
-/// dst = a − b − c.
-#[inline(always)]
-fn subtract3<T: WithDType>(dst: &mut [T], a: &[T], b: &[T], c: &[T]) {
-    for (d, ((&p, &q), &r)) in dst.iter_mut().zip(a.iter().zip(b).zip(c)) {
-        *d = p - q - r;
-    }
+fn gradient_transform<T: WithDType>([u0, u1, u2, u3]: [T; 4]) -> [T; 6] {
+    let (two, four, eight) = (T::from_f64(2.0), T::from_f64(4.0), T::from_f64(8.0));
+    let (even, odd) = (u0 + u2, u1 + u3);
+    let (even2, odd2) = (u0 + four * u2, two * u1 + eight * u3);
+    [u0, even + odd, even - odd, even2 + odd2, even2 - odd2, u3]
 }
 
 multiversion! {
     /// Bᵀ d B for every tile of the items `items` of x (n, c, h, w), any strides: into `v`
-    /// as 16 (c, width) row-major matrices, tile (item i of the chunk, ty, tx) at column
+    /// as 36 (c, width) row-major matrices, tile (item i of the chunk, ty, tx) at column
     /// i·per_item + ty·stride + tx (see [`Tiles`]); the columns past the items' are left as
     /// they are.
     pub(super) fn transform_input<T: WithDType>(
@@ -90,43 +111,36 @@ multiversion! {
 }
 
 /// The plane at `plane` padded (p(q, j) = x[q − 1, j − 1], zero outside the image) and split
-/// by row and column parity: `parts[2·rp + cp][r·stride + t] = p(2r + rp, 2t + cp)`. Writes
-/// only the image's entries: the padding's stay as they were (zero), since every plane has
-/// the same geometry.
+/// by row and column phase: `parts[(4·(q mod 4) + j mod 4)·part + (q / 4)·stride + j / 4] =
+/// p(q, j)`. Writes only the image's entries: the padding's stay as they were (zero), since
+/// every plane has the same geometry.
 #[inline(always)]
 fn split_plane<T: WithDType>(
     x: &[T],
     plane: usize,
     g: &Geometry,
     (s2, s3): (usize, usize),
-    parts: &mut [Vec<T>],
+    parts: &mut [T],
 ) {
     let stride = Tiles::new(g).stride;
+    let part = parts.len() / 16;
     for y in 0..g.h {
-        let row = plane + y * s2;
-        let (q, [even, odd]) = (y + 1, &mut parts[2 * ((y + 1) % 2)..][..2]) else {
-            unreachable!()
-        };
-        let at = (q / 2) * stride;
-        let (even, odd) = (&mut even[at..at + stride], &mut odd[at..at + stride]);
-        // x[y, 2t] = p(q, 2t + 1) = odd[t], x[y, 2t + 1] = p(q, 2t + 2) = even[t + 1].
+        let (q, row) = (y + 1, plane + y * s2);
+        let start = (TILE * (q % TILE)) * part + (q / TILE) * stride;
+        // x[y, j] = p(q, j + 1): column phase (j + 1) mod 4, at (j + 1) / 4.
+        let mut columns = 0;
         if s3 == 1 {
-            let pairs = x[row..row + g.w].chunks_exact(2);
-            if let [last] = pairs.remainder() {
-                odd[g.w / 2] = *last;
+            let [first, second, third, fourth] = four_planes(parts, start, part, stride);
+            let quads = x[row..row + g.w].chunks_exact(TILE);
+            columns = g.w - quads.remainder().len();
+            let each = first[1..].iter_mut().zip(second).zip(third).zip(fourth);
+            for (quad, (((p0, p1), p2), p3)) in quads.zip(each) {
+                (*p1, *p2, *p3, *p0) = (quad[0], quad[1], quad[2], quad[3]);
             }
-            for (pair, (o, e)) in pairs.zip(odd.iter_mut().zip(&mut even[1..])) {
-                *o = pair[0];
-                *e = pair[1];
-            }
-        } else {
-            for j in 0..g.w {
-                let value = x[row + j * s3];
-                match j % 2 {
-                    0 => odd[j / 2] = value,
-                    _ => even[j / 2 + 1] = value,
-                }
-            }
+        }
+        for j in columns..g.w {
+            let phase = (j + 1) % TILE;
+            parts[start + phase * part + (j + 1) / TILE] = x[row + j * s3];
         }
     }
 }
@@ -142,50 +156,43 @@ fn transform_input_body<T: WithDType>(
 ) {
     let tiles = Tiles::new(g);
     let (stride, per_item) = (tiles.stride, tiles.per_item());
-    // Each parity part has rows + 1 rows of the padded plane.
+    // Each phase part has rows + 1 rows of tiles.
     let part = per_item + stride;
     let strides = layout.stride();
     let offset = layout.start_offset();
     let zero = T::zero();
-    let mut parts = vec![vec![zero; part]; 4];
-    // Bᵀ along the rows, entry j of each row parity rp at 4·rp + j. The last entry is never
-    // computed (it would read past the part) and stays zero.
-    let mut rows = vec![vec![zero; part]; 8];
+    let mut parts = vec![zero; 16 * part];
+    // Bᵀ along the padded rows: entry b of the rows of phase r at (6r + b)·part. The last
+    // entry is never computed (it would read past the part) and stays zero.
+    let mut rows = vec![zero; TILE * POINTS * part];
     let component = g.c * width;
     for (i, b) in items.enumerate() {
         for ci in 0..g.c {
             let plane = offset + b * strides[0] + ci * strides[1];
             split_plane(x, plane, g, (strides[2], strides[3]), &mut parts);
-            // A tile's row d = [p(2t), p(2t+1), p(2t+2), p(2t+3)] = [e_t, o_t, e_t+1, o_t+1]
-            // and Bᵀ d = [d0 − d2, d1 + d2, d2 − d1, d1 − d3], for all rows in one pass.
-            for rp in 0..2 {
-                let (even, odd) = (&parts[2 * rp], &parts[2 * rp + 1]);
-                let (e0, e1) = (&even[..part - 1], &even[1..]);
-                let (o0, o1) = (&odd[..part - 1], &odd[1..]);
-                let out = &mut rows[4 * rp..4 * rp + 4];
-                difference(&mut out[0], e0, e1);
-                add(&mut out[1], o0, e1);
-                difference(&mut out[2], e1, o0);
-                difference(&mut out[3], o0, o1);
+            // A tile's row of patch entries d_j = p(q, 4t + j) is phase j at t for j < 4
+            // and phase j − 4 at t + 1 after.
+            for phase in 0..TILE {
+                let d = |j: usize| &parts[(TILE * phase + j % TILE) * part + j / TILE..];
+                let inputs = [d(0), d(1), d(2), d(3), d(4), d(5)];
+                let outputs = planes(&mut rows, POINTS * phase * part, part, part - 1);
+                six_to_six(inputs, outputs, input_transform);
             }
-            // Bᵀ across rows: a tile's rows 2ty … 2ty + 3 are even row ty, odd row ty, even
-            // row ty + 1 and odd row ty + 1.
+            // Bᵀ across rows: a tile's rows 4ty … 4ty + 5 are the phases 0 … 3 at tile row
+            // ty and phases 0 and 1 at ty + 1.
             let column = ci * width + i * per_item;
-            for j in 0..4 {
-                let (d0, d1) = (&rows[j][..per_item], &rows[4 + j][..per_item]);
-                let (d2, d3) = (&rows[j][stride..], &rows[4 + j][stride..]);
-                let at = |a: usize| (a * 4 + j) * component + column;
-                difference(&mut v[at(0)..][..per_item], d0, d2);
-                add(&mut v[at(1)..][..per_item], d1, d2);
-                difference(&mut v[at(2)..][..per_item], d2, d1);
-                difference(&mut v[at(3)..][..per_item], d1, d3);
+            for b in 0..POINTS {
+                let r = |r: usize| &rows[(POINTS * (r % TILE) + b) * part + (r / TILE) * stride..];
+                let inputs = [r(0), r(1), r(2), r(3), r(4), r(5)];
+                let outputs = planes(v, b * component + column, POINTS * component, per_item);
+                six_to_six(inputs, outputs, input_transform);
             }
         }
     }
 }
 
 multiversion! {
-    /// y += Aᵀ m A for every tile, m the 16 (out, width) products in `m`, y (n, out, h, w)
+    /// y += Aᵀ m A for every tile, m the 36 (out, width) products in `m`, y (n, out, h, w)
     /// contiguous holding the items `items`.
     pub(super) fn transform_output<T: WithDType>(
         m: &[T],
@@ -207,39 +214,53 @@ fn transform_output_body<T: WithDType>(
     y: &mut [T],
 ) {
     let tiles = Tiles::new(g);
-    let (stride, per_item, columns) = (tiles.stride, tiles.per_item(), tiles.columns);
+    let (stride, per_item) = (tiles.stride, tiles.per_item());
     let (h, w) = (g.h, g.w);
     let component = out * width;
     let zero = T::zero();
-    // Aᵀ m, Aᵀ = [[1, 1, 1, 0], [0, 1, −1, −1]]: row a, entry j at 4a + j, per tile.
-    let mut rows = vec![vec![zero; per_item]; 8];
-    // (Aᵀ m) A: row a's outputs at even columns (2a) and odd columns (2a + 1), per tile.
-    let mut outputs = vec![vec![zero; per_item]; 4];
-    for (i, b) in items.enumerate() {
+    // Aᵀ m over the tile's rows: output row i, entry b at 6i + b, per tile.
+    let mut rows = vec![zero; TILE * POINTS * per_item];
+    // (Aᵀ m) A: output (i, j) at 4i + j, per tile.
+    let mut outputs = vec![zero; TILE * TILE * per_item];
+    for (i, item) in items.enumerate() {
         for o in 0..out {
             let start = o * width + i * per_item;
-            let entry = |a: usize, j: usize| &m[(a * 4 + j) * component + start..][..per_item];
-            for j in 0..4 {
-                add3(&mut rows[j], entry(0, j), entry(1, j), entry(2, j));
-                subtract3(&mut rows[4 + j], entry(1, j), entry(2, j), entry(3, j));
+            let entry = |a: usize, b: usize| &m[(POINTS * a + b) * component + start..];
+            for b in 0..POINTS {
+                let column = |a: usize| entry(a, b);
+                let inputs = [
+                    column(0),
+                    column(1),
+                    column(2),
+                    column(3),
+                    column(4),
+                    column(5),
+                ];
+                let targets = planes(&mut rows, b * per_item, POINTS * per_item, per_item);
+                six_to_four(inputs, targets, output_transform);
             }
-            for a in 0..2 {
-                let row = &rows[4 * a..4 * a + 4];
-                add3(&mut outputs[2 * a], &row[0], &row[1], &row[2]);
-                subtract3(&mut outputs[2 * a + 1], &row[1], &row[2], &row[3]);
+            for a in 0..TILE {
+                let row = |b: usize| &rows[(POINTS * a + b) * per_item..];
+                let inputs = [row(0), row(1), row(2), row(3), row(4), row(5)];
+                let targets = planes(&mut outputs, TILE * a * per_item, per_item, per_item);
+                six_to_four(inputs, targets, output_transform);
             }
-            let plane = &mut y[(b * out + o) * h * w..][..h * w];
+            let plane = &mut y[(item * out + o) * h * w..][..h * w];
             for (yy, line) in plane.chunks_exact_mut(w).enumerate() {
-                let (ty, a) = (yy / 2, yy % 2);
-                let even = &outputs[2 * a][ty * stride..][..columns];
-                let odd = &outputs[2 * a + 1][ty * stride..][..columns];
-                let pairs = line.chunks_exact_mut(2);
-                for (pair, (&p, &q)) in pairs.zip(even.iter().zip(odd)) {
-                    pair[0] += p;
-                    pair[1] += q;
+                let (ty, a) = (yy / TILE, yy % TILE);
+                let phase = |j: usize| &outputs[(TILE * a + j) * per_item + ty * stride..];
+                let (p0, p1, p2, p3) = (phase(0), phase(1), phase(2), phase(3));
+                let full = w - w % TILE;
+                let quads = line.chunks_exact_mut(TILE);
+                let each = p0.iter().zip(p1).zip(p2).zip(p3);
+                for (quad, (((&v0, &v1), &v2), &v3)) in quads.zip(each) {
+                    quad[0] += v0;
+                    quad[1] += v1;
+                    quad[2] += v2;
+                    quad[3] += v3;
                 }
-                if w % 2 == 1 {
-                    line[w - 1] += even[columns - 1];
+                for (j, value) in line.iter_mut().enumerate().skip(full) {
+                    *value += phase(j % TILE)[j / TILE];
                 }
             }
         }
@@ -248,7 +269,7 @@ fn transform_output_body<T: WithDType>(
 
 multiversion! {
     /// A dy Aᵀ for every tile of the items `items` of the output gradient (n, out, h, w)
-    /// contiguous: into `z` as 16 (out, width) row-major matrices, columns as in
+    /// contiguous: into `z` as 36 (out, width) row-major matrices, columns as in
     /// [`transform_input`].
     pub(super) fn transform_gradient<T: WithDType>(
         grad: &[T],
@@ -274,47 +295,40 @@ fn transform_gradient_body<T: WithDType>(
     let (h, w) = (g.h, g.w);
     let component = out * width;
     let zero = T::zero();
-    // The gradient's tiles by (row, column) parity: phases[2r + s][ty·stride + tx] =
-    // dy[2ty + r, 2tx + s]. Entries past the image (and the spare column) are never written
-    // and stay zero, so the spare columns of z are zero.
-    let mut phases = vec![vec![zero; per_item]; 4];
-    // A dy, A = [[1, 0], [1, 1], [1, −1], [0, −1]]: row i's two columns at 2i and 2i + 1.
-    let mut rows = vec![vec![zero; per_item]; 8];
+    // The gradient's tiles by (row, column) phase: phases[(4r + s)·per_item + ty·stride + tx]
+    // = dy[4ty + r, 4tx + s]. Entries past the image (and the spare column) are never
+    // written and stay zero, so the spare columns of z are zero.
+    let mut phases = vec![zero; TILE * TILE * per_item];
+    // A dy over the tile's rows: entry k of column phase s at 4k + s.
+    let mut rows = vec![zero; POINTS * TILE * per_item];
     for (i, b) in items.enumerate() {
         for o in 0..out {
             let plane = &grad[(b * out + o) * h * w..][..h * w];
             for (yy, line) in plane.chunks_exact(w).enumerate() {
-                let (ty, r) = (yy / 2, yy % 2);
-                let [even, odd] = &mut phases[2 * r..2 * r + 2] else {
-                    unreachable!()
-                };
-                let at = ty * stride;
-                let (even, odd) = (&mut even[at..at + stride], &mut odd[at..at + stride]);
-                let pairs = line.chunks_exact(2);
-                if let [last] = pairs.remainder() {
-                    even[w / 2] = *last;
+                let start = TILE * (yy % TILE) * per_item + (yy / TILE) * stride;
+                let [p0, p1, p2, p3] = four_planes(&mut phases, start, per_item, stride);
+                let quads = line.chunks_exact(TILE);
+                let full = w - quads.remainder().len();
+                let each = p0.iter_mut().zip(p1).zip(p2).zip(p3);
+                for (quad, (((e0, e1), e2), e3)) in quads.zip(each) {
+                    (*e0, *e1, *e2, *e3) = (quad[0], quad[1], quad[2], quad[3]);
                 }
-                for (pair, (e, o)) in pairs.zip(even.iter_mut().zip(odd.iter_mut())) {
-                    *e = pair[0];
-                    *o = pair[1];
+                for (j, &value) in line.iter().enumerate().skip(full) {
+                    phases[start + (j % TILE) * per_item + j / TILE] = value;
                 }
             }
-            for s in 0..2 {
-                let (d0, d1) = (&phases[s], &phases[2 + s]);
-                rows[s].copy_from_slice(d0);
-                add(&mut rows[2 + s], d0, d1);
-                difference(&mut rows[4 + s], d0, d1);
-                negate(&mut rows[6 + s], d1);
+            for s in 0..TILE {
+                let phase = |r: usize| &phases[(TILE * r + s) * per_item..];
+                let inputs = [phase(0), phase(1), phase(2), phase(3)];
+                let outputs = planes(&mut rows, s * per_item, TILE * per_item, per_item);
+                four_to_six(inputs, outputs, gradient_transform);
             }
             let start = o * width + i * per_item;
-            for r in 0..4 {
-                // (u, v) Aᵀ = [u, u + v, u − v, −v].
-                let (u, v) = (&rows[2 * r], &rows[2 * r + 1]);
-                let at = |j: usize| (r * 4 + j) * component + start;
-                z[at(0)..][..per_item].copy_from_slice(u);
-                add(&mut z[at(1)..][..per_item], u, v);
-                difference(&mut z[at(2)..][..per_item], u, v);
-                negate(&mut z[at(3)..][..per_item], v);
+            for k in 0..POINTS {
+                let row = |s: usize| &rows[(TILE * k + s) * per_item..];
+                let inputs = [row(0), row(1), row(2), row(3)];
+                let outputs = planes(z, POINTS * k * component + start, component, per_item);
+                four_to_six(inputs, outputs, gradient_transform);
             }
         }
     }
