@@ -45,9 +45,10 @@ macro_rules! count {
 }
 
 /// Defines `$name(inputs, outputs, f)`: outputs[k][e] = f(inputs[·][e])[k] for every entry e
-/// of the output [`Planes`], in one pass that the compiler vectorises (`f` being a few additions and
-/// multiplications by constants). The planes are handed on as separate arguments, which the
-/// compiler takes as not overlapping; in arrays it would have to assume they might.
+/// of the output [`Planes`], in one pass that the compiler vectorises (`f` being a few
+/// additions and multiplications by constants). The planes are handed on as separate
+/// arguments, which the compiler takes as not overlapping; in arrays it would have to assume
+/// they might (and the passes stayed scalar).
 macro_rules! plane_pass {
     ($name:ident: [$($input:ident),+] => [$($output:ident),+]) => {
         #[inline(always)]
