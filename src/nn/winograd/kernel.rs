@@ -3,7 +3,7 @@
 
 use candle_core::WithDType;
 
-use super::passes::{planes, six_to_three, three_to_six};
+use super::passes::{planes, six, six_to_three, three_to_six};
 use super::transforms::{COMPONENTS, POINTS};
 use crate::nn::simd::multiversion;
 
@@ -94,25 +94,13 @@ fn weight_from_components_body<T: WithDType>(p: &[T], out: usize, c: usize, dw: 
     // Gᵀ over a (the tiles' rows) for each b, then over b: tap (i, j) at plane 3i + j.
     let mut columns = vec![T::zero(); 3 * POINTS * pairs];
     for b in 0..POINTS {
-        let q = |a: usize| &p[(POINTS * a + b) * pairs..][..pairs];
+        let inputs = six(|a| &p[(POINTS * a + b) * pairs..][..pairs]);
         let outputs = planes(&mut columns, b * pairs, POINTS * pairs, pairs);
-        six_to_three(
-            [q(0), q(1), q(2), q(3), q(4), q(5)],
-            outputs,
-            kernel_adjoint,
-        );
+        six_to_three(inputs, outputs, kernel_adjoint);
     }
     let mut taps = vec![T::zero(); 9 * pairs];
     for i in 0..3 {
-        let column = |b: usize| &columns[(POINTS * i + b) * pairs..][..pairs];
-        let inputs = [
-            column(0),
-            column(1),
-            column(2),
-            column(3),
-            column(4),
-            column(5),
-        ];
+        let inputs = six(|b| &columns[(POINTS * i + b) * pairs..][..pairs]);
         let outputs = planes(&mut taps, 3 * i * pairs, pairs, pairs);
         six_to_three(inputs, outputs, kernel_adjoint);
     }

@@ -39,6 +39,12 @@ pub(super) fn four_planes<T>(
     ]
 }
 
+/// The six input planes `plane(0)` … `plane(5)` of a pass.
+#[inline(always)]
+pub(super) fn six<'a, T>(plane: impl Fn(usize) -> &'a [T]) -> [&'a [T]; 6] {
+    [plane(0), plane(1), plane(2), plane(3), plane(4), plane(5)]
+}
+
 macro_rules! count {
     () => { 0 };
     ($head:ident $($tail:ident)*) => { 1 + count!($($tail)*) };

@@ -18,7 +18,7 @@ use std::ops::Range;
 
 use candle_core::{Layout, WithDType};
 
-use super::passes::{four_planes, four_to_six, planes, six_to_four, six_to_six};
+use super::passes::{four_planes, four_to_six, planes, six, six_to_four, six_to_six};
 use crate::nn::im2col::Geometry;
 use crate::nn::simd::multiversion;
 
@@ -173,8 +173,7 @@ fn transform_input_body<T: WithDType>(
             // A tile's row of patch entries d_j = p(q, 4t + j) is phase j at t for j < 4
             // and phase j − 4 at t + 1 after.
             for phase in 0..TILE {
-                let d = |j: usize| &parts[(TILE * phase + j % TILE) * part + j / TILE..];
-                let inputs = [d(0), d(1), d(2), d(3), d(4), d(5)];
+                let inputs = six(|j| &parts[(TILE * phase + j % TILE) * part + j / TILE..]);
                 let outputs = planes(&mut rows, POINTS * phase * part, part, part - 1);
                 six_to_six(inputs, outputs, input_transform);
             }
@@ -182,8 +181,8 @@ fn transform_input_body<T: WithDType>(
             // ty and phases 0 and 1 at ty + 1.
             let column = ci * width + i * per_item;
             for b in 0..POINTS {
-                let r = |r: usize| &rows[(POINTS * (r % TILE) + b) * part + (r / TILE) * stride..];
-                let inputs = [r(0), r(1), r(2), r(3), r(4), r(5)];
+                let inputs =
+                    six(|r| &rows[(POINTS * (r % TILE) + b) * part + (r / TILE) * stride..]);
                 let outputs = planes(v, b * component + column, POINTS * component, per_item);
                 six_to_six(inputs, outputs, input_transform);
             }
@@ -227,21 +226,12 @@ fn transform_output_body<T: WithDType>(
             let start = o * width + i * per_item;
             let entry = |a: usize, b: usize| &m[(POINTS * a + b) * component + start..];
             for b in 0..POINTS {
-                let column = |a: usize| entry(a, b);
-                let inputs = [
-                    column(0),
-                    column(1),
-                    column(2),
-                    column(3),
-                    column(4),
-                    column(5),
-                ];
+                let inputs = six(|a| entry(a, b));
                 let targets = planes(&mut rows, b * per_item, POINTS * per_item, per_item);
                 six_to_four(inputs, targets, output_transform);
             }
             for a in 0..TILE {
-                let row = |b: usize| &rows[(POINTS * a + b) * per_item..];
-                let inputs = [row(0), row(1), row(2), row(3), row(4), row(5)];
+                let inputs = six(|b| &rows[(POINTS * a + b) * per_item..]);
                 let targets = planes(&mut outputs, TILE * a * per_item, per_item, per_item);
                 six_to_four(inputs, targets, output_transform);
             }
